@@ -1,0 +1,5 @@
+import sys
+
+from optlib.cli import main
+
+sys.exit(main())

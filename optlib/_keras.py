@@ -1,0 +1,50 @@
+"""The one place that imports TensorFlow, tf-keras and the Model Optimization Toolkit.
+
+TensorFlow 2.21 ships Keras 3, but tensorflow-model-optimization 0.8.1 needs
+Keras 2; ``TF_USE_LEGACY_KERAS=1`` must be set before TensorFlow is imported.
+Everything in optlib that needs these modules calls the functions below, so
+``import optlib`` stays light and the environment is always set first.
+"""
+
+import functools
+import logging
+import os
+import warnings
+
+
+@functools.cache
+def tf():
+    """Return the ``tensorflow`` module, imported with legacy Keras and quiet logs."""
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    warnings.filterwarnings("ignore", module=r"tensorflow.*")
+    warnings.filterwarnings("ignore", module=r"tf_keras.*")
+    import tensorflow
+
+    tensorflow.get_logger().setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    return tensorflow
+
+
+@functools.cache
+def keras():
+    """Return ``tf_keras`` (Keras 2), the Keras that the toolkit works with."""
+    tf()
+    import tf_keras
+
+    return tf_keras
+
+
+@functools.cache
+def tfmot():
+    """Return ``tensorflow_model_optimization``."""
+    keras()
+    import tensorflow_model_optimization
+
+    return tensorflow_model_optimization
+
+
+def set_seed(seed):
+    """Seed Python, NumPy and TensorFlow so that a run can be repeated."""
+    keras().utils.set_random_seed(int(seed))

@@ -1,0 +1,135 @@
+"""The command line: ``python -m optlib sweep|schemes|results ...``.
+
+Exit status 0 when the command ran (a sweep runs even if some schemes fail;
+their rows say why); 2 with one plain line on stderr when the model, the data
+or the arguments cannot be used.
+"""
+
+import argparse
+import json
+import sys
+
+from optlib import schemes
+from optlib.errors import InputError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise InputError(f"{message} (see: python -m optlib {self.prog.split()[-1]} --help)")
+
+
+def _params(items):
+    overrides = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--param needs KEY=VALUE (e.g. prune.sparsity=0.6), got '{item}'.")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def build_parser():
+    parser = _Parser(prog="python -m optlib", description="Run and compare TFLite model optimizations.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sweep = sub.add_parser("sweep", help="run schemes on a model and dataset, measure and store them")
+    sweep.add_argument("--model", required=True, help="zoo name or path (.keras, .h5, SavedModel folder, .zip)")
+    sweep.add_argument("--data", required=True, help="digits, a .npz, a folder of class folders, tfds:NAME[:SPLIT]")
+    sweep.add_argument("--schemes", default="all", help="comma-separated names, a family, or all")
+    sweep.add_argument("--store", help="SQLite store path (default: data/results.sqlite)")
+    sweep.add_argument("--threads", type=int, help="interpreter threads for latency (default 1)")
+    sweep.add_argument("--runs", type=int, help="timed invokes for latency (default 50)")
+    sweep.add_argument("--epochs", type=int, help="fine-tuning epochs for training-time schemes (default 2)")
+    sweep.add_argument("--param", action="append", metavar="KEY=VALUE",
+                       help="a scheme setting, e.g. sparsity=0.6 or int8.int8_io=true (repeatable)")
+    sweep.add_argument("--weights", help="ImageNet weights file for a zoo architecture")
+    sweep.add_argument("--recompute", action="store_true", help="run again even if the store has the result")
+    sweep.add_argument("--trust", action="store_true",
+                       help="allow Lambda layers and custom objects (runs code from the model file)")
+    sweep.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+    listing = sub.add_parser("schemes", help="list the schemes and their settings")
+    listing.add_argument("--json", action="store_true")
+
+    results = sub.add_parser("results", help="list stored results")
+    results.add_argument("--store")
+    results.add_argument("--model")
+    results.add_argument("--data")
+    results.add_argument("--scheme")
+    results.add_argument("--json", action="store_true")
+    return parser
+
+
+def _sweep(args):
+    from optlib import sweep
+
+    overrides = _params(args.param)
+    for name in ("threads", "runs", "epochs"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+
+    def progress(event):
+        if not args.json and event["stage"] != "running" and event["scheme"]:
+            print(f"[{event['index'] + 1}/{event['total']}] {event['scheme']}: {event['stage']}"
+                  + (f" ({event['message']})" if event["stage"] == "failed" else ""), file=sys.stderr)
+
+    result = sweep.run(args.model, args.data, args.schemes, overrides, args.store,
+                       recompute=args.recompute, progress=progress, trusted=args.trust, weights=args.weights)
+    if args.json:
+        print(json.dumps(result, default=str))
+    else:
+        print(format_table(result["results"]))
+    return 0
+
+
+def format_table(rows):
+    """Return results as a fixed-width text table."""
+    lines = [f"{'scheme':<18}{'status':<8}{'top-1':>7}{'size KB':>10}{'gzip KB':>10}{'ms (med)':>10}"
+             f"{'sparsity':>10}  note"]
+    for r in rows:
+        acc = "" if r.get("accuracy") is None else f"{r['accuracy']:.3f}"
+        lat = r.get("latency_ms") or {}
+        cells = (f"{r['scheme']:<18}{r['status']:<8}{acc:>7}"
+                 f"{(r.get('size_bytes') or 0) / 1024:>10.1f}{(r.get('gzip_bytes') or 0) / 1024:>10.1f}"
+                 f"{lat.get('median', 0):>10.2f}{(r.get('sparsity') or 0):>10.2f}  ")
+        note = r.get("error") or ("from store" if r.get("cached") else "")
+        lines.append(cells + note)
+    return "\n".join(lines)
+
+
+def _schemes(args):
+    rows = [{"name": s.name, "family": s.family, "title": s.title, "needs": s.needs, "summary": s.summary,
+             "settings": {p.name: p.default for p in schemes.params_of(s.name)}}
+            for s in schemes.list_schemes()]
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for r in rows:
+            print(f"{r['name']:<18}{r['family']:<15}{r['summary']}")
+    return 0
+
+
+def _results(args):
+    from optlib.store import Store
+    from optlib.sweep import result_row
+
+    rows = [result_row(r) for r in Store(args.store).rows(args.model, args.data, args.scheme)]
+    if args.json:
+        print(json.dumps(rows, default=str))
+    else:
+        print(format_table(rows) if rows else "No stored results.")
+    return 0
+
+
+def main(argv=None):
+    """Run the CLI; return the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        return {"sweep": _sweep, "schemes": _schemes, "results": _results}[args.command](args)
+    except InputError as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted; finished schemes are kept in the store, run again to continue.",
+              file=sys.stderr)
+        return 130

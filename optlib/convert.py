@@ -1,0 +1,43 @@
+"""TFLiteConverter settings as declarative recipes.
+
+A recipe is a plain dict, stored with every result and used to generate the
+code that reproduces it::
+
+    {"optimizations": ["DEFAULT"], "supported_ops": ["TFLITE_BUILTINS_INT8"],
+     "inference_input_type": "int8", "inference_output_type": "int8",
+     "representative_samples": 200}
+"""
+
+from optlib.errors import InputError
+
+
+def convert(model, recipe, representative=None):
+    """Convert a Keras model to TFLite bytes following ``recipe``.
+
+    Args:
+        model: a Keras (tf_keras) model.
+        recipe: converter settings, see the module docstring.
+        representative: float32 array of calibration inputs, if the recipe needs them.
+    """
+    from optlib._keras import tf
+
+    lite = tf().lite
+    converter = lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [getattr(lite.Optimize, o) for o in recipe.get("optimizations", [])]
+    if recipe.get("supported_types"):
+        converter.target_spec.supported_types = [getattr(tf(), t) for t in recipe["supported_types"]]
+    if recipe.get("supported_ops"):
+        converter.target_spec.supported_ops = [getattr(lite.OpsSet, o) for o in recipe["supported_ops"]]
+    for key in ("inference_input_type", "inference_output_type"):
+        if recipe.get(key):
+            setattr(converter, key, getattr(tf(), recipe[key]))
+    if recipe.get("representative_samples"):
+        if representative is None:
+            raise InputError("This scheme needs a representative sample of inputs, and none was given.")
+
+        def representative_dataset():
+            for sample in representative:
+                yield [sample[None, ...]]
+
+        converter.representative_dataset = representative_dataset
+    return converter.convert()

@@ -1,0 +1,414 @@
+"""Datasets: built-in digits, ``.npz``, image folders (or a zip of one), and tfds.
+
+:func:`resolve` checks a data reference and fingerprints it without loading
+TensorFlow. :func:`load` reads the raw arrays, checks them (empty, NaN/inf,
+dtypes, label range, shapes) before any work starts, and prepares them for a
+model with an explicit recipe (resize, channels, scale) that is recorded
+with every result.
+"""
+
+import functools
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from optlib.errors import InputError
+
+DIGITS_FINGERPRINT = "digits-sklearn-split80-seed0"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+MAX_IMAGE_PIXELS = 50_000_000
+TEST_FRACTION = 0.2
+SPLIT_SEED = 0
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A resolved data reference: ``kind`` is digits, npz, folder, zip or tfds."""
+
+    ref: str
+    kind: str
+    path: Path = None
+    fingerprint: str = ""
+    tfds_name: str = ""
+    tfds_split: str = ""
+
+    @property
+    def name(self):
+        return self.ref if self.kind in ("digits", "tfds") else Path(self.ref).name
+
+
+def _hash(path):
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def resolve(ref):
+    """Resolve a data reference without loading TensorFlow.
+
+    Raises:
+        InputError: unknown name, missing path, or unsupported file type.
+    """
+    ref = str(ref).strip()
+    if ref == "digits":
+        return DataSource(ref, "digits", fingerprint=DIGITS_FINGERPRINT)
+    if ref.startswith("tfds:"):
+        parts = ref.split(":")
+        if len(parts) not in (2, 3) or not parts[1]:
+            raise InputError(f"'{ref}' is not a tfds reference; write tfds:NAME or tfds:NAME:SPLIT.")
+        split = parts[2] if len(parts) == 3 else ""
+        return DataSource(ref, "tfds", fingerprint=ref, tfds_name=parts[1], tfds_split=split)
+    path = Path(ref).expanduser()
+    if not path.exists():
+        raise InputError(f"Dataset '{ref}' not found: use 'digits', a .npz file, a folder of "
+                         "class sub-folders, a .zip of one, or tfds:NAME[:SPLIT].")
+    if path.is_dir():
+        return DataSource(str(path), "folder", path, _hash(path))
+    kind = {".npz": "npz", ".zip": "zip"}.get(path.suffix.lower())
+    if kind is None:
+        raise InputError(f"'{path.name}' is not a dataset file: use .npz, a folder of class "
+                         "sub-folders or a .zip of one.")
+    return DataSource(str(path), kind, path, _hash(path))
+
+
+@dataclass
+class Raw:
+    """Arrays as read from the source, before preparation for a model."""
+
+    x_test: np.ndarray
+    y_test: np.ndarray
+    x_train: np.ndarray = None
+    y_train: np.ndarray = None
+    class_names: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    value_range: float = 0.0  # the maximum raw value, for scaling
+
+
+def _split(x, y):
+    from sklearn.model_selection import train_test_split
+
+    counts = np.bincount(y.astype(np.int64)) if len(y) else []
+    stratify = y if len(counts) and min(c for c in counts if c) >= 2 else None
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=stratify)
+    return x_train, y_train, x_test, y_test
+
+
+def _read_digits(source, input_hw):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x_train, y_train, x_test, y_test = _split(digits.images.astype(np.float32), digits.target)
+    return Raw(x_test, y_test, x_train, y_train, [str(i) for i in range(10)],
+               ["scikit-learn's handwritten digits (8x8, values 0-16)"], 16.0)
+
+
+def _read_npz(source, input_hw):
+    try:
+        with np.load(source.path, allow_pickle=False) as bundle:
+            arrays = {key: bundle[key] for key in bundle.files}
+    except ValueError as error:
+        if "pickle" in str(error):
+            raise InputError(f"'{source.name}' holds pickled objects, which are refused; "
+                             "save plain numeric arrays with np.savez.") from None
+        raise InputError(f"'{source.name}' is not a readable .npz file.") from None
+    except (OSError, EOFError, Exception):
+        raise InputError(f"'{source.name}' is not a readable .npz file (truncated or not numpy).") from None
+    if {"x_test", "y_test"} <= arrays.keys():
+        raw = Raw(arrays["x_test"], arrays["y_test"], arrays.get("x_train"), arrays.get("y_train"))
+        if (raw.x_train is None) != (raw.y_train is None):
+            raise InputError(f"'{source.name}' has only one of x_train / y_train; give both or neither.")
+    elif {"x", "y"} <= arrays.keys():
+        _check_xy(arrays["x"], arrays["y"], source.name, "x/y")
+        x_train, y_train, x_test, y_test = _split(arrays["x"], arrays["y"])
+        raw = Raw(x_test, y_test, x_train, y_train, notes=["split 80/20 from x/y"])
+    else:
+        raise InputError(f"'{source.name}' needs arrays x_test and y_test (and optionally "
+                         f"x_train, y_train), or x and y; it has: {', '.join(arrays) or 'nothing'}.")
+    return raw
+
+
+def _read_images(folder, name, input_hw):
+    from PIL import Image
+
+    classes = sorted(p.name for p in Path(folder).iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) < 2:
+        raise InputError(f"'{name}' needs one sub-folder of images per class (at least two classes).")
+    images, labels, skipped = [], [], 0
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    size = (input_hw[1], input_hw[0]) if input_hw else None
+    for label, cls in enumerate(classes):
+        for file in sorted((Path(folder) / cls).rglob("*")):
+            if file.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                with Image.open(file) as image:
+                    if image.width * image.height > MAX_IMAGE_PIXELS:
+                        raise ValueError("too large")
+                    image = image.convert("RGB")
+                    if size is None:
+                        size = image.size
+                    images.append(np.asarray(image.resize(size, Image.BILINEAR), dtype=np.uint8))
+                    labels.append(label)
+            except Exception:  # unreadable, truncated or huge image: skip and count it
+                skipped += 1
+    if not images:
+        raise InputError(f"'{name}' has no readable images in its class folders.")
+    x, y = np.stack(images), np.array(labels)
+    notes = [f"{len(images)} images in {len(classes)} classes, resized to {size[0]}x{size[1]} on load"]
+    if skipped:
+        notes.append(f"skipped {skipped} unreadable or oversized image(s)")
+    x_train, y_train, x_test, y_test = _split(x, y)
+    return Raw(x_test, y_test, x_train, y_train, classes, notes, 255.0)
+
+
+def _read_folder(source, input_hw):
+    return _read_images(source.path, source.name, input_hw)
+
+
+def _read_zip(source, input_hw):
+    from optlib import archive
+
+    with tempfile.TemporaryDirectory(prefix="optlib-data-") as folder:
+        archive.extract(source.path, folder)
+        entries = [p for p in Path(folder).iterdir() if not p.name.startswith(("__MACOSX", "."))]
+        root = entries[0] if len(entries) == 1 and entries[0].is_dir() and any(
+            c.is_dir() for c in entries[0].iterdir()) else Path(folder)
+        return _read_images(root, source.name, input_hw)
+
+
+def tfds_data_dir():
+    """Return the tensorflow-datasets data folder optlib reads from."""
+    return os.environ.get("TFDS_DATA_DIR") or str(Path.home() / "tensorflow_datasets")
+
+
+def _read_tfds(source, input_hw, max_samples=5000):
+    from optlib._keras import tf
+
+    tf()
+    import tensorflow_datasets as tfds
+
+    data_dir = tfds_data_dir()
+    try:
+        builder = tfds.builder(source.tfds_name, data_dir=data_dir)
+    except Exception as error:
+        raise InputError(f"tfds has no dataset '{source.tfds_name}' ({str(error).splitlines()[0][:120]}).") from None
+    try:
+        builder.download_and_prepare()
+    except Exception:
+        raise InputError(f"tfds dataset '{source.tfds_name}' is not prepared in {data_dir} and could "
+                         "not be downloaded; prepare it there (or set TFDS_DATA_DIR) and try again.") from None
+    splits = list(builder.info.splits)
+
+    def take(split):
+        if split not in splits:
+            raise InputError(f"tfds dataset '{source.tfds_name}' has no split '{split}'; "
+                             f"it has: {', '.join(splits)}.")
+        xs, ys = [], []
+        for image, label in tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True).take(max_samples)):
+            xs.append(image)
+            ys.append(label)
+        return np.stack(xs), np.array(ys)
+
+    names = []
+    label = builder.info.features["label"] if "label" in builder.info.features else None
+    if label is not None and hasattr(label, "names"):
+        names = list(label.names)
+    if source.tfds_split:
+        x_train, y_train, x_test, y_test = _split(*take(source.tfds_split))
+    elif "train" in splits and "test" in splits:
+        (x_train, y_train), (x_test, y_test) = take("train"), take("test")
+    else:
+        x_train, y_train, x_test, y_test = _split(*take(splits[0]))
+    vmax = 255.0 if x_test.dtype == np.uint8 else 0.0
+    return Raw(x_test, y_test, x_train, y_train, names, [f"tfds {source.tfds_name} from {data_dir}"], vmax)
+
+
+READERS = {"digits": _read_digits, "npz": _read_npz, "folder": _read_folder,
+           "zip": _read_zip, "tfds": _read_tfds}
+
+
+# --- Checks -----------------------------------------------------------------
+
+def _check_xy(x, y, name, which):
+    if x is None or y is None or len(x) == 0:
+        raise InputError(f"'{name}' has no samples in {which}.")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise InputError(f"'{name}': {which} images have type {x.dtype}; numbers are needed.")
+    if not np.issubdtype(y.dtype, np.integer) and not (
+            np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y))):
+        raise InputError(f"'{name}': {which} labels must be whole numbers (class indices), got {y.dtype}.")
+    if y.ndim != 1:
+        raise InputError(f"'{name}': {which} labels must be one class index per sample, got shape {y.shape}.")
+    if len(x) != len(y):
+        raise InputError(f"'{name}': {which} has {len(x)} images but {len(y)} labels.")
+    if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+        bad = int(np.sum(~np.isfinite(x)))
+        raise InputError(f"'{name}': {which} images contain {bad} NaN or infinite value(s); clean the data.")
+
+
+def check_raw(raw, name, num_classes):
+    """Check arrays before any training or conversion starts."""
+    _check_xy(raw.x_test, raw.y_test, name, "the test split")
+    if raw.x_train is not None:
+        _check_xy(raw.x_train, raw.y_train, name, "the training split")
+    for which, y in (("test", raw.y_test), ("training", raw.y_train)):
+        if y is None or not num_classes:
+            continue
+        low, high = int(np.min(y)), int(np.max(y))
+        if low < 0 or high >= num_classes:
+            raise InputError(f"'{name}': {which} labels run from {low} to {high}, but the model "
+                             f"predicts {num_classes} classes (0 to {num_classes - 1}).")
+
+
+# --- Preparation ------------------------------------------------------------
+
+def _with_channels(x):
+    return x[..., None] if x.ndim == 3 else x
+
+
+def _recipe(raw_shape, input_shape, scale, value_range):
+    recipe = {"source_shape": list(raw_shape[1:]), "model_input": list(input_shape),
+              "scale": f"x / {value_range:g} -> [{'-1, 1' if scale == '-1..1' else '0, 1'}]"}
+    if len(input_shape) == 1:
+        recipe["flatten"] = True
+        return recipe
+    src = raw_shape[1:] if len(raw_shape) == 4 else (*raw_shape[1:], 1)
+    if tuple(src[:2]) != tuple(input_shape[:2]):
+        recipe["resize"] = f"{src[0]}x{src[1]} -> {input_shape[0]}x{input_shape[1]} (bilinear)"
+    if src[2] != input_shape[2]:
+        recipe["channels"] = f"{src[2]} -> {input_shape[2]}"
+    return recipe
+
+
+def check_fits(raw_shape, input_shape, name):
+    """Raise InputError when images of ``raw_shape`` cannot feed ``input_shape``."""
+    if len(input_shape) == 1:
+        if int(np.prod(raw_shape[1:])) != input_shape[0]:
+            raise InputError(f"The model expects vectors of {input_shape[0]} values, but '{name}' "
+                             f"has samples of shape {tuple(raw_shape[1:])}.")
+        return
+    if len(input_shape) != 3:
+        raise InputError(f"The model's input shape {tuple(input_shape)} is not an image or a vector; "
+                         "only image (H, W, C) and vector models are supported.")
+    if len(raw_shape) not in (3, 4):
+        raise InputError(f"'{name}' has samples of shape {tuple(raw_shape[1:])}; images (H, W) "
+                         f"or (H, W, C) are needed for a model that takes {tuple(input_shape)}.")
+    channels = raw_shape[3] if len(raw_shape) == 4 else 1
+    if channels not in (1, 3) or input_shape[2] not in (1, 3):
+        if channels != input_shape[2]:
+            raise InputError(f"'{name}' has {channels}-channel images but the model takes "
+                             f"{input_shape[2]} channels.")
+
+
+def prepare(x, input_shape, scale, value_range):
+    """Return float32 model inputs from raw images, following the recipe."""
+    x = x.astype(np.float32)
+    x = x / value_range if value_range else x
+    if len(input_shape) == 1:
+        x = x.reshape(len(x), -1)
+    else:
+        x = _with_channels(x)
+        if x.shape[3] != input_shape[2]:
+            x = np.repeat(x, 3, axis=3) if x.shape[3] == 1 else x.mean(axis=3, keepdims=True)
+        if tuple(x.shape[1:3]) != tuple(input_shape[:2]):
+            from optlib._keras import tf
+
+            x = np.concatenate([tf().image.resize(x[i:i + 256], input_shape[:2]).numpy()
+                                for i in range(0, len(x), 256)])
+    if scale == "-1..1":
+        x = x * 2.0 - 1.0
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+class Dataset:
+    """A dataset prepared for one model. Splits are prepared on first use."""
+
+    def __init__(self, source, raw, input_shape, num_classes, scale):
+        self.source = source
+        self.raw = raw
+        self.input_shape = tuple(input_shape)
+        self.num_classes = num_classes
+        self.scale = scale
+        vmax = raw.value_range or float(np.max(np.abs(raw.x_test))) or 1.0
+        self.value_range = vmax if vmax > 1.0 else 1.0
+        self.recipe = _recipe(_with_channels(raw.x_test).shape if len(input_shape) == 3 else raw.x_test.shape,
+                              input_shape, scale, self.value_range)
+        self.class_names = raw.class_names or [str(i) for i in range(num_classes)]
+
+    @property
+    def has_training_data(self):
+        return self.raw.x_train is not None
+
+    @functools.cached_property
+    def x_test(self):
+        return prepare(self.raw.x_test, self.input_shape, self.scale, self.value_range)
+
+    @property
+    def y_test(self):
+        return self.raw.y_test.astype(np.int64)
+
+    @functools.cached_property
+    def x_train(self):
+        if not self.has_training_data:
+            raise InputError(f"'{self.source.name}' has no training split (x_train, y_train); "
+                             "training-time schemes need labelled training data.")
+        return prepare(self.raw.x_train, self.input_shape, self.scale, self.value_range)
+
+    @property
+    def y_train(self):
+        return None if self.raw.y_train is None else self.raw.y_train.astype(np.int64)
+
+    @functools.lru_cache(maxsize=4)
+    def representative(self, count):
+        """Return up to ``count`` prepared inputs for calibration, from the training split if any."""
+        pool = self.raw.x_train if self.has_training_data else self.raw.x_test
+        picks = np.random.default_rng(SPLIT_SEED).permutation(len(pool))[:count]
+        return prepare(pool[np.sort(picks)], self.input_shape, self.scale, self.value_range)
+
+    def summary(self):
+        """Return plain facts about the dataset for display."""
+        return {"name": self.source.name, "classes": self.num_classes,
+                "test_samples": len(self.raw.x_test),
+                "train_samples": 0 if self.raw.x_train is None else len(self.raw.x_train),
+                "recipe": self.recipe, "notes": list(self.raw.notes)}
+
+
+def model_io(model):
+    """Return (input shape without batch, number of classes) of a Keras model."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise InputError(f"The model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+                         "only single-input, single-output classifiers are supported.")
+    input_shape = tuple(model.inputs[0].shape[1:])
+    if any(d is None for d in input_shape):
+        raise InputError(f"The model's input shape {input_shape} has unknown sizes; "
+                         "save it with a fixed input shape.")
+    output_shape = tuple(model.outputs[0].shape[1:])
+    if len(output_shape) != 1 or not output_shape[0] or output_shape[0] < 2:
+        raise InputError(f"The model's output shape {output_shape} is not a vector of class scores; "
+                         "only classifiers are supported.")
+    return input_shape, int(output_shape[0])
+
+
+def load(source, model, scale="0..1"):
+    """Read, check and wrap a dataset for a Keras model.
+
+    Raises:
+        InputError: the data is unreadable, malformed or does not fit the model.
+    """
+    input_shape, num_classes = model_io(model)
+    hw = input_shape[:2] if len(input_shape) == 3 else None
+    raw = READERS[source.kind](source, hw)
+    check_raw(raw, source.name, num_classes)
+    check_fits(raw.x_test.shape, input_shape, source.name)
+    if raw.x_train is not None and raw.x_train.shape[1:] != raw.x_test.shape[1:]:
+        raise InputError(f"'{source.name}': training images have shape {raw.x_train.shape[1:]} "
+                         f"but test images {raw.x_test.shape[1:]}.")
+    return Dataset(source, raw, input_shape, num_classes, scale)

@@ -1,0 +1,163 @@
+"""Measurements on the LiteRT interpreter: accuracy, latency, size, weight statistics.
+
+Every figure is measured from the actual ``.tflite`` file at run time.
+"""
+
+import gzip
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+WEIGHT_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D"}
+
+
+def interpreter(model, threads=None):
+    """Return an allocated LiteRT interpreter for a path or bytes."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    threads = threads or os.cpu_count()
+    if isinstance(model, (bytes, bytearray)):
+        it = Interpreter(model_content=bytes(model), num_threads=threads)
+    else:
+        it = Interpreter(model_path=str(model), num_threads=threads)
+    it.allocate_tensors()
+    return it
+
+
+def quantize_input(x, detail):
+    """Convert float inputs to the interpreter's input type (int8/uint8/int16 or float)."""
+    dtype = detail["dtype"]
+    if np.issubdtype(dtype, np.integer):
+        scale, zero = detail["quantization"]
+        info = np.iinfo(dtype)
+        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+    return x.astype(dtype)
+
+
+def dequantize_output(y, detail):
+    """Convert the interpreter's output back to float scores."""
+    if np.issubdtype(detail["dtype"], np.integer):
+        scale, zero = detail["quantization"]
+        return (y.astype(np.float32) - zero) * scale
+    return y.astype(np.float32)
+
+
+def predict(model, x, threads=None, batch=64):
+    """Return float class scores for every input in ``x``, run through LiteRT.
+
+    Inputs go through in batches (the input tensor is resized once) because
+    one invoke per image spends most of its time in Python; models that
+    cannot be resized run one image at a time.
+    """
+    it = interpreter(model, threads)
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    size = min(batch, len(x))
+    if size > 1:
+        try:
+            it.resize_tensor_input(inp["index"], [size, *inp["shape"][1:]])
+            it.allocate_tensors()
+        except (RuntimeError, ValueError):
+            it = interpreter(model, threads)
+            size = 1
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    scores = []
+    for start in range(0, len(x), size):
+        chunk = x[start:start + size]
+        count = len(chunk)
+        if count < size:
+            chunk = np.concatenate([chunk, np.zeros((size - count, *chunk.shape[1:]), chunk.dtype)])
+        it.set_tensor(inp["index"], quantize_input(chunk, inp))
+        it.invoke()
+        scores.append(dequantize_output(it.get_tensor(out["index"]), out)[:count])
+    return np.concatenate(scores).reshape(len(x), -1)
+
+
+def accuracy(scores, labels):
+    """Return top-1 (and top-5 with more than five classes) accuracy of scores."""
+    result = {"top1": float(np.mean(np.argmax(scores, axis=1) == labels))}
+    if scores.shape[1] > 5:
+        top5 = np.argsort(scores, axis=1)[:, -5:]
+        result["top5"] = float(np.mean(np.any(top5 == labels[:, None], axis=1)))
+    return result
+
+
+def evaluate(model, x, y, threads=None):
+    """Return accuracy of a TFLite model (path or bytes) on ``x``, ``y``."""
+    return {**accuracy(predict(model, x, threads), y), "samples": int(len(x))}
+
+
+def latency(model, sample=None, threads=1, runs=50, warmup=5):
+    """Time single-input invokes: warm-up first, then ``runs`` timed invokes.
+
+    Returns:
+        dict with median, p90, mean, std and min in milliseconds, plus runs,
+        warmup and threads, so the figure can be read and repeated.
+    """
+    it = interpreter(model, threads)
+    inp = it.get_input_details()[0]
+    if sample is None:
+        sample = np.zeros(inp["shape"][1:], np.float32)
+    it.set_tensor(inp["index"], quantize_input(sample[None, ...], inp))
+    for _ in range(warmup):
+        it.invoke()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter_ns()
+        it.invoke()
+        times.append((time.perf_counter_ns() - start) / 1e6)
+    return {"median": statistics.median(times), "p90": float(np.percentile(times, 90)),
+            "mean": statistics.fmean(times), "std": statistics.pstdev(times), "min": min(times),
+            "runs": runs, "warmup": warmup, "threads": threads}
+
+
+def sizes(path):
+    """Return (raw bytes, gzipped bytes) of a file: what is stored and what is downloaded."""
+    data = Path(path).read_bytes()
+    return len(data), len(gzip.compress(data, compresslevel=9, mtime=0))
+
+
+def weight_stats(model):
+    """Measure the weights of convolution and dense layers as stored in the TFLite file.
+
+    Returns:
+        dict: ``sparsity`` (share of exactly-zero weights over all kernels),
+        ``max_unique`` (most unique values in one kernel) and ``kernels``, a
+        list of per-kernel facts (name, shape, dtype, sparsity, unique values).
+    """
+    it = interpreter(model, 1)
+    details = {d["index"]: d for d in it.get_tensor_details()}
+    ops = it._get_ops_details()  # the public API has no op list; this is LiteRT's own helper
+    produced_by = {o: op for op in ops for o in op["outputs"]}
+    kernels, zeros, total = [], 0, 0
+    for op in ops:
+        if op["op_name"] not in WEIGHT_OPS or len(op["inputs"]) < 2:
+            continue
+        index = op["inputs"][1]
+        source = produced_by.get(index)
+        if source is not None and source["op_name"] == "DEQUANTIZE":
+            index = source["inputs"][0]
+        try:
+            weights = it.get_tensor(index)
+        except ValueError:
+            continue  # not a constant (e.g. computed at run time)
+        count = int(weights.size)
+        zero = int(np.count_nonzero(weights == 0))
+        zeros, total = zeros + zero, total + count
+        kernels.append({"name": details[index]["name"], "op": op["op_name"], "shape": list(weights.shape),
+                        "dtype": str(weights.dtype), "sparsity": zero / count if count else 0.0,
+                        "unique": int(np.unique(weights).size)})
+    return {"sparsity": zeros / total if total else 0.0,
+            "max_unique": max((k["unique"] for k in kernels), default=0),
+            "kernels": kernels}
+
+
+def peak_rss_mb():
+    """Return this process's peak resident memory so far, in MB (Linux/macOS)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024

@@ -1,0 +1,313 @@
+"""Models: the zoo, safe loading of user files, and fingerprints.
+
+Resolving a model reference (:func:`resolve`) is cheap and never imports
+TensorFlow, so a sweep whose results are all in the store stays fast.
+Loading (:func:`load`) builds or reads the Keras model.
+
+User files are untrusted: they are loaded in Keras safe mode, and a model
+with a ``Lambda`` layer or unknown custom objects is refused unless the
+caller says it trusts the file (``trusted=True``).
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from optlib import archive, paths
+from optlib.errors import InputError
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".zip")
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """A model the project can build without any file from the user."""
+
+    name: str
+    title: str
+    input_shape: tuple
+    scale: str  # input range the model expects: "0..1" or "-1..1"
+    weights_file: str = ""  # file name in the Keras cache holding ImageNet weights
+
+
+ZOO = {
+    "digits_cnn": ZooEntry("digits_cnn", "Compact CNN trained on the built-in digits", (28, 28, 1), "0..1"),
+    "mobilenet_v1": ZooEntry("mobilenet_v1", "MobileNet v1 1.0 224", (224, 224, 3), "-1..1",
+                             "mobilenet_1_0_224_tf.h5"),
+    "mobilenet_v2": ZooEntry("mobilenet_v2", "MobileNet v2 1.0 224", (224, 224, 3), "-1..1",
+                             "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"),
+    "inception_v3": ZooEntry("inception_v3", "Inception v3", (299, 299, 3), "-1..1",
+                             "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"),
+    "resnet_v2_101": ZooEntry("resnet_v2_101", "ResNet v2 101", (224, 224, 3), "-1..1",
+                              "resnet101v2_weights_tf_dim_ordering_tf_kernels.h5"),
+}
+DIGITS_CNN_RECIPE = "digits_cnn-v1"  # bump when the architecture or training recipe changes
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved model reference.
+
+    Attributes:
+        ref: what the person gave (zoo name or path).
+        kind: "zoo", "keras", "h5", "savedmodel" or "zip".
+        path: the file or folder, or None for zoo models.
+        fingerprint: content hash; equal fingerprints mean the same model.
+        trained: False for zoo architectures without weights (size and latency only).
+        note: a short remark to show beside the model (e.g. "untrained").
+        weights: path of ImageNet weights for a zoo architecture, if found.
+    """
+
+    ref: str
+    kind: str
+    path: Path = None
+    fingerprint: str = ""
+    trained: bool = True
+    note: str = ""
+    weights: Path = None
+
+    @property
+    def name(self):
+        return self.ref if self.kind == "zoo" else Path(self.ref).name
+
+
+def _hash_path(path):
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        with open(file, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def keras_cache_dir():
+    """Return the folder where Keras keeps downloaded application weights."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+
+
+def resolve(ref, weights=None):
+    """Resolve a model reference without loading TensorFlow.
+
+    Args:
+        ref: a zoo name or a path to ``.keras``, ``.h5``, a SavedModel folder or a ``.zip``.
+        weights: optional path to ImageNet weights for a zoo architecture.
+
+    Raises:
+        InputError: unknown zoo name, missing file, or unsupported file type.
+    """
+    ref = str(ref).strip()
+    if ref in ZOO:
+        entry = ZOO[ref]
+        if ref == "digits_cnn":
+            return ModelSource(ref, "zoo", fingerprint=DIGITS_CNN_RECIPE)
+        weights_path = Path(weights) if weights else keras_cache_dir() / entry.weights_file
+        if weights and not weights_path.is_file():
+            raise InputError(f"Weights file {weights} not found; give the path of an .h5 weights file.")
+        if weights_path.is_file():
+            return ModelSource(ref, "zoo", fingerprint=f"{ref}-imagenet-{_hash_path(weights_path)}",
+                               weights=weights_path, note="ImageNet weights")
+        return ModelSource(ref, "zoo", fingerprint=f"{ref}-untrained-seed0", trained=False,
+                           note="untrained (no ImageNet weights found): size and latency only")
+    path = Path(ref).expanduser()
+    if not path.exists():
+        if os.sep not in ref and not Path(ref).suffix:
+            raise InputError(f"Unknown model '{ref}'. Zoo models: {', '.join(ZOO)}; "
+                             "or give a path to a .keras, .h5, SavedModel folder or .zip file.")
+        raise InputError(f"Model file '{ref}' does not exist.")
+    if path.is_dir():
+        if not (path / "saved_model.pb").is_file():
+            raise InputError(f"Folder '{ref}' is not a SavedModel (no saved_model.pb inside).")
+        kind = "savedmodel"
+    elif path.suffix.lower() in MODEL_SUFFIXES:
+        kind = {".keras": "keras", ".h5": "h5", ".hdf5": "h5", ".zip": "zip"}[path.suffix.lower()]
+    else:
+        raise InputError(f"'{path.name}' is not a model file: use .keras, .h5, a SavedModel folder or a .zip of one.")
+    return ModelSource(str(path), kind, path=path, fingerprint=_hash_path(path))
+
+
+def load(source, trusted=False):
+    """Load the Keras model of a resolved source.
+
+    Args:
+        source: a :class:`ModelSource`.
+        trusted: allow Lambda layers and custom objects (runs code from the file).
+
+    Raises:
+        InputError: the file is not a usable model, or is refused in safe mode.
+    """
+    if source.kind == "zoo":
+        return _build_zoo(source)
+    if source.kind == "zip":
+        with tempfile.TemporaryDirectory(prefix="optlib-model-") as folder:
+            inner = archive.extract_model_zip(source.path, Path(folder))
+            model = load(ModelSource(str(inner), _kind_of(inner), path=inner), trusted)
+            return model
+    if source.kind == "h5":
+        _check_h5(source.path, trusted)
+    elif source.kind == "keras":
+        _check_keras_zip(source.path, trusted)
+    elif source.kind == "savedmodel":
+        _check_savedmodel(source.path, trusted)
+    return _keras_load(source.path, trusted)
+
+
+def _kind_of(path):
+    return "savedmodel" if path.is_dir() else {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}[path.suffix.lower()]
+
+
+def _keras_load(path, trusted):
+    from optlib._keras import keras
+
+    try:
+        kwargs = {"safe_mode": not trusted} if path.suffix == ".keras" else {}
+        model = keras().models.load_model(str(path), compile=False, **kwargs)
+    except Exception as error:  # Keras raises many types for a bad file
+        raise InputError(_explain_load_error(path, error)) from None
+    if not isinstance(model, keras().Model):
+        raise InputError(f"'{path.name}' holds no Keras model.")
+    return model
+
+
+def _explain_load_error(path, error):
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if "Lambda" in text or "safe_mode" in text:
+        return (f"'{path.name}' has a Lambda layer, which runs Python code stored in the file; "
+                "it is refused in safe mode. Trust the file only if you made it.")
+    if "Unknown" in text or "custom" in text.lower():
+        return f"'{path.name}' uses a custom object Keras does not know ({text[:160]}); it cannot be loaded safely."
+    return f"'{path.name}' could not be read as a Keras model ({text[:160]}). Is the file complete?"
+
+
+# Layers that run code stored in the model file.
+CODE_LAYERS = {"Lambda", "TFOpLambda"}
+
+
+def _scan_config(config, known):
+    """Yield (class_name, layer name) of layers that are code-bearing or not built in."""
+    if isinstance(config, dict):
+        cls = config.get("class_name")
+        if isinstance(cls, str) and isinstance(config.get("config"), dict):
+            module = config.get("module") or ""
+            if cls in CODE_LAYERS or (cls not in known and not module.startswith("keras")):
+                yield cls, config["config"].get("name", "?")
+        for value in config.values():
+            yield from _scan_config(value, known)
+    elif isinstance(config, list):
+        for value in config:
+            yield from _scan_config(value, known)
+
+
+def _refuse_if_unsafe(path, config, trusted):
+    if trusted:
+        return
+    from optlib._keras import keras
+
+    layers = keras().layers
+    known = {n for n in dir(layers) if not n.startswith("_")} | {
+        "Functional", "Sequential", "Model", "InputLayer", "TFOpLambda", "SlicingOpLambda"}
+    found = [f for f in _scan_config(config, known) if f[0] != "SlicingOpLambda"]
+    if found:
+        cls, name = found[0]
+        if cls in CODE_LAYERS:
+            why = "runs Python code stored in the file"
+        else:
+            why = "is a custom layer whose code is not part of Keras"
+        raise InputError(f"'{path.name}' is refused: layer '{name}' ({cls}) {why}. "
+                         "Load it only if you trust the file (trusted loading).")
+
+
+def _check_h5(path, trusted):
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            raw = handle.attrs.get("model_config")
+    except OSError:
+        raise InputError(f"'{path.name}' is not a readable HDF5 (.h5) file. Is it complete?") from None
+    if raw is None:
+        raise InputError(f"'{path.name}' holds only weights, not a model; save the whole model.")
+    config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    _refuse_if_unsafe(path, config, trusted)
+
+
+def _check_keras_zip(path, trusted):
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            config = json.loads(bundle.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        raise InputError(f"'{path.name}' is not a valid .keras file (it may be truncated or not a model).") from None
+    _refuse_if_unsafe(path, config, trusted)
+
+
+def _check_savedmodel(path, trusted):
+    metadata = path / "keras_metadata.pb"
+    if not metadata.is_file():
+        raise InputError(f"'{path.name}' is a SavedModel without Keras metadata; "
+                         "export it with model.save() from Keras.")
+    # The metadata is a protobuf whose node entries hold JSON layer configs.
+    data = metadata.read_bytes()
+    if b'"class_name": "Lambda"' in data and not trusted:
+        raise InputError(f"'{path.name}' is refused: it has a Lambda layer, which runs Python code "
+                         "stored in the file. Load it only if you trust the file.")
+
+
+# --- The zoo ----------------------------------------------------------------
+
+def _build_zoo(source):
+    from optlib._keras import keras, set_seed
+
+    entry = ZOO[source.ref]
+    if entry.name == "digits_cnn":
+        return _digits_cnn()
+    apps = keras().applications
+    set_seed(0)
+    builders = {
+        "mobilenet_v1": lambda w: apps.MobileNet(weights=w, input_shape=entry.input_shape),
+        "mobilenet_v2": lambda w: apps.MobileNetV2(weights=w, input_shape=entry.input_shape),
+        "inception_v3": lambda w: apps.InceptionV3(weights=w, input_shape=entry.input_shape),
+        "resnet_v2_101": lambda w: apps.ResNet101V2(weights=w, input_shape=entry.input_shape),
+    }
+    model = builders[entry.name](None)
+    if source.weights:
+        try:
+            model.load_weights(str(source.weights))
+        except Exception as error:
+            raise InputError(f"Weights file '{source.weights.name}' does not fit {entry.name}: "
+                             f"{str(error).splitlines()[0][:160]}") from None
+    return model
+
+
+def _digits_cnn():
+    """Return the digits CNN, training it once (seconds) and caching it."""
+    from optlib._keras import keras, set_seed
+
+    cached = paths.zoo_dir() / f"{DIGITS_CNN_RECIPE}.keras"
+    if cached.is_file():
+        return keras().models.load_model(str(cached), compile=False)
+    from optlib import data
+
+    k = keras()
+    set_seed(0)
+    model = k.Sequential([
+        k.layers.Input((28, 28, 1), name="image"),
+        k.layers.Conv2D(16, 3, activation="relu"),
+        k.layers.MaxPooling2D(),
+        k.layers.Conv2D(32, 3, activation="relu"),
+        k.layers.MaxPooling2D(),
+        k.layers.Flatten(),
+        k.layers.Dense(64, activation="relu"),
+        k.layers.Dense(10, activation="softmax"),
+    ], name="digits_cnn")
+    dataset = data.load(data.resolve("digits"), model)
+    model.compile(k.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(dataset.x_train, dataset.y_train, epochs=15, batch_size=32, verbose=0)
+    tmp = cached.with_suffix(".tmp.keras")
+    model.save(str(tmp))
+    os.replace(tmp, cached)
+    return model

@@ -1,0 +1,182 @@
+"""The results store: one SQLite database of runs plus a folder of ``.tflite`` artifacts.
+
+Every run is a row: model and dataset (with fingerprints), scheme, settings,
+status, error, metrics and the artifact path. The same model + data + scheme
++ settings (the run *key*) is served from the store instead of recomputed.
+SQLite runs in WAL mode with a busy timeout, so several sessions and a CLI
+sweep can write at once. Artifacts are written to a temporary file and
+renamed, so a killed process never leaves half a file under a real name.
+"""
+
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+from optlib import paths
+
+ENGINE_VERSION = 1  # bump when a change makes stored figures incomparable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    model TEXT NOT NULL,
+    model_fingerprint TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    dataset_fingerprint TEXT NOT NULL,
+    scheme TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    metrics TEXT,
+    tflite_path TEXT,
+    host TEXT,
+    pid INTEGER,
+    started_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS runs_key ON runs (key, status);
+"""
+
+
+def run_key(model_fingerprint, dataset_fingerprint, scheme, settings):
+    """Return the key that identifies a run: same key, same result."""
+    text = json.dumps([ENGINE_VERSION, model_fingerprint, dataset_fingerprint, scheme, settings],
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store:
+    """A results store at ``path`` (default: the data folder's ``results.sqlite``)."""
+
+    def __init__(self, path=None):
+        self.path = Path(path or paths.default_store_path()).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.artifacts = self.path.parent / "artifacts"
+        self.artifacts.mkdir(exist_ok=True)
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    def _connect(self):
+        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA busy_timeout=60000")
+        db.row_factory = sqlite3.Row
+        return _Closing(db)
+
+    # --- writing ---------------------------------------------------------
+
+    def start(self, key, model, model_fingerprint, dataset, dataset_fingerprint, scheme, settings):
+        """Insert a 'running' row and return its id."""
+        with self._connect() as db:
+            cursor = db.execute(
+                "INSERT INTO runs (key, model, model_fingerprint, dataset, dataset_fingerprint, scheme,"
+                " settings, status, host, pid, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (key, model, model_fingerprint, dataset, dataset_fingerprint, scheme,
+                 json.dumps(settings, sort_keys=True), "running", socket.gethostname(), os.getpid(),
+                 time.time()))
+            return cursor.lastrowid
+
+    def finish(self, run_id, status, metrics=None, error=None, tflite_path=None):
+        """Set the final status, metrics and artifact of a run."""
+        with self._connect() as db:
+            db.execute("UPDATE runs SET status=?, error=?, metrics=?, tflite_path=?, finished_at=? WHERE id=?",
+                       (status, error, json.dumps(metrics or {}), str(tflite_path) if tflite_path else None,
+                        time.time(), run_id))
+
+    def save_artifact(self, key, scheme, content):
+        """Write ``content`` atomically as the artifact of a run; return its path."""
+        final = self.artifacts / f"{scheme}-{key}.tflite"
+        handle, tmp = tempfile.mkstemp(dir=self.artifacts, suffix=".part")
+        with os.fdopen(handle, "wb") as sink:
+            sink.write(content)
+            sink.flush()
+            os.fsync(sink.fileno())
+        os.replace(tmp, final)
+        return final
+
+    def mark_interrupted(self):
+        """Mark 'running' rows of dead processes on this host as 'interrupted'; return how many."""
+        host = socket.gethostname()
+        with self._connect() as db:
+            rows = db.execute("SELECT id, pid, host FROM runs WHERE status='running'").fetchall()
+            dead = [r["id"] for r in rows if r["host"] == host and not _alive(r["pid"])]
+            for run_id in dead:
+                db.execute("UPDATE runs SET status='interrupted', error=?, finished_at=? WHERE id=?",
+                           ("the process running this scheme stopped before it finished", time.time(), run_id))
+        return len(dead)
+
+    # --- reading ---------------------------------------------------------
+
+    def lookup(self, key):
+        """Return the latest finished-ok row with this key whose artifact exists, or None."""
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE key=? AND status='ok' ORDER BY id DESC LIMIT 1",
+                             (key,)).fetchone()
+        if row is None:
+            return None
+        row = _decode(row)
+        return row if row["tflite_path"] and Path(row["tflite_path"]).is_file() else None
+
+    def rows(self, model=None, dataset=None, scheme=None, status=None, latest=False):
+        """Return stored runs, newest first, optionally filtered.
+
+        Args:
+            latest: keep only the newest row per (model fingerprint, dataset, scheme, settings).
+        """
+        query, args = "SELECT * FROM runs WHERE 1=1", []
+        for column, value in (("model", model), ("dataset", dataset), ("scheme", scheme), ("status", status)):
+            if value is not None:
+                query += f" AND {column}=?"
+                args.append(value)
+        with self._connect() as db:
+            rows = [_decode(r) for r in db.execute(query + " ORDER BY id DESC", args).fetchall()]
+        if latest:
+            seen, kept = set(), []
+            for row in rows:
+                if row["key"] not in seen:
+                    seen.add(row["key"])
+                    kept.append(row)
+            rows = kept
+        return rows
+
+    def get(self, run_id):
+        """Return one run by id, or None."""
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        return _decode(row) if row else None
+
+
+def _decode(row):
+    row = dict(row)
+    row["settings"] = json.loads(row["settings"] or "{}")
+    row["metrics"] = json.loads(row["metrics"] or "{}")
+    return row
+
+
+class _Closing:
+    """Context manager that closes the connection (sqlite3's own only commits)."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def __enter__(self):
+        return self.db
+
+    def __exit__(self, *exc):
+        self.db.close()

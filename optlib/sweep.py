@@ -1,0 +1,169 @@
+"""Run many schemes on one model and dataset, measure each, store each as it finishes.
+
+Each scheme is an independent job — (model, dataset, scheme, settings) in,
+one result row and one artifact out — so a failure stays with its scheme
+and the executor could later be swapped without touching the schemes.
+"""
+
+import time
+
+from optlib import data, measure, models, schemes
+from optlib.errors import InputError
+from optlib.store import Store, run_key
+
+
+def result_row(row, cached=False):
+    """Flatten a stored run into the JSON result row of the CLI contract."""
+    metrics = row.get("metrics") or {}
+    return {"id": row.get("id"), "scheme": row["scheme"], "status": row["status"], "error": row.get("error"),
+            "cached": cached, "model": row.get("model"), "dataset": row.get("dataset"),
+            "settings": row.get("settings"), **metrics, "tflite_path": row.get("tflite_path")}
+
+
+class _Progress:
+    """Sends plain-dict events to the caller's callback (the app draws them)."""
+
+    def __init__(self, callback, total):
+        self.callback, self.total = callback or (lambda event: None), max(total, 1)
+
+    def __call__(self, index, scheme, stage, within=0.0, message="", row=None):
+        self.callback({"scheme": scheme, "index": index, "total": self.total, "stage": stage,
+                       "fraction": min(1.0, (index + within) / self.total), "message": message, "row": row})
+
+
+def plan(model_ref, data_ref, selection="all", overrides=None, weights=None):
+    """Resolve references and settings without loading TensorFlow.
+
+    Returns:
+        (model source, data source, list of (scheme, settings, key)).
+
+    Raises:
+        InputError: unknown model, data, scheme or setting.
+    """
+    model_src = models.resolve(model_ref, weights)
+    data_src = data.resolve(data_ref)
+    selected = schemes.select(selection)
+    schemes.check_overrides(overrides, selected)
+    jobs = []
+    for name in selected:
+        settings = schemes.settings_for(name, overrides)
+        jobs.append((name, settings, run_key(model_src.fingerprint, data_src.fingerprint, name, settings)))
+    return model_src, data_src, jobs
+
+
+def run(model_ref, data_ref, selection="all", overrides=None, store=None, recompute=False,
+        progress=None, trusted=False, weights=None):
+    """Run a sweep and return ``{"model", "dataset", "results": [row, ...]}``.
+
+    Rows come from the store when the same run exists (unless ``recompute``).
+    A scheme that fails gets a 'failed' row with its reason; the rest go on.
+
+    Raises:
+        InputError: the model, the data or the settings cannot be used at all.
+    """
+    store = store if isinstance(store, Store) else Store(store)
+    model_src, data_src, jobs = plan(model_ref, data_ref, selection, overrides, weights)
+    store.mark_interrupted()
+    report = _Progress(progress, len(jobs))
+    results, todo = {}, []
+    for index, (name, settings, key) in enumerate(jobs):
+        row = None if recompute else store.lookup(key)
+        if row:
+            results[name] = result_row(row, cached=True)
+            report(index, name, "cached", 1.0, "served from the store", results[name])
+        else:
+            todo.append((index, name, settings, key))
+    if todo:
+        context = _Context(model_src, data_src, trusted, report)
+        for index, name, settings, key in todo:
+            results[name] = _run_one(context, store, index, name, settings, key)
+    return {"model": model_src.name, "model_note": model_src.note, "dataset": data_src.name,
+            "store": str(store.path), "results": [results[name] for name, _, _ in jobs]}
+
+
+class _Context:
+    """What every job of a sweep shares: the model and dataset, loaded once."""
+
+    def __init__(self, model_src, data_src, trusted, report):
+        self.model_src, self.data_src, self.report = model_src, data_src, report
+        report(0, "", "loading", 0.0, f"loading model {model_src.name}")
+        self.model = models.load(model_src, trusted)
+        scale = models.ZOO[model_src.ref].scale if model_src.kind == "zoo" else "0..1"
+        report(0, "", "loading", 0.0, f"loading data {data_src.name}")
+        self.data = data.load(data_src, self.model, scale)
+        self._keras_accuracy = {}
+
+    def keras_accuracy(self, model):
+        """Accuracy of a Keras model on the test split (cached per model object)."""
+        if id(model) not in self._keras_accuracy:
+            scores = model.predict(self.data.x_test, batch_size=64, verbose=0)
+            self._keras_accuracy[id(model)] = measure.accuracy(scores, self.data.y_test)["top1"]
+        return self._keras_accuracy[id(model)]
+
+
+def _run_one(context, store, index, name, settings, key):
+    from optlib.schemes.base import Job
+
+    scheme = schemes.get(name)
+    run_id = store.start(key, context.model_src.name, context.model_src.fingerprint,
+                         context.data_src.name, context.data_src.fingerprint, name, settings)
+    started = time.perf_counter()
+    progress = _ProgressFor(context, index, name)
+    progress(0.0, "starting")
+    try:
+        job = Job(name, context.model, context.data, settings, progress)
+        built = scheme.build_function()(job)
+        build_s = time.perf_counter() - started
+        path = store.save_artifact(key, name, built.tflite)
+        progress(0.92, "measuring")
+        metrics = _measure(context, built, path, settings)
+        metrics.update(build_s=round(build_s, 2), total_s=round(time.perf_counter() - started, 2))
+        store.finish(run_id, "ok", metrics, tflite_path=path)
+        status, error = "ok", None
+    except InputError as problem:
+        store.finish(run_id, "failed", error=str(problem))
+        status, error = "failed", str(problem)
+    except Exception as problem:  # one failing scheme never takes down the sweep
+        error = f"{type(problem).__name__}: {_first_line(problem)}"
+        store.finish(run_id, "failed", error=error)
+        status = "failed"
+    row = result_row(store.get(run_id))
+    progress.done(status, error, row)
+    return row
+
+
+class _ProgressFor:
+    def __init__(self, context, index, scheme):
+        self.report = context.report
+        self.index, self.scheme = index, scheme
+
+    def __call__(self, within, message):
+        self.report(self.index, self.scheme, "running", within, message)
+
+    def done(self, status, error, row):
+        self.report(self.index, self.scheme, status, 1.0, error or "done", row)
+
+
+def _first_line(problem):
+    text = str(problem).strip()
+    return (text.splitlines()[0] if text else "no message")[:300]
+
+
+def _measure(context, built, path, settings):
+    d = context.data
+    raw, gz = measure.sizes(path)
+    metrics = {"size_bytes": raw, "gzip_bytes": gz, "threads": settings["threads"],
+               "recipe": built.recipe, "data_recipe": d.recipe, "trained": context.model_src.trained}
+    if context.model_src.trained:
+        result = measure.evaluate(path, d.x_test, d.y_test)
+        metrics.update(accuracy=result["top1"], top5=result.get("top5"), accuracy_samples=result["samples"],
+                       keras_accuracy=context.keras_accuracy(built.model))
+    else:
+        metrics.update(accuracy=None, accuracy_note=context.model_src.note)
+    metrics["latency_ms"] = measure.latency(path, d.x_test[0], settings["threads"],
+                                            settings["runs"], settings["warmup"])
+    stats = measure.weight_stats(path)
+    metrics.update(sparsity=stats["sparsity"], max_unique_weights=stats["max_unique"], kernels=stats["kernels"])
+    metrics.update(built.extra)
+    metrics["peak_rss_mb"] = round(measure.peak_rss_mb(), 1)
+    return metrics

@@ -1,0 +1,673 @@
+"""The scheme-choosing wizard: a decision tree kept as data.
+
+The tree follows the seed documents: the technique table of the TensorFlow
+Lite model optimization guide (what data each technique needs, how much it
+shrinks the model, what it costs in accuracy, which hardware runs it), its
+advice on int16 activations, its development workflow (start with
+post-training quantization, move to quantization-aware training when accuracy
+or an accelerator demands it, add pruning or clustering for download size),
+and the post-training method advice in seed 004.
+
+Everything here is plain data and standard-library code, so a page can draw
+the tree and tests can walk every leaf.
+
+    >>> from optlib import wizard
+    >>> rec = wizard.recommend(
+    ...     {"data": "representative", "hardware": "edgetpu", "priority": "accuracy"})
+    >>> wizard.schemes(rec)
+    ['int8', 'qat']
+    >>> rec.items[0].role
+    'primary'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# Seed documents the advice comes from (files in shared/seeds/).
+GUIDE = "000_c3c454f1a6893647.txt"  # TFLite model optimization guide
+TALE = "002_f86cccadf302645c.txt"  # "A Tale of Model Quantization in TF Lite"
+TOOLKIT_BLOG = "003_9ab37dc176012ffe.txt"  # model optimization toolkit announcement
+PTQ_ADVICE = "004_24ea7ed85a46e9c0.txt"  # post-training methods, with code
+
+ROLES = ("primary", "follow-up", "alternative")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question of the wizard.
+
+    Attributes:
+        id: key of the answer in the dict given to `recommend`.
+        text: the question as shown to a person.
+        help: why it matters, in a sentence or two.
+        options: (value, label) pairs; values are what `recommend` accepts.
+        default: value used when the answer is left out, or None when the
+            question must be answered.
+    """
+
+    id: str
+    text: str
+    help: str
+    options: tuple[tuple[str, str], ...]
+    default: str | None = None
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """The accepted answer values, in order."""
+        return tuple(value for value, _ in self.options)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One recommended scheme.
+
+    Attributes:
+        scheme: a stable scheme name (see `optlib.schemes`).
+        role: "primary" (try first), "follow-up" (try next if the primary
+            falls short) or "alternative" (a different trade-off).
+        reason: why, in one or two plain sentences.
+        tradeoff: what to expect in size, speed and accuracy.
+        source: the seed file the advice comes from.
+    """
+
+    scheme: str
+    role: str
+    reason: str
+    tradeoff: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """What the wizard recommends for one set of answers.
+
+    Attributes:
+        items: ranked recommendations, primary first.
+        warnings: choices in this situation that are known to disappoint.
+        path: (decision node id, answer) pairs from the root to the leaf.
+        leaf: id of the leaf reached.
+    """
+
+    items: tuple[Item, ...]
+    warnings: tuple[str, ...]
+    path: tuple[tuple[str, str], ...]
+    leaf: str
+
+
+QUESTIONS: tuple[Question, ...] = (
+    Question(
+        id="data",
+        text="What data do you have besides the model?",
+        help=(
+            "Float16 and dynamic range quantization need no data. Full integer "
+            "quantization needs an unlabelled representative sample (about "
+            "100-500 typical inputs). Quantization-aware training, pruning and "
+            "clustering fine-tune the model, so they need labelled training data."
+        ),
+        options=(
+            ("none", "None, only the trained model"),
+            ("representative", "Unlabelled representative samples"),
+            ("labelled", "Labelled training data"),
+        ),
+    ),
+    Question(
+        id="hardware",
+        text="Where will the model run?",
+        help=(
+            "Float16 runs on CPU and GPU, dynamic range on CPU and Android GPU. "
+            "Edge TPU, Hexagon DSP and microcontrollers run integer-only models, "
+            "which full integer quantization and quantization-aware training make."
+        ),
+        options=(
+            ("cpu", "CPU"),
+            ("gpu", "GPU (GPU delegate)"),
+            ("android_gpu", "Android GPU"),
+            ("edgetpu", "Edge TPU"),
+            ("hexagon", "Hexagon DSP"),
+            ("microcontroller", "Microcontroller (integer-only)"),
+        ),
+    ),
+    Question(
+        id="priority",
+        text="What matters most?",
+        help=(
+            "Quantization shrinks the file, the memory use and usually the "
+            "latency. Pruning and clustering shrink only the compressed "
+            "(gzipped) download."
+        ),
+        options=(
+            ("size", "Model size (file and memory)"),
+            ("latency", "Latency (speed of one inference)"),
+            ("accuracy", "Accuracy"),
+            ("download_size", "Download size (compressed)"),
+        ),
+    ),
+    Question(
+        id="accuracy_loss",
+        text="How much accuracy can you afford to lose?",
+        help=(
+            "In the guide's Table 1, post-training quantization cost MobileNetV2 "
+            "8 points of top-1 accuracy; quantization-aware training cost 1 point."
+        ),
+        options=(
+            ("minimal", "Less than 0.5 point"),
+            ("about_one", "About 1 point"),
+            ("few", "A few points"),
+        ),
+        default="about_one",
+    ),
+    Question(
+        id="activation_sensitive",
+        text="Is the model sensitive to quantized activations (speech, language)?",
+        help=(
+            "In the guide's Table 2, int8 activations raised DeepSpeech's "
+            "character error rate from 6.13% to 43.67%; int16 activations kept it "
+            "at 6.52%. Most image classifiers are not sensitive."
+        ),
+        options=(
+            ("no", "No (for example an image classifier)"),
+            ("yes", "Yes (for example speech or language)"),
+        ),
+        default="no",
+    ),
+)
+
+_QUESTIONS = {q.id: q for q in QUESTIONS}
+
+_INTEGER_ONLY = ("edgetpu", "hexagon", "microcontroller")
+_SMALLER = ("size", "latency")
+
+ROOT = "data"
+
+# Decision nodes: node id -> (question id, {answer value: child node id}).
+# A child is another decision node or a leaf (see _LEAVES). Every node lists
+# every value of its question; tests check that.
+_DECISIONS: dict[str, tuple[str, dict[str, str]]] = {
+    "data": ("data", {
+        "none": "no_data.hardware",
+        "representative": "samples.hardware",
+        "labelled": "labels.hardware",
+    }),
+    # No data: only float16 and dynamic range are possible.
+    "no_data.hardware": ("hardware", {
+        "cpu": "no_data.cpu.priority",
+        "gpu": "float16_gpu",
+        "android_gpu": "float16_dynamic_android_gpu",
+        **dict.fromkeys(_INTEGER_ONLY, "integer_needs_samples"),
+    }),
+    "no_data.cpu.priority": ("priority", {
+        "size": "dynamic_cpu",
+        "latency": "dynamic_cpu",
+        "accuracy": "float16_cpu",
+        "download_size": "dynamic_cpu",
+    }),
+    # Unlabelled samples: full integer (int8, int16x8) becomes possible.
+    "samples.hardware": ("hardware", {
+        "cpu": "samples.cpu.priority",
+        "gpu": "float16_gpu",
+        "android_gpu": "float16_int8_android_gpu",
+        **dict.fromkeys(_INTEGER_ONLY, "samples.integer.sensitive"),
+    }),
+    "samples.cpu.priority": ("priority", {
+        "size": "samples.cpu.sensitive",
+        "latency": "samples.cpu.sensitive",
+        "accuracy": "float16_int8_cpu",
+        "download_size": "samples.cpu.sensitive",
+    }),
+    "samples.cpu.sensitive": ("activation_sensitive", {
+        "no": "int8_cpu",
+        "yes": "int16x8_cpu",
+    }),
+    "samples.integer.sensitive": ("activation_sensitive", {
+        "no": "int8_integer",
+        "yes": "int8_int16x8_integer",
+    }),
+    # Labelled data: quantization-aware training, pruning and clustering too.
+    "labels.hardware": ("hardware", {
+        "cpu": "labels.cpu.priority",
+        "gpu": "labels.gpu.priority",
+        "android_gpu": "labels.android_gpu.priority",
+        **dict.fromkeys(_INTEGER_ONLY, "labels.integer.priority"),
+    }),
+    "labels.gpu.priority": ("priority", {
+        **dict.fromkeys(_SMALLER + ("accuracy",), "float16_gpu"),
+        "download_size": "float16_prune_cluster_gpu",
+    }),
+    "labels.android_gpu.priority": ("priority", {
+        **dict.fromkeys(_SMALLER + ("accuracy",), "float16_int8_android_gpu"),
+        "download_size": "float16_prune_cluster_gpu",
+    }),
+    "labels.cpu.priority": ("priority", {
+        **dict.fromkeys(_SMALLER, "labels.cpu.sensitive"),
+        "accuracy": "float16_int8_cpu",
+        "download_size": "int8_prune_cluster_cpu",
+    }),
+    "labels.cpu.sensitive": ("activation_sensitive", {
+        "no": "labels.cpu.accuracy_loss",
+        "yes": "int16x8_cpu",
+    }),
+    "labels.cpu.accuracy_loss": ("accuracy_loss", {
+        "minimal": "int8_qat_cpu",
+        "about_one": "int8_qat_cpu",
+        "few": "int8_cpu",
+    }),
+    "labels.integer.priority": ("priority", {
+        **dict.fromkeys(_SMALLER + ("accuracy",), "labels.integer.sensitive"),
+        "download_size": "int8_prune_cluster_qat_integer",
+    }),
+    "labels.integer.sensitive": ("activation_sensitive", {
+        "no": "labels.integer.accuracy_loss",
+        "yes": "int8_qat_int16x8_integer",
+    }),
+    "labels.integer.accuracy_loss": ("accuracy_loss", {
+        "minimal": "int8_qat_integer",
+        "about_one": "int8_qat_integer",
+        "few": "int8_integer_qat_optional",
+    }),
+}
+
+# What to expect from each scheme, from the technique table (GUIDE), its
+# Tables 1 and 2, and this project's own measurements (DESIGN.md).
+_TRADEOFFS = {
+    "float16": "Up to 50% smaller with insignificant accuracy loss; faster only "
+               "where the hardware computes in float16, such as GPUs.",
+    "dynamic": "Up to 75% smaller with the smallest accuracy loss of the "
+               "integer methods; speed-ups on ARM CPUs, often a slow-down on x86.",
+    "int8": "Up to 75% smaller and usually the fastest on CPU and accelerators; "
+            "a small accuracy loss that depends on the model.",
+    "int16x8": "About the size of int8 with accuracy close to float, but it runs "
+               "on slow reference kernels.",
+    "qat": "Up to 75% smaller with the smallest accuracy loss (MobileNetV2 lost "
+           "1 point instead of 8), at the cost of fine-tuning.",
+    "prune": "A smaller gzipped download; the same file size and latency; needs "
+             "fine-tuning.",
+    "cluster": "A smaller gzipped download; the same file size and latency; needs "
+               "fine-tuning.",
+    "prune_qat": "An int8 file that also gzips smaller; the most fine-tuning of "
+                 "the single-technique schemes.",
+    "cluster_qat": "An int8 file that also gzips smaller; accuracy depends on the "
+                   "number of clusters.",
+    "prune_cluster_qat": "The smallest download of all; the most fine-tuning, and "
+                         "the accuracy losses of the three techniques add up.",
+}
+
+# Leaves: leaf id -> ranked (scheme, role, reason, source). Leaves are named
+# after what they recommend; several paths may end in the same leaf.
+_LEAVES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
+    "dynamic_cpu": (
+        ("dynamic", "primary",
+         "It needs no data and quantizes the weights to int8, the simplest "
+         "post-training method and a good starting point.", PTQ_ADVICE),
+        ("float16", "alternative",
+         "It also needs no data and loses less accuracy, but halves the model "
+         "instead of quartering it.", GUIDE),
+    ),
+    "float16_cpu": (
+        ("float16", "primary",
+         "Without data, float16 is the method with an insignificant accuracy "
+         "loss, and it halves the model.", GUIDE),
+        ("dynamic", "alternative",
+         "It needs no data either and makes the model about 4x smaller, with a "
+         "small accuracy loss to measure.", PTQ_ADVICE),
+    ),
+    "float16_gpu": (
+        ("float16", "primary",
+         "GPUs compute in float16 natively, so this halves the model and can "
+         "speed it up with an insignificant accuracy loss.", PTQ_ADVICE),
+    ),
+    "float16_dynamic_android_gpu": (
+        ("float16", "primary",
+         "The GPU delegate computes in float16, so this halves the model with an "
+         "insignificant accuracy loss and needs no data.", PTQ_ADVICE),
+        ("dynamic", "alternative",
+         "The technique table lists Android GPUs for dynamic range too; it makes "
+         "the model about 4x smaller without data.", GUIDE),
+    ),
+    "integer_needs_samples": (
+        ("dynamic", "alternative",
+         "Nothing that needs no data runs on integer-only hardware; dynamic "
+         "range only previews the size on a CPU while you gather 100-500 "
+         "representative samples for int8.", PTQ_ADVICE),
+    ),
+    "float16_int8_android_gpu": (
+        ("float16", "primary",
+         "The GPU delegate computes in float16, so this halves the model with an "
+         "insignificant accuracy loss.", PTQ_ADVICE),
+        ("int8", "alternative",
+         "Your samples allow full integer quantization, which the technique table "
+         "lists for Android GPUs as well; it makes the model about 4x smaller.",
+         GUIDE),
+    ),
+    "float16_int8_cpu": (
+        ("float16", "primary",
+         "Float16 has an insignificant accuracy loss and halves the model.",
+         GUIDE),
+        ("int8", "alternative",
+         "Full integer quantization is about 4x smaller and usually the fastest "
+         "on CPU; measure whether its small accuracy loss is acceptable.",
+         PTQ_ADVICE),
+    ),
+    "int8_cpu": (
+        ("int8", "primary",
+         "Your samples allow full integer quantization, which usually gives the "
+         "greatest size reduction and speed-up.", PTQ_ADVICE),
+        ("dynamic", "alternative",
+         "It needs no calibration and is almost as small, but is often slower on "
+         "x86 CPUs.", PTQ_ADVICE),
+    ),
+    "int16x8_cpu": (
+        ("int16x8", "primary",
+         "The guide recommends int16 activations when activations are sensitive "
+         "to quantization; they keep accuracy close to float at about int8 "
+         "size.", GUIDE),
+        ("dynamic", "alternative",
+         "It keeps activations in float and quantizes them on the fly, so it is "
+         "faster on CPU than int16x8 while protecting sensitive activations.",
+         PTQ_ADVICE),
+    ),
+    "int8_integer": (
+        ("int8", "primary",
+         "Integer-only hardware needs full integer quantization: convert with "
+         "integer-only ops and int8 input and output, calibrated on your "
+         "samples.", PTQ_ADVICE),
+        ("qat", "follow-up",
+         "If int8 loses too much accuracy, quantization-aware training recovers "
+         "most of it, but it needs labelled training data, which you do not have "
+         "yet.", GUIDE),
+    ),
+    "int8_int16x8_integer": (
+        ("int8", "primary",
+         "Integer-only hardware needs full integer quantization: convert with "
+         "integer-only ops and int8 input and output, calibrated on your "
+         "samples.", PTQ_ADVICE),
+        ("int16x8", "follow-up",
+         "For activation-sensitive models the guide recommends int16 "
+         "activations, where the hardware or its software supports them.",
+         GUIDE),
+        ("qat", "alternative",
+         "Quantization-aware training can win back int8 accuracy, but it needs "
+         "labelled training data, which you do not have yet.", GUIDE),
+    ),
+    "int8_qat_cpu": (
+        ("int8", "primary",
+         "Start with post-training quantization: it is quick and usually gives "
+         "the greatest size reduction and speed-up.", GUIDE),
+        ("qat", "follow-up",
+         "If int8 loses more than you can afford, quantization-aware training "
+         "on your labelled data is the better option.", GUIDE),
+    ),
+    "int8_qat_integer": (
+        ("int8", "primary",
+         "Start with post-training quantization: integer-only hardware needs "
+         "integer-only ops and int8 input and output.", GUIDE),
+        ("qat", "follow-up",
+         "When accuracy targets are not met or accelerator support matters, "
+         "quantization-aware training on your labelled data is the better "
+         "option.", GUIDE),
+    ),
+    "int8_integer_qat_optional": (
+        ("int8", "primary",
+         "Integer-only hardware needs full integer quantization, and a loss of a "
+         "few points leaves room for post-training quantization.", GUIDE),
+        ("qat", "alternative",
+         "Quantization-aware training loses less accuracy, if the fine-tuning "
+         "is worth it to you.", GUIDE),
+    ),
+    "int8_qat_int16x8_integer": (
+        ("int8", "primary",
+         "Integer-only hardware needs full integer quantization: convert with "
+         "integer-only ops and int8 input and output.", PTQ_ADVICE),
+        ("qat", "follow-up",
+         "Quantization-aware training on your labelled data keeps the model in "
+         "int8 while it learns to cope with quantized activations.", GUIDE),
+        ("int16x8", "alternative",
+         "For activation-sensitive models the guide recommends int16 "
+         "activations, where the hardware or its software supports them.",
+         GUIDE),
+    ),
+    "int8_prune_cluster_cpu": (
+        ("int8", "primary",
+         "Quantization shrinks the file and the download about 4x, so start "
+         "there.", GUIDE),
+        ("prune", "follow-up",
+         "Pruning before quantizing makes the model compress better, which "
+         "shrinks the download further.", GUIDE),
+        ("cluster", "follow-up",
+         "Clustering shares weight values, so the model compresses better, like "
+         "pruning.", GUIDE),
+    ),
+    "float16_prune_cluster_gpu": (
+        ("float16", "primary",
+         "GPUs compute in float16 natively, so this halves the file and the "
+         "download with an insignificant accuracy loss.", PTQ_ADVICE),
+        ("prune", "follow-up",
+         "Pruning makes the model compress better, which shrinks the download "
+         "further.", GUIDE),
+        ("cluster", "follow-up",
+         "Clustering shares weight values, so the model compresses better, like "
+         "pruning.", GUIDE),
+    ),
+    "int8_prune_cluster_qat_integer": (
+        ("int8", "primary",
+         "Integer-only hardware needs full integer quantization; start with the "
+         "post-training tool.", GUIDE),
+        ("prune_qat", "follow-up",
+         "Pruning and then quantization-aware training gives an integer model "
+         "that also compresses better for download.", PTQ_ADVICE),
+        ("cluster_qat", "follow-up",
+         "Clustering and then quantization-aware training gives an integer "
+         "model with few distinct weights, which compresses well.", GUIDE),
+        ("prune_cluster_qat", "alternative",
+         "All three together give the smallest download, at the price of the "
+         "most fine-tuning.", GUIDE),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A warning shown when a scheme is recommended and/or answers match."""
+
+    text: str
+    schemes: tuple[str, ...] = ()  # fires only if one of these is recommended
+    when: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+_PRUNE_OR_CLUSTER = (
+    "prune", "cluster", "prune_qat", "cluster_qat", "prune_cluster_qat",
+)
+
+_WARNINGS: tuple[_Rule, ...] = (
+    _Rule(
+        "Integer-only hardware (Edge TPU, Hexagon DSP, microcontroller) needs at "
+        "least an unlabelled representative sample: nothing that can be made "
+        "without data runs on it. Gather about 100-500 typical inputs.",
+        when={"data": ("none",), "hardware": _INTEGER_ONLY},
+    ),
+    _Rule(
+        "With no data at all, int8, int16x8 and quantization-aware training are "
+        "ruled out, and so are pruning and clustering.",
+        when={"data": ("none",)},
+    ),
+    _Rule(
+        "Pruning and clustering fine-tune the model, so they need labelled "
+        "training data.",
+        when={"priority": ("download_size",), "data": ("none", "representative")},
+    ),
+    _Rule(
+        "Dynamic range quantization can be slower than float32 on x86 CPUs "
+        "(MobileNetV2 on one thread: 14.6 ms against 8.3 ms); its speed-ups are "
+        "on ARM CPUs. Measure on your target.",
+        schemes=("dynamic",),
+    ),
+    _Rule(
+        "Full integer quantization calibrates activation ranges on a "
+        "representative sample: use about 100-500 typical inputs, as too few or "
+        "untypical ones cost accuracy.",
+        schemes=("int8", "int16x8"),
+    ),
+    _Rule(
+        "int16x8 runs on non-optimized reference kernels in TFLite, so it is "
+        "slow compared with int8.",
+        schemes=("int16x8",),
+    ),
+    _Rule(
+        "The Edge TPU runs only 8-bit models; an int16x8 model will not run on "
+        "the accelerator.",
+        schemes=("int16x8",),
+        when={"hardware": ("edgetpu",)},
+    ),
+    _Rule(
+        "Quantization-aware training needs labelled training data.",
+        schemes=("qat",),
+        when={"data": ("representative",)},
+    ),
+    _Rule(
+        "Pruning and clustering shrink only the compressed (gzipped) download: "
+        "the .tflite file keeps its size and its latency.",
+        schemes=_PRUNE_OR_CLUSTER,
+    ),
+)
+
+
+def recommend(answers: Mapping[str, str]) -> Recommendation:
+    """Walks the tree with the given answers and returns its recommendation.
+
+    Only the questions on the path are needed; a question with a default may
+    be left out. Every answer given is checked, even off the path.
+
+    Args:
+        answers: question id -> answer value, e.g. ``{"data": "none",
+            "hardware": "cpu", "priority": "size"}``. A None value counts as
+            not answered.
+
+    Returns:
+        The ranked items, the warnings that apply, the path taken and the leaf.
+
+    Raises:
+        ValueError: an unknown question, an unknown answer, or a missing answer
+            to a question on the path without a default. The message lists the
+            accepted values.
+    """
+    given = _check(answers)
+    node, path = ROOT, []
+    while node in _DECISIONS:
+        question_id, children = _DECISIONS[node]
+        answer = given.get(question_id, _QUESTIONS[question_id].default)
+        if answer is None:
+            raise ValueError(
+                f"Missing answer to '{question_id}'; accepted values: "
+                f"{', '.join(_QUESTIONS[question_id].values)}."
+            )
+        path.append((node, answer))
+        node = children[answer]
+    items = tuple(
+        Item(scheme, role, reason, _TRADEOFFS[scheme], source)
+        for scheme, role, reason, source in _LEAVES[node]
+    )
+    used = {**given, **{_DECISIONS[n][0]: a for n, a in path}}
+    recommended = {item.scheme for item in items}
+    warnings = tuple(
+        rule.text
+        for rule in _WARNINGS
+        if (not rule.schemes or recommended.intersection(rule.schemes))
+        and all(used.get(q) in values for q, values in rule.when.items())
+    )
+    return Recommendation(items, warnings, tuple(path), node)
+
+
+def next_question(answers: Mapping[str, str]) -> Question | None:
+    """Returns the next question on the path that is not answered yet.
+
+    Questions with a default are still asked, so a step-by-step page can offer
+    them; `recommend` would use the default.
+
+    Args:
+        answers: the answers so far (question id -> value).
+
+    Returns:
+        The question to ask next, or None when the path reaches a leaf.
+
+    Raises:
+        ValueError: an unknown question or answer, as in `recommend`.
+    """
+    given = _check(answers)
+    node = ROOT
+    while node in _DECISIONS:
+        question_id, children = _DECISIONS[node]
+        if question_id not in given:
+            return _QUESTIONS[question_id]
+        node = children[given[question_id]]
+    return None
+
+
+def schemes(rec: Recommendation) -> list[str]:
+    """Returns the recommended scheme names, in rank order."""
+    return [item.scheme for item in rec.items]
+
+
+def leaves() -> tuple[str, ...]:
+    """Returns the id of every leaf (outcome) of the tree, in drawing order."""
+    return tuple(node["id"] for node in as_graph()["nodes"] if node["kind"] == "leaf")
+
+
+def as_graph() -> dict[str, list[dict]]:
+    """Returns the tree as plain nodes and edges, for drawing.
+
+    Nodes and edges come in breadth-first order from the root. A leaf reached
+    from several places appears once, so the drawing is a graph, not a strict
+    tree. To highlight a `Recommendation`, mark the edge whose ``source`` is a
+    node of ``rec.path`` and whose ``answers`` hold its answer, and the node
+    ``rec.leaf``.
+
+    Returns:
+        ``{"nodes": [...], "edges": [...]}``. A node is ``{"id", "kind":
+        "question" | "leaf", "label"}``; question nodes add ``"question"`` (the
+        question id) and leaf nodes add ``"schemes"`` (ranked names). An edge
+        is ``{"source", "target", "answers": [values], "label"}``.
+    """
+    nodes, edges, seen, queue = [], [], {ROOT}, [ROOT]
+    for node in queue:  # the queue grows while it is read: breadth first
+        if node not in _DECISIONS:
+            names = [scheme for scheme, *_ in _LEAVES[node]]
+            nodes.append({"id": node, "kind": "leaf", "label": ", ".join(names),
+                          "schemes": names})
+            continue
+        question_id, children = _DECISIONS[node]
+        question = _QUESTIONS[question_id]
+        nodes.append({"id": node, "kind": "question", "label": question.text,
+                      "question": question_id})
+        targets: dict[str, list[str]] = {}
+        for value in question.values:
+            targets.setdefault(children[value], []).append(value)
+        labels = dict(question.options)
+        for target, values in targets.items():
+            edges.append({"source": node, "target": target, "answers": values,
+                          "label": " / ".join(labels[v] for v in values)})
+            if target not in seen:
+                seen.add(target)
+                queue.append(target)
+    return {"nodes": nodes, "edges": edges}
+
+
+def _check(answers: Mapping[str, str]) -> dict[str, str]:
+    """Validates answers and drops the ones given as None."""
+    given = {}
+    for question_id, value in answers.items():
+        if question_id not in _QUESTIONS:
+            raise ValueError(
+                f"Unknown question '{question_id}'; accepted questions: "
+                f"{', '.join(_QUESTIONS)}."
+            )
+        if value is None:
+            continue
+        accepted = _QUESTIONS[question_id].values
+        if value not in accepted:
+            raise ValueError(
+                f"Unknown answer {value!r} to '{question_id}'; accepted values: "
+                f"{', '.join(accepted)}."
+            )
+        given[question_id] = value
+    return given
