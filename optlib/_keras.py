@@ -20,7 +20,10 @@ def tf():
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     warnings.filterwarnings("ignore", module=r"tensorflow.*")
     warnings.filterwarnings("ignore", module=r"tf_keras.*")
-    import tensorflow
+    from optlib._quiet import native_stderr
+
+    with native_stderr():
+        import tensorflow
 
     tensorflow.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)

@@ -7,6 +7,7 @@ or the arguments cannot be used.
 
 import argparse
 import json
+import logging
 import sys
 
 from optlib import schemes
@@ -123,6 +124,7 @@ def _results(args):
 
 def main(argv=None):
     """Run the CLI; return the exit status."""
+    logging.basicConfig(level=logging.ERROR)  # the toolkit logs notices on the root logger
     try:
         args = build_parser().parse_args(argv)
         return {"sweep": _sweep, "schemes": _schemes, "results": _results}[args.command](args)

@@ -40,4 +40,7 @@ def convert(model, recipe, representative=None):
                 yield [sample[None, ...]]
 
         converter.representative_dataset = representative_dataset
-    return converter.convert()
+    from optlib._quiet import native_stderr
+
+    with native_stderr():
+        return converter.convert()

@@ -18,12 +18,15 @@ def interpreter(model, threads=None):
     """Return an allocated LiteRT interpreter for a path or bytes."""
     from ai_edge_litert.interpreter import Interpreter
 
+    from optlib._quiet import native_stderr
+
     threads = threads or os.cpu_count()
-    if isinstance(model, (bytes, bytearray)):
-        it = Interpreter(model_content=bytes(model), num_threads=threads)
-    else:
-        it = Interpreter(model_path=str(model), num_threads=threads)
-    it.allocate_tensors()
+    with native_stderr():
+        if isinstance(model, (bytes, bytearray)):
+            it = Interpreter(model_content=bytes(model), num_threads=threads)
+        else:
+            it = Interpreter(model_path=str(model), num_threads=threads)
+        it.allocate_tensors()
     return it
 
 
@@ -148,10 +151,25 @@ def weight_stats(model):
         zeros, total = zeros + zero, total + count
         kernels.append({"name": details[index]["name"], "op": op["op_name"], "shape": list(weights.shape),
                         "dtype": str(weights.dtype), "sparsity": zero / count if count else 0.0,
-                        "unique": int(np.unique(weights).size)})
+                        "unique": int(np.unique(weights).size),
+                        "unique_per_channel": _unique_per_channel(weights, details[index])})
     return {"sparsity": zeros / total if total else 0.0,
             "max_unique": max((k["unique"] for k in kernels), default=0),
+            "max_unique_per_channel": max((k["unique_per_channel"] for k in kernels), default=0),
             "kernels": kernels}
+
+
+def _unique_per_channel(weights, detail):
+    """Most unique values in one channel of a per-channel quantized kernel (else the whole kernel).
+
+    With per-channel int8 scales a clustered kernel of N centroids holds up to
+    N values per channel, but more across the whole tensor.
+    """
+    params = detail.get("quantization_parameters") or {}
+    if len(params.get("scales", ())) <= 1 or weights.ndim == 0:
+        return int(np.unique(weights).size)
+    moved = np.moveaxis(weights, int(params.get("quantized_dimension", 0)), 0)
+    return max(int(np.unique(channel).size) for channel in moved)
 
 
 def peak_rss_mb():

@@ -43,7 +43,7 @@ def plan(model_ref, data_ref, selection="all", overrides=None, weights=None):
     model_src = models.resolve(model_ref, weights)
     data_src = data.resolve(data_ref)
     selected = schemes.select(selection)
-    schemes.check_overrides(overrides, selected)
+    schemes.check_overrides(overrides)
     jobs = []
     for name in selected:
         settings = schemes.settings_for(name, overrides)
@@ -163,7 +163,8 @@ def _measure(context, built, path, settings):
     metrics["latency_ms"] = measure.latency(path, d.x_test[0], settings["threads"],
                                             settings["runs"], settings["warmup"])
     stats = measure.weight_stats(path)
-    metrics.update(sparsity=stats["sparsity"], max_unique_weights=stats["max_unique"], kernels=stats["kernels"])
+    metrics.update(sparsity=stats["sparsity"], max_unique_weights=stats["max_unique"],
+                   max_unique_per_channel=stats["max_unique_per_channel"], kernels=stats["kernels"])
     metrics.update(built.extra)
     metrics["peak_rss_mb"] = round(measure.peak_rss_mb(), 1)
     return metrics

@@ -244,15 +244,16 @@ def settings_for(name, overrides=None):
     return settings
 
 
-def check_overrides(overrides, selected):
-    """Raise InputError for an override that no selected scheme accepts."""
+def check_overrides(overrides):
+    """Raise InputError for a setting no scheme knows (likely a typo).
+
+    An unscoped key may be any scheme's setting (it applies where it fits); a
+    scoped key ``scheme.setting`` must be a setting of that scheme.
+    """
+    every = sorted({p.name for name in SCHEMES for p in params_of(name)})
     for key in overrides or {}:
         scope, _, pname = key.rpartition(".")
-        targets = [scope] if scope else selected
-        if scope:
-            get(scope)
-        if not any(pname in {p.name for p in params_of(t)} for t in targets):
-            known = sorted({p.name for t in targets for p in params_of(t)})
-            raise InputError(
-                f"No selected scheme has a setting '{pname}'. Settings: {', '.join(known)}."
-            )
+        known = [p.name for p in params_of(scope)] if scope else every
+        if pname not in known:
+            where = f"Scheme '{scope}' has no" if scope else "No scheme has a"
+            raise InputError(f"{where} setting '{pname}'. Settings: {', '.join(known)}.")

@@ -1,0 +1,432 @@
+"""Plotly figures and comparison tables from the results DataFrame of :func:`optlib.report.frame`.
+
+Every function is pure: a DataFrame in, a ``go.Figure`` (or a DataFrame)
+out, nothing drawn and nothing saved. Schemes always appear in registry
+order and each scheme keeps one colour in every chart. Accuracy charts leave
+out runs without an accuracy figure (untrained models, failed runs) and say
+so in an annotation, instead of plotting them as zero.
+
+Importing this module does not import TensorFlow.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from optlib import report
+
+# One colour per scheme: the baseline grey, post-training blues and greens,
+# training-time warm colours, combinations darker.
+SCHEME_COLORS = {
+    "float32": "#7f7f7f",
+    "float16": "#1f77b4",
+    "dynamic": "#17becf",
+    "int8": "#2ca02c",
+    "int16x8": "#bcbd22",
+    "qat": "#d62728",
+    "prune": "#ff7f0e",
+    "cluster": "#9467bd",
+    "prune_qat": "#8c564b",
+    "cluster_qat": "#e377c2",
+    "prune_cluster_qat": "#393b79",
+}
+_SPARE_COLORS = ("#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354")
+
+X_AXES = {
+    "size_mb": "Model size (MB)",
+    "gzip_mb": "Gzipped size (MB, what is downloaded)",
+    "latency_ms": "Median latency (ms per inference)",
+}
+ACCURACY_AXIS = "Top-1 accuracy (%)"
+MARKER_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star", "hexagon")
+TEMPLATE = "plotly_white"
+
+TABLE1_COLUMNS = (
+    "Model", "Dataset", "Scheme", "Top-1 accuracy (%)", "Δ top-1 vs float32 (points)",
+    "Latency (ms)", "Speed-up vs float32 (×)", "Size (MB)", "Smaller than float32 (×)",
+    "Gzipped (MB)", "Gzipped smaller than float32 (×)", "Note",
+)
+# Table 2 of the guide: accuracy with float32, int8 and int16 activations.
+TABLE2_SCHEMES = {
+    "float32": "Accuracy (float32 activations)",
+    "int8": "Accuracy (int8 activations)",
+    "int16x8": "Accuracy (int16 activations)",
+}
+TABLE2_COLUMNS = ("Model", "Dataset", "Accuracy metric type", *TABLE2_SCHEMES.values(), "Note")
+
+
+# --- Shared helpers ---------------------------------------------------------
+
+def color_of(scheme):
+    """Return the colour of a scheme (the same in every chart)."""
+    if scheme in SCHEME_COLORS:
+        return SCHEME_COLORS[scheme]
+    return _SPARE_COLORS[sum(map(ord, str(scheme))) % len(_SPARE_COLORS)]
+
+
+def in_registry_order(names):
+    """Return the distinct scheme names in registry order (unknown names last, alphabetically)."""
+    return sorted(dict.fromkeys(names), key=lambda n: (report.scheme_order(n), str(n)))
+
+
+def _sig(value, digits=4):
+    """Round to significant digits (latencies and sizes span orders of magnitude)."""
+    if value is None or not np.isfinite(value) or value == 0:
+        return value
+    return round(float(value), digits - 1 - int(math.floor(math.log10(abs(value)))))
+
+
+def _group_label(df):
+    """Return a label per row: the model, plus the dataset when several datasets are shown."""
+    if df["dataset"].nunique(dropna=False) > 1:
+        return df["model"].astype(str) + " · " + df["dataset"].astype(str)
+    return df["model"].astype(str)
+
+
+def _names(values, limit=4):
+    values = list(dict.fromkeys(str(v) for v in values))
+    return ", ".join(values[:limit]) + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+def _unfinished_note(df):
+    """Say which runs are missing because they did not finish ok."""
+    parts = []
+    for status in ("failed", "interrupted", "running"):
+        rows = df[df["status"] == status]
+        if len(rows):
+            what = _names(rows["scheme"] + " on " + rows["model"].astype(str))
+            parts.append(f"{len(rows)} {status} run{'s' if len(rows) != 1 else ''} ({what})")
+    return parts
+
+
+def _accuracy_note(df):
+    """Say which runs an accuracy chart leaves out, and why; '' when none."""
+    parts = []
+    no_accuracy = df[(df["status"] == "ok") & df["accuracy"].isna()]
+    if len(no_accuracy):
+        parts.append(f"{len(no_accuracy)} run{'s' if len(no_accuracy) != 1 else ''} without an accuracy "
+                     f"figure (untrained model, size and latency only: {_names(no_accuracy['model'])})")
+    parts += _unfinished_note(df)
+    return ("Not shown: " + "; ".join(parts)) if parts else ""
+
+
+def _figure(title, note="", **layout):
+    fig = go.Figure()
+    fig.update_layout(title={"text": title, "x": 0.0, "xanchor": "left"}, template=TEMPLATE,
+                      margin={"t": 90 if note else 60}, hoverlabel={"align": "left"}, **layout)
+    if note:
+        _annotate(fig, note)
+    return fig
+
+
+def _annotate(fig, text):
+    fig.add_annotation(text=text, xref="paper", yref="paper", x=0.0, y=1.02, xanchor="left",
+                       yanchor="bottom", showarrow=False, align="left", font={"size": 12, "color": "#555"})
+
+
+def _empty(title, why):
+    fig = _figure(title)
+    fig.add_annotation(text=why, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                       font={"size": 14, "color": "#555"})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def _custom(*columns):
+    """Per-point hover data as plain Python values (numbers stay numbers for d3 formats)."""
+    def plain(value):
+        value = value.item() if isinstance(value, np.generic) else value
+        return None if isinstance(value, float) and math.isnan(value) else value
+    return [[plain(v) for v in values] for values in zip(*columns)]
+
+
+def _accuracy_rows(df):
+    return df[(df["status"] == "ok") & df["accuracy"].notna()]
+
+
+# --- Table 1: accuracy, latency and size per scheme ----------------------------
+
+def _row_note(row):
+    if row["status"] != "ok":
+        return f"{row['status']}: {row['error']}" if row["error"] else str(row["status"])
+    if pd.isna(row["accuracy"]):
+        return "untrained model: no accuracy (size and latency only)"
+    return ""
+
+
+def table1(df):
+    """Return a Table 1-style comparison: accuracy, latency and size of every run, with deltas.
+
+    Args:
+        df: a frame from :func:`optlib.report.frame` (pass :func:`optlib.report.latest`
+            of it for one row per scheme).
+
+    Returns:
+        A DataFrame with the columns in :data:`TABLE1_COLUMNS`, one row per run in
+        ``df``, ordered by model, dataset and registry order. Accuracy is in percent,
+        "Δ top-1" in percentage points (scheme minus float32), "×" columns are
+        float32 / scheme. Missing figures are NaN; "Note" says why (failed run,
+        untrained model).
+    """
+    rows = df.sort_values(["model", "dataset", "scheme_order", "id"], kind="stable")
+    table = pd.DataFrame({
+        "Model": rows["model"], "Dataset": rows["dataset"], "Scheme": rows["scheme"],
+        "Top-1 accuracy (%)": (rows["accuracy"] * 100).round(2),
+        "Δ top-1 vs float32 (points)": rows["accuracy_delta"].round(2),
+        "Latency (ms)": rows["latency_ms"].map(_sig),
+        "Speed-up vs float32 (×)": rows["speedup"].round(2),
+        "Size (MB)": rows["size_mb"].map(_sig),
+        "Smaller than float32 (×)": rows["size_ratio"].round(2),
+        "Gzipped (MB)": rows["gzip_mb"].map(_sig),
+        "Gzipped smaller than float32 (×)": rows["gzip_ratio"].round(2),
+        "Note": [_row_note(row) for _, row in rows.iterrows()],
+    }, columns=list(TABLE1_COLUMNS))
+    return table.reset_index(drop=True)
+
+
+_TABLE1_FORMATS = {
+    "Top-1 accuracy (%)": "{:.2f}", "Δ top-1 vs float32 (points)": "{:+.2f}", "Latency (ms)": "{:.4g}",
+    "Speed-up vs float32 (×)": "{:.2f}×", "Size (MB)": "{:.4g}", "Smaller than float32 (×)": "{:.2f}×",
+    "Gzipped (MB)": "{:.4g}", "Gzipped smaller than float32 (×)": "{:.2f}×",
+}
+_TABLE1_WIDTHS = (1.3, 0.9, 1.4, 0.9, 0.9, 0.8, 0.9, 0.8, 0.9, 0.8, 0.9, 2.2)
+
+
+def _cell(value, spec="{}"):
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return spec.format(value)
+
+
+def table1_figure(df):
+    """Return Table 1 (see :func:`table1`) drawn as a ``go.Table``; missing figures show as "—"."""
+    title = "Table 1 · Accuracy, latency and size per scheme (measured here, vs float32)"
+    table = table1(df)
+    if table.empty:
+        return _empty(title, "No runs to show yet: run a sweep first.")
+    fig = _figure(title, height=min(1400, 150 + 30 * len(table) + 14 * int(table["Note"].str.len().gt(0).sum())))
+    plain = ["#222"] * len(table)
+    fig.add_trace(go.Table(
+        columnwidth=list(_TABLE1_WIDTHS),
+        header={"values": [f"<b>{c}</b>" for c in table.columns], "align": "left", "fill_color": "#e8e8e8"},
+        cells={"values": [[_cell(v, _TABLE1_FORMATS.get(c, "{}")) for v in table[c]] for c in table.columns],
+               "align": "left", "height": 26,
+               "font": {"color": [plain, plain, [color_of(s) for s in table["Scheme"]]]
+                        + [plain] * (len(table.columns) - 3)}},
+        name="Table 1"))
+    return fig
+
+
+# --- Table 2: accuracy by activation type -------------------------------------
+
+def table2(df):
+    """Return a Table 2-style comparison: accuracy with float32, int8 and int16 activations.
+
+    Args:
+        df: a frame from :func:`optlib.report.frame`.
+
+    Returns:
+        A DataFrame with the columns in :data:`TABLE2_COLUMNS`: one row per
+        model and dataset that has a float32, int8 or int16x8 run; accuracy
+        in percent from the newest ok run of schemes ``float32`` /
+        ``int8`` / ``int16x8``; NaN where the scheme was not run, failed or
+        has no accuracy (untrained model), with the reason in "Note".
+    """
+    subset = df[df["scheme"].isin(TABLE2_SCHEMES)]
+    newest = report.latest(subset)
+    records = []
+    for (model, dataset), group in subset.groupby(["model", "dataset"], sort=True, dropna=False):
+        record = {"Model": model, "Dataset": dataset, "Accuracy metric type": "Top-1 accuracy"}
+        notes = []
+        for scheme, column in TABLE2_SCHEMES.items():
+            ok = newest[(newest["model"] == model) & (newest["dataset"] == dataset) & (newest["scheme"] == scheme)]
+            record[column] = float(ok["accuracy"].iloc[0] * 100) if len(ok) else math.nan
+            if len(ok) and pd.isna(ok["accuracy"].iloc[0]):
+                notes.append(f"{scheme}: no accuracy (untrained model)")
+            elif ok.empty:
+                tried = group[group["scheme"] == scheme]
+                notes.append(f"{scheme}: {tried['status'].iloc[-1]}" if len(tried) else f"{scheme}: not run")
+        record["Note"] = "; ".join(notes)
+        records.append(record)
+    table = pd.DataFrame.from_records(records, columns=list(TABLE2_COLUMNS))
+    for column in TABLE2_SCHEMES.values():
+        table[column] = table[column].astype(float).round(2)
+    return table
+
+
+def table2_figure(df):
+    """Return Table 2 (see :func:`table2`) as a grouped bar chart: one bar group per model.
+
+    One trace per activation type (named after the scheme that gives it),
+    in the colour of that scheme. Missing cells are not drawn; an annotation
+    says which and why.
+    """
+    title = "Table 2 · Accuracy with float32, int8 and int16 activations"
+    subset = df[df["scheme"].isin(TABLE2_SCHEMES)]
+    shown = _accuracy_rows(report.latest(subset))
+    if shown.empty:
+        why = "No float32, int8 or int16x8 run with an accuracy figure yet."
+        note = _accuracy_note(subset)
+        return _empty(title, why + (f"<br>{note}" if note else ""))
+    fig = _figure(title, _accuracy_note(subset), barmode="group",
+                  xaxis_title="Model", yaxis_title=ACCURACY_AXIS, legend_title_text="Activations")
+    shown = shown.assign(label=_group_label(shown))
+    for scheme, column in TABLE2_SCHEMES.items():
+        rows = shown[shown["scheme"] == scheme]
+        name = f"{column.removeprefix('Accuracy (').removesuffix(')')} ({scheme})"
+        fig.add_trace(go.Bar(
+            x=rows["label"], y=rows["accuracy"] * 100, name=name, marker_color=color_of(scheme),
+            text=[f"{v:.2f}" for v in rows["accuracy"] * 100], textposition="outside",
+            customdata=_custom(rows["scheme"], rows["model"], rows["dataset"], rows["id"]),
+            hovertemplate=("<b>%{customdata[0]}</b><br>model %{customdata[1]}<br>dataset %{customdata[2]}"
+                           "<br>top-1 %{y:.2f}%<br>run #%{customdata[3]}<extra></extra>")))
+    fig.update_yaxes(range=[0, 105])
+    return fig
+
+
+# --- Accuracy against size or latency, with the Pareto front -------------------
+
+def scatter(df, x="size_mb"):
+    """Return accuracy against size or latency: one marker per run and the Pareto front as a line.
+
+    Args:
+        df: a frame from :func:`optlib.report.frame`.
+        x: ``"size_mb"``, ``"gzip_mb"`` or ``"latency_ms"``.
+
+    Returns:
+        A figure with one marker trace per scheme (registry order, named by
+        scheme; marker symbol per model) and one line trace per dataset named
+        "Pareto front" (or "Pareto front · DATASET" with several datasets),
+        through the runs no other run beats on both axes.
+
+    Raises:
+        ValueError: ``x`` is not one of the accepted columns.
+    """
+    if x not in X_AXES:
+        raise ValueError(f"Cannot plot accuracy against '{x}'; choose one of: {', '.join(X_AXES)}.")
+    title = f"Accuracy vs {X_AXES[x].split(' (')[0].lower()}"
+    shown = _accuracy_rows(df).dropna(subset=[x])
+    note = _accuracy_note(df)
+    if shown.empty:
+        return _empty(title, "No finished run with an accuracy figure yet." + (f"<br>{note}" if note else ""))
+    fig = _figure(title, note, xaxis_title=X_AXES[x], yaxis_title=ACCURACY_AXIS, legend_title_text="Scheme")
+    models = list(dict.fromkeys(shown["model"]))
+    symbol = {m: MARKER_SYMBOLS[i % len(MARKER_SYMBOLS)] for i, m in enumerate(models)}
+    unit = "ms" if x == "latency_ms" else "MB"
+    for scheme in in_registry_order(shown["scheme"]):
+        rows = shown[shown["scheme"] == scheme]
+        fig.add_trace(go.Scatter(
+            x=rows[x], y=rows["accuracy"] * 100, mode="markers", name=scheme,
+            marker={"color": color_of(scheme), "size": 11, "symbol": [symbol[m] for m in rows["model"]],
+                    "line": {"width": 1, "color": "white"}},
+            customdata=_custom(rows["scheme"], rows["model"], rows["dataset"], rows["id"],
+                                 rows["title"]),
+            hovertemplate=(f"<b>%{{customdata[0]}}</b> · %{{customdata[4]}}<br>model %{{customdata[1]}}"
+                           f"<br>dataset %{{customdata[2]}}<br>top-1 %{{y:.2f}}%<br>{x.split('_')[0]} "
+                           f"%{{x:.4g}} {unit}<br>run #%{{customdata[3]}}<extra></extra>")))
+    datasets = list(dict.fromkeys(shown["dataset"]))
+    for dataset in datasets:
+        front = report.pareto(shown[shown["dataset"] == dataset], x, "accuracy")
+        fig.add_trace(go.Scatter(
+            x=front[x], y=front["accuracy"] * 100, mode="lines", line={"color": "#444", "dash": "dash"},
+            name="Pareto front" if len(datasets) == 1 else f"Pareto front · {dataset}",
+            customdata=_custom(front["scheme"], front["model"]),
+            hovertemplate=(f"Pareto front<br><b>%{{customdata[0]}}</b> on %{{customdata[1]}}<br>"
+                           f"top-1 %{{y:.2f}}%<br>%{{x:.4g}} {unit}<extra></extra>")))
+    if len(models) > 1:
+        _annotate_symbols(fig, symbol)
+    positive = shown[x][shown[x] > 0]
+    if len(positive) and positive.max() / positive.min() > 30:  # e.g. int16x8 reference kernels
+        fig.update_xaxes(type="log", title_text=X_AXES[x] + ", log scale")
+    return fig
+
+
+def _annotate_symbols(fig, symbol):
+    glyphs = {"circle": "●", "square": "■", "diamond": "◆", "triangle-up": "▲", "cross": "✚",
+              "x": "✖", "star": "★", "hexagon": "⬢"}
+    text = "   ".join(f"{glyphs[s]} {m}" for m, s in symbol.items())
+    fig.add_annotation(text="Models: " + text, xref="paper", yref="paper", x=1.0, y=-0.12,
+                       xanchor="right", yanchor="top", showarrow=False, font={"size": 12, "color": "#555"})
+    fig.update_layout(margin={"b": 90})
+
+
+# --- Bars: size and latency per scheme --------------------------------------
+
+def _bar_rows(df):
+    """Newest ok run per model, dataset and scheme, in model then registry order, with x positions."""
+    rows = report.latest(df).sort_values(["model", "dataset", "scheme_order"], kind="stable")
+    if rows[["model", "dataset"]].drop_duplicates().shape[0] > 1:
+        x = [list(_group_label(rows)), list(rows["scheme"])]  # plotly multicategory: model, then scheme
+    else:
+        x = list(rows["scheme"])
+    return rows, x
+
+
+def _bar_note(df):
+    parts = _unfinished_note(df)
+    return ("Not shown: " + "; ".join(parts)) if parts else ""
+
+
+def size_bars(df):
+    """Return raw and gzipped model size per scheme as grouped bars (newest ok run of each).
+
+    Two traces, "Raw .tflite" and "Gzipped (download)"; each bar has its
+    scheme's colour (gzipped bars hatched). With several models the x axis is
+    grouped by model, then scheme.
+    """
+    title = "Model size per scheme: stored and downloaded (gzipped)"
+    rows, x = _bar_rows(df)
+    note = _bar_note(df)
+    if rows.empty:
+        return _empty(title, "No finished runs to show yet." + (f"<br>{note}" if note else ""))
+    fig = _figure(title, note, barmode="group", xaxis_title="Scheme", yaxis_title="Size (MB)",
+                  legend_title_text="Size")
+    colors = [color_of(s) for s in rows["scheme"]]
+    for column, name, ratio, pattern in (("size_mb", "Raw .tflite", "size_ratio", ""),
+                                         ("gzip_mb", "Gzipped (download)", "gzip_ratio", "/")):
+        ratios = [f"{r:.2f}× smaller than float32" if np.isfinite(r) else "no float32 baseline"
+                  for r in rows[ratio]]
+        fig.add_trace(go.Bar(
+            x=x, y=rows[column], name=name,
+            marker={"color": colors, "pattern": {"shape": pattern, "fgcolor": "white", "solidity": 0.35}},
+            customdata=_custom(rows["scheme"], rows["model"], rows["dataset"],
+                                 rows[column.replace("_mb", "_bytes")], ratios),
+            hovertemplate=(f"<b>%{{customdata[0]}}</b> · {name}<br>model %{{customdata[1]}}"
+                           "<br>%{y:.4g} MB (%{customdata[3]:,.0f} bytes)<br>%{customdata[4]}<extra></extra>")))
+    return fig
+
+
+def latency_bars(df):
+    """Return median latency per scheme with error bars (standard deviation); p90 in the hover.
+
+    One bar trace named "Median latency", each bar in its scheme's colour
+    (newest ok run of each scheme per model).
+    """
+    rows, x = _bar_rows(df)
+    threads = sorted({int(t) for t in rows["threads"].dropna()}) if len(rows) else []
+    timing = (f"{threads[0]} thread{'s' if threads[0] != 1 else ''}" if len(threads) == 1
+              else "mixed thread counts, see hover")
+    title = f"Median latency per scheme (LiteRT interpreter, {timing})" if threads else \
+        "Median latency per scheme (LiteRT interpreter)"
+    note = _bar_note(df)
+    if rows.empty:
+        return _empty(title, "No finished runs to show yet." + (f"<br>{note}" if note else ""))
+    fig = _figure(title, note, xaxis_title="Scheme", yaxis_title="Median latency (ms per inference)",
+                  showlegend=False)
+    speedups = [f"{s:.2f}× float32 speed" if np.isfinite(s) else "no float32 baseline" for s in rows["speedup"]]
+    fig.add_trace(go.Bar(
+        x=x, y=rows["latency_ms"], name="Median latency",
+        marker_color=[color_of(s) for s in rows["scheme"]],
+        error_y={"type": "data", "array": rows["latency_std_ms"].fillna(0).to_list(), "visible": True,
+                 "color": "#444"},
+        customdata=_custom(rows["scheme"], rows["model"], rows["latency_p90_ms"], rows["latency_std_ms"],
+                             rows["threads"], speedups),
+        hovertemplate=("<b>%{customdata[0]}</b><br>model %{customdata[1]}<br>median %{y:.4g} ms"
+                       "<br>p90 %{customdata[2]:.4g} ms<br>std %{customdata[3]:.3g} ms"
+                       "<br>threads %{customdata[4]}<br>%{customdata[5]}<extra></extra>")))
+    return fig

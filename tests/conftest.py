@@ -1,0 +1,64 @@
+"""Shared fixtures: an isolated data folder, a tiny model and datasets made by the tests.
+
+No test touches the network or the developer's own data/ folder.
+"""
+
+import os
+import tempfile
+
+import numpy as np
+import pytest
+
+# Before anything imports optlib: keep stores, artifacts and cached zoo models out of data/.
+os.environ.setdefault("OPTLIB_HOME", tempfile.mkdtemp(prefix="optlib-tests-"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: large zoo models (minutes); still run in CI")
+    config.addinivalue_line("markers", "e2e: real server and real browser (Chromium + Playwright)")
+
+
+@pytest.fixture(scope="session")
+def digits_arrays():
+    """Real handwritten digits (scikit-learn), 8x8, values 0-16, split 80/20."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x_train, x_test, y_train, y_test = train_test_split(
+        digits.images.astype(np.float32), digits.target, test_size=0.2, random_state=0, stratify=digits.target)
+    return x_train, y_train, x_test, y_test
+
+
+@pytest.fixture(scope="session")
+def digits_npz(tmp_path_factory, digits_arrays):
+    x_train, y_train, x_test, y_test = digits_arrays
+    path = tmp_path_factory.mktemp("data") / "digits.npz"
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+def build_tiny_model(layers=None, input_shape=(8, 8, 1), classes=10):
+    """Return a small compiled-free Keras model (tf_keras)."""
+    from optlib._keras import keras
+
+    k = keras()
+    k.utils.set_random_seed(0)
+    body = layers if layers is not None else [
+        k.layers.Conv2D(8, 3, activation="relu"),
+        k.layers.Flatten(),
+        k.layers.Dense(32, activation="relu"),
+    ]
+    return k.Sequential([k.layers.Input(input_shape), *body, k.layers.Dense(classes, activation="softmax")])
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory, digits_arrays):
+    """A tiny CNN on 8x8 digits, trained for a few seconds, saved as .keras."""
+    x_train, y_train, _, _ = digits_arrays
+    model = build_tiny_model()
+    model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(x_train[..., None] / 16.0, y_train, epochs=8, batch_size=32, verbose=0)
+    path = tmp_path_factory.mktemp("models") / "tiny.keras"
+    model.save(path)
+    return path

@@ -1,0 +1,61 @@
+"""The scheme registry: names, lookup, selection and settings."""
+
+import pytest
+
+from optlib import schemes
+from optlib.errors import InputError
+
+CONTRACT = ("float32", "float16", "dynamic", "int8", "int16x8", "qat", "prune", "cluster",
+            "prune_qat", "cluster_qat", "prune_cluster_qat")
+
+
+def test_names_are_the_contract_in_order():
+    assert schemes.names() == CONTRACT
+
+
+@pytest.mark.parametrize("name", CONTRACT)
+def test_every_scheme_is_complete(name):
+    scheme = schemes.get(name)
+    assert scheme.family in schemes.FAMILIES
+    assert scheme.needs in schemes.NEEDS
+    assert callable(scheme.build_function())
+    settings = schemes.settings_for(name)
+    assert {"threads", "runs", "warmup"} <= settings.keys()
+    if scheme.needs == "training":
+        assert {"epochs", "batch_size", "learning_rate", "seed"} <= settings.keys()
+
+
+def test_unknown_scheme_lists_the_known_ones():
+    with pytest.raises(InputError, match="Unknown scheme 'int4'. Known schemes: float32, float16"):
+        schemes.get("int4")
+
+
+def test_select_all_family_and_list():
+    assert schemes.select("all") == list(CONTRACT)
+    assert schemes.select("post-training") == list(CONTRACT[:5])
+    assert schemes.select("int8, qat,int8") == ["int8", "qat"]
+    with pytest.raises(InputError, match="No scheme selected"):
+        schemes.select(" , ")
+
+
+def test_settings_scoped_and_global_overrides():
+    prune = schemes.settings_for("prune", {"sparsity": "0.7", "prune.epochs": "3", "qat.epochs": "9"})
+    assert prune["sparsity"] == 0.7 and prune["epochs"] == 3
+    assert schemes.settings_for("int8", {"int8.int8_io": "true"})["int8_io"] is True
+    assert "sparsity" not in schemes.settings_for("int8", {"sparsity": "0.7"})
+
+
+def test_bad_setting_values_are_explained():
+    with pytest.raises(InputError, match="'sparsity' needs a float, got 'lots'"):
+        schemes.settings_for("prune", {"sparsity": "lots"})
+    with pytest.raises(InputError, match="'centroids' must be one of kmeans_plus_plus"):
+        schemes.settings_for("cluster", {"centroids": "magic"})
+    with pytest.raises(InputError, match="No scheme has a setting 'sparsty'. Settings: batch_size"):
+        schemes.check_overrides({"sparsty": "0.5"})
+    with pytest.raises(InputError, match="Scheme 'int8' has no setting 'epochs'. Settings: threads"):
+        schemes.check_overrides({"int8.epochs": "2"})
+    with pytest.raises(InputError, match="Unknown scheme 'int9'"):
+        schemes.check_overrides({"int9.epochs": "2"})
+    schemes.check_overrides({"epochs": "2", "prune.sparsity": "0.6"})  # fine
+    with pytest.raises(InputError, match="Scheme 'int8' has no setting 'clusters'"):
+        schemes.settings_for("int8", {"int8.clusters": "4"})

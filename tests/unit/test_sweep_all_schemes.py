@@ -1,0 +1,106 @@
+"""Every scheme, end to end, on a tiny model: fine-tune, convert, invoke on LiteRT, measure, store."""
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from optlib import schemes, sweep
+from optlib.measure import interpreter
+from optlib.store import Store
+
+FAST = {"epochs": "1", "runs": "5", "warmup": "1", "rep_samples": "32", "clusters": "8", "sparsity": "0.5"}
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, tiny_model_path, digits_npz):
+    store = Store(tmp_path_factory.mktemp("store") / "results.sqlite")
+    events = []
+    result = sweep.run(str(tiny_model_path), str(digits_npz), "all", FAST, store, progress=events.append)
+    return result, {r["scheme"]: r for r in result["results"]}, events, store
+
+
+def test_sweep_returns_a_row_per_scheme_in_registry_order(swept):
+    result, _, _, _ = swept
+    assert [r["scheme"] for r in result["results"]] == list(schemes.names())
+
+
+@pytest.mark.parametrize("name", schemes.names())
+def test_scheme_runs_ok_with_measured_figures(swept, name):
+    _, rows, _, _ = swept
+    row = rows[name]
+    assert row["status"] == "ok", row["error"]
+    data = Path(row["tflite_path"]).read_bytes()
+    assert row["size_bytes"] == len(data)
+    assert row["gzip_bytes"] == len(gzip.compress(data, compresslevel=9, mtime=0))
+    assert 0.5 < row["accuracy"] <= 1.0  # a trained model, on real digits, through LiteRT
+    assert row["accuracy_samples"] == 360 and 0 <= row["top5"] <= 1 and row["top5"] >= row["accuracy"]
+    latency = row["latency_ms"]
+    assert latency["runs"] == 5 and latency["threads"] == 1 and 0 < latency["median"] <= latency["p90"]
+    assert row["settings"] == schemes.settings_for(name, FAST)
+    assert "converter" in row["recipe"]
+
+
+def _weight_types(path):
+    it = interpreter(path, 1)
+    return {str(d["dtype"].__name__) for d in it.get_tensor_details()}
+
+
+def test_size_and_types_follow_the_scheme(swept):
+    _, rows, _, _ = swept
+    base = rows["float32"]["size_bytes"]
+    assert rows["float16"]["size_bytes"] < 0.6 * base
+    for name in ("dynamic", "int8", "int16x8", "qat", "prune_qat", "cluster_qat", "prune_cluster_qat"):
+        assert rows[name]["size_bytes"] < 0.4 * base, name
+        assert "int8" in _weight_types(rows[name]["tflite_path"]), name
+    assert "int16" in _weight_types(rows["int16x8"]["tflite_path"])
+    assert "float16" in _weight_types(rows["float16"]["tflite_path"])
+
+
+def test_int8_io_option_gives_integer_input_and_output(tiny_model_path, digits_npz, tmp_path):
+    result = sweep.run(str(tiny_model_path), str(digits_npz), "int8", {**FAST, "int8_io": "true"},
+                       Store(tmp_path / "r.sqlite"))
+    row = result["results"][0]
+    it = interpreter(row["tflite_path"])
+    assert it.get_input_details()[0]["dtype"] == np.int8 and it.get_output_details()[0]["dtype"] == np.int8
+    assert row["accuracy"] > 0.5  # inputs were quantized correctly before invoking
+
+
+def test_pruning_reaches_its_target_and_only_compression_gains(swept):
+    _, rows, _, _ = swept
+    prune, base = rows["prune"], rows["float32"]
+    assert abs(prune["sparsity"] - 0.5) <= 0.02
+    assert prune["size_bytes"] == pytest.approx(base["size_bytes"], rel=0.02)  # same file size
+    assert prune["gzip_bytes"] < 0.8 * base["gzip_bytes"]  # smaller download
+    assert rows["prune_qat"]["sparsity"] >= 0.45  # sparsity-preserving QAT kept the zeros
+    assert rows["prune_cluster_qat"]["sparsity"] >= 0.45
+    assert prune["recipe"]["training"][0]["schedule"] == "PolynomialDecay"
+
+
+def test_clustering_limits_unique_values_per_kernel(swept):
+    _, rows, _, _ = swept
+    cluster = rows["cluster"]
+    assert 1 < cluster["max_unique_weights"] <= 8
+    assert cluster["gzip_bytes"] < 0.7 * rows["float32"]["gzip_bytes"]
+    # cluster-preserving QAT kept the clusters: int8 per-channel scales, at most 8 values per channel
+    assert rows["cluster_qat"]["max_unique_per_channel"] <= 8
+    assert rows["qat"]["max_unique_per_channel"] > 8  # plain QAT has no clusters to keep
+
+
+def test_progress_reports_every_scheme_and_per_epoch_training(swept):
+    _, _, events, _ = swept
+    finished = [e["scheme"] for e in events if e["stage"] in ("ok", "failed")]
+    assert finished == list(schemes.names())
+    assert any("epoch 1/1" in e["message"] for e in events if e["scheme"] == "qat")
+    assert all(0 <= e["fraction"] <= 1 for e in events)
+    fractions = [e["fraction"] for e in events if e["stage"] in ("ok", "failed")]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_second_sweep_is_served_from_the_store(swept, tiny_model_path, digits_npz):
+    _, rows, _, store = swept
+    again = sweep.run(str(tiny_model_path), str(digits_npz), "all", FAST, store)
+    assert all(r["cached"] for r in again["results"])
+    assert [r["id"] for r in again["results"]] == [rows[n]["id"] for n in schemes.names()]
+    assert len(store.rows()) == len(schemes.names())
