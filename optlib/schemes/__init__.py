@@ -245,15 +245,16 @@ def settings_for(name, overrides=None):
 
 
 def check_overrides(overrides):
-    """Raise InputError for a setting no scheme knows (likely a typo).
+    """Raise InputError for a setting no scheme knows (likely a typo) or a value that does not parse.
 
     An unscoped key may be any scheme's setting (it applies where it fits); a
     scoped key ``scheme.setting`` must be a setting of that scheme.
     """
-    every = sorted({p.name for name in SCHEMES for p in params_of(name)})
-    for key in overrides or {}:
+    for key, value in (overrides or {}).items():
         scope, _, pname = key.rpartition(".")
-        known = [p.name for p in params_of(scope)] if scope else every
-        if pname not in known:
+        params = {p.name: p for name in ([scope] if scope else SCHEMES) for p in params_of(name)}
+        if pname not in params:
             where = f"Scheme '{scope}' has no" if scope else "No scheme has a"
-            raise InputError(f"{where} setting '{pname}'. Settings: {', '.join(known)}.")
+            raise InputError(f"{where} setting '{pname}'. Settings: {', '.join(sorted(params))}.")
+        if isinstance(value, str):
+            params[pname].parse(value)

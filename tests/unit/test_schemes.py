@@ -52,7 +52,7 @@ def test_bad_setting_values_are_explained():
         schemes.settings_for("cluster", {"centroids": "magic"})
     with pytest.raises(InputError, match="No scheme has a setting 'sparsty'. Settings: batch_size"):
         schemes.check_overrides({"sparsty": "0.5"})
-    with pytest.raises(InputError, match="Scheme 'int8' has no setting 'epochs'. Settings: threads"):
+    with pytest.raises(InputError, match="Scheme 'int8' has no setting 'epochs'. Settings: int8_io, rep_samples, runs"):
         schemes.check_overrides({"int8.epochs": "2"})
     with pytest.raises(InputError, match="Unknown scheme 'int9'"):
         schemes.check_overrides({"int9.epochs": "2"})

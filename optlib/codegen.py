@@ -1,0 +1,364 @@
+"""Generate short, runnable TensorFlow code that reproduces a result.
+
+:func:`code_for` writes the plain TensorFlow / Model Optimization Toolkit
+calls behind one run, from what the run recorded: its converter recipe, its
+fine-tuning steps (``row["recipe"]``), its settings and its data recipe. The
+code is for reading and teaching: the paths are variables at the top, each
+step has a one-line comment, and nothing of optlib is needed to run it.
+
+    >>> print(code_for(row, model_path="my_model.keras"))
+
+Importing this module does not import TensorFlow.
+"""
+
+import json
+import math
+import re
+
+from optlib import schemes
+
+PATH_VARIABLES = ("MODEL_PATH", "SAMPLES_NPZ", "OUTPUT_PATH")
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SCALE = re.compile(r"^x / ([0-9.eE+-]+) -> \[(-1, 1|0, 1)\]$")
+
+# What each converter setting means, said once beside the line that sets it.
+_OPTIMIZATION_NOTES = {"DEFAULT": "quantize weights (and activations when calibrated)"}
+_TYPE_NOTES = {"float16": "store weights as float16"}
+_OPS_NOTES = {
+    "TFLITE_BUILTINS_INT8": "integer-only kernels: fail rather than fall back to float",
+    "EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8": "int16 activations, int8 weights",
+}
+# Schemes that tfmot's collaborative optimization offers for quantize_apply.
+_PRESERVE_SCHEMES = {
+    "Default8BitPrunePreserveQuantizeScheme": "keeps the zeros from pruning",
+    "Default8BitClusterPreserveQuantizeScheme": "keeps the shared cluster values",
+}
+_SCHEDULES = {"PolynomialDecay", "ConstantSparsity"}
+_STEP_NOTES = {
+    "prune_low_magnitude": "Magnitude pruning: zero the smallest weights during a short fine-tune",
+    "cluster_weights": "Weight clustering: a few shared values per kernel",
+    "quantize_model": "Quantization-aware training: simulate int8 during a short fine-tune",
+    "quantize_apply": "Quantization-aware training that preserves the previous step's structure",
+}
+
+
+def _flatten(row):
+    row = dict(row)
+    if isinstance(row.get("metrics"), dict):  # a stored row, not yet a result row
+        row.update(row.pop("metrics"))
+    return row
+
+
+def _name(value, what):
+    """Return ``value`` if it is a plain identifier; refuse anything else that would go into code."""
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise ValueError(f"Cannot generate code: {what} {value!r} is not a plain name.")
+    return value
+
+
+def _number(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"Cannot generate code: {what} {value!r} is not a number.")
+    return repr(value)
+
+
+def _recipe_of(row):
+    """Return (converter recipe, training steps, note) of a row.
+
+    A post-training run that did not finish has no stored recipe; its
+    converter settings follow from the scheme and settings alone.
+    """
+    recipe = row.get("recipe")
+    if isinstance(recipe, str):
+        recipe = json.loads(recipe)
+    if isinstance(recipe, dict) and ("converter" in recipe or "training" in recipe):
+        return dict(recipe.get("converter") or {}), list(recipe.get("training") or []), ""
+    scheme = schemes.SCHEMES.get(row.get("scheme"))
+    if scheme is not None and scheme.family == "post-training":
+        from optlib.schemes.post_training import recipe_for
+
+        settings = schemes.settings_for(scheme.name, row.get("settings") or {})
+        note = f"This run ended '{row.get('status')}'; the converter settings follow from the scheme."
+        return recipe_for(scheme.name, settings), [], note
+    raise ValueError(f"Run #{row.get('id')} ({row.get('scheme')}, status {row.get('status')}) has no "
+                     "recorded recipe to reproduce: only finished runs of training schemes do.")
+
+
+# --- Pieces of the generated script ------------------------------------------
+
+def _header(row, training, note):
+    scheme = schemes.SCHEMES.get(row.get("scheme"))
+    title = scheme.title if scheme else row.get("scheme")
+    run = f" (optlib run #{row['id']})" if row.get("id") is not None else ""
+    settings = ", ".join(f"{k}={v}" for k, v in sorted((row.get("settings") or {}).items())
+                         if k not in ("threads", "runs", "warmup"))
+    lines = [f'"""Reproduce "{row.get("scheme")}" — {title} — on model {row.get("model")}, '
+             f"dataset {row.get('dataset')}{run}.", ""]
+    if settings:
+        lines.append(f"Settings: {settings}.")
+    needs = "tensorflow, tf-keras" + (", tensorflow-model-optimization" if training else "")
+    lines.append(f"Needs: {needs}.")
+    measured = []
+    if isinstance(row.get("size_bytes"), (int, float)) and math.isfinite(row["size_bytes"]):
+        measured.append(f"{int(row['size_bytes']):,} bytes")
+    accuracy = row.get("accuracy")
+    if isinstance(accuracy, (int, float)) and math.isfinite(accuracy):
+        measured.append(f"top-1 {accuracy * 100:.2f}% on LiteRT")
+    if measured:
+        lines.append(f"optlib measured: {', '.join(measured)}.")
+    if note:
+        lines.append(note)
+    lines.append('"""')
+    return lines
+
+
+def _paths(row, model_path, samples_npz, output_path, needs_data):
+    model = str(row.get("model") or "model")
+    stem = model.rsplit(".", 1)[0] if "." in model else model
+    zoo = "." not in model and "/" not in model
+    if model_path is None:
+        model_path = f"{model}.keras" if zoo else model
+    lines = [f"MODEL_PATH = {model_path!r}  # the Keras model"
+             + (" (optlib's zoo model, saved with model.save)" if zoo else " (.keras, .h5 or SavedModel folder)")]
+    if needs_data:
+        if row.get("dataset") == "digits":
+            comment = "None: scikit-learn's digits, as optlib uses them; or a .npz with x_train, y_train"
+        else:
+            comment = f"raw arrays of dataset {row.get('dataset')!s}: x_train, y_train (or x_test, y_test)"
+            if samples_npz is None:
+                samples_npz = str(row.get("dataset") or "data.npz")
+        lines.append(f"SAMPLES_NPZ = {samples_npz!r}  # {comment}")
+    if output_path is None:
+        output_path = f"{stem}-{row.get('scheme')}.tflite"
+    lines.append(f"OUTPUT_PATH = {output_path!r}  # where the .tflite file is written")
+    return lines
+
+
+def _prepare(data_recipe):
+    """The function that turns raw arrays into model inputs, following optlib's data recipe."""
+    lines = ["def prepare(x):", '    """Raw arrays -> float32 model inputs, prepared as optlib prepared them."""',
+             "    x = x.astype(np.float32)"]
+    if not isinstance(data_recipe, dict) or not data_recipe.get("model_input"):
+        return lines + ["    return x  # optlib recorded no data recipe: adapt this to your model's input", ""]
+    scale = _SCALE.match(str(data_recipe.get("scale", "")))
+    divisor = float(scale.group(1)) if scale else 1.0
+    if divisor != 1.0:
+        lines.append(f"    x = x / {divisor!r}  # {data_recipe['scale']}")
+    model_input = [int(d) for d in data_recipe["model_input"]]
+    if data_recipe.get("flatten") or len(model_input) == 1:
+        lines.append("    x = x.reshape(len(x), -1)  # the model takes flat vectors")
+    else:
+        lines.append("    x = x[..., None] if x.ndim == 3 else x  # images get a channel axis")
+        channels = str(data_recipe.get("channels", ""))
+        if channels.endswith("-> 3"):
+            lines.append(f"    x = np.repeat(x, 3, axis=3)  # channels {channels}")
+        elif channels.endswith("-> 1"):
+            lines.append(f"    x = x.mean(axis=3, keepdims=True)  # channels {channels}")
+        if data_recipe.get("resize"):
+            lines.append(f"    x = tf.image.resize(x, {tuple(model_input[:2])!r}).numpy()  # {data_recipe['resize']}")
+    if scale and scale.group(2) == "-1, 1":
+        lines.append("    x = x * 2.0 - 1.0  # the model expects [-1, 1]")
+    return lines + ["    return x", ""]
+
+
+def _load_raw(row, training):
+    lines = ["def split(x, y):",
+             '    """80/20 split with a fixed seed, stratified when possible (as optlib.data does)."""',
+             "    from sklearn.model_selection import train_test_split", "",
+             "    counts = np.bincount(y.astype(np.int64))",
+             "    stratify = y if min(c for c in counts if c) >= 2 else None",
+             "    x_train, _, y_train, _ = train_test_split(x, y, test_size=0.2, random_state=0, stratify=stratify)",
+             "    return x_train, y_train", "", "",
+             "def load_raw():",
+             '    """Return the raw training images and labels."""']
+    if row.get("dataset") == "digits":
+        lines += ["    if SAMPLES_NPZ is None:  # scikit-learn's handwritten digits, 8x8, values 0-16",
+                  "        from sklearn.datasets import load_digits", "",
+                  "        digits = load_digits()",
+                  '        return split(digits.images.astype("float32"), digits.target)']
+    lines += ["    with np.load(SAMPLES_NPZ) as bundle:",
+              '        if "x_train" in bundle:',
+              '            return bundle["x_train"], bundle["y_train"]',
+              '        if "x" in bundle:  # one x/y pair: optlib splits it 80/20',
+              '            return split(bundle["x"], bundle["y"])']
+    if training:
+        lines.append('        raise KeyError("Fine-tuning needs x_train and y_train (or x and y).")')
+    else:
+        lines.append('        return bundle["x_test"], bundle["y_test"]  # no training split: calibrate on the test split')
+    return lines + [""]
+
+
+def _fine_tune(settings):
+    values = {key: settings.get(key, schemes.TRAINING_PARAMS[i].default)
+              for i, key in enumerate(("epochs", "batch_size", "learning_rate", "seed"))}
+    numbers = {key: _number(value, key) for key, value in values.items()}
+    return [
+        "# Fine-tuning settings of this run.",
+        f"EPOCHS, BATCH_SIZE, LEARNING_RATE, SEED = {numbers['epochs']}, {numbers['batch_size']}, "
+        f"{numbers['learning_rate']}, {numbers['seed']}",
+        'FROM_LOGITS = getattr(getattr(model.layers[-1], "activation", None), "__name__", "") != "softmax"',
+        "", "",
+        "def fine_tune(model, callbacks=()):",
+        '    """One fine-tuning stage, as optlib runs each: Adam, sparse cross-entropy, fixed seed."""',
+        "    keras.utils.set_random_seed(SEED)",
+        "    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE),",
+        "                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=FROM_LOGITS),",
+        '                  metrics=["accuracy"])',
+        "    model.fit(x_train, y_train, batch_size=BATCH_SIZE, epochs=EPOCHS, shuffle=True,",
+        "              callbacks=list(callbacks), verbose=2)",
+        "", "",
+    ]
+
+
+def _step(number, step):
+    kind = step.get("step")
+    lines = [f"# {number}. {_STEP_NOTES.get(kind, kind)}."]
+    if kind == "prune_low_magnitude":
+        schedule = step.get("schedule")
+        if schedule not in _SCHEDULES:
+            raise ValueError(f"Cannot generate code: unknown pruning schedule {schedule!r}; "
+                             f"known: {', '.join(sorted(_SCHEDULES))}.")
+        args = ", ".join(f"{_name(k, 'schedule argument')}={_number(v, k)}" for k, v in step.items()
+                         if k not in ("step", "schedule", "train_s"))
+        lines += [f"schedule = sparsity.{schedule}({args})",
+                  "model = sparsity.prune_low_magnitude(model, pruning_schedule=schedule)",
+                  "fine_tune(model, callbacks=[sparsity.UpdatePruningStep()])  # the step counter pruning needs",
+                  "model = sparsity.strip_pruning(model)  # plain layers again, zeros kept"]
+    elif kind == "cluster_weights":
+        init = str(step.get("cluster_centroids_init", "KMEANS_PLUS_PLUS")).rsplit(".", 1)[-1].upper()
+        clusters = _number(step.get("number_of_clusters"), "number_of_clusters")
+        keep = ", preserve_sparsity=True" if step.get("preserve_sparsity") else ""
+        lines += ["model = clustering.cluster_weights(",
+                  f"    model, number_of_clusters={clusters},",
+                  f"    cluster_centroids_init=clustering.CentroidInitialization.{_name(init, 'centroid init')}"
+                  f"{keep})" + ("  # keep the zeros from pruning" if keep else ""),
+                  "fine_tune(model)",
+                  "model = clustering.strip_clustering(model)  # plain layers again, shared values kept"]
+    elif kind == "quantize_model":
+        lines += ["model = quantization.quantize_model(model)", "fine_tune(model)"]
+    elif kind == "quantize_apply":
+        text = str(step.get("scheme", ""))
+        match = re.match(r"^(\w+)(\(preserve_sparsity=True\))?$", text)
+        if not match or match.group(1) not in _PRESERVE_SCHEMES:
+            raise ValueError(f"Cannot generate code: unknown quantization scheme {text!r}; "
+                             f"known: {', '.join(_PRESERVE_SCHEMES)}.")
+        args = "preserve_sparsity=True" if match.group(2) else ""
+        lines += [f"preserving = tfmot.experimental.combine.{match.group(1)}({args})"
+                  f"  # {_PRESERVE_SCHEMES[match.group(1)]}"
+                  + (" and the zeros" if args else ""),
+                  "model = quantization.quantize_apply(quantization.quantize_annotate_model(model), preserving)",
+                  "fine_tune(model)"]
+    else:
+        raise ValueError(f"Cannot generate code: unknown training step {kind!r}; known: "
+                         f"{', '.join(_STEP_NOTES)}.")
+    return lines + [""]
+
+
+def _converter(converter):
+    lines = ["converter = tf.lite.TFLiteConverter.from_keras_model(model)"]
+    optimizations = [_name(o, "optimization") for o in converter.get("optimizations") or []]
+    if optimizations:
+        names = ", ".join(f"tf.lite.Optimize.{o}" for o in optimizations)
+        notes = "; ".join(_OPTIMIZATION_NOTES.get(o, o) for o in optimizations)
+        lines.append(f"converter.optimizations = [{names}]  # {notes}")
+    else:
+        lines.append("# No optimization: a plain float32 conversion.")
+    types = [_name(t, "supported type") for t in converter.get("supported_types") or []]
+    if types:
+        notes = "; ".join(_TYPE_NOTES.get(t, t) for t in types)
+        lines.append(f"converter.target_spec.supported_types = [{', '.join(f'tf.{t}' for t in types)}]  # {notes}")
+    ops = [_name(o, "ops set") for o in converter.get("supported_ops") or []]
+    if ops:
+        notes = "; ".join(_OPS_NOTES.get(o, o) for o in ops)
+        lines.append(f"converter.target_spec.supported_ops = [{', '.join(f'tf.lite.OpsSet.{o}' for o in ops)}]"
+                     f"  # {notes}")
+    if converter.get("representative_samples"):
+        lines.append("converter.representative_dataset = representative_dataset  # calibrates activation ranges")
+    for key in ("inference_input_type", "inference_output_type"):
+        if converter.get(key):
+            lines.append(f"converter.{key} = tf.{_name(converter[key], key)}  # integer model "
+                         + ("input" if "input" in key else "output"))
+    return lines
+
+
+def code_for(row, model_path=None, samples_npz=None, output_path=None):
+    """Return Python source that reproduces one run with plain TensorFlow.
+
+    Args:
+        row: a result row (:func:`optlib.sweep.result_row`), a stored row, or a
+            row of :func:`optlib.report.frame` as a dict/Series; it needs
+            ``scheme``, ``settings`` and ``recipe`` (``{"converter": {...},
+            "training": [steps]}``), and uses ``model``, ``dataset`` and
+            ``data_recipe`` to name files and prepare inputs.
+        model_path: value of ``MODEL_PATH`` in the code (default: the model's name).
+        samples_npz: value of ``SAMPLES_NPZ``, the ``.npz`` of raw arrays
+            (``x_train``, ``y_train``, or ``x_test``, ``y_test``) used for
+            calibration and fine-tuning. Default: ``None`` (scikit-learn's
+            digits) for the built-in digits, else the dataset's file name.
+            The variable appears only when the recipe needs data.
+        output_path: value of ``OUTPUT_PATH`` (default ``MODEL-SCHEME.tflite``).
+
+    Returns:
+        The source code: it sets ``TF_USE_LEGACY_KERAS=1`` before importing
+        TensorFlow, uses ``tf_keras``, loads the model from ``MODEL_PATH``,
+        prepares data the way optlib did when the recipe needs it, repeats
+        the fine-tuning steps with the run's settings, converts with the
+        run's converter settings and writes ``OUTPUT_PATH``.
+
+    Raises:
+        ValueError: the row has no recipe to reproduce (an unfinished
+            training run) or holds values that are not plain names or numbers.
+    """
+    row = _flatten(row)
+    converter, training, note = _recipe_of(row)
+    settings = row.get("settings") or {}
+    if isinstance(settings, str):
+        settings = json.loads(settings)
+    calibrate = bool(converter.get("representative_samples"))
+    needs_data = calibrate or bool(training)
+
+    code = _header(row, training, note)
+    code += ["", "import os", "",
+             'os.environ["TF_USE_LEGACY_KERAS"] = "1"  # Keras 2 (tf_keras), which the Model Optimization '
+             "Toolkit needs; set before TensorFlow is imported", ""]
+    if needs_data:
+        code.append("import numpy as np")
+    code += ["import tensorflow as tf", "import tf_keras as keras"]
+    if training:
+        code.append("import tensorflow_model_optimization as tfmot")
+    code += [""] + _paths(row, model_path, samples_npz, output_path, needs_data) + [""]
+    if needs_data:
+        code += [""] + _load_raw(row, bool(training)) + [""] + _prepare(row.get("data_recipe")) + [""]
+    code.append("model = keras.models.load_model(MODEL_PATH, compile=False)")
+    if needs_data:
+        code.append("x_raw, y_raw = load_raw()")
+    if training:
+        code += ["x_train, y_train = prepare(x_raw), y_raw.astype(np.int64)", ""]
+        code += _fine_tune(settings)
+        used = {step.get("step") for step in training}
+        if "prune_low_magnitude" in used:
+            code.append("sparsity = tfmot.sparsity.keras")
+        if "cluster_weights" in used:
+            code.append("clustering = tfmot.clustering.keras")
+        if used & {"quantize_model", "quantize_apply"}:
+            code.append("quantization = tfmot.quantization.keras")
+        code.append("")
+        for number, step in enumerate(training, 1):
+            code += _step(number, step)
+    if calibrate:
+        count = int(_number(int(converter["representative_samples"]), "representative_samples"))
+        code += ["", f"# Calibration: the same {count} inputs optlib drew (fixed seed, in index order).",
+                 f"picks = np.sort(np.random.default_rng(0).permutation(len(x_raw))[:{count}])",
+                 "calibration = prepare(x_raw[picks])", "", "",
+                 "def representative_dataset():",
+                 "    for sample in calibration:",
+                 "        yield [sample[None, ...]]  # one input at a time, with a batch axis", "", ""]
+    else:
+        code.append("")
+    code += _converter(converter)
+    code += ["tflite_model = converter.convert()", "",
+             'with open(OUTPUT_PATH, "wb") as sink:',
+             "    sink.write(tflite_model)",
+             'print(f"Wrote {OUTPUT_PATH}: {len(tflite_model):,} bytes")', ""]
+    return "\n".join(code)
