@@ -7,8 +7,10 @@ model with an explicit recipe (resize, channels, scale) that is recorded
 with every result.
 """
 
+import contextlib
 import functools
 import hashlib
+import io
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -45,7 +47,8 @@ def _hash(path):
     digest = hashlib.sha256()
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     for file in files:
-        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode())
         digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -200,8 +203,10 @@ def _read_tfds(source, input_hw, max_samples=5000):
         builder = tfds.builder(source.tfds_name, data_dir=data_dir)
     except Exception as error:
         raise InputError(f"tfds has no dataset '{source.tfds_name}' ({str(error).splitlines()[0][:120]}).") from None
+    tfds.disable_progress_bar()
     try:
-        builder.download_and_prepare()
+        with contextlib.redirect_stdout(io.StringIO()):  # tfds prints; stdout may carry --json
+            builder.download_and_prepare()
     except Exception:
         raise InputError(f"tfds dataset '{source.tfds_name}' is not prepared in {data_dir} and could "
                          "not be downloaded; prepare it there (or set TFDS_DATA_DIR) and try again.") from None

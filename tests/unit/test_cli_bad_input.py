@@ -1,6 +1,7 @@
 """Bad input on the CLI: exit status 2 and one clear line on stderr, never a traceback."""
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -100,6 +101,8 @@ CASES = {
                                ["needs arrays x_test and y_test", "images"]),
     "Lambda layer in .keras": (["--model", "{lambda.keras}", "--data", "digits"], ["Lambda", "refused"]),
     "Lambda layer in .h5": (["--model", "{lambda.h5}", "--data", "digits"], ["Lambda", "refused"]),
+    "tfds data not prepared, no network": (["--model", "digits_cnn", "--data", "tfds:mnist"],
+                                           ["not prepared in", "TFDS_DATA_DIR"]),
     "zip with ../ paths": (["--model", "{slip.zip}", "--data", "digits"], ["points outside the archive"]),
 }
 
@@ -113,7 +116,8 @@ def test_bad_input_gives_exit_2_and_one_clear_line(case, files, tiny_model_path,
     if "--schemes" not in args:
         args += ["--schemes", "float32"]
     store = tmp_path / "results.sqlite"
-    done = run_cli("sweep", *args, "--store", str(store))
+    env = {**os.environ, "TFDS_DATA_DIR": str(tmp_path / "tfds")}
+    done = run_cli("sweep", *args, "--store", str(store), env=env)
     assert_one_clear_line(done, *fragments)
     if store.exists():  # nothing was recorded for input that could not be used
         from optlib.store import Store

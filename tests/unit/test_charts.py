@@ -1,0 +1,225 @@
+"""optlib.charts: figures and comparison tables from a hand-made results frame."""
+
+import math
+
+import plotly.graph_objects as go
+import pytest
+
+from optlib import charts, report, schemes
+
+
+def result(scheme, id, model="m", dataset="d", status="ok", accuracy=0.9, size=1000, gzip=900,
+           median=2.0, std=0.1, p90=2.5, threads=1, **extra):
+    """A flat result row shaped like optlib.sweep.result_row's output."""
+    row = {"id": id, "scheme": scheme, "status": status, "error": None, "cached": False, "model": model,
+           "dataset": dataset, "settings": {"threads": threads, "runs": 50, "warmup": 5}}
+    if status == "ok":
+        row.update(size_bytes=size, gzip_bytes=gzip, threads=threads, accuracy=accuracy, trained=accuracy is not None,
+                   latency_ms={"median": median, "p90": p90, "mean": median, "std": std, "min": median,
+                               "runs": 50, "warmup": 5, "threads": threads},
+                   sparsity=0.0, max_unique_weights=255, build_s=1.0, recipe={"converter": {}},
+                   kernels=[{"name": "k", "shape": [3, 3]}], tflite_path=f"/tmp/{scheme}-{id}.tflite")
+    else:
+        row["error"] = "RuntimeError: boom"
+    row.update(extra)
+    return row
+
+
+@pytest.fixture()
+def df():
+    """Two models: a trained one with every kind of row, and an untrained one (no accuracy)."""
+    rows = [
+        # Given out of registry order on purpose.
+        result("qat", 6, accuracy=0.89, size=260, gzip=180, median=0.6),
+        result("float32", 1, accuracy=0.90, size=1000, gzip=900, median=2.0, std=0.2, p90=2.4),
+        result("int8", 4, accuracy=0.88, size=250, gzip=200, median=0.5, std=0.05, p90=0.7),
+        result("float16", 2, accuracy=0.90, size=500, gzip=450, median=2.1),
+        result("int16x8", 5, status="failed"),
+        result("cluster", 7, accuracy=0.91, size=1000, gzip=150, median=2.0),
+        result("float32", 10, model="big", accuracy=None, size=14_000_000, gzip=13_000_000, median=8.3),
+        result("int8", 11, model="big", accuracy=None, size=3_900_000, gzip=3_500_000, median=4.1),
+    ]
+    return report.frame(rows)
+
+
+def trained(df):
+    return df[df["model"] == "m"]
+
+
+def registry_sorted(names):
+    order = schemes.names()
+    return sorted(names, key=order.index)
+
+
+def annotations(fig):
+    return " ".join(a.text for a in fig.layout.annotations)
+
+
+# --- Colours and order -------------------------------------------------------
+
+def test_every_registry_scheme_has_its_own_colour():
+    colors = [charts.color_of(name) for name in schemes.names()]
+    assert len(set(colors)) == len(colors)
+    assert charts.color_of("not-a-scheme") == charts.color_of("not-a-scheme")
+
+
+def test_in_registry_order():
+    assert charts.in_registry_order(["qat", "int8", "zzz", "float32", "int8"]) == ["float32", "int8", "qat", "zzz"]
+
+
+# --- Table 1 -----------------------------------------------------------------
+
+def test_table1_values_and_deltas(df):
+    table = charts.table1(df)
+    assert tuple(table.columns) == charts.TABLE1_COLUMNS
+    mine = table[table["Model"] == "m"]
+    assert list(mine["Scheme"]) == ["float32", "float16", "int8", "int16x8", "qat", "cluster"]
+    int8 = mine[mine["Scheme"] == "int8"].iloc[0]
+    assert int8["Top-1 accuracy (%)"] == pytest.approx(88.0)
+    assert int8["Δ top-1 vs float32 (points)"] == pytest.approx(-2.0)
+    assert int8["Latency (ms)"] == pytest.approx(0.5) and int8["Speed-up vs float32 (×)"] == pytest.approx(4.0)
+    assert int8["Size (MB)"] == pytest.approx(0.00025) and int8["Smaller than float32 (×)"] == pytest.approx(4.0)
+    assert int8["Gzipped (MB)"] == pytest.approx(0.0002) and int8["Gzipped smaller than float32 (×)"] == 4.5
+    assert int8["Note"] == ""
+    failed = mine[mine["Scheme"] == "int16x8"].iloc[0]
+    assert math.isnan(failed["Top-1 accuracy (%)"]) and failed["Note"].startswith("failed")
+    big = table[(table["Model"] == "big") & (table["Scheme"] == "int8")].iloc[0]
+    assert math.isnan(big["Top-1 accuracy (%)"]) and "untrained" in big["Note"]
+    assert big["Smaller than float32 (×)"] == pytest.approx(3.59)
+
+
+def test_table1_figure_is_a_table_with_dashes_for_missing(df):
+    fig = charts.table1_figure(df)
+    assert isinstance(fig.data[0], go.Table)
+    assert "Table 1" in fig.layout.title.text
+    cells = fig.data[0].cells.values
+    headers = list(fig.data[0].header.values)
+    accuracy = cells[headers.index("<b>Top-1 accuracy (%)</b>")]
+    assert "88.00" in accuracy and "—" in accuracy
+
+
+# --- Table 2 -----------------------------------------------------------------
+
+def test_table2_puts_activation_types_side_by_side_blank_where_not_run(df):
+    table = charts.table2(df)
+    assert tuple(table.columns) == charts.TABLE2_COLUMNS
+    mine = table[table["Model"] == "m"].iloc[0]
+    assert mine["Accuracy (float32 activations)"] == pytest.approx(90.0)
+    assert mine["Accuracy (int8 activations)"] == pytest.approx(88.0)
+    assert math.isnan(mine["Accuracy (int16 activations)"])  # it failed
+    assert "int16x8: failed" in mine["Note"]
+    big = table[table["Model"] == "big"].iloc[0]
+    assert math.isnan(big["Accuracy (float32 activations)"]) and "untrained" in big["Note"]
+    assert "int16x8: not run" in big["Note"]
+
+
+def test_table2_figure_groups_bars_by_model_and_leaves_out_untrained(df):
+    fig = charts.table2_figure(df)
+    assert [t.name for t in fig.data] == ["float32 activations (float32)", "int8 activations (int8)",
+                                          "int16 activations (int16x8)"]
+    assert [t.marker.color for t in fig.data] == [charts.color_of(s) for s in ("float32", "int8", "int16x8")]
+    float32, int8, int16 = fig.data
+    assert list(float32.x) == ["m"] and list(float32.y) == pytest.approx([90.0])
+    assert list(int8.y) == pytest.approx([88.0]) and len(int16.x) == 0
+    note = annotations(fig)
+    assert "without an accuracy" in note and "big" in note and "int16x8" in note
+    assert "%" in fig.layout.yaxis.title.text
+
+
+# --- Scatter -----------------------------------------------------------------
+
+@pytest.mark.parametrize("x, unit", [("size_mb", "MB"), ("gzip_mb", "MB"), ("latency_ms", "ms")])
+def test_scatter_one_trace_per_scheme_in_registry_order_plus_the_front(df, x, unit):
+    fig = charts.scatter(df, x)
+    names = [t.name for t in fig.data]
+    shown = ["float32", "float16", "int8", "qat", "cluster"]  # ok runs with an accuracy
+    assert names == registry_sorted(shown) + ["Pareto front"]
+    assert unit in fig.layout.xaxis.title.text and "%" in fig.layout.yaxis.title.text
+    for trace in fig.data[:-1]:
+        assert trace.marker.color == charts.color_of(trace.name)
+        assert "customdata[1]" in trace.hovertemplate  # the model
+    front = fig.data[-1]
+    expected = report.pareto(trained(df), x)
+    assert list(front.x) == pytest.approx(list(expected[x]))
+    assert list(front.y) == pytest.approx(list(expected["accuracy"] * 100))
+
+
+def test_scatter_leaves_out_untrained_and_failed_runs_and_says_so(df):
+    fig = charts.scatter(df, "size_mb")
+    plotted = [point for trace in fig.data[:-1] for point in trace.customdata]
+    assert {p[1] for p in plotted} == {"m"}  # no marker of the untrained model
+    assert all(y > 50 for trace in fig.data for y in trace.y)  # nothing drawn as zero
+    note = annotations(fig)
+    assert "2 runs without an accuracy" in note and "big" in note
+    assert "1 failed run (int16x8 on m)" in note
+
+
+def test_scatter_refuses_an_unknown_axis(df):
+    with pytest.raises(ValueError, match="size_mb, gzip_mb, latency_ms"):
+        charts.scatter(df, "accuracy")
+
+
+def test_scatter_pareto_front_known_points():
+    rows = [result("float32", 1, accuracy=0.90, size=1000), result("float16", 2, accuracy=0.90, size=500),
+            result("int8", 3, accuracy=0.85, size=250), result("qat", 4, accuracy=0.80, size=300)]
+    front = charts.scatter(report.frame(rows), "size_mb").data[-1]
+    assert list(front.customdata[i][0] for i in range(len(front.x))) == ["int8", "float16"]
+
+
+def test_scatter_of_only_untrained_runs_explains_instead_of_plotting(df):
+    fig = charts.scatter(df[df["model"] == "big"], "size_mb")
+    assert len(fig.data) == 0
+    assert "without an accuracy" in annotations(fig)
+
+
+# --- Bars --------------------------------------------------------------------
+
+def test_size_bars_raw_and_gzipped_per_scheme(df):
+    fig = charts.size_bars(trained(df))
+    assert [t.name for t in fig.data] == ["Raw .tflite", "Gzipped (download)"]
+    raw, gz = fig.data
+    assert list(raw.x) == ["float32", "float16", "int8", "qat", "cluster"]
+    assert list(raw.y) == pytest.approx([0.001, 0.0005, 0.00025, 0.00026, 0.001])
+    assert list(gz.y) == pytest.approx([0.0009, 0.00045, 0.0002, 0.00018, 0.00015])
+    assert list(raw.marker.color) == [charts.color_of(s) for s in raw.x]
+    assert fig.layout.yaxis.title.text == "Size (MB)"
+    assert "1 failed run" in annotations(fig)
+
+
+def test_size_bars_group_by_model_when_there_are_several(df):
+    raw = charts.size_bars(df).data[0]
+    models, names = raw.x
+    assert list(models) == ["big", "big", "m", "m", "m", "m", "m"]
+    assert list(names) == ["float32", "int8", "float32", "float16", "int8", "qat", "cluster"]
+    assert raw.y[0] == pytest.approx(14.0)  # untrained models still have a size
+
+
+def test_latency_bars_median_with_std_error_bars_and_p90_in_hover(df):
+    fig = charts.latency_bars(trained(df))
+    (bars,) = fig.data
+    assert list(bars.x) == ["float32", "float16", "int8", "qat", "cluster"]
+    assert list(bars.y) == pytest.approx([2.0, 2.1, 0.5, 0.6, 2.0])
+    assert list(bars.error_y.array)[:3] == pytest.approx([0.2, 0.1, 0.05])
+    assert "p90" in bars.hovertemplate
+    assert [c[2] for c in bars.customdata][:3] == pytest.approx([2.4, 2.5, 0.7])
+    assert "ms" in fig.layout.yaxis.title.text and "1 thread" in fig.layout.title.text
+
+
+def test_latest_run_per_scheme_in_bars():
+    rows = [result("float32", 1, size=1000), result("float32", 9, size=2000)]
+    assert list(charts.size_bars(report.frame(rows)).data[0].y) == pytest.approx([0.002])
+
+
+@pytest.mark.parametrize("make", [charts.table1_figure, charts.table2_figure, charts.size_bars,
+                                  charts.latency_bars, charts.scatter])
+def test_every_figure_has_a_title_and_copes_with_no_results(make):
+    fig = make(report.frame([]))
+    assert isinstance(fig, go.Figure) and fig.layout.title.text
+    assert annotations(fig)  # says there is nothing yet
+    assert charts.table1(report.frame([])).empty and charts.table2(report.frame([])).empty
+
+
+def test_figures_have_titles_and_axis_units(df):
+    for fig in (charts.size_bars(df), charts.latency_bars(df), charts.table2_figure(df), charts.scatter(df)):
+        assert fig.layout.title.text
+        assert fig.layout.yaxis.title.text and fig.layout.xaxis.title.text
