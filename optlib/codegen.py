@@ -14,6 +14,7 @@ Importing this module does not import TensorFlow.
 import json
 import math
 import re
+import textwrap
 
 from optlib import schemes
 
@@ -23,7 +24,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SCALE = re.compile(r"^x / ([0-9.eE+-]+) -> \[(-1, 1|0, 1)\]$")
 
 # What each converter setting means, said once beside the line that sets it.
-_OPTIMIZATION_NOTES = {"DEFAULT": "quantize weights (and activations when calibrated)"}
+_OPTIMIZATION_NOTES = {"DEFAULT": "optimize for size and latency (quantize)"}
 _TYPE_NOTES = {"float16": "store weights as float16"}
 _OPS_NOTES = {
     "TFLITE_BUILTINS_INT8": "integer-only kernels: fail rather than fall back to float",
@@ -90,13 +91,13 @@ def _recipe_of(row):
 def _header(row, training, note):
     scheme = schemes.SCHEMES.get(row.get("scheme"))
     title = scheme.title if scheme else row.get("scheme")
-    run = f" (optlib run #{row['id']})" if row.get("id") is not None else ""
+    run = f", optlib run #{row['id']}" if row.get("id") is not None else ""
     settings = ", ".join(f"{k}={v}" for k, v in sorted((row.get("settings") or {}).items())
                          if k not in ("threads", "runs", "warmup"))
-    lines = [f'"""Reproduce "{row.get("scheme")}" — {title} — on model {row.get("model")}, '
-             f"dataset {row.get('dataset')}{run}.", ""]
+    lines = [f'"""Reproduce "{row.get("scheme")}" ({title}) with the settings optlib used.', "",
+             f"Model {row.get('model')}, dataset {row.get('dataset')}{run}."]
     if settings:
-        lines.append(f"Settings: {settings}.")
+        lines += textwrap.wrap(f"Settings: {settings}.", 96)
     needs = "tensorflow, tf-keras" + (", tensorflow-model-optimization" if training else "")
     lines.append(f"Needs: {needs}.")
     measured = []
@@ -119,8 +120,8 @@ def _paths(row, model_path, samples_npz, output_path, needs_data):
     zoo = "." not in model and "/" not in model
     if model_path is None:
         model_path = f"{model}.keras" if zoo else model
-    lines = [f"MODEL_PATH = {model_path!r}  # the Keras model"
-             + (" (optlib's zoo model, saved with model.save)" if zoo else " (.keras, .h5 or SavedModel folder)")]
+    lines = [(f"MODEL_PATH = {model_path!r}", "the Keras model" + (
+        " (optlib's zoo model, saved with model.save)" if zoo else " (.keras, .h5 or SavedModel folder)"))]
     if needs_data:
         if row.get("dataset") == "digits":
             comment = "None: scikit-learn's digits, as optlib uses them; or a .npz with x_train, y_train"
@@ -128,10 +129,10 @@ def _paths(row, model_path, samples_npz, output_path, needs_data):
             comment = f"raw arrays of dataset {row.get('dataset')!s}: x_train, y_train (or x_test, y_test)"
             if samples_npz is None:
                 samples_npz = str(row.get("dataset") or "data.npz")
-        lines.append(f"SAMPLES_NPZ = {samples_npz!r}  # {comment}")
+        lines.append((f"SAMPLES_NPZ = {samples_npz!r}", comment))
     if output_path is None:
         output_path = f"{stem}-{row.get('scheme')}.tflite"
-    lines.append(f"OUTPUT_PATH = {output_path!r}  # where the .tflite file is written")
+    lines.append((f"OUTPUT_PATH = {output_path!r}", "where the .tflite file is written"))
     return lines
 
 
@@ -156,7 +157,7 @@ def _prepare(data_recipe):
         elif channels.endswith("-> 1"):
             lines.append(f"    x = x.mean(axis=3, keepdims=True)  # channels {channels}")
         if data_recipe.get("resize"):
-            lines.append(f"    x = tf.image.resize(x, {tuple(model_input[:2])!r}).numpy()  # {data_recipe['resize']}")
+            lines.append((f"    x = tf.image.resize(x, {tuple(model_input[:2])!r}).numpy()", str(data_recipe["resize"])))
     if scale and scale.group(2) == "-1, 1":
         lines.append("    x = x * 2.0 - 1.0  # the model expects [-1, 1]")
     return lines + ["    return x", ""]
@@ -168,7 +169,8 @@ def _load_raw(row, training):
              "    from sklearn.model_selection import train_test_split", "",
              "    counts = np.bincount(y.astype(np.int64))",
              "    stratify = y if min(c for c in counts if c) >= 2 else None",
-             "    x_train, _, y_train, _ = train_test_split(x, y, test_size=0.2, random_state=0, stratify=stratify)",
+             "    x_train, _, y_train, _ = train_test_split(",
+             "        x, y, test_size=0.2, random_state=0, stratify=stratify)",
              "    return x_train, y_train", "", "",
              "def load_raw():",
              '    """Return the raw training images and labels."""']
@@ -185,7 +187,7 @@ def _load_raw(row, training):
     if training:
         lines.append('        raise KeyError("Fine-tuning needs x_train and y_train (or x and y).")')
     else:
-        lines.append('        return bundle["x_test"], bundle["y_test"]  # no training split: calibrate on the test split')
+        lines.append('        return bundle["x_test"], bundle["y_test"]  # no training split: use the test one')
     return lines + [""]
 
 
@@ -219,22 +221,24 @@ def _step(number, step):
         if schedule not in _SCHEDULES:
             raise ValueError(f"Cannot generate code: unknown pruning schedule {schedule!r}; "
                              f"known: {', '.join(sorted(_SCHEDULES))}.")
-        args = ", ".join(f"{_name(k, 'schedule argument')}={_number(v, k)}" for k, v in step.items()
-                         if k not in ("step", "schedule", "train_s"))
-        lines += [f"schedule = sparsity.{schedule}({args})",
-                  "model = sparsity.prune_low_magnitude(model, pruning_schedule=schedule)",
-                  "fine_tune(model, callbacks=[sparsity.UpdatePruningStep()])  # the step counter pruning needs",
-                  "model = sparsity.strip_pruning(model)  # plain layers again, zeros kept"]
+        args = [f"{_name(k, 'schedule argument')}={_number(v, k)}" for k, v in step.items()
+                if k not in ("step", "schedule", "train_s")]
+        call = f"schedule = sparsity.{schedule}({', '.join(args)})"
+        lines += [call] if len(call) <= 100 else [f"schedule = sparsity.{schedule}(", *[f"    {a}," for a in args], ")"]
+        lines += ["model = sparsity.prune_low_magnitude(model, pruning_schedule=schedule)",
+                  ("fine_tune(model, callbacks=[sparsity.UpdatePruningStep()])", "the step counter pruning needs"),
+                  ("model = sparsity.strip_pruning(model)", "plain layers again, zeros kept")]
     elif kind == "cluster_weights":
         init = str(step.get("cluster_centroids_init", "KMEANS_PLUS_PLUS")).rsplit(".", 1)[-1].upper()
         clusters = _number(step.get("number_of_clusters"), "number_of_clusters")
-        keep = ", preserve_sparsity=True" if step.get("preserve_sparsity") else ""
         lines += ["model = clustering.cluster_weights(",
-                  f"    model, number_of_clusters={clusters},",
-                  f"    cluster_centroids_init=clustering.CentroidInitialization.{_name(init, 'centroid init')}"
-                  f"{keep})" + ("  # keep the zeros from pruning" if keep else ""),
-                  "fine_tune(model)",
-                  "model = clustering.strip_clustering(model)  # plain layers again, shared values kept"]
+                  "    model,",
+                  f"    number_of_clusters={clusters},",
+                  f"    cluster_centroids_init=clustering.CentroidInitialization.{_name(init, 'centroid init')},"]
+        if step.get("preserve_sparsity"):
+            lines.append(("    preserve_sparsity=True,", "keep the zeros from pruning"))
+        lines += [")", "fine_tune(model)",
+                  ("model = clustering.strip_clustering(model)", "plain layers again, shared values kept")]
     elif kind == "quantize_model":
         lines += ["model = quantization.quantize_model(model)", "fine_tune(model)"]
     elif kind == "quantize_apply":
@@ -244,9 +248,8 @@ def _step(number, step):
             raise ValueError(f"Cannot generate code: unknown quantization scheme {text!r}; "
                              f"known: {', '.join(_PRESERVE_SCHEMES)}.")
         args = "preserve_sparsity=True" if match.group(2) else ""
-        lines += [f"preserving = tfmot.experimental.combine.{match.group(1)}({args})"
-                  f"  # {_PRESERVE_SCHEMES[match.group(1)]}"
-                  + (" and the zeros" if args else ""),
+        lines += [(f"preserving = tfmot.experimental.combine.{match.group(1)}({args})",
+                   _PRESERVE_SCHEMES[match.group(1)] + (" and the zeros" if args else "")),
                   "model = quantization.quantize_apply(quantization.quantize_annotate_model(model), preserving)",
                   "fine_tune(model)"]
     else:
@@ -261,24 +264,24 @@ def _converter(converter):
     if optimizations:
         names = ", ".join(f"tf.lite.Optimize.{o}" for o in optimizations)
         notes = "; ".join(_OPTIMIZATION_NOTES.get(o, o) for o in optimizations)
-        lines.append(f"converter.optimizations = [{names}]  # {notes}")
+        lines.append((f"converter.optimizations = [{names}]", notes))
     else:
         lines.append("# No optimization: a plain float32 conversion.")
     types = [_name(t, "supported type") for t in converter.get("supported_types") or []]
     if types:
         notes = "; ".join(_TYPE_NOTES.get(t, t) for t in types)
-        lines.append(f"converter.target_spec.supported_types = [{', '.join(f'tf.{t}' for t in types)}]  # {notes}")
+        lines.append((f"converter.target_spec.supported_types = [{', '.join(f'tf.{t}' for t in types)}]", notes))
     ops = [_name(o, "ops set") for o in converter.get("supported_ops") or []]
     if ops:
         notes = "; ".join(_OPS_NOTES.get(o, o) for o in ops)
-        lines.append(f"converter.target_spec.supported_ops = [{', '.join(f'tf.lite.OpsSet.{o}' for o in ops)}]"
-                     f"  # {notes}")
+        lines.append((f"converter.target_spec.supported_ops = [{', '.join(f'tf.lite.OpsSet.{o}' for o in ops)}]",
+                      notes))
     if converter.get("representative_samples"):
-        lines.append("converter.representative_dataset = representative_dataset  # calibrates activation ranges")
+        lines.append(("converter.representative_dataset = representative_dataset", "calibrates activation ranges"))
     for key in ("inference_input_type", "inference_output_type"):
         if converter.get(key):
-            lines.append(f"converter.{key} = tf.{_name(converter[key], key)}  # integer model "
-                         + ("input" if "input" in key else "output"))
+            lines.append((f"converter.{key} = tf.{_name(converter[key], key)}",
+                          "integer model " + ("input" if "input" in key else "output")))
     return lines
 
 
@@ -320,8 +323,9 @@ def code_for(row, model_path=None, samples_npz=None, output_path=None):
 
     code = _header(row, training, note)
     code += ["", "import os", "",
-             'os.environ["TF_USE_LEGACY_KERAS"] = "1"  # Keras 2 (tf_keras), which the Model Optimization '
-             "Toolkit needs; set before TensorFlow is imported", ""]
+             ('os.environ["TF_USE_LEGACY_KERAS"] = "1"',
+              "Keras 2 (tf_keras), which the Model Optimization Toolkit needs; set before importing TensorFlow"),
+             ""]
     if needs_data:
         code.append("import numpy as np")
     code += ["import tensorflow as tf", "import tf_keras as keras"]
@@ -361,4 +365,20 @@ def code_for(row, model_path=None, samples_npz=None, output_path=None):
              'with open(OUTPUT_PATH, "wb") as sink:',
              "    sink.write(tflite_model)",
              'print(f"Wrote {OUTPUT_PATH}: {len(tflite_model):,} bytes")', ""]
-    return "\n".join(code)
+    return _render(code)
+
+
+def _render(lines, width=100):
+    """Join lines; a ``(code, comment)`` pair gets its comment inline, or above it when too long."""
+    out = []
+    for line in lines:
+        if isinstance(line, tuple):
+            text, comment = line
+            if len(text) + len(comment) + 4 <= width:
+                out.append(f"{text}  # {comment}")
+            else:
+                indent = text[:len(text) - len(text.lstrip())]
+                out += [f"{indent}# {comment[0].upper()}{comment[1:]}.", text]
+        else:
+            out.append(line)
+    return "\n".join(out)

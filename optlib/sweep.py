@@ -110,6 +110,7 @@ def _run_one(context, store, index, name, settings, key):
     started = time.perf_counter()
     progress = _ProgressFor(context, index, name)
     progress(0.0, "starting")
+    path = None
     try:
         job = Job(name, context.model, context.data, settings, progress)
         built = scheme.build_function()(job)
@@ -120,13 +121,12 @@ def _run_one(context, store, index, name, settings, key):
         metrics.update(build_s=round(build_s, 2), total_s=round(time.perf_counter() - started, 2))
         store.finish(run_id, "ok", metrics, tflite_path=path)
         status, error = "ok", None
-    except InputError as problem:
-        store.finish(run_id, "failed", error=str(problem))
-        status, error = "failed", str(problem)
     except Exception as problem:  # one failing scheme never takes down the sweep
-        error = f"{type(problem).__name__}: {_first_line(problem)}"
-        store.finish(run_id, "failed", error=error)
         status = "failed"
+        error = str(problem) if isinstance(problem, InputError) else f"{type(problem).__name__}: {_first_line(problem)}"
+        store.finish(run_id, "failed", error=error)
+        if path is not None:  # e.g. converted but cannot be allocated: no artifact for a failed run
+            path.unlink(missing_ok=True)
     row = result_row(store.get(run_id))
     progress.done(status, error, row)
     return row
