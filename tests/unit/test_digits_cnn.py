@@ -1,0 +1,44 @@
+"""The acceptance figures of the built-in model: every scheme on digits_cnn, with default settings."""
+
+import pytest
+
+from optlib import schemes, sweep
+from optlib.store import Store
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    store = Store(tmp_path_factory.mktemp("digits") / "r.sqlite")
+    result = sweep.run("digits_cnn", "digits", "all", {"runs": "10"}, store)
+    return {r["scheme"]: r for r in result["results"]}
+
+
+def test_all_eleven_schemes_are_ok(rows):
+    assert [n for n in schemes.names() if rows[n]["status"] == "ok"] == list(schemes.names())
+
+
+def test_post_training_int8_keeps_accuracy_within_2_points(rows):
+    assert rows["float32"]["accuracy"] > 0.9
+    assert abs(rows["int8"]["accuracy"] - rows["float32"]["accuracy"]) <= 0.02
+
+
+def test_qat_keeps_accuracy_within_1_point(rows):
+    assert abs(rows["qat"]["accuracy"] - rows["float32"]["accuracy"]) <= 0.01
+
+
+def test_prune_reaches_target_and_prune_and_cluster_compress_to_70_percent(rows):
+    assert abs(rows["prune"]["sparsity"] - 0.5) <= 0.02
+    for name in ("prune", "cluster"):
+        assert rows[name]["gzip_bytes"] <= 0.7 * rows["float32"]["gzip_bytes"], name
+    assert rows["cluster"]["max_unique_weights"] <= 16
+
+
+def test_a_training_run_repeats_exactly(rows, tmp_path):
+    again = sweep.run("digits_cnn", "digits", "qat", {"runs": "10"}, Store(tmp_path / "r.sqlite"))["results"][0]
+    assert again["accuracy"] == rows["qat"]["accuracy"]
+
+    def weights(row):  # tensor names may differ (Keras numbers layers built twice in one process)
+        return [(k["shape"], k["unique"], k["sparsity"]) for k in row["kernels"]]
+
+    assert weights(again) == weights(rows["qat"])
+    assert abs(again["size_bytes"] - rows["qat"]["size_bytes"]) < 64
