@@ -52,6 +52,17 @@ def build_parser():
     listing = sub.add_parser("schemes", help="list the schemes and their settings")
     listing.add_argument("--json", action="store_true")
 
+    recommend = sub.add_parser("recommend", help="answer the wizard's questions, get ranked schemes")
+    from optlib import wizard
+
+    for question in wizard.QUESTIONS:
+        recommend.add_argument(f"--{question.id.replace('_', '-')}", dest=question.id, choices=question.values,
+                               help=question.text + (f" (default {question.default})" if question.default else ""))
+    recommend.add_argument("--model", help="show measured figures of this model from the store")
+    recommend.add_argument("--dataset", help="... on this dataset")
+    recommend.add_argument("--store")
+    recommend.add_argument("--json", action="store_true")
+
     results = sub.add_parser("results", help="list stored results")
     results.add_argument("--store")
     results.add_argument("--model")
@@ -122,12 +133,55 @@ def _results(args):
     return 0
 
 
+def _recommend(args):
+    from dataclasses import asdict
+
+    from optlib import wizard
+
+    answers = {q.id: getattr(args, q.id) for q in wizard.QUESTIONS if getattr(args, q.id) is not None}
+    try:
+        rec = wizard.recommend(answers)
+    except ValueError as problem:
+        raise InputError(str(problem)) from None
+    measured = _measured(args, wizard.schemes(rec)) if args.model else {}
+    if args.json:
+        print(json.dumps({"answers": answers, **asdict(rec), "measured": measured}))
+        return 0
+    print("Path: " + " -> ".join(f"{node}={answer}" for node, answer in rec.path))
+    for rank, item in enumerate(rec.items, 1):
+        print(f"{rank}. {item.scheme} ({item.role}): {item.reason}\n   Trade-off: {item.tradeoff} "
+              f"[{item.source}]")
+        if item.scheme in measured:
+            m = measured[item.scheme]
+            acc = "n/a" if m.get("accuracy") is None else f"{m['accuracy']:.3f}"
+            print(f"   Measured on {m['model']} / {m['dataset']}: top-1 {acc}, {m['size_bytes'] / 1024:.1f} KB "
+                  f"(gzip {m['gzip_bytes'] / 1024:.1f} KB), {m['latency_ms']['median']:.2f} ms")
+    for warning in rec.warnings:
+        print(f"Warning: {warning}")
+    return 0
+
+
+def _measured(args, names):
+    """Latest stored ok result per scheme for the given model (and dataset)."""
+    from optlib.store import Store
+    from optlib.sweep import result_row
+
+    found = {}
+    for row in Store(args.store).rows(model=args.model, dataset=args.dataset, status="ok"):
+        if row["scheme"] in names and row["scheme"] not in found:
+            r = result_row(row)
+            found[row["scheme"]] = {k: r.get(k) for k in ("model", "dataset", "accuracy", "size_bytes",
+                                                          "gzip_bytes", "latency_ms", "id")}
+    return found
+
+
 def main(argv=None):
     """Run the CLI; return the exit status."""
     logging.basicConfig(level=logging.ERROR)  # the toolkit logs notices on the root logger
     try:
         args = build_parser().parse_args(argv)
-        return {"sweep": _sweep, "schemes": _schemes, "results": _results}[args.command](args)
+        commands = {"sweep": _sweep, "schemes": _schemes, "results": _results, "recommend": _recommend}
+        return commands[args.command](args)
     except InputError as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
