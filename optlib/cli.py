@@ -44,6 +44,8 @@ def build_parser():
     sweep.add_argument("--param", action="append", metavar="KEY=VALUE",
                        help="a scheme setting, e.g. sparsity=0.6 or int8.int8_io=true (repeatable)")
     sweep.add_argument("--weights", help="ImageNet weights file for a zoo architecture")
+    sweep.add_argument("--budget", type=float, metavar="SECONDS",
+                       help="time budget per scheme; a scheme that runs longer is stopped and marked timeout")
     sweep.add_argument("--recompute", action="store_true", help="run again even if the store has the result")
     sweep.add_argument("--trust", action="store_true",
                        help="allow Lambda layers and custom objects (runs code from the model file)")
@@ -86,7 +88,8 @@ def _sweep(args):
                   + (f" ({event['message']})" if event["stage"] == "failed" else ""), file=sys.stderr)
 
     result = sweep.run(args.model, args.data, args.schemes, overrides, args.store,
-                       recompute=args.recompute, progress=progress, trusted=args.trust, weights=args.weights)
+                       recompute=args.recompute, progress=progress, trusted=args.trust, weights=args.weights,
+                       budget_s=args.budget)
     if args.json:
         print(json.dumps(result, default=str))
     else:
@@ -95,17 +98,19 @@ def _sweep(args):
 
 
 def format_table(rows):
-    """Return results as a fixed-width text table."""
-    lines = [f"{'scheme':<18}{'status':<8}{'top-1':>7}{'size KB':>10}{'gzip KB':>10}{'ms (med)':>10}"
+    """Return results as a fixed-width text table (blank where a figure was not measured)."""
+    def cell(value, fmt, width):
+        return f"{'' if value is None else format(value, fmt):>{width}}"
+
+    lines = [f"{'scheme':<18}{'status':<12}{'top-1':>7}{'size KB':>10}{'gzip KB':>10}{'ms (med)':>10}"
              f"{'sparsity':>10}  note"]
     for r in rows:
-        acc = "" if r.get("accuracy") is None else f"{r['accuracy']:.3f}"
-        lat = r.get("latency_ms") or {}
-        cells = (f"{r['scheme']:<18}{r['status']:<8}{acc:>7}"
-                 f"{(r.get('size_bytes') or 0) / 1024:>10.1f}{(r.get('gzip_bytes') or 0) / 1024:>10.1f}"
-                 f"{lat.get('median', 0):>10.2f}{(r.get('sparsity') or 0):>10.2f}  ")
-        note = r.get("error") or ("from store" if r.get("cached") else "")
-        lines.append(cells + note)
+        kb = {k: None if r.get(k) is None else r[k] / 1024 for k in ("size_bytes", "gzip_bytes")}
+        lines.append(f"{r['scheme']:<18}{r['status']:<12}{cell(r.get('accuracy'), '.3f', 7)}"
+                     f"{cell(kb['size_bytes'], '.1f', 10)}{cell(kb['gzip_bytes'], '.1f', 10)}"
+                     f"{cell((r.get('latency_ms') or {}).get('median'), '.2f', 10)}"
+                     f"{cell(r.get('sparsity'), '.2f', 10)}  "
+                     + (r.get("error") or ("from store" if r.get("cached") else "")))
     return "\n".join(lines)
 
 

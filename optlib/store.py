@@ -52,13 +52,17 @@ def run_key(model_fingerprint, dataset_fingerprint, scheme, settings):
 
 
 def _alive(pid):
+    """True if process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): trust kill(0)
 
 
 class Store:
@@ -120,6 +124,17 @@ class Store:
                 db.execute("UPDATE runs SET status='interrupted', error=?, finished_at=? WHERE id=?",
                            ("the process running this scheme stopped before it finished", time.time(), run_id))
         return len(dead)
+
+    def abandon(self, pid, key, status, error):
+        """Mark the 'running' row of process ``pid`` for ``key``; return its id (or None)."""
+        with self._connect() as db:
+            row = db.execute("SELECT id FROM runs WHERE pid=? AND key=? AND status='running' "
+                             "ORDER BY id DESC LIMIT 1", (pid, key)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE runs SET status=?, error=?, finished_at=? WHERE id=?",
+                       (status, error, time.time(), row["id"]))
+            return row["id"]
 
     # --- reading ---------------------------------------------------------
 

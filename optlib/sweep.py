@@ -7,7 +7,7 @@ and the executor could later be swapped without touching the schemes.
 
 import time
 
-from optlib import data, measure, models, schemes
+from optlib import data, executor, measure, models, schemes
 from optlib.errors import InputError
 from optlib.store import Store, run_key
 
@@ -52,11 +52,14 @@ def plan(model_ref, data_ref, selection="all", overrides=None, weights=None):
 
 
 def run(model_ref, data_ref, selection="all", overrides=None, store=None, recompute=False,
-        progress=None, trusted=False, weights=None):
+        progress=None, trusted=False, weights=None, isolate=True, budget_s=None):
     """Run a sweep and return ``{"model", "dataset", "results": [row, ...]}``.
 
     Rows come from the store when the same run exists (unless ``recompute``).
     A scheme that fails gets a 'failed' row with its reason; the rest go on.
+    With ``isolate`` (the default) the jobs run in a worker process, where a
+    scheme that runs over ``budget_s`` seconds is stopped and marked
+    ``timeout``; ``isolate=False`` runs them in this process.
 
     Raises:
         InputError: the model, the data or the settings cannot be used at all.
@@ -73,15 +76,15 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
             report(index, name, "cached", 1.0, "served from the store", results[name])
         else:
             todo.append((index, name, settings, key))
-    if todo:
-        context = _Context(model_src, data_src, trusted, report)
-        for index, name, settings, key in todo:
-            results[name] = _run_one(context, store, index, name, settings, key)
+    if todo and isolate:
+        results.update(executor.run_in_worker(model_src, data_src, trusted, store, todo, report, budget_s))
+    elif todo:
+        results.update(executor.run_inline(model_src, data_src, trusted, store, todo, report))
     return {"model": model_src.name, "model_note": model_src.note, "dataset": data_src.name,
             "store": str(store.path), "results": [results[name] for name, _, _ in jobs]}
 
 
-class _Context:
+class Context:
     """What every job of a sweep shares: the model and dataset, loaded once."""
 
     def __init__(self, model_src, data_src, trusted, report):
@@ -101,7 +104,7 @@ class _Context:
         return self._keras_accuracy[id(model)]
 
 
-def _run_one(context, store, index, name, settings, key):
+def run_one(context, store, index, name, settings, key):
     from optlib.schemes.base import Job
 
     scheme = schemes.get(name)

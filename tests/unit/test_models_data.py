@@ -123,10 +123,10 @@ def test_tfds_dataset_prepared_locally(tmp_path, monkeypatch, digits_arrays, tin
                 yield i, {"image": (image[..., None] * 255 / 16).astype(np.uint8), "label": int(label)}
 
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
-    rows = one(tiny_model_path, "tfds:tiny_digits", tmp_path)
+    rows = one(tiny_model_path, "tfds:tiny_digits", tmp_path, isolate=False)  # the builder lives here
     assert rows[0]["status"] == "ok" and rows[0]["accuracy"] > 0.5 and rows[0]["accuracy_samples"] == 360
     with pytest.raises(InputError, match="has no split 'validation'; it has: "):
-        one(tiny_model_path, "tfds:tiny_digits:validation", tmp_path)
+        one(tiny_model_path, "tfds:tiny_digits:validation", tmp_path, isolate=False)
     with pytest.raises(InputError, match="tfds has no dataset 'no_such_dataset_xyz'"):
         one(tiny_model_path, "tfds:no_such_dataset_xyz", tmp_path)
 

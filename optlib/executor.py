@@ -1,0 +1,180 @@
+"""Where a sweep's jobs run: in a worker process (the default) or inline.
+
+The worker process loads TensorFlow, the model and the dataset once, then
+runs the jobs one by one, writing each result to the store itself and
+sending progress back through a pipe. The parent never imports TensorFlow,
+and it watches the clock: a job that runs over its time budget is stopped
+(the worker is killed) and marked ``timeout``; a worker that dies (a native
+crash in a converter, say) costs one ``failed`` row. Either way a fresh
+worker takes the remaining jobs, so the rest of the sweep goes on.
+"""
+
+import multiprocessing
+import time
+
+from optlib.errors import InputError
+
+CRASHED = "the worker process stopped while running this scheme (exit code {code}); the rest of the sweep went on"
+TIMED_OUT = "stopped after {budget:g} s, the time budget per scheme; give it more time with --budget"
+
+
+def run_inline(model_src, data_src, trusted, store, todo, report):
+    """Run jobs in this process; return {scheme: row}."""
+    from optlib import sweep
+
+    context = sweep.Context(model_src, data_src, trusted, report)
+    return {name: sweep.run_one(context, store, index, name, settings, key)
+            for index, name, settings, key in todo}
+
+
+def serve(conn, model_src, data_src, trusted, store_path):
+    """Worker process entry point: load once, then run the jobs the parent sends."""
+    from optlib import sweep
+    from optlib.store import Store
+
+    _die_with_parent()
+
+    def report(*event):
+        conn.send(("event", event))
+
+    try:
+        context = sweep.Context(model_src, data_src, trusted, report)
+    except InputError as problem:
+        conn.send(("fatal", str(problem)))
+        return
+    except Exception as problem:
+        conn.send(("fatal", f"{type(problem).__name__}: {str(problem).strip()[:300]}"))
+        return
+    store = Store(store_path)
+    conn.send(("ready",))
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:  # the parent went away
+            return
+        if job is None:
+            return
+        index, name, settings, key = job
+        conn.send(("done", sweep.run_one(context, store, index, name, settings, key)))
+
+
+def _die_with_parent():
+    """Ask Linux to kill this worker when its parent dies, so a killed sweep leaves no orphan
+    finishing a job that the next sweep would run again."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the worker stops at the next job instead (the pipe is closed)
+
+
+class _Worker:
+    def __init__(self, model_src, data_src, trusted, store_path):
+        ctx = multiprocessing.get_context("spawn")  # never fork a process that may hold TensorFlow threads
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=serve, args=(child, model_src, data_src, trusted, str(store_path)),
+                                   daemon=True, name="optlib-worker")
+        self.process.start()
+        child.close()
+
+    def receive(self, timeout):
+        """Return the next message, None on timeout, or ("died",) if the worker is gone."""
+        try:
+            if self.conn.poll(timeout):
+                return self.conn.recv()
+        except (EOFError, OSError):
+            pass
+        else:
+            if self.process.is_alive():
+                return None
+        self.process.join(5)
+        return ("died", self.process.exitcode)
+
+    def stop(self, kill=False):
+        if kill:
+            self.process.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+
+
+def run_in_worker(model_src, data_src, trusted, store, todo, report, budget_s=None):
+    """Run jobs in a worker process with a per-job time budget; return {scheme: row}.
+
+    Raises:
+        InputError: the worker could not load the model or the data.
+    """
+    results, worker = {}, None
+    try:
+        for index, name, settings, key in todo:
+            if worker is None:
+                worker = _Worker(model_src, data_src, trusted, store.path)
+                _wait_ready(worker, report)
+            worker.conn.send((index, name, settings, key))
+            outcome, value = _follow(worker, report, budget_s)
+            if outcome == "done":
+                results[name] = value
+                continue
+            if outcome == "timeout":
+                worker.stop(kill=True)
+                status, error = "timeout", TIMED_OUT.format(budget=budget_s)
+            else:
+                status, error = "failed", CRASHED.format(code=value)
+            results[name] = _abandoned(store, worker, key, name, status, error)
+            report(index, name, status, 1.0, error, results[name])
+            worker = None  # a fresh worker takes the remaining jobs
+    finally:
+        if worker is not None:
+            worker.stop()
+    return results
+
+
+def _follow(worker, report, budget_s):
+    """Relay the running job's progress; return ("done", row), ("timeout", None) or ("died", exit code)."""
+    started = time.monotonic()
+    while True:
+        message = worker.receive(timeout=1.0)
+        if message is None:
+            if budget_s and time.monotonic() - started > budget_s:
+                return "timeout", None
+        elif message[0] == "event":
+            report(*message[1])
+        elif message[0] == "done":
+            return "done", message[1]
+        elif message[0] == "died":
+            return "died", message[1]
+
+
+def _wait_ready(worker, report):
+    while True:
+        message = worker.receive(timeout=1.0)
+        if message is None:
+            continue
+        if message[0] == "event":
+            report(*message[1])
+        elif message[0] == "ready":
+            return
+        elif message[0] == "fatal":
+            worker.stop()
+            raise InputError(message[1])
+        else:  # died while loading
+            raise InputError(f"The worker process stopped while loading the model and data "
+                             f"(exit code {message[1]}); the model may be too large for this machine.")
+
+
+def _abandoned(store, worker, key, name, status, error):
+    """Mark the worker's unfinished row and return it as a result row."""
+    from optlib.sweep import result_row
+
+    run_id = store.abandon(worker.process.pid, key, status, error)
+    if run_id is not None:
+        return result_row(store.get(run_id))
+    return {"scheme": name, "status": status, "error": error, "cached": False, "tflite_path": None}

@@ -1,0 +1,82 @@
+"""Nothing finished is lost: crashes, time budgets, killed sweeps and concurrent writers."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import multiprocessing
+
+from optlib import sweep
+from optlib.store import Store
+
+FAST = {"epochs": "1", "runs": "3", "warmup": "1", "rep_samples": "16"}
+
+
+def test_a_worker_that_dies_costs_one_failed_row_and_the_sweep_goes_on(tmp_path, tiny_model_path, digits_npz):
+    store = Store(tmp_path / "r.sqlite")
+
+    def crash_during_qat(event):
+        if event["scheme"] == "qat" and event["stage"] == "running" and "epoch" in event["message"]:
+            for child in multiprocessing.active_children():
+                if child.name == "optlib-worker":
+                    os.kill(child.pid, signal.SIGKILL)
+
+    result = sweep.run(str(tiny_model_path), str(digits_npz), "float32,qat,int8", FAST, store,
+                       progress=crash_during_qat)
+    rows = {r["scheme"]: r for r in result["results"]}
+    assert rows["float32"]["status"] == "ok" and rows["int8"]["status"] == "ok"
+    assert rows["qat"]["status"] == "failed" and "worker process stopped" in rows["qat"]["error"]
+    assert Counter(r["status"] for r in store.rows()) == {"ok": 2, "failed": 1}
+
+
+def test_a_scheme_over_its_time_budget_is_stopped_and_marked(tmp_path, tiny_model_path, digits_npz):
+    store = Store(tmp_path / "r.sqlite")
+    result = sweep.run(str(tiny_model_path), str(digits_npz), "qat,float32", {**FAST, "epochs": "50"}, store,
+                       budget_s=2)
+    rows = {r["scheme"]: r for r in result["results"]}
+    assert rows["qat"]["status"] == "timeout" and "time budget" in rows["qat"]["error"]
+    assert rows["float32"]["status"] == "ok"
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "optlib", "sweep", *args]
+
+
+def test_killed_cli_sweep_resumes_and_does_every_scheme_exactly_once(tmp_path, tiny_model_path, digits_npz):
+    store = tmp_path / "r.sqlite"
+    args = _cli("--model", str(tiny_model_path), "--data", str(digits_npz), "--store", str(store),
+                "--schemes", "float32,int8,qat,cluster,float16", "--param", "epochs=3", "--runs", "3")
+    process = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    for line in process.stderr:  # kill it while qat (the third scheme) is training
+        if line.startswith("[2/5] int8: ok"):
+            time.sleep(1.0)
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(60)
+    time.sleep(0.5)  # the worker dies with its parent
+    before = Counter(r["status"] for r in Store(store).rows())
+    assert before["ok"] == 2 and before["running"] == 1
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = Store(store).rows()
+    ok = Counter(r["scheme"] for r in rows if r["status"] == "ok")
+    assert ok == {"float32": 1, "int8": 1, "qat": 1, "cluster": 1, "float16": 1}
+    assert [r["scheme"] for r in rows if r["status"] == "interrupted"] == ["qat"], [(r["scheme"], r["status"], r["pid"], r["error"]) for r in rows]
+    assert "[1/5] float32: cached" in done.stderr and "[3/5] qat: ok" in done.stderr
+
+
+def test_four_concurrent_sweeps_into_one_store_lose_no_row(tmp_path, tiny_model_path, digits_npz):
+    store = tmp_path / "r.sqlite"
+    selections = ["float32,float16", "dynamic,int8", "int16x8,float32", "int8,dynamic"]
+    processes = [subprocess.Popen(_cli("--model", str(tiny_model_path), "--data", str(digits_npz), "--store",
+                                       str(store), "--schemes", s, "--runs", "3", "--param", f"warmup={i + 1}"),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for i, s in enumerate(selections)]
+    for process in processes:
+        assert process.wait(600) == 0, process.stderr.read()
+    rows = Store(store).rows()
+    assert len(rows) == 8 and all(r["status"] == "ok" for r in rows)
+    assert all(os.path.isfile(r["tflite_path"]) for r in rows)
