@@ -360,16 +360,19 @@ class Dataset:
     def y_test(self):
         return self.raw.y_test.astype(np.int64)
 
-    @functools.cached_property
-    def x_train(self):
+    @functools.lru_cache(maxsize=2)
+    def training(self, count=0):
+        """Return prepared (x, y) of the training split: all of it, or the first ``count`` samples.
+
+        Raises:
+            InputError: the dataset has no training split.
+        """
         if not self.has_training_data:
             raise InputError(f"'{self.source.name}' has no training split (x_train, y_train); "
                              "training-time schemes need labelled training data.")
-        return prepare(self.raw.x_train, self.input_shape, self.scale, self.value_range)
-
-    @property
-    def y_train(self):
-        return None if self.raw.y_train is None else self.raw.y_train.astype(np.int64)
+        count = count if count and count > 0 else len(self.raw.x_train)
+        x = prepare(self.raw.x_train[:count], self.input_shape, self.scale, self.value_range)
+        return x, self.raw.y_train[:count].astype(np.int64)
 
     @functools.lru_cache(maxsize=4)
     def representative(self, count):

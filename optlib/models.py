@@ -307,7 +307,7 @@ def _digits_cnn():
     ], name="digits_cnn")
     dataset = data.load(data.resolve("digits"), model)
     model.compile(k.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", ["accuracy"])
-    model.fit(dataset.x_train, dataset.y_train, epochs=15, batch_size=32, verbose=0)
+    model.fit(*dataset.training(), epochs=15, batch_size=32, verbose=0)
     tmp = cached.with_suffix(".tmp.keras")
     model.save(str(tmp))
     os.replace(tmp, cached)

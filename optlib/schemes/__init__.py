@@ -107,6 +107,7 @@ TRAINING_PARAMS = (
     Param("batch_size", 32, "fine-tuning batch size"),
     Param("learning_rate", 1e-4, "fine-tuning learning rate (Adam)"),
     Param("seed", 0, "random seed, so a run can be repeated"),
+    Param("train_samples", 0, "fine-tune on at most this many training samples (0: all of them)"),
 )
 SPARSITY = Param("sparsity", 0.5, "target share of zero weights in each prunable kernel")
 CLUSTERS = Param("clusters", 16, "number of clusters (unique values) per kernel")

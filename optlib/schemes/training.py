@@ -109,7 +109,7 @@ def _fit(model, job, stages, name, from_logits, extra_callbacks=()):
     settings = job.settings
     set_seed(settings["seed"])
     epochs, batch = int(settings["epochs"]), int(settings["batch_size"])
-    x, y = job.data.x_train, job.data.y_train
+    x, y = job.data.training(int(settings.get("train_samples") or 0))
     steps = math.ceil(len(x) / batch)
     model.compile(optimizer=k.optimizers.Adam(float(settings["learning_rate"])),
                   loss=k.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
@@ -122,7 +122,10 @@ def _fit(model, job, stages, name, from_logits, extra_callbacks=()):
 
 
 def _steps(job):
-    return math.ceil(len(job.data.raw.x_train) / int(job.settings["batch_size"])) * int(job.settings["epochs"])
+    samples = len(job.data.raw.x_train)
+    if int(job.settings.get("train_samples") or 0) > 0:
+        samples = min(samples, int(job.settings["train_samples"]))
+    return math.ceil(samples / int(job.settings["batch_size"])) * int(job.settings["epochs"])
 
 
 def pruning_schedule(target, steps):
@@ -195,7 +198,7 @@ def _qat(model, job, stages, from_logits, steps_log, preserve=None):
 def _pipeline(job, techniques, preserve=None):
     """Run the fine-tuning stages in order and return (final Keras model, steps log)."""
     preflight(job.model, techniques)
-    job.data.x_train  # noqa: B018  (fails early, with a clear message, without training data)
+    job.data.training(int(job.settings.get("train_samples") or 0))  # fails early without training data
     from_logits = _from_logits(job.model)
     stages, log, model = _Stages(job, len(techniques)), [], job.model
     for technique in techniques:

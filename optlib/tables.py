@@ -1,0 +1,231 @@
+"""Table 1 and Table 2 of the TensorFlow Lite guide: published rows beside this machine's own.
+
+The published figures come from ``optlib.reference`` (assets/reference/). The
+local rows are built from stored runs (a :func:`optlib.report.frame`), so a
+figure here is always the same figure the Compare page shows. Ratios make
+machines comparable: size reduction (float32 / int8 size), speed-up
+(FP32/INT8 latency) and accuracy change ((INT8 - FP32) / FP32).
+"""
+
+import math
+import socket
+
+import pandas as pd
+
+from optlib import reference
+
+TABLE1_MODELS = ("mobilenet_v1", "mobilenet_v2", "inception_v3", "resnet_v2_101")
+TABLE1_SCHEMES = ("float32", "int8", "qat")
+PUBLISHED = f"Published ({reference.DEVICE})"
+PUBLISHED_TABLE2 = f"Published ({reference.DOCUMENT})"
+# Table 1 columns shown with the published text as printed (e.g. "0.70", "14").
+TEXT_COLUMNS = {"Top-1 (original)": "top1_original", "Top-1 (post-training quantized)": "top1_ptq",
+                "Top-1 (quantization-aware trained)": "top1_qat", "Latency original (ms)": "latency_original_ms",
+                "Latency PTQ (ms)": "latency_ptq_ms", "Latency QAT (ms)": "latency_qat_ms",
+                "Size original (MB)": "size_original_mb", "Size optimized (MB)": "size_optimized_mb"}
+TABLE1_COLUMNS = ("Model", "Source", "Top-1 (original)", "Top-1 (post-training quantized)",
+                  "Top-1 (quantization-aware trained)", "Latency original (ms)", "Latency PTQ (ms)",
+                  "Latency QAT (ms)", "Size original (MB)", "Size optimized (MB)", "Size reduction (x)",
+                  "FP32/INT8 latency", "FP32/QAT latency", "(INT8-FP32)/FP32 accuracy", "Note")
+TABLE2_COLUMNS = ("Model", "Source", "Accuracy metric type", "Accuracy (float32 activations)",
+                  "Accuracy (int8 activations)", "Accuracy (int16 activations)", "(INT8-FP32)/FP32",
+                  "(INT16-FP32)/FP32", "Note")
+
+
+def local_source(threads=1):
+    return f"This machine ({socket.gethostname()}, {threads} thread{'s' if threads != 1 else ''})"
+
+
+def _ratio(top, bottom):
+    return top / bottom if _ok(top) and _ok(bottom) and bottom else math.nan
+
+
+def _change(new, base):
+    return (new - base) / base if _ok(new) and _ok(base) and base else math.nan
+
+
+def _ok(value):
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def _published_table1():
+    rows = []
+    for r in reference.table1().to_dict("records"):
+        rows.append(_table1_row(r["model"], PUBLISHED, r["top1_original"], r["top1_ptq"], r["top1_qat"],
+                                r["latency_original_ms"], r["latency_ptq_ms"], r["latency_qat_ms"],
+                                r["size_original_mb"], r["size_optimized_mb"], "", r["zoo_model"]))
+    return rows
+
+
+def _table1_row(model, source, top1, top1_ptq, top1_qat, lat, lat_ptq, lat_qat, size, size_opt, note, zoo):
+    return {"Model": model, "Source": source, "Top-1 (original)": top1, "Top-1 (post-training quantized)": top1_ptq,
+            "Top-1 (quantization-aware trained)": top1_qat, "Latency original (ms)": lat,
+            "Latency PTQ (ms)": lat_ptq, "Latency QAT (ms)": lat_qat, "Size original (MB)": size,
+            "Size optimized (MB)": size_opt, "Size reduction (x)": _ratio(size, size_opt),
+            "FP32/INT8 latency": _ratio(lat, lat_ptq), "FP32/QAT latency": _ratio(lat, lat_qat),
+            "(INT8-FP32)/FP32 accuracy": _change(top1_ptq, top1), "Note": note, "zoo_model": zoo}
+
+
+def _latest_ok(df):
+    ok = df[df["status"] == "ok"].sort_values("id")
+    return ok.groupby(["model", "scheme"]).tail(1).set_index(["model", "scheme"])
+
+
+def local_table1(df):
+    """Rows in Table 1's layout from stored runs of the four Table 1 architectures.
+
+    Accuracy appears only where the model had its ImageNet weights and was
+    evaluated on a dataset other than the built-in digits; otherwise the
+    note says why the cell is empty.
+    """
+    rows = []
+    if df.empty:
+        return rows
+    latest = _latest_ok(df)
+    names = dict(zip(reference.table1()["zoo_model"], reference.table1()["model"]))
+    for zoo in TABLE1_MODELS:
+        if (zoo, "float32") not in latest.index:
+            continue
+        runs = {s: latest.loc[(zoo, s)] for s in TABLE1_SCHEMES if (zoo, s) in latest.index}
+        base = runs["float32"]
+        notes, accuracy = [], {}
+        comparable = bool(base.get("trained")) and base.get("dataset") != "digits"
+        for scheme, run in runs.items():
+            accuracy[scheme] = run["accuracy"] if comparable else None
+        if not base.get("trained"):
+            notes.append("untrained architecture (no ImageNet weights): size and latency only")
+        elif not comparable:
+            notes.append("accuracy needs ImageNet evaluation data; the built-in digits are not comparable")
+        if "qat" not in runs:
+            notes.append("QAT not run")
+        threads = int(base.get("threads") or 1)
+
+        def lat(scheme):
+            return runs[scheme]["latency_ms"] if scheme in runs else None
+
+        rows.append(_table1_row(names[zoo], local_source(threads), accuracy.get("float32"), accuracy.get("int8"),
+                                accuracy.get("qat"), lat("float32"), lat("int8"), lat("qat"), base["size_mb"],
+                                runs["int8"]["size_mb"] if "int8" in runs else None, "; ".join(notes), zoo))
+    return rows
+
+
+def table1_comparison(df):
+    """Published and local Table 1 rows, each local row after its published one."""
+    local = local_table1(df)
+    rows = []
+    for published in _published_table1():
+        rows.append(published)
+        rows += [r for r in local if r["zoo_model"] == published["zoo_model"]]
+    return pd.DataFrame(rows, columns=[*TABLE1_COLUMNS, "zoo_model"])
+
+
+def table2_comparison(df, model=None, dataset=None):
+    """Published Table 2 rows, then this machine's rows for ``model`` (all models if None).
+
+    A local row takes top-1 accuracy with float32 activations (float32), int8
+    activations (int8) and int16 activations (int16x8); a cell is empty where
+    the scheme did not run, failed or the model has no meaningful accuracy.
+    """
+    rows = []
+    for r in reference.table2().to_dict("records"):
+        float32, int8, int16 = r["float32"], r["int8"], r["int16"]
+        rows.append({"Model": r["model"], "Source": PUBLISHED_TABLE2, "Accuracy metric type": r["metric"],
+                     "Accuracy (float32 activations)": r["float32_text"],
+                     "Accuracy (int8 activations)": r["int8_text"], "Accuracy (int16 activations)": r["int16_text"],
+                     "(INT8-FP32)/FP32": _change(int8, float32), "(INT16-FP32)/FP32": _change(int16, float32),
+                     "Note": "lower is better" if r["lower_is_better"] else ""})
+    if not df.empty:
+        latest = df[df["status"] == "ok"].sort_values("id").groupby(["model", "dataset", "scheme"]).tail(1)
+        if model is not None:
+            latest = latest[latest["model"] == model]
+        if dataset is not None:
+            latest = latest[latest["dataset"] == dataset]
+        for (name, data), group in latest.groupby(["model", "dataset"], sort=False):
+            acc = {row["scheme"]: row["accuracy"] for row in group.to_dict("records")}
+            values = [acc.get(s) for s in ("float32", "int8", "int16x8")]
+            if not any(_ok(v) for v in values):
+                continue
+            missing = [s for s, v in zip(("float32", "int8", "int16x8"), values) if not _ok(v)]
+            rows.append({"Model": f"{name} on {data}", "Source": local_source(), "Accuracy metric type":
+                         "Top-1 Accuracy", "Accuracy (float32 activations)": _text(values[0]),
+                         "Accuracy (int8 activations)": _text(values[1]),
+                         "Accuracy (int16 activations)": _text(values[2]),
+                         "(INT8-FP32)/FP32": _change(values[1], values[0]),
+                         "(INT16-FP32)/FP32": _change(values[2], values[0]),
+                         "Note": f"not run or failed: {', '.join(missing)}" if missing else ""})
+    return pd.DataFrame(rows, columns=list(TABLE2_COLUMNS))
+
+
+def _text(value):
+    return f"{value:.4f}" if _ok(value) else ""
+
+
+def display(table):
+    """Return the table as text cells: published figures exactly as printed, local ones rounded.
+
+    Empty cells stay empty; ratios get three decimals.
+    """
+    published = {}
+    if "Top-1 (original)" in table.columns:  # Table 1: the seed's own text for each published cell
+        raw = pd.read_csv(reference.REFERENCE_DIR / "table1.csv", dtype=str, keep_default_na=False)
+        published = {r["model"]: r for r in raw.to_dict("records")}
+    rows = []
+    for row in table.drop(columns=["zoo_model"], errors="ignore").to_dict("records"):
+        texts = {}
+        for column, value in row.items():
+            if row["Source"] == PUBLISHED and column in TEXT_COLUMNS:
+                texts[column] = published[row["Model"]][TEXT_COLUMNS[column]] or reference.NA_LABEL
+            else:
+                texts[column] = _cell(column, value)
+        rows.append(texts)
+    return pd.DataFrame(rows, columns=[c for c in table.columns if c != "zoo_model"])
+
+
+def _cell(column, value):
+    if not _ok(value) or value == "":
+        return ""
+    if not isinstance(value, float):
+        return str(value)
+    if column.startswith("Top-1"):
+        return f"{value:.3f}"
+    if "(ms)" in column:
+        return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+    if "(MB)" in column:
+        return f"{value:.2f}" if value < 1 else f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def to_csv(table):
+    """CSV text of a comparison table, as displayed."""
+    return display(table).to_csv(index=False)
+
+
+def to_markdown(table):
+    """Markdown text of a comparison table, as displayed."""
+    shown = display(table)
+    lines = ["| " + " | ".join(shown.columns) + " |", "|" + "---|" * len(shown.columns)]
+    for row in shown.to_dict("records"):
+        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row.values()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def reproduce_table1(models=TABLE1_MODELS, data="digits", include_qat=False, store=None, progress=None,
+                     runs=50, weights=None):
+    """Run the Table 1 architectures through float32, int8 (and QAT) and return the sweep results.
+
+    QAT here fine-tunes one epoch on at most 256 samples: enough to build the
+    model whose size and latency Table 1 compares, not to train it.
+    """
+    from optlib import sweep
+
+    selection = ",".join(TABLE1_SCHEMES if include_qat else TABLE1_SCHEMES[:2])
+    overrides = {"runs": runs, "rep_samples": 100, "epochs": 1, "train_samples": 256}
+    results = []
+    for index, model in enumerate(models):
+        def relay(event, index=index):
+            if progress:
+                progress({**event, "model": model, "model_index": index, "models": len(models)})
+
+        results.append(sweep.run(model, data, selection, overrides, store, progress=relay,
+                                 weights=(weights or {}).get(model)))
+    return results
