@@ -10,6 +10,7 @@ limits can be changed with environment variables, in megabytes / counts:
 import os
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from optlib.errors import InputError
@@ -64,21 +65,24 @@ def extract(path, folder):
     max_member, max_total, _ = limits()
     folder = Path(folder)
     written = 0
-    with zipfile.ZipFile(path) as bundle:
-        for member in members:
-            target = folder / member.filename
-            if member.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            size = 0
-            with bundle.open(member) as source, open(target, "wb") as sink:
-                for chunk in iter(lambda: source.read(1 << 20), b""):
-                    size += len(chunk)
-                    written += len(chunk)
-                    if size > max_member or written > max_total:
-                        raise InputError(f"'{Path(path).name}' is refused: it unpacks to more than it declares.")
-                    sink.write(chunk)
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            for member in members:
+                target = folder / member.filename
+                if member.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                size = 0
+                with bundle.open(member) as source, open(target, "wb") as sink:
+                    for chunk in iter(lambda: source.read(1 << 20), b""):
+                        size += len(chunk)
+                        written += len(chunk)
+                        if size > max_member or written > max_total:
+                            raise InputError(f"'{Path(path).name}' is refused: it unpacks to more than it declares.")
+                        sink.write(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as problem:
+        raise InputError(f"'{Path(path).name}' is damaged ({str(problem)[:80]}); it was not unpacked.") from None
     return folder
 
 
