@@ -422,8 +422,10 @@ def latency_bars(df):
     fig.add_trace(go.Bar(
         x=x, y=rows["latency_ms"], name="Median latency",
         marker_color=[color_of(s) for s in rows["scheme"]],
-        error_y={"type": "data", "array": rows["latency_std_ms"].fillna(0).to_list(), "visible": True,
-                 "color": "#444"},
+        error_y={"type": "data", "array": rows["latency_std_ms"].fillna(0).to_list(),
+                 # an outlier can make std exceed the median; a latency below 0 ms means nothing
+                 "arrayminus": np.minimum(rows["latency_std_ms"].fillna(0), rows["latency_ms"]).to_list(),
+                 "visible": True, "color": "#444"},
         customdata=_custom(rows["scheme"], rows["model"], rows["latency_p90_ms"], rows["latency_std_ms"],
                              rows["threads"], speedups),
         hovertemplate=("<b>%{customdata[0]}</b><br>model %{customdata[1]}<br>median %{y:.4g} ms"

@@ -9,9 +9,14 @@ crash in a converter, say) costs one ``failed`` row. Either way a fresh
 worker takes the remaining jobs, so the rest of the sweep goes on.
 """
 
-import multiprocessing
+import os
+import socket
+import subprocess
+import sys
 import time
+from multiprocessing.connection import Connection
 
+from optlib import paths
 from optlib.errors import InputError
 
 CRASHED = "the worker process stopped while running this scheme (exit code {code}); the rest of the sweep went on"
@@ -27,12 +32,13 @@ def run_inline(model_src, data_src, trusted, store, todo, report):
             for index, name, settings, key in todo}
 
 
-def serve(conn, model_src, data_src, trusted, store_path):
+def serve(conn):
     """Worker process entry point: load once, then run the jobs the parent sends."""
     from optlib import sweep
     from optlib.store import Store
 
     _die_with_parent()
+    model_src, data_src, trusted, store_path = conn.recv()
 
     def report(*event):
         conn.send(("event", event))
@@ -71,39 +77,54 @@ def _die_with_parent():
 
 
 class _Worker:
+    """A ``python -m optlib.executor`` process joined to this one by a socket pair.
+
+    Started as a fresh interpreter (not multiprocessing's spawn, which would
+    import the parent's main script — under Streamlit, the app itself).
+    """
+
     def __init__(self, model_src, data_src, trusted, store_path):
-        ctx = multiprocessing.get_context("spawn")  # never fork a process that may hold TensorFlow threads
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=serve, args=(child, model_src, data_src, trusted, str(store_path)),
-                                   daemon=True, name="optlib-worker")
-        self.process.start()
-        child.close()
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+        self.process = subprocess.Popen([sys.executable, "-m", "optlib.executor", str(theirs.fileno())],
+                                        pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
+        theirs.close()
+        self.conn = Connection(ours.detach())
+        self.conn.send((model_src, data_src, trusted, str(store_path)))
+
+    @property
+    def pid(self):
+        return self.process.pid
 
     def receive(self, timeout):
-        """Return the next message, None on timeout, or ("died",) if the worker is gone."""
+        """Return the next message, None on timeout, or ("died", exit code) if the worker is gone."""
         try:
             if self.conn.poll(timeout):
                 return self.conn.recv()
         except (EOFError, OSError):
             pass
         else:
-            if self.process.is_alive():
+            if self.process.poll() is None:
                 return None
-        self.process.join(5)
-        return ("died", self.process.exitcode)
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        return ("died", self.process.returncode)
 
     def stop(self, kill=False):
-        if kill:
-            self.process.kill()
-        else:
+        if not kill:
             try:
                 self.conn.send(None)
-            except OSError:
+                self.process.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
                 pass
-        self.process.join(10)
-        if self.process.is_alive():
+        if self.process.poll() is None:
             self.process.kill()
-            self.process.join(5)
+            self.process.wait(5)
+        self.conn.close()
 
 
 def run_in_worker(model_src, data_src, trusted, store, todo, report, budget_s=None):
@@ -174,7 +195,11 @@ def _abandoned(store, worker, key, name, status, error):
     """Mark the worker's unfinished row and return it as a result row."""
     from optlib.sweep import result_row
 
-    run_id = store.abandon(worker.process.pid, key, status, error)
+    run_id = store.abandon(worker.pid, key, status, error)
     if run_id is not None:
         return result_row(store.get(run_id))
     return {"scheme": name, "status": status, "error": error, "cached": False, "tflite_path": None}
+
+
+if __name__ == "__main__":
+    serve(Connection(int(sys.argv[1])))

@@ -309,6 +309,6 @@ def _digits_cnn():
     model.compile(k.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", ["accuracy"])
     model.fit(*dataset.training(), epochs=15, batch_size=32, verbose=0)
     tmp = cached.with_suffix(".tmp.keras")
-    model.save(str(tmp))
+    model.save(str(tmp), save_format="keras_v3")  # a thread-local tf_keras flag can otherwise write HDF5
     os.replace(tmp, cached)
     return model

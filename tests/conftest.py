@@ -60,5 +60,5 @@ def tiny_model_path(tmp_path_factory, digits_arrays):
     model.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
     model.fit(x_train[..., None] / 16.0, y_train, epochs=8, batch_size=32, verbose=0)
     path = tmp_path_factory.mktemp("models") / "tiny.keras"
-    model.save(path)
+    model.save(path, save_format="keras_v3")  # not HDF5, whatever tf_keras last loaded in this thread
     return path

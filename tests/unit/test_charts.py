@@ -223,3 +223,11 @@ def test_figures_have_titles_and_axis_units(df):
     for fig in (charts.size_bars(df), charts.latency_bars(df), charts.table2_figure(df), charts.scatter(df)):
         assert fig.layout.title.text
         assert fig.layout.yaxis.title.text and fig.layout.xaxis.title.text
+
+
+def test_latency_error_bars_never_reach_below_zero():
+    from optlib import report
+
+    df = report.frame([result("float32", 1, median=1.0, std=3.0, p90=1.2)])
+    bars = charts.latency_bars(df).data[0]
+    assert list(bars.error_y.arrayminus) == [1.0] and list(bars.error_y.array) == [3.0]

@@ -49,10 +49,10 @@ def files(tmp_path_factory, tiny_model_path, digits_arrays):
     made["truncated.h5"].write_bytes(h5.read_bytes()[:3000])
     vector = build_tiny_model([k.layers.Dense(8)], input_shape=(10,))
     made["vector.keras"] = folder / "vector.keras"
-    vector.save(made["vector.keras"])
+    vector.save(made["vector.keras"], save_format="keras_v3")
     lam = build_tiny_model([k.layers.Lambda(lambda t: t * 2.0), k.layers.Flatten()])
     made["lambda.keras"] = folder / "lambda.keras"
-    lam.save(made["lambda.keras"])
+    lam.save(made["lambda.keras"], save_format="keras_v3")
     made["lambda.h5"] = folder / "lambda.h5"
     lam.save(made["lambda.h5"])
     made["labels.npz"] = folder / "labels.npz"

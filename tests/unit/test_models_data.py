@@ -136,7 +136,7 @@ def test_unsupported_layer_fails_its_schemes_before_training(tmp_path, digits_np
 
     k = keras()
     model = build_tiny_model([k.layers.Conv2D(4, 3), k.layers.Flatten(), k.layers.UnitNormalization()])
-    model.save(tmp_path / "unit.keras")
+    model.save(tmp_path / "unit.keras", save_format="keras_v3")
     events = []
     rows = {r["scheme"]: r for r in one(tmp_path / "unit.keras", digits_npz, tmp_path,
                                           "float32,qat,prune,cluster", progress=events.append)}

@@ -1,0 +1,40 @@
+"""The optlib dashboard: a router over the pages in pages/ and the shared sidebar.
+
+Start it with ``streamlit run app.py``.
+"""
+
+from pathlib import Path
+
+import streamlit as st
+
+from pages import _shared
+
+PAGES = Path(__file__).parent / "pages"
+
+
+def main():
+    st.set_page_config(page_title="optlib — TFLite model optimization", page_icon=":material/compress:",
+                       layout="wide")
+    _shared.init_state()
+    navigation = st.navigation({
+        "Start": [
+            st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True),
+        ],
+        "Work": [
+            st.Page(PAGES / "model_data.py", title="Model & data", icon=":material/dataset:"),
+            st.Page(PAGES / "optimize.py", title="Optimize", icon=":material/tune:"),
+            st.Page(PAGES / "compare.py", title="Compare", icon=":material/monitoring:"),
+            st.Page(PAGES / "export.py", title="Export", icon=":material/download:"),
+        ],
+        # Later pages go here: "Guide": [Wizard (optlib.wizard), Reference tables (optlib.reference)].
+    })
+    _shared.follow_entry_page()
+    _shared.sidebar()
+    navigation.run()
+
+
+# Streamlit runs this script as __main__. The engine's worker processes start with
+# multiprocessing's "spawn", which imports the parent's __main__ (this file) as
+# __mp_main__: there it must only be imported, never run as an app.
+if __name__ == "__main__":
+    main()

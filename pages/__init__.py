@@ -1,0 +1,1 @@
+"""The dashboard's pages; app.py routes between them with st.navigation."""

@@ -1,0 +1,433 @@
+"""What every page shares: session state, the sidebar, uploads and cached loaders.
+
+Kept out of the page scripts so that each page reads like a description of
+its UI. Nothing here imports TensorFlow at import time: the Home page must
+appear fast, and only loading a model (Model & data page) pulls it in.
+
+Session state keys:
+
+- ``app_*``: the engine selection of this browser session (model and data
+  references, their display labels, the trusted flag, the upload folder).
+- ``data_*``, ``optimize_*``, ``compare_*``, ``export_*``, ``home_*``: widgets
+  and values of one page each.
+"""
+
+import atexit
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from optlib import archive, data, models, paths, schemes, sweep
+from optlib.errors import InputError
+from optlib.store import Store
+
+APP_DIR = Path(__file__).resolve().parents[1]
+
+DEFAULT_MODEL = "digits_cnn"
+DEFAULT_DATA = "digits"
+DEFAULT_SCHEMES = ("float32", "float16", "dynamic", "int8", "int16x8")
+
+MODEL_UPLOAD_TYPES = ("keras", "h5", "zip")
+DATA_UPLOAD_TYPES = {"npz": ("npz",), "zip": ("zip",)}
+
+# Widgets of a page that is not on screen lose their state; values under these
+# prefixes are carried over page switches. Buttons, uploaders, downloads and
+# charts cannot be set through session state, so their keys end with one of
+# the suffixes below and are left alone.
+KEPT_PREFIXES = ("data_", "optimize_", "compare_", "export_", "home_")
+NOT_KEPT_SUFFIXES = ("_button", "_upload", "_download", "_chart", "_table")
+
+FAMILY_TITLES = {"post-training": "Post-training", "training-time": "Training-time",
+                 "combination": "Combinations"}
+STATUS_ICONS = {"waiting": ":material/schedule:", "loading": ":material/hourglass_top:",
+                "running": ":material/progress_activity:", "cached": ":material/inventory_2:",
+                "ok": ":material/check_circle:", "failed": ":material/error:",
+                "skipped": ":material/block:", "interrupted": ":material/block:",
+                "timeout": ":material/timer_off:"}
+
+
+def param_key(name):
+    """Session-state key of the Optimize page widget for a scheme setting."""
+    return f"optimize_param_{name}"
+
+
+def scheme_key(name):
+    """Session-state key of the Optimize page checkbox for a scheme."""
+    return f"optimize_scheme_{name}"
+
+
+def _defaults():
+    values = {
+        "app_model_ref": DEFAULT_MODEL, "app_model_label": "",
+        "app_data_ref": DEFAULT_DATA, "app_data_label": "",
+        "app_trusted": False, "app_upload_dir": "",
+        "data_model_source": "zoo", "data_zoo_model": DEFAULT_MODEL,
+        "data_data_source": "digits", "data_tfds_name": "", "data_tfds_split": "",
+        "data_trusted": False,
+        "optimize_recompute": False, "optimize_job": None,
+        "compare_size_axis": "size_mb", "export_chart": "scatter_size",
+    }
+    for scheme in schemes.list_schemes():
+        values[scheme_key(scheme.name)] = scheme.name in DEFAULT_SCHEMES
+        for param in schemes.params_of(scheme.name):
+            values[param_key(param.name)] = param.default
+    return values
+
+
+def through_router(page_file):
+    """Send a page that runs without the router through app.py, then on to the page.
+
+    Because this app keeps its pages in a folder named ``pages/``, Streamlit
+    runs a page script on its own (no app.py, so no state and no sidebar)
+    when the very first request of a fresh server names that page. Every
+    page calls this first; app.py forwards to the page once it has set up.
+    """
+    if "app_model_ref" not in st.session_state:
+        st.session_state["app_entry_page"] = f"pages/{Path(page_file).name}"
+        st.switch_page("app.py")
+
+
+def follow_entry_page():
+    """In app.py, after navigation is set up: go on to the page that was asked for first."""
+    entry = st.session_state.pop("app_entry_page", None)
+    if entry:
+        st.switch_page(entry)
+
+
+def init_state():
+    """Initialise this session's state (once) and keep page widgets across page switches."""
+    for key, value in _defaults().items():
+        st.session_state.setdefault(key, value)
+    for key in list(st.session_state.keys()):
+        if key.startswith(KEPT_PREFIXES) and not key.endswith(NOT_KEPT_SUFFIXES):
+            st.session_state[key] = st.session_state[key]
+
+
+# --- The current selection ---------------------------------------------------
+
+def model_ref():
+    return st.session_state["app_model_ref"]
+
+
+def data_ref():
+    return st.session_state["app_data_ref"]
+
+
+def trusted():
+    return bool(st.session_state["app_trusted"])
+
+
+def model_label():
+    """The model as a person knows it: zoo name or the uploaded file's name."""
+    return st.session_state["app_model_label"] or st.session_state["app_model_ref"]
+
+
+def data_label():
+    return st.session_state["app_data_label"] or st.session_state["app_data_ref"]
+
+
+def _select(kind, ref, label):
+    """Make ``ref`` the current model or data; rerun so the sidebar shows it at once."""
+    current = (st.session_state[f"app_{kind}_ref"], st.session_state[f"app_{kind}_label"])
+    if current != (str(ref), label):
+        st.session_state[f"app_{kind}_ref"], st.session_state[f"app_{kind}_label"] = str(ref), label
+        st.rerun()
+
+
+def select_model(ref, label=""):
+    _select("model", ref, label)
+
+
+def select_data(ref, label=""):
+    _select("data", ref, label)
+
+
+def store_path():
+    return paths.default_store_path()
+
+
+def sidebar():
+    """The sidebar every page shows: current model, dataset and store."""
+    with st.sidebar:
+        st.markdown("#### Current selection")
+        st.markdown(f":material/neurology: **Model**  \n`{model_label()}`")
+        st.markdown(f":material/dataset: **Dataset**  \n`{data_label()}`")
+        if trusted():
+            st.caption(":material/warning: trusted loading is on (code in model files may run)")
+        job = st.session_state.get("optimize_job")
+        if job is not None and job.running:
+            st.caption(":material/progress_activity: A sweep is running: its progress is on Optimize.")
+        runs = stored_runs()
+        st.markdown(f":material/database: **Store**  \n`{store_path()}`")
+        st.caption(f"{len(runs)} stored run{'s' if len(runs) != 1 else ''}")
+
+
+# --- Uploads -------------------------------------------------------------------
+
+def upload_limit_mb():
+    """The upload size limit in force (server.maxUploadSize), in MB."""
+    return int(st.get_option("server.maxUploadSize"))
+
+
+def _upload_dir():
+    """This session's private folder for uploads (mode 0700), made on first use."""
+    folder = st.session_state["app_upload_dir"]
+    if not folder or not Path(folder).is_dir():
+        folder = tempfile.mkdtemp(prefix="optlib-upload-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)  # uploads live as long as the server
+        st.session_state["app_upload_dir"] = folder
+    return Path(folder)
+
+
+def safe_name(name, allowed_suffixes, fallback):
+    """Return a file name made only of safe characters, keeping an allowed suffix.
+
+    The uploaded name is never used as a path: only its stem's letters,
+    digits, ``-`` and ``_`` survive, and the suffix must be one of
+    ``allowed_suffixes`` (without the dot).
+
+    Raises:
+        InputError: the suffix is not allowed.
+    """
+    base = re.split(r"[\\/]", str(name))[-1]
+    stem, dot, suffix = base.rpartition(".")
+    suffix = suffix.lower() if dot else ""
+    if suffix not in allowed_suffixes:
+        raise InputError(f"'{base}' is not a {' / '.join('.' + s for s in allowed_suffixes)} file; "
+                         "choose a file of that type.")
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", stem).strip("_")[:60] or fallback
+    return f"{stem}.{suffix}"
+
+
+def save_upload(uploaded, allowed_suffixes, fallback):
+    """Write an uploaded file to this session's private folder; return its path.
+
+    The file goes to ``<private folder>/<content hash>/<safe name>``, so the
+    same upload always lands on the same path (and the store can serve its
+    results), and two different files never overwrite each other. Zip
+    archives are checked member by member (path traversal, links, sizes)
+    before anything else looks at them.
+
+    Raises:
+        InputError: wrong type, or a zip archive that is refused.
+    """
+    name = safe_name(uploaded.name, allowed_suffixes, fallback)
+    content = uploaded.getvalue()
+    digest = hashlib.sha256(content).hexdigest()[:16]
+    target = _upload_dir() / digest / name
+    if not target.is_file():
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+        with os.fdopen(handle, "wb") as sink:
+            sink.write(content)
+        os.replace(tmp, target)
+    if target.suffix == ".zip":
+        try:
+            archive.check(target)
+        except InputError:
+            target.unlink(missing_ok=True)
+            raise
+    return target
+
+
+# --- Cached loaders --------------------------------------------------------------
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def load_model(ref, fingerprint, trusted_flag):
+    """Load a model once per process; the model is shared and never mutated.
+
+    ``fingerprint`` is part of the cache key so that a changed file loads anew.
+    """
+    return models.load(models.resolve(ref), trusted_flag)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def model_summary(ref, fingerprint, trusted_flag):
+    """Plain facts about a model for display.
+
+    Raises:
+        InputError: the model cannot be loaded or is not a classifier.
+    """
+    source = models.resolve(ref)
+    model = load_model(ref, fingerprint, trusted_flag)
+    input_shape, classes = data.model_io(model)
+    return {"name": model.name, "kind": source.kind, "input_shape": tuple(int(d) for d in input_shape),
+            "classes": classes, "parameters": int(model.count_params()), "layers": len(model.layers),
+            "trained": source.trained, "note": source.note}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def data_summary(model_ref_, model_fp, trusted_flag, data_ref_, data_fp, examples=10):
+    """Plain facts and a few example images of a dataset, checked against the model.
+
+    Raises:
+        InputError: the data is unreadable or does not fit the model.
+    """
+    import numpy as np
+
+    model = load_model(model_ref_, model_fp, trusted_flag)
+    dataset = data.load(data.resolve(data_ref_), model)
+    facts = dataset.summary()
+    raw_x, raw_y = dataset.raw.x_test, dataset.raw.y_test
+    picks = []
+    for label in sorted(set(int(v) for v in raw_y))[:examples]:
+        picks.append(int(np.flatnonzero(raw_y == label)[0]))
+    images = []
+    for index in picks:
+        image = np.asarray(raw_x[index], dtype=np.float32)
+        image = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
+        if image.ndim not in (2, 3):
+            break  # vectors, not images: nothing to draw
+        low, high = float(image.min()), float(image.max())
+        images.append(((image - low) / (high - low) if high > low else image * 0).clip(0, 1))
+    names = dataset.class_names
+    facts["examples"] = images
+    facts["example_labels"] = [names[int(raw_y[i])] if int(raw_y[i]) < len(names) else str(int(raw_y[i]))
+                               for i in picks[:len(images)]]
+    facts["sample_shape"] = tuple(int(d) for d in raw_x.shape[1:])
+    labels = raw_y if dataset.raw.y_train is None else np.concatenate([raw_y, dataset.raw.y_train])
+    facts["classes_present"] = int(np.unique(labels).size)
+    return facts
+
+
+def _store_version(path):
+    """Changes whenever the store is written (SQLite WAL mode writes the -wal file)."""
+    version = []
+    for file in (path, path.with_name(path.name + "-wal")):
+        try:
+            stat = file.stat()
+            version.append((stat.st_mtime_ns, stat.st_size))
+        except FileNotFoundError:
+            version.append(None)
+    return tuple(version)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _stored_runs(path, version):
+    from optlib import report
+
+    rows = [sweep.result_row(row) for row in Store(path).rows(latest=True)]
+    return report.frame(rows)
+
+
+def stored_runs():
+    """Every stored run (the newest per model, data, scheme and settings) as a DataFrame."""
+    path = Path(store_path())
+    Store(path)  # creates an empty store on first use
+    return _stored_runs(str(path), _store_version(path))
+
+
+def filter_runs(df, models_=(), datasets=(), schemes_=(), ok_only=True):
+    """Rows of ``df`` matching the chosen models, datasets and schemes (empty = all)."""
+    keep = df["status"].eq("ok") if ok_only else df["status"].notna()
+    for column, chosen in (("model", models_), ("dataset", datasets), ("scheme", schemes_)):
+        if chosen:
+            keep &= df[column].isin(list(chosen))
+    return df[keep]
+
+
+def filters_ui(df, page):
+    """Draw model, dataset and scheme filters; return the three chosen lists (empty = all)."""
+    columns = st.columns(3)
+    choices = []
+    for column, (field, label) in zip(columns, (("model", "Models"), ("dataset", "Datasets"),
+                                                ("scheme", "Schemes"))):
+        options = list(dict.fromkeys(df[field].dropna()))
+        if field == "scheme":
+            order = {name: i for i, name in enumerate(schemes.names())}
+            options.sort(key=lambda name: order.get(name, len(order)))
+        key = f"{page}_filter_{field}"
+        if key in st.session_state:  # a choice that no longer exists would raise
+            st.session_state[key] = [v for v in st.session_state[key] if v in options]
+        choices.append(column.multiselect(label, options, key=key, placeholder=f"All {label.lower()}"))
+    return choices
+
+
+def keep_choice(key, options):
+    """Forget a kept selectbox value that is no longer among the options."""
+    if key in st.session_state and st.session_state[key] not in options:
+        del st.session_state[key]
+
+
+def code_for_run(run_id):
+    """Runnable TensorFlow code reproducing a stored run (from its full stored record).
+
+    Raises:
+        ValueError: the run has nothing to reproduce (e.g. it did not finish).
+    """
+    from optlib import codegen
+
+    row = Store(store_path()).get(int(run_id))
+    if row is None:
+        raise ValueError(f"Run #{run_id} is not in the store any more.")
+    return codegen.code_for(sweep.result_row(row))
+
+
+def code_ui(run_id):
+    """Show the code that reproduces a run, ready to copy; or say why there is none."""
+    try:
+        st.code(code_for_run(run_id), language="python")
+    except ValueError as problem:
+        st.info(f"No code for this run: {problem}", icon=":material/info:")
+
+
+def run_label(row):
+    """One line naming a run: id, model, dataset and scheme."""
+    return f"#{row['id']} · {row['model']} · {row['dataset']} · {row['scheme']}"
+
+
+def status_line(scheme, stage, message=""):
+    """A line of text for the live status of one scheme."""
+    title = schemes.get(scheme).title if scheme in schemes.SCHEMES else scheme
+    text = f"{STATUS_ICONS.get(stage, '')} **{scheme}** — {title}: *{stage}*"
+    return f"{text} — {message}" if message else text
+
+
+RESULT_COLUMNS = {
+    "id": st.column_config.NumberColumn("Run", format="%d"),
+    "model": st.column_config.TextColumn("Model"),
+    "dataset": st.column_config.TextColumn("Dataset"),
+    "scheme": st.column_config.TextColumn("Scheme"),
+    "status": st.column_config.TextColumn("Status"),
+    "accuracy": st.column_config.NumberColumn("Top-1", format="%.3f"),
+    "accuracy_delta": st.column_config.NumberColumn("Δ top-1 (pp)", format="%+.2f",
+                                                    help="percentage points against float32"),
+    "size_mb": st.column_config.NumberColumn("Size MB", format="%.3f"),
+    "gzip_mb": st.column_config.NumberColumn("Gzip MB", format="%.3f"),
+    "size_ratio": st.column_config.NumberColumn("Smaller ×", format="%.2f",
+                                                help="float32 size / this size"),
+    "latency_ms": st.column_config.NumberColumn("Latency ms", format="%.3f"),
+    "speedup": st.column_config.NumberColumn("Speed-up ×", format="%.2f",
+                                             help="float32 latency / this latency (same threads)"),
+    "sparsity": st.column_config.NumberColumn("Sparsity", format="%.2f"),
+    "error": st.column_config.TextColumn("Reason (if failed)", width="large"),
+}
+
+
+DEFAULT_COLUMNS = ("scheme", "status", "accuracy", "accuracy_delta", "size_mb", "gzip_mb", "size_ratio",
+                   "latency_ms", "speedup", "sparsity", "error")
+
+
+def results_text_table(df, columns=("scheme", "status", "accuracy", "size_mb", "gzip_mb", "latency_ms",
+                                    "sparsity")):
+    """A plain (non-interactive) table of results: cheap to redraw every second while a sweep runs."""
+    formats = {"accuracy": "{:.1%}", "size_mb": "{:.3f}", "gzip_mb": "{:.3f}", "latency_ms": "{:.3f}",
+               "sparsity": "{:.2f}"}
+    shown = df[[c for c in columns if c in df.columns]].copy()
+    for column, pattern in formats.items():
+        if column in shown:
+            shown[column] = shown[column].map(lambda v, p=pattern: "—" if v != v else p.format(v))
+    shown.columns = [RESULT_COLUMNS[c].get("label", c) if c in RESULT_COLUMNS else c for c in shown.columns]
+    st.table(shown.set_index(shown.columns[0]))
+
+
+def results_table(df, columns=DEFAULT_COLUMNS):
+    """Show result rows with readable headers and number formats."""
+    columns = [c for c in columns if c in df.columns]
+    df = df.assign(error=df["error"].fillna("")) if "error" in df.columns else df
+    st.dataframe(df[columns], hide_index=True, column_config={c: RESULT_COLUMNS.get(c) for c in columns})

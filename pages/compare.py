@@ -1,0 +1,77 @@
+"""Compare: tables and Plotly charts over any selection of stored runs."""
+
+import streamlit as st
+
+from optlib import charts
+from pages import _shared
+
+_shared.through_router(__file__)
+
+SIZE_AXES = {"size_mb": "File size", "gzip_mb": "Gzipped size (download)"}
+
+
+def run_details_ui(runs):
+    """Pick one run; show its figures, its settings and the code that reproduces it."""
+    labels = {int(row["id"]): _shared.run_label(row) for _, row in runs.iterrows()}
+    _shared.keep_choice("compare_run", list(labels))
+    run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="compare_run")
+    row = runs[runs["id"].eq(run_id)].iloc[0]
+    if row["status"] != "ok":
+        st.error(f"{row['scheme']} failed: {row['error'] or 'no reason recorded'}", icon=":material/error:")
+        return
+    st.caption(row["title"] + (f" — {row['accuracy_note']}" if row.get("accuracy_note") else ""))
+    _shared.results_table(runs[runs["id"].eq(run_id)])
+    settings, code = st.columns([1, 2])
+    settings.markdown("**Settings**")
+    settings.json(row["settings"], expanded=True)
+    code.markdown("**Code that reproduces this result**")
+    with code:
+        _shared.code_ui(run_id)
+
+
+st.title("Compare")
+runs = _shared.stored_runs()
+if runs.empty:
+    st.info("No stored results yet. Run a few schemes first.", icon=":material/info:")
+    st.page_link("pages/optimize.py", label="Go to Optimize", icon=":material/tune:")
+    st.stop()
+
+chosen_models, chosen_datasets, chosen_schemes = _shared.filters_ui(runs, "compare")
+view = _shared.filter_runs(runs, chosen_models, chosen_datasets, chosen_schemes)
+everything = _shared.filter_runs(runs, chosen_models, chosen_datasets, chosen_schemes, ok_only=False)
+if view.empty:
+    st.info("No finished run matches these filters. Clear a filter, or run schemes on Optimize.",
+            icon=":material/info:")
+    st.stop()
+st.caption(f"{len(view)} finished run{'s' if len(view) != 1 else ''} shown. Deltas compare each run with the "
+           "float32 baseline of the same model and dataset; latency is the median of timed single-input "
+           "invokes on this machine.")
+
+st.subheader("Accuracy, latency and size per model and scheme")
+st.caption("In the style of Table 1 of the TensorFlow Lite optimization guide.")
+st.dataframe(charts.table1(view), hide_index=True)
+
+st.subheader("Trade-offs")
+st.radio("Size axis", list(SIZE_AXES), format_func=SIZE_AXES.get, key="compare_size_axis", horizontal=True)
+left, right = st.columns(2)
+left.plotly_chart(charts.scatter(view, x=st.session_state["compare_size_axis"]), key="compare_size_chart")
+right.plotly_chart(charts.scatter(view, x="latency_ms"), key="compare_latency_chart")
+st.caption("The line joins the Pareto front: runs that no other run beats on both accuracy and the other axis.")
+
+st.subheader("Size and latency")
+left, right = st.columns(2)
+left.plotly_chart(charts.size_bars(view), key="compare_size_bars_chart")
+right.plotly_chart(charts.latency_bars(view), key="compare_latency_bars_chart")
+
+st.subheader("Accuracy with float32, int8 and int16 activations")
+st.caption("In the style of Table 2 of the guide: the float32 baseline against full-integer int8 and "
+           "int16-activation (int16x8) models.")
+st.dataframe(charts.table2(view), hide_index=True)
+st.plotly_chart(charts.table2_figure(view), key="compare_table2_chart")
+
+st.subheader("Each run")
+failed = everything[~everything["status"].eq("ok")]
+if not failed.empty:
+    with st.expander(f"{len(failed)} run{'s' if len(failed) != 1 else ''} did not finish", icon=":material/error:"):
+        _shared.results_table(failed, ["id", "model", "dataset", "scheme", "status", "error"])
+run_details_ui(everything)

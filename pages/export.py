@@ -1,0 +1,100 @@
+"""Export: download optimized models, the results as CSV or JSON, the charts and the code."""
+
+import re
+from pathlib import Path
+
+import streamlit as st
+
+from optlib import charts, report
+from pages import _shared
+
+_shared.through_router(__file__)
+
+CHARTS = {
+    "table1": ("Table 1-style figure", lambda df: charts.table1_figure(df)),
+    "table2": ("Table 2-style figure", lambda df: charts.table2_figure(df)),
+    "scatter_size": ("Accuracy vs size", lambda df: charts.scatter(df, x="size_mb")),
+    "scatter_gzip": ("Accuracy vs gzipped size", lambda df: charts.scatter(df, x="gzip_mb")),
+    "scatter_latency": ("Accuracy vs latency", lambda df: charts.scatter(df, x="latency_ms")),
+    "size_bars": ("Size bars (raw and gzipped)", lambda df: charts.size_bars(df)),
+    "latency_bars": ("Latency bars", lambda df: charts.latency_bars(df)),
+}
+
+
+def file_stem(*parts):
+    """A download name made of safe characters only."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(str(p) for p in parts)).strip("_.") or "optlib"
+
+
+def model_download_ui(view):
+    """Pick a finished run and download its .tflite file."""
+    available = view[view["tflite_path"].map(lambda p: bool(p) and Path(p).is_file())]
+    if available.empty:
+        st.info("No .tflite file of the shown runs is on disk any more.", icon=":material/info:")
+        return None
+    labels = {int(row["id"]): _shared.run_label(row) for _, row in available.iterrows()}
+    _shared.keep_choice("export_run", list(labels))
+    run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="export_run")
+    row = available[available["id"].eq(run_id)].iloc[0]
+    path = Path(row["tflite_path"])
+    name = file_stem(Path(row["model"]).stem, row["dataset"], row["scheme"], run_id)
+    st.download_button(f"Download {row['scheme']} model (.tflite, {path.stat().st_size / 1024:,.1f} KB)",
+                       data=path.read_bytes, file_name=f"{name}.tflite",
+                       mime="application/octet-stream", icon=":material/download:", on_click="ignore",
+                       key="export_tflite_download")
+    return row
+
+
+st.title("Export")
+runs = _shared.stored_runs()
+if runs.empty:
+    st.info("Nothing to export yet. Run a few schemes first.", icon=":material/info:")
+    st.page_link("pages/optimize.py", label="Go to Optimize", icon=":material/tune:")
+    st.stop()
+
+chosen = _shared.filters_ui(runs, "export")
+everything = _shared.filter_runs(runs, *chosen, ok_only=False)
+view = _shared.filter_runs(runs, *chosen)
+if everything.empty:
+    st.info("No run matches these filters.", icon=":material/info:")
+    st.stop()
+
+st.subheader("Results")
+st.caption(f"{len(everything)} run{'s' if len(everything) != 1 else ''} (failed ones included, with their reason).")
+csv_column, json_column = st.columns(2)
+csv_column.download_button("Results as CSV", data=report.to_csv(everything), file_name="optlib-results.csv",
+                           mime="text/csv", icon=":material/table:", on_click="ignore", key="export_csv_download",
+                           width="stretch")
+json_column.download_button("Results as JSON", data=report.to_json(everything), file_name="optlib-results.json",
+                            mime="application/json", icon=":material/data_object:", on_click="ignore",
+                            key="export_json_download", width="stretch")
+
+if view.empty:
+    st.info("No finished run matches these filters: no model or chart to export.", icon=":material/info:")
+    st.stop()
+
+st.subheader("Optimized models")
+chosen_row = model_download_ui(view)
+
+st.subheader("Charts")
+st.caption("A self-contained HTML page with the interactive Plotly figure (works offline).")
+st.selectbox("Chart", list(CHARTS), format_func=lambda key: CHARTS[key][0], key="export_chart")
+chart_key = st.session_state["export_chart"]
+st.download_button(f"Download “{CHARTS[chart_key][0]}” as HTML",
+                   data=lambda: CHARTS[chart_key][1](view).to_html(include_plotlyjs=True, full_html=True),
+                   file_name=f"optlib-{chart_key}.html", mime="text/html", icon=":material/download:",
+                   on_click="ignore", key="export_chart_download")
+
+if chosen_row is not None:
+    st.subheader("Code")
+    st.caption(f"Runnable TensorFlow code that reproduces {_shared.run_label(chosen_row)}.")
+    try:
+        code = _shared.code_for_run(chosen_row["id"])
+    except ValueError as problem:
+        st.info(f"No code for this run: {problem}", icon=":material/info:")
+    else:
+        st.download_button("Download the code (.py)", data=code,
+                           file_name=f"{file_stem('reproduce', chosen_row['scheme'], chosen_row['id'])}.py",
+                           mime="text/x-python", icon=":material/code:", on_click="ignore",
+                           key="export_code_download")
+        st.code(code, language="python")

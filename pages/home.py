@@ -1,0 +1,76 @@
+"""Home: what the tool does, the three-step flow, and the latest results at a glance."""
+
+import streamlit as st
+
+from pages import _shared
+
+_shared.through_router(__file__)
+
+st.title("Shrink and speed up TensorFlow Lite models")
+st.markdown(
+    "This dashboard runs TensorFlow Lite model-optimization schemes **for real** — post-training "
+    "quantization (float16, dynamic range, full integer, int16 activations), quantization-aware "
+    "training, pruning, clustering and their combinations — then measures each result on the LiteRT "
+    "interpreter and compares **accuracy, size and latency** side by side. Everything works offline "
+    "on a built-in model and dataset; bring your own model and data when you are ready."
+)
+
+st.subheader("Three steps")
+step1, step2, step3 = st.columns(3)
+with step1.container(border=True):
+    st.markdown("**1 · Choose a model and data**")
+    st.caption("The built-in digits CNN and handwritten digits are already chosen. Or pick a zoo "
+               "model, upload a .keras / .h5 / zipped SavedModel, an .npz or a zip of class folders.")
+    st.page_link("pages/model_data.py", label="Model & data", icon=":material/dataset:")
+with step2.container(border=True):
+    st.markdown("**2 · Run optimization schemes**")
+    st.caption("Five post-training schemes are selected by default: one click on Run, about half a "
+               "minute on the built-in model. Add training-time schemes and tune their settings.")
+    st.page_link("pages/optimize.py", label="Optimize", icon=":material/tune:")
+with step3.container(border=True):
+    st.markdown("**3 · Compare and export**")
+    st.caption("Tables in the style of the TFLite guide, accuracy-vs-size and -latency scatter plots "
+               "with the Pareto front, size and latency bars; download models, results and charts.")
+    st.page_link("pages/compare.py", label="Compare", icon=":material/monitoring:")
+
+st.subheader("Latest results")
+runs = _shared.stored_runs()
+finished = runs[runs["status"].eq("ok")] if len(runs) else runs
+if finished.empty:
+    st.info("No results yet. Open **Optimize** and click **Run**: the defaults run five post-training "
+            "schemes on the built-in model and data.", icon=":material/info:")
+    st.stop()
+
+latest = finished.sort_values("id", ascending=False).iloc[0]
+group = finished[finished["model"].eq(latest["model"]) & finished["dataset"].eq(latest["dataset"])]
+st.caption(f"Most recent model and data: **{latest['model']}** on **{latest['dataset']}** "
+           f"({len(group)} scheme{'s' if len(group) != 1 else ''}).")
+
+smallest = group.loc[group["size_bytes"].idxmin()]
+fastest = group.loc[group["latency_ms"].idxmin()]
+measured = group[group["accuracy"].notna()]
+# On a tie in accuracy the smaller file wins: it is the better trade.
+best = measured.sort_values(["accuracy", "size_bytes"], ascending=[False, True]).iloc[0] if len(measured) else None
+
+
+def versus(value, what):
+    return f" · {value:.1f}× {what} than float32" if value == value else ""  # NaN: no baseline
+
+
+metric1, metric2, metric3 = st.columns(3)
+metric1.metric("Smallest file", f"{smallest['size_mb']:.3f} MB",
+               smallest["scheme"] + versus(smallest["size_ratio"], "smaller"),
+               delta_color="off", delta_arrow="off", border=True)
+metric2.metric("Fastest (median latency)", f"{fastest['latency_ms']:.3f} ms",
+               fastest["scheme"] + versus(fastest["speedup"], "faster"),
+               delta_color="off", delta_arrow="off", border=True)
+if best is not None:
+    metric3.metric("Most accurate", f"{best['accuracy']:.1%}", best["scheme"] + " (smallest file on a tie)",
+                   delta_color="off", delta_arrow="off", border=True)
+else:
+    metric3.metric("Accuracy", "not measured", "untrained model: size and latency only",
+                   delta_color="off", delta_arrow="off", border=True)
+
+_shared.results_table(group.sort_values("id"), ["scheme", "accuracy", "accuracy_delta", "size_mb", "gzip_mb",
+                                                "size_ratio", "latency_ms", "speedup"])
+st.page_link("pages/compare.py", label="Compare all results in charts", icon=":material/arrow_forward:")

@@ -1,0 +1,157 @@
+"""Model & data: choose or upload a model and a dataset, then see what was found."""
+
+import streamlit as st
+
+from optlib import data, models
+from optlib.errors import InputError
+from pages import _shared
+
+_shared.through_router(__file__)
+
+MODEL_SOURCES = {"zoo": "Built-in zoo", "upload": "Upload a model file"}
+DATA_SOURCES = {"digits": "Built-in digits", "npz": "Upload an .npz", "zip": "Upload a zip of class folders",
+                "tfds": "A TensorFlow Datasets name"}
+
+
+def model_ui():
+    """Draw the model choice; return (reference, label), or None while an upload is awaited."""
+    source = st.radio("Model source", list(MODEL_SOURCES), format_func=MODEL_SOURCES.get,
+                      key="data_model_source", horizontal=True)
+    if source == "zoo":
+        name = st.selectbox("Zoo model", list(models.ZOO), key="data_zoo_model",
+                            format_func=lambda n: f"{n} — {models.ZOO[n].title}")
+        if name != "digits_cnn":
+            st.caption("ImageNet weights are used when they are in the Keras cache; otherwise the "
+                       "architecture is untrained and only size and latency are meaningful.")
+        return name, ""
+    uploaded = st.file_uploader(
+        f"A .keras file, an .h5 file, or a .zip of a SavedModel folder (up to {_shared.upload_limit_mb()} MB)",
+        type=list(_shared.MODEL_UPLOAD_TYPES), key="data_model_upload")
+    st.checkbox("I trust this file: allow Lambda layers and custom code stored in it", key="data_trusted",
+                help="Off by default. A model file with a Lambda layer runs Python code when loaded; "
+                     "turn this on only for files you made yourself.")
+    if uploaded is None:
+        current = st.session_state["app_model_ref"]
+        if current not in models.ZOO:
+            st.caption(f"Current model: **{_shared.model_label()}** (uploaded earlier).")
+            return current, _shared.model_label()
+        return None
+    path = _shared.save_upload(uploaded, _shared.MODEL_UPLOAD_TYPES, "model")
+    return str(path), path.name
+
+
+def data_ui():
+    """Draw the dataset choice; return (reference, label), or None while an upload or a name is awaited."""
+    source = st.radio("Dataset source", list(DATA_SOURCES), format_func=DATA_SOURCES.get,
+                      key="data_data_source", horizontal=True)
+    if source == "digits":
+        st.caption("scikit-learn's 1,797 handwritten digits (8×8, ten classes), split 80/20 into training and "
+                   "test sets. Offline, always available.")
+        return "digits", ""
+    if source == "tfds":
+        name = st.text_input("Dataset name", key="data_tfds_name", placeholder="e.g. mnist")
+        split = st.text_input("Split (optional)", key="data_tfds_split", placeholder="e.g. test")
+        st.caption("The dataset must already be prepared in the TensorFlow Datasets folder on this "
+                   "machine; this app does not download data.")
+        if not name.strip():
+            return None
+        ref = f"tfds:{name.strip()}" + (f":{split.strip()}" if split.strip() else "")
+        return ref, ""
+    if source == "npz":
+        help_text = ("Arrays x_test, y_test and optionally x_train, y_train (or x and y, split 80/20). "
+                     f"Up to {_shared.upload_limit_mb()} MB.")
+    else:
+        help_text = ("One sub-folder of images per class (png, jpg, bmp, gif, webp), zipped. "
+                     f"Up to {_shared.upload_limit_mb()} MB.")
+    uploaded = st.file_uploader(help_text, type=list(_shared.DATA_UPLOAD_TYPES[source]), key="data_data_upload")
+    if uploaded is None:
+        current = st.session_state["app_data_ref"]
+        if current != "digits" and not current.startswith("tfds:"):
+            st.caption(f"Current dataset: **{_shared.data_label()}** (uploaded earlier).")
+            return current, _shared.data_label()
+        return None
+    path = _shared.save_upload(uploaded, _shared.DATA_UPLOAD_TYPES[source], "data")
+    return str(path), path.name
+
+
+def model_facts_ui(facts):
+    st.markdown(f"**Model** `{_shared.model_label()}`" + (f" — *{facts['note']}*" if facts["note"] else ""))
+    columns = st.columns(4)
+    columns[0].metric("Input shape", " × ".join(map(str, facts["input_shape"])))
+    columns[1].metric("Parameters", f"{facts['parameters']:,}")
+    columns[2].metric("Layers", facts["layers"])
+    columns[3].metric("Classes", facts["classes"])
+
+
+def data_facts_ui(facts):
+    st.markdown(f"**Dataset** `{_shared.data_label()}`")
+    columns = st.columns(4)
+    columns[0].metric("Sample shape", " × ".join(map(str, facts["sample_shape"])))
+    columns[1].metric("Classes in the data", facts["classes_present"],
+                      help=f"The model predicts {facts['classes']} classes.")
+    columns[2].metric("Test samples", f"{facts['test_samples']:,}")
+    columns[3].metric("Training samples", f"{facts['train_samples']:,}")
+    if not facts["train_samples"]:
+        st.warning("This dataset has no training split: training-time schemes (QAT, pruning, clustering) "
+                   "will fail; post-training schemes work.", icon=":material/warning:")
+    recipe = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in facts["recipe"].items())
+    st.caption(f"Preparation for the model — {recipe}. " + " ".join(facts["notes"]))
+    if facts["examples"]:
+        st.markdown("**Examples** (one per class, from the test split)")
+        for column, image, label in zip(st.columns(10), facts["examples"], facts["example_labels"]):
+            column.image(image, caption=f"class {label}", width=64, clamp=True)
+
+
+st.title("Model & data")
+st.caption("Choose what to optimize. The built-in digits model and data work offline and are chosen by default.")
+
+model_column, data_column = st.columns(2, gap="large")
+with model_column:
+    st.subheader("Model")
+    try:
+        model_choice = model_ui()
+    except InputError as problem:
+        st.error(f"{problem} Choose another file.", icon=":material/error:")
+        model_choice = None
+with data_column:
+    st.subheader("Dataset")
+    try:
+        data_choice = data_ui()
+    except InputError as problem:
+        st.error(f"{problem} Choose another file.", icon=":material/error:")
+        data_choice = None
+
+st.session_state["app_trusted"] = bool(st.session_state["data_model_source"] == "upload"
+                                       and st.session_state["data_trusted"])
+if model_choice:
+    _shared.select_model(*model_choice)
+if data_choice:
+    _shared.select_data(*data_choice)
+
+st.divider()
+st.subheader("Summary")
+try:
+    model_source = models.resolve(_shared.model_ref())
+except InputError as problem:
+    st.error(f"Model: {problem} Choose another model above.", icon=":material/error:")
+    st.stop()
+try:
+    with st.spinner("Loading the model (the first time also starts TensorFlow, a few seconds)…"):
+        model_facts = _shared.model_summary(_shared.model_ref(), model_source.fingerprint, _shared.trusted())
+except InputError as problem:
+    st.error(f"Model: {problem} Choose or upload another model above.", icon=":material/error:")
+    st.stop()
+model_facts_ui(model_facts)
+
+try:
+    data_source = data.resolve(_shared.data_ref())
+    with st.spinner("Reading the dataset…"):
+        data_facts = _shared.data_summary(_shared.model_ref(), model_source.fingerprint, _shared.trusted(),
+                                          _shared.data_ref(), data_source.fingerprint)
+except InputError as problem:
+    st.error(f"Dataset: {problem} Choose other data above, or a model that fits it.", icon=":material/error:")
+    st.stop()
+data_facts_ui(data_facts)
+
+st.success("Model and data fit together. Next: choose schemes and run them.", icon=":material/check:")
+st.page_link("pages/optimize.py", label="Go to Optimize", icon=":material/arrow_forward:")

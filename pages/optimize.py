@@ -1,0 +1,216 @@
+"""Optimize: pick schemes and their settings, run them, and watch each one finish."""
+
+import streamlit as st
+
+from optlib import report, schemes, sweep
+from optlib.errors import InputError
+from optlib.store import Store
+from pages import _shared
+from pages._jobs import SweepJob
+
+_shared.through_router(__file__)
+
+# Bounds for the setting widgets (the registry holds defaults and meaning).
+BOUNDS = {"threads": (1, 64), "runs": (1, 10_000), "warmup": (0, 1_000), "rep_samples": (1, 5_000),
+          "epochs": (1, 100), "batch_size": (1, 4_096), "seed": (0, 2**31 - 1), "clusters": (2, 256),
+          "sparsity": (0.0, 0.99), "learning_rate": (1e-7, 1.0), "train_samples": (0, 10_000_000)}
+LABELS = {"threads": "Threads", "runs": "Timed runs", "warmup": "Warm-up runs",
+          "rep_samples": "Representative samples", "int8_io": "int8 input and output",
+          "epochs": "Epochs", "batch_size": "Batch size", "learning_rate": "Learning rate", "seed": "Seed", "train_samples": "Training samples (0: all)",
+          "sparsity": "Sparsity", "ptq": "Quantize after pruning", "clusters": "Clusters",
+          "centroids": "Centroid start"}
+GROUPS = (
+    ("Measurement", ("threads", "runs", "warmup")),
+    ("Calibration", ("rep_samples", "int8_io")),
+    ("Training", ("epochs", "batch_size", "learning_rate", "seed", "train_samples")),
+    ("Pruning and clustering", ("sparsity", "ptq", "clusters", "centroids")),
+)
+
+
+def select_family(family):
+    """Button callback: select exactly the schemes of one family (or all with None)."""
+    for scheme in schemes.list_schemes():
+        st.session_state[_shared.scheme_key(scheme.name)] = family is None or scheme.family == family
+
+
+def schemes_ui():
+    """Draw the scheme checkboxes grouped by family; return the selected names in registry order."""
+    buttons = st.columns(4)
+    buttons[0].button("Post-training only", key="optimize_ptq_button", on_click=select_family,
+                      args=("post-training",), width="stretch")
+    buttons[1].button("Everything", key="optimize_all_button", on_click=select_family, args=(None,),
+                      width="stretch")
+    buttons[2].button("Nothing", key="optimize_none_button", on_click=select_family, args=("",),
+                      width="stretch")
+    columns = st.columns(len(schemes.FAMILIES), gap="medium")
+    for column, family in zip(columns, schemes.FAMILIES):
+        with column.container(border=True):
+            st.markdown(f"**{_shared.FAMILY_TITLES[family]}**")
+            for scheme in schemes.list_schemes(family=family):
+                st.checkbox(f"{scheme.title} (`{scheme.name}`)", key=_shared.scheme_key(scheme.name),
+                            help=scheme.summary)
+                st.caption(f"Needs {schemes.NEEDS[scheme.needs]}.")
+    return [name for name in schemes.names() if st.session_state[_shared.scheme_key(name)]]
+
+
+def param_widget(param, used_by):
+    """One widget for one setting; its value lives in session state under the setting's key."""
+    key = _shared.param_key(param.name)
+    label = LABELS.get(param.name, param.name.replace("_", " ").capitalize())
+    help_text = f"{param.help}. Used by: {', '.join(used_by)}. Default: {param.default}."
+    low, high = BOUNDS.get(param.name, (None, None))
+    if isinstance(param.default, bool):
+        st.checkbox(label, key=key, help=help_text)
+    elif param.choices:
+        st.selectbox(label, list(param.choices), key=key, help=help_text)
+    elif isinstance(param.default, int):
+        st.number_input(label, min_value=low, max_value=high, step=1, key=key, help=help_text)
+    elif isinstance(param.default, float):
+        step, fmt = (1e-5, "%.5f") if param.name == "learning_rate" else (0.05, "%.2f")
+        st.number_input(label, min_value=low, max_value=high, step=step, format=fmt, key=key, help=help_text)
+    else:
+        st.text_input(label, key=key, help=help_text)
+
+
+def settings_ui(selected):
+    """Draw the settings the selected schemes use; return the overrides that differ from the defaults."""
+    used_by = {}
+    params = {}
+    if not selected:
+        return {}
+    for name in selected:
+        for param in schemes.params_of(name):
+            params[param.name] = param
+            used_by.setdefault(param.name, []).append(name)
+    with st.expander("Settings", icon=":material/settings:"):
+        shown = [(title, [params[n] for n in names if n in params]) for title, names in GROUPS]
+        shown = [(title, group) for title, group in shown if group]
+        for column, (title, group) in zip(st.columns(len(shown)), shown):
+            with column:
+                st.markdown(f"**{title}**")
+                for param in group:
+                    param_widget(param, used_by[param.name])
+        st.caption("A setting applies to every selected scheme that has it. Changing a setting makes a new "
+                   "run; the same model, data, scheme and settings are served from the store.")
+    overrides = {}
+    for name, param in params.items():
+        value = st.session_state[_shared.param_key(name)]
+        if value != param.default:
+            overrides[name] = value
+    return overrides
+
+
+def row_line(row):
+    """What a finished row says in the live status."""
+    if row.get("status") != "ok":
+        return row.get("error") or "no reason given"
+    parts = []
+    if row.get("accuracy") is not None:
+        parts.append(f"top-1 {row['accuracy']:.1%}")
+    parts.append(f"{(row.get('size_bytes') or 0) / 1024:,.1f} KB")
+    latency = row.get("latency_ms") or {}
+    if isinstance(latency, dict) and latency.get("median") is not None:
+        parts.append(f"{latency['median']:.3f} ms")
+    return " · ".join(parts)
+
+
+def progress_ui(job):
+    """The progress bar, one line per scheme with its live status, and the results so far."""
+    fraction, message, states = job.state()
+    st.progress(fraction if job.running else 1.0, text=message if job.running else "Done")
+    with st.container(border=True):
+        for name in job.selected:
+            stage, text, row = states.get(name, ("waiting", "", None))
+            st.markdown(_shared.status_line(name, stage, row_line(row) if row else text))
+    rows = [row for _, _, row in states.values() if row]
+    if job.running and rows:
+        st.markdown("**Results so far**")
+        _shared.results_text_table(report.frame(rows))
+
+
+@st.fragment(run_every=1.0)
+def live_progress_ui(job):
+    """Redrawn every second while the sweep runs; the whole page is redrawn once when it ends."""
+    progress_ui(job)
+    if not job.running:
+        st.rerun()
+
+
+def last_run_ui(job):
+    """The outcome of the last sweep of this session: summary, table, code per result."""
+    if job.error:
+        st.error(f"{job.error} Fix the model or data on the Model & data page, then run again.",
+                 icon=":material/error:")
+        st.page_link("pages/model_data.py", label="Model & data", icon=":material/dataset:")
+        return
+    result = job.result
+    rows = result["results"]
+    failed = [row for row in rows if row["status"] != "ok"]
+    ok = len(rows) - len(failed)
+    message = f"{ok} of {len(rows)} schemes finished on **{result['model']}** with **{result['dataset']}**."
+    if failed:
+        st.warning(message + f" Failed: {', '.join(row['scheme'] for row in failed)} (reasons below).",
+                   icon=":material/warning:")
+    else:
+        st.success(message, icon=":material/check_circle:")
+    if result.get("model_note"):
+        st.caption(f"Note: {result['model_note']}.")
+    _shared.results_table(report.frame(rows))
+    st.page_link("pages/compare.py", label="Compare these results in charts", icon=":material/monitoring:")
+    st.markdown("**Reproduce a result** — short TensorFlow code that makes the same model:")
+    for row in rows:
+        if row["status"] == "ok":
+            with st.expander(f"Code for {row['scheme']}", icon=":material/code:"):
+                _shared.code_ui(row["id"])
+
+
+st.title("Optimize")
+st.markdown(f"Model **{_shared.model_label()}** with dataset **{_shared.data_label()}**.")
+st.page_link("pages/model_data.py", label="Change model or data", icon=":material/swap_horiz:")
+
+st.subheader("Schemes")
+selected = schemes_ui()
+overrides = settings_ui(selected)
+recompute = st.checkbox("Run again even when the store already has a result", key="optimize_recompute")
+budget = st.number_input("Time budget per scheme (seconds, 0 for none)", min_value=0, max_value=86_400, value=0,
+                         step=30, key="optimize_budget",
+                         help="A scheme that runs longer is stopped and marked 'timeout'; the rest go on.")
+
+if not selected:
+    st.info("Select at least one scheme to run.", icon=":material/info:")
+    st.stop()
+try:
+    _, _, jobs = sweep.plan(_shared.model_ref(), _shared.data_ref(), ",".join(selected), overrides)
+except InputError as problem:
+    st.error(f"{problem} Choose another model or dataset on the Model & data page.", icon=":material/error:")
+    st.stop()
+
+stored = 0 if recompute else sum(1 for _, _, key in jobs if Store(_shared.store_path()).lookup(key))
+training = [name for name in selected if schemes.get(name).needs == "training"]
+notes = [f"{len(selected)} scheme{'s' if len(selected) != 1 else ''} selected"]
+if stored:
+    notes.append(f"{stored} already in the store (served instantly)")
+if training:
+    notes.append(f"{len(training)} fine-tune the model first (tens of seconds each on the built-in model, "
+                 "much longer on big models)")
+st.caption("; ".join(notes) + ". The sweep runs in the background: look at other pages meanwhile; "
+           "every finished scheme is kept in the store.")
+
+job = st.session_state["optimize_job"]
+running = job is not None and job.running
+if st.button(f"Run {len(selected)} scheme{'s' if len(selected) != 1 else ''}", type="primary",
+             icon=":material/play_arrow:", key="optimize_run_button", disabled=running,
+             help="A sweep is running; wait for it to finish." if running else None):
+    st.session_state["optimize_job"] = SweepJob(
+        model_ref=_shared.model_ref(), data_ref=_shared.data_ref(), selection=",".join(selected),
+        overrides=overrides, store=_shared.store_path(), recompute=recompute, trusted=_shared.trusted(),
+        budget_s=budget or None).start()
+    st.rerun()  # draw the page again with the Run button disabled and the progress below
+
+if job is not None and job.running:
+    st.subheader("Progress")
+    live_progress_ui(job)
+elif job is not None:
+    st.subheader("Last run")
+    progress_ui(job)
+    last_run_ui(job)

@@ -1,0 +1,165 @@
+"""The Model & data page: built-in choices, uploads, and problems told in words.
+
+These tests load real models (TensorFlow), so the first one takes a few seconds.
+"""
+
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+from apphelpers import make_zip, texts
+
+from pages._shared import safe_name
+from optlib.errors import InputError
+
+OCTET = "application/octet-stream"
+
+
+def upload_model(at, name, content):
+    at.radio(key="data_model_source").set_value("upload").run()
+    at.file_uploader(key="data_model_upload").set_value((name, content, OCTET)).run()
+    return at
+
+
+def upload_data(at, kind, name, content):
+    at.radio(key="data_data_source").set_value(kind).run()
+    at.file_uploader(key="data_data_upload").set_value((name, content, OCTET)).run()
+    return at
+
+
+def test_defaults_show_a_summary_of_the_built_in_model_and_data(app):
+    at = app("model_data.py")
+    assert not at.exception
+    assert not at.error
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Input shape"] == "28 × 28 × 1"
+    assert metrics["Classes"] == "10" and metrics["Classes in the data"] == "10"
+    assert int(metrics["Parameters"].replace(",", "")) > 1000
+    assert metrics["Test samples"] == "360" and metrics["Training samples"] == "1,437"
+    assert "fit together" in texts(at.success)
+    assert len(at.get("image")) == 10  # one example image per class
+
+
+def test_upload_limit_is_stated(app):
+    at = app("model_data.py")
+    at.radio(key="data_model_source").set_value("upload").run()
+    assert "500 MB" in at.file_uploader(key="data_model_upload").label
+
+
+def test_an_uploaded_model_is_used_and_saved_under_a_safe_private_name(app, tiny_model_path):
+    at = upload_model(app("model_data.py"), "../../my model!.keras", Path(tiny_model_path).read_bytes())
+    assert not at.exception
+    assert not at.error, texts(at.error)
+    ref = Path(at.session_state["app_model_ref"])
+    upload_dir = Path(at.session_state["app_upload_dir"])
+    assert ref.name == "my_model.keras" and ref.parent.parent == upload_dir
+    assert stat.S_IMODE(upload_dir.stat().st_mode) == 0o700
+    assert at.session_state["app_model_label"] == "my_model.keras"
+    assert {m.label: m.value for m in at.metric}["Input shape"] == "8 × 8 × 1"
+
+
+@pytest.mark.parametrize("name, content, words", [
+    ("notes.keras", b"this is not a model", "not a valid .keras file"),
+    ("weights.h5", b"\x89HDF\r\n\x1a\n truncated", "not a readable HDF5"),
+    ("escape.zip", None, "points outside the archive folder"),
+    ("empty.zip", None, "no SavedModel folder"),
+])
+def test_a_bad_model_upload_is_an_error_and_the_app_keeps_working(app, tmp_path, name, content, words):
+    if name == "escape.zip":
+        content = make_zip(tmp_path / name, {"../evil.keras": b"x"}).read_bytes()
+    elif name == "empty.zip":
+        content = make_zip(tmp_path / name, {"readme.txt": b"nothing here"}).read_bytes()
+    at = upload_model(app("model_data.py"), name, content)
+    assert not at.exception
+    assert words in texts(at.error), texts(at.error)
+    assert "Choose" in texts(at.error)  # says what to do next
+    at.radio(key="data_model_source").set_value("zoo").run()
+    assert not at.exception and not at.error
+    assert "fit together" in texts(at.success)
+
+
+def test_a_truncated_keras_file_is_an_error(app, tiny_model_path):
+    content = Path(tiny_model_path).read_bytes()
+    at = upload_model(app("model_data.py"), "tiny.keras", content[: len(content) // 2])
+    assert not at.exception
+    assert "truncated" in texts(at.error)
+
+
+@pytest.fixture(scope="module")
+def lambda_model_path(tmp_path_factory):
+    from optlib._keras import keras
+
+    k = keras()
+    model = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Lambda(lambda x: x * 2.0), k.layers.Flatten(),
+                          k.layers.Dense(10, activation="softmax")])
+    path = tmp_path_factory.mktemp("lambda") / "lambda.keras"
+    model.save(path, save_format="keras_v3")  # explicit: tf_keras may fall back to HDF5 in other threads
+    return path
+
+
+def test_a_lambda_layer_is_refused_unless_trusted(app, lambda_model_path):
+    at = upload_model(app("model_data.py"), "lambda.keras", Path(lambda_model_path).read_bytes())
+    assert not at.exception
+    assert "Lambda" in texts(at.error)
+    assert at.session_state["app_trusted"] is False
+    at.checkbox(key="data_trusted").check().run()
+    assert not at.exception
+    assert at.session_state["app_trusted"] is True
+    assert not at.error, texts(at.error)
+
+
+def test_data_that_does_not_fit_the_model_is_explained(app, tmp_path):
+    path = tmp_path / "vectors.npz"
+    np.savez(path, x_test=np.zeros((20, 5), np.float32), y_test=np.zeros(20, np.int64))
+    at = upload_data(app("model_data.py"), "npz", "vectors.npz", path.read_bytes())
+    assert not at.exception
+    assert "shape" in texts(at.error)
+    assert {m.label for m in at.metric} >= {"Input shape", "Parameters"}  # the model summary still shows
+
+
+def test_an_uploaded_npz_is_summarised(app, digits_npz):
+    at = upload_data(app("model_data.py"), "npz", "digits.npz", Path(digits_npz).read_bytes())
+    assert not at.exception
+    assert not at.error, texts(at.error)
+    assert {m.label: m.value for m in at.metric}["Test samples"] == "360"
+
+
+def test_a_zip_of_class_folders_is_summarised_and_a_traversing_zip_refused(app, tmp_path):
+    from PIL import Image
+
+    members = {}
+    for label in ("cats", "dogs"):
+        for index in range(6):
+            image = Image.fromarray(np.full((10, 10, 3), 40 * index, np.uint8))
+            file = tmp_path / f"{label}{index}.png"
+            image.save(file)
+            members[f"pets/{label}/{index}.png"] = file.read_bytes()
+    at = upload_data(app("model_data.py"), "zip", "pets.zip", make_zip(tmp_path / "pets.zip", members).read_bytes())
+    assert not at.exception
+    # digits_cnn predicts ten classes, so two class folders fit; the summary shows them.
+    assert not at.error, texts(at.error)
+    assert {m.label: m.value for m in at.metric}["Classes in the data"] == "2"
+
+    bad = make_zip(tmp_path / "bad.zip", {"../../outside.png": b"x"}).read_bytes()
+    at.file_uploader(key="data_data_upload").set_value(("bad.zip", bad, OCTET)).run()
+    assert not at.exception
+    assert "points outside the archive folder" in texts(at.error)
+
+
+def test_a_missing_tfds_dataset_is_an_error(app, monkeypatch, tmp_path):
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    at = app("model_data.py")
+    at.radio(key="data_data_source").set_value("tfds").run()
+    assert not at.exception and not at.error
+    at.text_input(key="data_tfds_name").input("surely_not_a_dataset").run()
+    assert not at.exception
+    assert "surely_not_a_dataset" in texts(at.error)
+
+
+def test_safe_name_keeps_only_safe_characters_and_allowed_suffixes():
+    assert safe_name("../../etc/passwd.keras", ("keras",), "model") == "passwd.keras"
+    assert safe_name("..\\..\\win dows.H5", ("h5",), "model") == "win_dows.h5"
+    assert safe_name("....keras", ("keras",), "model") == "model.keras"
+    with pytest.raises(InputError, match=".keras"):
+        safe_name("run.sh", ("keras",), "model")

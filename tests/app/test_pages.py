@@ -1,0 +1,238 @@
+"""Every page, driven with AppTest: no exception, and the elements a person relies on."""
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from apphelpers import APP, FAILURE, PTQ, ROOT, FakeSweep, texts
+
+from optlib import schemes, sweep
+from optlib.errors import InputError
+
+PAGES = ("home.py", "model_data.py", "optimize.py", "compare.py", "export.py")
+
+
+def test_home_page_explains_the_flow_with_an_empty_store(app, home):
+    at = app()
+    assert not at.exception
+    assert "TensorFlow Lite" in at.title[0].value
+    assert [s.value for s in at.subheader] == ["Three steps", "Latest results"]
+    assert "No results yet" in texts(at.info)
+    sidebar = texts(at.sidebar.markdown)
+    assert "digits_cnn" in sidebar and "digits" in sidebar and str(home / "results.sqlite") in sidebar
+
+
+def test_home_page_shows_the_latest_results(app, filled_home):
+    at = app()
+    assert not at.exception
+    assert not at.info
+    assert len(at.metric) == 3
+    assert at.dataframe and "scheme" in at.dataframe[0].value.columns
+    assert "9 stored runs" in texts(at.sidebar.caption)
+
+
+def test_home_page_does_not_import_tensorflow(home):
+    code = ("import sys\nfrom streamlit.testing.v1 import AppTest\n"
+            f"at = AppTest.from_file({str(APP)!r}, default_timeout=60)\nat.run()\n"
+            "assert not at.exception, at.exception\n"
+            "print('tensorflow' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_and_has_a_title(app, filled_home, page):
+    # AppTest drops the router's sidebar after switch_page; the e2e test checks it on every page.
+    at = app(page)
+    assert not at.exception
+    assert at.title
+
+
+# --- Optimize --------------------------------------------------------------------
+
+def run_sweep(at):
+    """Click Run, let the background sweep finish, and draw the page again."""
+    at.button(key="optimize_run_button").click().run()
+    at.session_state["optimize_job"].wait(60)
+    return at.run()
+
+
+def test_optimize_defaults_are_the_built_in_model_and_five_post_training_schemes(app, home):
+    at = app("optimize.py")
+    assert not at.exception
+    assert "digits_cnn" in texts(at.markdown) and "digits" in texts(at.markdown)
+    checked = [name for name in schemes.names() if at.checkbox(key=f"optimize_scheme_{name}").value]
+    assert checked == list(PTQ)
+    assert at.button(key="optimize_run_button").label == "Run 5 schemes"
+
+
+def test_optimize_run_shows_progress_status_and_results(app, home, monkeypatch):
+    fake = FakeSweep(fail={"int16x8"})
+    monkeypatch.setattr(sweep, "run", fake)
+    at = run_sweep(app("optimize.py"))
+    assert not at.exception
+    assert fake.calls == [{"model": "digits_cnn", "data": "digits", "selection": ",".join(PTQ), "overrides": {},
+                           "recompute": False, "trusted": False, "budget_s": None}]
+    statuses = texts(at.markdown)
+    for name in ("float32", "float16", "dynamic", "int8"):
+        assert f"**{name}**" in statuses
+    assert "*failed*" in statuses and FAILURE in statuses  # the failing scheme says why, the rest finished
+    assert "4 of 5 schemes finished" in texts(at.warning)
+    table = at.dataframe[-1].value
+    assert list(table["scheme"]) == list(PTQ)
+    assert FAILURE in list(table["error"])
+    codes = [code.value for code in at.code]
+    assert len(codes) == 4 and all("tf.lite.TFLiteConverter" in code for code in codes)
+
+
+def test_optimize_results_survive_a_page_switch(app, home, monkeypatch):
+    monkeypatch.setattr(sweep, "run", FakeSweep())
+    at = run_sweep(app("optimize.py"))
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
+    at.switch_page("pages/optimize.py").run()
+    assert not at.exception
+    assert "5 of 5 schemes finished" in texts(at.success)
+    assert at.checkbox(key="optimize_scheme_int8").value
+
+
+def test_a_running_sweep_goes_on_while_the_person_looks_elsewhere(app, home, monkeypatch):
+    gate = threading.Event()
+    monkeypatch.setattr(sweep, "run", FakeSweep(gate=gate))
+    at = app("optimize.py")
+    at.button(key="optimize_run_button").click().run()
+    job = at.session_state["optimize_job"]
+    for _ in range(600):  # until the first scheme has finished (the sweep then waits for the gate)
+        if "float32" in job.state()[2] and job.state()[2]["float32"][0] == "ok":
+            break
+        time.sleep(0.05)
+    at.run()
+    assert not at.exception
+    assert "Progress" in texts(at.subheader)
+    assert at.button(key="optimize_run_button").disabled
+    assert "float32" in texts(at.markdown) and "*ok*" in texts(at.markdown)  # the first scheme finished
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception
+    assert at.session_state["optimize_job"].running
+    gate.set()
+    at.session_state["optimize_job"].wait(60)
+    at.switch_page("pages/optimize.py").run()
+    assert not at.exception
+    assert "Last run" in texts(at.subheader)
+    assert "5 of 5 schemes finished" in texts(at.success)
+    assert not at.button(key="optimize_run_button").disabled
+
+
+def test_optimize_passes_changed_settings_only(app, home, monkeypatch):
+    fake = FakeSweep()
+    monkeypatch.setattr(sweep, "run", fake)
+    at = app("optimize.py")
+    at.button(key="optimize_all_button").click().run()
+    assert at.button(key="optimize_run_button").label == f"Run {len(schemes.names())} schemes"
+    at.number_input(key="optimize_param_epochs").set_value(1)
+    at.number_input(key="optimize_param_runs").set_value(10)
+    at.selectbox(key="optimize_param_centroids").set_value("linear")
+    at.checkbox(key="optimize_recompute").check()
+    at.number_input(key="optimize_budget").set_value(120)
+    run_sweep(at)
+    assert not at.exception
+    call = fake.calls[-1]
+    assert call["selection"] == ",".join(schemes.names())
+    assert call["overrides"] == {"epochs": 1, "runs": 10, "centroids": "linear"}
+    assert call["recompute"] is True and call["budget_s"] == 120
+
+
+def test_optimize_with_nothing_selected_asks_for_a_scheme(app, home):
+    at = app("optimize.py")
+    at.button(key="optimize_none_button").click().run()
+    assert not at.exception
+    assert "Select at least one scheme" in texts(at.info)
+    assert not [b for b in at.button if b.key == "optimize_run_button"]
+
+
+def test_optimize_shows_an_unusable_model_as_an_error(app, home, monkeypatch):
+    monkeypatch.setattr(sweep, "run", FakeSweep(error=InputError("'x.keras' has a Lambda layer; it is refused.")))
+    at = run_sweep(app("optimize.py"))
+    assert not at.exception
+    assert "Lambda layer" in texts(at.error)
+
+
+def test_optimize_reports_a_missing_model_before_running(app, home, tmp_path):
+    at = app("optimize.py", state={"app_model_ref": str(tmp_path / "gone.keras")})
+    assert not at.exception
+    assert "does not exist" in texts(at.error)
+
+
+# --- Compare ----------------------------------------------------------------------
+
+def test_compare_with_an_empty_store_points_to_optimize(app, home):
+    at = app("compare.py")
+    assert not at.exception
+    assert "No stored results" in texts(at.info)
+
+
+def test_compare_draws_tables_and_charts(app, filled_home):
+    at = app("compare.py")
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 5  # two scatters, two bar charts, table 2
+    table1, table2 = at.dataframe[0].value, at.dataframe[1].value
+    assert "Δ top-1 vs float32 (points)" in table1.columns
+    assert set(table1["Scheme"]) == {"float32", "float16", "dynamic", "int8", "qat", "prune"}
+    assert any("int16" in column for column in table2.columns)
+    assert at.expander[0].label == "1 run did not finish"
+    failed = at.expander[0].dataframe[0].value
+    assert list(failed["scheme"]) == ["int16x8"] and list(failed["error"]) == [FAILURE]
+    assert at.code and "import tensorflow as tf" in at.code[0].value
+
+
+def test_compare_filters_by_model_and_scheme(app, filled_home):
+    at = app("compare.py")
+    at.multiselect(key="compare_filter_model").set_value(["tiny.keras"]).run()
+    assert not at.exception
+    assert set(at.dataframe[0].value["Model"]) == {"tiny.keras"}
+    at.multiselect(key="compare_filter_model").set_value([])
+    at.multiselect(key="compare_filter_scheme").set_value(["int8"]).run()
+    assert not at.exception
+    assert set(at.dataframe[0].value["Scheme"]) == {"int8"}
+    at.radio(key="compare_size_axis").set_value("gzip_mb").run()
+    assert not at.exception
+
+
+def test_compare_shows_a_failed_run_with_its_reason(app, filled_home):
+    from optlib.store import Store
+
+    failed = Store().rows(status="failed")[0]["id"]
+    at = app("compare.py")
+    at.selectbox(key="compare_run").set_value(failed).run()
+    assert not at.exception
+    assert FAILURE in texts(at.error)
+
+
+def test_compare_on_runs_of_a_real_sweep(app, swept_home, monkeypatch):
+    monkeypatch.setenv("OPTLIB_HOME", str(swept_home))
+    at = app("compare.py")
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 5
+    assert set(at.dataframe[0].value["Scheme"]) == {"float32", "int8", "int16x8"}
+    table2 = at.dataframe[1].value
+    assert table2.notna().all().all() or table2.iloc[0, 3:6].notna().all()
+
+
+# --- Export -------------------------------------------------------------------------
+
+def test_export_offers_results_models_charts_and_code(app, filled_home):
+    at = app("export.py")
+    assert not at.exception
+    downloads = at.get("download_button")
+    assert len(downloads) == 5  # CSV, JSON, .tflite, chart HTML, code
+    assert at.selectbox(key="export_chart").options
+    assert at.code and "tf.lite" in at.code[0].value
+
+
+def test_export_with_an_empty_store_points_to_optimize(app, home):
+    at = app("export.py")
+    assert not at.exception
+    assert "Nothing to export" in texts(at.info)
