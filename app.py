@@ -26,7 +26,10 @@ def main():
             st.Page(PAGES / "compare.py", title="Compare", icon=":material/monitoring:"),
             st.Page(PAGES / "export.py", title="Export", icon=":material/download:"),
         ],
-        # Later pages go here: "Guide": [Wizard (optlib.wizard), Reference tables (optlib.reference)].
+        "Guide": [
+            st.Page(PAGES / "wizard.py", title="Wizard", icon=":material/alt_route:"),
+            st.Page(PAGES / "tables.py", title="Table 1 & 2", icon=":material/table_chart:"),
+        ],
     })
     _shared.follow_entry_page()
     _shared.sidebar()

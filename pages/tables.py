@@ -1,0 +1,10 @@
+"""Table 1 & 2: placeholder until its issue lands."""
+
+import streamlit as st
+
+from pages import _shared
+
+_shared.through_router(__file__)
+
+st.title("Table 1 & 2")
+st.info("This page is being built.")
