@@ -132,6 +132,16 @@ def resolve(ref, weights=None):
     return ModelSource(str(path), kind, path=path, fingerprint=_hash_path(path))
 
 
+def trusted_loading_allowed():
+    """True when the operator of this server allows trusted loading (``OPTLIB_TRUSTED_LOADING=1``).
+
+    Trusted loading runs Python code stored in a model file (Lambda layers,
+    custom objects). The app offers it per file only when the operator has
+    turned it on; the CLI's ``--trust`` is the operator's own choice.
+    """
+    return os.environ.get("OPTLIB_TRUSTED_LOADING", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def load(source, trusted=False):
     """Load the Keras model of a resolved source.
 

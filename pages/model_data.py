@@ -13,6 +13,18 @@ DATA_SOURCES = {"digits": "Built-in digits", "npz": "Upload an .npz", "zip": "Up
                 "tfds": "A TensorFlow Datasets name"}
 
 
+def trusted_loading_ui():
+    """The per-file trust box, offered only when the server's operator allows trusted loading."""
+    if models.trusted_loading_allowed():
+        st.checkbox("I trust this file: allow Lambda layers and custom code stored in it", key="data_trusted",
+                    help="Off by default. A model file with a Lambda layer runs Python code when loaded; "
+                         "turn this on only for files you made yourself.")
+    else:
+        st.caption(":material/lock: Trusted loading is off on this server: model files with Lambda layers or "
+                   "custom code are refused. The operator can allow it by starting the app with "
+                   "OPTLIB_TRUSTED_LOADING=1.")
+
+
 def model_ui():
     """Draw the model choice; return (reference, label), or None while an upload is awaited."""
     source = st.radio("Model source", list(MODEL_SOURCES), format_func=MODEL_SOURCES.get,
@@ -27,9 +39,7 @@ def model_ui():
     uploaded = st.file_uploader(
         f"A .keras file, an .h5 file, or a .zip of a SavedModel folder (up to {_shared.upload_limit_mb()} MB)",
         type=list(_shared.MODEL_UPLOAD_TYPES), key="data_model_upload")
-    st.checkbox("I trust this file: allow Lambda layers and custom code stored in it", key="data_trusted",
-                help="Off by default. A model file with a Lambda layer runs Python code when loaded; "
-                     "turn this on only for files you made yourself.")
+    trusted_loading_ui()
     if uploaded is None:
         current = st.session_state["app_model_ref"]
         if current not in models.ZOO:
@@ -122,6 +132,7 @@ with data_column:
         data_choice = None
 
 st.session_state["app_trusted"] = bool(st.session_state["data_model_source"] == "upload"
+                                       and models.trusted_loading_allowed()
                                        and st.session_state["data_trusted"])
 if model_choice:
     _shared.select_model(*model_choice)

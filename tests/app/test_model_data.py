@@ -98,9 +98,20 @@ def lambda_model_path(tmp_path_factory):
     return path
 
 
-def test_a_lambda_layer_is_refused_unless_trusted(app, lambda_model_path):
+def test_a_lambda_layer_is_refused_and_visitors_cannot_trust_it(app, lambda_model_path, monkeypatch):
+    monkeypatch.delenv("OPTLIB_TRUSTED_LOADING", raising=False)
     at = upload_model(app("model_data.py"), "lambda.keras", Path(lambda_model_path).read_bytes())
     assert not at.exception
+    assert "Lambda" in texts(at.error)
+    assert not [c for c in at.checkbox if c.key == "data_trusted"]
+    assert "Trusted loading is off on this server" in texts(at.caption)
+    assert at.session_state["app_trusted"] is False
+
+
+def test_a_lambda_layer_loads_when_the_operator_allows_trust_and_the_box_is_ticked(app, lambda_model_path,
+                                                                                  monkeypatch):
+    monkeypatch.setenv("OPTLIB_TRUSTED_LOADING", "1")
+    at = upload_model(app("model_data.py"), "lambda.keras", Path(lambda_model_path).read_bytes())
     assert "Lambda" in texts(at.error)
     assert at.session_state["app_trusted"] is False
     at.checkbox(key="data_trusted").check().run()
