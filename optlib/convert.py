@@ -11,8 +11,8 @@ code that reproduces it::
 from optlib.errors import InputError
 
 
-def convert(model, recipe, representative=None):
-    """Convert a Keras model to TFLite bytes following ``recipe``.
+def converter_for(model, recipe, representative=None):
+    """Return a TFLiteConverter for a Keras model, set up following ``recipe`` (not yet run).
 
     Args:
         model: a Keras (tf_keras) model.
@@ -34,13 +34,23 @@ def convert(model, recipe, representative=None):
     if recipe.get("representative_samples"):
         if representative is None:
             raise InputError("This scheme needs a representative sample of inputs, and none was given.")
+        converter.representative_dataset = representative_dataset(representative)
+    return converter
 
-        def representative_dataset():
-            for sample in representative:
-                yield [sample[None, ...]]
 
-        converter.representative_dataset = representative_dataset
+def representative_dataset(samples):
+    """Return the generator function TFLite's calibration calls: one sample per step."""
+    def generate():
+        for sample in samples:
+            yield [sample[None, ...]]
+
+    return generate
+
+
+def convert(model, recipe, representative=None):
+    """Convert a Keras model to TFLite bytes following ``recipe``."""
     from optlib._quiet import native_stderr
 
+    converter = converter_for(model, recipe, representative)
     with native_stderr():
         return converter.convert()

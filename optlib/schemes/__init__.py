@@ -77,6 +77,7 @@ class Scheme:
         builder: "module:function" that builds the TFLite model.
         params: scheme-specific settings.
         techniques: toolkit techniques it applies, in order (for pre-flight checks).
+        variant_of: for a variant of another scheme (e.g. int8_selective of int8), that scheme.
     """
 
     name: str
@@ -87,6 +88,7 @@ class Scheme:
     builder: str
     params: tuple = field(default_factory=tuple)
     techniques: tuple = ()
+    variant_of: str = ""  # a variant runs only when named; "all" and the families leave it out
 
     def build_function(self):
         module, function = self.builder.split(":")
@@ -167,12 +169,22 @@ _ALL = (
              ("prune", "cluster", "quantize"), (SPARSITY, CLUSTERS, CENTROIDS)),
 )
 
-SCHEMES = {scheme.name: scheme for scheme in _ALL}
+VARIANTS = (
+    Scheme("int8_selective", "post-training", "Selective int8",
+           "Full integer int8 with the layers that quantize worst (and the layers reading them) kept in float.",
+           "representative", "optlib.schemes.selective:build_int8_selective",
+           REPRESENTATIVE_PARAMS + (
+               Param("worst_n", 1, "keep this many of the worst layers in float (ranked by channel error)"),
+               Param("keep_float", "", "comma-separated layer (tensor) names to keep in float; overrides worst_n"),
+           ), variant_of="int8"),
+)
+
+SCHEMES = {scheme.name: scheme for scheme in _ALL + VARIANTS}
 
 
-def names():
-    """Return every scheme name, in registry order."""
-    return tuple(SCHEMES)
+def names(variants=False):
+    """Return the scheme names in registry order (with the variants too if asked)."""
+    return tuple(name for name, scheme in SCHEMES.items() if variants or not scheme.variant_of)
 
 
 def get(name):
@@ -185,14 +197,14 @@ def get(name):
         return SCHEMES[name]
     except KeyError:
         raise InputError(
-            f"Unknown scheme '{name}'. Known schemes: {', '.join(SCHEMES)}."
+            f"Unknown scheme '{name}'. Known schemes: {', '.join(names(variants=True))}."
         ) from None
 
 
-def list_schemes(pattern="*", family=None):
+def list_schemes(pattern="*", family=None, variants=False):
     """Return the schemes whose name matches a shell-style pattern (and family)."""
-    return [s for s in _ALL if fnmatch.fnmatch(s.name, pattern)
-            and (family is None or s.family == family)]
+    return [s for s in SCHEMES.values() if fnmatch.fnmatch(s.name, pattern)
+            and (family is None or s.family == family) and (variants or not s.variant_of)]
 
 
 def select(text):
