@@ -51,6 +51,18 @@ def build_parser():
                        help="allow Lambda layers and custom objects (runs code from the model file)")
     sweep.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
+    search = sub.add_parser("search", help="find the smallest or fastest model within an accuracy loss")
+    search.add_argument("--model", required=True)
+    search.add_argument("--data", required=True)
+    search.add_argument("--max-loss", type=float, default=0.01,
+                        help="accepted accuracy loss relative to float32 top-1 (default 0.01 = 1%%)")
+    search.add_argument("--objective", default="size", choices=("size", "latency", "mix"))
+    search.add_argument("--trials", type=int, default=8, help="most candidates to try (default 8)")
+    search.add_argument("--budget", type=float, metavar="SECONDS", help="stop starting trials after this long")
+    search.add_argument("--store")
+    search.add_argument("--param", action="append", metavar="KEY=VALUE")
+    search.add_argument("--json", action="store_true")
+
     listing = sub.add_parser("schemes", help="list the schemes and their settings")
     listing.add_argument("--json", action="store_true")
 
@@ -138,6 +150,30 @@ def _results(args):
     return 0
 
 
+def _search(args):
+    from optlib.search import search
+
+    def progress(event):
+        if not args.json and event["stage"] in ("ok", "failed", "timeout", "cached") and event["scheme"]:
+            print(f"  {event['scheme']}: {event['stage']}", file=sys.stderr)
+
+    result = search(args.model, args.data, args.max_loss, args.objective, args.trials, args.budget, args.store,
+                    _params(args.param), progress)
+    if args.json:
+        print(json.dumps(result, default=str))
+        return 0
+    base = result["baseline"]
+    print(f"Target: top-1 at least {result['target']['min_accuracy']:.4f} (float32 {base['accuracy']:.4f}, "
+          f"at most {100 * args.max_loss:.2f}% lost); objective: {args.objective}")
+    for number, trial in enumerate(result["trail"], 1):
+        settings = ", ".join(f"{k}={v}" for k, v in trial["settings"].items())
+        acc = "" if trial.get("accuracy") is None else f"top-1 {trial['accuracy']:.4f}, "
+        size = "" if trial.get("size_bytes") is None else f"{trial['size_bytes'] / 1024:.1f} KB: "
+        print(f"{number}. {trial['scheme']}{f' ({settings})' if settings else ''}: {acc}{size}{trial['verdict']}")
+    print(("Met: " if result["met"] else "Not met: ") + result["explanation"])
+    return 0
+
+
 def _recommend(args):
     from dataclasses import asdict
 
@@ -185,7 +221,8 @@ def main(argv=None):
     logging.basicConfig(level=logging.ERROR)  # the toolkit logs notices on the root logger
     try:
         args = build_parser().parse_args(argv)
-        commands = {"sweep": _sweep, "schemes": _schemes, "results": _results, "recommend": _recommend}
+        commands = {"sweep": _sweep, "schemes": _schemes, "results": _results, "recommend": _recommend,
+                    "search": _search}
         return commands[args.command](args)
     except InputError as problem:
         print(f"error: {problem}", file=sys.stderr)

@@ -1,0 +1,109 @@
+"""Accuracy-targeted search: the smallest or fastest model within an accepted accuracy loss.
+
+Candidates are tried in a sensible order — cheap post-training schemes
+first, then selective int8 variants, then training-time schemes — each as
+an ordinary run (served from the store when it exists). The search stops
+when the trials or the time budget are spent, always returns the best
+candidate found, and says whether it met the target. Every trial is kept
+as the trail, with the reason it was or was not chosen.
+"""
+
+import time
+
+from optlib import sweep
+from optlib.errors import InputError
+
+OBJECTIVES = ("size", "latency", "mix")
+# (scheme, settings) in the order they are tried; cheap and broadly useful first.
+ORDER = {
+    "size": [("int8", {}), ("dynamic", {}), ("int8_selective", {"worst_n": 1}),
+             ("int8_selective", {"worst_n": 2}), ("int16x8", {}), ("float16", {}), ("qat", {}),
+             ("prune_qat", {}), ("cluster_qat", {})],
+    "latency": [("int8", {}), ("int8_selective", {"worst_n": 1}), ("float16", {}),
+                ("int8_selective", {"worst_n": 2}), ("qat", {}), ("dynamic", {}), ("int16x8", {})],
+}
+ORDER["mix"] = ORDER["size"]
+
+
+def objective_value(row, baseline, objective, weight=0.5):
+    """Lower is better: bytes, milliseconds, or a weighted mix of both relative to float32."""
+    size, latency = row["size_bytes"], row["latency_ms"]["median"]
+    if objective == "size":
+        return float(size)
+    if objective == "latency":
+        return float(latency)
+    return weight * size / baseline["size_bytes"] + (1 - weight) * latency / baseline["latency_ms"]["median"]
+
+
+def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budget_s=None, store=None,
+           overrides=None, progress=None, weight=0.5):
+    """Search for the best model within ``max_loss`` relative accuracy loss.
+
+    Args:
+        max_loss: accepted loss relative to float32 top-1 (0.01 = 1% of it).
+        objective: "size", "latency" or "mix" (``weight`` on size, the rest on latency).
+        trials: most candidates to try (the float32 baseline is not counted).
+        budget_s: stop starting new trials after this many seconds.
+
+    Returns:
+        dict: target, baseline row, best (row or None), met (bool), explanation, trail (list).
+
+    Raises:
+        InputError: bad arguments, or the float32 baseline itself cannot be made.
+    """
+    if objective not in OBJECTIVES:
+        raise InputError(f"Unknown objective '{objective}'; use one of {', '.join(OBJECTIVES)}.")
+    if trials < 1:
+        raise InputError("The search needs at least one trial.")
+    started = time.monotonic()
+    base = sweep.run(model_ref, data_ref, "float32", overrides, store, progress=progress)["results"][0]
+    if base["status"] != "ok" or base.get("accuracy") is None:
+        raise InputError(f"The float32 baseline has no accuracy ({base.get('error') or base.get('accuracy_note')}); "
+                         "the search needs a trained model and labelled test data.")
+    floor = base["accuracy"] * (1 - max_loss)
+    trail, best, closest = [], None, None
+    for scheme, extra in ORDER[objective][:trials]:
+        if budget_s and time.monotonic() - started > budget_s:
+            trail.append({"scheme": scheme, "settings": extra, "verdict": "not tried: time budget spent"})
+            break
+        row = sweep.run(model_ref, data_ref, scheme, {**(overrides or {}), **extra}, store,
+                        progress=progress)["results"][0]
+        entry = {"scheme": scheme, "settings": extra, "id": row.get("id"), "status": row["status"],
+                 "accuracy": row.get("accuracy"), "size_bytes": row.get("size_bytes"),
+                 "latency_ms": (row.get("latency_ms") or {}).get("median")}
+        if row["status"] != "ok" or row.get("accuracy") is None:
+            entry["verdict"] = f"failed: {row.get('error')}"
+            trail.append(entry)
+            continue
+        entry["loss"] = (base["accuracy"] - row["accuracy"]) / base["accuracy"]
+        entry["objective"] = objective_value(row, base, objective, weight)
+        entry["met"] = row["accuracy"] >= floor - 1e-12
+        if closest is None or (entry["loss"], entry["objective"]) < (closest["loss"], closest["objective"]):
+            closest = entry
+        if entry["met"] and (best is None or entry["objective"] < best["objective"]):
+            entry["verdict"] = "meets the target; best so far"
+            best = entry
+        elif entry["met"]:
+            entry["verdict"] = f"meets the target, but {best['scheme']} is better on {objective}"
+        else:
+            entry["verdict"] = (f"loses {100 * entry['loss']:.2f}% of float32 accuracy, "
+                                f"more than the {100 * max_loss:.2f}% accepted")
+        trail.append(entry)
+    chosen = best or closest
+    return {"target": {"max_loss": max_loss, "min_accuracy": floor, "objective": objective},
+            "baseline": {"accuracy": base["accuracy"], "size_bytes": base["size_bytes"],
+                         "latency_ms": base["latency_ms"]["median"], "id": base["id"]},
+            "best": chosen, "met": best is not None, "explanation": _explain(best, closest, base, max_loss, objective),
+            "trail": trail}
+
+
+def _explain(best, closest, base, max_loss, objective):
+    if best is not None:
+        smaller = base["size_bytes"] / best["size_bytes"]
+        return (f"{best['scheme']} meets the target (accuracy {best['accuracy']:.4f}, a loss of "
+                f"{100 * best['loss']:.2f}% ≤ {100 * max_loss:.2f}%) and is the best on {objective} among the "
+                f"candidates tried: {smaller:.2f}x smaller than float32.")
+    if closest is not None:
+        return (f"No candidate met the target of at most {100 * max_loss:.2f}% loss; the closest is "
+                f"{closest['scheme']} with a loss of {100 * closest['loss']:.2f}%.")
+    return "No candidate could be evaluated; see the trail for the reasons."
