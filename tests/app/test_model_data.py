@@ -174,3 +174,17 @@ def test_safe_name_keeps_only_safe_characters_and_allowed_suffixes():
     assert safe_name("....keras", ("keras",), "model") == "model.keras"
     with pytest.raises(InputError, match=".keras"):
         safe_name("run.sh", ("keras",), "model")
+
+
+def test_two_sessions_keep_their_own_selection(app, tmp_path):
+    """A choice (and an upload) in one browser session never shows in another."""
+    first, second = app("model_data.py"), app("model_data.py")
+    first.selectbox(key="data_zoo_model").set_value("mobilenet_v2").run()
+    np.savez(tmp_path / "mine.npz", x_test=np.zeros((4, 8, 8), np.float32), y_test=np.arange(4))
+    upload_data(first, "npz", "mine.npz", (tmp_path / "mine.npz").read_bytes())
+    assert first.session_state["app_model_ref"] == "mobilenet_v2"
+    assert first.session_state["app_data_ref"] != "digits"
+    second.run()
+    assert second.session_state["app_model_ref"] == "digits_cnn"
+    assert second.session_state["app_data_ref"] == "digits"
+    assert second.session_state["app_upload_dir"] != first.session_state["app_upload_dir"]
