@@ -38,6 +38,7 @@ def serve(conn):
     from optlib.store import Store
 
     _die_with_parent()
+    _silence_native_logs()
     model_src, data_src, trusted, store_path = conn.recv()
 
     def report(*event):
@@ -62,6 +63,15 @@ def serve(conn):
             return
         index, name, settings, key = job
         conn.send(("done", sweep.run_one(context, store, index, name, settings, key)))
+
+
+def _silence_native_logs():
+    """The worker reports through its pipe; its stderr would carry only TensorFlow's and LiteRT's
+    native log lines (some printed when objects are freed, outside any quiet block)."""
+    if not os.environ.get("OPTLIB_NATIVE_LOGS"):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
 
 
 def _die_with_parent():

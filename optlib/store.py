@@ -19,7 +19,7 @@ from pathlib import Path
 
 from optlib import paths
 
-ENGINE_VERSION = 1  # bump when a change makes stored figures incomparable
+ENGINE_VERSION = 2  # bump when a change makes stored figures incomparable (2: latency on CompiledModel)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

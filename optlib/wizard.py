@@ -31,6 +31,14 @@ TALE = "002_f86cccadf302645c.txt"  # "A Tale of Model Quantization in TF Lite"
 TOOLKIT_BLOG = "003_9ab37dc176012ffe.txt"  # model optimization toolkit announcement
 PTQ_ADVICE = "004_24ea7ed85a46e9c0.txt"  # post-training methods, with code
 
+# How a person knows each seed document (for citing the advice).
+SOURCES = {
+    GUIDE: "TensorFlow Lite model optimization guide",
+    TALE: "A Tale of Model Quantization in TF Lite",
+    TOOLKIT_BLOG: "Introducing the Model Optimization Toolkit (TensorFlow blog)",
+    PTQ_ADVICE: "Post-training quantization methods, with code",
+}
+
 ROLES = ("primary", "follow-up", "alternative")
 
 
@@ -650,6 +658,111 @@ def as_graph() -> dict[str, list[dict]]:
                 seen.add(target)
                 queue.append(target)
     return {"nodes": nodes, "edges": edges}
+
+
+# Short names of the questions and colours for the drawing (`to_dot`).
+_SHORT = {
+    "data": "Data you have",
+    "hardware": "Runs on",
+    "priority": "Matters most",
+    "accuracy_loss": "Accuracy to spare",
+    "activation_sensitive": "Sensitive activations",
+}
+_ACCENT, _ACCENT_TEXT, _ACCENT_FILL = "#ff6f00", "#b34d00", "#fff3e0"
+_MUTED, _MUTED_TEXT = "#c4c8ce", "#5f6670"
+
+
+_SHORT_ANSWERS = {"representative": "Unlabelled samples", "labelled": "Labelled data",
+                  "minimal": "< 0.5 point", "about_one": "About 1 point", "few": "A few points"}
+
+
+def _short_answer(value: str, label: str) -> str:
+    """'Model size (file and memory)' -> 'Model size'; 'None, only the trained model' -> 'None'."""
+    return _SHORT_ANSWERS.get(value) or label.split(" (")[0].split(",")[0]
+
+
+def _quote(text: str) -> str:
+    """A DOT string: quotes and backslashes escaped, line breaks as DOT's centred ``\\n``."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def to_dot(answers: Mapping[str, str] | None = None) -> str:
+    """Returns the whole tree as Graphviz DOT source, the path of the answers highlighted.
+
+    The path goes as far as the answers take it: a question left out uses its
+    default, and the path stops at the first question that must be answered
+    and is not. With every needed answer it ends in the leaf `recommend`
+    reaches, and its nodes and edges are those of ``recommend(answers).path``.
+
+    Unlike `as_graph`, a leaf reached from several questions is drawn once
+    under each of them (DOT node id ``"<question node>><leaf>"``), so the
+    drawing is a strict tree whose edges never cross.
+
+    Args:
+        answers: question id -> answer value (None counts as not answered).
+
+    Returns:
+        DOT source, left to right: questions as rounded boxes, leaves as
+        filled boxes naming their ranked schemes, edges labelled with the
+        answers. For any Graphviz renderer, such as ``st.graphviz_chart``.
+
+    Raises:
+        ValueError: an unknown question or answer, as in `recommend`.
+    """
+    given = _check(answers or {})
+    taken, node = set(), ROOT
+    while node in _DECISIONS:
+        question_id, children = _DECISIONS[node]
+        answer = given.get(question_id, _QUESTIONS[question_id].default)
+        if answer is None:
+            break
+        taken.add((node, children[answer]))
+        node = children[answer]
+    graph = as_graph()
+    nodes = {item["id"]: item for item in graph["nodes"]}
+    edges: dict[str, list[dict]] = {}
+    for edge in graph["edges"]:
+        edges.setdefault(edge["source"], []).append(edge)
+    options = {q.id: dict(q.options) for q in QUESTIONS}
+    lines = [
+        "digraph wizard {",
+        '  graph [rankdir=LR, bgcolor="transparent", nodesep=0.08, ranksep=0.12];',
+        f'  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=14, '
+        f'color="{_MUTED}", fillcolor="#ffffff", fontcolor="{_MUTED_TEXT}", '
+        f'margin="0.1,0.04", height=0.3];',
+        f'  edge [color="{_MUTED}", fontcolor="{_MUTED_TEXT}", fontname="Helvetica", '
+        f"fontsize=12, arrowsize=0.6];",
+    ]
+
+    def draw(node_id: str, dot_id: str, reached: bool) -> None:
+        item = nodes[node_id]
+        if item["kind"] == "question":
+            label, look = _SHORT[item["question"]], ""
+            if reached:
+                look = (f', color="{_ACCENT}", fillcolor="{_ACCENT_FILL}", '
+                        f'fontcolor="#1f2328", penwidth=2')
+        else:
+            names = item["schemes"]  # two to a line keeps the widest leaf narrow
+            label = "\n".join(" · ".join(names[i:i + 2]) for i in range(0, len(names), 2))
+            look = ', style="filled", fillcolor="#f3f4f6"'
+            if reached:
+                look = (f', style="filled", color="{_ACCENT}", fillcolor="{_ACCENT}", '
+                        f'fontcolor="#ffffff", penwidth=2')
+        lines.append(f"  {_quote(dot_id)} [label={_quote(label)}{look}];")
+        for edge in edges.get(node_id, ()):
+            target = edge["target"]
+            child = target if target in _DECISIONS else f"{node_id}>{target}"
+            hit = (node_id, target) in taken
+            label = "\n".join(_short_answer(value, options[item["question"]][value])
+                              for value in edge["answers"])
+            look = f', color="{_ACCENT}", fontcolor="{_ACCENT_TEXT}", penwidth=2.5' if hit else ""
+            lines.append(f"  {_quote(dot_id)} -> {_quote(child)} [label={_quote(label)}{look}];")
+            draw(target, child, hit)
+
+    draw(ROOT, ROOT, True)
+    lines.append("}")
+    return "\n".join(lines)
 
 
 def _check(answers: Mapping[str, str]) -> dict[str, str]:
