@@ -102,27 +102,24 @@ class _Worker:
         theirs.close()
         self.conn = Connection(ours.detach())
         self.conn.send((model_src, data_src, trusted, str(store_path)))
+        self.ready, self.job, self.started = False, None, 0.0
 
-    @property
-    def pid(self):
-        return self.process.pid
+    def start_job(self, job):
+        self.job, self.started = job, time.monotonic()
+        self.conn.send(job)
 
-    def receive(self, timeout):
-        """Return the next message, None on timeout, or ("died", exit code) if the worker is gone."""
-        try:
-            if self.conn.poll(timeout):
-                return self.conn.recv()
-        except (EOFError, OSError):
-            pass
-        else:
-            if self.process.poll() is None:
-                return None
+    def wait_exit(self):
+        """Return the exit code of a worker that has stopped talking (killing it if needed)."""
         try:
             self.process.wait(5)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(5)
-        return ("died", self.process.returncode)
+        return self.process.returncode
+
+    @property
+    def pid(self):
+        return self.process.pid
 
     def stop(self, kill=False):
         if not kill:
@@ -137,68 +134,80 @@ class _Worker:
         self.conn.close()
 
 
-def run_in_worker(model_src, data_src, trusted, store, todo, report, budget_s=None):
-    """Run jobs in a worker process with a per-job time budget; return {scheme: row}.
+def default_workers(model_src):
+    """Two workers on two or more cores for small models; one for big ones (each loads the model)."""
+    small = model_src.ref == "digits_cnn" or (model_src.path is not None and model_src.path.is_file()
+                                              and model_src.path.stat().st_size < 50_000_000)
+    return min(2, os.cpu_count() or 1) if small else 1
+
+
+def run_in_workers(model_src, data_src, trusted, store, todo, report, budget_s=None, workers=1):
+    """Run jobs in worker processes, each with a time budget; return {scheme: row}.
+
+    Jobs go to whichever worker is free. A worker that dies or runs over the
+    budget costs its job one row and is replaced; the other jobs go on.
 
     Raises:
-        InputError: the worker could not load the model or the data.
+        InputError: a worker could not load the model or the data.
     """
-    results, worker = {}, None
+    pending, results, pool = list(todo), {}, []
     try:
-        for index, name, settings, key in todo:
-            if worker is None:
-                worker = _Worker(model_src, data_src, trusted, store.path)
-                _wait_ready(worker, report)
-            worker.conn.send((index, name, settings, key))
-            outcome, value = _follow(worker, report, budget_s)
-            if outcome == "done":
-                results[name] = value
-                continue
-            if outcome == "timeout":
-                worker.stop(kill=True)
-                status, error = "timeout", TIMED_OUT.format(budget=budget_s)
-            else:
-                status, error = "failed", CRASHED.format(code=value)
-            results[name] = _abandoned(store, worker, key, name, status, error)
-            report(index, name, status, 1.0, error, results[name])
-            worker = None  # a fresh worker takes the remaining jobs
+        while pending or any(w.job for w in pool):
+            while len(pool) < min(workers, len(pending) + sum(1 for w in pool if w.job)):
+                pool.append(_Worker(model_src, data_src, trusted, store.path))
+            for worker in pool:
+                if worker.ready and worker.job is None and pending:
+                    worker.start_job(pending.pop(0))
+            for worker, message in _messages(pool, timeout=1.0):
+                kind = message[0]
+                if kind == "event":
+                    report(*message[1])
+                elif kind == "ready":
+                    worker.ready = True
+                elif kind == "fatal":
+                    raise InputError(message[1])
+                elif kind == "done":
+                    results[worker.job[1]] = message[1]
+                    worker.job = None
+                elif kind == "died" and worker.job is None:
+                    raise InputError("The worker process stopped while loading the model and data "
+                                     f"(exit code {message[1]}); the model may be too large for this machine.")
+                elif kind == "died":
+                    _give_up(store, worker, results, report, "failed", CRASHED.format(code=message[1]))
+                    pool.remove(worker)
+            for worker in list(pool):
+                if worker.job and budget_s and time.monotonic() - worker.started > budget_s:
+                    worker.stop(kill=True)
+                    _give_up(store, worker, results, report, "timeout", TIMED_OUT.format(budget=budget_s))
+                    pool.remove(worker)
     finally:
-        if worker is not None:
+        for worker in pool:
             worker.stop()
     return results
 
 
-def _follow(worker, report, budget_s):
-    """Relay the running job's progress; return ("done", row), ("timeout", None) or ("died", exit code)."""
-    started = time.monotonic()
-    while True:
-        message = worker.receive(timeout=1.0)
-        if message is None:
-            if budget_s and time.monotonic() - started > budget_s:
-                return "timeout", None
-        elif message[0] == "event":
-            report(*message[1])
-        elif message[0] == "done":
-            return "done", message[1]
-        elif message[0] == "died":
-            return "died", message[1]
+def _messages(pool, timeout):
+    """Yield (worker, message) for every worker with something to say (or that died)."""
+    from multiprocessing.connection import wait
 
-
-def _wait_ready(worker, report):
-    while True:
-        message = worker.receive(timeout=1.0)
-        if message is None:
+    ready = wait([w.conn for w in pool], timeout) if pool else []
+    for worker in list(pool):
+        if worker.conn in ready:
+            try:
+                while worker.conn.poll():
+                    yield worker, worker.conn.recv()
+                continue
+            except (EOFError, OSError):
+                pass
+        elif worker.process.poll() is None:
             continue
-        if message[0] == "event":
-            report(*message[1])
-        elif message[0] == "ready":
-            return
-        elif message[0] == "fatal":
-            worker.stop()
-            raise InputError(message[1])
-        else:  # died while loading
-            raise InputError(f"The worker process stopped while loading the model and data "
-                             f"(exit code {message[1]}); the model may be too large for this machine.")
+        yield worker, ("died", worker.wait_exit())
+
+
+def _give_up(store, worker, results, report, status, error):
+    index, name, _, key = worker.job
+    results[name] = _abandoned(store, worker, key, name, status, error)
+    report(index, name, status, 1.0, error, results[name])
 
 
 def _abandoned(store, worker, key, name, status, error):

@@ -8,6 +8,7 @@ sweep can write at once. Artifacts are written to a temporary file and
 renamed, so a killed process never leaves half a file under a real name.
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -136,6 +137,15 @@ class Store:
                        (status, error, time.time(), row["id"]))
             return row["id"]
 
+    def timing_lock(self):
+        """Return a lock shared by everything that builds and exclusive while a latency is timed.
+
+        Every job holds it shared; it turns exclusive only around the timed
+        invokes, so no conversion or training of any sweep on this store runs
+        on the CPU while a latency figure is taken.
+        """
+        return TimingLock(self.path.parent / ".timing.lock")
+
     # --- reading ---------------------------------------------------------
 
     def lookup(self, key):
@@ -182,6 +192,22 @@ def _decode(row):
     row["settings"] = json.loads(row["settings"] or "{}")
     row["metrics"] = json.loads(row["metrics"] or "{}")
     return row
+
+
+class TimingLock:
+    """A readers-writer lock on a file (flock): ``shared()`` to build, ``exclusive()`` to time."""
+
+    def __init__(self, path):
+        self.file = open(path, "a+")
+
+    def shared(self):
+        fcntl.flock(self.file, fcntl.LOCK_SH)
+
+    def exclusive(self):
+        fcntl.flock(self.file, fcntl.LOCK_EX)  # releases the shared lock first: no deadlock
+
+    def release(self):
+        self.file.close()  # closing drops the lock
 
 
 class _Closing:

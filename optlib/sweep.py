@@ -21,14 +21,22 @@ def result_row(row, cached=False):
 
 
 class _Progress:
-    """Sends plain-dict events to the caller's callback (the app draws them)."""
+    """Sends plain-dict events to the caller's callback (the app draws them).
+
+    The overall fraction is the sum of each job's own progress, so it only
+    grows even when several jobs run at once.
+    """
 
     def __init__(self, callback, total):
         self.callback, self.total = callback or (lambda event: None), max(total, 1)
+        self.within = {}
 
     def __call__(self, index, scheme, stage, within=0.0, message="", row=None):
+        if scheme:
+            self.within[index] = max(self.within.get(index, 0.0), within)
+        fraction = min(1.0, sum(self.within.values()) / self.total)
         self.callback({"scheme": scheme, "index": index, "total": self.total, "stage": stage,
-                       "fraction": min(1.0, (index + within) / self.total), "message": message, "row": row})
+                       "fraction": fraction, "message": message, "row": row})
 
 
 def plan(model_ref, data_ref, selection="all", overrides=None, weights=None):
@@ -52,14 +60,15 @@ def plan(model_ref, data_ref, selection="all", overrides=None, weights=None):
 
 
 def run(model_ref, data_ref, selection="all", overrides=None, store=None, recompute=False,
-        progress=None, trusted=False, weights=None, isolate=True, budget_s=None):
+        progress=None, trusted=False, weights=None, isolate=True, budget_s=None, workers=None):
     """Run a sweep and return ``{"model", "dataset", "results": [row, ...]}``.
 
     Rows come from the store when the same run exists (unless ``recompute``).
     A scheme that fails gets a 'failed' row with its reason; the rest go on.
     With ``isolate`` (the default) the jobs run in a worker process, where a
     scheme that runs over ``budget_s`` seconds is stopped and marked
-    ``timeout``; ``isolate=False`` runs them in this process.
+    ``timeout``; ``isolate=False`` runs them in this process. ``workers`` worker
+    processes share the jobs (default: two for small models on two or more cores).
 
     Raises:
         InputError: the model, the data or the settings cannot be used at all.
@@ -77,7 +86,8 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
         else:
             todo.append((index, name, settings, key))
     if todo and isolate:
-        results.update(executor.run_in_worker(model_src, data_src, trusted, store, todo, report, budget_s))
+        count = workers or executor.default_workers(model_src)
+        results.update(executor.run_in_workers(model_src, data_src, trusted, store, todo, report, budget_s, count))
     elif todo:
         results.update(executor.run_inline(model_src, data_src, trusted, store, todo, report))
     return {"model": model_src.name, "model_note": model_src.note, "dataset": data_src.name,
@@ -114,13 +124,15 @@ def run_one(context, store, index, name, settings, key):
     progress = _ProgressFor(context, index, name)
     progress(0.0, "starting")
     path = None
+    lock = store.timing_lock()
+    lock.shared()
     try:
         job = Job(name, context.model, context.data, settings, progress)
         built = scheme.build_function()(job)
         build_s = time.perf_counter() - started
         path = store.save_artifact(key, name, built.tflite)
         progress(0.92, "measuring")
-        metrics = _measure(context, built, path, settings)
+        metrics = _measure(context, built, path, settings, lock)
         metrics.update(build_s=round(build_s, 2), total_s=round(time.perf_counter() - started, 2))
         store.finish(run_id, "ok", metrics, tflite_path=path)
         status, error = "ok", None
@@ -130,6 +142,8 @@ def run_one(context, store, index, name, settings, key):
         store.finish(run_id, "failed", error=error)
         if path is not None:  # e.g. converted but cannot be allocated: no artifact for a failed run
             path.unlink(missing_ok=True)
+    finally:
+        lock.release()
     row = result_row(store.get(run_id))
     progress.done(status, error, row)
     return row
@@ -152,7 +166,7 @@ def _first_line(problem):
     return (text.splitlines()[0] if text else "no message")[:300]
 
 
-def _measure(context, built, path, settings):
+def _measure(context, built, path, settings, lock):
     d = context.data
     raw, gz = measure.sizes(path)
     metrics = {"size_bytes": raw, "gzip_bytes": gz, "threads": settings["threads"],
@@ -163,8 +177,12 @@ def _measure(context, built, path, settings):
                        keras_accuracy=context.keras_accuracy(built.model))
     else:
         metrics.update(accuracy=None, accuracy_note=context.model_src.note)
-    metrics["latency_ms"] = measure.latency(path, d.x_test[0], settings["threads"],
-                                            settings["runs"], settings["warmup"])
+    lock.exclusive()  # nothing else of ours builds while the latency is timed
+    try:
+        metrics["latency_ms"] = measure.latency(path, d.x_test[0], settings["threads"],
+                                                settings["runs"], settings["warmup"])
+    finally:
+        lock.shared()
     stats = measure.weight_stats(path)
     metrics.update(sparsity=stats["sparsity"], max_unique_weights=stats["max_unique"],
                    max_unique_per_channel=stats["max_unique_per_channel"], kernels=stats["kernels"])

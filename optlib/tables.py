@@ -5,9 +5,14 @@ local rows are built from stored runs (a :func:`optlib.report.frame`), so a
 figure here is always the same figure the Compare page shows. Ratios make
 machines comparable: size reduction (float32 / int8 size), speed-up
 (FP32/INT8 latency) and accuracy change ((INT8 - FP32) / FP32).
+
+The figures (:func:`table1_figure`, :func:`table1_ratio_figure`,
+:func:`table2_figure`) are pure functions of these tables: Plotly, no
+Streamlit, nothing drawn or saved.
 """
 
 import math
+import re
 import socket
 
 import pandas as pd
@@ -370,8 +375,6 @@ def _sources_note(table):
 
 def _log_ticks(values):
     """Tick values 1, 2, 5, 10, 20, 50… covering ``values``: a log axis a person can read."""
-    import math
-
     values = [v for v in values if v is not None and v > 0]
     if not values:
         return []
@@ -437,8 +440,6 @@ def table1_figure(table):
 
 
 def _log_range(values):
-    import math
-
     values = [v for v in values if v is not None and v > 0]
     if not values:
         return None
@@ -506,8 +507,6 @@ def table1_ratio_figure(table):
 
 def _leading_number(text):
     """The figure a Table 2 cell starts with: "6.7%" gives 6.7, "88.81(81.23)" gives 88.81."""
-    import re
-
     found = re.match(r"\s*(-?\d+(?:\.\d+)?)", str(text))
     return float(found.group(1)) if found else None
 
@@ -525,8 +524,6 @@ def table2_figure(table):
         scheme that gives them (float32, int8, int16x8); published bars are
         hatched and labelled with the cell exactly as printed.
     """
-    import math
-
     go, make_subplots = _go()
     rows = [r for r in table.to_dict("records")
             if any(_leading_number(r[c]) is not None for c in _TABLE2_BARS.values())]

@@ -21,11 +21,14 @@ def test_a_worker_that_dies_costs_one_failed_row_and_the_sweep_goes_on(tmp_path,
     def crash_during_qat(event):
         if event["scheme"] == "qat" and event["stage"] == "running" and "epoch" in event["message"]:
             for child in psutil.Process().children():
-                if "optlib.executor" in " ".join(child.cmdline()):
-                    os.kill(child.pid, signal.SIGKILL)
+                try:
+                    if "optlib.executor" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
+                        os.kill(child.pid, signal.SIGKILL)
+                except psutil.Error:  # already gone: killed by an earlier event
+                    pass
 
     result = sweep.run(str(tiny_model_path), str(digits_npz), "float32,qat,int8", FAST, store,
-                       progress=crash_during_qat)
+                       progress=crash_during_qat, workers=1)
     rows = {r["scheme"]: r for r in result["results"]}
     assert rows["float32"]["status"] == "ok" and rows["int8"]["status"] == "ok"
     assert rows["qat"]["status"] == "failed" and "worker process stopped" in rows["qat"]["error"]
@@ -58,15 +61,20 @@ def test_killed_cli_sweep_resumes_and_does_every_scheme_exactly_once(tmp_path, t
             break
     process.wait(60)
     time.sleep(0.5)  # the worker dies with its parent
-    before = Counter(r["status"] for r in Store(store).rows())
-    assert before["ok"] == 2 and before["running"] == 1
+    before = Store(store).rows()
+    finished = {r["scheme"] for r in before if r["status"] == "ok"}
+    running = {r["scheme"] for r in before if r["status"] == "running"}
+    assert {"float32", "int8"} <= finished and "qat" in running  # killed mid-sweep, qat in flight
     done = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     rows = Store(store).rows()
     ok = Counter(r["scheme"] for r in rows if r["status"] == "ok")
     assert ok == {"float32": 1, "int8": 1, "qat": 1, "cluster": 1, "float16": 1}
-    assert [r["scheme"] for r in rows if r["status"] == "interrupted"] == ["qat"], [(r["scheme"], r["status"], r["pid"], r["error"]) for r in rows]
-    assert "[1/5] float32: cached" in done.stderr and "[3/5] qat: ok" in done.stderr
+    assert {r["scheme"] for r in rows if r["status"] == "interrupted"} == running
+    assert not [r for r in rows if r["status"] == "running"]
+    for scheme in finished:
+        assert f"{scheme}: cached" in done.stderr
+    assert "qat: ok" in done.stderr
 
 
 def test_four_concurrent_sweeps_into_one_store_lose_no_row(tmp_path, tiny_model_path, digits_npz):
