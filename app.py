@@ -26,12 +26,12 @@ def main():
             st.Page(PAGES / "compare.py", title="Compare", icon=":material/monitoring:"),
             st.Page(PAGES / "export.py", title="Export", icon=":material/download:"),
         ],
-        "Beyond the guide": [
-            st.Page(PAGES / "insight.py", title="Layer insight & search", icon=":material/troubleshoot:"),
-        ],
         "Guide": [
             st.Page(PAGES / "wizard.py", title="Wizard", icon=":material/alt_route:"),
             st.Page(PAGES / "tables.py", title="Table 1 & 2", icon=":material/table_chart:"),
+        ],
+        "Beyond the guide": [
+            st.Page(PAGES / "insight.py", title="Layer insight & search", icon=":material/troubleshoot:"),
         ],
     })
     _shared.follow_entry_page()

@@ -8,7 +8,7 @@ Session state keys:
 
 - ``app_*``: the engine selection of this browser session (model and data
   references, their display labels, the trusted flag, the upload folder).
-- ``data_*``, ``optimize_*``, ``compare_*``, ``export_*``, ``home_*``: widgets
+- ``data_*``, ``optimize_*``, ``compare_*``, ``export_*``, ``home_*``, ``wizard_*``: widgets
   and values of one page each.
 """
 

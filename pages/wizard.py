@@ -1,10 +1,156 @@
-"""Wizard: placeholder until its issue lands."""
+"""Wizard: what you have and what you need, walked down the decision tree to a ranked set of schemes."""
+
+import math
 
 import streamlit as st
 
+from optlib import data, models, report, schemes, wizard
+from optlib.errors import InputError
 from pages import _shared
 
 _shared.through_router(__file__)
 
-st.title("Wizard")
-st.info("This page is being built.")
+# The questions without a default are asked on every visit (warnings use them even off the
+# path); the refinements with a default only when the path of the answers reaches them.
+REQUIRED = tuple(question for question in wizard.QUESTIONS if question.default is None)
+ROLES = {"primary": ":orange-badge[Try first]", "follow-up": ":blue-badge[Next, if it falls short]",
+         "alternative": ":gray-badge[Another trade-off]"}
+
+
+def answer_key(question_id):
+    return f"wizard_answer_{question_id}"
+
+
+def question_ui(question):
+    """One question as radio buttons; return the chosen value, or None while it is unanswered."""
+    return st.radio(question.text, question.values, format_func=dict(question.options).get,
+                    index=question.values.index(question.default) if question.default else None,
+                    key=answer_key(question.id), help=question.help, persist_state="session")
+
+
+def answers_ui():
+    """Ask what they have and need, then what this path needs besides; return {question id: value or None}."""
+    answers = {}
+    for column, question in zip(st.columns(len(REQUIRED)), REQUIRED):
+        with column.container(border=True):
+            answers[question.id] = question_ui(question)
+    if None in answers.values():
+        return answers
+    question = wizard.next_question(answers)
+    if question is not None:
+        st.markdown("**Your answers lead on to**")
+        columns = iter(st.columns(len(wizard.QUESTIONS) - len(REQUIRED)))
+        while question is not None:
+            with next(columns).container(border=True):
+                answers[question.id] = question_ui(question)
+            question = wizard.next_question(answers)
+    return answers
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def stored_names(model_ref, data_ref):
+    """The model and dataset names the store files this selection's results under."""
+    return models.resolve(model_ref).name, data.resolve(data_ref).name
+
+
+def measured_runs():
+    """The newest finished run per scheme of the current model and dataset, as {scheme: row}."""
+    try:
+        model_name, data_name = stored_names(_shared.model_ref(), _shared.data_ref())
+    except InputError:
+        return {}  # the selection cannot be used; the Model & data page says why
+    runs = _shared.filter_runs(_shared.stored_runs(), [model_name], [data_name])
+    return {row["scheme"]: row for row in report.latest(runs).to_dict("records")}
+
+
+def shown(value, pattern):
+    """A figure as text, or None when it is missing (NaN): no baseline, or an untrained model."""
+    return None if value is None or math.isnan(value) else pattern.format(value)
+
+
+def size_text(size_bytes):
+    return f"{size_bytes / 1e6:.2f} MB" if size_bytes >= 1e6 else f"{size_bytes / 1e3:.1f} KB"
+
+
+def measured_ui(row):
+    """The stored figures of one scheme on the current model and dataset, or a note that there are none."""
+    if row is None:
+        st.caption(f":material/hourglass_empty: Not measured yet on **{_shared.model_label()}** with "
+                   f"**{_shared.data_label()}**: send it to Optimize and run it.")
+        return
+    top1, size = st.columns(2)
+    latency, gzip = st.columns(2)
+    top1.metric("Top-1", shown(row["accuracy"], "{:.1%}") or "n/a", shown(row["accuracy_delta"], "{:+.2f} pp"),
+                delta_arrow="off")
+    size.metric("Size", size_text(row["size_bytes"]), shown(row["size_ratio"], "{:.1f}× smaller"),
+                delta_color="off", delta_arrow="off")
+    latency.metric("Latency", shown(row["latency_ms"], "{:.3f} ms") or "n/a",
+                   shown(row["speedup"], "{:.1f}× faster"), delta_color="off", delta_arrow="off")
+    gzip.metric("Gzip size", size_text(row["gzip_bytes"]), shown(row["gzip_ratio"], "{:.1f}× smaller"),
+                delta_color="off", delta_arrow="off")
+    baseline = "" if math.isnan(row["size_ratio"]) else "; changes against float32"
+    st.caption(f":material/database: Run #{row['id']} · {row['model']} · {row['dataset']} (the newest finished "
+               f"run{baseline})")
+
+
+def item_ui(rank, item, row):
+    """One recommended scheme: what it is, why, what to expect, where the advice comes from, what it measured."""
+    with st.container(border=True):
+        advice, figures = st.columns([3, 2], gap="medium")
+        with advice:
+            st.markdown(f"#### {rank}. {schemes.get(item.scheme).title} `{item.scheme}` {ROLES[item.role]}")
+            st.markdown(f"**Why:** {item.reason}")
+            st.markdown(f"**Trade-off:** {item.tradeoff}")
+            st.caption(f":material/menu_book: From *{wizard.SOURCES.get(item.source, item.source)}* "
+                       f"(seed document `{item.source}`)")
+        with figures:
+            measured_ui(row)
+
+
+def send_to_optimize(names):
+    """Button callback: select exactly ``names`` on the Optimize page (kept across the page switch)."""
+    for name in schemes.names():
+        st.session_state[_shared.scheme_key(name)] = name in names
+
+
+def tree_ui(answers):
+    st.subheader("The decision tree")
+    st.caption("Orange: the path your answers take. Each leaf lists its schemes in rank order. The tree follows "
+               "the TensorFlow Lite model optimization guide and its post-training quantization advice.")
+    st.graphviz_chart(wizard.to_dot(answers), width="stretch")
+
+
+st.title("Scheme wizard")
+st.markdown("Say what you have and what you need. The wizard walks the decision tree of the TensorFlow Lite "
+            "optimization guides and ends with a ranked set of schemes — why each one, the trade-off to "
+            "expect, and the figures already measured for your model — ready to run on the Optimize page.")
+
+st.subheader("Your situation")
+answers = answers_ui()
+if None in answers.values():
+    st.info("Answer the three questions above to see which schemes to try.", icon=":material/info:")
+    tree_ui(answers)
+    st.stop()
+try:
+    recommendation = wizard.recommend(answers)
+except ValueError as problem:
+    st.error(f"{problem} Choose one of the answers above.", icon=":material/error:")
+    st.stop()
+names = wizard.schemes(recommendation)
+
+st.subheader("Recommendation")
+measured = measured_runs()
+for rank, item in enumerate(recommendation.items, 1):
+    item_ui(rank, item, measured.get(item.scheme))
+for warning in recommendation.warnings:
+    st.warning(warning, icon=":material/warning:")
+
+count = f"{len(names)} scheme{'s' if len(names) != 1 else ''}"
+if st.button(f"Send {'these ' if len(names) != 1 else ''}{count} to Optimize", type="primary",
+             icon=":material/arrow_forward:", key="wizard_send_button", on_click=send_to_optimize,
+             args=(names,)):
+    st.switch_page("pages/optimize.py")
+st.caption(f"Selects exactly {', '.join(names)} on the Optimize page, and nothing else; its settings stay as "
+           "they are. Tick float32 there as well to see each scheme against the unoptimized model.")
+
+tree_ui(answers)

@@ -319,3 +319,79 @@ def test_scheme_names_match_the_registry():
     from optlib.schemes import names
 
     assert set(names()) == set(SCHEME_NAMES)
+
+
+# --- The drawing (to_dot) and the cited sources ------------------------------------
+
+DOT_NODE = re.compile(r'^  "([^"]+)" \[label="((?:[^"\\]|\\.)*)"(.*)\];$', re.M)
+DOT_EDGE = re.compile(r'^  "([^"]+)" -> "([^"]+)" \[label="((?:[^"\\]|\\.)*)"(.*)\];$', re.M)
+ACCENT = "#ff6f00"
+
+
+def drawn(answers=None):
+    """The DOT of the tree as {node id: (label, highlighted)} and [(source, target, label, highlighted)]."""
+    source = wizard.to_dot(answers)
+    assert source.startswith("digraph wizard {") and source.endswith("}")
+    nodes = {node: (label, ACCENT in look) for node, label, look in DOT_NODE.findall(source)}
+    edges = [(a, b, label, ACCENT in look) for a, b, label, look in DOT_EDGE.findall(source)]
+    assert len(source.splitlines()) == 5 + len(nodes) + len(edges)  # header, body, "}"
+    return nodes, edges
+
+
+def test_dot_draws_a_strict_tree_with_every_edge_of_the_graph():
+    nodes, edges = drawn()
+    graph = wizard.as_graph()
+    targets = [target for _, target, _, _ in edges]
+    assert len(targets) == len(set(targets)) == len(nodes) - 1  # one parent each: a tree
+    assert set(nodes) - set(targets) == {"data"}
+    assert len(edges) == len(graph["edges"])
+    leaves_drawn = [node.split(">")[-1] for node in nodes if ">" in node]
+    assert set(leaves_drawn) == set(wizard.leaves())
+    assert len(leaves_drawn) == len([e for e in graph["edges"] if e["target"] in wizard.leaves()])
+
+
+@pytest.mark.parametrize("answers, leaf, expected", CASES, ids=map(_case_id, CASES))
+def test_dot_highlights_exactly_the_path_of_the_answers(answers, leaf, expected):
+    rec = wizard.recommend(answers)
+    nodes, edges = drawn(answers)
+    path = [node for node, _ in rec.path]
+    drawn_leaf = f"{path[-1]}>{leaf}"
+    assert [(a, b) for a, b, _, hit in edges if hit] == list(zip(path, [*path[1:], drawn_leaf]))
+    assert {node for node, (_, hit) in nodes.items() if hit} == {*path, drawn_leaf}
+    assert nodes[drawn_leaf][0].replace("\\n", " · ").split(" · ") == wizard.schemes(rec)
+
+
+def test_dot_of_a_partial_answer_stops_where_an_answer_is_missing():
+    nodes, edges = drawn({"data": "labelled", "hardware": "cpu"})
+    assert [(a, b) for a, b, _, hit in edges if hit] == [
+        ("data", "labels.hardware"), ("labels.hardware", "labels.cpu.priority")]
+    assert {node for node, (_, hit) in nodes.items() if hit} == {
+        "data", "labels.hardware", "labels.cpu.priority"}
+    nodes, edges = drawn()
+    assert not any(hit for *_, hit in edges)
+    assert [node for node, (_, hit) in nodes.items() if hit] == ["data"]
+
+
+def test_dot_labels_are_short_answers_and_questions():
+    nodes, edges = drawn()
+    assert nodes["data"][0] == "Data you have"
+    labels = {(a, b): label for a, b, label, _ in edges}
+    assert labels[("data", "samples.hardware")] == "Unlabelled samples"
+    assert labels[("samples.hardware", "samples.integer.sensitive")] == (
+        "Edge TPU\\nHexagon DSP\\nMicrocontroller")
+    assert labels[("no_data.cpu.priority", "no_data.cpu.priority>float16_cpu")] == "Accuracy"
+
+
+def test_dot_rejects_bad_answers_like_recommend():
+    with pytest.raises(ValueError, match=re.escape("Unknown answer 'tpu' to 'hardware'")):
+        wizard.to_dot({"data": "none", "hardware": "tpu"})
+
+
+def test_dot_strings_are_escaped():
+    assert wizard._quote('a "b" \\ c\nd') == '"a \\"b\\" \\\\ c\\nd"'
+
+
+def test_every_cited_seed_has_a_title():
+    cited = {item.source for answers in every_answer_set() for item in wizard.recommend(answers).items}
+    assert cited <= set(wizard.SOURCES)
+    assert all((SEEDS / source).is_file() and title for source, title in wizard.SOURCES.items())
