@@ -213,7 +213,7 @@ def test_send_to_optimize_preselects_exactly_the_recommended_schemes(app, home, 
 
 def test_the_answers_survive_a_round_trip_to_optimize(app, home):
     # The Optimize selection surviving further page switches is checked in a real browser
-    # (tests/e2e/test_wizard.py): AppTest does not keep the optimize_* values across switch_page.
+    # (tests/e2e/test_e2e_wizard.py): AppTest does not keep the optimize_* values across switch_page.
     at = wizard_page(app, EDGE_TPU)
     at.button(key="wizard_send_button").click().run()
     assert at.title[0].value == "Optimize"
