@@ -9,6 +9,7 @@ with a ``Lambda`` layer or unknown custom objects is refused unless the
 caller says it trusts the file (``trusted=True``).
 """
 
+import fcntl
 import hashlib
 import json
 import os
@@ -296,12 +297,21 @@ def _build_zoo(source):
 
 def _digits_cnn():
     """Return the digits CNN, training it once (seconds) and caching it."""
-    from optlib._keras import keras, set_seed
+    from optlib._keras import keras
 
     cached = paths.zoo_dir() / f"{DIGITS_CNN_RECIPE}.keras"
     if cached.is_file():
         return keras().models.load_model(str(cached), compile=False)
+    with open(paths.zoo_dir() / f".{DIGITS_CNN_RECIPE}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two workers (or sessions) train it once, not twice
+        if cached.is_file():
+            return keras().models.load_model(str(cached), compile=False)
+        return _train_digits_cnn(cached)
+
+
+def _train_digits_cnn(cached):
     from optlib import data
+    from optlib._keras import keras, set_seed
 
     k = keras()
     set_seed(0)
@@ -318,7 +328,8 @@ def _digits_cnn():
     dataset = data.load(data.resolve("digits"), model)
     model.compile(k.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", ["accuracy"])
     model.fit(*dataset.training(), epochs=15, batch_size=32, verbose=0)
-    tmp = cached.with_suffix(".tmp.keras")
-    model.save(str(tmp), save_format="keras_v3")  # a thread-local tf_keras flag can otherwise write HDF5
+    handle, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".keras")
+    os.close(handle)
+    model.save(tmp, save_format="keras_v3")  # a thread-local tf_keras flag can otherwise write HDF5
     os.replace(tmp, cached)
     return model
