@@ -74,3 +74,126 @@ def test_table2_for_my_model_and_exports():
     assert csv.splitlines()[0].endswith("(INT8-FP32)/FP32,(INT16-FP32)/FP32,Note")
     t1 = tables.to_markdown(tables.table1_comparison(df))
     assert "FP32/INT8 latency" in t1 and "| 0.70 |" in t1 and "| N/A |" in t1
+
+
+# --- Planning a reproduction -------------------------------------------------------------
+
+def test_plan_table1_lists_one_job_per_architecture_and_scheme(tmp_path, monkeypatch):
+    from optlib.errors import InputError
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    jobs = tables.plan_table1(["mobilenet_v2", "inception_v3"], include_qat=True)
+    assert [(m, s) for m, s, _ in jobs] == [("mobilenet_v2", "float32"), ("mobilenet_v2", "int8"),
+                                            ("mobilenet_v2", "qat"), ("inception_v3", "float32"),
+                                            ("inception_v3", "int8"), ("inception_v3", "qat")]
+    assert len({key for _, _, key in jobs}) == 6
+    assert [s for _, s, _ in tables.plan_table1(["mobilenet_v2"])] == ["float32", "int8"]
+    with pytest.raises(InputError, match="Unknown model"):
+        tables.plan_table1(["mobilenet_v9"])
+
+
+def test_expected_time_grows_with_the_models_and_qat():
+    small = tables.expected_seconds([("mobilenet_v2", "float32"), ("mobilenet_v2", "int8")])
+    assert small[0] < small[1] <= 180  # MobileNet v2: about half a minute to a minute per scheme
+    big = tables.expected_seconds([("resnet_v2_101", "float32"), ("resnet_v2_101", "int8")])
+    assert big[0] > small[1]  # several minutes per scheme
+    assert tables.expected_seconds([("mobilenet_v2", "qat")])[1] > small[1] / 2
+    assert tables.expected_seconds([]) == (0, 0)
+
+
+def test_weights_are_found_only_in_the_keras_cache(tmp_path, monkeypatch):
+    from optlib import models
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert not tables.weights_found("mobilenet_v2")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / models.ZOO["mobilenet_v2"].weights_file).write_bytes(b"h5")
+    assert tables.weights_found("mobilenet_v2") and not tables.weights_found("inception_v3")
+
+
+# --- Table 2 notes --------------------------------------------------------------------------
+
+def test_table2_notes_say_failed_not_run_or_untrained():
+    df = report.frame([_row("float32", "tiny", accuracy=0.9, trained=True, run_id=1),
+                       {**_row("int8", "tiny", run_id=2, status="failed"), "error": "RuntimeError: boom"},
+                       _row("float32", "mobilenet_v2", run_id=3), _row("int8", "mobilenet_v2", run_id=4),
+                       _row("int16x8", "mobilenet_v2", run_id=5)])
+    shown = tables.display(tables.table2_comparison(df))
+    tiny = shown[shown["Model"] == "tiny on digits"].iloc[0]
+    assert tiny["Note"] == "int8 failed: RuntimeError: boom; int16x8 not run"
+    assert tiny["Accuracy (int8 activations)"] == "" and tiny["(INT8-FP32)/FP32"] == ""
+    untrained = shown[shown["Model"] == "mobilenet_v2 on digits"].iloc[0]
+    assert untrained["Note"].startswith("no accuracy: untrained model")
+    assert tables.table2_comparison(df, "tiny", "digits")["Model"].iloc[-1] == "tiny on digits"
+    assert len(tables.table2_comparison(df, "tiny", "other data")) == 6  # published rows only
+
+
+# --- Figures --------------------------------------------------------------------------------
+
+def _bars(fig):
+    return [trace for trace in fig.data if trace.type == "bar"]
+
+
+def test_table1_figure_labels_published_and_local_bars_and_prints_published_cells(local):
+    table = tables.table1_comparison(local)
+    shown = tables.display(table)
+    fig = tables.table1_figure(table)
+    names = [trace.name for trace in _bars(fig)]
+    assert "Published (Pixel 2) · float32 (original)" in names
+    assert "This machine · int8 (post-training quantized)" in names
+    size = next(t for t in _bars(fig) if t.name == "Published (Pixel 2) · float32 (original)" and t.xaxis == "x")
+    assert [t for t in size.text if t] == list(shown[shown["Source"] == tables.PUBLISHED]["Size original (MB)"])
+    assert list(size.y[1]).count("Published (Pixel 2)") == 4 and "This machine" in list(size.y[1])
+    mine = next(t for t in _bars(fig) if t.name == "This machine · float32 (original)" and t.xaxis == "x")
+    assert [v for v in mine.x if v is not None] == pytest.approx([13.922088])
+    assert fig.layout.xaxis.type == "log" and fig.layout.xaxis2.type == "log"
+    assert "Pixel 2, single big core CPU" in fig.layout.title.subtitle.text
+    assert mine.marker.pattern.shape == "" and size.marker.pattern.shape == "/"  # published hatched
+
+
+def test_table1_ratio_figure_compares_the_ratios_of_both_sources(local):
+    table = tables.table1_comparison(local)
+    fig = tables.table1_ratio_figure(table)
+    assert {t.name for t in _bars(fig)} == {tables.PUBLISHED, tables.local_source(1)}
+    size = {t.name: dict(zip(t.y, t.x)) for t in _bars(fig) if t.xaxis == "x"}
+    speed = {t.name: dict(zip(t.y, t.x)) for t in _bars(fig) if t.xaxis == "x2"}
+    assert size[tables.local_source(1)]["Mobilenet-v2-1-224"] == pytest.approx(13_922_088 / 3_942_064)
+    assert size[tables.local_source(1)]["Inception_v3"] is None  # not measured here: no bar
+    assert speed[tables.PUBLISHED]["Mobilenet-v2-1-224"] == pytest.approx(89 / 98)
+    assert "No accuracy change from this machine: untrained architecture" in fig.layout.title.subtitle.text
+
+
+def test_table1_figures_without_local_rows_say_so():
+    table = tables.table1_comparison(report.frame([]))
+    for fig in (tables.table1_figure(table), tables.table1_ratio_figure(table)):
+        assert "No row from this machine yet" in fig.layout.title.subtitle.text
+        assert all(not t.name.startswith("This machine") for t in _bars(fig))
+
+
+def test_table2_figure_has_one_panel_per_row_with_the_published_text():
+    df = report.frame([_row("float32", "tiny", accuracy=0.9, trained=True, run_id=1),
+                       _row("int8", "tiny", accuracy=0.81, trained=True, run_id=2)])
+    table = tables.table2_comparison(df, "tiny")
+    fig = tables.table2_figure(table)
+    panels = [t for t in _bars(fig) if t.showlegend is False]
+    assert len(panels) == 7  # six published models and tiny on digits
+    wav2letter = panels[0]
+    assert list(wav2letter.text) == ["6.7%", "7.7%", "7.2%"] and list(wav2letter.y) == [6.7, 7.7, 7.2]
+    assert list(panels[5].text) == ["88.81(81.23)", "2.08(0)", "88.73(81.15)"]
+    assert list(panels[6].y) == [0.9, 0.81, None] and panels[6].marker.pattern.shape == ""
+    titles = [a.text for a in fig.layout.annotations]
+    assert any("tiny on digits" in t and "This machine" in t for t in titles)
+    assert any("WER (lower is better)" in t for t in titles)
+
+
+def test_figures_do_not_import_streamlit():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom optlib import report, tables\n"
+            "tables.table1_figure(tables.table1_comparison(report.frame([])))\n"
+            "tables.table2_figure(tables.table2_comparison(report.frame([])))\n"
+            "print('streamlit' in sys.modules, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.split() == ["False", "False"]
