@@ -151,6 +151,26 @@ def store_path():
     return paths.default_store_path()
 
 
+# Every page's background job (session state key -> the page that shows its progress).
+BACKGROUND_JOBS = {
+    "optimize_job": ("pages/optimize.py", "Optimize"),
+    "tables_job": ("pages/tables.py", "Table 1 & 2"),
+    "tables_t2_job": ("pages/tables.py", "Table 1 & 2"),
+    "insight_layer_job": ("pages/insight.py", "Layer insight & search"),
+    "insight_selective_job": ("pages/insight.py", "Layer insight & search"),
+    "insight_search_job": ("pages/insight.py", "Layer insight & search"),
+}
+
+
+def busy():
+    """The key of this session's running background job, if any (one at a time: they share two cores)."""
+    for key in BACKGROUND_JOBS:
+        job = st.session_state.get(key)
+        if job is not None and job.running:
+            return key
+    return None
+
+
 def sidebar():
     """The sidebar every page shows: current model, dataset and store."""
     with st.sidebar:
@@ -159,9 +179,12 @@ def sidebar():
         st.markdown(f":material/dataset: **Dataset**  \n`{data_label()}`")
         if trusted():
             st.caption(":material/warning: trusted loading is on (code in model files may run)")
-        job = st.session_state.get("optimize_job")
-        if job is not None and job.running:
-            st.caption(":material/progress_activity: A sweep is running: its progress is on Optimize.")
+        running = busy()
+        if running:
+            page, title = BACKGROUND_JOBS[running]
+            st.caption(f":material/progress_activity: Work is running in the background; its progress is on "
+                       f"{title}.")
+            st.page_link(page, label=title, icon=":material/progress_activity:")
         runs = stored_runs()
         st.markdown(f":material/database: **Store**  \n`{store_path()}`")
         st.caption(f"{len(runs)} stored run{'s' if len(runs) != 1 else ''}")

@@ -197,10 +197,11 @@ st.caption("; ".join(notes) + ". The sweep runs in the background: look at other
            "every finished scheme is kept in the store.")
 
 job = st.session_state["optimize_job"]
-running = job is not None and job.running
+running = _shared.busy()
 if st.button(f"Run {len(selected)} scheme{'s' if len(selected) != 1 else ''}", type="primary",
-             icon=":material/play_arrow:", key="optimize_run_button", disabled=running,
-             help="A sweep is running; wait for it to finish." if running else None):
+             icon=":material/play_arrow:", key="optimize_run_button", disabled=bool(running),
+             help=f"Work is running on {_shared.BACKGROUND_JOBS[running][1]}; wait for it to finish."
+             if running else None):
     st.session_state["optimize_job"] = SweepJob(
         model_ref=_shared.model_ref(), data_ref=_shared.data_ref(), selection=",".join(selected),
         overrides=overrides, store=_shared.store_path(), recompute=recompute, trusted=_shared.trusted(),

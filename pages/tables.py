@@ -46,15 +46,6 @@ def keep_choices():
     st.session_state["tables_kept"] = {key: st.session_state[key] for key in st.session_state["tables_kept"]}
 
 
-def busy():
-    """The running background job of this session, if any (one at a time: they share two cores)."""
-    for key in ("optimize_job", "tables_job", "tables_t2_job"):
-        job = st.session_state.get(key)
-        if job is not None and job.running:
-            return key
-    return None
-
-
 def minutes(seconds):
     """A duration as a person says it: '40 s', '3 min', '1 h 10 min'."""
     if seconds < 90:
@@ -142,7 +133,7 @@ def reproduce_ui():
             st.caption(f":material/info: No ImageNet weights in the Keras cache (`{models.keras_cache_dir()}`) for "
                        f"{', '.join(untrained)}: they run untrained, so their rows give **size and latency only** "
                        "(the Note column says why the accuracy cells are empty).")
-        running = busy()
+        running = _shared.busy()
         st.button(f"Reproduce Table 1 for {len(chosen)} architecture{'s' if len(chosen) != 1 else ''}",
                   type="primary", icon=":material/play_arrow:", key="tables_run_button", disabled=bool(running),
                   on_click=start_table1, args=(chosen, include_qat, data_ref),
@@ -295,7 +286,7 @@ def table2_run_ui(runs, model_name, data_name, trained):
         return
     tried = set(runs[runs["model"].eq(model_name) & runs["dataset"].eq(data_name)]["scheme"])
     retry = [scheme for scheme in missing if scheme in tried]
-    running = busy()
+    running = _shared.busy()
     st.button(f"Run {', '.join(missing)} on {model_name}", type="primary", icon=":material/play_arrow:",
               key="tables_t2_run_button", on_click=start_table2, args=(missing,), disabled=bool(running),
               help="Wait for the running sweep to finish." if running else
