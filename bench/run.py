@@ -43,7 +43,8 @@ def machine():
 
     return {"host": socket.gethostname(), "cpu": platform.processor() or platform.machine(),
             "cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "platform": platform.platform()}
+            "python": platform.python_version(), "platform": platform.platform(),
+            "load_average_at_start": [round(v, 2) for v in os.getloadavg()]}
 
 
 def cli_sweep(home, *args):
@@ -206,6 +207,7 @@ def markdown(result):
     r = result
     lines = [f"Machine: {r['machine']['cores']} cores, {r['machine']['memory_gb']} GiB, {r['machine']['cpu']}, "
              f"Python {r['machine']['python']} ({r['machine']['host']}), {r['date']}; "
+             f"load average at start {r['machine']['load_average_at_start'][0]}; "
              f"median of {r['repeats']} runs (spread = max - min).", "",
              "| figure | median | spread | target | met |", "|---|---|---|---|---|"]
 
