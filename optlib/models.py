@@ -128,6 +128,8 @@ def resolve(ref, weights=None):
         kind = "savedmodel"
     elif path.suffix.lower() in MODEL_SUFFIXES:
         kind = {".keras": "keras", ".h5": "h5", ".hdf5": "h5", ".zip": "zip"}[path.suffix.lower()]
+        if kind == "keras" and _is_hdf5(path):  # tf_keras can write HDF5 under a .keras name
+            kind = "h5"
     else:
         raise InputError(f"'{path.name}' is not a model file: use .keras, .h5, a SavedModel folder or a .zip of one.")
     return ModelSource(str(path), kind, path=path, fingerprint=_hash_path(path))
@@ -170,14 +172,21 @@ def load(source, trusted=False):
 
 
 def _kind_of(path):
-    return "savedmodel" if path.is_dir() else {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}[path.suffix.lower()]
+    if path.is_dir():
+        return "savedmodel"
+    return "h5" if _is_hdf5(path) else {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}[path.suffix.lower()]
+
+
+def _is_hdf5(path):
+    with open(path, "rb") as handle:
+        return handle.read(8) == b"\x89HDF\r\n\x1a\n"
 
 
 def _keras_load(path, trusted):
     from optlib._keras import keras
 
     try:
-        kwargs = {"safe_mode": not trusted} if path.suffix == ".keras" else {}
+        kwargs = {"safe_mode": not trusted} if zipfile.is_zipfile(path) else {}
         model = keras().models.load_model(str(path), compile=False, **kwargs)
     except Exception as error:  # Keras raises many types for a bad file
         raise InputError(_explain_load_error(path, error)) from None

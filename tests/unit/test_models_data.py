@@ -147,3 +147,17 @@ def test_unsupported_layer_fails_its_schemes_before_training(tmp_path, digits_np
             f"Layer 'unit_normalization' (UnitNormalization) is not supported by {technique} in the Model "
             "Optimization Toolkit; it needs a custom config for that layer, or a model without it.")
         assert not [e for e in events if e["scheme"] == name and "epoch" in e["message"]]
+
+
+def test_hdf5_content_under_a_keras_name_is_read_as_h5_with_its_checks(tmp_path, digits_npz):
+    from optlib._keras import keras
+
+    k = keras()
+    build_tiny_model().save(tmp_path / "real.h5")
+    (tmp_path / "named.keras").write_bytes((tmp_path / "real.h5").read_bytes())
+    assert models.resolve(str(tmp_path / "named.keras")).kind == "h5"
+    assert one(tmp_path / "named.keras", digits_npz, tmp_path)[0]["status"] == "ok"
+    build_tiny_model([k.layers.Lambda(lambda t: t * 2.0), k.layers.Flatten()]).save(tmp_path / "lam.h5")
+    (tmp_path / "lam.keras").write_bytes((tmp_path / "lam.h5").read_bytes())
+    with pytest.raises(InputError, match="Lambda"):
+        models.load(models.resolve(str(tmp_path / "lam.keras")))
