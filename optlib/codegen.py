@@ -76,6 +76,9 @@ def _recipe_of(row):
     if isinstance(recipe, dict) and ("converter" in recipe or "training" in recipe):
         return dict(recipe.get("converter") or {}), list(recipe.get("training") or []), ""
     scheme = schemes.SCHEMES.get(row.get("scheme"))
+    if scheme is not None and scheme.variant_of:
+        raise ValueError(f"Run #{row.get('id')} ({row.get('scheme')}, status {row.get('status')}) has no recorded "
+                         "recipe to reproduce: which layers stay in float is known only once the run finished.")
     if scheme is not None and scheme.family == "post-training":
         from optlib.schemes.post_training import recipe_for
 
@@ -86,7 +89,21 @@ def _recipe_of(row):
                      "recorded recipe to reproduce: only finished runs of training schemes do.")
 
 
+def _selective_of(row):
+    """Return the recorded selective-quantization facts of a run (int8_selective), or None."""
+    recipe = row.get("recipe")
+    if isinstance(recipe, str):
+        recipe = json.loads(recipe)
+    selective = recipe.get("selective") if isinstance(recipe, dict) else None
+    return selective or None
+
+
 # --- Pieces of the generated script ------------------------------------------
+
+def _doc(text):
+    """Make text safe inside the generated module docstring (no closing quotes, no escapes)."""
+    return str(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
 
 def _header(row, training, note):
     scheme = schemes.SCHEMES.get(row.get("scheme"))
@@ -94,10 +111,10 @@ def _header(row, training, note):
     run = f", optlib run #{row['id']}" if row.get("id") is not None else ""
     settings = ", ".join(f"{k}={v}" for k, v in sorted((row.get("settings") or {}).items())
                          if k not in ("threads", "runs", "warmup"))
-    lines = [f'"""Reproduce "{row.get("scheme")}" ({title}) with the settings optlib used.', "",
-             f"Model {row.get('model')}, dataset {row.get('dataset')}{run}."]
+    lines = [f'"""Reproduce "{_doc(row.get("scheme"))}" ({_doc(title)}) with the settings optlib used.', "",
+             _doc(f"Model {row.get('model')}, dataset {row.get('dataset')}{run}.")]
     if settings:
-        lines += textwrap.wrap(f"Settings: {settings}.", 96)
+        lines += textwrap.wrap(_doc(f"Settings: {settings}."), 96)
     needs = "tensorflow, tf-keras" + (", tensorflow-model-optimization" if training else "")
     lines.append(f"Needs: {needs}.")
     measured = []
@@ -109,7 +126,7 @@ def _header(row, training, note):
     if measured:
         lines.append(f"optlib measured: {', '.join(measured)}.")
     if note:
-        lines.append(note)
+        lines.append(_doc(note))
     lines.append('"""')
     return lines
 
@@ -285,6 +302,25 @@ def _converter(converter):
     return lines
 
 
+def _selective(selective, calibrate):
+    """Convert through TensorFlow Lite's QuantizationDebugger with the recorded nodes kept in float."""
+    nodes = selective.get("denylisted_nodes")
+    if not isinstance(nodes, list) or not nodes or not all(isinstance(n, str) and n for n in nodes):
+        raise ValueError(f"Cannot generate code: the nodes kept in float {nodes!r} are not a list of names.")
+    if not calibrate:
+        raise ValueError("Cannot generate code: selective quantization needs the calibration inputs, and this "
+                         "run recorded none.")
+    return ["", "# Selective quantization: int8 everywhere except these nodes, which stay in float (the layers",
+            "# that quantized worst and the layers reading their output, which would quantize it again).",
+            "DENYLISTED_NODES = [", *[f"    {node!r}," for node in nodes], "]",
+            "debugger = tf.lite.experimental.QuantizationDebugger(",
+            "    converter=converter,",
+            ("    debug_dataset=representative_dataset,", "the same calibration inputs"),
+            "    debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=DENYLISTED_NODES),",
+            ")",
+            ("tflite_model = debugger.get_nondebug_quantized_model()", "the selective model, without debug ops")]
+
+
 def code_for(row, model_path=None, samples_npz=None, output_path=None):
     """Return Python source that reproduces one run with plain TensorFlow.
 
@@ -301,6 +337,11 @@ def code_for(row, model_path=None, samples_npz=None, output_path=None):
             digits) for the built-in digits, else the dataset's file name.
             The variable appears only when the recipe needs data.
         output_path: value of ``OUTPUT_PATH`` (default ``MODEL-SCHEME.tflite``).
+
+    A selective int8 run (``recipe["selective"]["denylisted_nodes"]``) converts
+    through ``tf.lite.experimental.QuantizationDebugger`` with
+    ``QuantizationDebugOptions(denylisted_nodes=...)`` and
+    ``get_nondebug_quantized_model()``, so the recorded nodes stay in float.
 
     Returns:
         The source code: it sets ``TF_USE_LEGACY_KERAS=1`` before importing
@@ -361,7 +402,9 @@ def code_for(row, model_path=None, samples_npz=None, output_path=None):
     else:
         code.append("")
     code += _converter(converter)
-    code += ["tflite_model = converter.convert()", "",
+    selective = _selective_of(row)
+    code += _selective(selective, calibrate) if selective else ["tflite_model = converter.convert()"]
+    code += ["",
              'with open(OUTPUT_PATH, "wb") as sink:',
              "    sink.write(tflite_model)",
              'print(f"Wrote {OUTPUT_PATH}: {len(tflite_model):,} bytes")', ""]

@@ -25,7 +25,7 @@ KB = 1_000  # decimal, as the sizes elsewhere in the app
 ROUNDING_NOISE = 1 / math.sqrt(12)  # RMSE / scale of pure rounding to a uniform grid
 KEPT_COLOR = "#d62728"
 TARGET_COLOR = "#d62728"
-ERROR_AXIS = "Channel error (median over channels of RMSE / RMS vs float32)"
+ERROR_AXIS = "Channel error vs float32 (median RMSE / RMS)"
 
 DEBUGGER_METRICS = {
     "rmse/scale": "RMSE / scale (error in quantization steps)",
@@ -39,6 +39,8 @@ DEBUGGER_COLUMNS = {
     "zero_point": "Zero point", "rmse/scale": "RMSE / scale", "mean_error": "Mean error", "stddev": "Std dev",
     "tensor_name": "Tensor",
 }
+CANDIDATE_SYMBOLS = ("circle", "diamond", "triangle-up", "hexagon", "pentagon", "triangle-down", "hourglass",
+                     "cross", "x")
 SEARCH_AXES = {"size": ("size_kb", "Model size (KB)"), "latency": ("latency_ms", "Median latency (ms per inference)")}
 
 
@@ -109,10 +111,9 @@ def error_ranking(rows, label="int8", count=12, kept=()):
         return _empty(title, f"No layer of the {label} model could be compared with float32.")
     shown = sorted(scored, key=lambda r: -r[f"{label}_error"])[:count]
     kept = set(kept)
-    note = (f"{len(shown)} of {len(scored)} layers; " if len(scored) > len(shown) else "") + \
-        "channel error: for each output channel, RMSE against float32 divided by the channel's RMS, median over channels"
-    fig = _figure(title, note, xaxis_title=ERROR_AXIS, height=150 + 32 * len(shown), showlegend=bool(kept),
-                  legend={"orientation": "h", "y": -0.2 if len(shown) > 4 else -0.45})
+    note = f"the {len(shown)} worst of {len(scored)} layers" if len(scored) > len(shown) else ""
+    fig = _figure(title, note, xaxis_title=ERROR_AXIS, height=170 + 32 * len(shown), showlegend=bool(kept),
+                  legend={"orientation": "h", "x": 0.0, "y": 1.0, "yanchor": "bottom", "xanchor": "left"})
     for is_kept, name in ((False, f"{label}"), (True, "chosen to stay in float")):
         part = [r for r in shown if (r["layer"] in kept) == is_kept]
         if not part:
@@ -126,7 +127,7 @@ def error_ranking(rows, label="int8", count=12, kept=()):
                            "<br>max abs error %{customdata[3]:.4g}<br><span style='font-size:10px'>%{customdata[1]}"
                            "</span><extra></extra>")))
     fig.update_yaxes(categoryorder="array", categoryarray=[layer_label(r) for r in shown], autorange="reversed")
-    fig.update_xaxes(rangemode="tozero")
+    fig.update_xaxes(range=[0, 1.25 * shown[0][f"{label}_error"]])  # room for the value labels
     return fig
 
 
@@ -252,13 +253,18 @@ def weight_histogram(versions, kernel="", bins=80):
     fig.update_layout(title={"text": title, "x": 0.0, "xanchor": "left"}, template=TEMPLATE, barmode="overlay",
                       height=420, hoverlabel={"align": "left"}, legend_title_text="Version",
                       margin={"t": 90})
-    for label, values in versions.items():
+    centers = (edges[:-1] + edges[1:]) / 2
+    for number, (label, values) in enumerate(versions.items()):
         counts, _ = np.histogram(values, edges)
-        distinct = np.unique(values).size
-        fig.add_trace(go.Bar(
-            x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges), name=f"{label} · {distinct:,} distinct",
-            marker={"color": color_of(label), "line": {"width": 0}}, opacity=0.55, legendgroup=label,
-            hovertemplate=f"<b>{label}</b><br>%{{x:.4g}}: %{{y:,}} weights<extra></extra>"), row=1, col=1)
+        name = f"{label} · {np.unique(values).size:,} distinct"
+        hover = f"<b>{label}</b><br>%{{x:.4g}}: %{{y:,}} weights<extra></extra>"
+        if number == 0:  # the reference as bars, the others as outlines over it, so none hides another
+            trace = go.Bar(x=centers, y=counts, width=np.diff(edges), name=name, opacity=0.55,
+                           marker={"color": color_of(label), "line": {"width": 0}})
+        else:
+            trace = go.Scatter(x=centers, y=counts, name=name, mode="lines", line_shape="hvh",
+                               line={"color": color_of(label), "width": 2})
+        fig.add_trace(trace.update(legendgroup=label, hovertemplate=hover), row=1, col=1)
     fig.update_xaxes(title_text="Weight value", row=1, col=1)
     fig.update_yaxes(title_text="Weights per bin", row=1, col=1)
     if moved:
@@ -407,38 +413,91 @@ def search_chart(result, axis="size"):
     front = report.pareto(df.dropna(subset=[column]), column, "accuracy")
     fig.add_trace(go.Scatter(x=front[column], y=front["accuracy"] * 100, mode="lines", name="Pareto front",
                              line={"color": "#444", "dash": "dash", "width": 1.5}, hoverinfo="skip"))
-    for point in points:
-        filled = point["met"] is not False
+    best = result.get("best")
+    chosen_word = "chosen" if result.get("met") else "closest (target not met)"
+    if best and _finite(best.get("accuracy")):  # drawn first: a halo behind the candidates' own markers
         fig.add_trace(go.Scatter(
-            x=[point[column]], y=[100 * point["accuracy"]], mode="markers+text", name=point["label"],
+            x=[best["size_bytes"] / KB if axis == "size" else best.get("latency_ms")], y=[100 * best["accuracy"]],
+            mode="markers", name=f"★ {chosen_word}: {candidate_label(best)}",
+            marker={"size": 34, "symbol": "star", "color": "rgba(255, 191, 0, 0.45)",
+                    "line": {"width": 2, "color": "#b8860b"}},
+            hovertemplate=f"<b>{chosen_word}</b>: {candidate_label(best)}<br>top-1 %{{y:.2f}}%<extra></extra>"))
+    crowded = _crowded([p[column] for p in points], [100 * p["accuracy"] for p in points])
+    for number, (point, crowd) in enumerate(zip(points, crowded)):
+        crowd = crowd or bool(best) and point["id"] == best.get("id") and point.get("settings") == best.get("settings")
+        filled = point["met"] is not False
+        symbol = "square" if number == 0 else CANDIDATE_SYMBOLS[(number - 1) % len(CANDIDATE_SYMBOLS)]
+        fig.add_trace(go.Scatter(
+            x=[point[column]], y=[100 * point["accuracy"]], mode="markers" if crowd else "markers+text",
+            name=point["label"] + ("" if point["met"] is not False else " (misses the target)"),
             text=[point["label"]], textposition="top center", textfont={"size": 11, "color": "#333"},
-            marker={"size": 13, "color": color_of(point["scheme"]) if filled else "white",
-                    "symbol": "square" if point["scheme"] == "float32" and point["met"] is None else "circle",
-                    "line": {"width": 2, "color": color_of(point["scheme"])}},
+            marker={"size": 14, "color": color_of(point["scheme"]) if filled else "white",
+                    "symbol": symbol, "line": {"width": 2, "color": color_of(point["scheme"])}},
             customdata=[[point["size_kb"], point["latency_ms"], point["verdict"], point["id"]]],
             hovertemplate=(f"<b>{point['label']}</b><br>top-1 %{{y:.2f}}%<br>%{{customdata[0]:,.1f}} KB · "
                            "%{customdata[1]:.4g} ms<br>%{customdata[2]}<br>run #%{customdata[3]}<extra></extra>")))
-    best = result.get("best")
-    if best and _finite(best.get("accuracy")):
-        x = best["size_bytes"] / KB if axis == "size" else best.get("latency_ms")
-        word = "chosen" if result.get("met") else "closest (target not met)"
-        fig.add_trace(go.Scatter(
-            x=[x], y=[100 * best["accuracy"]], mode="markers", name=f"★ {word}: {candidate_label(best)}",
-            marker={"size": 26, "symbol": "star", "color": "#ffbf00", "line": {"width": 1.5, "color": "#222"}},
-            hovertemplate=f"<b>{word}</b>: {candidate_label(best)}<br>top-1 %{{y:.2f}}%<extra></extra>"))
     floor = 100 * target["min_accuracy"]
     fig.add_hline(y=floor, line={"dash": "dot", "color": TARGET_COLOR, "width": 2},
                   annotation_text=f"target: top-1 ≥ {floor:.2f}% (at most {100 * target['max_loss']:.2f}% loss)",
                   annotation_position="bottom right", annotation_font_color=TARGET_COLOR)
     ys = [100 * p["accuracy"] for p in points] + [floor]
     pad = max(0.5, (max(ys) - min(ys)) * 0.15)
-    fig.update_yaxes(range=[min(ys) - pad, min(100.5, max(ys) + pad * 1.5)])
+    y_range = [min(ys) - pad, min(100.5, max(ys) + pad * 1.5)]
+    fig.update_yaxes(range=y_range)
+    log = _log_axis(points, column)
     xs = [p[column] for p in points if _finite(p[column]) and p[column] > 0]
-    if xs and max(xs) / min(xs) > 30:
-        fig.update_xaxes(type="log", title_text=axis_title + ", log scale")
-    elif xs:
-        fig.update_xaxes(range=[0, max(xs) * 1.12])
+    x_range = [math.log10(min(xs)) - 0.1, math.log10(max(xs)) + 0.1] if log else [0, max(xs or [1.0]) * 1.12]
+    fig.update_xaxes(range=x_range, **({"type": "log", "title_text": axis_title + ", log scale"} if log else {}))
+    if best and _finite(best.get("accuracy")):
+        x = best["size_bytes"] / KB if axis == "size" else best.get("latency_ms")
+        word = chosen_word
+        to_px = _pixels(x_range, y_range, log)
+        ax, ay = _free_offset(to_px(x, 100 * best["accuracy"]),
+                              [to_px(p[column], 100 * p["accuracy"]) for p in points if _finite(p[column])]
+                              + [to_px(10 ** x_range[1] if log else x_range[1], floor)])
+        fig.add_annotation(x=math.log10(x) if log else x, y=100 * best["accuracy"],
+                           text=f"<b>★ {word}: {candidate_label(best)}</b>", showarrow=True, arrowhead=2,
+                           ax=ax, ay=ay, font={"color": "#7a5a00"}, bgcolor="rgba(255,255,255,0.85)")
     return fig
+
+
+def _pixels(x_range, y_range, log, width=800, height=340):
+    """Map data to rough plot-area pixels (y down), to keep a label away from the markers."""
+    def to_px(x, y):
+        x = math.log10(x) if log and x and x > 0 else x
+        return ((x - x_range[0]) / ((x_range[1] - x_range[0]) or 1) * width,
+                (y_range[1] - y) / ((y_range[1] - y_range[0]) or 1) * height)
+    return to_px
+
+
+def _free_offset(anchor, others, width=800, height=340):
+    """The arrow offset (ax, ay) whose label lands farthest from the other markers, inside the plot."""
+    best, score = (80, -55), -1.0
+    for ax, ay in ((80, -55), (80, 55), (-80, -55), (-80, 55), (0, -75), (0, 75), (130, 0), (-130, 0)):
+        cx, cy = anchor[0] + ax + (60 if ax > 0 else -60 if ax < 0 else 0), anchor[1] + ay
+        if not (60 <= cx <= width - 60 and 10 <= cy <= height - 10):
+            continue
+        nearest = min((math.hypot((cx - px) / 2.5, cy - py) for px, py in others), default=1e9)
+        if nearest > score:
+            best, score = (ax, ay), nearest
+    return best
+
+
+def _crowded(xs, ys):
+    """True for points too close to another to carry a readable text label (the legend names them)."""
+    finite = [(x, y) for x, y in zip(xs, ys) if _finite(x) and _finite(y)]
+    if len(finite) < 2:
+        return [False] * len(xs)
+    span_x = (max(x for x, _ in finite) - min(x for x, _ in finite)) or 1.0
+    span_y = (max(y for _, y in finite) - min(y for _, y in finite)) or 1.0
+    return [any(j != i and _finite(xs[j]) and _finite(ys[j]) and abs(xs[j] - xs[i]) < 0.1 * span_x
+                and abs(ys[j] - ys[i]) < 0.12 * span_y for j in range(len(xs)))
+            for i in range(len(xs))]
+
+
+def _log_axis(points, column):
+    xs = [p[column] for p in points if _finite(p[column]) and p[column] > 0]
+    return bool(xs) and max(xs) / min(xs) > 30
 
 
 # --- Explanations beside results ------------------------------------------------------------
@@ -462,7 +521,8 @@ def explanations(df, pool=None):
 
     Each ok run is compared with the newest ok float32 run of the same model
     and dataset in ``pool`` (default: ``df``), timed with the same threads
-    when there is one.
+    when there is one; runs :func:`optlib.report.frame` found no baseline for
+    (NaN ``size_ratio``) are left out.
 
     Returns:
         list of dicts: id, model, dataset, scheme, notes (a list of sentences); runs
@@ -472,6 +532,8 @@ def explanations(df, pool=None):
     bases = pool[(pool["status"] == "ok") & (pool["scheme"] == report.BASELINE)].sort_values("id", ascending=False)
     found = []
     for _, row in df[(df["status"] == "ok") & (df["scheme"] != report.BASELINE)].iterrows():
+        if "size_ratio" in row and pd.isna(row["size_ratio"]):
+            continue  # report.frame found no float32 run of this very model and data
         same = bases[(bases["model"] == row["model"]) & (bases["dataset"] == row["dataset"])]
         timed = same[same["threads"] == row["threads"]]
         base = timed if not timed.empty else same

@@ -39,7 +39,7 @@ DATA_UPLOAD_TYPES = {"npz": ("npz",), "zip": ("zip",)}
 # prefixes are carried over page switches. Buttons, uploaders, downloads and
 # charts cannot be set through session state, so their keys end with one of
 # the suffixes below and are left alone.
-KEPT_PREFIXES = ("data_", "optimize_", "compare_", "export_", "home_")
+KEPT_PREFIXES = ("data_", "optimize_", "compare_", "export_", "home_", "insight_")
 NOT_KEPT_SUFFIXES = ("_button", "_upload", "_download", "_chart", "_table")
 
 FAMILY_TITLES = {"post-training": "Post-training", "training-time": "Training-time",

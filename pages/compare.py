@@ -2,12 +2,26 @@
 
 import streamlit as st
 
-from optlib import charts
+from optlib import charts, insight_charts
 from pages import _shared
 
 _shared.through_router(__file__)
 
 SIZE_AXES = {"size_mb": "File size", "gzip_mb": "Gzipped size (download)"}
+
+
+def explanations_ui(view, runs):
+    """'Why is this slower?' and 'why didn't this shrink?' for the shown runs whose figures show it."""
+    found = insight_charts.explanations(view, runs)
+    if not found:
+        return
+    with st.container(border=True):
+        st.markdown("**Why is this slower? Why didn't this shrink?** — read from the measured figures, each run "
+                    "against the float32 run of the same model and dataset.")
+        for item in found:
+            for note in item["notes"]:
+                st.markdown(f":material/lightbulb: **{item['scheme']}** on {item['model']} (run #{item['id']}): "
+                            f"{note}")
 
 
 def run_details_ui(runs):
@@ -50,6 +64,7 @@ st.caption(f"{len(view)} finished run{'s' if len(view) != 1 else ''} shown. Delt
 st.subheader("Accuracy, latency and size per model and scheme")
 st.caption("In the style of Table 1 of the TensorFlow Lite optimization guide.")
 st.dataframe(charts.table1(view), hide_index=True)
+explanations_ui(view, runs)
 
 st.subheader("Trade-offs")
 st.radio("Size axis", list(SIZE_AXES), format_func=SIZE_AXES.get, key="compare_size_axis", horizontal=True)

@@ -5,6 +5,7 @@ optlib's own sweep convert them, then run the generated code with the venv's
 Python in a subprocess and compare the two .tflite files.
 """
 
+import ast
 import re
 import subprocess
 import sys
@@ -51,6 +52,14 @@ SWEEP_RECIPES = {
                                        _qat_step("Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=True)")],
                           "converter": QAT_CONVERTER},
 }
+# int8_selective as a real sweep of digits_cnn recorded it (worst_n=1).
+SWEEP_RECIPES["int8_selective"] = {
+    "converter": SWEEP_RECIPES["int8"]["converter"],
+    "selective": {"kept_float": ["digits_cnn/dense_1/MatMul;digits_cnn/dense_1/BiasAdd"],
+                  "denylisted_nodes": ["digits_cnn/dense_1/MatMul;digits_cnn/dense_1/BiasAdd",
+                                       "StatefulPartitionedCall:01"],
+                  "channel_error": {"digits_cnn/dense_1/MatMul;digits_cnn/dense_1/BiasAdd": 0.0095},
+                  "ranked_by": "median over channels of RMSE / RMS against float32"}}
 DIGITS_RECIPE = {"source_shape": [8, 8, 1], "model_input": [28, 28, 1], "scale": "x / 16 -> [0, 1]",
                  "resize": "8x8 -> 28x28 (bilinear)"}
 
@@ -124,6 +133,52 @@ def test_int8_io_and_pruning_with_int8_ptq_follow_the_recipe():
     assert "prune_low_magnitude" in code and "representative_dataset" in code
 
 
+def _denylist_of(code):
+    """The DENYLISTED_NODES list of generated code, read as the literal it is (never executed)."""
+    tree = ast.parse(code)
+    assigned = [node for node in tree.body if isinstance(node, ast.Assign)
+                and any(getattr(target, "id", "") == "DENYLISTED_NODES" for target in node.targets)]
+    assert len(assigned) == 1
+    return ast.literal_eval(assigned[0].value)
+
+
+def test_code_for_int8_selective_converts_through_the_quantization_debugger():
+    row = sweep_row("int8_selective")
+    code = codegen.code_for(row)
+    compile(code, "int8_selective.py", "exec")
+    assert _denylist_of(code) == row["recipe"]["selective"]["denylisted_nodes"]
+    assert "tf.lite.experimental.QuantizationDebugger(" in code
+    assert "QuantizationDebugOptions(denylisted_nodes=DENYLISTED_NODES)" in code
+    assert "debug_dataset=representative_dataset" in code
+    assert "tflite_model = debugger.get_nondebug_quantized_model()" in code
+    assert "converter.convert()" not in code
+    # The int8 converter settings and the calibration come first, as for int8.
+    assert code.index("tf.lite.OpsSet.TFLITE_BUILTINS_INT8") < code.index("QuantizationDebugger(")
+    assert "converter.representative_dataset = representative_dataset" in code
+    assert "SAMPLES_NPZ = " in code and "OUTPUT_PATH = 'digits_cnn-int8_selective.tflite'" in code
+
+
+def test_node_names_stay_literals_and_settings_stay_in_the_docstring():
+    nasty = ['a";\nimport shutil  #', "b'''c", 'd"""e\\']
+    settings = {**schemes.settings_for("int8_selective"), "keep_float": '"""\nimport shutil\n"""\\'}
+    recipe = {**SWEEP_RECIPES["int8_selective"],
+              "selective": {**SWEEP_RECIPES["int8_selective"]["selective"], "denylisted_nodes": nasty}}
+    code = codegen.code_for(sweep_row("int8_selective", settings=settings, recipe=recipe, model='m"""x.keras'))
+    tree = ast.parse(code)
+    assert _denylist_of(code) == nasty
+    assert "keep_float=" in ast.get_docstring(tree) and 'm"""x.keras' in ast.get_docstring(tree)
+    imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    assert imported == ["os", "numpy", "tensorflow", "tf_keras"]  # nothing smuggled in
+
+
+@pytest.mark.parametrize("selective", [{"denylisted_nodes": []}, {"denylisted_nodes": "a,b"},
+                                       {"denylisted_nodes": [1, 2]}])
+def test_int8_selective_without_a_list_of_nodes_is_refused(selective):
+    recipe = {**SWEEP_RECIPES["int8_selective"], "selective": selective}
+    with pytest.raises(ValueError, match="Cannot generate code: the nodes kept in float"):
+        codegen.code_for(sweep_row("int8_selective", recipe=recipe))
+
+
 def test_paths_are_variables_at_the_top_and_can_be_set():
     code = codegen.code_for(sweep_row("int8"), model_path="/m/model.keras", samples_npz="/d/s.npz",
                             output_path="/o/out.tflite")
@@ -153,6 +208,9 @@ def test_unfinished_runs():
     assert "EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8" in code and "ended 'failed'" in code
     with pytest.raises(ValueError, match="no recorded recipe"):
         codegen.code_for({**failed_ptq, "scheme": "qat", "settings": schemes.settings_for("qat")})
+    with pytest.raises(ValueError, match="known only once the run finished"):
+        codegen.code_for({**failed_ptq, "scheme": "int8_selective",
+                          "settings": schemes.settings_for("int8_selective")})
 
 
 @pytest.mark.parametrize("recipe", [
@@ -217,7 +275,7 @@ def made(tmp_path_factory):
     model.save(model_path)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OPTLIB_HOME", str(folder / "home"))
-        result = sweep.run(str(model_path), str(samples), "int8,prune_cluster_qat",
+        result = sweep.run(str(model_path), str(samples), "int8,prune_cluster_qat,int8_selective",
                            {"rep_samples": 64, "epochs": 1, "runs": 3, "warmup": 1, "clusters": 8},
                            Store(folder / "store" / "results.sqlite"))
     rows = {row["scheme"]: row for row in result["results"]}
@@ -252,3 +310,11 @@ def test_generated_training_code_reproduces_the_pipeline(made):
     stats = measure.weight_stats(output)
     assert stats["sparsity"] == pytest.approx(row["sparsity"], abs=0.05)  # pruned as much as optlib's
     assert stats["sparsity"] > 0.3
+
+
+def test_generated_int8_selective_code_makes_the_same_model_as_optlib(made):
+    row, output = _run_generated(made, "int8_selective")
+    assert row["recipe"]["selective"]["denylisted_nodes"]
+    # Same converter, calibration inputs and denylist through the same debugger: the very same file.
+    assert output.read_bytes() == open(row["tflite_path"], "rb").read()
+    assert output.stat().st_size > made[3]["int8"]["size_bytes"]  # the kept layers are float32

@@ -1,0 +1,79 @@
+"""End to end in a real browser: layer insight, one-click selective quantization and a small search.
+
+Run with ``.venv/bin/python -m pytest tests/e2e -m e2e``. The screenshot goes
+to assets/screenshots/insight.png.
+"""
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+JOB_TIMEOUT_MS = 240_000  # a fresh data folder first trains the built-in model and runs three schemes
+
+
+def plot(page, text):
+    """The Plotly chart whose drawing contains ``text`` (titles, ticks and legends are SVG text)."""
+    return page.locator(".js-plotly-plot", has_text=text)
+
+
+def shoot_whole_page(page, path):
+    """Screenshot the whole page: the window is made as tall as the page (Streamlit scrolls inside it)."""
+    page.wait_for_timeout(1_000)
+    height = page.locator('[data-testid="stMainBlockContainer"]').evaluate("e => e.scrollHeight")
+    page.set_viewport_size({"width": 1440, "height": int(height) + 40})
+    page.wait_for_timeout(2_000)  # layout and Plotly redraw at the new size
+    page.locator("h1").first.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.screenshot(path=path)
+    page.set_viewport_size({"width": 1440, "height": 1000})
+
+
+def test_layers_one_click_selective_and_a_small_search(server, page, screenshots):
+    url, _ = server
+    page.goto(url)
+    page.locator("h1", has_text="Shrink").wait_for()
+    page.locator('[data-testid="stSidebarNavLink"]', has_text="Layer insight & search").click()
+    page.locator("h1", has_text="Layer insight & search").wait_for()
+    assert "digits_cnn" in page.locator('[data-testid="stSidebar"]').inner_text()
+
+    # Which layers lose accuracy: the ranking, int8 against int16x8 and the debugger's metrics.
+    page.get_by_role("button", name="Compare layers").click()
+    page.get_by_role("button", name="Keep 1 layer in float and re-convert").wait_for(timeout=JOB_TIMEOUT_MS)
+    plot(page, "Layers that lose most in int8").wait_for()
+    plot(page, "int8 against int16 activations").wait_for()
+    plot(page, "QuantizationDebugger").wait_for()
+    plot(page, "Weights of").wait_for()
+    assert page.get_by_text("Compared on 64 inputs").count() == 1
+    worst = page.locator('[data-testid="stMultiSelect"]').inner_text()
+    assert "int8 error" in worst  # the worst layer is already chosen
+
+    # One click keeps it in float; the new int8_selective run is compared with float32 and int8.
+    page.get_by_role("button", name="Keep 1 layer in float and re-convert").click()
+    page.get_by_text("kept in float:").wait_for(timeout=JOB_TIMEOUT_MS)
+    before_after = plot(page, "Before and after")
+    before_after.wait_for()
+    assert "int8_selective" in before_after.inner_text()
+    page.get_by_text("Code for int8_selective").click()
+    page.get_by_text("get_nondebug_quantized_model").wait_for()
+    page.get_by_text("Code for int8_selective").click()  # closed again: the screenshot shows the charts
+
+    # A small search: two candidates, then the trail on the Pareto chart with the target line.
+    trials = page.get_by_label("Trials", exact=True)
+    trials.fill("2")
+    trials.press("Enter")
+    search = page.get_by_role("button", name="Search 2 candidates")
+    search.wait_for()
+    search.click()
+    page.get_by_text("meets the target").or_(page.get_by_text("No candidate met the target")).first.wait_for(
+        timeout=JOB_TIMEOUT_MS)
+    trail = plot(page, "Search trail")
+    trail.wait_for()
+    text = trail.inner_text()
+    assert "target: top-1" in text and "float32 (baseline)" in text and "Pareto front" in text
+    assert "chosen" in text or "closest" in text
+    shoot_whole_page(page, screenshots / "insight.png")
+
+    # Compare lists the new run like any other.
+    page.locator('[data-testid="stSidebarNavLink"]', has_text="Compare").click()
+    page.locator("h1", has_text="Compare").wait_for()
+    plot(page, "Accuracy vs model size").wait_for()
+    assert "int8_selective" in plot(page, "Accuracy vs model size").inner_text()
