@@ -24,8 +24,8 @@ with step1.container(border=True):
     st.page_link("pages/model_data.py", label="Model & data", icon=":material/dataset:")
 with step2.container(border=True):
     st.markdown("**2 · Run optimization schemes**")
-    st.caption("Five post-training schemes are selected by default: one click on Run, about half a "
-               "minute on the built-in model. Add training-time schemes and tune their settings.")
+    st.caption("Five post-training schemes are selected by default: one click on Run, under a minute "
+               "the first time on the built-in model. Add training-time schemes and tune their settings.")
     st.page_link("pages/optimize.py", label="Optimize", icon=":material/tune:")
 with step3.container(border=True):
     st.markdown("**3 · Compare and export**")
