@@ -18,7 +18,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from optlib import report
-from optlib.charts import TEMPLATE, color_of
+from optlib.charts import _annotate as _note
+from optlib.charts import TEMPLATE, _empty, _figure, color_of
 from optlib.explain import explain
 
 KB = 1_000  # decimal, as the sizes elsewhere in the app
@@ -45,29 +46,6 @@ SEARCH_AXES = {"size": ("size_kb", "Model size (KB)"), "latency": ("latency_ms",
 
 
 # --- Shared helpers ---------------------------------------------------------------
-
-def _figure(title, note="", **layout):
-    fig = go.Figure()
-    fig.update_layout(title={"text": title, "x": 0.0, "xanchor": "left"}, template=TEMPLATE,
-                      margin={"t": 90 if note else 60}, hoverlabel={"align": "left"}, **layout)
-    if note:
-        _note(fig, note)
-    return fig
-
-
-def _note(fig, text):
-    fig.add_annotation(text=text, xref="paper", yref="paper", x=0.0, y=1.02, xanchor="left", yanchor="bottom",
-                       showarrow=False, align="left", font={"size": 12, "color": "#555"})
-
-
-def _empty(title, why):
-    fig = _figure(title)
-    fig.add_annotation(text=why, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
-                       font={"size": 14, "color": "#555"})
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return fig
-
 
 def _finite(value):
     return value is not None and isinstance(value, (int, float, np.number)) and math.isfinite(value)
