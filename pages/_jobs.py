@@ -16,47 +16,73 @@ from optlib.errors import InputError
 log = logging.getLogger(__name__)
 
 
-class SweepJob:
-    """One call of :func:`optlib.sweep.run` in a daemon thread, with its progress events kept."""
+class BackgroundJob:
+    """Engine work in a daemon thread: its outcome, its error, and the progress events it sends.
 
-    def __init__(self, **arguments):
-        self.arguments = arguments
-        self.selected = [name for name in arguments["selection"].split(",") if name]
+    A subclass names its thread, says how an unexpected stop reads, and does
+    its work in :meth:`work`, reporting through :meth:`_progress`.
+    """
+
+    name = "optlib-job"
+    stopped = "The work stopped:"
+
+    def __init__(self):
         self.result = None
         self.error = None
         self._events = []
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="optlib-sweep", daemon=True)
+        self._thread = threading.Thread(target=self._main, name=self.name, daemon=True)
 
     def start(self):
         self._thread.start()
         return self
 
-    def _run(self):
+    def work(self):
+        raise NotImplementedError
+
+    def _main(self):
         try:
-            self.result = sweep.run(**self.arguments, progress=self._progress)
+            self.result = self.work()
         except InputError as problem:
             self.error = str(problem)
         except Exception as problem:  # reported on the page and in the server log, never lost
-            log.exception("sweep failed")
-            self.error = f"The sweep stopped: {type(problem).__name__}: {problem}"
+            log.exception("%s failed", self.name)
+            self.error = f"{self.stopped} {type(problem).__name__}: {problem}"
 
     def _progress(self, event):
         with self._lock:
             self._events.append(event)
+
+    def events(self):
+        with self._lock:
+            return list(self._events)
 
     @property
     def running(self):
         return self._thread.is_alive()
 
     def wait(self, timeout=None):
-        """Block until the sweep ends (tests use this)."""
+        """Block until the work ends (tests use this)."""
         self._thread.join(timeout)
+
+
+class SweepJob(BackgroundJob):
+    """One call of :func:`optlib.sweep.run` in a daemon thread, with its progress events kept."""
+
+    name = "optlib-sweep"
+    stopped = "The sweep stopped:"
+
+    def __init__(self, **arguments):
+        self.arguments = arguments
+        self.selected = [name for name in arguments["selection"].split(",") if name]
+        super().__init__()
+
+    def work(self):
+        return sweep.run(**self.arguments, progress=self._progress)
 
     def state(self):
         """Return (overall fraction, last message, {scheme: (stage, message, row)}) so far."""
-        with self._lock:
-            events = list(self._events)
+        events = self.events()
         fraction, message, schemes = 0.0, "Starting…", {}
         for event in events:
             fraction = event["fraction"]
@@ -69,7 +95,7 @@ class SweepJob:
         return fraction, message, schemes
 
 
-class Table1Job:
+class Table1Job(BackgroundJob):
     """A Table 1 reproduction (:func:`optlib.tables.reproduce_table1`) in a daemon thread.
 
     Like :class:`SweepJob`, it keeps the progress events for the page to poll;
@@ -77,44 +103,21 @@ class Table1Job:
     (architecture, scheme).
     """
 
+    name = "optlib-table1"
+    stopped = "The reproduction stopped:"
+
     def __init__(self, models, include_qat=False, **arguments):
         from optlib import tables
 
         self.models = list(models)
         self.schemes = list(tables.table1_schemes(include_qat))
         self.arguments = {"models": self.models, "include_qat": include_qat, **arguments}
-        self.result = None
-        self.error = None
-        self._events = []
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, name="optlib-table1", daemon=True)
+        super().__init__()
 
-    def start(self):
-        self._thread.start()
-        return self
-
-    def _run(self):
+    def work(self):
         from optlib import tables
 
-        try:
-            self.result = tables.reproduce_table1(**self.arguments, progress=self._progress)
-        except InputError as problem:
-            self.error = str(problem)
-        except Exception as problem:  # reported on the page and in the server log, never lost
-            log.exception("Table 1 reproduction failed")
-            self.error = f"The reproduction stopped: {type(problem).__name__}: {problem}"
-
-    def _progress(self, event):
-        with self._lock:
-            self._events.append(event)
-
-    @property
-    def running(self):
-        return self._thread.is_alive()
-
-    def wait(self, timeout=None):
-        """Block until the reproduction ends (tests use this)."""
-        self._thread.join(timeout)
+        return tables.reproduce_table1(**self.arguments, progress=self._progress)
 
     def rows(self):
         """Every result row of the finished reproduction, all architectures together."""
@@ -122,8 +125,7 @@ class Table1Job:
 
     def state(self):
         """Return (overall fraction, last message, {(model, scheme): (stage, message, row)}) so far."""
-        with self._lock:
-            events = list(self._events)
+        events = self.events()
         fraction, message, states = 0.0, "Starting…", {}
         for event in events:
             model, name = event["model"], event["scheme"]
@@ -255,55 +257,16 @@ def layer_report(model_ref, data_ref, store=None, trusted=False, progress=None):
             "debugger": debugger, "debugger_problem": debugger_problem, "samples": len(x)}
 
 
-class _PageJob:
-    """Engine work of one page in a daemon thread: its outcome, its error, its progress events."""
-
-    name = "optlib-job"
-    stopped = "The work stopped:"
+class _PageJob(BackgroundJob):
+    """Engine work of one page about one model and dataset."""
 
     def __init__(self, model_ref, data_ref):
         self.model_ref, self.data_ref = str(model_ref), str(data_ref)
-        self.result = None
-        self.error = None
-        self._events = []
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._main, name=self.name, daemon=True)
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def work(self):
-        raise NotImplementedError
-
-    def _main(self):
-        try:
-            self.result = self.work()
-        except InputError as problem:
-            self.error = str(problem)
-        except Exception as problem:  # reported on the page and in the server log, never lost
-            log.exception("%s failed", self.name)
-            self.error = f"{self.stopped} {type(problem).__name__}: {problem}"
-
-    def _progress(self, event):
-        with self._lock:
-            self._events.append(event)
-
-    def events(self):
-        with self._lock:
-            return list(self._events)
+        super().__init__()
 
     def matches(self, model_ref, data_ref):
         """True if this job is about the given model and data."""
         return (self.model_ref, self.data_ref) == (str(model_ref), str(data_ref))
-
-    @property
-    def running(self):
-        return self._thread.is_alive()
-
-    def wait(self, timeout=None):
-        """Block until the work ends (tests use this)."""
-        self._thread.join(timeout)
 
 
 class LayerJob(_PageJob):
