@@ -7,9 +7,18 @@ and it watches the clock: a job that runs over its time budget is stopped
 (the worker is killed) and marked ``timeout``; a worker that dies (a native
 crash in a converter, say) costs one ``failed`` row. Either way a fresh
 worker takes the remaining jobs, so the rest of the sweep goes on.
+
+Several workers share the jobs from both ends of the list: the first takes
+them in registry order (the float32 baseline and the quick post-training
+schemes appear at once), the others take the long fine-tuning schemes from
+the end. While one worker times a latency, the parent pauses the others
+(SIGSTOP, then SIGCONT), so no figure is taken beside a busy converter — and
+nobody waits for anybody's build; a paused worker's clock stops too.
 """
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -44,8 +53,17 @@ def serve(conn):
     def report(*event):
         conn.send(("event", event))
 
+    @contextlib.contextmanager
+    def quiet():
+        conn.send(("quiet",))
+        conn.recv()  # "go": the other workers are paused
+        try:
+            yield
+        finally:
+            conn.send(("loud",))
+
     try:
-        context = sweep.Context(model_src, data_src, trusted, report)
+        context = sweep.Context(model_src, data_src, trusted, report, quiet)
     except InputError as problem:
         conn.send(("fatal", str(problem)))
         return
@@ -58,9 +76,9 @@ def serve(conn):
         try:
             job = conn.recv()
         except EOFError:  # the parent went away
-            return
-        if job is None:
-            return
+            job = None
+        if job is None:  # every result is in the store: skip TensorFlow's seconds-long teardown
+            os._exit(0)
         index, name, settings, key = job
         conn.send(("done", sweep.run_one(context, store, index, name, settings, key)))
 
@@ -102,11 +120,23 @@ class _Worker:
         theirs.close()
         self.conn = Connection(ours.detach())
         self.conn.send((model_src, data_src, trusted, str(store_path)))
-        self.ready, self.job, self.started = False, None, 0.0
+        self.ready, self.job, self.started, self.paused_at = False, None, 0.0, None
 
     def start_job(self, job):
         self.job, self.started = job, time.monotonic()
         self.conn.send(job)
+
+    def pause(self):
+        if self.paused_at is None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGSTOP)
+            self.paused_at = time.monotonic()
+
+    def resume(self):
+        if self.paused_at is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGCONT)
+            self.started += time.monotonic() - self.paused_at  # a paused job's clock stops
+            self.paused_at = None
 
     def wait_exit(self):
         """Return the exit code of a worker that has stopped talking (killing it if needed)."""
@@ -122,6 +152,7 @@ class _Worker:
         return self.process.pid
 
     def stop(self, kill=False):
+        self.resume()
         if not kill:
             try:
                 self.conn.send(None)
@@ -144,24 +175,32 @@ def default_workers(model_src):
 def run_in_workers(model_src, data_src, trusted, store, todo, report, budget_s=None, workers=1):
     """Run jobs in worker processes, each with a time budget; return {scheme: row}.
 
-    Jobs go to whichever worker is free. A worker that dies or runs over the
+    Jobs go to whichever worker is free (the first worker from the front of
+    the list, the others from the back). A worker that dies or runs over the
     budget costs its job one row and is replaced; the other jobs go on.
 
     Raises:
         InputError: a worker could not load the model or the data.
     """
     pending, results, pool = list(todo), {}, []
+    quiet = _Quiet(pool)
     try:
         while pending or any(w.job for w in pool):
             while len(pool) < min(workers, len(pending) + sum(1 for w in pool if w.job)):
                 pool.append(_Worker(model_src, data_src, trusted, store.path))
+                if quiet.owner:
+                    pool[-1].pause()
             for worker in pool:
-                if worker.ready and worker.job is None and pending:
-                    worker.start_job(pending.pop(0))
+                if worker.ready and worker.job is None and worker.paused_at is None and pending:
+                    worker.start_job(pending.pop(0 if worker is pool[0] else -1))
             for worker, message in _messages(pool, timeout=1.0):
                 kind = message[0]
                 if kind == "event":
                     report(*message[1])
+                elif kind == "quiet":
+                    quiet.ask(worker)
+                elif kind == "loud":
+                    quiet.done(worker)
                 elif kind == "ready":
                     worker.ready = True
                 elif kind == "fatal":
@@ -173,10 +212,13 @@ def run_in_workers(model_src, data_src, trusted, store, todo, report, budget_s=N
                     raise InputError("The worker process stopped while loading the model and data "
                                      f"(exit code {message[1]}); the model may be too large for this machine.")
                 elif kind == "died":
+                    quiet.gone(worker)
                     _give_up(store, worker, results, report, "failed", CRASHED.format(code=message[1]))
                     pool.remove(worker)
             for worker in list(pool):
-                if worker.job and budget_s and time.monotonic() - worker.started > budget_s:
+                if worker.job and worker.paused_at is None and budget_s \
+                        and time.monotonic() - worker.started > budget_s:
+                    quiet.gone(worker)
                     worker.stop(kill=True)
                     _give_up(store, worker, results, report, "timeout", TIMED_OUT.format(budget=budget_s))
                     pool.remove(worker)
@@ -184,6 +226,37 @@ def run_in_workers(model_src, data_src, trusted, store, todo, report, budget_s=N
         for worker in pool:
             worker.stop()
     return results
+
+
+class _Quiet:
+    """One worker at a time times a latency while the others are paused."""
+
+    def __init__(self, pool):
+        self.pool, self.owner, self.waiting = pool, None, []
+
+    def ask(self, worker):
+        self.waiting.append(worker)
+        self._next()
+
+    def done(self, worker):
+        if worker is self.owner:
+            self.owner = None
+            for other in self.pool:
+                other.resume()
+        self._next()
+
+    def gone(self, worker):
+        if worker in self.waiting:
+            self.waiting.remove(worker)
+        self.done(worker)
+
+    def _next(self):
+        if self.owner is None and self.waiting:
+            self.owner = self.waiting.pop(0)
+            for other in self.pool:
+                if other is not self.owner:
+                    other.pause()
+            self.owner.conn.send("go")
 
 
 def _messages(pool, timeout):

@@ -99,17 +99,25 @@ def evaluate(model, x, y, threads=None):
     return {**accuracy(predict(model, x, threads), y), "samples": int(len(x))}
 
 
+WARMUP_MIN_S = 0.1  # warm-up lasts at least this long, and at least ``warmup`` invokes
+TIMED_MIN_S = 0.3  # timing lasts at least this long, and at least ``runs`` invokes
+
+
 def latency(model, sample=None, threads=1, runs=50, warmup=5):
-    """Time single-input inferences: warm-up first, then ``runs`` timed runs.
+    """Time single-input inferences: warm-up first, then the timed runs.
 
     Timing uses LiteRT's CompiledModel on the CPU accelerator — the runtime and
     call sequence of LiteRT's own benchmark tool (``benchmark_litert_model``),
     so the figures agree with it — fed with a real input. A model that cannot
     be compiled is timed on the Interpreter instead; ``runtime`` says which.
+    Like the tool, it runs for a minimum time as well as a minimum count, so a
+    model of a few microseconds is timed over thousands of invokes, not fifty.
 
     Returns:
         dict with median, p90, mean, std and min in milliseconds, plus runs,
-        warmup, threads and runtime, so the figure can be read and repeated.
+        warmup, threads, runtime and ``background_cpu`` (the share of the
+        machine's cores that other processes used while timing), so the
+        figure can be read and repeated.
     """
     it = interpreter(model, threads)
     inp = it.get_input_details()[0]
@@ -121,16 +129,40 @@ def latency(model, sample=None, threads=1, runs=50, warmup=5):
     except Exception:  # not every model compiles; the Interpreter runs them all
         it.set_tensor(inp["index"], value)
         run, runtime = it.invoke, "LiteRT Interpreter (XNNPACK)"
-    for _ in range(warmup):
+    warmed, start = 0, time.perf_counter()
+    while warmed < warmup or time.perf_counter() - start < WARMUP_MIN_S:
         run()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter_ns()
+        warmed += 1
+    times, before = [], _cpu_snapshot()
+    start = time.perf_counter_ns()
+    while len(times) < runs or time.perf_counter_ns() - start < TIMED_MIN_S * 1e9:
+        begin = time.perf_counter_ns()
         run()
-        times.append((time.perf_counter_ns() - start) / 1e6)
+        times.append((time.perf_counter_ns() - begin) / 1e6)
     return {"median": statistics.median(times), "p90": float(np.percentile(times, 90)),
             "mean": statistics.fmean(times), "std": statistics.pstdev(times), "min": min(times),
-            "runs": runs, "warmup": warmup, "threads": threads, "runtime": runtime}
+            "runs": len(times), "warmup": warmed, "threads": threads, "runtime": runtime,
+            "background_cpu": _background_cpu(before, _cpu_snapshot())}
+
+
+def _cpu_snapshot():
+    """(wall s, busy CPU seconds of the whole machine, CPU seconds of this process); None if unknown."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None  # not Linux
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    own = os.times()
+    return time.perf_counter(), (sum(fields[:8]) - idle) / tick, own.user + own.system
+
+
+def _background_cpu(before, after):
+    """Share of all cores busy with other processes between two snapshots (0 = a quiet machine)."""
+    if before is None or after is None or after[0] - before[0] <= 0:
+        return None
+    others = (after[1] - before[1]) - (after[2] - before[2])
+    return round(max(0.0, others / ((after[0] - before[0]) * (os.cpu_count() or 1))), 3)
 
 
 _ENVIRONMENT = None

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from optlib import paths
 
-ENGINE_VERSION = 2  # bump when a change makes stored figures incomparable (2: latency on CompiledModel)
+ENGINE_VERSION = 3  # bump when a change makes stored figures incomparable
+# (2: latency on CompiledModel; 3: latency timed for a minimum time too, with the others paused)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -74,12 +75,18 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.artifacts = self.path.parent / "artifacts"
         self.artifacts.mkdir(exist_ok=True)
-        with self._connect() as db:
-            db.executescript(SCHEMA)
+        # Switching to WAL needs the database to itself, and SQLite answers "database is locked" at
+        # once (no busy wait) when another process is doing the same: processes creating one store
+        # together take turns here. WAL mode then stays with the file.
+        with open(self.path.parent / ".create.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            with self._connect() as db:
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
 
     def _connect(self):
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA busy_timeout=60000")
         db.row_factory = sqlite3.Row
         return _Closing(db)
@@ -137,15 +144,6 @@ class Store:
                        (status, error, time.time(), row["id"]))
             return row["id"]
 
-    def timing_lock(self):
-        """Return a lock shared by everything that builds and exclusive while a latency is timed.
-
-        Every job holds it shared; it turns exclusive only around the timed
-        invokes, so no conversion or training of any sweep on this store runs
-        on the CPU while a latency figure is taken.
-        """
-        return TimingLock(self.path.parent / ".timing.lock")
-
     # --- reading ---------------------------------------------------------
 
     def lookup(self, key):
@@ -192,22 +190,6 @@ def _decode(row):
     row["settings"] = json.loads(row["settings"] or "{}")
     row["metrics"] = json.loads(row["metrics"] or "{}")
     return row
-
-
-class TimingLock:
-    """A readers-writer lock on a file (flock): ``shared()`` to build, ``exclusive()`` to time."""
-
-    def __init__(self, path):
-        self.file = open(path, "a+")
-
-    def shared(self):
-        fcntl.flock(self.file, fcntl.LOCK_SH)
-
-    def exclusive(self):
-        fcntl.flock(self.file, fcntl.LOCK_EX)  # releases the shared lock first: no deadlock
-
-    def release(self):
-        self.file.close()  # closing drops the lock
 
 
 class _Closing:

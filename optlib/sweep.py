@@ -5,6 +5,8 @@ one result row and one artifact out — so a failure stays with its scheme
 and the executor could later be swapped without touching the schemes.
 """
 
+import contextlib
+import os
 import time
 
 from optlib import data, executor, measure, models, schemes
@@ -95,10 +97,14 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
 
 
 class Context:
-    """What every job of a sweep shares: the model and dataset, loaded once."""
+    """What every job of a sweep shares: the model and dataset, loaded once.
 
-    def __init__(self, model_src, data_src, trusted, report):
-        self.model_src, self.data_src, self.report = model_src, data_src, report
+    ``quiet`` is a context manager around the timed invokes of a latency figure;
+    the executor's workers use it to have the other workers paused meanwhile.
+    """
+
+    def __init__(self, model_src, data_src, trusted, report, quiet=contextlib.nullcontext):
+        self.model_src, self.data_src, self.report, self.quiet = model_src, data_src, report, quiet
         report(0, "", "loading", 0.0, f"loading model {model_src.name}")
         self.model = models.load(model_src, trusted)
         scale = models.ZOO[model_src.ref].scale if model_src.kind == "zoo" else "0..1"
@@ -124,15 +130,13 @@ def run_one(context, store, index, name, settings, key):
     progress = _ProgressFor(context, index, name)
     progress(0.0, "starting")
     path = None
-    lock = store.timing_lock()
-    lock.shared()
     try:
         job = Job(name, context.model, context.data, settings, progress)
         built = scheme.build_function()(job)
         build_s = time.perf_counter() - started
         path = store.save_artifact(key, name, built.tflite)
         progress(0.92, "measuring")
-        metrics = _measure(context, built, path, settings, lock)
+        metrics = _measure(context, built, path, settings)
         metrics.update(build_s=round(build_s, 2), total_s=round(time.perf_counter() - started, 2))
         store.finish(run_id, "ok", metrics, tflite_path=path)
         status, error = "ok", None
@@ -142,8 +146,6 @@ def run_one(context, store, index, name, settings, key):
         store.finish(run_id, "failed", error=error)
         if path is not None:  # e.g. converted but cannot be allocated: no artifact for a failed run
             path.unlink(missing_ok=True)
-    finally:
-        lock.release()
     row = result_row(store.get(run_id))
     progress.done(status, error, row)
     return row
@@ -166,7 +168,7 @@ def _first_line(problem):
     return (text.splitlines()[0] if text else "no message")[:300]
 
 
-def _measure(context, built, path, settings, lock):
+def _measure(context, built, path, settings):
     d = context.data
     raw, gz = measure.sizes(path)
     metrics = {"size_bytes": raw, "gzip_bytes": gz, "threads": settings["threads"],
@@ -177,12 +179,11 @@ def _measure(context, built, path, settings, lock):
                        keras_accuracy=context.keras_accuracy(built.model))
     else:
         metrics.update(accuracy=None, accuracy_note=context.model_src.note)
-    lock.exclusive()  # nothing else of ours builds while the latency is timed
-    try:
+    with context.quiet():  # the sweep's other workers are paused while the latency is timed
+        load = os.getloadavg()[0]  # what else ran on the machine (other sweeps, other programs)
         metrics["latency_ms"] = measure.latency(path, d.x_test[0], settings["threads"],
                                                 settings["runs"], settings["warmup"])
-    finally:
-        lock.shared()
+    metrics["latency_ms"]["load_1m"] = round(load, 2)
     stats = measure.weight_stats(path)
     metrics.update(sparsity=stats["sparsity"], max_unique_weights=stats["max_unique"],
                    max_unique_per_channel=stats["max_unique_per_channel"], kernels=stats["kernels"])

@@ -71,7 +71,8 @@ def test_edge_tpu_with_samples_and_accuracy_ends_in_int8_then_qat_and_runs_them(
     radio(page, "Unlabelled representative samples").click()
     radio(page, "Edge TPU").click()
     radio(page, "Accuracy").click()
-    page.get_by_text("Try first").wait_for()
+    # The page streams in; its button is drawn after the last recommendation.
+    page.get_by_role("button", name="Send these 2 schemes to Optimize").wait_for()
 
     # The tree asked one more question on this path (with its default), and not the accuracy budget.
     questions = page.locator('[data-testid="stRadio"]')

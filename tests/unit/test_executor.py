@@ -1,0 +1,57 @@
+"""The worker pool: jobs from both ends, and a quiet machine while a latency is timed."""
+
+import threading
+import time
+
+import psutil
+
+from optlib import sweep
+from optlib.store import Store
+
+FAST = {"runs": "3", "warmup": "1", "rep_samples": "16"}
+
+
+def _watch_worker_states(stop, seen):
+    """Record every process state of the sweep's worker processes until ``stop`` is set."""
+    me = psutil.Process()
+    while not stop.is_set():
+        for child in me.children():
+            try:
+                if "optlib.executor" in " ".join(child.cmdline()):
+                    seen.add(child.status())
+            except psutil.Error:
+                pass
+        time.sleep(0.005)
+
+
+def test_other_workers_are_paused_while_a_latency_is_timed(tmp_path, tiny_model_path, digits_npz):
+    store = Store(tmp_path / "r.sqlite")
+    stop, seen = threading.Event(), set()
+    watcher = threading.Thread(target=_watch_worker_states, args=(stop, seen))
+    watcher.start()
+    try:
+        # One worker trains qat (busy on every core) while the other converts and times four schemes.
+        result = sweep.run(str(tiny_model_path), str(digits_npz), "float32,float16,dynamic,int8,qat",
+                           {**FAST, "epochs": "25"}, store, workers=2)
+    finally:
+        stop.set()
+        watcher.join()
+    rows = {r["scheme"]: r for r in result["results"]}
+    assert all(r["status"] == "ok" for r in rows.values()), rows
+    assert psutil.STATUS_STOPPED in seen  # the training worker was stopped ...
+    assert rows["qat"]["accuracy"] > 0.5  # ... and resumed: it finished its training
+    pids = {row["scheme"]: row["pid"] for row in store.rows()}
+    assert pids["qat"] != pids["float32"] == pids["float16"] == pids["dynamic"] == pids["int8"]
+    for name in ("float32", "float16", "dynamic", "int8"):  # timed beside a paused trainer: a quiet machine
+        assert rows[name]["latency_ms"]["background_cpu"] < 0.25, (name, rows[name]["latency_ms"])
+
+
+def test_jobs_are_taken_from_both_ends_so_the_baseline_comes_first(tmp_path, tiny_model_path, digits_npz):
+    store = Store(tmp_path / "r.sqlite")
+    order = []
+    sweep.run(str(tiny_model_path), str(digits_npz), "float32,float16,cluster,prune", {**FAST, "epochs": "1"},
+              store, workers=2, progress=lambda e: order.append(e["scheme"]) if e["stage"] == "ok" else None)
+    rows = {row["scheme"]: row for row in store.rows()}
+    assert rows["float32"]["pid"] == rows["float16"]["pid"] != rows["prune"]["pid"]
+    assert rows["prune"]["started_at"] < rows["float16"]["started_at"]  # the long one started at once
+    assert order[0] == "float32"
