@@ -24,6 +24,7 @@ SCHEME_COLORS = {
     "float16": "#1f77b4",
     "dynamic": "#17becf",
     "int8": "#2ca02c",
+    "int8_selective": "#98df8a",  # int8's light partner: int8 with a few layers kept in float
     "int16x8": "#bcbd22",
     "qat": "#d62728",
     "prune": "#ff7f0e",

@@ -61,7 +61,18 @@ def build_parser():
     search.add_argument("--budget", type=float, metavar="SECONDS", help="stop starting trials after this long")
     search.add_argument("--store")
     search.add_argument("--param", action="append", metavar="KEY=VALUE")
+    search.add_argument("--trust", action="store_true",
+                        help="allow Lambda layers and custom objects (runs code from the model file)")
     search.add_argument("--json", action="store_true")
+
+    layers = sub.add_parser("layers", help="which layers lose most in int8 (and int16x8), with the debugger's metrics")
+    layers.add_argument("--model", required=True)
+    layers.add_argument("--data", required=True)
+    layers.add_argument("--top", type=int, default=5, help="how many of the worst layers to list (default 5)")
+    layers.add_argument("--store")
+    layers.add_argument("--trust", action="store_true",
+                        help="allow Lambda layers and custom objects (runs code from the model file)")
+    layers.add_argument("--json", action="store_true", help="print the whole report as one JSON document")
 
     listing = sub.add_parser("schemes", help="list the schemes and their settings")
     listing.add_argument("--json", action="store_true")
@@ -158,7 +169,7 @@ def _search(args):
             print(f"  {event['scheme']}: {event['stage']}", file=sys.stderr)
 
     result = search(args.model, args.data, args.max_loss, args.objective, args.trials, args.budget, args.store,
-                    _params(args.param), progress)
+                    _params(args.param), progress, trusted=args.trust)
     if args.json:
         print(json.dumps(result, default=str))
         return 0
@@ -171,6 +182,39 @@ def _search(args):
         size = "" if trial.get("size_bytes") is None else f"{trial['size_bytes'] / 1024:.1f} KB: "
         print(f"{number}. {trial['scheme']}{f' ({settings})' if settings else ''}: {acc}{size}{trial['verdict']}")
     print(("Met: " if result["met"] else "Not met: ") + result["explanation"])
+    return 0
+
+
+def _layers(args):
+    from optlib import insight
+
+    def progress(fraction, message):
+        if not args.json:
+            print(f"  [{100 * fraction:3.0f}%] {message}", file=sys.stderr)
+
+    report = insight.layer_report(args.model, args.data, args.store, args.trust, progress)
+    if args.json:
+        print(json.dumps(report, default=str))
+        return 0
+    runs = ", ".join(f"{name} #{row['id']}" for name, row in report["runs"].items() if row.get("id") is not None)
+    print(f"Compared on {report['samples']} inputs ({runs}). Channel error: RMSE over RMS of the float output, "
+          "median over channels.")
+    for label in report["labels"]:
+        print(f"Worst layers in {label} (position, op, channel error, layer):")
+        by_name = {row["layer"]: row for row in report["layers"]}
+        for name in insight.worst_layers(report["layers"], label, args.top):
+            row = by_name[name]
+            print(f"  {row['position']:3d} {row['op']:<18} {row[f'{label}_error']:.4f}  {name}")
+    if report["int16_problem"]:
+        print(f"Note: {report['int16_problem']}")
+    if report["debugger"]:
+        worst = sorted(report["debugger"], key=lambda r: -(r.get("rmse/scale") or 0))[:args.top]
+        print("QuantizationDebugger (int8), largest RMSE/scale:")
+        for row in worst:
+            print(f"  {row['op_name']:<18} rmse/scale {row.get('rmse/scale', float('nan')):.3f}  "
+                  f"{row['tensor_name']}")
+    elif report["debugger_problem"]:
+        print(f"Note: the QuantizationDebugger could not run: {report['debugger_problem']}")
     return 0
 
 
@@ -222,7 +266,7 @@ def main(argv=None):
     try:
         args = build_parser().parse_args(argv)
         commands = {"sweep": _sweep, "schemes": _schemes, "results": _results, "recommend": _recommend,
-                    "search": _search}
+                    "search": _search, "layers": _layers}
         return commands[args.command](args)
     except InputError as problem:
         print(f"error: {problem}", file=sys.stderr)

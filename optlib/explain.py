@@ -2,8 +2,13 @@
 
 "Why is this slower?" and "why didn't this shrink?" — each explanation
 quotes the numbers of the run and of its float32 baseline, and the reason
-the seed documents give.
+the seed documents give. :func:`explain` reads one run; :func:`explanations`
+all the runs of a :func:`optlib.report.frame`, each against its own baseline.
 """
+
+import math
+
+from optlib.report import BASELINE
 
 GUIDE = "000_c3c454f1a6893647.txt"
 
@@ -49,3 +54,55 @@ def explain(row, baseline):
 def _median(row):
     latency = row.get("latency_ms")
     return latency.get("median") if isinstance(latency, dict) else latency
+
+
+def _explainable(row):
+    """A frame row as the flat dict :func:`optlib.explain.explain` reads (NaN -> None, counts as ints)."""
+    flat = {}
+    for key in ("id", "model", "dataset", "scheme", "status", "size_bytes", "gzip_bytes", "latency_ms", "sparsity",
+                "max_unique_weights", "threads"):
+        value = row.get(key)
+        if _missing(value):
+            value = None
+        if key == "max_unique_weights" and value is not None:
+            value = int(value)
+        flat[key] = value
+    return flat
+
+
+def explanations(df, pool=None):
+    """Say why runs of ``df`` are slower than float32, or did not shrink, from their measured figures.
+
+    Each ok run is compared with the newest ok float32 run of the same model
+    and dataset in ``pool`` (default: ``df``), timed with the same threads
+    when there is one; runs :func:`optlib.report.frame` found no baseline for
+    (NaN ``size_ratio``) are left out.
+
+    Returns:
+        list of dicts: id, model, dataset, scheme, notes (a list of sentences); runs
+        with nothing to explain are left out.
+    """
+    pool = df if pool is None else pool
+    bases = pool[(pool["status"] == "ok") & (pool["scheme"] == BASELINE)].sort_values("id", ascending=False)
+    found = []
+    for _, row in df[(df["status"] == "ok") & (df["scheme"] != BASELINE)].iterrows():
+        if "size_ratio" in row and _missing(row["size_ratio"]):
+            continue  # report.frame found no float32 run of this very model and data
+        same = bases[(bases["model"] == row["model"]) & (bases["dataset"] == row["dataset"])]
+        timed = same[same["threads"] == row["threads"]]
+        base = timed if not timed.empty else same
+        if base.empty:
+            continue
+        notes = explain(_explainable(row), _explainable(base.iloc[0]))
+        if notes:
+            found.append({"id": row["id"], "model": row["model"], "dataset": row["dataset"], "scheme": row["scheme"],
+                          "notes": notes})
+    return found
+
+
+def _missing(value):
+    """True for a frame's NaN (or infinity): no figure."""
+    try:
+        return not math.isfinite(value)
+    except TypeError:  # None, text, a dict of latencies
+        return False

@@ -20,7 +20,6 @@ from plotly.subplots import make_subplots
 from optlib import report
 from optlib.charts import _annotate as _note
 from optlib.charts import TEMPLATE, _empty, _figure, color_of
-from optlib.explain import explain
 
 KB = 1_000  # decimal, as the sizes elsewhere in the app
 ROUNDING_NOISE = 1 / math.sqrt(12)  # RMSE / scale of pure rounding to a uniform grid
@@ -479,46 +478,3 @@ def _log_axis(points, column):
 
 
 # --- Explanations beside results ------------------------------------------------------------
-
-def _explainable(row):
-    """A frame row as the flat dict :func:`optlib.explain.explain` reads (NaN -> None, counts as ints)."""
-    flat = {}
-    for key in ("id", "model", "dataset", "scheme", "status", "size_bytes", "gzip_bytes", "latency_ms", "sparsity",
-                "max_unique_weights", "threads"):
-        value = row.get(key)
-        if isinstance(value, (float, np.floating)) and not math.isfinite(value):
-            value = None
-        if key == "max_unique_weights" and value is not None:
-            value = int(value)
-        flat[key] = value
-    return flat
-
-
-def explanations(df, pool=None):
-    """Say why runs of ``df`` are slower than float32, or did not shrink, from their measured figures.
-
-    Each ok run is compared with the newest ok float32 run of the same model
-    and dataset in ``pool`` (default: ``df``), timed with the same threads
-    when there is one; runs :func:`optlib.report.frame` found no baseline for
-    (NaN ``size_ratio``) are left out.
-
-    Returns:
-        list of dicts: id, model, dataset, scheme, notes (a list of sentences); runs
-        with nothing to explain are left out.
-    """
-    pool = df if pool is None else pool
-    bases = pool[(pool["status"] == "ok") & (pool["scheme"] == report.BASELINE)].sort_values("id", ascending=False)
-    found = []
-    for _, row in df[(df["status"] == "ok") & (df["scheme"] != report.BASELINE)].iterrows():
-        if "size_ratio" in row and pd.isna(row["size_ratio"]):
-            continue  # report.frame found no float32 run of this very model and data
-        same = bases[(bases["model"] == row["model"]) & (bases["dataset"] == row["dataset"])]
-        timed = same[same["threads"] == row["threads"]]
-        base = timed if not timed.empty else same
-        if base.empty:
-            continue
-        notes = explain(_explainable(row), _explainable(base.iloc[0]))
-        if notes:
-            found.append({"id": row["id"], "model": row["model"], "dataset": row["dataset"], "scheme": row["scheme"],
-                          "notes": notes})
-    return found

@@ -43,8 +43,10 @@ BULKY = ("kernels",)  # per-kernel lists: too big for a table export
 
 
 def scheme_order(name):
-    """Return the position of a scheme in the registry (unknown names sort last)."""
-    order = schemes.names()
+    """Return the position of a scheme in the registry, a variant just after its scheme (unknown names last)."""
+    order = []
+    for core in schemes.names():
+        order += [core] + [n for n in schemes.names(variants=True) if schemes.get(n).variant_of == core]
     return order.index(name) if name in order else len(order)
 
 

@@ -36,7 +36,7 @@ def objective_value(row, baseline, objective, weight=0.5):
 
 
 def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budget_s=None, store=None,
-           overrides=None, progress=None, weight=0.5):
+           overrides=None, progress=None, weight=0.5, trusted=False):
     """Search for the best model within ``max_loss`` relative accuracy loss.
 
     Args:
@@ -44,6 +44,7 @@ def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budge
         objective: "size", "latency" or "mix" (``weight`` on size, the rest on latency).
         trials: most candidates to try (the float32 baseline is not counted).
         budget_s: stop starting new trials after this many seconds.
+        trusted: load a model with Lambda layers or custom objects (runs code from the file).
 
     Returns:
         dict: target, baseline row, best (row or None), met (bool), explanation, trail (list).
@@ -56,7 +57,8 @@ def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budge
     if trials < 1:
         raise InputError("The search needs at least one trial.")
     started = time.monotonic()
-    base = sweep.run(model_ref, data_ref, "float32", overrides, store, progress=progress)["results"][0]
+    base = sweep.run(model_ref, data_ref, "float32", overrides, store, progress=progress,
+                     trusted=trusted)["results"][0]
     if base["status"] != "ok" or base.get("accuracy") is None:
         raise InputError(f"The float32 baseline has no accuracy ({base.get('error') or base.get('accuracy_note')}); "
                          "the search needs a trained model and labelled test data.")
@@ -67,7 +69,7 @@ def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budge
             trail.append({"scheme": scheme, "settings": extra, "verdict": "not tried: time budget spent"})
             break
         row = sweep.run(model_ref, data_ref, scheme, {**(overrides or {}), **extra}, store,
-                        progress=progress)["results"][0]
+                        progress=progress, trusted=trusted)["results"][0]
         entry = {"scheme": scheme, "settings": extra, "id": row.get("id"), "status": row["status"],
                  "accuracy": row.get("accuracy"), "size_bytes": row.get("size_bytes"),
                  "latency_ms": (row.get("latency_ms") or {}).get("median")}

@@ -145,116 +145,7 @@ class Table1Job(BackgroundJob):
 
 # --- Layer insight & search ----------------------------------------------------------
 
-LAYER_SCHEMES = ("float32", "int8", "int16x8")
 FINISHED_STAGES = ("ok", "failed", "cached", "skipped", "timeout", "interrupted")
-
-
-def newest_runs(model_ref, data_ref, names, store=None):
-    """The newest finished run of each scheme in ``names`` for this model and data, from the store.
-
-    Any settings will do: a layer comparison or a weight view needs the
-    artifact, not the timing settings it was measured with. Runs whose
-    artifact is gone are passed over.
-
-    Returns:
-        {scheme: result row} for the schemes found.
-
-    Raises:
-        InputError: the model or the data reference cannot be resolved.
-    """
-    from pathlib import Path
-
-    from optlib.store import Store
-
-    model_src, data_src, _ = sweep.plan(model_ref, data_ref, "float32")
-    found = {}
-    for name in names:
-        for row in Store(store).rows(scheme=name, status="ok"):  # newest first
-            if (row["model_fingerprint"], row["dataset_fingerprint"]) == (model_src.fingerprint,
-                                                                          data_src.fingerprint) \
-                    and row["tflite_path"] and Path(row["tflite_path"]).is_file():
-                found[name] = sweep.result_row(row, cached=True)
-                break
-    return found
-
-
-def probe_count(input_shape):
-    """How many inputs to compare layers on: 64, or 8 for large inputs (every activation is kept in memory)."""
-    size = 1
-    for dim in input_shape:
-        size *= int(dim)
-    return 64 if size <= 64 * 64 * 3 else 8
-
-
-def layer_report(model_ref, data_ref, store=None, trusted=False, progress=None):
-    """Compare every layer of int8 (and int16x8) with float32 on the same inputs; add the debugger's metrics.
-
-    float32, int8 and int16x8 come from the store when they are there (any
-    settings), else they are made now by an ordinary sweep (and stored).
-    int16x8 may fail on some models (e.g. MobileNetV2): the comparison then
-    covers int8 alone and says why.
-
-    Args:
-        progress: called with (fraction 0..1, message).
-
-    Returns:
-        dict: ``runs`` {scheme: result row}, ``layers`` (rows of
-        :func:`optlib.insight.compare_layers`), ``labels`` (the quantized
-        models compared), ``int16_problem``, ``debugger`` (rows of
-        :func:`optlib.insight.debugger_metrics`), ``debugger_problem`` and
-        ``samples`` (inputs compared on).
-
-    Raises:
-        InputError: the model or data cannot be used, or float32 or int8 cannot be made.
-    """
-    from optlib import data, insight, models
-
-    progress = progress or (lambda fraction, message: None)
-    runs = newest_runs(model_ref, data_ref, LAYER_SCHEMES, store)
-    missing = [name for name in LAYER_SCHEMES if name not in runs]
-    if missing:
-        def forward(event):
-            step = f"{event['scheme']}: " if event["scheme"] else ""
-            progress(0.7 * event["fraction"], f"{step}{event['message'] or event['stage']}")
-
-        made = sweep.run(model_ref, data_ref, ",".join(missing), None, store, trusted=trusted, progress=forward)
-        runs.update({row["scheme"]: row for row in made["results"]})
-    for name in ("float32", "int8"):
-        if runs[name]["status"] != "ok":
-            raise InputError(f"{name} could not be made ({runs[name]['error'] or runs[name]['status']}); "
-                             "the layer comparison needs it.")
-    progress(0.72, "loading the model and sample inputs")
-    source = models.resolve(model_ref)
-    model = models.load(source, trusted)
-    scale = models.ZOO[source.ref].scale if source.kind == "zoo" else "0..1"
-    dataset = data.load(data.resolve(data_ref), model, scale)
-    x = dataset.representative(probe_count(dataset.input_shape))
-    quantized = {"int8": runs["int8"]["tflite_path"]}
-    int16_problem = ""
-    if runs["int16x8"]["status"] == "ok":
-        quantized["int16x8"] = runs["int16x8"]["tflite_path"]
-    else:
-        int16_problem = f"int16x8 {runs['int16x8']['status']}: {runs['int16x8']['error'] or 'no reason recorded'}"
-    progress(0.8, f"running float32 and {' and '.join(quantized)} layer by layer on {len(x)} inputs")
-    try:
-        layers = insight.compare_layers(runs["float32"]["tflite_path"], quantized, x)
-    except Exception as problem:
-        if "int16x8" not in quantized:
-            raise
-        int16_problem = f"int16x8 could not run layer by layer: {type(problem).__name__}: {problem}"
-        del quantized["int16x8"]
-        layers = insight.compare_layers(runs["float32"]["tflite_path"], quantized, x)
-    progress(0.9, "running TensorFlow Lite's QuantizationDebugger on int8")
-    debugger, debugger_problem = [], ""
-    try:
-        debugger = insight.debugger_metrics(model, x)
-    except Exception as problem:  # shown on the page; the layer comparison stands without it
-        log.exception("QuantizationDebugger failed")
-        text = str(problem).strip()
-        debugger_problem = f"{type(problem).__name__}: {text.splitlines()[0][:300] if text else 'no message'}"
-    progress(1.0, "done")
-    return {"runs": runs, "layers": layers, "labels": list(quantized), "int16_problem": int16_problem,
-            "debugger": debugger, "debugger_problem": debugger_problem, "samples": len(x)}
 
 
 class _PageJob(BackgroundJob):
@@ -270,7 +161,7 @@ class _PageJob(BackgroundJob):
 
 
 class LayerJob(_PageJob):
-    """:func:`layer_report` in a daemon thread, for the Layer insight & search page."""
+    """:func:`optlib.insight.layer_report` in a daemon thread, for the Layer insight & search page."""
 
     name = "optlib-layers"
     stopped = "The layer comparison stopped:"
@@ -280,8 +171,10 @@ class LayerJob(_PageJob):
         self.store, self.trusted = store, trusted
 
     def work(self):
-        return layer_report(self.model_ref, self.data_ref, self.store, self.trusted,
-                            progress=lambda fraction, message: self._progress((fraction, message)))
+        from optlib import insight
+
+        return insight.layer_report(self.model_ref, self.data_ref, self.store, self.trusted,
+                                    progress=lambda fraction, message: self._progress((fraction, message)))
 
     def state(self):
         """Return (fraction, last message) so far."""
@@ -295,10 +188,10 @@ class SearchJob(_PageJob):
     name = "optlib-search"
     stopped = "The search stopped:"
 
-    def __init__(self, model_ref, data_ref, max_loss, objective, trials, budget_s=None, store=None):
+    def __init__(self, model_ref, data_ref, max_loss, objective, trials, budget_s=None, store=None, trusted=False):
         super().__init__(model_ref, data_ref)
         self.arguments = {"max_loss": max_loss, "objective": objective, "trials": int(trials),
-                          "budget_s": budget_s or None, "store": store}
+                          "budget_s": budget_s or None, "store": store, "trusted": trusted}
 
     def work(self):
         from optlib import search

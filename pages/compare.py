@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from optlib import charts, insight_charts
+from optlib import charts, explain
 from pages import _shared
 
 _shared.through_router(__file__)
@@ -12,7 +12,7 @@ SIZE_AXES = {"size_mb": "File size", "gzip_mb": "Gzipped size (download)"}
 
 def explanations_ui(view, runs):
     """'Why is this slower?' and 'why didn't this shrink?' for the shown runs whose figures show it."""
-    found = insight_charts.explanations(view, runs)
+    found = explain.explanations(view, runs)
     if not found:
         return
     with st.container(border=True):

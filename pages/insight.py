@@ -5,13 +5,14 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from optlib import insight, report, search
+from optlib import explain, insight, report, search
 from optlib import insight_charts as charts
 from optlib.errors import InputError
+from optlib.insight import LAYER_SCHEMES, newest_runs
 from optlib.store import Store
 from optlib.sweep import result_row
 from pages import _shared
-from pages._jobs import LAYER_SCHEMES, LayerJob, SearchJob, SweepJob, newest_runs
+from pages._jobs import LayerJob, SearchJob, SweepJob
 
 _shared.through_router(__file__)
 
@@ -74,7 +75,7 @@ def search_progress_ui(job):
 
 def explanations_ui(df, pool=None):
     """'Why is this slower?' and 'why didn't this shrink?' for the runs of ``df`` whose figures show it."""
-    for item in charts.explanations(df, pool):
+    for item in explain.explanations(df, pool):
         for note in item["notes"]:
             st.info(f"**{item['scheme']}** (run #{item['id']}): {note}", icon=":material/lightbulb:")
 
@@ -384,7 +385,8 @@ search_running = search_job is not None and search_job.running
 if st.button(f"Search {trials} candidate{'s' if trials != 1 else ''}", type="primary", icon=":material/search:",
              key="insight_search_button", disabled=bool(busy), help=waiting):
     st.session_state["insight_search_job"] = SearchJob(_shared.model_ref(), _shared.data_ref(), max_loss, objective,
-                                                       trials, budget or None, _shared.store_path()).start()
+                                                       trials, budget or None, _shared.store_path(),
+                                                       _shared.trusted()).start()
     st.session_state.pop("insight_search_axis", None)  # the chart follows the new objective
     st.rerun()
 if search_running:

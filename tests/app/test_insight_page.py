@@ -17,7 +17,6 @@ from optlib import insight, report, sweep
 from optlib.errors import InputError
 from optlib.schemes.post_training import recipe_for
 from optlib.store import Store
-from pages import _jobs
 
 # The layers of digits_cnn as optlib.insight.compare_layers names them; dense_1 quantizes worst.
 LAYER_NAMES = [("digits_cnn/conv2d/Relu;digits_cnn/conv2d/BiasAdd;digits_cnn/conv2d/Conv2D", "CONV_2D"),
@@ -60,7 +59,7 @@ def canned_layers(int16=True):
 
 
 class FakeLayerReport:
-    """Stands in for pages._jobs.layer_report: stores float32, int8 and int16x8 and returns canned layers."""
+    """Stands in for pages.insight.layer_report: stores float32, int8 and int16x8 and returns canned layers."""
 
     def __init__(self, int16_problem="", debugger_problem="", error=None):
         self.int16_problem, self.debugger_problem, self.error = int16_problem, debugger_problem, error
@@ -71,7 +70,7 @@ class FakeLayerReport:
         progress(0.5, "int8: converting")
         if self.error:
             raise self.error
-        runs = {name: store_run(Store(store), name) for name in _jobs.LAYER_SCHEMES}
+        runs = {name: store_run(Store(store), name) for name in insight.LAYER_SCHEMES}
         labels = ["int8"] if self.int16_problem else ["int8", "int16x8"]
         return {"runs": runs, "layers": canned_layers(int16=not self.int16_problem), "labels": labels,
                 "int16_problem": self.int16_problem, "debugger": [] if self.debugger_problem else DEBUGGER,
@@ -123,9 +122,9 @@ class FakeSearch:
         self.met, self.gate, self.error, self.calls = met, gate, error, []
 
     def __call__(self, model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budget_s=None, store=None,
-                 overrides=None, progress=None, weight=0.5):
+                 overrides=None, progress=None, weight=0.5, trusted=False):
         self.calls.append({"model": model_ref, "data": data_ref, "max_loss": max_loss, "objective": objective,
-                           "trials": trials, "budget_s": budget_s})
+                           "trials": trials, "budget_s": budget_s, "trusted": trusted})
         if self.error:
             raise self.error
         result = search_result(self.met)
@@ -157,7 +156,7 @@ def chart_titles(at):
 @pytest.fixture
 def layers(monkeypatch):
     fake = FakeLayerReport()
-    monkeypatch.setattr(_jobs, "layer_report", fake)
+    monkeypatch.setattr(insight, "layer_report", fake)
     return fake
 
 
@@ -258,7 +257,7 @@ def test_suggest_the_worst_n_layers(app, home, layers):
 
 def test_only_int8_is_compared_when_int16x8_fails(app, home, monkeypatch):
     problem = "int16x8 failed: RuntimeError: no_integer_overflow_from_quantization in DEPTHWISE_CONV_2D"
-    monkeypatch.setattr(_jobs, "layer_report", FakeLayerReport(int16_problem=problem,
+    monkeypatch.setattr(insight, "layer_report", FakeLayerReport(int16_problem=problem,
                                                                debugger_problem="RuntimeError: no debug ops"))
     at = compare_layers(app("insight.py"))
     assert not at.exception
@@ -270,7 +269,7 @@ def test_only_int8_is_compared_when_int16x8_fails(app, home, monkeypatch):
 
 
 def test_a_comparison_that_cannot_run_is_an_error_with_what_to_do(app, home, monkeypatch):
-    monkeypatch.setattr(_jobs, "layer_report", FakeLayerReport(
+    monkeypatch.setattr(insight, "layer_report", FakeLayerReport(
         error=InputError("int8 could not be made (RuntimeError: boom); the layer comparison needs it.")))
     at = compare_layers(app("insight.py"))
     assert not at.exception
@@ -370,7 +369,7 @@ def test_the_search_runs_in_the_background_and_shows_the_trail(app, home, monkey
     at.switch_page("pages/insight.py").run()
     assert not at.exception
     assert fake.calls == [{"model": "digits_cnn", "data": "digits", "max_loss": 0.01, "objective": "size",
-                           "trials": 4, "budget_s": None}]
+                           "trials": 4, "budget_s": None, "trusted": False}]
     assert "int8 meets the target" in texts(at.success)
     assert [m.value for m in at.metric][:2] == ["int8", "96.90%"]
     trail = at.dataframe[-1].value
@@ -392,6 +391,7 @@ def test_search_settings_reach_the_engine(app, home, monkeypatch):
     at.selectbox(key="insight_objective").set_value("latency").run()
     at.number_input(key="insight_trials").set_value(2)
     at.number_input(key="insight_budget").set_value(120).run()
+    at.session_state["app_trusted"] = True  # as the Model & data page sets it for a trusted upload
     assert at.button(key="insight_search_button").label == "Search 2 candidates"
     assert "int8, int8_selective · worst 1." in texts(at.caption)
     at.button(key="insight_search_button").click().run()
@@ -399,7 +399,7 @@ def test_search_settings_reach_the_engine(app, home, monkeypatch):
     at.run()
     assert not at.exception
     assert fake.calls == [{"model": "digits_cnn", "data": "digits", "max_loss": 0.025, "objective": "latency",
-                           "trials": 2, "budget_s": 120}]
+                           "trials": 2, "budget_s": 120, "trusted": True}]
     assert at.radio(key="insight_search_axis").value == "latency"  # the chart follows the objective
 
 
@@ -455,10 +455,10 @@ def test_newest_runs_finds_only_the_current_model_and_data_with_their_artifact(h
     store_canned(store, "float32")  # another fingerprint: another model file of the same name
     gone = store_run(store, "int16x8")
     (home / "artifacts" / gone["tflite_path"].split("/")[-1]).unlink()
-    found = _jobs.newest_runs("digits_cnn", "digits", ("float32", "int8", "int16x8"))
+    found = insight.newest_runs("digits_cnn", "digits", ("float32", "int8", "int16x8"))
     assert list(found) == ["int8"] and found["int8"]["id"] == new["id"] != old["id"]
     with pytest.raises(InputError, match="Unknown model"):
-        _jobs.newest_runs("no_such_model", "digits", ("int8",))
+        insight.newest_runs("no_such_model", "digits", ("int8",))
 
 
 def test_layer_report_compares_int8_alone_when_int16x8_failed(home, monkeypatch):
@@ -488,7 +488,7 @@ def test_layer_report_compares_int8_alone_when_int16x8_failed(home, monkeypatch)
     monkeypatch.setattr(insight, "compare_layers", lambda f, q, x: compared.append(sorted(q)) or canned_layers(False))
     monkeypatch.setattr(insight, "debugger_metrics", lambda model, x: (_ for _ in ()).throw(RuntimeError("no ops")))
     events = []
-    result = _jobs.layer_report("digits_cnn", "digits", progress=lambda f, m: events.append((f, m)))
+    result = insight.layer_report("digits_cnn", "digits", progress=lambda f, m: events.append((f, m)))
     assert compared == [["int8"]]
     assert result["labels"] == ["int8"] and result["int16_problem"] == "int16x8 failed: RuntimeError: overflow"
     assert result["debugger"] == [] and result["debugger_problem"] == "RuntimeError: no ops"
@@ -500,7 +500,7 @@ def test_layer_report_falls_back_to_int8_when_int16x8_cannot_run_layer_by_layer(
     from optlib import data, models
 
     store = Store()
-    for name in _jobs.LAYER_SCHEMES:
+    for name in insight.LAYER_SCHEMES:
         store_run(store, name)
 
     class Data:
@@ -518,7 +518,7 @@ def test_layer_report_falls_back_to_int8_when_int16x8_cannot_run_layer_by_layer(
     monkeypatch.setattr(data, "load", lambda source, model, scale: Data())
     monkeypatch.setattr(insight, "compare_layers", fake_compare)
     monkeypatch.setattr(insight, "debugger_metrics", lambda model, x: DEBUGGER)
-    result = _jobs.layer_report("digits_cnn", "digits")
+    result = insight.layer_report("digits_cnn", "digits")
     assert result["labels"] == ["int8"] and "allocate_tensors failed" in result["int16_problem"]
     assert result["samples"] == 8 and result["debugger"] == DEBUGGER
 
@@ -528,11 +528,14 @@ def test_layer_report_needs_float32_and_int8(home, monkeypatch):
     ok = {"id": 2, "scheme": "float32", "status": "ok", "error": None}
     monkeypatch.setattr(sweep, "run", lambda *a, **k: {"results": [ok, failed, {**failed, "scheme": "int16x8"}]})
     with pytest.raises(InputError, match=r"int8 could not be made \(RuntimeError: boom\)"):
-        _jobs.layer_report("digits_cnn", "digits")
+        insight.layer_report("digits_cnn", "digits")
 
 
-def test_report_frame_keeps_int8_selective_after_the_registry_schemes():
-    rows = [{"id": 1, "scheme": "int8_selective", "status": "ok", "model": "m", "dataset": "d"},
-            {"id": 2, "scheme": "float32", "status": "ok", "model": "m", "dataset": "d"}]
-    assert list(report.frame(rows)["scheme"]) == ["float32", "int8_selective"]
+def test_report_frame_puts_int8_selective_right_after_int8_with_its_own_colour():
+    rows = [{"id": i, "scheme": name, "status": "ok", "model": "m", "dataset": "d"}
+            for i, name in enumerate(["qat", "int8_selective", "float32", "int8", "no_such_scheme"])]
+    assert list(report.frame(rows)["scheme"]) == ["float32", "int8", "int8_selective", "qat", "no_such_scheme"]
+    from optlib.charts import SCHEME_COLORS, color_of
+
+    assert color_of("int8_selective") not in set(SCHEME_COLORS.values()) - {SCHEME_COLORS["int8_selective"]}
 

@@ -1,6 +1,7 @@
 """Explanations quote the measured figures."""
 
-from optlib.explain import explain
+from optlib import report
+from optlib.explain import explain, explanations
 
 
 def row(scheme, size, gzip, latency, **extra):
@@ -29,3 +30,31 @@ def test_nothing_to_explain():
     assert explain(row("int8", 55_000, 50_000, 4.0), BASE) == []
     assert explain(BASE, BASE) == []
     assert explain(row("int8", 1, 1, 1.0), None) == []
+
+
+def result(scheme, id, accuracy, size, latency, gzip=None, model="digits_cnn", threads=1, **extra):
+    """A stored run as :func:`optlib.report.frame` reads it."""
+    return {"id": id, "scheme": scheme, "status": "ok", "model": model, "dataset": "digits", "accuracy": accuracy,
+            "size_bytes": size, "gzip_bytes": gzip or size * 0.9, "latency_ms": {"median": latency},
+            "threads": threads, "settings": {}, **extra}
+
+
+# --- Every run of a frame, against the float32 run of its model ----------------------------------
+
+def test_explanations_quote_each_run_against_the_float32_run_of_its_model():
+    rows = [result("float32", 1, 0.975, 230_400, 0.030, gzip=211_200),
+            result("int8_selective", 2, 0.975, 80_000, 0.045),
+            result("prune", 3, 0.97, 230_400, 0.029, gzip=126_000, sparsity=0.5, max_unique_weights=255),
+            result("int8", 4, 0.97, 64_000, 0.012),
+            result("int8", 5, 0.97, 64_000, 0.5, model="other")]  # no float32 of its model: nothing said
+    df = report.frame(rows)
+    found = explanations(df)
+    notes = {f["scheme"]: f["notes"] for f in found}
+    assert sorted((f["id"], f["scheme"]) for f in found) == [(2, "int8_selective"), (3, "prune")]
+    assert notes["int8_selective"][0].startswith("Why is this slower? 0.045 ms against 0.03 ms for float32 (1.5x)")
+    assert "kept in float" in notes["int8_selective"][0]
+    assert notes["prune"][0].startswith("Why didn't this shrink? prune zeroes 50% of the weights")
+    # The baseline may sit outside the shown runs (e.g. a scheme filter): it is taken from the pool.
+    shown = df[df["scheme"] == "int8_selective"]
+    assert [f["id"] for f in explanations(shown, pool=df)] == [2]
+    assert explanations(shown) == []

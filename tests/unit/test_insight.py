@@ -39,9 +39,13 @@ def bad_model(tmp_path_factory, digits_arrays):
 
 
 @pytest.fixture(scope="module")
-def rows(bad_model, tmp_path_factory):
+def store(tmp_path_factory):
+    return Store(tmp_path_factory.mktemp("store") / "r.sqlite")
+
+
+@pytest.fixture(scope="module")
+def rows(bad_model, store):
     model, data = bad_model
-    store = Store(tmp_path_factory.mktemp("store") / "r.sqlite")
     result = sweep.run(str(model), str(data), "float32,int8,int16x8,int8_selective",
                        {"runs": "3", "warmup": "1", "rep_samples": "200"}, store)
     return {r["scheme"]: r for r in result["results"]}
@@ -82,3 +86,27 @@ def test_debugger_metrics_and_weight_values(bad_model, rows, digits_arrays):
     assert len(float_kernels) == len(int8_kernels) == 3
     for (_, _, f), (_, _, q) in zip(float_kernels, int8_kernels):
         assert f.shape == q.shape and np.max(np.abs(f - q)) <= np.max(np.abs(f)) / 100  # int8 per-channel steps
+
+
+def test_layers_on_the_cli_names_the_bad_layer_first_from_the_stored_runs(bad_model, rows, store, capsys):
+    from optlib.cli import main
+
+    model, data = bad_model
+    assert main(["layers", "--model", str(model), "--data", str(data), "--store", str(store.path), "--top", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    ids = f"float32 #{rows['float32']['id']}, int8 #{rows['int8']['id']}, int16x8 #{rows['int16x8']['id']}"
+    assert out[0].startswith(f"Compared on 64 inputs ({ids})")  # made by the sweep above, not again
+    first_int8 = out[out.index(next(line for line in out if line.startswith("Worst layers in int8"))) + 1]
+    assert "/bad/" in first_int8 and "FULLY_CONNECTED" in first_int8
+    assert any(line.startswith("Worst layers in int16x8") for line in out)
+    assert any(line.startswith("QuantizationDebugger (int8)") for line in out)
+    assert len(store.rows()) == 4  # nothing new was run
+
+
+def test_layers_on_the_cli_with_a_bad_model_path_says_what_is_wrong(tmp_path, capsys):
+    from optlib.cli import main
+
+    assert main(["layers", "--model", str(tmp_path / "missing.keras"), "--data", "digits",
+                 "--store", str(tmp_path / "r.sqlite")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "missing.keras" in err and "Traceback" not in err

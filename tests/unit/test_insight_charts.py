@@ -237,24 +237,3 @@ def test_search_chart_against_latency_and_when_no_candidate_met_the_target():
     assert "★ closest (target not met): int8" in [t.name for t in fig.data]
     with pytest.raises(ValueError, match="choose one of: size, latency"):
         ic.search_chart(search_result(), "gzip")
-
-
-# --- Explanations ----------------------------------------------------------------------------
-
-def test_explanations_quote_each_run_against_the_float32_run_of_its_model():
-    rows = [result("float32", 1, 0.975, 230_400, 0.030, gzip=211_200),
-            result("int8_selective", 2, 0.975, 80_000, 0.045),
-            result("prune", 3, 0.97, 230_400, 0.029, gzip=126_000, sparsity=0.5, max_unique_weights=255),
-            result("int8", 4, 0.97, 64_000, 0.012),
-            result("int8", 5, 0.97, 64_000, 0.5, model="other")]  # no float32 of its model: nothing said
-    df = report.frame(rows)
-    found = ic.explanations(df)
-    notes = {f["scheme"]: f["notes"] for f in found}
-    assert sorted((f["id"], f["scheme"]) for f in found) == [(2, "int8_selective"), (3, "prune")]
-    assert notes["int8_selective"][0].startswith("Why is this slower? 0.045 ms against 0.03 ms for float32 (1.5x)")
-    assert "kept in float" in notes["int8_selective"][0]
-    assert notes["prune"][0].startswith("Why didn't this shrink? prune zeroes 50% of the weights")
-    # The baseline may sit outside the shown runs (e.g. a scheme filter): it is taken from the pool.
-    shown = df[df["scheme"] == "int8_selective"]
-    assert [f["id"] for f in ic.explanations(shown, pool=df)] == [2]
-    assert ic.explanations(shown) == []
