@@ -172,8 +172,48 @@ def default_workers(model_src):
     return min(2, os.cpu_count() or 1) if small else 1
 
 
-def run_in_workers(model_src, data_src, trusted, store, todo, report, budget_s=None, workers=1):
-    """Run jobs in worker processes, each with a time budget; return {scheme: row}.
+class Workers:
+    """Worker processes for one model and dataset, kept from one sweep to the next.
+
+    A sweep makes its own and closes them at the end; a caller that runs many
+    small sweeps on the same model (the search, one trial at a time) opens
+    them once and passes them to each sweep, so TensorFlow, the model and the
+    data load once, not once per trial::
+
+        with executor.Workers(model_src, data_src, trusted, store) as workers:
+            sweep.run(..., workers=workers)
+    """
+
+    def __init__(self, model_src, data_src, trusted, store, count=1):
+        self.model_src, self.data_src, self.trusted, self.store = model_src, data_src, trusted, store
+        self.count, self.pool = count, []
+
+    def serves(self, model_src, data_src, trusted, store):
+        return (self.model_src.fingerprint, self.data_src.fingerprint, self.trusted, str(self.store.path)) == \
+            (model_src.fingerprint, data_src.fingerprint, trusted, str(store.path))
+
+    def grow(self, wanted):
+        """Start workers until there are ``wanted`` (at most ``count``); return the new ones."""
+        new = []
+        while len(self.pool) < min(self.count, wanted):
+            new.append(_Worker(self.model_src, self.data_src, self.trusted, self.store.path))
+            self.pool.append(new[-1])
+        return new
+
+    def close(self):
+        for worker in self.pool:
+            worker.stop()
+        self.pool.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def run_in_workers(workers, todo, report, budget_s=None):
+    """Run jobs on ``workers`` (a :class:`Workers`), each with a time budget; return {scheme: row}.
 
     Jobs go to whichever worker is free (the first worker from the front of
     the list, the others from the back). A worker that dies or runs over the
@@ -182,14 +222,13 @@ def run_in_workers(model_src, data_src, trusted, store, todo, report, budget_s=N
     Raises:
         InputError: a worker could not load the model or the data.
     """
-    pending, results, pool = list(todo), {}, []
+    pending, results, pool, store = list(todo), {}, workers.pool, workers.store
     quiet = _Quiet(pool)
     try:
         while pending or any(w.job for w in pool):
-            while len(pool) < min(workers, len(pending) + sum(1 for w in pool if w.job)):
-                pool.append(_Worker(model_src, data_src, trusted, store.path))
+            for worker in workers.grow(len(pending) + sum(1 for w in pool if w.job)):
                 if quiet.owner:
-                    pool[-1].pause()
+                    worker.pause()
             for worker in pool:
                 if worker.ready and worker.job is None and worker.paused_at is None and pending:
                     worker.start_job(pending.pop(0 if worker is pool[0] else -1))
@@ -208,9 +247,11 @@ def run_in_workers(model_src, data_src, trusted, store, todo, report, budget_s=N
                 elif kind == "done":
                     results[worker.job[1]] = message[1]
                     worker.job = None
-                elif kind == "died" and worker.job is None:
+                elif kind == "died" and not worker.ready:
                     raise InputError("The worker process stopped while loading the model and data "
                                      f"(exit code {message[1]}); the model may be too large for this machine.")
+                elif kind == "died" and worker.job is None:  # an idle worker kept from an earlier sweep
+                    pool.remove(worker)
                 elif kind == "died":
                     quiet.gone(worker)
                     _give_up(store, worker, results, report, "failed", CRASHED.format(code=message[1]))
@@ -222,9 +263,11 @@ def run_in_workers(model_src, data_src, trusted, store, todo, report, budget_s=N
                     worker.stop(kill=True)
                     _give_up(store, worker, results, report, "timeout", TIMED_OUT.format(budget=budget_s))
                     pool.remove(worker)
-    finally:
-        for worker in pool:
-            worker.stop()
+    except BaseException:
+        workers.close()  # a worker may be half-way through a job: these workers cannot be reused
+        raise
+    for worker in pool:
+        worker.resume()
     return results
 
 

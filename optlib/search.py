@@ -10,8 +10,9 @@ as the trail, with the reason it was or was not chosen.
 
 import time
 
-from optlib import sweep
+from optlib import executor, sweep
 from optlib.errors import InputError
+from optlib.store import Store
 
 OBJECTIVES = ("size", "latency", "mix")
 # (scheme, settings) in the order they are tried; cheap and broadly useful first.
@@ -57,40 +58,47 @@ def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budge
     if trials < 1:
         raise InputError("The search needs at least one trial.")
     started = time.monotonic()
-    base = sweep.run(model_ref, data_ref, "float32", overrides, store, progress=progress,
-                     trusted=trusted)["results"][0]
-    if base["status"] != "ok" or base.get("accuracy") is None:
-        raise InputError(f"The float32 baseline has no accuracy ({base.get('error') or base.get('accuracy_note')}); "
-                         "the search needs a trained model and labelled test data.")
-    floor = base["accuracy"] * (1 - max_loss)
-    trail, best, closest = [], None, None
-    for scheme, extra in ORDER[objective][:trials]:
-        if budget_s and time.monotonic() - started > budget_s:
-            trail.append({"scheme": scheme, "settings": extra, "verdict": "not tried: time budget spent"})
-            break
-        row = sweep.run(model_ref, data_ref, scheme, {**(overrides or {}), **extra}, store,
-                        progress=progress, trusted=trusted)["results"][0]
-        entry = {"scheme": scheme, "settings": extra, "id": row.get("id"), "status": row["status"],
-                 "accuracy": row.get("accuracy"), "size_bytes": row.get("size_bytes"),
-                 "latency_ms": (row.get("latency_ms") or {}).get("median")}
-        if row["status"] != "ok" or row.get("accuracy") is None:
-            entry["verdict"] = f"failed: {row.get('error')}"
+    store = store if isinstance(store, Store) else Store(store)
+    model_src, data_src, _ = sweep.plan(model_ref, data_ref, "float32", overrides)
+    # One worker for every trial: TensorFlow, the model and the data load once, not once per trial.
+    with executor.Workers(model_src, data_src, trusted, store) as workers:
+        def run(scheme, extra=None):
+            return sweep.run(model_ref, data_ref, scheme, {**(overrides or {}), **(extra or {})}, store,
+                             progress=progress, trusted=trusted, workers=workers)["results"][0]
+
+        base = run("float32")
+        if base["status"] != "ok" or base.get("accuracy") is None:
+            raise InputError(f"The float32 baseline has no accuracy "
+                             f"({base.get('error') or base.get('accuracy_note')}); "
+                             "the search needs a trained model and labelled test data.")
+        floor = base["accuracy"] * (1 - max_loss)
+        trail, best, closest = [], None, None
+        for scheme, extra in ORDER[objective][:trials]:
+            if budget_s and time.monotonic() - started > budget_s:
+                trail.append({"scheme": scheme, "settings": extra, "verdict": "not tried: time budget spent"})
+                break
+            row = run(scheme, extra)
+            entry = {"scheme": scheme, "settings": extra, "id": row.get("id"), "status": row["status"],
+                     "accuracy": row.get("accuracy"), "size_bytes": row.get("size_bytes"),
+                     "latency_ms": (row.get("latency_ms") or {}).get("median")}
+            if row["status"] != "ok" or row.get("accuracy") is None:
+                entry["verdict"] = f"failed: {row.get('error')}"
+                trail.append(entry)
+                continue
+            entry["loss"] = (base["accuracy"] - row["accuracy"]) / base["accuracy"]
+            entry["objective"] = objective_value(row, base, objective, weight)
+            entry["met"] = row["accuracy"] >= floor - 1e-12
+            if closest is None or (entry["loss"], entry["objective"]) < (closest["loss"], closest["objective"]):
+                closest = entry
+            if entry["met"] and (best is None or entry["objective"] < best["objective"]):
+                entry["verdict"] = "meets the target; best so far"
+                best = entry
+            elif entry["met"]:
+                entry["verdict"] = f"meets the target, but {best['scheme']} is better on {objective}"
+            else:
+                entry["verdict"] = (f"loses {100 * entry['loss']:.2f}% of float32 accuracy, "
+                                    f"more than the {100 * max_loss:.2f}% accepted")
             trail.append(entry)
-            continue
-        entry["loss"] = (base["accuracy"] - row["accuracy"]) / base["accuracy"]
-        entry["objective"] = objective_value(row, base, objective, weight)
-        entry["met"] = row["accuracy"] >= floor - 1e-12
-        if closest is None or (entry["loss"], entry["objective"]) < (closest["loss"], closest["objective"]):
-            closest = entry
-        if entry["met"] and (best is None or entry["objective"] < best["objective"]):
-            entry["verdict"] = "meets the target; best so far"
-            best = entry
-        elif entry["met"]:
-            entry["verdict"] = f"meets the target, but {best['scheme']} is better on {objective}"
-        else:
-            entry["verdict"] = (f"loses {100 * entry['loss']:.2f}% of float32 accuracy, "
-                                f"more than the {100 * max_loss:.2f}% accepted")
-        trail.append(entry)
     chosen = best or closest
     return {"target": {"max_loss": max_loss, "min_accuracy": floor, "objective": objective},
             "baseline": {"accuracy": base["accuracy"], "size_bytes": base["size_bytes"],

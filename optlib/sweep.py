@@ -70,7 +70,8 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
     With ``isolate`` (the default) the jobs run in a worker process, where a
     scheme that runs over ``budget_s`` seconds is stopped and marked
     ``timeout``; ``isolate=False`` runs them in this process. ``workers`` worker
-    processes share the jobs (default: two for small models on two or more cores).
+    processes share the jobs (default: two for small models on two or more cores);
+    or pass open :class:`optlib.executor.Workers` to run on (and keep) them.
 
     Raises:
         InputError: the model, the data or the settings cannot be used at all.
@@ -87,9 +88,14 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
             report(index, name, "cached", 1.0, "served from the store", results[name])
         else:
             todo.append((index, name, settings, key))
-    if todo and isolate:
+    if todo and isolate and isinstance(workers, executor.Workers):
+        if not workers.serves(model_src, data_src, trusted, store):
+            raise ValueError("these workers were opened for another model, dataset or store")
+        results.update(executor.run_in_workers(workers, todo, report, budget_s))
+    elif todo and isolate:
         count = workers or executor.default_workers(model_src)
-        results.update(executor.run_in_workers(model_src, data_src, trusted, store, todo, report, budget_s, count))
+        with executor.Workers(model_src, data_src, trusted, store, count) as own:
+            results.update(executor.run_in_workers(own, todo, report, budget_s))
     elif todo:
         results.update(executor.run_inline(model_src, data_src, trusted, store, todo, report))
     return {"model": model_src.name, "model_note": model_src.note, "dataset": data_src.name,

@@ -23,6 +23,8 @@ def test_search_finds_a_smaller_model_within_the_target_and_explains_its_trail(s
     assert [t["scheme"] for t in result["trail"]] == ["int8", "dynamic"]
     assert all(t["verdict"] for t in result["trail"])
     assert result["explanation"].startswith(f"{best['scheme']} meets the target")
+    # One worker process loaded TensorFlow, the model and the data for the baseline and every trial.
+    assert len({row["pid"] for row in store.rows()}) == 1
 
 
 def test_an_impossible_target_returns_the_closest_candidate_and_says_so(store):
@@ -36,3 +38,13 @@ def test_an_impossible_target_returns_the_closest_candidate_and_says_so(store):
 def test_bad_search_arguments_are_refused():
     with pytest.raises(InputError, match="Unknown objective 'speed'; use one of size, latency, mix"):
         search("digits_cnn", "digits", objective="speed")
+
+
+def test_workers_opened_for_one_model_refuse_another(store, tiny_model_path, digits_npz):
+    from optlib import executor, sweep
+
+    model_src, data_src, _ = sweep.plan("digits_cnn", "digits")
+    with executor.Workers(model_src, data_src, False, store) as workers:
+        with pytest.raises(ValueError, match="another model"):
+            sweep.run(str(tiny_model_path), str(digits_npz), "float32", FAST, store, workers=workers)
+        assert workers.pool == []  # refused before any worker started
