@@ -31,7 +31,7 @@ COLUMNS = (
     "sparsity", "max_unique_weights", "train_s", "build_s",
     "tflite_path", "settings", "trained",
     "accuracy_delta", "size_ratio", "gzip_ratio", "speedup",
-    "scheme_order", "cached", "accuracy_note", "recipe",
+    "scheme_order", "cached", "accuracy_note", "recipe", "model_fingerprint", "dataset_fingerprint",
 )
 NUMERIC = (
     "accuracy", "top5", "keras_accuracy", "size_bytes", "gzip_bytes", "size_mb", "gzip_mb",
@@ -93,8 +93,8 @@ def _record(row):
         "trained": row.get("trained"),
         "scheme_order": scheme_order(scheme), "cached": row.get("cached"),
         "accuracy_note": row.get("accuracy_note"), "recipe": row.get("recipe"),
-        # Not columns: used to pick a baseline of the very same model file and data.
-        "_model_fp": row.get("model_fingerprint"), "_data_fp": row.get("dataset_fingerprint"),
+        # Stored rows carry them: a baseline is always of the very same model file and data.
+        "model_fingerprint": row.get("model_fingerprint"), "dataset_fingerprint": row.get("dataset_fingerprint"),
     }
 
 
@@ -114,7 +114,7 @@ def _add_baseline(df):
     bases = df[ok & (df["scheme"] == BASELINE)].sort_values("id", ascending=False, na_position="last")
     for index, row in df[ok].iterrows():
         same = bases[(bases["model"] == row["model"]) & (bases["dataset"] == row["dataset"])]
-        for key in ("_model_fp", "_data_fp"):
+        for key in ("model_fingerprint", "dataset_fingerprint"):
             if row[key] is not None:  # stored rows carry fingerprints: never compare different files
                 same = same[same[key].isna() | (same[key] == row[key])]
         if same.empty:
@@ -127,6 +127,25 @@ def _add_baseline(df):
         if not timed.empty:
             df.at[index, "speedup"] = _ratio(timed.iloc[0]["latency_ms"], row["latency_ms"])
     return df
+
+
+def _tell_files_apart(df):
+    """Add the fingerprint's start to a model name that more than one model file uses."""
+    fingerprints = df[df["model_fingerprint"].notna()].groupby("model")["model_fingerprint"].nunique()
+    for name in fingerprints[fingerprints > 1].index:
+        same = (df["model"] == name) & df["model_fingerprint"].notna()
+        df.loc[same, "model"] = name + " · " + df.loc[same, "model_fingerprint"].str[:6]
+    return df
+
+
+def of_files(df, model_src, data_src):
+    """The runs of exactly this model file and dataset (by fingerprint), under their own names.
+
+    ``model_src`` and ``data_src`` are what :func:`optlib.sweep.plan` resolves a
+    selection to; another file that happens to have the same name is left out.
+    """
+    same = df[df["model_fingerprint"].eq(model_src.fingerprint) & df["dataset_fingerprint"].eq(data_src.fingerprint)]
+    return same.assign(model=model_src.name, dataset=data_src.name)
 
 
 def frame(rows):
@@ -153,13 +172,19 @@ def frame(rows):
         size: "times smaller"), ``speedup`` (float32 latency / latency, same
         thread count only), all NaN without such a baseline; and
         ``scheme_order``, ``cached``, ``accuracy_note``, ``recipe`` (dict,
-        what :func:`optlib.codegen.code_for` needs).
+        what :func:`optlib.codegen.code_for` needs), ``model_fingerprint`` and
+        ``dataset_fingerprint`` (stored rows only).
+
+        Two different model files with one name (two uploads of ``model.keras``)
+        are told apart: their ``model`` gets the start of the file's fingerprint,
+        e.g. ``model.keras · 3fa2c1``.
     """
     records = [_record(row) for row in rows or []]
-    df = pd.DataFrame.from_records(records, columns=[*COLUMNS, "_model_fp", "_data_fp"])
+    df = pd.DataFrame.from_records(records, columns=COLUMNS)
     for column in NUMERIC:
         df[column] = pd.to_numeric(df[column], errors="coerce").astype(float)
-    df = _add_baseline(df).drop(columns=["_model_fp", "_data_fp"])
+    df = _add_baseline(df)
+    df = _tell_files_apart(df)
     df = df.sort_values(["model", "dataset", "scheme_order", "id"], kind="stable", na_position="last")
     return df.reset_index(drop=True)[list(COLUMNS)]
 

@@ -19,6 +19,7 @@ def result_row(row, cached=False):
     metrics = row.get("metrics") or {}
     return {"id": row.get("id"), "scheme": row["scheme"], "status": row["status"], "error": row.get("error"),
             "cached": cached, "model": row.get("model"), "dataset": row.get("dataset"),
+            "model_fingerprint": row.get("model_fingerprint"), "dataset_fingerprint": row.get("dataset_fingerprint"),
             "settings": row.get("settings"), **metrics, "tflite_path": row.get("tflite_path")}
 
 

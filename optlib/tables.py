@@ -262,26 +262,26 @@ def plan_table1(models=TABLE1_MODELS, data="digits", include_qat=False, runs=50,
     return jobs
 
 
-# Wall time of one scheme of a Table 1 reproduction on a 2-core x86 machine, in seconds
-# (low, high): conversion, calibration or fine-tuning, and 50 timed runs. mobilenet_v2
-# measured ~30 s per post-training scheme here; the others scale with the model's size.
-EXPECTED_S = {
-    "mobilenet_v1": {"float32": (20, 60), "int8": (20, 60), "qat": (60, 240)},
-    "mobilenet_v2": {"float32": (20, 60), "int8": (20, 60), "qat": (60, 240)},
-    "inception_v3": {"float32": (90, 300), "int8": (120, 420), "qat": (300, 1200)},
-    "resnet_v2_101": {"float32": (120, 420), "int8": (180, 600), "qat": (600, 1800)},
-}
-LOAD_S = {"mobilenet_v1": (5, 15), "mobilenet_v2": (5, 15), "inception_v3": (15, 40), "resnet_v2_101": (15, 40)}
+def expected_seconds(jobs, store):
+    """Estimate the wall time of ``(model, scheme)`` jobs from this machine's own earlier runs.
 
+    Each job counts the median ``total_s`` (build, measurement) of the ok runs
+    of the same model and scheme in ``store``, with any dataset and settings.
 
-def expected_seconds(jobs):
-    """Return the (low, high) wall time in seconds of the ``(model, scheme)`` jobs still to run."""
-    low = high = 0
-    for model in dict.fromkeys(model for model, _ in jobs):
-        low, high = low + LOAD_S[model][0], high + LOAD_S[model][1]
+    Returns:
+        (seconds for the jobs with earlier runs, [(model, scheme) with none to go by]).
+    """
+    import statistics
+
+    seconds, unknown = 0.0, []
     for model, scheme in jobs:
-        low, high = low + EXPECTED_S[model][scheme][0], high + EXPECTED_S[model][scheme][1]
-    return low, high
+        taken = [row["metrics"]["total_s"] for row in store.rows(model=model, scheme=scheme, status="ok")
+                 if (row.get("metrics") or {}).get("total_s")]
+        if taken:
+            seconds += statistics.median(taken)
+        else:
+            unknown.append((model, scheme))
+    return seconds, unknown
 
 
 def weights_found(model):

@@ -118,15 +118,17 @@ def reproduce_ui():
             return
         store = Store(_shared.store_path())
         todo = [(model, scheme) for model, scheme, key in jobs if not store.lookup(key)]
-        low, high = tables.expected_seconds(todo)
+        seconds, unknown = tables.expected_seconds(todo, store)
         notes = [f"{len(jobs)} conversions ({len(chosen)} architecture{'s' if len(chosen) != 1 else ''} × "
                  f"{len(tables.table1_schemes(include_qat))} schemes)"]
         if len(todo) < len(jobs):
             notes.append(f"{len(jobs) - len(todo)} already in the store (served at once)")
-        if todo:
-            notes.append(f"expected time on this 2-core machine: **{minutes(low)} to {minutes(high)}** "
-                         "(MobileNets take about half a minute to a minute per scheme, Inception v3 and "
-                         "ResNet v2 101 several minutes each; QAT much longer)")
+        if len(unknown) < len(todo):
+            notes.append(f"{len(todo) - len(unknown)} of them took **{minutes(seconds)}** in this machine's "
+                         "earlier runs of the same architectures and schemes, plus loading each model")
+        if unknown:
+            notes.append(f"no earlier run on this machine to estimate {', '.join(f'{m} {s}' for m, s in unknown)} "
+                         "from: MobileNets take minutes, Inception v3 and ResNet v2 101 much longer, QAT longest")
         st.markdown("; ".join(notes) + ".")
         untrained = [name for name in chosen if not tables.weights_found(name)]
         if untrained:
@@ -307,6 +309,7 @@ def table2_section(runs):
     except InputError as problem:
         st.error(f"{problem} Choose another model or dataset on the Model & data page.", icon=":material/error:")
         return
+    runs = report.of_files(runs, model_src, data_src)  # not another file that has the same name
     table2_run_ui(runs, model_src.name, data_src.name, model_src.trained)
     table = tables.table2_comparison(runs, model_src.name, data_src.name)
     comparison_ui(table, "tables_t2_table")

@@ -48,18 +48,18 @@ def answers_ui():
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def stored_names(model_ref, data_ref):
-    """The model and dataset names the store files this selection's results under."""
-    return models.resolve(model_ref).name, data.resolve(data_ref).name
+def sources(model_ref, data_ref):
+    """The model file and dataset of this selection, with their fingerprints (a big file takes a moment)."""
+    return models.resolve(model_ref), data.resolve(data_ref)
 
 
 def measured_runs():
-    """The newest finished run per scheme of the current model and dataset, as {scheme: row}."""
+    """The newest finished run per scheme of the current model file and dataset, as {scheme: row}."""
     try:
-        model_name, data_name = stored_names(_shared.model_ref(), _shared.data_ref())
+        model_src, data_src = sources(_shared.model_ref(), _shared.data_ref())
     except InputError:
         return {}  # the selection cannot be used; the Model & data page says why
-    runs = _shared.filter_runs(_shared.stored_runs(), [model_name], [data_name])
+    runs = _shared.filter_runs(report.of_files(_shared.stored_runs(), model_src, data_src))
     return {row["scheme"]: row for row in report.latest(runs).to_dict("records")}
 
 

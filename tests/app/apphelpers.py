@@ -32,13 +32,25 @@ def canned_metrics(scheme):
 
 
 def store_canned(store, scheme, model="digits_cnn", dataset="digits", fail=False):
-    """Write one run the way the sweep does (start, artifact, finish); return its result row."""
-    from optlib import schemes, sweep
+    """Write one run the way the sweep does (start, artifact, finish); return its result row.
+
+    A model or dataset the engine can resolve (a zoo name, ``digits``) gets its
+    real fingerprint, so pages find the run as the current selection's.
+    """
+    from optlib import data, models, schemes, sweep
+    from optlib.errors import InputError
     from optlib.store import run_key
 
+    def fingerprint(resolve, ref):
+        try:
+            return resolve(ref).fingerprint
+        except InputError:
+            return f"{ref}-fp"
+
+    model_fp, data_fp = fingerprint(models.resolve, model), fingerprint(data.resolve, dataset)
     settings = schemes.settings_for(scheme)
-    key = run_key(f"{model}-fp", f"{dataset}-fp", scheme, settings)
-    run_id = store.start(key, model, f"{model}-fp", dataset, f"{dataset}-fp", scheme, settings)
+    key = run_key(model_fp, data_fp, scheme, settings)
+    run_id = store.start(key, model, model_fp, dataset, data_fp, scheme, settings)
     if fail:
         store.finish(run_id, "failed", error=FAILURE)
     else:

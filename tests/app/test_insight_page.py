@@ -447,12 +447,11 @@ def test_compare_explains_runs_that_did_not_shrink(app, filled_home):
 # --- The engine side of the page: store look-ups and the layer report --------------------------------
 
 def test_newest_runs_finds_only_the_current_model_and_data_with_their_artifact(home):
-    from apphelpers import store_canned
-
     store = Store()
     old = store_run(store, "int8")
     new = store_run(store, "int8", {"rep_samples": 100})  # any settings will do
-    store_canned(store, "float32")  # another fingerprint: another model file of the same name
+    other = store.start("k", "digits_cnn", "another-file", "digits", "digits-fp", "float32", {})  # same name
+    store.finish(other, "ok", canned_metrics("float32"), tflite_path=store.save_artifact("k", "float32", b"TFL3"))
     gone = store_run(store, "int16x8")
     (home / "artifacts" / gone["tflite_path"].split("/")[-1]).unlink()
     found = insight.newest_runs("digits_cnn", "digits", ("float32", "int8", "int16x8"))

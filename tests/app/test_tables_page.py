@@ -14,6 +14,7 @@ import pytest
 from apphelpers import FAILURE, FakeSweep, texts
 
 from optlib import report, sweep, tables
+from optlib.store import Store
 
 SEED = Path(__file__).resolve().parents[2].parent / "shared" / "seeds" / "000_c3c454f1a6893647.txt"
 
@@ -102,13 +103,20 @@ def test_ratio_columns_are_shown_and_exported(app, home):
 
 def test_the_time_estimate_and_missing_weights_are_stated(app, home):
     at = open_tables(app)
-    assert "expected time on this 2-core machine" in texts(at.markdown)
+    assert "no earlier run on this machine to estimate mobilenet_v1 float32, mobilenet_v1 int8," in texts(at.markdown)
     assert "8 conversions" in texts(at.markdown)
     assert "size and latency only" in texts(at.caption)
     at.multiselect(key="tables_models").set_value(["mobilenet_v2"]).run()
     at.checkbox(key="tables_qat").check().run()
     assert not at.exception
     assert "3 conversions (1 architecture × 3 schemes)" in texts(at.markdown)
+    # With an earlier run of the same architecture and scheme, its measured time is the estimate.
+    run_id = Store().start("k", "mobilenet_v2", "fp", "digits", "dfp", "int8", {})
+    Store().finish(run_id, "ok", {"total_s": 150.0})
+    at.run()
+    shown = texts(at.markdown)
+    assert "1 of them took **2 min** in this machine's earlier runs" in shown
+    assert "estimate mobilenet_v2 float32, mobilenet_v2 qat from" in shown
     assert at.button(key="tables_run_button").label == "Reproduce Table 1 for 1 architecture"
     at.multiselect(key="tables_models").set_value([]).run()
     assert "Choose at least one architecture" in texts(at.info)

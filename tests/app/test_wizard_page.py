@@ -185,6 +185,20 @@ def test_a_failed_or_missing_run_is_not_shown_as_measured(app, filled_home):
     assert len(at.metric) == 4 and ("Size", "64.2 KB") in {(m.label, m.value) for m in at.metric}
 
 
+def test_runs_of_another_file_with_the_same_name_are_not_the_current_models(app, home):
+    from apphelpers import canned_metrics
+
+    from optlib import data
+    from optlib.store import Store
+
+    store = Store()  # an upload that was also called digits_cnn: same name, other content
+    run_id = store.start("k", "digits_cnn", "another-file", "digits", data.resolve("digits").fingerprint, "int8", {})
+    store.finish(run_id, "ok", canned_metrics("int8"))
+    at = wizard_page(app, EDGE_TPU)
+    assert not at.exception
+    assert not at.metric and sum("Not measured yet" in c.value for c in at.caption) == 2
+
+
 def test_no_figures_when_the_current_data_cannot_be_found(app, filled_home, tmp_path):
     at = wizard_page(app, EDGE_TPU, state={"app_data_ref": str(tmp_path / "gone.npz"), "app_data_label": "gone.npz"})
     assert not at.exception

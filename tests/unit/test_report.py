@@ -113,11 +113,16 @@ def test_stored_rows_are_flattened_and_fingerprints_keep_different_files_apart()
                                                                    "dataset", "settings", "tflite_path")}
         return {**flat, "metrics": metrics, "model_fingerprint": fingerprint, "dataset_fingerprint": "df"}
 
-    df = report.frame([stored("float32", 1, "fp1", 1000), stored("int8", 2, "fp1", 250),
-                       stored("int8", 3, "fp2", 250)])
+    df = report.frame([stored("float32", 1, "fp1abcdef", 1000), stored("int8", 2, "fp1abcdef", 250),
+                       stored("int8", 3, "fp2abcdef", 250)])
     assert df[df["id"] == 2]["size_ratio"].iloc[0] == pytest.approx(4.0)
     assert math.isnan(df[df["id"] == 3]["size_ratio"].iloc[0])  # same name, another model file
     assert df[df["id"] == 2]["latency_ms"].iloc[0] == 2.0
+    # ... and in tables, charts and filters the two files are two models, named with their fingerprint
+    assert dict(zip(df["id"], df["model"])) == {1: "m · fp1abc", 2: "m · fp1abc",
+                                                3: "m · fp2abc"}
+    one_file = report.frame([stored("float32", 1, "fp1abcdef", 1000), stored("int8", 2, "fp1abcdef", 250)])
+    assert set(one_file["model"]) == {"m"}
 
 
 def test_empty_input_gives_an_empty_frame_with_all_columns():

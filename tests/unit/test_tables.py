@@ -92,13 +92,17 @@ def test_plan_table1_lists_one_job_per_architecture_and_scheme(tmp_path, monkeyp
         tables.plan_table1(["mobilenet_v9"])
 
 
-def test_expected_time_grows_with_the_models_and_qat():
-    small = tables.expected_seconds([("mobilenet_v2", "float32"), ("mobilenet_v2", "int8")])
-    assert small[0] < small[1] <= 180  # MobileNet v2: about half a minute to a minute per scheme
-    big = tables.expected_seconds([("resnet_v2_101", "float32"), ("resnet_v2_101", "int8")])
-    assert big[0] > small[1]  # several minutes per scheme
-    assert tables.expected_seconds([("mobilenet_v2", "qat")])[1] > small[1] / 2
-    assert tables.expected_seconds([]) == (0, 0)
+def test_expected_time_comes_from_this_machines_earlier_runs(tmp_path):
+    from optlib.store import Store
+
+    store = Store(tmp_path / "r.sqlite")
+    for model, scheme, seconds, status in [("mobilenet_v2", "float32", 20, "ok"), ("mobilenet_v2", "float32", 40, "ok"),
+                                           ("mobilenet_v2", "int8", 50, "ok"), ("inception_v3", "int8", 999, "failed")]:
+        run_id = store.start(f"k{seconds}", model, "fp", "digits", "dfp", scheme, {})
+        store.finish(run_id, status, {"total_s": seconds} if status == "ok" else None)
+    jobs = [("mobilenet_v2", "float32"), ("mobilenet_v2", "int8"), ("inception_v3", "int8")]
+    assert tables.expected_seconds(jobs, store) == (30 + 50, [("inception_v3", "int8")])  # median of 20 and 40
+    assert tables.expected_seconds([], store) == (0, [])
 
 
 def test_weights_are_found_only_in_the_keras_cache(tmp_path, monkeypatch):
