@@ -36,7 +36,9 @@ def compare(path, threads=1, runs=50, warmup=5, rounds=3):
         theirs.append(litert_median(path, threads, runs, warmup))
     return {"file": Path(path).name, "optlib_ms": statistics.median(ours), "litert_ms": statistics.median(theirs),
             "ratio": statistics.median(ours) / statistics.median(theirs),
-            "optlib_spread": (max(ours) - min(ours)) / statistics.median(ours), "rounds": rounds}
+            "optlib_spread": (max(ours) - min(ours)) / statistics.median(ours),
+            "litert_spread": (max(theirs) - min(theirs)) / statistics.median(theirs),
+            "optlib_values": ours, "litert_values": theirs, "rounds": rounds}
 
 
 if __name__ == "__main__":
@@ -49,4 +51,5 @@ if __name__ == "__main__":
     for file in args.files:
         r = compare(file, args.threads, args.runs, rounds=args.rounds)
         print(f"{r['file']:<50} optlib {r['optlib_ms']:8.2f} ms  LiteRT {r['litert_ms']:8.2f} ms  "
-              f"ratio {r['ratio']:.3f}  optlib spread {100 * r['optlib_spread']:.1f}%")
+              f"ratio {r['ratio']:.3f}  spread: optlib {100 * r['optlib_spread']:.1f}%, "
+              f"LiteRT {100 * r['litert_spread']:.1f}%")

@@ -1,8 +1,9 @@
 """The benchmark suite: measures this machine and writes bench/out/latest.{json,md}.
 
-    .venv/bin/python bench/run.py [--repeats 3] [--skip app,mobilenet]
+    .venv/bin/python bench/run.py [--repeats 3] [--skip sweep,search,mobilenet,app]
 
-1. wall time of the default sweep (digits_cnn on digits, all schemes), cold and warm;
+1. wall time of the default sweep (digits_cnn on digits, all schemes), cold and warm,
+   and of an accuracy-targeted search (4 trials, empty store);
 2. per-scheme conversion time for mobilenet_v2;
 3. evaluation throughput against the bare interpreter's invoke rate (engine overhead);
 4. optlib's latency against LiteRT's benchmark tool on the same files, and run-to-run spread;
@@ -58,14 +59,21 @@ def cli_sweep(home, *args):
     return wall, json.loads(done.stdout)
 
 
+def trained_zoo():
+    """A zoo folder with the trained digits_cnn, as after the app's first start (trained once per run)."""
+    if not hasattr(trained_zoo, "folder"):
+        home = Path(tempfile.mkdtemp(prefix="bench-zoo-"))
+        cli_sweep(home, "--model", "digits_cnn", "--data", "digits", "--schemes", "float32")  # trains, caches
+        trained_zoo.folder = home / "zoo"
+    return trained_zoo.folder
+
+
 def bench_default_sweep(repeats):
     """Cold: empty store (the trained digits_cnn is cached, as after a first start). Warm: all stored."""
     cold, warm, rows = [], [], None
-    zoo = Path(tempfile.mkdtemp(prefix="bench-zoo-"))
-    cli_sweep(zoo, "--model", "digits_cnn", "--data", "digits", "--schemes", "float32")  # trains + caches the model
     for _ in range(repeats):
         home = Path(tempfile.mkdtemp(prefix="bench-home-"))
-        shutil.copytree(zoo / "zoo", home / "zoo")
+        shutil.copytree(trained_zoo(), home / "zoo")
         wall, result = cli_sweep(home, "--model", "digits_cnn", "--data", "digits", "--schemes", "all")
         cold.append(wall)
         rows = result["results"]
@@ -74,6 +82,22 @@ def bench_default_sweep(repeats):
     ok = sum(r["status"] == "ok" for r in rows)
     return {"cold_s": summary(cold), "warm_s": summary(warm), "schemes_ok": ok, "schemes": len(rows),
             "per_scheme_s": {r["scheme"]: r.get("total_s") for r in rows}}
+
+
+def bench_search(repeats, trials=4):
+    """Wall time of `python -m optlib search` with an empty store (the trained digits_cnn cached)."""
+    walls = []
+    for _ in range(repeats):
+        home = Path(tempfile.mkdtemp(prefix="bench-search-"))
+        shutil.copytree(trained_zoo(), home / "zoo")
+        start = time.perf_counter()
+        done = subprocess.run([PY, "-m", "optlib", "search", "--model", "digits_cnn", "--data", "digits",
+                               "--trials", str(trials), "--json"], cwd=ROOT, env={**os.environ, "OPTLIB_HOME": str(home)},
+                              capture_output=True, text=True)
+        walls.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.strip())
+    return {"wall_s": summary(walls), "trials": trials, "met": json.loads(done.stdout)["met"]}
 
 
 def bench_mobilenet(repeats):
@@ -225,6 +249,8 @@ def markdown(result):
         row("default sweep, warm", d["warm_s"], "s")
         lines.append(f"| schemes ok in the default sweep | {d['schemes_ok']}/{d['schemes']} | | 11/11 | "
                      f"{'yes' if d['schemes_ok'] == 11 else 'no'} |")
+    if "search" in r:
+        row(f"search, {r['search']['trials']} trials, cold", r["search"]["wall_s"], "s")
     if "eval_overhead" in r:
         e = r["eval_overhead"]
         row("evaluation vs bare invoke", {"median": 100 * e["ratio"], "spread": 0}, "%", ".0f")
@@ -232,7 +258,8 @@ def markdown(result):
                      f"{e['bare_invoke_images_per_s']['median']:.0f} | | | |")
     for scheme, v in r.get("latency", {}).items():
         lines.append(f"| mobilenet_v2 {scheme} latency: optlib / LiteRT tool | {v['optlib_ms']:.2f} / "
-                     f"{v['litert_ms']:.2f} ms (ratio {v['ratio']:.3f}) | {100 * v['optlib_spread']:.1f}% | "
+                     f"{v['litert_ms']:.2f} ms (ratio {v['ratio']:.3f}) | {100 * v['optlib_spread']:.1f}% "
+                     f"(LiteRT tool: {100 * v.get('litert_spread', float('nan')):.1f}%) | "
                      f"within 10%, spread < 5% | "
                      f"{'yes' if abs(v['ratio'] - 1) <= 0.1 and v['optlib_spread'] < 0.05 else 'no'} |")
     if "mobilenet_v2" in r:
@@ -260,6 +287,9 @@ def main():
     if "sweep" not in skip:
         print("default sweep ...", file=sys.stderr)
         result["default_sweep"] = bench_default_sweep(args.repeats)
+    if "search" not in skip:
+        print("search ...", file=sys.stderr)
+        result["search"] = bench_search(args.repeats)
     if "mobilenet" not in skip:
         print("mobilenet_v2 ...", file=sys.stderr)
         result["mobilenet_v2"], artifacts = bench_mobilenet(1)
