@@ -39,7 +39,8 @@ def build_parser():
     sweep.add_argument("--schemes", default="all", help="comma-separated names, a family, or all")
     sweep.add_argument("--store", help="SQLite store path (default: data/results.sqlite)")
     sweep.add_argument("--threads", type=int, help="interpreter threads for latency (default 1)")
-    sweep.add_argument("--runs", type=int, help="timed invokes for latency (default 50)")
+    sweep.add_argument("--runs", type=int, help="at least this many timed invokes for latency, over at least 0.3 s "
+                       "(default 50)")
     sweep.add_argument("--epochs", type=int, help="fine-tuning epochs for training-time schemes (default 2)")
     sweep.add_argument("--param", action="append", metavar="KEY=VALUE",
                        help="a scheme setting, e.g. sparsity=0.6 or int8.int8_io=true (repeatable)")

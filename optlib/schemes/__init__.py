@@ -98,8 +98,8 @@ class Scheme:
 # Settings every scheme of a kind shares. Measurement settings belong to all.
 MEASURE_PARAMS = (
     Param("threads", 1, "interpreter threads for the latency figure (Table 1 used one big core)"),
-    Param("runs", 50, "timed invokes for the latency figure, after warm-up"),
-    Param("warmup", 5, "untimed invokes before timing"),
+    Param("runs", 50, "at least this many timed invokes for the latency figure (and at least 0.3 s of them)"),
+    Param("warmup", 5, "at least this many untimed invokes before timing (and at least 0.1 s of them)"),
 )
 REPRESENTATIVE_PARAMS = (
     Param("rep_samples", 200, "inputs in the representative (calibration) sample, 100-500 is typical"),
