@@ -345,6 +345,16 @@ def stored_runs():
     return _stored_runs(str(path), _store_version(path))
 
 
+def stored_runs_or_stop(message):
+    """Every stored run; or, when there is none yet, ``message``, a link to Optimize, and the page stops."""
+    runs = stored_runs()
+    if runs.empty:
+        st.info(message, icon=":material/info:")
+        st.page_link("pages/optimize.py", label="Go to Optimize", icon=":material/tune:")
+        st.stop()
+    return runs
+
+
 def filter_runs(df, models_=(), datasets=(), schemes_=(), ok_only=True):
     """Rows of ``df`` matching the chosen models, datasets and schemes (empty = all)."""
     keep = df["status"].eq("ok") if ok_only else df["status"].notna()

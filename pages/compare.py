@@ -44,11 +44,7 @@ def run_details_ui(runs):
 
 
 st.title("Compare")
-runs = _shared.stored_runs()
-if runs.empty:
-    st.info("No stored results yet. Run a few schemes first.", icon=":material/info:")
-    st.page_link("pages/optimize.py", label="Go to Optimize", icon=":material/tune:")
-    st.stop()
+runs = _shared.stored_runs_or_stop("No stored results yet. Run a few schemes first.")
 
 chosen_models, chosen_datasets, chosen_schemes = _shared.filters_ui(runs, "compare")
 view = _shared.filter_runs(runs, chosen_models, chosen_datasets, chosen_schemes)

@@ -46,11 +46,7 @@ def model_download_ui(view):
 
 
 st.title("Export")
-runs = _shared.stored_runs()
-if runs.empty:
-    st.info("Nothing to export yet. Run a few schemes first.", icon=":material/info:")
-    st.page_link("pages/optimize.py", label="Go to Optimize", icon=":material/tune:")
-    st.stop()
+runs = _shared.stored_runs_or_stop("Nothing to export yet. Run a few schemes first.")
 
 chosen = _shared.filters_ui(runs, "export")
 everything = _shared.filter_runs(runs, *chosen, ok_only=False)

@@ -2,6 +2,7 @@
 
 from optlib import report
 from optlib.explain import explain, explanations
+from rows import short_result
 
 
 def row(scheme, size, gzip, latency, **extra):
@@ -32,21 +33,14 @@ def test_nothing_to_explain():
     assert explain(row("int8", 1, 1, 1.0), None) == []
 
 
-def result(scheme, id, accuracy, size, latency, gzip=None, model="digits_cnn", threads=1, **extra):
-    """A stored run as :func:`optlib.report.frame` reads it."""
-    return {"id": id, "scheme": scheme, "status": "ok", "model": model, "dataset": "digits", "accuracy": accuracy,
-            "size_bytes": size, "gzip_bytes": gzip or size * 0.9, "latency_ms": {"median": latency},
-            "threads": threads, "settings": {}, **extra}
-
-
 # --- Every run of a frame, against the float32 run of its model ----------------------------------
 
 def test_explanations_quote_each_run_against_the_float32_run_of_its_model():
-    rows = [result("float32", 1, 0.975, 230_400, 0.030, gzip=211_200),
-            result("int8_selective", 2, 0.975, 80_000, 0.045),
-            result("prune", 3, 0.97, 230_400, 0.029, gzip=126_000, sparsity=0.5, max_unique_weights=255),
-            result("int8", 4, 0.97, 64_000, 0.012),
-            result("int8", 5, 0.97, 64_000, 0.5, model="other")]  # no float32 of its model: nothing said
+    rows = [short_result("float32", 1, 0.975, 230_400, 0.030, gzip=211_200),
+            short_result("int8_selective", 2, 0.975, 80_000, 0.045),
+            short_result("prune", 3, 0.97, 230_400, 0.029, gzip=126_000, sparsity=0.5, max_unique_weights=255),
+            short_result("int8", 4, 0.97, 64_000, 0.012),
+            short_result("int8", 5, 0.97, 64_000, 0.5, model="other")]  # no float32 of its model: nothing said
     df = report.frame(rows)
     found = explanations(df)
     notes = {f["scheme"]: f["notes"] for f in found}

@@ -9,6 +9,7 @@ import pytest
 from optlib import insight_charts as ic
 from optlib import report
 from optlib.charts import color_of
+from rows import short_result
 
 
 def layer(position, name, op, int8, int16=None):
@@ -159,15 +160,9 @@ def test_sparsity_bars_show_what_each_layer_reached_against_the_target():
 
 # --- Before and after -----------------------------------------------------------------------
 
-def result(scheme, id, accuracy, size, latency, gzip=None, model="digits_cnn", threads=1, **extra):
-    return {"id": id, "scheme": scheme, "status": "ok", "model": model, "dataset": "digits", "accuracy": accuracy,
-            "size_bytes": size, "gzip_bytes": gzip or size * 0.9, "latency_ms": {"median": latency},
-            "threads": threads, "settings": {}, **extra}
-
-
 def test_before_after_draws_accuracy_size_and_latency_per_scheme():
-    df = report.frame([result("float32", 1, 0.975, 230_400, 0.031), result("int8", 2, 0.90, 64_376, 0.012),
-                       result("int8_selective", 3, 0.97, 79_500, 0.026)])
+    df = report.frame([short_result("float32", 1, 0.975, 230_400, 0.031), short_result("int8", 2, 0.90, 64_376, 0.012),
+                       short_result("int8_selective", 3, 0.97, 79_500, 0.026)])
     fig = ic.before_after(df)
     assert len(fig.data) == 3
     accuracy, size, latency = fig.data

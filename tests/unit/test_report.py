@@ -13,23 +13,7 @@ import pandas as pd
 import pytest
 
 from optlib import report, schemes
-
-
-def result(scheme, id, model="m", dataset="d", status="ok", accuracy=0.9, size=1000, gzip=900,
-           median=2.0, std=0.1, p90=2.5, threads=1, **extra):
-    """A flat result row shaped like optlib.sweep.result_row's output."""
-    row = {"id": id, "scheme": scheme, "status": status, "error": None, "cached": False, "model": model,
-           "dataset": dataset, "settings": {"threads": threads, "runs": 50, "warmup": 5}}
-    if status == "ok":
-        row.update(size_bytes=size, gzip_bytes=gzip, threads=threads, accuracy=accuracy, trained=accuracy is not None,
-                   latency_ms={"median": median, "p90": p90, "mean": median, "std": std, "min": median,
-                               "runs": 50, "warmup": 5, "threads": threads},
-                   sparsity=0.0, max_unique_weights=255, build_s=1.0, recipe={"converter": {}},
-                   kernels=[{"name": "k", "shape": [3, 3]}], tflite_path=f"/tmp/{scheme}-{id}.tflite")
-    else:
-        row["error"] = "RuntimeError: boom"
-    row.update(extra)
-    return row
+from rows import result
 
 
 def by_scheme(df, scheme, model="m"):
