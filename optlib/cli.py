@@ -212,7 +212,8 @@ def _layers(args):
         worst = sorted(report["debugger"], key=lambda r: -(r.get("rmse/scale") or 0))[:args.top]
         print("QuantizationDebugger (int8), largest RMSE/scale:")
         for row in worst:
-            print(f"  {row['op_name']:<18} rmse/scale {row.get('rmse/scale', float('nan')):.3f}  "
+            value = row.get("rmse/scale")  # None where the tensor's scale is 0
+            print(f"  {row['op_name']:<18} rmse/scale {'n/a' if value is None else f'{value:.3f}'}  "
                   f"{row['tensor_name']}")
     elif report["debugger_problem"]:
         print(f"Note: the QuantizationDebugger could not run: {report['debugger_problem']}")

@@ -303,14 +303,22 @@ class _Quiet:
 
 
 def _messages(pool, timeout):
-    """Yield (worker, message) for every worker with something to say (or that died)."""
+    """Yield (worker, message) for every running worker with something to say (or that died).
+
+    A paused worker is not read from: it may have been stopped half-way
+    through writing a message, and reading would wait for the rest forever.
+    Its messages are read once it runs again.
+    """
     from multiprocessing.connection import wait
 
-    ready = wait([w.conn for w in pool], timeout) if pool else []
-    for worker in list(pool):
+    running = [w for w in pool if w.paused_at is None]
+    ready = wait([w.conn for w in running], timeout) if running else []
+    for worker in running:
+        if worker.paused_at is not None:  # paused by a message handled a moment ago
+            continue
         if worker.conn in ready:
             try:
-                while worker.conn.poll():
+                while worker.paused_at is None and worker.conn.poll():
                     yield worker, worker.conn.recv()
                 continue
             except (EOFError, OSError):

@@ -280,9 +280,9 @@ def layer_report(model_ref, data_ref, store=None, trusted=False, progress=None):
 
     Returns:
         dict: ``runs`` {scheme: result row}, ``layers`` (rows of
-        :func:`optlib.compare_layers`), ``labels`` (the quantized
+        :func:`compare_layers`), ``labels`` (the quantized
         models compared), ``int16_problem``, ``debugger`` (rows of
-        :func:`optlib.debugger_metrics`), ``debugger_problem`` and
+        :func:`debugger_metrics`), ``debugger_problem`` and
         ``samples`` (inputs compared on).
 
     Raises:

@@ -12,6 +12,7 @@ such run exists they are NaN, never guessed.
 Importing this module does not import TensorFlow.
 """
 
+import hashlib
 import json
 import math
 
@@ -130,12 +131,23 @@ def _add_baseline(df):
 
 
 def _tell_files_apart(df):
-    """Add the fingerprint's start to a model name that more than one model file uses."""
-    fingerprints = df[df["model_fingerprint"].notna()].groupby("model")["model_fingerprint"].nunique()
+    """Add a short hash of the fingerprint to a name that more than one model file uses.
+
+    Zoo models keep their names: their fingerprints are recipes (trained or
+    not, which weights), and Table 1 finds its rows by the zoo name.
+    """
+    from optlib.models import ZOO
+
+    files = df[df["model_fingerprint"].notna() & ~df["model"].isin(list(ZOO))]
+    fingerprints = files.groupby("model")["model_fingerprint"].nunique()
     for name in fingerprints[fingerprints > 1].index:
         same = (df["model"] == name) & df["model_fingerprint"].notna()
-        df.loc[same, "model"] = name + " · " + df.loc[same, "model_fingerprint"].str[:6]
+        df.loc[same, "model"] = name + " · " + df.loc[same, "model_fingerprint"].map(_short_hash)
     return df
+
+
+def _short_hash(text):
+    return hashlib.sha256(str(text).encode()).hexdigest()[:6]
 
 
 def of_files(df, model_src, data_src):
@@ -176,8 +188,8 @@ def frame(rows):
         ``dataset_fingerprint`` (stored rows only).
 
         Two different model files with one name (two uploads of ``model.keras``)
-        are told apart: their ``model`` gets the start of the file's fingerprint,
-        e.g. ``model.keras · 3fa2c1``.
+        are told apart: their ``model`` gets a short hash of the file's
+        fingerprint, e.g. ``model.keras · 3fa2c1``.
     """
     records = [_record(row) for row in rows or []]
     df = pd.DataFrame.from_records(records, columns=COLUMNS)

@@ -47,9 +47,10 @@ def answers_ui():
     return answers
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+@st.cache_data(show_spinner=False, max_entries=16, ttl=60)
 def sources(model_ref, data_ref):
-    """The model file and dataset of this selection, with their fingerprints (a big file takes a moment)."""
+    """The model file and dataset of this selection, with their fingerprints (a big file takes a moment;
+    a zoo model's changes when its ImageNet weights arrive, hence the minute's time to live)."""
     return models.resolve(model_ref), data.resolve(data_ref)
 
 

@@ -55,3 +55,32 @@ def test_jobs_are_taken_from_both_ends_so_the_baseline_comes_first(tmp_path, tin
     assert rows["float32"]["pid"] == rows["float16"]["pid"] != rows["prune"]["pid"]
     assert rows["prune"]["started_at"] < rows["float16"]["started_at"]  # the long one started at once
     assert order[0] == "float32"
+
+
+def test_a_paused_worker_is_not_read_from_until_it_runs_again():
+    """A worker stopped half-way through writing a message must not be read: recv() would wait forever."""
+    import socket
+    from multiprocessing.connection import Connection
+
+    from optlib.executor import _messages
+
+    class Process:
+        def poll(self):
+            return None  # alive
+
+    class Worker:
+        def __init__(self):
+            ours, theirs = socket.socketpair()
+            self.conn, self.other_end, self.process, self.paused_at = Connection(ours.detach()), theirs, Process(), None
+
+    paused, running = Worker(), Worker()
+    paused.other_end.sendall(b"\x00\x00\x01\x00")  # a message header whose body never came: 256 bytes announced
+    sender = Connection(running.other_end.detach())  # kept open: a closed end reads as a dead worker
+    sender.send(("event", "hello"))
+    paused.paused_at = time.monotonic()
+    got = []
+    reader = threading.Thread(target=lambda: got.extend(_messages([paused, running], timeout=0.5)), daemon=True)
+    reader.start()
+    reader.join(10)
+    assert not reader.is_alive(), "reading the paused worker's half message blocked"
+    assert got == [(running, ("event", "hello"))]

@@ -103,10 +103,14 @@ def test_stored_rows_are_flattened_and_fingerprints_keep_different_files_apart()
     assert math.isnan(df[df["id"] == 3]["size_ratio"].iloc[0])  # same name, another model file
     assert df[df["id"] == 2]["latency_ms"].iloc[0] == 2.0
     # ... and in tables, charts and filters the two files are two models, named with their fingerprint
-    assert dict(zip(df["id"], df["model"])) == {1: "m · fp1abc", 2: "m · fp1abc",
-                                                3: "m · fp2abc"}
+    names = dict(zip(df["id"], df["model"]))
+    assert names[1] == names[2] != names[3] and names[1].startswith("m · ") and names[3].startswith("m · ")
     one_file = report.frame([stored("float32", 1, "fp1abcdef", 1000), stored("int8", 2, "fp1abcdef", 250)])
     assert set(one_file["model"]) == {"m"}
+    # A zoo model keeps its name (its fingerprint says which weights; Table 1 finds rows by zoo name).
+    zoo = report.frame([{**stored("float32", 1, "mobilenet_v2-untrained-seed0", 1000), "model": "mobilenet_v2"},
+                        {**stored("float32", 2, "mobilenet_v2-imagenet-abc", 1000), "model": "mobilenet_v2"}])
+    assert set(zoo["model"]) == {"mobilenet_v2"}
 
 
 def test_empty_input_gives_an_empty_frame_with_all_columns():
