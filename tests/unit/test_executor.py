@@ -21,7 +21,7 @@ def _watch_worker_states(stop, seen):
                     seen.add(child.status())
             except psutil.Error:
                 pass
-        time.sleep(0.005)
+        time.sleep(0.05)  # a pause lasts at least 0.4 s; scanning faster would itself load the CPU
 
 
 def test_other_workers_are_paused_while_a_latency_is_timed(tmp_path, tiny_model_path, digits_npz):
@@ -42,8 +42,9 @@ def test_other_workers_are_paused_while_a_latency_is_timed(tmp_path, tiny_model_
     assert rows["qat"]["accuracy"] > 0.5  # ... and resumed: it finished its training
     pids = {row["scheme"]: row["pid"] for row in store.rows()}
     assert pids["qat"] != pids["float32"] == pids["float16"] == pids["dynamic"] == pids["int8"]
-    for name in ("float32", "float16", "dynamic", "int8"):  # timed beside a paused trainer: a quiet machine
-        assert rows[name]["latency_ms"]["background_cpu"] < 0.25, (name, rows[name]["latency_ms"])
+    background = {name: rows[name]["latency_ms"]["background_cpu"] for name in ("float32", "float16", "dynamic", "int8")}
+    print("background_cpu while timing:", background)
+    assert all(share < 0.25 for share in background.values()), background  # beside a paused trainer: quiet
 
 
 def test_jobs_are_taken_from_both_ends_so_the_baseline_comes_first(tmp_path, tiny_model_path, digits_npz):
