@@ -1,5 +1,6 @@
 """Helpers for the AppTest tests: canned runs, a stand-in sweep, zip files and element texts."""
 
+import time
 import zipfile
 from pathlib import Path
 
@@ -106,3 +107,13 @@ def make_zip(path, members):
 def texts(elements):
     """All the values of a list of AppTest elements, as one string."""
     return "\n".join(str(getattr(element, "value", "")) for element in elements)
+
+
+def wait_until(condition, seconds=30.0):
+    """Poll ``condition()`` every 50 ms until it is true or ``seconds`` pass; return whether it became true."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False

@@ -7,10 +7,9 @@ of the built-in model for real, on the runs of the session's real sweep.
 
 import json
 import threading
-import time
 
 import pytest
-from apphelpers import canned_metrics, texts
+from apphelpers import canned_metrics, texts, wait_until
 
 import optlib.search
 from optlib import insight, report, sweep
@@ -354,10 +353,7 @@ def test_the_search_runs_in_the_background_and_shows_the_trail(app, home, monkey
     at = app("insight.py")
     at.button(key="insight_search_button").click().run()
     job = at.session_state["insight_search_job"]
-    for _ in range(600):  # until the baseline is in (the search then waits for the gate)
-        if job.state()[2]:
-            break
-        time.sleep(0.05)
+    wait_until(lambda: job.state()[2])  # until the baseline is in (the search then waits for the gate)
     at.run()
     assert not at.exception
     assert at.button(key="insight_search_button").disabled

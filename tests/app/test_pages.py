@@ -3,10 +3,9 @@
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
-from apphelpers import APP, FAILURE, PTQ, ROOT, FakeSweep, texts
+from apphelpers import APP, FAILURE, PTQ, ROOT, FakeSweep, texts, wait_until
 
 from optlib import schemes, sweep
 from optlib.errors import InputError
@@ -105,10 +104,8 @@ def test_a_running_sweep_goes_on_while_the_person_looks_elsewhere(app, home, mon
     at = app("optimize.py")
     at.button(key="optimize_run_button").click().run()
     job = at.session_state["optimize_job"]
-    for _ in range(600):  # until the first scheme has finished (the sweep then waits for the gate)
-        if "float32" in job.state()[2] and job.state()[2]["float32"][0] == "ok":
-            break
-        time.sleep(0.05)
+    # until the first scheme has finished (the sweep then waits for the gate)
+    wait_until(lambda: "float32" in job.state()[2] and job.state()[2]["float32"][0] == "ok")
     at.run()
     assert not at.exception
     assert "Progress" in texts(at.subheader)

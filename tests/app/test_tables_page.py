@@ -6,12 +6,11 @@ built from the store for real.
 """
 
 import threading
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from apphelpers import FAILURE, FakeSweep, texts
+from apphelpers import FAILURE, FakeSweep, texts, wait_until
 
 from optlib import report, sweep, tables
 from optlib.store import Store
@@ -166,10 +165,8 @@ def test_a_reproduction_survives_a_page_switch_and_blocks_a_second_one(app, home
     at.multiselect(key="tables_models").set_value(["mobilenet_v2"]).run()
     at.button(key="tables_run_button").click().run()
     job = at.session_state["tables_job"]
-    for _ in range(600):  # until the first scheme finished (the fake then waits for the gate)
-        if job.state()[2].get(("mobilenet_v2", "float32"), ("",))[0] == "ok":
-            break
-        time.sleep(0.05)
+    # until the first scheme finished (the fake then waits for the gate)
+    wait_until(lambda: job.state()[2].get(("mobilenet_v2", "float32"), ("",))[0] == "ok")
     at.run()
     assert not at.exception
     assert at.button(key="tables_run_button").disabled
