@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from optlib import measure  # noqa: E402
+from optlib.engine import measure  # noqa: E402
 
 
 def litert_median(path, threads, runs, warmup):

@@ -131,7 +131,7 @@ def bench_eval_overhead(path, repeats, images=256):
     """Images/s through optlib's evaluation against a bare set_tensor/invoke/get_tensor loop."""
     import numpy as np
 
-    from optlib import measure
+    from optlib.engine import measure
 
     it = measure.interpreter(path)
     detail = it.get_input_details()[0]

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 
-from optlib import schemes
+from optlib.engine import schemes
 from optlib.errors import InputError
 
 
@@ -79,7 +79,7 @@ def build_parser():
     listing.add_argument("--json", action="store_true")
 
     recommend = sub.add_parser("recommend", help="answer the wizard's questions, get ranked schemes")
-    from optlib import wizard
+    from optlib.guide import wizard
 
     for question in wizard.QUESTIONS:
         recommend.add_argument(f"--{question.id.replace('_', '-')}", dest=question.id, choices=question.values,
@@ -99,7 +99,7 @@ def build_parser():
 
 
 def _sweep(args):
-    from optlib import sweep
+    from optlib.engine import sweep
 
     overrides = _params(args.param)
     for name in ("threads", "runs", "epochs"):
@@ -151,8 +151,8 @@ def _schemes(args):
 
 
 def _results(args):
-    from optlib.store import Store
-    from optlib.sweep import result_row
+    from optlib.engine.store import Store
+    from optlib.engine.sweep import result_row
 
     rows = [result_row(r) for r in Store(args.store).rows(args.model, args.data, args.scheme)]
     if args.json:
@@ -163,7 +163,7 @@ def _results(args):
 
 
 def _search(args):
-    from optlib.search import search
+    from optlib.analysis.search import search
 
     def progress(event):
         if not args.json and event["stage"] in ("ok", "failed", "timeout", "cached") and event["scheme"]:
@@ -187,7 +187,7 @@ def _search(args):
 
 
 def _layers(args):
-    from optlib import insight
+    from optlib.analysis import insight
 
     def progress(fraction, message):
         if not args.json:
@@ -223,7 +223,7 @@ def _layers(args):
 def _recommend(args):
     from dataclasses import asdict
 
-    from optlib import wizard
+    from optlib.guide import wizard
 
     answers = {q.id: getattr(args, q.id) for q in wizard.QUESTIONS if getattr(args, q.id) is not None}
     try:
@@ -250,8 +250,8 @@ def _recommend(args):
 
 def _measured(args, names):
     """Latest stored ok result per scheme for the given model (and dataset)."""
-    from optlib.store import Store
-    from optlib.sweep import result_row
+    from optlib.engine.store import Store
+    from optlib.engine.sweep import result_row
 
     found = {}
     for row in Store(args.store).rows(model=args.model, dataset=args.dataset, status="ok"):

@@ -3,14 +3,14 @@
 A sweep takes from seconds to many minutes. Run inside the page script, any
 click (or a page switch) would stop it half-way; in a thread of its own it
 goes on while the person looks at other pages, and the Optimize page polls
-its progress. The thread only calls the engine (``optlib.sweep.run``), never
+its progress. The thread only calls the engine (``optlib.engine.sweep.run``), never
 Streamlit.
 """
 
 import logging
 import threading
 
-from optlib import sweep
+from optlib.engine import sweep
 from optlib.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class BackgroundJob:
 
 
 class SweepJob(BackgroundJob):
-    """One call of :func:`optlib.sweep.run` in a daemon thread, with its progress events kept."""
+    """One call of :func:`optlib.engine.sweep.run` in a daemon thread, with its progress events kept."""
 
     name = "optlib-sweep"
     stopped = "The sweep stopped:"
@@ -96,7 +96,7 @@ class SweepJob(BackgroundJob):
 
 
 class Table1Job(BackgroundJob):
-    """A Table 1 reproduction (:func:`optlib.tables.reproduce_table1`) in a daemon thread.
+    """A Table 1 reproduction (:func:`optlib.analysis.tables.reproduce_table1`) in a daemon thread.
 
     Like :class:`SweepJob`, it keeps the progress events for the page to poll;
     the reproduction is one sweep per architecture, so its state is kept per
@@ -107,7 +107,7 @@ class Table1Job(BackgroundJob):
     stopped = "The reproduction stopped:"
 
     def __init__(self, models, include_qat=False, **arguments):
-        from optlib import tables
+        from optlib.analysis import tables
 
         self.models = list(models)
         self.schemes = list(tables.table1_schemes(include_qat))
@@ -115,7 +115,7 @@ class Table1Job(BackgroundJob):
         super().__init__()
 
     def work(self):
-        from optlib import tables
+        from optlib.analysis import tables
 
         return tables.reproduce_table1(**self.arguments, progress=self._progress)
 
@@ -161,7 +161,7 @@ class _PageJob(BackgroundJob):
 
 
 class LayerJob(_PageJob):
-    """:func:`optlib.insight.layer_report` in a daemon thread, for the Layer insight & search page."""
+    """:func:`optlib.analysis.insight.layer_report` in a daemon thread, for the Layer insight & search page."""
 
     name = "optlib-layers"
     stopped = "The layer comparison stopped:"
@@ -171,7 +171,7 @@ class LayerJob(_PageJob):
         self.store, self.trusted = store, trusted
 
     def work(self):
-        from optlib import insight
+        from optlib.analysis import insight
 
         return insight.layer_report(self.model_ref, self.data_ref, self.store, self.trusted,
                                     progress=lambda fraction, message: self._progress((fraction, message)))
@@ -183,7 +183,7 @@ class LayerJob(_PageJob):
 
 
 class SearchJob(_PageJob):
-    """An accuracy-targeted search (:func:`optlib.search.search`) in a daemon thread."""
+    """An accuracy-targeted search (:func:`optlib.analysis.search.search`) in a daemon thread."""
 
     name = "optlib-search"
     stopped = "The search stopped:"
@@ -194,7 +194,7 @@ class SearchJob(_PageJob):
                           "budget_s": budget_s or None, "store": store, "trusted": trusted}
 
     def work(self):
-        from optlib import search
+        from optlib.analysis import search
 
         return search.search(self.model_ref, self.data_ref, **self.arguments, progress=self._progress)
 

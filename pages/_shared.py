@@ -22,9 +22,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from optlib import archive, data, models, paths, schemes, sweep
+from optlib import paths
+from optlib.engine import schemes, sweep
+from optlib.inputs import archive, data, models
 from optlib.errors import InputError
-from optlib.store import Store
+from optlib.engine.store import Store
 
 APP_DIR = Path(__file__).resolve().parents[1]
 
@@ -332,7 +334,7 @@ def _store_version(path):
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _stored_runs(path, version):
-    from optlib import report
+    from optlib.analysis import report
 
     rows = [sweep.result_row(row) for row in Store(path).rows(latest=True)]
     return report.frame(rows)
@@ -393,7 +395,7 @@ def code_for_run(run_id):
     Raises:
         ValueError: the run has nothing to reproduce (e.g. it did not finish).
     """
-    from optlib import codegen
+    from optlib.views import codegen
 
     row = Store(store_path()).get(int(run_id))
     if row is None:

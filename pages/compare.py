@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from optlib import charts, explain
+from optlib.analysis import explain
+from optlib.views import charts
 from pages import _shared
 
 _shared.through_router(__file__)

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from optlib import charts, report
+from optlib.analysis import report
+from optlib.views import charts
 from pages import _shared
 
 _shared.through_router(__file__)

@@ -5,12 +5,12 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from optlib import explain, insight, report, search
-from optlib import insight_charts as charts
+from optlib.analysis import explain, insight, report, search
+from optlib.views import insight_charts as charts
 from optlib.errors import InputError
-from optlib.insight import LAYER_SCHEMES, newest_runs
-from optlib.store import Store
-from optlib.sweep import result_row
+from optlib.analysis.insight import LAYER_SCHEMES, newest_runs
+from optlib.engine.store import Store
+from optlib.engine.sweep import result_row
 from pages import _shared
 from pages._jobs import LayerJob, SearchJob, SweepJob
 

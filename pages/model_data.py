@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from optlib import data, models
+from optlib.inputs import data, models
 from optlib.errors import InputError
 from pages import _shared
 

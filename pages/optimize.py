@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from optlib import report, schemes, sweep
+from optlib.analysis import report
+from optlib.engine import schemes, sweep
 from optlib.errors import InputError
-from optlib.store import Store
+from optlib.engine.store import Store
 from pages import _shared
 from pages._jobs import SweepJob
 

@@ -5,9 +5,12 @@ import re
 import pandas as pd
 import streamlit as st
 
-from optlib import models, reference, report, sweep, tables
+from optlib.analysis import report, tables
+from optlib.engine import sweep
+from optlib.guide import reference
+from optlib.inputs import models
 from optlib.errors import InputError
-from optlib.store import Store
+from optlib.engine.store import Store
 from pages import _shared
 from pages._jobs import SweepJob, Table1Job
 

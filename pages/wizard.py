@@ -4,7 +4,10 @@ import math
 
 import streamlit as st
 
-from optlib import data, models, report, schemes, wizard
+from optlib.analysis import report
+from optlib.engine import schemes
+from optlib.guide import wizard
+from optlib.inputs import data, models
 from optlib.errors import InputError
 from pages import _shared
 

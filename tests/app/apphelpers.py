@@ -38,9 +38,10 @@ def store_canned(store, scheme, model="digits_cnn", dataset="digits", fail=False
     A model or dataset the engine can resolve (a zoo name, ``digits``) gets its
     real fingerprint, so pages find the run as the current selection's.
     """
-    from optlib import data, models, schemes, sweep
+    from optlib.engine import schemes, sweep
+    from optlib.inputs import data, models
     from optlib.errors import InputError
-    from optlib.store import run_key
+    from optlib.engine.store import run_key
 
     def fingerprint(resolve, ref):
         try:
@@ -61,7 +62,7 @@ def store_canned(store, scheme, model="digits_cnn", dataset="digits", fail=False
 
 
 class FakeSweep:
-    """Stands in for ``optlib.sweep.run``: reports progress like the engine and stores canned rows."""
+    """Stands in for ``optlib.engine.sweep.run``: reports progress like the engine and stores canned rows."""
 
     def __init__(self, fail=(), error=None, gate=None):
         """``gate``: a threading.Event the sweep waits for after its first scheme (a slow sweep)."""
@@ -69,8 +70,8 @@ class FakeSweep:
 
     def __call__(self, model_ref, data_ref, selection="all", overrides=None, store=None, recompute=False,
                  progress=None, trusted=False, weights=None, isolate=True, budget_s=None):
-        from optlib import schemes
-        from optlib.store import Store
+        from optlib.engine import schemes
+        from optlib.engine.store import Store
 
         self.calls.append({"model": model_ref, "data": data_ref, "selection": selection,
                            "overrides": dict(overrides or {}), "recompute": recompute, "trusted": trusted,

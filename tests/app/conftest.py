@@ -1,7 +1,7 @@
 """Fixtures for the AppTest tests: private data folders, canned and real stored runs, an app driver.
 
 The pages are driven for real with ``streamlit.testing.v1.AppTest``; only
-the slow engine call (``optlib.sweep.run``) is replaced where a test is about
+the slow engine call (``optlib.engine.sweep.run``) is replaced where a test is about
 the page, not the engine. One test uses a store filled by a real tiny sweep,
 made once per session.
 """
@@ -32,7 +32,7 @@ def home(tmp_path, monkeypatch):
 @pytest.fixture
 def filled_home(home):
     """A private data folder whose store holds canned runs of two models, one run failed."""
-    from optlib.store import Store
+    from optlib.engine.store import Store
 
     store = Store()
     for scheme in (*PTQ, "qat", "prune"):
@@ -45,7 +45,7 @@ def filled_home(home):
 @pytest.fixture(scope="session")
 def swept_home(tmp_path_factory):
     """A data folder filled once per session by a real sweep of three schemes on the built-in model."""
-    from optlib import sweep
+    from optlib.engine import sweep
 
     folder = tmp_path_factory.mktemp("swept")
     zoo = Path(os.environ["OPTLIB_HOME"]) / "zoo"  # reuse a digits_cnn trained earlier in this session

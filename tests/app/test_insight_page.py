@@ -11,13 +11,14 @@ import threading
 import pytest
 from apphelpers import canned_metrics, texts, wait_until
 
-import optlib.search
-from optlib import insight, report, sweep
+import optlib.analysis.search
+from optlib.analysis import insight, report
+from optlib.engine import sweep
 from optlib.errors import InputError
-from optlib.schemes.post_training import recipe_for
-from optlib.store import Store
+from optlib.engine.schemes.post_training import recipe_for
+from optlib.engine.store import Store
 
-# The layers of digits_cnn as optlib.insight.compare_layers names them; dense_1 quantizes worst.
+# The layers of digits_cnn as optlib.analysis.insight.compare_layers names them; dense_1 quantizes worst.
 LAYER_NAMES = [("digits_cnn/conv2d/Relu;digits_cnn/conv2d/BiasAdd;digits_cnn/conv2d/Conv2D", "CONV_2D"),
                ("digits_cnn/max_pooling2d/MaxPool", "MAX_POOL_2D"),
                ("digits_cnn/dense/MatMul;digits_cnn/dense/Relu;digits_cnn/dense/BiasAdd", "FULLY_CONNECTED"),
@@ -77,7 +78,7 @@ class FakeLayerReport:
 
 
 class FakeSelectiveSweep:
-    """Stands in for optlib.sweep.run for the int8_selective run: progress events, then a stored row."""
+    """Stands in for optlib.engine.sweep.run for the int8_selective run: progress events, then a stored row."""
 
     def __init__(self):
         self.calls = []
@@ -115,7 +116,7 @@ def search_result(met=True):
 
 
 class FakeSearch:
-    """Stands in for optlib.search.search: reports progress like the engine, stores the runs it names."""
+    """Stands in for optlib.analysis.search.search: reports progress like the engine, stores the runs it names."""
 
     def __init__(self, met=True, gate=None, error=None):
         self.met, self.gate, self.error, self.calls = met, gate, error, []
@@ -349,7 +350,7 @@ def test_a_pruned_run_shows_the_sparsity_each_layer_reached(app, home):
 def test_the_search_runs_in_the_background_and_shows_the_trail(app, home, monkeypatch):
     gate = threading.Event()
     fake = FakeSearch(gate=gate)
-    monkeypatch.setattr(optlib.search, "search", fake)
+    monkeypatch.setattr(optlib.analysis.search, "search", fake)
     at = app("insight.py")
     at.button(key="insight_search_button").click().run()
     job = at.session_state["insight_search_job"]
@@ -381,7 +382,7 @@ def test_the_search_runs_in_the_background_and_shows_the_trail(app, home, monkey
 
 def test_search_settings_reach_the_engine(app, home, monkeypatch):
     fake = FakeSearch()
-    monkeypatch.setattr(optlib.search, "search", fake)
+    monkeypatch.setattr(optlib.analysis.search, "search", fake)
     at = app("insight.py")
     at.number_input(key="insight_max_loss").set_value(2.5)
     at.selectbox(key="insight_objective").set_value("latency").run()
@@ -404,11 +405,11 @@ def test_trials_never_exceed_the_candidates_of_an_objective(app, home):
     at.number_input(key="insight_trials").set_value(9).run()
     at.selectbox(key="insight_objective").set_value("latency").run()
     assert not at.exception
-    assert at.number_input(key="insight_trials").value == len(optlib.search.ORDER["latency"])
+    assert at.number_input(key="insight_trials").value == len(optlib.analysis.search.ORDER["latency"])
 
 
 def test_a_search_that_misses_the_target_says_so(app, home, monkeypatch):
-    monkeypatch.setattr(optlib.search, "search", FakeSearch(met=False))
+    monkeypatch.setattr(optlib.analysis.search, "search", FakeSearch(met=False))
     at = app("insight.py")
     at.button(key="insight_search_button").click().run()
     at.session_state["insight_search_job"].wait(60)
@@ -419,7 +420,7 @@ def test_a_search_that_misses_the_target_says_so(app, home, monkeypatch):
 
 
 def test_a_search_that_cannot_start_is_an_error(app, home, monkeypatch):
-    monkeypatch.setattr(optlib.search, "search", FakeSearch(error=InputError(
+    monkeypatch.setattr(optlib.analysis.search, "search", FakeSearch(error=InputError(
         "The float32 baseline has no accuracy (untrained); the search needs a trained model and labelled test data.")))
     at = app("insight.py")
     at.button(key="insight_search_button").click().run()
@@ -457,7 +458,7 @@ def test_newest_runs_finds_only_the_current_model_and_data_with_their_artifact(h
 
 
 def test_layer_report_compares_int8_alone_when_int16x8_failed(home, monkeypatch):
-    from optlib import data, models
+    from optlib.inputs import data, models
 
     store = Store()
     for name in ("float32", "int8"):
@@ -492,7 +493,7 @@ def test_layer_report_compares_int8_alone_when_int16x8_failed(home, monkeypatch)
 
 
 def test_layer_report_falls_back_to_int8_when_int16x8_cannot_run_layer_by_layer(home, monkeypatch):
-    from optlib import data, models
+    from optlib.inputs import data, models
 
     store = Store()
     for name in insight.LAYER_SCHEMES:
@@ -530,7 +531,7 @@ def test_report_frame_puts_int8_selective_right_after_int8_with_its_own_colour()
     rows = [{"id": i, "scheme": name, "status": "ok", "model": "m", "dataset": "d"}
             for i, name in enumerate(["qat", "int8_selective", "float32", "int8", "no_such_scheme"])]
     assert list(report.frame(rows)["scheme"]) == ["float32", "int8", "int8_selective", "qat", "no_such_scheme"]
-    from optlib.charts import SCHEME_COLORS, color_of
+    from optlib.views.charts import SCHEME_COLORS, color_of
 
     assert color_of("int8_selective") not in set(SCHEME_COLORS.values()) - {SCHEME_COLORS["int8_selective"]}
 

@@ -7,7 +7,7 @@ import threading
 import pytest
 from apphelpers import APP, FAILURE, PTQ, ROOT, FakeSweep, texts, wait_until
 
-from optlib import schemes, sweep
+from optlib.engine import schemes, sweep
 from optlib.errors import InputError
 
 PAGES = ("home.py", "model_data.py", "optimize.py", "compare.py", "export.py")
@@ -199,7 +199,7 @@ def test_compare_filters_by_model_and_scheme(app, filled_home):
 
 
 def test_compare_shows_a_failed_run_with_its_reason(app, filled_home):
-    from optlib.store import Store
+    from optlib.engine.store import Store
 
     failed = Store().rows(status="failed")[0]["id"]
     at = app("compare.py")

@@ -1,6 +1,6 @@
 """The Table 1 & 2 page, driven with AppTest: published cells as printed, reproduction, Table 2, exports.
 
-The slow engine call (``optlib.sweep.run``) is replaced by FakeSweep, which
+The slow engine call (``optlib.engine.sweep.run``) is replaced by FakeSweep, which
 stores canned rows the way the engine does; the tables and figures are then
 built from the store for real.
 """
@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from apphelpers import FAILURE, FakeSweep, texts, wait_until
 
-from optlib import report, sweep, tables
-from optlib.store import Store
+from optlib.analysis import report, tables
+from optlib.engine import sweep
+from optlib.engine.store import Store
 
 SEED = Path(__file__).resolve().parents[2].parent / "shared" / "seeds" / "000_c3c454f1a6893647.txt"
 

@@ -7,7 +7,8 @@ import re
 import pytest
 from apphelpers import PTQ, texts
 
-from optlib import schemes, wizard
+from optlib.engine import schemes
+from optlib.guide import wizard
 
 REQUIRED = ("data", "hardware", "priority")
 EDGE_TPU = {"data": "representative", "hardware": "edgetpu", "priority": "accuracy"}
@@ -188,8 +189,8 @@ def test_a_failed_or_missing_run_is_not_shown_as_measured(app, filled_home):
 def test_runs_of_another_file_with_the_same_name_are_not_the_current_models(app, home):
     from apphelpers import canned_metrics
 
-    from optlib import data
-    from optlib.store import Store
+    from optlib.inputs import data
+    from optlib.engine.store import Store
 
     store = Store()  # an upload that was also called digits_cnn: same name, other content
     run_id = store.start("k", "digits_cnn", "another-file", "digits", data.resolve("digits").fingerprint, "int8", {})

@@ -10,7 +10,7 @@ Run with ``.venv/bin/python -m pytest tests/e2e/test_e2e_tables.py -m e2e``.
 
 import pytest
 
-from optlib import report, tables
+from optlib.analysis import report, tables
 
 pytestmark = pytest.mark.e2e
 
@@ -68,7 +68,7 @@ def test_reproduce_table1_for_mobilenet_v2_and_find_the_same_figures_on_compare(
     page.locator("h1", has_text="Table 1 & 2").wait_for()
     page.locator('[data-testid="stDataFrame"]').first.wait_for()
 
-    # Published cells in the browser are the cells optlib.tables.display gives (checked against the seed).
+    # Published cells in the browser are the cells optlib.analysis.tables.display gives (checked against the seed).
     expected = tables.display(tables.table1_comparison(report.frame([])))
     shown = grid(page, 0, lambda rows: len(rows) == 4)
     assert len(shown) == 4

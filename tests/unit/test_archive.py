@@ -5,7 +5,7 @@ import zipfile
 
 import pytest
 
-from optlib import archive
+from optlib.inputs import archive
 from optlib.errors import InputError
 
 

@@ -1,11 +1,13 @@
-"""optlib.charts: figures and comparison tables from a hand-made results frame."""
+"""optlib.views.charts: figures and comparison tables from a hand-made results frame."""
 
 import math
 
 import plotly.graph_objects as go
 import pytest
 
-from optlib import charts, report, schemes
+from optlib.analysis import report
+from optlib.engine import schemes
+from optlib.views import charts
 from rows import result
 
 
@@ -210,7 +212,7 @@ def test_figures_have_titles_and_axis_units(df):
 
 
 def test_latency_error_bars_never_reach_below_zero():
-    from optlib import report
+    from optlib.analysis import report
 
     df = report.frame([result("float32", 1, median=1.0, std=3.0, p90=1.2)])
     bars = charts.latency_bars(df).data[0]

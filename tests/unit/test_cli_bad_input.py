@@ -120,7 +120,7 @@ def test_bad_input_gives_exit_2_and_one_clear_line(case, files, tiny_model_path,
     done = run_cli("sweep", *args, "--store", str(store), env=env)
     assert_one_clear_line(done, *fragments)
     if store.exists():  # nothing was recorded for input that could not be used
-        from optlib.store import Store
+        from optlib.engine.store import Store
 
         assert Store(store).rows() == []
 

@@ -1,4 +1,4 @@
-"""optlib.codegen: the generated TensorFlow code runs and reproduces what optlib made.
+"""optlib.views.codegen: the generated TensorFlow code runs and reproduces what optlib made.
 
 The end-to-end tests save a tiny model and a small .npz of real digits, let
 optlib's own sweep convert them, then run the generated code with the venv's
@@ -13,9 +13,11 @@ import sys
 import numpy as np
 import pytest
 
-from optlib import codegen, data, measure, schemes, sweep
-from optlib.schemes.post_training import recipe_for
-from optlib.store import Store
+from optlib.engine import measure, schemes, sweep
+from optlib.inputs import data
+from optlib.views import codegen
+from optlib.engine.schemes.post_training import recipe_for
+from optlib.engine.store import Store
 
 # Recipes as a real sweep of digits_cnn on digits recorded them (default settings).
 PRUNE_STEP = {"step": "prune_low_magnitude", "schedule": "PolynomialDecay", "initial_sparsity": 0.0,
@@ -191,7 +193,7 @@ def test_paths_are_variables_at_the_top_and_can_be_set():
 
 
 def test_a_stored_row_and_a_report_row_work_too():
-    from optlib import report
+    from optlib.analysis import report
 
     stored = {k: v for k, v in sweep_row("float16").items() if k not in ("recipe", "data_recipe", "size_bytes")}
     stored["metrics"] = {"recipe": SWEEP_RECIPES["float16"], "size_bytes": 118248}

@@ -2,8 +2,8 @@
 
 import pytest
 
-from optlib import schemes, sweep
-from optlib.store import Store
+from optlib.engine import schemes, sweep
+from optlib.engine.store import Store
 
 
 @pytest.fixture(scope="module")

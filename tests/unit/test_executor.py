@@ -5,8 +5,8 @@ import time
 
 import psutil
 
-from optlib import sweep
-from optlib.store import Store
+from optlib.engine import sweep
+from optlib.engine.store import Store
 
 FAST = {"runs": "3", "warmup": "1", "rep_samples": "16"}
 
@@ -17,7 +17,7 @@ def _watch_worker_states(stop, seen):
     while not stop.is_set():
         for child in me.children():
             try:
-                if "optlib.executor" in " ".join(child.cmdline()):
+                if "optlib.engine.executor" in " ".join(child.cmdline()):
                     seen.add(child.status())
             except psutil.Error:
                 pass
@@ -63,7 +63,7 @@ def test_a_paused_worker_is_not_read_from_until_it_runs_again():
     import socket
     from multiprocessing.connection import Connection
 
-    from optlib.executor import _messages
+    from optlib.engine.executor import _messages
 
     class Process:
         def poll(self):

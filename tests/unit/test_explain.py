@@ -1,7 +1,7 @@
 """Explanations quote the measured figures."""
 
-from optlib import report
-from optlib.explain import explain, explanations
+from optlib.analysis import report
+from optlib.analysis.explain import explain, explanations
 from rows import short_result
 
 

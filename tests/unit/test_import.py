@@ -5,8 +5,8 @@ import sys
 
 
 def test_import_optlib_does_not_import_tensorflow():
-    code = ("import sys, optlib, optlib.schemes, optlib.sweep, optlib.cli, optlib.store, "
-            "optlib.models, optlib.data, optlib.archive, optlib.wizard, optlib.reference\n"
+    code = ("import sys, optlib, optlib.engine.schemes, optlib.engine.sweep, optlib.cli, optlib.engine.store, "
+            "optlib.inputs.models, optlib.inputs.data, optlib.inputs.archive, optlib.guide.wizard, optlib.guide.reference\n"
             "heavy = [m for m in ('tensorflow', 'tf_keras', 'keras', 'streamlit') if m in sys.modules]\n"
             "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

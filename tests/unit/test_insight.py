@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from optlib import insight, sweep
-from optlib.store import Store
+from optlib.analysis import insight
+from optlib.engine import sweep
+from optlib.engine.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,7 @@ def test_selective_int8_keeps_the_bad_layer_in_float_and_recovers_the_accuracy(r
 
 
 def test_debugger_metrics_and_weight_values(bad_model, rows, digits_arrays):
-    from optlib import models
+    from optlib.inputs import models
 
     keras_model = models.load(models.resolve(str(bad_model[0])))
     rep = (digits_arrays[0].reshape(-1, 64) / 16.0)[:50].astype(np.float32)

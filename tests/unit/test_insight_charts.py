@@ -1,4 +1,4 @@
-"""optlib.insight_charts: figures and tables of the Layer insight & search page from hand-made data."""
+"""optlib.views.insight_charts: figures and tables of the Layer insight & search page from hand-made data."""
 
 import math
 
@@ -6,9 +6,9 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from optlib import insight_charts as ic
-from optlib import report
-from optlib.charts import color_of
+from optlib.views import insight_charts as ic
+from optlib.analysis import report
+from optlib.views.charts import color_of
 from rows import short_result
 
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from optlib import data, models, sweep
+from optlib.engine import sweep
+from optlib.inputs import data, models
 from optlib.errors import InputError
-from optlib.store import Store
+from optlib.engine.store import Store
 from tests.conftest import build_tiny_model
 
 FAST = {"epochs": "1", "runs": "3", "warmup": "1", "rep_samples": "16"}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from optlib import reference
+from optlib.guide import reference
 
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO.parent / "shared" / "seeds"

@@ -9,8 +9,8 @@ from collections import Counter
 
 import psutil
 
-from optlib import sweep
-from optlib.store import Store
+from optlib.engine import sweep
+from optlib.engine.store import Store
 
 FAST = {"epochs": "1", "runs": "3", "warmup": "1", "rep_samples": "16"}
 
@@ -22,7 +22,7 @@ def test_a_worker_that_dies_costs_one_failed_row_and_the_sweep_goes_on(tmp_path,
         if event["scheme"] == "qat" and event["stage"] == "running" and "epoch" in event["message"]:
             for child in psutil.Process().children():
                 try:
-                    if "optlib.executor" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
+                    if "optlib.engine.executor" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
                         os.kill(child.pid, signal.SIGKILL)
                 except psutil.Error:  # already gone: killed by an earlier event
                     pass

@@ -1,4 +1,4 @@
-"""optlib.report: the results frame, float32 comparisons, the Pareto front and exports.
+"""optlib.analysis.report: the results frame, float32 comparisons, the Pareto front and exports.
 
 Hand-made rows keep these tests to milliseconds.
 """
@@ -12,7 +12,8 @@ import sys
 import pandas as pd
 import pytest
 
-from optlib import report, schemes
+from optlib.analysis import report
+from optlib.engine import schemes
 from rows import result
 
 
@@ -166,7 +167,7 @@ def test_json_export_uses_null_for_missing_values():
 
 
 def test_importing_report_charts_codegen_does_not_import_tensorflow():
-    code = ("import sys, optlib.report, optlib.charts, optlib.codegen; "
+    code = ("import sys, optlib.analysis.report, optlib.views.charts, optlib.views.codegen; "
             "bad = [m for m in ('tensorflow', 'streamlit', 'tf_keras') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from optlib import schemes
+from optlib.engine import schemes
 from optlib.errors import InputError
 
 CONTRACT = ("float32", "float16", "dynamic", "int8", "int16x8", "qat", "prune", "cluster",

@@ -3,8 +3,8 @@
 import pytest
 
 from optlib.errors import InputError
-from optlib.search import search
-from optlib.store import Store
+from optlib.analysis.search import search
+from optlib.engine.store import Store
 
 FAST = {"runs": "3", "warmup": "1", "rep_samples": "100"}
 
@@ -41,7 +41,7 @@ def test_bad_search_arguments_are_refused():
 
 
 def test_workers_opened_for_one_model_refuse_another(store, tiny_model_path, digits_npz):
-    from optlib import executor, sweep
+    from optlib.engine import executor, sweep
 
     model_src, data_src, _ = sweep.plan("digits_cnn", "digits")
     with executor.Workers(model_src, data_src, False, store) as workers:

@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from optlib import schemes, sweep
-from optlib.measure import interpreter
-from optlib.store import Store
+from optlib.engine import schemes, sweep
+from optlib.engine.measure import interpreter
+from optlib.engine.store import Store
 
 FAST = {"epochs": "1", "runs": "5", "warmup": "1", "rep_samples": "32", "clusters": "8", "sparsity": "0.5"}
 

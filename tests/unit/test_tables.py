@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from optlib import report, tables
+from optlib.analysis import report, tables
 
 SEED = Path(__file__).resolve().parents[2].parent / "shared" / "seeds" / "000_c3c454f1a6893647.txt"
 
@@ -93,7 +93,7 @@ def test_plan_table1_lists_one_job_per_architecture_and_scheme(tmp_path, monkeyp
 
 
 def test_expected_time_comes_from_this_machines_earlier_runs(tmp_path):
-    from optlib.store import Store
+    from optlib.engine.store import Store
 
     store = Store(tmp_path / "r.sqlite")
     for model, scheme, seconds, status in [("mobilenet_v2", "float32", 20, "ok"), ("mobilenet_v2", "float32", 40, "ok"),
@@ -106,7 +106,7 @@ def test_expected_time_comes_from_this_machines_earlier_runs(tmp_path):
 
 
 def test_weights_are_found_only_in_the_keras_cache(tmp_path, monkeypatch):
-    from optlib import models
+    from optlib.inputs import models
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     assert not tables.weights_found("mobilenet_v2")
@@ -194,7 +194,7 @@ def test_figures_do_not_import_streamlit():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom optlib import report, tables\n"
+    code = ("import sys\nfrom optlib.analysis import report, tables\n"
             "tables.table1_figure(tables.table1_comparison(report.frame([])))\n"
             "tables.table2_figure(tables.table2_comparison(report.frame([])))\n"
             "print('streamlit' in sys.modules, 'tensorflow' in sys.modules)")

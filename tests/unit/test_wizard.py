@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from optlib import wizard
+from optlib.guide import wizard
 
 SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
 WIZARD_FILE = Path(wizard.__file__)
@@ -316,7 +316,7 @@ def test_wizard_uses_only_the_standard_library():
 
 
 def test_scheme_names_match_the_registry():
-    from optlib.schemes import names
+    from optlib.engine.schemes import names
 
     assert set(names()) == set(SCHEME_NAMES)
 

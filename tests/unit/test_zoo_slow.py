@@ -2,8 +2,8 @@
 
 import pytest
 
-from optlib import sweep
-from optlib.store import Store
+from optlib.engine import sweep
+from optlib.engine.store import Store
 
 
 @pytest.mark.slow

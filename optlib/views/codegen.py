@@ -16,7 +16,7 @@ import math
 import re
 import textwrap
 
-from optlib import schemes
+from optlib.engine import schemes
 
 PATH_VARIABLES = ("MODEL_PATH", "SAMPLES_NPZ", "OUTPUT_PATH")
 
@@ -80,7 +80,7 @@ def _recipe_of(row):
         raise ValueError(f"Run #{row.get('id')} ({row.get('scheme')}, status {row.get('status')}) has no recorded "
                          "recipe to reproduce: which layers stay in float is known only once the run finished.")
     if scheme is not None and scheme.family == "post-training":
-        from optlib.schemes.post_training import recipe_for
+        from optlib.engine.schemes.post_training import recipe_for
 
         settings = schemes.settings_for(scheme.name, row.get("settings") or {})
         note = f"This run ended '{row.get('status')}'; the converter settings follow from the scheme."
@@ -182,7 +182,7 @@ def _prepare(data_recipe):
 
 def _load_raw(row, training):
     lines = ["def split(x, y):",
-             '    """80/20 split with a fixed seed, stratified when possible (as optlib.data does)."""',
+             '    """80/20 split with a fixed seed, stratified when possible (as optlib.inputs.data does)."""',
              "    from sklearn.model_selection import train_test_split", "",
              "    counts = np.bincount(y.astype(np.int64))",
              "    stratify = y if min(c for c in counts if c) >= 2 else None",
@@ -325,8 +325,8 @@ def code_for(row, model_path=None, samples_npz=None, output_path=None):
     """Return Python source that reproduces one run with plain TensorFlow.
 
     Args:
-        row: a result row (:func:`optlib.sweep.result_row`), a stored row, or a
-            row of :func:`optlib.report.frame` as a dict/Series; it needs
+        row: a result row (:func:`optlib.engine.sweep.result_row`), a stored row, or a
+            row of :func:`optlib.analysis.report.frame` as a dict/Series; it needs
             ``scheme``, ``settings`` and ``recipe`` (``{"converter": {...},
             "training": [steps]}``), and uses ``model``, ``dataset`` and
             ``data_recipe`` to name files and prepare inputs.

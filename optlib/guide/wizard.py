@@ -11,7 +11,7 @@ and the post-training method advice in seed 004.
 Everything here is plain data and standard-library code, so a page can draw
 the tree and tests can walk every leaf.
 
-    >>> from optlib import wizard
+    >>> from optlib.guide import wizard
     >>> rec = wizard.recommend(
     ...     {"data": "representative", "hardware": "edgetpu", "priority": "accuracy"})
     >>> wizard.schemes(rec)
@@ -72,7 +72,7 @@ class Item:
     """One recommended scheme.
 
     Attributes:
-        scheme: a stable scheme name (see `optlib.schemes`).
+        scheme: a stable scheme name (see `optlib.engine.schemes`).
         role: "primary" (try first), "follow-up" (try next if the primary
             falls short) or "alternative" (a different trade-off).
         reason: why, in one or two plain sentences.

@@ -10,9 +10,9 @@ as the trail, with the reason it was or was not chosen.
 
 import time
 
-from optlib import executor, sweep
+from optlib.engine import executor, sweep
 from optlib.errors import InputError
-from optlib.store import Store
+from optlib.engine.store import Store
 
 OBJECTIVES = ("size", "latency", "mix")
 # (scheme, settings) in the order they are tried; cheap and broadly useful first.

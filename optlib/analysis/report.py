@@ -1,7 +1,7 @@
 """Results as a table: one row per run, compared with the float32 baseline.
 
-:func:`frame` turns result rows (the flat dicts of :func:`optlib.sweep.result_row`,
-or rows straight from :meth:`optlib.store.Store.rows`) into a pandas DataFrame
+:func:`frame` turns result rows (the flat dicts of :func:`optlib.engine.sweep.result_row`,
+or rows straight from :meth:`optlib.engine.store.Store.rows`) into a pandas DataFrame
 that the charts, the pages and the exports all read. Comparisons with the
 float32 run of the same model and dataset are computed here, once; where no
 such run exists they are NaN, never guessed.
@@ -19,7 +19,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from optlib import schemes
+from optlib.engine import schemes
 
 BASELINE = "float32"
 MB = 1_000_000  # decimal megabytes, as the TensorFlow Lite guide's tables use
@@ -136,7 +136,7 @@ def _tell_files_apart(df):
     Zoo models keep their names: their fingerprints are recipes (trained or
     not, which weights), and Table 1 finds its rows by the zoo name.
     """
-    from optlib.models import ZOO
+    from optlib.inputs.models import ZOO
 
     files = df[df["model_fingerprint"].notna() & ~df["model"].isin(list(ZOO))]
     fingerprints = files.groupby("model")["model_fingerprint"].nunique()
@@ -153,7 +153,7 @@ def _short_hash(text):
 def of_files(df, model_src, data_src):
     """The runs of exactly this model file and dataset (by fingerprint), under their own names.
 
-    ``model_src`` and ``data_src`` are what :func:`optlib.sweep.plan` resolves a
+    ``model_src`` and ``data_src`` are what :func:`optlib.engine.sweep.plan` resolves a
     selection to; another file that happens to have the same name is left out.
     """
     same = df[df["model_fingerprint"].eq(model_src.fingerprint) & df["dataset_fingerprint"].eq(data_src.fingerprint)]
@@ -164,9 +164,9 @@ def frame(rows):
     """Build the results DataFrame from result rows.
 
     Args:
-        rows: result rows (flat dicts as from :func:`optlib.sweep.result_row`
+        rows: result rows (flat dicts as from :func:`optlib.engine.sweep.result_row`
             or the CLI's ``--json``), or stored rows from
-            :meth:`optlib.store.Store.rows` (their ``metrics`` are flattened).
+            :meth:`optlib.engine.store.Store.rows` (their ``metrics`` are flattened).
 
     Returns:
         One row per run, sorted by model, dataset, registry order of the
@@ -184,7 +184,7 @@ def frame(rows):
         size: "times smaller"), ``speedup`` (float32 latency / latency, same
         thread count only), all NaN without such a baseline; and
         ``scheme_order``, ``cached``, ``accuracy_note``, ``recipe`` (dict,
-        what :func:`optlib.codegen.code_for` needs), ``model_fingerprint`` and
+        what :func:`optlib.views.codegen.code_for` needs), ``model_fingerprint`` and
         ``dataset_fingerprint`` (stored rows only).
 
         Two different model files with one name (two uploads of ``model.keras``)

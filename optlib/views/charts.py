@@ -1,4 +1,4 @@
-"""Plotly figures and comparison tables from the results DataFrame of :func:`optlib.report.frame`.
+"""Plotly figures and comparison tables from the results DataFrame of :func:`optlib.analysis.report.frame`.
 
 Every function is pure: a DataFrame in, a ``go.Figure`` (or a DataFrame)
 out, nothing drawn and nothing saved. Schemes always appear in registry
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from optlib import report
+from optlib.analysis import report
 
 # One colour per scheme: the baseline grey, post-training blues and greens,
 # training-time warm colours, combinations darker.
@@ -162,7 +162,7 @@ def table1(df):
     """Return a Table 1-style comparison: accuracy, latency and size of every run, with deltas.
 
     Args:
-        df: a frame from :func:`optlib.report.frame` (pass :func:`optlib.report.latest`
+        df: a frame from :func:`optlib.analysis.report.frame` (pass :func:`optlib.analysis.report.latest`
             of it for one row per scheme).
 
     Returns:
@@ -229,7 +229,7 @@ def table2(df):
     """Return a Table 2-style comparison: accuracy with float32, int8 and int16 activations.
 
     Args:
-        df: a frame from :func:`optlib.report.frame`.
+        df: a frame from :func:`optlib.analysis.report.frame`.
 
     Returns:
         A DataFrame with the columns in :data:`TABLE2_COLUMNS`: one row per
@@ -296,7 +296,7 @@ def scatter(df, x="size_mb"):
     """Return accuracy against size or latency: one marker per run and the Pareto front as a line.
 
     Args:
-        df: a frame from :func:`optlib.report.frame`.
+        df: a frame from :func:`optlib.analysis.report.frame`.
         x: ``"size_mb"``, ``"gzip_mb"`` or ``"latency_ms"``.
 
     Returns:

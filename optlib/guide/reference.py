@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "assets" / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "assets" / "reference"
 
 DOCUMENT = "TensorFlow Lite model optimization guide"
 SEED = "000_c3c454f1a6893647.txt"

@@ -1,7 +1,7 @@
 """Table 1 and Table 2 of the TensorFlow Lite guide: published rows beside this machine's own.
 
-The published figures come from ``optlib.reference`` (assets/reference/). The
-local rows are built from stored runs (a :func:`optlib.report.frame`), so a
+The published figures come from ``optlib.guide.reference`` (assets/reference/). The
+local rows are built from stored runs (a :func:`optlib.analysis.report.frame`), so a
 figure here is always the same figure the Compare page shows. Ratios make
 machines comparable: size reduction (float32 / int8 size), speed-up
 (FP32/INT8 latency) and accuracy change ((INT8 - FP32) / FP32).
@@ -17,7 +17,7 @@ import socket
 
 import pandas as pd
 
-from optlib import reference
+from optlib.guide import reference
 
 TABLE1_MODELS = ("mobilenet_v1", "mobilenet_v2", "inception_v3", "resnet_v2_101")
 TABLE1_SCHEMES = ("float32", "int8", "qat")
@@ -252,7 +252,7 @@ def plan_table1(models=TABLE1_MODELS, data="digits", include_qat=False, runs=50,
     Raises:
         InputError: an unknown architecture or dataset.
     """
-    from optlib import sweep
+    from optlib.engine import sweep
 
     selection = ",".join(table1_schemes(include_qat))
     jobs = []
@@ -286,7 +286,7 @@ def expected_seconds(jobs, store):
 
 def weights_found(model):
     """True when the ImageNet weights of a Table 1 architecture are in the Keras cache."""
-    from optlib import models
+    from optlib.inputs import models
 
     return (models.keras_cache_dir() / models.ZOO[model].weights_file).is_file()
 
@@ -298,7 +298,7 @@ def reproduce_table1(models=TABLE1_MODELS, data="digits", include_qat=False, sto
     QAT here fine-tunes one epoch on at most 256 samples: enough to build the
     model whose size and latency Table 1 compares, not to train it.
     """
-    from optlib import sweep
+    from optlib.engine import sweep
 
     selection = ",".join(table1_schemes(include_qat))
     overrides = reproduce_overrides(runs)

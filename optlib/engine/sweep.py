@@ -9,9 +9,10 @@ import contextlib
 import os
 import time
 
-from optlib import data, executor, measure, models, schemes
+from optlib.engine import executor, measure, schemes
+from optlib.inputs import data, models
 from optlib.errors import InputError
-from optlib.store import Store, run_key
+from optlib.engine.store import Store, run_key
 
 
 def result_row(row, cached=False):
@@ -72,7 +73,7 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
     scheme that runs over ``budget_s`` seconds is stopped and marked
     ``timeout``; ``isolate=False`` runs them in this process. ``workers`` worker
     processes share the jobs (default: two for small models on two or more cores);
-    or pass open :class:`optlib.executor.Workers` to run on (and keep) them.
+    or pass open :class:`optlib.engine.executor.Workers` to run on (and keep) them.
 
     Raises:
         InputError: the model, the data or the settings cannot be used at all.
@@ -128,7 +129,7 @@ class Context:
 
 
 def run_one(context, store, index, name, settings, key):
-    from optlib.schemes.base import Job
+    from optlib.engine.schemes.base import Job
 
     scheme = schemes.get(name)
     run_id = store.start(key, context.model_src.name, context.model_src.fingerprint,

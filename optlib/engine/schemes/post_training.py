@@ -1,7 +1,7 @@
 """Post-training schemes: convert the model as it is, with different converter settings."""
 
-from optlib.convert import convert
-from optlib.schemes.base import Built
+from optlib.engine.convert import convert
+from optlib.engine.schemes.base import Built
 
 RECIPES = {
     "float32": {},

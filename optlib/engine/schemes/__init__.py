@@ -5,7 +5,7 @@ registry. A scheme is data: its name, family, what it needs, its settings
 with defaults, and the dotted path of the function that builds it (imported
 only when the scheme runs, so this module stays light).
 
-    >>> from optlib import schemes
+    >>> from optlib.engine import schemes
     >>> schemes.names()[:3]
     ('float32', 'float16', 'dynamic')
     >>> schemes.get("int8").needs
@@ -123,12 +123,12 @@ INT8_IO = Param("int8_io", False, "integer (int8) model input and output, as int
 def _ptq(name, title, summary, needs, extra=()):
     params = (REPRESENTATIVE_PARAMS if needs == "representative" else ()) + tuple(extra)
     return Scheme(name, "post-training", title, summary, needs,
-                  f"optlib.schemes.post_training:build_{name}", params)
+                  f"optlib.engine.schemes.post_training:build_{name}", params)
 
 
 def _trained(name, family, title, summary, techniques, extra=()):
     return Scheme(name, family, title, summary, "training",
-                  f"optlib.schemes.training:build_{name}",
+                  f"optlib.engine.schemes.training:build_{name}",
                   TRAINING_PARAMS + tuple(extra), techniques)
 
 
@@ -172,7 +172,7 @@ _ALL = (
 VARIANTS = (
     Scheme("int8_selective", "post-training", "Selective int8",
            "Full integer int8 with the layers that quantize worst (and the layers reading them) kept in float.",
-           "representative", "optlib.schemes.selective:build_int8_selective",
+           "representative", "optlib.engine.schemes.selective:build_int8_selective",
            REPRESENTATIVE_PARAMS + (
                Param("worst_n", 1, "keep this many of the worst layers in float (ranked by channel error)"),
                Param("keep_float", "", "comma-separated layer (tensor) names to keep in float; overrides worst_n"),

@@ -3,12 +3,12 @@
 "Why is this slower?" and "why didn't this shrink?" — each explanation
 quotes the numbers of the run and of its float32 baseline, and the reason
 the seed documents give. :func:`explain` reads one run; :func:`explanations`
-all the runs of a :func:`optlib.report.frame`, each against its own baseline.
+all the runs of a :func:`optlib.analysis.report.frame`, each against its own baseline.
 """
 
 import math
 
-from optlib.report import BASELINE
+from optlib.analysis.report import BASELINE
 
 GUIDE = "000_c3c454f1a6893647.txt"
 
@@ -57,7 +57,7 @@ def _median(row):
 
 
 def _explainable(row):
-    """A frame row as the flat dict :func:`optlib.explain.explain` reads (NaN -> None, counts as ints)."""
+    """A frame row as the flat dict :func:`optlib.analysis.explain.explain` reads (NaN -> None, counts as ints)."""
     flat = {}
     for key in ("id", "model", "dataset", "scheme", "status", "size_bytes", "gzip_bytes", "latency_ms", "sparsity",
                 "max_unique_weights", "threads"):
@@ -75,7 +75,7 @@ def explanations(df, pool=None):
 
     Each ok run is compared with the newest ok float32 run of the same model
     and dataset in ``pool`` (default: ``df``), timed with the same threads
-    when there is one; runs :func:`optlib.report.frame` found no baseline for
+    when there is one; runs :func:`optlib.analysis.report.frame` found no baseline for
     (NaN ``size_ratio``) are left out.
 
     Returns:

@@ -34,7 +34,7 @@ TIMED_OUT = "stopped after {budget:g} s, the time budget per scheme; give it mor
 
 def run_inline(model_src, data_src, trusted, store, todo, report):
     """Run jobs in this process; return {scheme: row}."""
-    from optlib import sweep
+    from optlib.engine import sweep
 
     context = sweep.Context(model_src, data_src, trusted, report)
     return {name: sweep.run_one(context, store, index, name, settings, key)
@@ -43,8 +43,8 @@ def run_inline(model_src, data_src, trusted, store, todo, report):
 
 def serve(conn):
     """Worker process entry point: load once, then run the jobs the parent sends."""
-    from optlib import sweep
-    from optlib.store import Store
+    from optlib.engine import sweep
+    from optlib.engine.store import Store
 
     _die_with_parent()
     _silence_native_logs()
@@ -105,7 +105,7 @@ def _die_with_parent():
 
 
 class _Worker:
-    """A ``python -m optlib.executor`` process joined to this one by a socket pair.
+    """A ``python -m optlib.engine.executor`` process joined to this one by a socket pair.
 
     Started as a fresh interpreter (not multiprocessing's spawn, which would
     import the parent's main script — under Streamlit, the app itself).
@@ -115,7 +115,7 @@ class _Worker:
         ours, theirs = socket.socketpair()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-        self.process = subprocess.Popen([sys.executable, "-m", "optlib.executor", str(theirs.fileno())],
+        self.process = subprocess.Popen([sys.executable, "-m", "optlib.engine.executor", str(theirs.fileno())],
                                         pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
         theirs.close()
         self.conn = Connection(ours.detach())
@@ -336,7 +336,7 @@ def _give_up(store, worker, results, report, status, error):
 
 def _abandoned(store, worker, key, name, status, error):
     """Mark the worker's unfinished row and return it as a result row."""
-    from optlib.sweep import result_row
+    from optlib.engine.sweep import result_row
 
     run_id = store.abandon(worker.pid, key, status, error)
     if run_id is not None:

@@ -18,7 +18,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from optlib import archive, paths
+from optlib import paths
+from optlib.inputs import archive
 from optlib.errors import InputError
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".zip")
@@ -319,7 +320,7 @@ def _digits_cnn():
 
 
 def _train_digits_cnn(cached):
-    from optlib import data
+    from optlib.inputs import data
     from optlib._keras import keras, set_seed
 
     k = keras()

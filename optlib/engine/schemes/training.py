@@ -9,10 +9,10 @@ the training split with fixed seeds, strips the wrappers and converts.
 import math
 import time
 
-from optlib.convert import convert
+from optlib.engine.convert import convert
 from optlib.errors import InputError
-from optlib.schemes.base import Built
-from optlib.schemes.post_training import recipe_for
+from optlib.engine.schemes.base import Built
+from optlib.engine.schemes.post_training import recipe_for
 
 QAT_RECIPE = {"optimizations": ["DEFAULT"]}
 

@@ -53,7 +53,7 @@ def _layer_name(name):
 
 def layer_outputs(model, x):
     """Return {layer tensor name: (op name, float outputs for every input)} in graph order."""
-    from optlib.measure import dequantize_output, quantize_input
+    from optlib.engine.measure import dequantize_output, quantize_input
 
     it = _interpreter(model)
     details = {d["index"]: d for d in it.get_tensor_details()}
@@ -148,8 +148,8 @@ def debugger_metrics(keras_model, representative):
 
     from optlib._keras import tf
     from optlib._quiet import native_stderr
-    from optlib.convert import converter_for, representative_dataset
-    from optlib.schemes.post_training import recipe_for
+    from optlib.engine.convert import converter_for, representative_dataset
+    from optlib.engine.schemes.post_training import recipe_for
 
     recipe = recipe_for("int8", {"rep_samples": len(representative)})
     converter = converter_for(keras_model, recipe, representative)
@@ -172,8 +172,8 @@ def selective_int8(keras_model, representative, keep_float):
     """Return (TFLite bytes, denylisted nodes): int8 with ``keep_float`` layers and their consumers in float."""
     from optlib._keras import tf
     from optlib._quiet import native_stderr
-    from optlib.convert import converter_for, convert, representative_dataset
-    from optlib.schemes.post_training import recipe_for
+    from optlib.engine.convert import converter_for, convert, representative_dataset
+    from optlib.engine.schemes.post_training import recipe_for
 
     recipe = recipe_for("int8", {"rep_samples": len(representative)})
     int8 = convert(keras_model, recipe, representative)
@@ -195,7 +195,7 @@ def _original_names(model, names):
 
 def weight_values(model):
     """Return [(kernel name, op, float values)] of the conv/dense kernels, dequantized."""
-    from optlib.measure import WEIGHT_OPS
+    from optlib.engine.measure import WEIGHT_OPS
 
     it = _interpreter(model)
     details = {d["index"]: d for d in it.get_tensor_details()}
@@ -244,8 +244,8 @@ def newest_runs(model_ref, data_ref, names, store=None):
     Raises:
         InputError: the model or the data reference cannot be resolved.
     """
-    from optlib import sweep
-    from optlib.store import Store
+    from optlib.engine import sweep
+    from optlib.engine.store import Store
 
     model_src, data_src, _ = sweep.plan(model_ref, data_ref, "float32")
     found = {}
@@ -288,7 +288,8 @@ def layer_report(model_ref, data_ref, store=None, trusted=False, progress=None):
     Raises:
         InputError: the model or data cannot be used, or float32 or int8 cannot be made.
     """
-    from optlib import data, models, sweep
+    from optlib.engine import sweep
+    from optlib.inputs import data, models
 
     progress = progress or (lambda fraction, message: None)
     runs = newest_runs(model_ref, data_ref, LAYER_SCHEMES, store)

@@ -177,7 +177,7 @@ def _read_folder(source, input_hw):
 
 
 def _read_zip(source, input_hw):
-    from optlib import archive
+    from optlib.inputs import archive
 
     with tempfile.TemporaryDirectory(prefix="optlib-data-") as folder:
         archive.extract(source.path, folder)

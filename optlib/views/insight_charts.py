@@ -1,11 +1,11 @@
 """Plotly figures and tables for the Layer insight & search page.
 
-Every function is pure: plain data in — rows of :func:`optlib.insight.compare_layers`,
+Every function is pure: plain data in — rows of :func:`optlib.analysis.insight.compare_layers`,
 QuantizationDebugger metrics, dequantized kernels, stored per-kernel facts,
-a result of :func:`optlib.search.search`, a results DataFrame of
-:func:`optlib.report.frame` — and a ``go.Figure`` or a DataFrame out, nothing
+a result of :func:`optlib.analysis.search.search`, a results DataFrame of
+:func:`optlib.analysis.report.frame` — and a ``go.Figure`` or a DataFrame out, nothing
 drawn and nothing saved. Schemes keep the colours they have in every other
-chart (:func:`optlib.charts.color_of`).
+chart (:func:`optlib.views.charts.color_of`).
 
 Importing this module does not import TensorFlow.
 """
@@ -17,9 +17,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from optlib import report
-from optlib.charts import _annotate as _note
-from optlib.charts import TEMPLATE, _empty, _figure, color_of
+from optlib.analysis import report
+from optlib.views.charts import _annotate as _note
+from optlib.views.charts import TEMPLATE, _empty, _figure, color_of
 
 KB = 1_000  # decimal, as the sizes elsewhere in the app
 ROUNDING_NOISE = 1 / math.sqrt(12)  # RMSE / scale of pure rounding to a uniform grid
@@ -60,7 +60,7 @@ def short_name(layer):
 
 
 def layer_label(row):
-    """A unique, readable label for a row of :func:`optlib.insight.compare_layers`."""
+    """A unique, readable label for a row of :func:`optlib.analysis.insight.compare_layers`."""
     return f"{short_name(row['layer'])} · #{row['position']}"
 
 
@@ -77,7 +77,7 @@ def error_ranking(rows, label="int8", count=12, kept=()):
     """Return the layers with the largest channel error of ``label``, worst at the top.
 
     Args:
-        rows: rows of :func:`optlib.insight.compare_layers`.
+        rows: rows of :func:`optlib.analysis.insight.compare_layers`.
         label: which quantized model to rank ("int8" or "int16x8").
         count: how many layers to show.
         kept: layer names chosen to stay in float; drawn in another colour.
@@ -112,7 +112,7 @@ def error_sequence(rows, labels=("int8", "int16x8"), problem=""):
     """Return the channel error of each quantized model along the layer sequence (log scale).
 
     Args:
-        rows: rows of :func:`optlib.insight.compare_layers`, in graph order.
+        rows: rows of :func:`optlib.analysis.insight.compare_layers`, in graph order.
         labels: the quantized models to draw, e.g. ("int8", "int16x8").
         problem: why a model is missing (e.g. int16x8 failed), said in a note.
     """
@@ -207,7 +207,7 @@ def weight_histogram(versions, kernel="", bins=80):
 
     Args:
         versions: {label: array of float weights}, e.g. {"float32": ..., "int8": ..., "cluster": ...}
-            (dequantized values, as :func:`optlib.insight.weight_values` returns them).
+            (dequantized values, as :func:`optlib.analysis.insight.weight_values` returns them).
         kernel: the kernel's name, for the title.
         bins: number of bins over the range of all versions.
 
@@ -295,7 +295,7 @@ def before_after(df):
     """Return accuracy, size and latency side by side for a few runs (e.g. float32, int8, int8_selective).
 
     Args:
-        df: a frame of :func:`optlib.report.frame` with the runs to compare, in the order to show.
+        df: a frame of :func:`optlib.analysis.report.frame` with the runs to compare, in the order to show.
     """
     title = "Before and after: keeping layers in float"
     rows = df[df["status"] == "ok"]
@@ -362,7 +362,7 @@ def search_chart(result, axis="size"):
     candidate as a star, and the target accuracy as a horizontal line.
 
     Args:
-        result: what :func:`optlib.search.search` returned.
+        result: what :func:`optlib.analysis.search.search` returned.
         axis: "size" or "latency".
     """
     if axis not in SEARCH_AXES:

@@ -1,9 +1,9 @@
 """Selective int8: full-integer quantization with the worst layers kept in float."""
 
-from optlib import insight
-from optlib.convert import convert
-from optlib.schemes.base import Built
-from optlib.schemes.post_training import recipe_for
+from optlib.analysis import insight
+from optlib.engine.convert import convert
+from optlib.engine.schemes.base import Built
+from optlib.engine.schemes.post_training import recipe_for
 
 PROBE_SAMPLES = 64  # inputs used to rank the layers; a few dozen are plenty
 

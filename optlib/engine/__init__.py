@@ -1,0 +1,1 @@
+"""Running schemes: the registry, conversion, one job, measurement, the sweep, executors, the store."""

@@ -1,0 +1,1 @@
+"""Advice: the wizard's decision tree and the published reference tables."""

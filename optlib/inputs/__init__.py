@@ -1,0 +1,1 @@
+"""What comes in: models (zoo, safe loading, fingerprints), datasets and archives."""

@@ -1,0 +1,1 @@
+"""What people see: Plotly figures and generated code (pure functions of results)."""
