@@ -232,12 +232,13 @@ def _recommend(args):
         raise InputError(str(problem)) from None
     measured = _measured(args, wizard.schemes(rec)) if args.model else {}
     if args.json:
-        print(json.dumps({"answers": answers, **asdict(rec), "measured": measured}))
+        cited = {item.source: dict(zip(("title", "url"), wizard.SOURCES[item.source])) for item in rec.items}
+        print(json.dumps({"answers": answers, **asdict(rec), "sources": cited, "measured": measured}))
         return 0
     print("Path: " + " -> ".join(f"{node}={answer}" for node, answer in rec.path))
     for rank, item in enumerate(rec.items, 1):
-        print(f"{rank}. {item.scheme} ({item.role}): {item.reason}\n   Trade-off: {item.tradeoff} "
-              f"[{item.source}]")
+        print(f"{rank}. {item.scheme} ({item.role}): {item.reason}\n   Trade-off: {item.tradeoff}\n"
+              f"   Source: {wizard.cite(item.source)}")
         if item.scheme in measured:
             m = measured[item.scheme]
             acc = "n/a" if m.get("accuracy") is None else f"{m['accuracy']:.3f}"

@@ -105,10 +105,15 @@ def item_ui(rank, item, row):
             st.markdown(f"#### {rank}. {schemes.get(item.scheme).title} `{item.scheme}` {ROLES[item.role]}")
             st.markdown(f"**Why:** {item.reason}")
             st.markdown(f"**Trade-off:** {item.tradeoff}")
-            st.caption(f":material/menu_book: From *{wizard.SOURCES.get(item.source, item.source)}* "
-                       f"(seed document `{item.source}`)")
+            st.caption(f":material/menu_book: From {source_text(item.source)}")
         with figures:
             measured_ui(row)
+
+
+def source_text(source):
+    """A cited document as Markdown: its title in italics, a link when it has a web address."""
+    title, url = wizard.SOURCES[source]
+    return f"[*{title}*]({url})" if url else f"*{title}*"
 
 
 def send_to_optimize(names):

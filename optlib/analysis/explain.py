@@ -2,15 +2,17 @@
 
 "Why is this slower?" and "why didn't this shrink?" — each explanation
 quotes the numbers of the run and of its float32 baseline, and the reason
-the seed documents give. :func:`explain` reads one run; :func:`explanations`
-all the runs of a :func:`optlib.analysis.report.frame`, each against its own baseline.
+the TensorFlow Lite guide gives, cited by its title. :func:`explain` reads
+one run; :func:`explanations` all the runs of a :func:`optlib.analysis.report.frame`,
+each against its own baseline.
 """
 
 import math
 
+from optlib.guide import wizard
 from optlib.analysis.report import BASELINE
 
-GUIDE = "000_c3c454f1a6893647.txt"
+GUIDE = wizard.SOURCES[wizard.GUIDE][0]  # cited by title, as the Wizard cites it
 
 
 def explain(row, baseline):

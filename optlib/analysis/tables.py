@@ -188,7 +188,7 @@ def display(table):
     Empty cells stay empty; ratios get three decimals.
     """
     published = {}
-    if "Top-1 (original)" in table.columns:  # Table 1: the seed's own text for each published cell
+    if "Top-1 (original)" in table.columns:  # Table 1: each published cell as written in table1.csv
         raw = pd.read_csv(reference.REFERENCE_DIR / "table1.csv", dtype=str, keep_default_na=False)
         published = {r["model"]: r for r in raw.to_dict("records")}
     rows = []

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 REFERENCE_DIR = Path(__file__).resolve().parents[2] / "assets" / "reference"
 
 DOCUMENT = "TensorFlow Lite model optimization guide"
-SEED = "000_c3c454f1a6893647.txt"
+URL = "https://www.tensorflow.org/lite/performance/model_optimization"
 DEVICE = "Pixel 2, single big core CPU"
 NA_LABEL = "N/A"
 
@@ -54,9 +54,10 @@ def table1() -> pd.DataFrame:
         ``zoo_model`` (this project's zoo name), ``top1_original``,
         ``top1_ptq``, ``top1_qat`` (fractions), ``latency_original_ms``,
         ``latency_ptq_ms``, ``latency_qat_ms``, ``size_original_mb``,
-        ``size_optimized_mb`` (floats) and ``source`` (the seed file). Cells
-        the guide prints as N/A are NaN, never 0; show them as ``NA_LABEL``.
-        ``attrs`` holds the title, document, seed, device and N/A label.
+        ``size_optimized_mb`` (floats) and ``source`` (the guide's web
+        address, ``URL``). Cells the guide prints as N/A are NaN, never 0;
+        show them as ``NA_LABEL``. ``attrs`` holds the title, document, url,
+        device and N/A label.
     """
     return _load("table1.csv", TABLE1_NUMERIC, TABLE1_TITLE)
 
@@ -89,11 +90,11 @@ def _load(filename: str, numeric: tuple[str, ...], title: str) -> pd.DataFrame:
         keep_default_na=False,
         na_values=[""],
     )
-    df["source"] = SEED
+    df["source"] = URL
     df.attrs.update(
         title=title,
         document=DOCUMENT,
-        seed=SEED,
+        url=URL,
         device=DEVICE,
         na_label=NA_LABEL,
     )

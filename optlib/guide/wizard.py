@@ -1,12 +1,13 @@
 """The scheme-choosing wizard: a decision tree kept as data.
 
-The tree follows the seed documents: the technique table of the TensorFlow
-Lite model optimization guide (what data each technique needs, how much it
-shrinks the model, what it costs in accuracy, which hardware runs it), its
-advice on int16 activations, its development workflow (start with
+The tree follows the documents in `SOURCES`: the technique table of the
+TensorFlow Lite guide "Model optimization" (what data each technique needs,
+how much it shrinks the model, what it costs in accuracy, which hardware runs
+it), its advice on int16 activations, its development workflow (start with
 post-training quantization, move to quantization-aware training when accuracy
 or an accelerator demands it, add pruning or clustering for download size),
-and the post-training method advice in seed 004.
+and the post-training method advice of ApX Machine Learning's overview of
+model optimization techniques in TensorFlow.
 
 Everything here is plain data and standard-library code, so a page can draw
 the tree and tests can walk every leaf.
@@ -25,18 +26,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-# Seed documents the advice comes from (files in shared/seeds/).
-GUIDE = "000_c3c454f1a6893647.txt"  # TFLite model optimization guide
-TALE = "002_f86cccadf302645c.txt"  # "A Tale of Model Quantization in TF Lite"
-TOOLKIT_BLOG = "003_9ab37dc176012ffe.txt"  # model optimization toolkit announcement
-PTQ_ADVICE = "004_24ea7ed85a46e9c0.txt"  # post-training methods, with code
+# The documents the advice comes from, as each item's ``source`` names them.
+GUIDE = "tflite_guide"
+TALE = "tale_of_quantization"
+TOOLKIT_BLOG = "toolkit_announcement"
+PTQ_ADVICE = "apx_optimization_techniques"
 
-# How a person knows each seed document (for citing the advice).
-SOURCES = {
-    GUIDE: "TensorFlow Lite model optimization guide",
-    TALE: "A Tale of Model Quantization in TF Lite",
-    TOOLKIT_BLOG: "Introducing the Model Optimization Toolkit (TensorFlow blog)",
-    PTQ_ADVICE: "Post-training quantization methods, with code",
+# Source id -> (title, web address or None), the way a reader finds the
+# document. Two of them carry no address of their own; the ApX page carries
+# no title either, so its title says what and whose it is.
+SOURCES: dict[str, tuple[str, str | None]] = {
+    GUIDE: ("TensorFlow Lite guide: Model optimization",
+            "https://www.tensorflow.org/lite/performance/model_optimization"),
+    TALE: ("A Tale of Model Quantization in TF Lite", None),
+    TOOLKIT_BLOG: ("Introducing the Model Optimization Toolkit for TensorFlow",
+                   "https://blog.tensorflow.org/2018/09/introducing-model-optimization-toolkit.html"),
+    PTQ_ADVICE: ("ApX Machine Learning: model optimization techniques in TensorFlow", None),
 }
 
 ROLES = ("primary", "follow-up", "alternative")
@@ -77,7 +82,7 @@ class Item:
             falls short) or "alternative" (a different trade-off).
         reason: why, in one or two plain sentences.
         tradeoff: what to expect in size, speed and accuracy.
-        source: the seed file the advice comes from.
+        source: id of the document the advice comes from (a key of `SOURCES`).
     """
 
     scheme: str
@@ -614,6 +619,20 @@ def next_question(answers: Mapping[str, str]) -> Question | None:
 def schemes(rec: Recommendation) -> list[str]:
     """Returns the recommended scheme names, in rank order."""
     return [item.scheme for item in rec.items]
+
+
+def cite(source: str) -> str:
+    """Returns a source as plain text: its title, and its web address when it has one.
+
+    Args:
+        source: a key of `SOURCES`, such as an `Item`'s ``source``.
+
+    Returns:
+        ``"Title (https://...)"``, or just ``"Title"`` for a source without an
+        address.
+    """
+    title, url = SOURCES[source]
+    return f"{title} ({url})" if url else title
 
 
 def leaves() -> tuple[str, ...]:

@@ -54,6 +54,18 @@ def dot(at):
     return charts[0].proto.spec
 
 
+def cited(at):
+    """The source line under each recommendation, in order, without its icon."""
+    icon = ":material/menu_book: "
+    return [c.value.removeprefix(icon) for c in at.caption if c.value.startswith(icon)]
+
+
+def page_text(at):
+    """Everything the page writes as text: headings, markdown, captions, warnings and notes."""
+    return "\n".join(texts(elements) for elements in (at.title, at.subheader, at.markdown, at.caption,
+                                                       at.warning, at.info, at.error))
+
+
 def checked_on_optimize(at):
     return [name for name in schemes.names() if at.checkbox(key=f"optimize_scheme_{name}").value]
 
@@ -124,11 +136,14 @@ def test_edge_tpu_with_samples_recommends_int8_then_qat_with_reasons_sources_and
     assert headings(at) == ["#### 1. Full integer (int8) `int8` :orange-badge[Try first]",
                             "#### 2. Quantization-aware training `qat` :blue-badge[Next, if it falls short]"]
     shown = texts(at.markdown)
-    sources = texts(at.caption)
     for item in rec.items:
         assert f"**Why:** {item.reason}" in shown
         assert f"**Trade-off:** {item.tradeoff}" in shown
-        assert wizard.SOURCES[item.source] in sources and item.source in sources
+    # Each source by its title, linked where it has an address; never a file name.
+    assert cited(at) == [
+        "From *ApX Machine Learning: model optimization techniques in TensorFlow*",
+        "From [*TensorFlow Lite guide: Model optimization*](https://www.tensorflow.org/lite/performance/model_optimization)"]
+    assert ".txt" not in page_text(at)
     assert [w.value for w in at.warning] == list(rec.warnings)
     assert "Quantization-aware training needs labelled training data." in texts(at.warning)
     assert at.button(key="wizard_send_button").label == "Send these 2 schemes to Optimize"
@@ -149,6 +164,9 @@ def test_every_leaf_of_the_tree_is_shown_without_error(app, home):
         edges = HIGHLIGHTED_EDGE.findall(dot(at))
         assert [source for source, _ in edges] == [node for node, _ in rec.path], leaf
         assert edges[-1][1].endswith(f">{leaf}"), leaf
+        titles = [wizard.SOURCES[item.source][0] for item in rec.items]
+        assert len(cited(at)) == len(titles) and all(t in c for t, c in zip(titles, cited(at))), leaf
+        assert ".txt" not in page_text(at), leaf
 
 
 def test_a_warning_for_integer_hardware_without_data(app, home):

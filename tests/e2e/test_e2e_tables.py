@@ -68,7 +68,7 @@ def test_reproduce_table1_for_mobilenet_v2_and_find_the_same_figures_on_compare(
     page.locator("h1", has_text="Table 1 & 2").wait_for()
     page.locator('[data-testid="stDataFrame"]').first.wait_for()
 
-    # Published cells in the browser are the cells optlib.analysis.tables.display gives (checked against the seed).
+    # Published cells in the browser are the cells optlib.analysis.tables.display gives (checked against the CSVs).
     expected = tables.display(tables.table1_comparison(report.frame([])))
     shown = grid(page, 0, lambda rows: len(rows) == 4)
     assert len(shown) == 4

@@ -20,3 +20,29 @@ def test_missing_and_unknown_answers_exit_2_with_accepted_values(capsys):
     assert err == "error: Missing answer to 'hardware'; accepted values: cpu, gpu, android_gpu, edgetpu, hexagon, microcontroller."
     assert main(["recommend", "--data", "some"]) == 2
     assert "invalid choice: 'some'" in capsys.readouterr().err
+
+
+def test_each_recommendation_names_its_source_by_title_and_address(capsys, tmp_path):
+    code = main(["recommend", "--data", "representative", "--hardware", "edgetpu", "--priority", "accuracy",
+                 "--store", str(tmp_path / "r.sqlite")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert ".txt" not in out
+    sources = [line.strip() for line in out.splitlines() if line.strip().startswith("Source:")]
+    assert sources == [
+        "Source: ApX Machine Learning: model optimization techniques in TensorFlow",
+        "Source: TensorFlow Lite guide: Model optimization (https://www.tensorflow.org/lite/performance/model_optimization)"]
+
+
+def test_json_carries_each_cited_source_with_title_and_address(capsys, tmp_path):
+    assert main(["recommend", "--data", "none", "--hardware", "cpu", "--priority", "size", "--json",
+                 "--store", str(tmp_path / "r.sqlite")]) == 0
+    text = capsys.readouterr().out
+    out = json.loads(text)
+    assert ".txt" not in text
+    assert {item["source"] for item in out["items"]} == set(out["sources"])
+    assert out["sources"]["tflite_guide"] == {
+        "title": "TensorFlow Lite guide: Model optimization",
+        "url": "https://www.tensorflow.org/lite/performance/model_optimization"}
+    assert out["sources"]["apx_optimization_techniques"] == {
+        "title": "ApX Machine Learning: model optimization techniques in TensorFlow", "url": None}

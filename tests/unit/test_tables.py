@@ -1,4 +1,4 @@
-"""Table 1 / Table 2 comparisons: published cells equal the seed text; local rows and ratios are right."""
+"""Table 1 / Table 2 comparisons: published cells as the guide prints them; local rows and ratios are right."""
 
 import math
 from pathlib import Path
@@ -8,7 +8,25 @@ import pytest
 
 from optlib.analysis import report, tables
 
-SEED = Path(__file__).resolve().parents[2].parent / "shared" / "seeds" / "000_c3c454f1a6893647.txt"
+# The published rows as the TensorFlow Lite guide prints them, written out here on purpose: the
+# shown cells must be the printed text ("0.70", "14", "N/A"), never re-rounded or guessed.
+# (test_reference_sources.py checks assets/reference/*.csv against the guide itself.)
+PRINTED_TABLE1 = {
+    "Mobilenet-v1-1-224": ["0.709", "0.657", "0.70", "124", "112", "64", "16.9", "4.3"],
+    "Mobilenet-v2-1-224": ["0.719", "0.637", "0.709", "89", "98", "54", "14", "3.6"],
+    "Inception_v3": ["0.78", "0.772", "0.775", "1130", "845", "543", "95.7", "23.9"],
+    "Resnet_v2_101": ["0.770", "0.768", "N/A", "3973", "2868", "N/A", "178.3", "44.9"],
+}
+PRINTED_TABLE2 = {
+    "Wav2letter": ["WER", "6.7%", "7.7%", "7.2%"],
+    "DeepSpeech 0.5.1 (unrolled)": ["CER", "6.13%", "43.67%", "6.52%"],
+    "YoloV3": ["mAP(IOU=0.5)", "0.577", "0.563", "0.574"],
+    "MobileNetV1": ["Top-1 Accuracy", "0.7062", "0.694", "0.6936"],
+    "MobileNetV2": ["Top-1 Accuracy", "0.718", "0.7126", "0.7137"],
+    "MobileBert": ["F1(Exact match)", "88.81(81.23)", "2.08(0)", "88.73(81.15)"],
+}
+TABLE2_TEXT = ("Accuracy metric type", "Accuracy (float32 activations)", "Accuracy (int8 activations)",
+               "Accuracy (int16 activations)")
 
 
 def _row(scheme, model="mobilenet_v2", dataset="digits", size=1e6, latency=10.0, accuracy=None, trained=False,
@@ -24,25 +42,18 @@ def local():
                          _row("int8", size=3_942_064, latency=4.0, run_id=2)])
 
 
-def test_every_published_table1_cell_shown_equals_the_seed_text(local):
-    seed = SEED.read_text()
+def test_every_published_table1_cell_shown_is_the_printed_text(local):
     shown = tables.display(tables.table1_comparison(local))
     published = shown[shown["Source"] == tables.PUBLISHED]
-    assert len(published) == 4
-    for row in published.to_dict("records"):
-        cells = [row[c] for c in tables.TEXT_COLUMNS]
-        line = row["Model"] + "".join(cells[:3]) + " " + "".join(cells[3:])
-        assert line in seed, line
+    assert {row["Model"]: [row[c] for c in tables.TEXT_COLUMNS] for row in published.to_dict("records")} \
+        == PRINTED_TABLE1
+    assert list(published["Model"]) == list(PRINTED_TABLE1)  # in the guide's order
 
 
-def test_every_published_table2_cell_shown_equals_the_seed_text():
-    seed = SEED.read_text()
+def test_every_published_table2_cell_shown_is_the_printed_text():
     shown = tables.display(tables.table2_comparison(pd.DataFrame()))
-    assert len(shown) == 6
-    for row in shown.to_dict("records"):
-        line = (row["Model"] + row["Accuracy metric type"] + row["Accuracy (float32 activations)"]
-                + row["Accuracy (int8 activations)"] + " " + row["Accuracy (int16 activations)"])
-        assert line in seed, line
+    assert {row["Model"]: [row[c] for c in TABLE2_TEXT] for row in shown.to_dict("records")} == PRINTED_TABLE2
+    assert list(shown["Model"]) == list(PRINTED_TABLE2)
 
 
 def test_local_table1_row_has_measured_figures_ratios_and_says_why_accuracy_is_empty(local):

@@ -10,7 +10,6 @@ import pytest
 
 from optlib.guide import wizard
 
-SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
 WIZARD_FILE = Path(wizard.__file__)
 
 # The stable scheme names from DESIGN.md, written out here on purpose.
@@ -158,7 +157,7 @@ def test_every_outcome_is_well_formed():
             assert item.scheme in SCHEME_NAMES, (answers, item)
             assert item.role in wizard.ROLES, (answers, item)
             assert item.reason and item.tradeoff, (answers, item)
-            assert (SEEDS / item.source).is_file(), (answers, item)
+            assert item.source in wizard.SOURCES, (answers, item)
 
 
 @pytest.mark.parametrize("hardware", INTEGER_ONLY)
@@ -391,7 +390,18 @@ def test_dot_strings_are_escaped():
     assert wizard._quote('a "b" \\ c\nd') == '"a \\"b\\" \\\\ c\\nd"'
 
 
-def test_every_cited_seed_has_a_title():
+def test_every_cited_source_has_a_title_and_no_file_name():
     cited = {item.source for answers in every_answer_set() for item in wizard.recommend(answers).items}
     assert cited <= set(wizard.SOURCES)
-    assert all((SEEDS / source).is_file() and title for source, title in wizard.SOURCES.items())
+    for source, (title, url) in wizard.SOURCES.items():
+        assert title and ".txt" not in source + title + str(url), source
+        assert url is None or url.startswith("https://"), source
+
+
+def test_sources_are_cited_by_title_and_address():
+    assert wizard.SOURCES[wizard.GUIDE] == (
+        "TensorFlow Lite guide: Model optimization", "https://www.tensorflow.org/lite/performance/model_optimization")
+    assert wizard.SOURCES[wizard.TALE][0] == "A Tale of Model Quantization in TF Lite"
+    assert wizard.cite(wizard.GUIDE) == (
+        "TensorFlow Lite guide: Model optimization (https://www.tensorflow.org/lite/performance/model_optimization)")
+    assert wizard.cite(wizard.TALE) == "A Tale of Model Quantization in TF Lite"  # no address known: the title alone

@@ -16,7 +16,13 @@ def test_mobilenet_v2_int8_is_at_least_3_5x_smaller_and_int16x8_fails_cleanly(tm
     assert rows["float32"]["status"] == rows["int8"]["status"] == "ok"
     assert rows["float32"]["size_bytes"] / rows["int8"]["size_bytes"] >= 3.5
     assert rows["int8"]["accuracy"] is None and "size and latency only" in rows["int8"]["accuracy_note"]
-    # int16x8 of MobileNetV2 cannot be allocated (a DEPTHWISE_CONV_2D overflow check): a failed row, no artifact
-    if rows["int16x8"]["status"] == "failed":
-        assert "DEPTHWISE_CONV_2D" in rows["int16x8"]["error"] and rows["int16x8"]["tflite_path"] is None
-        assert not list(store.artifacts.glob("int16x8-*"))
+    # int16x8 of this MobileNetV2 (seeded weights, seeded calibration sample: the same model every run)
+    # converts, but LiteRT refuses to allocate it: a DEPTHWISE_CONV_2D output's int16 scale is so small
+    # that quantizing its ReLU6 bound overflows int32. The sweep must turn that into a failed row and
+    # keep no artifact. Should a LiteRT release start allocating it, this fails on purpose: then assert
+    # the ok row instead.
+    int16 = rows["int16x8"]
+    assert int16["status"] == "failed", int16
+    assert int16["error"].startswith("RuntimeError: ") and "no_integer_overflow_from_quantization" in int16["error"]
+    assert "DEPTHWISE_CONV_2D" in int16["error"] and int16["tflite_path"] is None
+    assert not list(store.artifacts.glob("int16x8-*"))
