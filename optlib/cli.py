@@ -107,9 +107,9 @@ def _sweep(args):
             overrides[name] = getattr(args, name)
 
     def progress(event):
-        if not args.json and event["stage"] != "running" and event["scheme"]:
-            print(f"[{event['index'] + 1}/{event['total']}] {event['scheme']}: {event['stage']}"
-                  + (f" ({event['message']})" if event["stage"] == "failed" else ""), file=sys.stderr)
+        if not args.json and event.stage not in ("running", "starting") and event.scheme:
+            print(f"[{event.index + 1}/{event.total}] {event.scheme}: {event.stage}"
+                  + (f" ({event.message})" if event.stage == "failed" else ""), file=sys.stderr)
 
     result = sweep.run(args.model, args.data, args.schemes, overrides, args.store,
                        recompute=args.recompute, progress=progress, trusted=args.trust, weights=args.weights,
@@ -152,7 +152,7 @@ def _schemes(args):
 
 def _results(args):
     from optlib.engine.store import Store
-    from optlib.engine.sweep import result_row
+    from optlib.engine.store import result_row
 
     rows = [result_row(r) for r in Store(args.store).rows(args.model, args.data, args.scheme)]
     if args.json:
@@ -166,8 +166,8 @@ def _search(args):
     from optlib.analysis.search import search
 
     def progress(event):
-        if not args.json and event["stage"] in ("ok", "failed", "timeout", "cached") and event["scheme"]:
-            print(f"  {event['scheme']}: {event['stage']}", file=sys.stderr)
+        if not args.json and event.stage in ("ok", "failed", "timeout", "cached") and event.scheme:
+            print(f"  {event.scheme}: {event.stage}", file=sys.stderr)
 
     result = search(args.model, args.data, args.max_loss, args.objective, args.trials, args.budget, args.store,
                     _params(args.param), progress, trusted=args.trust)
@@ -252,7 +252,7 @@ def _recommend(args):
 def _measured(args, names):
     """Latest stored ok result per scheme for the given model (and dataset)."""
     from optlib.engine.store import Store
-    from optlib.engine.sweep import result_row
+    from optlib.engine.store import result_row
 
     found = {}
     for row in Store(args.store).rows(model=args.model, dataset=args.dataset, status="ok"):

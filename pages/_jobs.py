@@ -85,13 +85,13 @@ class SweepJob(BackgroundJob):
         events = self.events()
         fraction, message, schemes = 0.0, "Starting…", {}
         for event in events:
-            fraction = event["fraction"]
-            name = event["scheme"]
-            label = f"{event['index'] + 1}/{event['total']} · {name}" if name else "Preparing"
-            message = f"{label}: {event['message'] or event['stage']}"
+            fraction = event.fraction
+            name = event.scheme
+            label = f"{event.index + 1}/{event.total} · {name}" if name else "Preparing"
+            message = f"{label}: {event.message or event.stage}"
             if name:
                 previous = schemes.get(name, (None, None, None))
-                schemes[name] = (event["stage"], event["message"], event.get("row") or previous[2])
+                schemes[name] = (event.stage, event.message, event.row or previous[2])
         return fraction, message, schemes
 
 
@@ -127,19 +127,20 @@ class Table1Job(BackgroundJob):
         """Return (overall fraction, last message, {(model, scheme): (stage, message, row)}) so far."""
         events = self.events()
         fraction, message, states = 0.0, "Starting…", {}
-        for event in events:
-            model, name = event["model"], event["scheme"]
-            fraction = (event["model_index"] + event["fraction"]) / event["models"]
-            step = f"{event['model_index'] + 1}/{event['models']} {model}"
-            label = f"{step} · {event['index'] + 1}/{event['total']} {name}" if name else f"{step} · preparing"
-            message = f"{label}: {event['message'] or event['stage']}"
+        for outer in events:
+            model, event = outer.model, outer.sweep
+            name = event.scheme
+            fraction = (outer.model_index + event.fraction) / outer.models
+            step = f"{outer.model_index + 1}/{outer.models} {model}"
+            label = f"{step} · {event.index + 1}/{event.total} {name}" if name else f"{step} · preparing"
+            message = f"{label}: {event.message or event.stage}"
             if name:
                 previous = states.get((model, name), (None, None, None))
-                states[(model, name)] = (event["stage"], event["message"], event.get("row") or previous[2])
-            elif event["stage"] == "loading":
+                states[(model, name)] = (event.stage, event.message, event.row or previous[2])
+            elif event.stage == "loading":
                 for scheme in self.schemes:
                     if states.get((model, scheme), ("loading",))[0] == "loading":
-                        states[(model, scheme)] = ("loading", event["message"], None)
+                        states[(model, scheme)] = ("loading", event.message, None)
         return fraction, message, states
 
 
@@ -206,16 +207,16 @@ class SearchJob(_PageJob):
         total = self.arguments["trials"] + 1
         fraction, message, finished = 0.0, "Starting…", []
         for event in self.events():
-            name = event["scheme"]
+            name = event.scheme
             if not name:
-                message = f"Preparing: {event['message'] or event['stage']}"
+                message = f"Preparing: {event.message or event.stage}"
                 continue
             step = f"{min(len(finished) + 1, total)}/{total} · {name}"
-            if event["stage"] in FINISHED_STAGES:
-                finished.append((name, event["stage"], event.get("row")))
+            if event.stage in FINISHED_STAGES:
+                finished.append((name, event.stage, event.row))
                 fraction = len(finished) / total
-                message = f"{step}: {event['message'] or event['stage']}"
+                message = f"{step}: {event.message or event.stage}"
             else:
-                fraction = (len(finished) + event["fraction"]) / total
-                message = f"{step}: {event['message'] or event['stage']}"
+                fraction = (len(finished) + event.fraction) / total
+                message = f"{step}: {event.message or event.stage}"
         return min(fraction, 1.0), message, finished

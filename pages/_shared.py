@@ -336,7 +336,7 @@ def _store_version(path):
 def _stored_runs(path, version):
     from optlib.analysis import report
 
-    rows = [sweep.result_row(row) for row in Store(path).rows(latest=True)]
+    rows = [result_row(row) for row in Store(path).rows(latest=True)]
     return report.frame(rows)
 
 
@@ -400,7 +400,7 @@ def code_for_run(run_id):
     row = Store(store_path()).get(int(run_id))
     if row is None:
         raise ValueError(f"Run #{run_id} is not in the store any more.")
-    return codegen.code_for(sweep.result_row(row))
+    return codegen.code_for(result_row(row))
 
 
 def code_ui(run_id):

@@ -10,7 +10,7 @@ from optlib.views import insight_charts as charts
 from optlib.errors import InputError
 from optlib.analysis.insight import LAYER_SCHEMES, newest_runs
 from optlib.engine.store import Store
-from optlib.engine.sweep import result_row
+from optlib.engine.store import result_row
 from pages import _shared
 from pages._jobs import LayerJob, SearchJob, SweepJob
 

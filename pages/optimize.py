@@ -181,12 +181,12 @@ if not selected:
     st.info("Select at least one scheme to run.", icon=":material/info:")
     st.stop()
 try:
-    _, _, jobs = sweep.plan(_shared.model_ref(), _shared.data_ref(), ",".join(selected), overrides)
+    _, jobs = sweep.plan(_shared.model_ref(), _shared.data_ref(), ",".join(selected), overrides)
 except InputError as problem:
     st.error(f"{problem} Choose another model or dataset on the Model & data page.", icon=":material/error:")
     st.stop()
 
-stored = 0 if recompute else sum(1 for _, _, key in jobs if Store(_shared.store_path()).lookup(key))
+stored = 0 if recompute else sum(1 for job in jobs if Store(_shared.store_path()).lookup(job.key))
 training = [name for name in selected if schemes.get(name).needs == "training"]
 notes = [f"{len(selected)} scheme{'s' if len(selected) != 1 else ''} selected"]
 if stored:

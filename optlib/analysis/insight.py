@@ -245,16 +245,16 @@ def newest_runs(model_ref, data_ref, names, store=None):
         InputError: the model or the data reference cannot be resolved.
     """
     from optlib.engine import sweep
-    from optlib.engine.store import Store
+    from optlib.engine.store import Store, result_row
 
-    model_src, data_src, _ = sweep.plan(model_ref, data_ref, "float32")
+    inputs, _ = sweep.plan(model_ref, data_ref, "float32")
     found = {}
     for name in names:
         for row in Store(store).rows(scheme=name, status="ok"):  # newest first
-            if (row["model_fingerprint"], row["dataset_fingerprint"]) == (model_src.fingerprint,
-                                                                          data_src.fingerprint) \
+            if (row["model_fingerprint"], row["dataset_fingerprint"]) == (inputs.model.fingerprint,
+                                                                          inputs.data.fingerprint) \
                     and row["tflite_path"] and Path(row["tflite_path"]).is_file():
-                found[name] = sweep.result_row(row, cached=True)
+                found[name] = result_row(row, cached=True)
                 break
     return found
 
@@ -296,8 +296,8 @@ def layer_report(model_ref, data_ref, store=None, trusted=False, progress=None):
     missing = [name for name in LAYER_SCHEMES if name not in runs]
     if missing:
         def forward(event):
-            step = f"{event['scheme']}: " if event["scheme"] else ""
-            progress(0.7 * event["fraction"], f"{step}{event['message'] or event['stage']}")
+            step = f"{event.scheme}: " if event.scheme else ""
+            progress(0.7 * event.fraction, f"{step}{event.message or event.stage}")
 
         made = sweep.run(model_ref, data_ref, ",".join(missing), None, store, trusted=trusted, progress=forward)
         runs.update({row["scheme"]: row for row in made["results"]})

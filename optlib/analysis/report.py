@@ -1,6 +1,6 @@
 """Results as a table: one row per run, compared with the float32 baseline.
 
-:func:`frame` turns result rows (the flat dicts of :func:`optlib.engine.sweep.result_row`,
+:func:`frame` turns result rows (the flat dicts of :func:`optlib.engine.store.result_row`,
 or rows straight from :meth:`optlib.engine.store.Store.rows`) into a pandas DataFrame
 that the charts, the pages and the exports all read. Comparisons with the
 float32 run of the same model and dataset are computed here, once; where no
@@ -164,7 +164,7 @@ def frame(rows):
     """Build the results DataFrame from result rows.
 
     Args:
-        rows: result rows (flat dicts as from :func:`optlib.engine.sweep.result_row`
+        rows: result rows (flat dicts as from :func:`optlib.engine.store.result_row`
             or the CLI's ``--json``), or stored rows from
             :meth:`optlib.engine.store.Store.rows` (their ``metrics`` are flattened).
 

@@ -10,7 +10,7 @@ as the trail, with the reason it was or was not chosen.
 
 import time
 
-from optlib.engine import executor, sweep
+from optlib.engine import executors, sweep
 from optlib.errors import InputError
 from optlib.engine.store import Store
 
@@ -59,12 +59,12 @@ def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budge
         raise InputError("The search needs at least one trial.")
     started = time.monotonic()
     store = store if isinstance(store, Store) else Store(store)
-    model_src, data_src, _ = sweep.plan(model_ref, data_ref, "float32", overrides)
+    sweep.plan(model_ref, data_ref, "float32", overrides)  # bad input fails here, before any work
     # One worker for every trial: TensorFlow, the model and the data load once, not once per trial.
-    with executor.Workers(model_src, data_src, trusted, store) as workers:
+    with executors.LocalWorkers(count=1) as workers:
         def run(scheme, extra=None):
             return sweep.run(model_ref, data_ref, scheme, {**(overrides or {}), **(extra or {})}, store,
-                             progress=progress, trusted=trusted, workers=workers)["results"][0]
+                             progress=progress, trusted=trusted, executor=workers)["results"][0]
 
         base = run("float32")
         if base["status"] != "ok" or base.get("accuracy") is None:

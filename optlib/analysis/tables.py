@@ -14,6 +14,7 @@ Streamlit, nothing drawn or saved.
 import math
 import re
 import socket
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -257,8 +258,8 @@ def plan_table1(models=TABLE1_MODELS, data="digits", include_qat=False, runs=50,
     selection = ",".join(table1_schemes(include_qat))
     jobs = []
     for model in models:
-        _, _, planned = sweep.plan(model, data, selection, reproduce_overrides(runs), (weights or {}).get(model))
-        jobs += [(model, name, key) for name, _, key in planned]
+        _, specs = sweep.plan(model, data, selection, reproduce_overrides(runs), (weights or {}).get(model))
+        jobs += [(model, spec.scheme, spec.key) for spec in specs]
     return jobs
 
 
@@ -291,6 +292,16 @@ def weights_found(model):
     return (models.keras_cache_dir() / models.ZOO[model].weights_file).is_file()
 
 
+@dataclass(frozen=True)
+class Table1Progress:
+    """Progress of a Table 1 reproduction: which architecture, and its sweep's own progress."""
+
+    model: str
+    model_index: int
+    models: int
+    sweep: object  # the optlib.engine.sweep.Progress of this architecture's sweep
+
+
 def reproduce_table1(models=TABLE1_MODELS, data="digits", include_qat=False, store=None, progress=None,
                      runs=50, weights=None):
     """Run the Table 1 architectures through float32, int8 (and QAT) and return the sweep results.
@@ -306,7 +317,7 @@ def reproduce_table1(models=TABLE1_MODELS, data="digits", include_qat=False, sto
     for index, model in enumerate(models):
         def relay(event, index=index):
             if progress:
-                progress({**event, "model": model, "model_index": index, "models": len(models)})
+                progress(Table1Progress(model, index, len(models), event))
 
         results.append(sweep.run(model, data, selection, overrides, store, progress=relay,
                                  weights=(weights or {}).get(model)))

@@ -93,23 +93,31 @@ class Store:
 
     # --- writing ---------------------------------------------------------
 
-    def start(self, key, model, model_fingerprint, dataset, dataset_fingerprint, scheme, settings):
-        """Insert a 'running' row and return its id."""
+    def start(self, inputs, spec, host, pid, started_at=None):
+        """Insert a 'running' row for a job that has started on ``host`` in process ``pid``; return its id.
+
+        A row left 'running' by a process that died is marked 'interrupted' by :meth:`mark_interrupted`.
+        """
         with self._connect() as db:
             cursor = db.execute(
                 "INSERT INTO runs (key, model, model_fingerprint, dataset, dataset_fingerprint, scheme,"
                 " settings, status, host, pid, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (key, model, model_fingerprint, dataset, dataset_fingerprint, scheme,
-                 json.dumps(settings, sort_keys=True), "running", socket.gethostname(), os.getpid(),
-                 time.time()))
+                (spec.key, inputs.model.name, inputs.model.fingerprint, inputs.data.name, inputs.data.fingerprint,
+                 spec.scheme, json.dumps(spec.settings, sort_keys=True), "running", host, pid,
+                 started_at or time.time()))
             return cursor.lastrowid
 
-    def finish(self, run_id, status, metrics=None, error=None, tflite_path=None):
-        """Set the final status, metrics and artifact of a run."""
+    def finish(self, run_id, result):
+        """Record a job's :class:`~optlib.engine.job.Result`: status, figures and artifact; return the row id."""
+        path = self.save_artifact(result.spec.key, result.scheme, result.artifact) if result.artifact else None
         with self._connect() as db:
-            db.execute("UPDATE runs SET status=?, error=?, metrics=?, tflite_path=?, finished_at=? WHERE id=?",
-                       (status, error, json.dumps(metrics or {}), str(tflite_path) if tflite_path else None,
-                        time.time(), run_id))
+            db.execute("UPDATE runs SET status=?, error=?, metrics=?, tflite_path=?, host=COALESCE(?, host),"
+                       " pid=COALESCE(?, pid),"
+                       " started_at=COALESCE(?, started_at), finished_at=? WHERE id=?",
+                       (result.status, result.error, json.dumps(result.metrics or {}),
+                        str(path) if path else None, result.host or None, result.pid or None,
+                        result.started_at or None, result.finished_at or time.time(), run_id))
+        return run_id
 
     def save_artifact(self, key, scheme, content):
         """Write ``content`` atomically as the artifact of a run; return its path."""
@@ -132,17 +140,6 @@ class Store:
                 db.execute("UPDATE runs SET status='interrupted', error=?, finished_at=? WHERE id=?",
                            ("the process running this scheme stopped before it finished", time.time(), run_id))
         return len(dead)
-
-    def abandon(self, pid, key, status, error):
-        """Mark the 'running' row of process ``pid`` for ``key``; return its id (or None)."""
-        with self._connect() as db:
-            row = db.execute("SELECT id FROM runs WHERE pid=? AND key=? AND status='running' "
-                             "ORDER BY id DESC LIMIT 1", (pid, key)).fetchone()
-            if row is None:
-                return None
-            db.execute("UPDATE runs SET status=?, error=?, finished_at=? WHERE id=?",
-                       (status, error, time.time(), row["id"]))
-            return row["id"]
 
     # --- reading ---------------------------------------------------------
 
@@ -183,6 +180,21 @@ class Store:
         with self._connect() as db:
             row = db.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         return _decode(row) if row else None
+
+
+def result_row(row, cached=False):
+    """Flatten a stored run into the JSON result row of the CLI contract (metrics at the top level).
+
+    The one place a stored run becomes a flat row: the sweep, the CLI, the
+    results frame and the generated code all read rows shaped by it.
+    """
+    metrics = row.get("metrics") or {}
+    return {"id": row.get("id"), "scheme": row["scheme"], "status": row["status"], "error": row.get("error"),
+            "cached": cached, "model": row.get("model"), "dataset": row.get("dataset"),
+            "model_fingerprint": row.get("model_fingerprint"), "dataset_fingerprint": row.get("dataset_fingerprint"),
+            "settings": row.get("settings"), **metrics, "tflite_path": row.get("tflite_path"),
+            "host": row.get("host"), "pid": row.get("pid"),
+            "started_at": row.get("started_at"), "finished_at": row.get("finished_at")}
 
 
 def _decode(row):

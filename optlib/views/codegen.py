@@ -325,7 +325,7 @@ def code_for(row, model_path=None, samples_npz=None, output_path=None):
     """Return Python source that reproduces one run with plain TensorFlow.
 
     Args:
-        row: a result row (:func:`optlib.engine.sweep.result_row`), a stored row, or a
+        row: a result row (:func:`optlib.engine.store.result_row`), a stored row, or a
             row of :func:`optlib.analysis.report.frame` as a dict/Series; it needs
             ``scheme``, ``settings`` and ``recipe`` (``{"converter": {...},
             "training": [steps]}``), and uses ``model``, ``dataset`` and

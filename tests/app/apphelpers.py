@@ -4,6 +4,10 @@ import time
 import zipfile
 from pathlib import Path
 
+from optlib.engine.job import Inputs, Result, Spec
+from optlib.engine.store import result_row
+from optlib.engine.sweep import Progress
+
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app.py"
 PTQ = ("float32", "float16", "dynamic", "int8", "int16x8")
@@ -38,27 +42,28 @@ def store_canned(store, scheme, model="digits_cnn", dataset="digits", fail=False
     A model or dataset the engine can resolve (a zoo name, ``digits``) gets its
     real fingerprint, so pages find the run as the current selection's.
     """
-    from optlib.engine import schemes, sweep
-    from optlib.inputs import data, models
-    from optlib.errors import InputError
+    from types import SimpleNamespace
+
+    from optlib.engine import schemes
     from optlib.engine.store import run_key
+    from optlib.errors import InputError
+    from optlib.inputs import data, models
 
-    def fingerprint(resolve, ref):
+    def source(resolve, ref):
         try:
-            return resolve(ref).fingerprint
+            return resolve(ref)
         except InputError:
-            return f"{ref}-fp"
+            return SimpleNamespace(name=ref, fingerprint=f"{ref}-fp")
 
-    model_fp, data_fp = fingerprint(models.resolve, model), fingerprint(data.resolve, dataset)
+    inputs = Inputs(source(models.resolve, model), source(data.resolve, dataset))
     settings = schemes.settings_for(scheme)
-    key = run_key(model_fp, data_fp, scheme, settings)
-    run_id = store.start(key, model, model_fp, dataset, data_fp, scheme, settings)
+    spec = Spec(0, scheme, settings, run_key(inputs.model.fingerprint, inputs.data.fingerprint, scheme, settings))
+    run_id = store.start(inputs, spec, "testhost", 1)
     if fail:
-        store.finish(run_id, "failed", error=FAILURE)
+        store.finish(run_id, Result(spec, "failed", FAILURE))
     else:
-        path = store.save_artifact(key, scheme, b"TFL3" + bytes(1000))
-        store.finish(run_id, "ok", canned_metrics(scheme), tflite_path=path)
-    return sweep.result_row(store.get(run_id))
+        store.finish(run_id, Result(spec, "ok", None, canned_metrics(scheme), b"TFL3" + bytes(1000)))
+    return result_row(store.get(run_id))
 
 
 class FakeSweep:
@@ -69,7 +74,7 @@ class FakeSweep:
         self.fail, self.error, self.gate, self.calls = set(fail), error, gate, []
 
     def __call__(self, model_ref, data_ref, selection="all", overrides=None, store=None, recompute=False,
-                 progress=None, trusted=False, weights=None, isolate=True, budget_s=None):
+                 progress=None, trusted=False, weights=None, budget_s=None, executor=None):
         from optlib.engine import schemes
         from optlib.engine.store import Store
 
@@ -81,15 +86,13 @@ class FakeSweep:
         names = schemes.select(selection)
         store = Store(store)
         total = len(names)
-        progress({"scheme": "", "index": 0, "total": total, "stage": "loading", "fraction": 0.0,
-                  "message": f"loading model {model_ref}", "row": None})
+        progress(Progress("", 0, total, "loading", 0.0, 0, f"loading model {model_ref}"))
         rows = []
         for index, name in enumerate(names):
-            progress({"scheme": name, "index": index, "total": total, "stage": "running",
-                      "fraction": (index + 0.5) / total, "message": "converting", "row": None})
+            progress(Progress(name, index, total, "running", (index + 0.5) / total, index, "converting"))
             row = store_canned(store, name, model=model_ref, dataset=data_ref, fail=name in self.fail)
-            progress({"scheme": name, "index": index, "total": total, "stage": row["status"],
-                      "fraction": (index + 1) / total, "message": row["error"] or "done", "row": row})
+            progress(Progress(name, index, total, row["status"], (index + 1) / total, index + 1,
+                              row["error"] or "done", row))
             rows.append(row)
             if self.gate is not None:
                 self.gate.wait(60)

@@ -16,7 +16,9 @@ from optlib.analysis import insight, report
 from optlib.engine import sweep
 from optlib.errors import InputError
 from optlib.engine.schemes.post_training import recipe_for
-from optlib.engine.store import Store
+from optlib.engine.job import Result
+from optlib.engine.store import Store, result_row
+from optlib.engine.sweep import Progress
 
 # The layers of digits_cnn as optlib.analysis.insight.compare_layers names them; dense_1 quantizes worst.
 LAYER_NAMES = [("digits_cnn/conv2d/Relu;digits_cnn/conv2d/BiasAdd;digits_cnn/conv2d/Conv2D", "CONV_2D"),
@@ -34,17 +36,15 @@ SELECTIVE_METRICS = {"accuracy": 0.975, "size_bytes": 80_000, "gzip_bytes": 70_0
 
 def store_run(store, scheme, overrides=None, **metrics):
     """Store an ok run of the current model and data (real fingerprints) with a canned artifact."""
-    _, _, [(name, settings, key)] = sweep.plan("digits_cnn", "digits", scheme, overrides)
-    model_src, data_src, _ = sweep.plan("digits_cnn", "digits", "float32")
-    run_id = store.start(key, model_src.name, model_src.fingerprint, data_src.name, data_src.fingerprint, name,
-                         settings)
+    inputs, [spec] = sweep.plan("digits_cnn", "digits", scheme, overrides)
+    run_id = store.start(inputs, spec, "testhost", 1)
     values = canned_metrics(scheme)
     latency = metrics.pop("latency", None)
     if latency is not None:
         values["latency_ms"] = {**values["latency_ms"], "median": latency}
     values.update(metrics)
-    store.finish(run_id, "ok", values, tflite_path=store.save_artifact(key, scheme, b"TFL3" + bytes(1000)))
-    return sweep.result_row(store.get(run_id))
+    store.finish(run_id, Result(spec, "ok", None, values, b"TFL3" + bytes(1000)))
+    return result_row(store.get(run_id))
 
 
 def canned_layers(int16=True):
@@ -84,17 +84,15 @@ class FakeSelectiveSweep:
         self.calls = []
 
     def __call__(self, model_ref, data_ref, selection="all", overrides=None, store=None, recompute=False,
-                 progress=None, trusted=False, weights=None, isolate=True, budget_s=None):
+                 progress=None, trusted=False, weights=None, budget_s=None, executor=None):
         self.calls.append({"selection": selection, "overrides": dict(overrides or {})})
-        progress({"scheme": selection, "index": 0, "total": 1, "stage": "running", "fraction": 0.5,
-                  "message": "converting with 1 layer(s) in float", "row": None})
+        progress(Progress(selection, 0, 1, "running", 0.5, 0, "converting with 1 layer(s) in float"))
         keep = overrides["keep_float"].split(",")
         recipe = {"converter": recipe_for("int8", {"rep_samples": 200}),
                   "selective": {"kept_float": keep, "denylisted_nodes": keep + ["StatefulPartitionedCall:01"],
                                 "channel_error": {}, "ranked_by": "channel error"}}
         row = store_run(Store(store), selection, overrides, recipe=recipe, **SELECTIVE_METRICS)
-        progress({"scheme": selection, "index": 0, "total": 1, "stage": "ok", "fraction": 1.0, "message": "done",
-                  "row": row})
+        progress(Progress(selection, 0, 1, "ok", 1.0, 1, "done", row))
         return {"model": model_ref, "model_note": "", "dataset": data_ref, "store": str(store), "results": [row]}
 
 
@@ -130,13 +128,11 @@ class FakeSearch:
         result = search_result(self.met)
         result["target"]["objective"] = objective
         base = store_run(Store(store), "float32")
-        progress({"scheme": "float32", "index": 0, "total": 1, "stage": "cached", "fraction": 1.0,
-                  "message": "served from the store", "row": base})
+        progress(Progress("float32", 0, 1, "cached", 1.0, 1, "served from the store", base))
         if self.gate is not None:
             self.gate.wait(60)
         int8 = store_run(Store(store), "int8")
-        progress({"scheme": "int8", "index": 0, "total": 1, "stage": "ok", "fraction": 1.0, "message": "done",
-                  "row": int8})
+        progress(Progress("int8", 0, 1, "ok", 1.0, 1, "done", int8))
         result["baseline"]["id"], result["trail"][0]["id"] = base["id"], int8["id"]
         return result
 
@@ -467,8 +463,7 @@ def test_layer_report_compares_int8_alone_when_int16x8_failed(home, monkeypatch)
 
     def fake_sweep(model_ref, data_ref, selection, overrides, store_, trusted=False, progress=None):
         assert selection == "int16x8"  # float32 and int8 come from the store
-        progress({"scheme": "int16x8", "index": 0, "total": 1, "stage": "failed", "fraction": 1.0,
-                  "message": "RuntimeError: overflow", "row": failed})
+        progress(Progress("int16x8", 0, 1, "failed", 1.0, 1, "RuntimeError: overflow", failed))
         return {"results": [failed]}
 
     class Data:

@@ -1,10 +1,10 @@
-"""Result rows made by hand, shaped like :func:`optlib.engine.sweep.result_row`'s, for the report, chart and
+"""Result rows made by hand, shaped like :func:`optlib.engine.store.result_row`'s, for the report, chart and
 explanation tests."""
 
 
 def result(scheme, id, model="m", dataset="d", status="ok", accuracy=0.9, size=1000, gzip=900,
            median=2.0, std=0.1, p90=2.5, threads=1, **extra):
-    """A flat result row shaped like optlib.engine.sweep.result_row's output."""
+    """A flat result row shaped like optlib.engine.store.result_row's output."""
     row = {"id": id, "scheme": scheme, "status": status, "error": None, "cached": False, "model": model,
            "dataset": dataset, "settings": {"threads": threads, "runs": 50, "warmup": 5}}
     if status == "ok":

@@ -6,6 +6,7 @@ import time
 import psutil
 
 from optlib.engine import sweep
+from optlib.engine.executors import LocalWorkers
 from optlib.engine.store import Store
 
 FAST = {"runs": "3", "warmup": "1", "rep_samples": "16"}
@@ -17,7 +18,7 @@ def _watch_worker_states(stop, seen):
     while not stop.is_set():
         for child in me.children():
             try:
-                if "optlib.engine.executor" in " ".join(child.cmdline()):
+                if "optlib.engine.executors" in " ".join(child.cmdline()):
                     seen.add(child.status())
             except psutil.Error:
                 pass
@@ -31,8 +32,9 @@ def test_other_workers_are_paused_while_a_latency_is_timed(tmp_path, tiny_model_
     watcher.start()
     try:
         # One worker trains qat (busy on every core) while the other converts and times four schemes.
-        result = sweep.run(str(tiny_model_path), str(digits_npz), "float32,float16,dynamic,int8,qat",
-                           {**FAST, "epochs": "25"}, store, workers=2)
+        with LocalWorkers(count=2) as two:
+            result = sweep.run(str(tiny_model_path), str(digits_npz), "float32,float16,dynamic,int8,qat",
+                               {**FAST, "epochs": "25"}, store, executor=two)
     finally:
         stop.set()
         watcher.join()
@@ -53,8 +55,9 @@ def test_other_workers_are_paused_while_a_latency_is_timed(tmp_path, tiny_model_
 def test_jobs_are_taken_from_both_ends_so_the_baseline_comes_first(tmp_path, tiny_model_path, digits_npz):
     store = Store(tmp_path / "r.sqlite")
     order = []
-    sweep.run(str(tiny_model_path), str(digits_npz), "float32,float16,cluster,prune", {**FAST, "epochs": "1"},
-              store, workers=2, progress=lambda e: order.append(e["scheme"]) if e["stage"] == "ok" else None)
+    with LocalWorkers(count=2) as two:
+        sweep.run(str(tiny_model_path), str(digits_npz), "float32,float16,cluster,prune", {**FAST, "epochs": "1"},
+                  store, executor=two, progress=lambda e: order.append(e.scheme) if e.stage == "ok" else None)
     rows = {row["scheme"]: row for row in store.rows()}
     assert rows["float32"]["pid"] == rows["float16"]["pid"] != rows["prune"]["pid"]
     assert rows["prune"]["started_at"] < rows["float16"]["started_at"]  # the long one started at once
@@ -66,7 +69,7 @@ def test_a_paused_worker_is_not_read_from_until_it_runs_again():
     import socket
     from multiprocessing.connection import Connection
 
-    from optlib.engine.executor import _messages
+    from optlib.engine.executors import _messages
 
     class Process:
         def poll(self):

@@ -1,13 +1,68 @@
-"""`import optlib` and everything a warm sweep touches stays free of TensorFlow."""
+"""`import optlib` stays light, and the engine's modules form no import cycle."""
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
+
+OPTLIB = Path(__file__).resolve().parents[2] / "optlib"
+
+
+def _modules():
+    """{dotted name: path} of every module in optlib."""
+    found = {}
+    for path in OPTLIB.rglob("*.py"):
+        parts = path.relative_to(OPTLIB.parent).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def _imports(path, modules):
+    """The optlib modules ``path`` imports anywhere in it (at the top or inside a function)."""
+    edges = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("optlib"):
+            edges |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                      for a in node.names}
+        elif isinstance(node, ast.Import):
+            edges |= {a.name for a in node.names if a.name.startswith("optlib")}
+    return {e for e in edges if e in modules}
 
 
 def test_import_optlib_does_not_import_tensorflow():
-    code = ("import sys, optlib, optlib.engine.schemes, optlib.engine.sweep, optlib.cli, optlib.engine.store, "
-            "optlib.inputs.models, optlib.inputs.data, optlib.inputs.archive, optlib.guide.wizard, optlib.guide.reference\n"
+    code = ("import sys, optlib, optlib.engine.schemes, optlib.engine.sweep, optlib.engine.executors, optlib.cli, "
+            "optlib.engine.store, optlib.inputs.models, optlib.inputs.data, optlib.inputs.archive, "
+            "optlib.guide.wizard, optlib.guide.reference\n"
+            "optlib.schemes.names(); optlib.Store\n"
             "heavy = [m for m in ('tensorflow', 'tf_keras', 'keras', 'streamlit') if m in sys.modules]\n"
             "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    modules = _modules()
+    graph = {name: _imports(path, modules) - {name} for name, path in modules.items()}
+    cycles, state = [], {}
+
+    def visit(name, trail):
+        state[name] = "open"
+        for other in sorted(graph[name]):
+            if state.get(other) == "open":
+                cycles.append(" -> ".join(trail[trail.index(other):] + [other]))
+            elif other not in state:
+                visit(other, trail + [other])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []
+
+
+def test_every_module_imports_alone():
+    names = sorted(name for name in _modules() if not name.endswith("__main__"))
+    processes = {name: subprocess.Popen([sys.executable, "-c", f"import {name}"], stderr=subprocess.PIPE, text=True)
+                 for name in names}
+    failed = {name: p.communicate()[1].strip().splitlines()[-1:] for name, p in processes.items() if p.wait()}
+    assert len(names) > 30 and failed == {}

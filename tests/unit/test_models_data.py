@@ -9,6 +9,7 @@ from PIL import Image
 from optlib.engine import sweep
 from optlib.inputs import data, models
 from optlib.errors import InputError
+from optlib.engine.executors import InProcess
 from optlib.engine.store import Store
 from tests.conftest import build_tiny_model
 
@@ -124,10 +125,10 @@ def test_tfds_dataset_prepared_locally(tmp_path, monkeypatch, digits_arrays, tin
                 yield i, {"image": (image[..., None] * 255 / 16).astype(np.uint8), "label": int(label)}
 
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
-    rows = one(tiny_model_path, "tfds:tiny_digits", tmp_path, isolate=False)  # the builder lives here
+    rows = one(tiny_model_path, "tfds:tiny_digits", tmp_path, executor=InProcess())  # the builder lives here
     assert rows[0]["status"] == "ok" and rows[0]["accuracy"] > 0.5 and rows[0]["accuracy_samples"] == 360
     with pytest.raises(InputError, match="has no split 'validation'; it has: "):
-        one(tiny_model_path, "tfds:tiny_digits:validation", tmp_path, isolate=False)
+        one(tiny_model_path, "tfds:tiny_digits:validation", tmp_path, executor=InProcess())
     with pytest.raises(InputError, match="tfds has no dataset 'no_such_dataset_xyz'"):
         one(tiny_model_path, "tfds:no_such_dataset_xyz", tmp_path)
 
@@ -147,7 +148,7 @@ def test_unsupported_layer_fails_its_schemes_before_training(tmp_path, digits_np
         assert rows[name]["error"] == (
             f"Layer 'unit_normalization' (UnitNormalization) is not supported by {technique} in the Model "
             "Optimization Toolkit; it needs a custom config for that layer, or a model without it.")
-        assert not [e for e in events if e["scheme"] == name and "epoch" in e["message"]]
+        assert not [e for e in events if e.scheme == name and "epoch" in e.message]
 
 
 def test_hdf5_content_under_a_keras_name_is_read_as_h5_with_its_checks(tmp_path, digits_npz):

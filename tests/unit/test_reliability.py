@@ -10,6 +10,7 @@ from collections import Counter
 import psutil
 
 from optlib.engine import sweep
+from optlib.engine.executors import LocalWorkers
 from optlib.engine.store import Store
 
 FAST = {"epochs": "1", "runs": "3", "warmup": "1", "rep_samples": "16"}
@@ -19,16 +20,17 @@ def test_a_worker_that_dies_costs_one_failed_row_and_the_sweep_goes_on(tmp_path,
     store = Store(tmp_path / "r.sqlite")
 
     def crash_during_qat(event):
-        if event["scheme"] == "qat" and event["stage"] == "running" and "epoch" in event["message"]:
+        if event.scheme == "qat" and event.stage == "running" and "epoch" in event.message:
             for child in psutil.Process().children():
                 try:
-                    if "optlib.engine.executor" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
+                    if "optlib.engine.executors" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
                         os.kill(child.pid, signal.SIGKILL)
                 except psutil.Error:  # already gone: killed by an earlier event
                     pass
 
-    result = sweep.run(str(tiny_model_path), str(digits_npz), "float32,qat,int8", FAST, store,
-                       progress=crash_during_qat, workers=1)
+    with LocalWorkers(count=1) as one_worker:
+        result = sweep.run(str(tiny_model_path), str(digits_npz), "float32,qat,int8", FAST, store,
+                           progress=crash_during_qat, executor=one_worker)
     rows = {r["scheme"]: r for r in result["results"]}
     assert rows["float32"]["status"] == "ok" and rows["int8"]["status"] == "ok"
     assert rows["qat"]["status"] == "failed" and "worker process stopped" in rows["qat"]["error"]

@@ -40,11 +40,20 @@ def test_bad_search_arguments_are_refused():
         search("digits_cnn", "digits", objective="speed")
 
 
-def test_workers_opened_for_one_model_refuse_another(store, tiny_model_path, digits_npz):
-    from optlib.engine import executor, sweep
+def test_open_workers_are_kept_for_the_same_inputs_and_replaced_for_others(store, tiny_model_path, digits_npz,
+                                                                            tmp_path):
+    import numpy as np
 
-    model_src, data_src, _ = sweep.plan("digits_cnn", "digits")
-    with executor.Workers(model_src, data_src, False, store) as workers:
-        with pytest.raises(ValueError, match="another model"):
-            sweep.run(str(tiny_model_path), str(digits_npz), "float32", FAST, store, workers=workers)
-        assert workers.pool == []  # refused before any worker started
+    from optlib.engine import executors, sweep
+
+    fewer = tmp_path / "fewer.npz"
+    with np.load(digits_npz) as arrays:
+        np.savez(fewer, **{name: arrays[name][:100] for name in arrays.files})
+    with executors.LocalWorkers(count=1) as workers:
+        first = sweep.run(str(tiny_model_path), str(digits_npz), "float32", FAST, store, executor=workers)
+        again = sweep.run(str(tiny_model_path), str(digits_npz), "float16", FAST, store, executor=workers)
+        other = sweep.run(str(tiny_model_path), str(fewer), "float32", FAST, store, executor=workers)
+    pids = [r["results"][0]["pid"] for r in (first, again, other)]
+    assert pids[0] == pids[1] != pids[2]  # one worker for the same inputs; new inputs, a new worker
+    assert other["results"][0]["accuracy_samples"] == 100  # ... that loaded the other data
+    assert workers.pool == []

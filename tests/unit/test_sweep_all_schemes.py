@@ -92,11 +92,11 @@ def test_clustering_limits_unique_values_per_kernel(swept):
 
 def test_progress_reports_every_scheme_and_per_epoch_training(swept):
     _, _, events, _ = swept
-    finished = [e["scheme"] for e in events if e["stage"] in ("ok", "failed")]
+    finished = [e.scheme for e in events if e.stage in ("ok", "failed")]
     assert sorted(finished) == sorted(schemes.names())  # each once; two workers finish in any order
-    assert any("epoch 1/1" in e["message"] for e in events if e["scheme"] == "qat")
-    assert all(0 <= e["fraction"] <= 1 for e in events)
-    fractions = [e["fraction"] for e in events if e["stage"] in ("ok", "failed")]
+    assert any("epoch 1/1" in e.message for e in events if e.scheme == "qat")
+    assert all(0 <= e.fraction <= 1 for e in events)
+    fractions = [e.fraction for e in events if e.stage in ("ok", "failed")]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
 

@@ -1,0 +1,349 @@
+"""Where a sweep's jobs run. An executor takes jobs and hands back their Results as they finish.
+
+The interface is small, like ``concurrent.futures``: :meth:`Executor.map`
+runs a list of jobs on shared inputs and yields each :class:`~optlib.engine.job.Result`
+as it completes; :meth:`Executor.close` (or ``with``) shuts it down. An executor
+writes nothing: the sweep's driver persists every Result.
+
+- :class:`InProcess` runs the jobs here, one after another.
+- :class:`LocalWorkers` runs them in worker processes on this machine. Each
+  worker loads TensorFlow, the model and the dataset once; the parent never
+  imports TensorFlow, and it watches the clock: a job over its time budget is
+  stopped (the worker is killed) and returned as ``timeout``; a worker that
+  dies (a native crash in a converter, say) costs one ``failed`` Result.
+  Either way a fresh worker takes the remaining jobs. Several workers share
+  the jobs from both ends of the list: the first takes them in registry order
+  (the float32 baseline first), the others take the long fine-tuning schemes
+  from the end. While one worker times a latency, the others are paused
+  (SIGSTOP, then SIGCONT), so no figure is taken beside a busy converter; a
+  paused worker's clock stops too. Workers are kept from one ``map`` to the
+  next while the inputs stay the same (the search runs many small sweeps).
+"""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from multiprocessing.connection import Connection
+
+from optlib import paths
+from optlib.engine import job
+from optlib.errors import InputError
+
+CRASHED = "the worker process stopped while running this scheme (exit code {code}); the rest of the sweep went on"
+TIMED_OUT = "stopped after {budget:g} s, its time budget per scheme"
+
+
+class Executor:
+    """Runs a sweep's jobs and yields their Results as they finish."""
+
+    def map(self, inputs, specs, events):
+        """Run ``specs`` on ``inputs``; yield each Result as it completes.
+
+        Args:
+            inputs: the :class:`~optlib.engine.job.Inputs` every job shares.
+            specs: the :class:`~optlib.engine.job.Spec` of each job.
+            events: called with each :class:`~optlib.engine.job.Event`.
+
+        Raises:
+            InputError: the model or the data could not be loaded.
+        """
+        raise NotImplementedError
+
+    def close(self):
+        """Release what the executor holds (processes, loaded models)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class InProcess(Executor):
+    """Runs the jobs in this process, one after another (no time budget, no crash isolation)."""
+
+    def __init__(self):
+        self.context = None
+
+    def map(self, inputs, specs, events):
+        if self.context is None or self.context.inputs.identity != inputs.identity:
+            self.context = None
+            self.context = job.Context(inputs, events)
+        self.context.events = events
+        for spec in specs:
+            yield job.run(self.context, spec)
+
+    def close(self):
+        self.context = None
+
+
+def serve(conn):
+    """Worker process entry point: load once, then run the jobs the parent sends."""
+    _die_with_parent()
+    _silence_native_logs()
+    inputs = conn.recv()
+
+    @contextlib.contextmanager
+    def quiet():
+        conn.send(("quiet",))
+        conn.recv()  # "go": the other workers are paused
+        try:
+            yield
+        finally:
+            conn.send(("loud",))
+
+    try:
+        context = job.Context(inputs, lambda event: conn.send(("event", event)), quiet)
+    except InputError as problem:
+        conn.send(("fatal", str(problem)))
+        return
+    except Exception as problem:
+        conn.send(("fatal", f"{type(problem).__name__}: {job.first_line(problem)}"))
+        return
+    conn.send(("ready",))
+    while True:
+        try:
+            spec = conn.recv()
+        except EOFError:  # the parent went away
+            spec = None
+        if spec is None:  # every result went to the parent: skip TensorFlow's seconds-long teardown
+            os._exit(0)
+        conn.send(("done", job.run(context, spec)))
+
+
+def _silence_native_logs():
+    """The worker reports through its pipe; its stderr would carry only TensorFlow's and LiteRT's
+    native log lines (some printed when objects are freed, outside any quiet block)."""
+    if not os.environ.get("OPTLIB_NATIVE_LOGS"):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+
+
+def _die_with_parent():
+    """Ask Linux to kill this worker when its parent dies, so a killed sweep leaves no orphan
+    finishing a job that the next sweep would run again."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the worker stops at the next job instead (the pipe is closed)
+
+
+class _Worker:
+    """A ``python -m optlib.engine.executors`` process joined to this one by a socket pair.
+
+    Started as a fresh interpreter (not multiprocessing's spawn, which would
+    import the parent's main script — under Streamlit, the app itself).
+    """
+
+    def __init__(self, inputs):
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+        self.process = subprocess.Popen([sys.executable, "-m", "optlib.engine.executors", str(theirs.fileno())],
+                                        pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
+        theirs.close()
+        self.conn = Connection(ours.detach())
+        self.conn.send(inputs)
+        self.ready, self.spec, self.started, self.started_at, self.paused_at = False, None, 0.0, 0.0, None
+
+    def start(self, spec):
+        self.spec, self.started, self.started_at = spec, time.monotonic(), time.time()
+        self.conn.send(spec)
+
+    def pause(self):
+        if self.paused_at is None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGSTOP)
+            self.paused_at = time.monotonic()
+
+    def resume(self):
+        if self.paused_at is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGCONT)
+            self.started += time.monotonic() - self.paused_at  # a paused job's clock stops
+            self.paused_at = None
+
+    def wait_exit(self):
+        """Return the exit code of a worker that has stopped talking (killing it if needed)."""
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        return self.process.returncode
+
+    def gave_up(self, status, error):
+        """The Result of this worker's job, stopped or lost."""
+        return job.gave_up(self.spec, status, error, self.started_at, socket.gethostname(), self.process.pid)
+
+    def stop(self, kill=False):
+        self.resume()
+        if not kill:
+            try:
+                self.conn.send(None)
+                self.process.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+        self.conn.close()
+
+
+def default_workers(model_src):
+    """Two workers on two or more cores for small models; one for big ones (each loads the model)."""
+    small = model_src.ref == "digits_cnn" or (model_src.path is not None and model_src.path.is_file()
+                                              and model_src.path.stat().st_size < 50_000_000)
+    return min(2, os.cpu_count() or 1) if small else 1
+
+
+class LocalWorkers(Executor):
+    """Worker processes on this machine, kept from one :meth:`map` to the next for the same inputs.
+
+    Args:
+        count: at most this many workers (None: :func:`default_workers` of the first inputs).
+        budget_s: a job running longer than this (paused time not counted) is stopped: ``timeout``.
+    """
+
+    def __init__(self, count=None, budget_s=None):
+        self.count, self.budget_s = count, budget_s
+        self.inputs, self.pool = None, []
+
+    def close(self):
+        for worker in self.pool:
+            worker.stop()
+        self.pool.clear()
+
+    def _grow(self, inputs, wanted):
+        """Start workers until there are ``wanted`` (at most ``count``); return the new ones."""
+        if self.inputs is None or self.inputs.identity != inputs.identity:
+            self.close()  # workers load one model and dataset: another needs new ones
+            self.inputs = inputs
+        count = self.count or default_workers(inputs.model)
+        new = []
+        while len(self.pool) < min(count, wanted):
+            new.append(_Worker(inputs))
+            self.pool.append(new[-1])
+        return new
+
+    def map(self, inputs, specs, events):
+        """Run jobs on the workers, each within the time budget; yield Results as they finish.
+
+        Jobs go to whichever worker is free (the first worker from the front of
+        the list, the others from the back). A worker that dies or runs over the
+        budget costs its job one Result and is replaced; the other jobs go on.
+        """
+        pending, pool = list(specs), self.pool
+        quiet = _Quiet(pool)
+        try:
+            while pending or any(w.spec for w in pool):
+                for worker in self._grow(inputs, len(pending) + sum(1 for w in pool if w.spec)):
+                    if quiet.owner:
+                        worker.pause()
+                for worker in pool:
+                    if worker.ready and worker.spec is None and worker.paused_at is None and pending:
+                        worker.start(pending.pop(0 if worker is pool[0] else -1))
+                for worker, message in _messages(pool, timeout=1.0):
+                    kind = message[0]
+                    if kind == "event":
+                        events(message[1])
+                    elif kind == "quiet":
+                        quiet.ask(worker)
+                    elif kind == "loud":
+                        quiet.done(worker)
+                    elif kind == "ready":
+                        worker.ready = True
+                    elif kind == "fatal":
+                        raise InputError(message[1])
+                    elif kind == "done":
+                        worker.spec = None
+                        yield message[1]
+                    elif kind == "died" and not worker.ready:
+                        raise InputError("The worker process stopped while loading the model and data "
+                                         f"(exit code {message[1]}); the model may be too large for this machine.")
+                    elif kind == "died" and worker.spec is None:  # an idle worker kept from an earlier sweep
+                        pool.remove(worker)
+                    elif kind == "died":
+                        quiet.gone(worker)
+                        pool.remove(worker)
+                        yield worker.gave_up("failed", CRASHED.format(code=message[1]))
+                for worker in list(pool):
+                    if worker.spec and worker.paused_at is None and self.budget_s \
+                            and time.monotonic() - worker.started > self.budget_s:
+                        quiet.gone(worker)
+                        worker.stop(kill=True)
+                        pool.remove(worker)
+                        yield worker.gave_up("timeout", TIMED_OUT.format(budget=self.budget_s))
+        except BaseException:
+            self.close()  # a worker may be half-way through a job: these workers cannot be reused
+            raise
+        for worker in pool:
+            worker.resume()
+
+
+class _Quiet:
+    """One worker at a time times a latency while the others are paused."""
+
+    def __init__(self, pool):
+        self.pool, self.owner, self.waiting = pool, None, []
+
+    def ask(self, worker):
+        self.waiting.append(worker)
+        self._next()
+
+    def done(self, worker):
+        if worker is self.owner:
+            self.owner = None
+            for other in self.pool:
+                other.resume()
+        self._next()
+
+    def gone(self, worker):
+        if worker in self.waiting:
+            self.waiting.remove(worker)
+        self.done(worker)
+
+    def _next(self):
+        if self.owner is None and self.waiting:
+            self.owner = self.waiting.pop(0)
+            for other in self.pool:
+                if other is not self.owner:
+                    other.pause()
+            self.owner.conn.send("go")
+
+
+def _messages(pool, timeout):
+    """Yield (worker, message) for every running worker with something to say (or that died).
+
+    A paused worker is not read from: it may have been stopped half-way
+    through writing a message, and reading would wait for the rest forever.
+    Its messages are read once it runs again.
+    """
+    from multiprocessing.connection import wait
+
+    running = [w for w in pool if w.paused_at is None]
+    ready = wait([w.conn for w in running], timeout) if running else []
+    for worker in running:
+        if worker.paused_at is not None:  # paused by a message handled a moment ago
+            continue
+        if worker.conn in ready:
+            try:
+                while worker.paused_at is None and worker.conn.poll():
+                    yield worker, worker.conn.recv()
+                continue
+            except (EOFError, OSError):
+                pass
+        elif worker.process.poll() is None:
+            continue
+        yield worker, ("died", worker.wait_exit())
+
+
+
+if __name__ == "__main__":
+    serve(Connection(int(sys.argv[1])))

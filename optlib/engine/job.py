@@ -1,0 +1,192 @@
+"""One job: one scheme on a loaded model and dataset, built and measured, as a frozen Result.
+
+A job writes nothing: the artifact travels back in the :class:`Result` (its
+bytes) and the sweep's driver, the one process that owns the store, persists
+it. So a job can run in this process, in a worker process or on another
+machine alike.
+
+    context = Context(inputs, events)          # loads the model and data once
+    result = run(context, Spec(0, "int8", settings, key))
+"""
+
+import contextlib
+import os
+import socket
+import tempfile
+import time
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from optlib.errors import InputError
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What every job of a sweep shares, by reference: resolved without loading TensorFlow."""
+
+    model: object  # optlib.inputs.models.ModelSource
+    data: object  # optlib.inputs.data.DataSource
+    trusted: bool = False
+
+    @property
+    def identity(self):
+        """Equal for inputs that load the same model and data the same way."""
+        return self.model.fingerprint, self.data.fingerprint, self.trusted
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One job of a sweep: the scheme, its settings, its store key and its place in the sweep."""
+
+    index: int
+    scheme: str
+    settings: dict
+    key: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """Progress of one job (``index`` -1 and ``scheme`` "" while the shared inputs load).
+
+    ``within`` is the job's own progress, 0..1; ``pid`` and ``host`` say where it runs.
+    """
+
+    index: int
+    scheme: str
+    stage: str  # loading, starting, running
+    within: float = 0.0
+    message: str = ""
+    pid: int = 0
+    host: str = ""
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one job made and measured.
+
+    Attributes:
+        spec: the job.
+        status: "ok", "failed" or "timeout".
+        error: why it did not succeed (None when ok).
+        metrics: every measured figure (accuracy, sizes, latency, sparsity, ...),
+            the converter and training recipe, and timings.
+        artifact: the ``.tflite`` bytes (None unless ok).
+        started_at, finished_at: wall-clock times (seconds since the epoch).
+        host, pid: where it ran.
+    """
+
+    spec: Spec
+    status: str
+    error: str | None = None
+    metrics: dict = field(default_factory=dict)
+    artifact: bytes | None = None
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    host: str = ""
+    pid: int = 0
+
+    @property
+    def scheme(self):
+        return self.spec.scheme
+
+
+def here():
+    """(host, pid) of this process, as results and events record them."""
+    return socket.gethostname(), os.getpid()
+
+
+def gave_up(spec, status, error, started_at=0.0, host="", pid=0):
+    """The Result of a job that an executor stopped or lost (no figures, no artifact)."""
+    return Result(spec, status, error, started_at=started_at, finished_at=time.time(), host=host, pid=pid)
+
+
+class Context:
+    """What every job of a sweep shares: the model and dataset, loaded once.
+
+    ``quiet`` is a context manager around the timed invokes of a latency figure;
+    the local worker processes use it to have the other workers paused meanwhile.
+    """
+
+    def __init__(self, inputs, events=None, quiet=contextlib.nullcontext):
+        from optlib.inputs import data, models
+
+        self.inputs, self.quiet = inputs, quiet
+        self.events = events or (lambda event: None)
+        host, pid = here()
+        self.events(Event(-1, "", "loading", 0.0, f"loading model {inputs.model.name}", pid, host))
+        self.model = models.load(inputs.model, inputs.trusted)
+        scale = models.ZOO[inputs.model.ref].scale if inputs.model.kind == "zoo" else "0..1"
+        self.events(Event(-1, "", "loading", 0.0, f"loading data {inputs.data.name}", pid, host))
+        self.data = data.load(inputs.data, self.model, scale)
+        # Keyed by the model object, not id(): a freed fine-tuned model's id can be reused by the next one.
+        self._keras_accuracy = weakref.WeakKeyDictionary()
+
+    def keras_accuracy(self, model):
+        """Top-1 of a Keras model on the test split (kept while the model object lives)."""
+        from optlib.engine import measure
+
+        if model not in self._keras_accuracy:
+            scores = model.predict(self.data.x_test, batch_size=64, verbose=0)
+            self._keras_accuracy[model] = measure.accuracy(scores, self.data.y_test)["top1"]
+        return self._keras_accuracy[model]
+
+
+def run(context, spec):
+    """Build and measure one scheme; return its Result. A failure is a 'failed' Result, never raised."""
+    from optlib.engine import schemes
+    from optlib.engine.schemes.base import Job
+
+    host, pid = here()
+    started_at, started = time.time(), time.perf_counter()
+
+    def progress(within, message, stage="running"):
+        context.events(Event(spec.index, spec.scheme, stage, within, message, pid, host))
+
+    progress(0.0, "starting", "starting")
+    try:
+        job = Job(spec.scheme, context.model, context.data, spec.settings, progress)
+        built = schemes.get(spec.scheme).build_function()(job)
+        build_s = time.perf_counter() - started
+        progress(0.92, "measuring")
+        metrics = _measure(context, built, spec.settings)
+        metrics.update(build_s=round(build_s, 2), total_s=round(time.perf_counter() - started, 2))
+        return Result(spec, "ok", None, metrics, built.tflite, started_at, time.time(), host, pid)
+    except Exception as problem:  # one failing scheme never takes down the sweep
+        error = str(problem) if isinstance(problem, InputError) else f"{type(problem).__name__}: {first_line(problem)}"
+        return Result(spec, "failed", error, {}, None, started_at, time.time(), host, pid)
+
+
+def first_line(problem):
+    """The first line of an exception's message, at most 300 characters."""
+    text = str(problem).strip()
+    return (text.splitlines()[0] if text else "no message")[:300]
+
+
+def _measure(context, built, settings):
+    from optlib.engine import measure
+
+    d = context.data
+    with tempfile.TemporaryDirectory(prefix="optlib-job-") as folder:  # LiteRT reads a file
+        path = Path(folder) / "model.tflite"
+        path.write_bytes(built.tflite)
+        raw, gz = measure.sizes(path)
+        metrics = {"size_bytes": raw, "gzip_bytes": gz, "threads": settings["threads"],
+                   "recipe": built.recipe, "data_recipe": d.recipe, "trained": context.inputs.model.trained}
+        if context.inputs.model.trained:
+            result = measure.evaluate(path, d.x_test, d.y_test)
+            metrics.update(accuracy=result["top1"], top5=result.get("top5"), accuracy_samples=result["samples"],
+                           keras_accuracy=context.keras_accuracy(built.model))
+        else:
+            metrics.update(accuracy=None, accuracy_note=context.inputs.model.note)
+        with context.quiet():  # the sweep's other workers are paused while the latency is timed
+            load = os.getloadavg()[0]  # what else ran on the machine (other sweeps, other programs)
+            metrics["latency_ms"] = measure.latency(path, d.x_test[0], settings["threads"],
+                                                    settings["runs"], settings["warmup"])
+        metrics["latency_ms"]["load_1m"] = round(load, 2)
+        stats = measure.weight_stats(path)
+    metrics.update(sparsity=stats["sparsity"], max_unique_weights=stats["max_unique"],
+                   max_unique_per_channel=stats["max_unique_per_channel"], kernels=stats["kernels"])
+    metrics.update(built.extra)
+    metrics["peak_rss_mb"] = round(measure.peak_rss_mb(), 1)
+    return metrics

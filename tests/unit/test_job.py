@@ -1,0 +1,63 @@
+"""One job, one Result: the shared context, and a Result that carries everything the driver persists."""
+
+import numpy as np
+
+from optlib.engine import job
+from optlib.engine.executors import InProcess
+from optlib.engine.store import Store
+
+
+class _Scores:
+    """Stands in for a Keras model: predicts fixed class scores."""
+
+    def __init__(self, label):
+        self.label = label
+
+    def predict(self, x, batch_size=64, verbose=0):
+        scores = np.zeros((len(x), 10), np.float32)
+        scores[:, self.label] = 1.0
+        return scores
+
+
+def _context(monkeypatch, y_test):
+    """A job context over a stand-in model and dataset (nothing loaded for real)."""
+    from types import SimpleNamespace
+
+    from optlib.inputs import data, models
+
+    monkeypatch.setattr(models, "load", lambda source, trusted=False: _Scores(0))
+    monkeypatch.setattr(data, "load", lambda source, model, scale: SimpleNamespace(
+        x_test=np.zeros((len(y_test), 4)), y_test=np.asarray(y_test)))
+    source = SimpleNamespace(name="stand-in", kind="file", ref="stand-in", fingerprint="fp")
+    return job.Context(job.Inputs(source, SimpleNamespace(name="stand-in data", fingerprint="fp")))
+
+
+def test_keras_accuracy_is_not_served_to_a_new_model_that_reuses_a_freed_ones_id(monkeypatch):
+    context = _context(monkeypatch, [0, 0, 0, 1])
+    seen = []
+    for label in (0, 1) * 5:  # a fine-tuned model per scheme, freed before the next one is made
+        model = _Scores(label)
+        seen.append((id(model), label, context.keras_accuracy(model)))
+        del model
+    assert len({identity for identity, _, _ in seen}) < len(seen)  # CPython reused an id ...
+    assert all(accuracy == (0.75 if label == 0 else 0.25) for _, label, accuracy in seen)  # ... but not a figure
+
+
+def test_a_job_writes_nothing_and_its_result_carries_the_artifact(tmp_path, tiny_model_path, digits_npz):
+    from optlib.engine import sweep
+
+    store = Store(tmp_path / "r.sqlite")
+    inputs, specs = sweep.plan(str(tiny_model_path), str(digits_npz), "float32,int8",
+                               {"runs": "3", "warmup": "1", "rep_samples": "16"})
+    events = []
+    with InProcess() as executor:
+        results = list(executor.map(inputs, specs, events.append))
+    assert store.rows() == [] and not any(store.artifacts.iterdir())  # nothing written by the jobs
+    for result, spec in zip(results, specs):
+        assert result.spec == spec and result.status == "ok" and result.error is None
+        assert result.artifact[4:8] == b"TFL3" and result.metrics["size_bytes"] == len(result.artifact)
+        assert result.host and result.pid and result.started_at <= result.finished_at
+    assert [e.stage for e in events if e.scheme == "int8"][0] == "starting"
+    run_id = store.start(inputs, specs[1], results[1].host, results[1].pid)
+    row = store.get(store.finish(run_id, results[1]))
+    assert row["status"] == "ok" and open(row["tflite_path"], "rb").read() == results[1].artifact
