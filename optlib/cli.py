@@ -140,8 +140,10 @@ def format_table(rows):
 
 def _schemes(args):
     rows = [{"name": s.name, "family": s.family, "title": s.title, "needs": s.needs, "summary": s.summary,
-             "settings": {p.name: p.default for p in schemes.params_of(s.name)}}
-            for s in schemes.list_schemes()]
+             "settings": {p.name: p.default for p in schemes.params_of(s.name)},
+             "ranges": {p.name: list(p.choices) if p.choices else [p.min, p.max] for p in schemes.params_of(s.name)
+                        if p.choices or p.min is not None or p.max is not None}}
+            for s in schemes.list_schemes(variants=True)]
     if args.json:
         print(json.dumps(rows))
     else:

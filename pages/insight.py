@@ -6,11 +6,11 @@ import numpy as np
 import streamlit as st
 
 from optlib.analysis import explain, insight, report, search
-from optlib.views import insight_charts as charts
-from optlib.errors import InputError
 from optlib.analysis.insight import LAYER_SCHEMES, newest_runs
-from optlib.engine.store import Store
-from optlib.engine.store import result_row
+from optlib.engine import schemes
+from optlib.engine.store import Store, result_row
+from optlib.errors import InputError
+from optlib.views import insight_charts as charts
 from pages import _shared
 from pages._jobs import LayerJob, SearchJob, SweepJob
 
@@ -21,7 +21,7 @@ DEFAULTS = {"insight_worst_n": 1, "insight_debug_metric": "rmse/scale", "insight
 OBJECTIVES = {"size": "Smallest file", "latency": "Fastest", "mix": "Half size, half latency"}
 ORDERS = {"worst": "Largest first", "graph": "Layer sequence"}
 AXES = {"size": "Size", "latency": "Latency"}
-PRUNED = ("prune", "prune_qat", "prune_cluster_qat")
+PRUNED = tuple(scheme.name for scheme in schemes.list_schemes(variants=True) if scheme.prunes)
 STORED = (*LAYER_SCHEMES, "cluster", *PRUNED, "int8_selective")
 COMPARED = ("id", "scheme", "status", "accuracy", "accuracy_delta", "size_mb", "size_ratio", "latency_ms", "speedup",
             "error")
@@ -251,7 +251,7 @@ def search_settings_ui():
                                  step=0.5, format="%.2f", key="insight_max_loss")
     objective = objective_col.selectbox("Objective", list(OBJECTIVES), format_func=OBJECTIVES.get,
                                         key="insight_objective")
-    order = search.ORDER[objective]
+    order = search.order(objective)
     st.session_state["insight_trials"] = min(int(st.session_state["insight_trials"]), len(order))
     trials = trials_col.number_input("Trials", min_value=1, max_value=len(order), step=1, key="insight_trials",
                                      help="Most candidates to try; the float32 baseline is not counted.")

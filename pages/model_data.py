@@ -4,7 +4,7 @@ import streamlit as st
 
 from optlib.inputs import data, models
 from optlib.errors import InputError
-from pages import _shared
+from pages import _shared, _uploads
 
 _shared.through_router(__file__)
 
@@ -37,8 +37,8 @@ def model_ui():
                        "architecture is untrained and only size and latency are meaningful.")
         return name, ""
     uploaded = st.file_uploader(
-        f"A .keras file, an .h5 file, or a .zip of a SavedModel folder (up to {_shared.upload_limit_mb()} MB)",
-        type=list(_shared.MODEL_UPLOAD_TYPES), key="data_model_upload")
+        f"A .keras file, an .h5 file, or a .zip of a SavedModel folder (up to {_uploads.upload_limit_mb()} MB)",
+        type=list(_uploads.MODEL_UPLOAD_TYPES), key="data_model_upload")
     trusted_loading_ui()
     if uploaded is None:
         current = st.session_state["app_model_ref"]
@@ -46,7 +46,7 @@ def model_ui():
             st.caption(f"Current model: **{_shared.model_label()}** (uploaded earlier).")
             return current, _shared.model_label()
         return None
-    path = _shared.save_upload(uploaded, _shared.MODEL_UPLOAD_TYPES, "model")
+    path = _uploads.save_upload(uploaded, _uploads.MODEL_UPLOAD_TYPES, "model")
     return str(path), path.name
 
 
@@ -69,18 +69,18 @@ def data_ui():
         return ref, ""
     if source == "npz":
         help_text = ("Arrays x_test, y_test and optionally x_train, y_train (or x and y, split 80/20). "
-                     f"Up to {_shared.upload_limit_mb()} MB.")
+                     f"Up to {_uploads.upload_limit_mb()} MB.")
     else:
         help_text = ("One sub-folder of images per class (png, jpg, bmp, gif, webp), zipped. "
-                     f"Up to {_shared.upload_limit_mb()} MB.")
-    uploaded = st.file_uploader(help_text, type=list(_shared.DATA_UPLOAD_TYPES[source]), key="data_data_upload")
+                     f"Up to {_uploads.upload_limit_mb()} MB.")
+    uploaded = st.file_uploader(help_text, type=list(_uploads.DATA_UPLOAD_TYPES[source]), key="data_data_upload")
     if uploaded is None:
         current = st.session_state["app_data_ref"]
         if current != "digits" and not current.startswith("tfds:"):
             st.caption(f"Current dataset: **{_shared.data_label()}** (uploaded earlier).")
             return current, _shared.data_label()
         return None
-    path = _shared.save_upload(uploaded, _shared.DATA_UPLOAD_TYPES[source], "data")
+    path = _uploads.save_upload(uploaded, _uploads.DATA_UPLOAD_TYPES[source], "data")
     return str(path), path.name
 
 
@@ -148,7 +148,7 @@ except InputError as problem:
     st.stop()
 try:
     with st.spinner("Loading the model (the first time also starts TensorFlow, a few seconds)…"):
-        model_facts = _shared.model_summary(_shared.model_ref(), model_source.fingerprint, _shared.trusted())
+        model_facts = _uploads.model_summary(_shared.model_ref(), model_source.fingerprint, _shared.trusted())
 except InputError as problem:
     st.error(f"Model: {problem} Choose or upload another model above.", icon=":material/error:")
     st.stop()
@@ -157,7 +157,7 @@ model_facts_ui(model_facts)
 try:
     data_source = data.resolve(_shared.data_ref())
     with st.spinner("Reading the dataset…"):
-        data_facts = _shared.data_summary(_shared.model_ref(), model_source.fingerprint, _shared.trusted(),
+        data_facts = _uploads.data_summary(_shared.model_ref(), model_source.fingerprint, _shared.trusted(),
                                           _shared.data_ref(), data_source.fingerprint)
 except InputError as problem:
     st.error(f"Dataset: {problem} Choose other data above, or a model that fits it.", icon=":material/error:")

@@ -11,23 +11,6 @@ from pages._jobs import SweepJob
 
 _shared.through_router(__file__)
 
-# Bounds for the setting widgets (the registry holds defaults and meaning).
-BOUNDS = {"threads": (1, 64), "runs": (1, 10_000), "warmup": (0, 1_000), "rep_samples": (1, 5_000),
-          "epochs": (1, 100), "batch_size": (1, 4_096), "seed": (0, 2**31 - 1), "clusters": (2, 256),
-          "sparsity": (0.0, 0.99), "learning_rate": (1e-7, 1.0), "train_samples": (0, 10_000_000)}
-LABELS = {"threads": "Threads", "runs": "Timed runs", "warmup": "Warm-up runs",
-          "rep_samples": "Representative samples", "int8_io": "int8 input and output",
-          "epochs": "Epochs", "batch_size": "Batch size", "learning_rate": "Learning rate", "seed": "Seed", "train_samples": "Training samples (0: all)",
-          "sparsity": "Sparsity", "ptq": "Quantize after pruning", "clusters": "Clusters",
-          "centroids": "Centroid start"}
-GROUPS = (
-    ("Measurement", ("threads", "runs", "warmup")),
-    ("Calibration", ("rep_samples", "int8_io")),
-    ("Training", ("epochs", "batch_size", "learning_rate", "seed", "train_samples")),
-    ("Pruning and clustering", ("sparsity", "ptq", "clusters", "centroids")),
-)
-
-
 def select_family(family):
     """Button callback: select exactly the schemes of one family (or all with None)."""
     for scheme in schemes.list_schemes():
@@ -46,7 +29,7 @@ def schemes_ui():
     columns = st.columns(len(schemes.FAMILIES), gap="medium")
     for column, family in zip(columns, schemes.FAMILIES):
         with column.container(border=True):
-            st.markdown(f"**{_shared.FAMILY_TITLES[family]}**")
+            st.markdown(f"**{schemes.FAMILY_TITLES[family]}**")
             for scheme in schemes.list_schemes(family=family):
                 st.checkbox(f"{scheme.title} (`{scheme.name}`)", key=_shared.scheme_key(scheme.name),
                             help=scheme.summary)
@@ -57,15 +40,16 @@ def schemes_ui():
 def param_widget(param, used_by):
     """One widget for one setting; its value lives in session state under the setting's key."""
     key = _shared.param_key(param.name)
-    label = LABELS.get(param.name, param.name.replace("_", " ").capitalize())
+    label = param.title
     help_text = f"{param.help}. Used by: {', '.join(used_by)}. Default: {param.default}."
-    low, high = BOUNDS.get(param.name, (None, None))
+    low, high = param.min, param.max
     if isinstance(param.default, bool):
         st.checkbox(label, key=key, help=help_text)
     elif param.choices:
         st.selectbox(label, list(param.choices), key=key, help=help_text)
     elif isinstance(param.default, int):
-        st.number_input(label, min_value=low, max_value=high, step=1, key=key, help=help_text)
+        st.number_input(label, min_value=None if low is None else int(low), max_value=None if high is None else int(high),
+                        step=1, key=key, help=help_text)
     elif isinstance(param.default, float):
         step, fmt = (1e-5, "%.5f") if param.name == "learning_rate" else (0.05, "%.2f")
         st.number_input(label, min_value=low, max_value=high, step=step, format=fmt, key=key, help=help_text)
@@ -84,7 +68,8 @@ def settings_ui(selected):
             params[param.name] = param
             used_by.setdefault(param.name, []).append(name)
     with st.expander("Settings", icon=":material/settings:"):
-        shown = [(title, [params[n] for n in names if n in params]) for title, names in GROUPS]
+        titles = list(dict.fromkeys([*schemes.GROUPS, *(p.group or "Other" for p in params.values())]))
+        shown = [(title, [p for p in params.values() if (p.group or "Other") == title]) for title in titles]
         shown = [(title, group) for title, group in shown if group]
         for column, (title, group) in zip(st.columns(len(shown)), shown):
             with column:

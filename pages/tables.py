@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from optlib.analysis import report, tables
+from optlib.views import table_charts
 from optlib.engine import sweep
 from optlib.guide import reference
 from optlib.inputs import models
@@ -238,8 +239,8 @@ def table1_section(runs):
     comparison_ui(table, "tables_t1_table")
     downloads_ui(table, "table1-comparison", "tables_t1")
     ratios_ui(table)
-    st.plotly_chart(tables.table1_figure(table), key="tables_t1_chart")
-    st.plotly_chart(tables.table1_ratio_figure(table), key="tables_t1_ratio_chart")
+    st.plotly_chart(table_charts.table1_figure(table), key="tables_t1_chart")
+    st.plotly_chart(table_charts.table1_ratio_figure(table), key="tables_t1_ratio_chart")
 
 
 # --- Table 2 -------------------------------------------------------------------------
@@ -318,7 +319,7 @@ def table2_section(runs):
     table = tables.table2_comparison(runs, model_src.name, data_src.name)
     comparison_ui(table, "tables_t2_table")
     downloads_ui(table, f"table2-{re.sub(r'[^A-Za-z0-9_.-]+', '_', model_src.name)}-comparison", "tables_t2")
-    st.plotly_chart(tables.table2_figure(table), key="tables_t2_chart")
+    st.plotly_chart(table_charts.table2_figure(table), key="tables_t2_chart")
 
 
 st.title("Table 1 & 2")

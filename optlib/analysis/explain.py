@@ -9,6 +9,7 @@ each against its own baseline.
 
 import math
 
+from optlib.engine import schemes
 from optlib.guide import wizard
 from optlib.analysis.report import BASELINE
 
@@ -28,23 +29,16 @@ def explain(row, baseline):
     lat, base_lat = _median(row), _median(baseline)
     size, base_size = row.get("size_bytes"), baseline.get("size_bytes")
     gzip, base_gzip = row.get("gzip_bytes"), baseline.get("gzip_bytes")
+    entry = schemes.SCHEMES.get(scheme)
     if lat and base_lat and lat > 1.05 * base_lat:
-        slower = lat / base_lat
-        if scheme == "dynamic":
-            notes.append(f"Why is this slower? Dynamic range takes {lat:.3g} ms against {base_lat:.3g} ms for "
-                         f"float32 ({slower:.1f}x slower) on this CPU: activations are quantized on the fly at "
-                         "every inference, and x86 float kernels are already fast. It still stores weights in "
-                         f"{size / base_size:.0%} of the space.")
-        elif scheme in ("int16x8", "int8_selective"):
-            why = ("TFLite has only reference (unoptimized) kernels for int16 activations"
-                   if scheme == "int16x8" else "the layers kept in float convert back and forth between int8 and float")
-            notes.append(f"Why is this slower? {lat:.3g} ms against {base_lat:.3g} ms for float32 "
-                         f"({slower:.1f}x): {why} [{GUIDE}].")
-        else:
-            notes.append(f"Why is this slower? {lat:.3g} ms against {base_lat:.3g} ms for float32 ({slower:.1f}x) "
-                         "on this machine; quantized kernels pay off most on integer hardware and mobile CPUs.")
+        why = (entry.slower_because if entry and entry.slower_because
+               else "quantized kernels pay off most on integer hardware and mobile CPUs")
+        stored = f" It stores its weights in {size / base_size:.0%} of the space." if size and base_size else ""
+        notes.append(f"Why is this slower? {entry.title if entry else scheme} takes {lat:.3g} ms against "
+                     f"{base_lat:.3g} ms for float32 ({lat / base_lat:.1f}x slower) on this machine: {why} "
+                     f"[{GUIDE}].{stored}")
     if size and base_size and size > 0.9 * base_size and gzip and base_gzip and gzip < 0.85 * base_gzip:
-        what = ("zeroes " + f"{row.get('sparsity', 0):.0%} of the weights" if scheme.startswith("prune")
+        what = ("zeroes " + f"{row.get('sparsity', 0):.0%} of the weights" if entry and entry.prunes
                 else f"leaves at most {row.get('max_unique_weights')} distinct values per kernel")
         notes.append(f"Why didn't this shrink? {scheme} {what}, but TFLite stores them densely: the file is "
                      f"{size / 1e3:.1f} KB against {base_size / 1e3:.1f} KB for float32. Compressed for download "

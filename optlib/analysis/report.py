@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from optlib.engine import schemes
+from optlib.engine.store import flat
 
 BASELINE = "float32"
 MB = 1_000_000  # decimal megabytes, as the TensorFlow Lite guide's tables use
@@ -51,15 +52,6 @@ def scheme_order(name):
     return order.index(name) if name in order else len(order)
 
 
-def _flatten(row):
-    """Accept a result row or a stored row (with a ``metrics`` dict) and return a flat dict."""
-    if isinstance(row.get("metrics"), dict):
-        flat = {k: v for k, v in row.items() if k != "metrics"}
-        flat.update(row["metrics"])
-        return flat
-    return dict(row)
-
-
 def _number(value):
     if value is None or isinstance(value, bool):
         return math.nan
@@ -70,7 +62,7 @@ def _number(value):
 
 
 def _record(row):
-    row = _flatten(row)
+    row = flat(row)
     latency = row.get("latency_ms")
     latency = latency if isinstance(latency, dict) else {"median": latency}
     scheme = row.get("scheme")

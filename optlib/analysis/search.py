@@ -10,20 +10,22 @@ as the trail, with the reason it was or was not chosen.
 
 import time
 
-from optlib.engine import executors, sweep
+from optlib.engine import executors, schemes, sweep
 from optlib.errors import InputError
 from optlib.engine.store import Store
 
 OBJECTIVES = ("size", "latency", "mix")
-# (scheme, settings) in the order they are tried; cheap and broadly useful first.
-ORDER = {
-    "size": [("int8", {}), ("dynamic", {}), ("int8_selective", {"worst_n": 1}),
-             ("int8_selective", {"worst_n": 2}), ("int16x8", {}), ("float16", {}), ("qat", {}),
-             ("prune_qat", {}), ("cluster_qat", {})],
-    "latency": [("int8", {}), ("int8_selective", {"worst_n": 1}), ("float16", {}),
-                ("int8_selective", {"worst_n": 2}), ("qat", {}), ("dynamic", {}), ("int16x8", {})],
-}
-ORDER["mix"] = ORDER["size"]
+
+
+def order(objective):
+    """(scheme, settings) in the order the search tries them, from each scheme's registry entry.
+
+    Cheap and broadly useful candidates come first; "mix" tries them in the size order.
+    """
+    wanted = "size" if objective == "mix" else objective
+    places = [(c.rank, name, c.settings) for name, scheme in schemes.SCHEMES.items() for c in scheme.search
+              if c.objective == wanted]
+    return [(name, dict(settings)) for _, name, settings in sorted(places, key=lambda p: p[0])]
 
 
 def objective_value(row, baseline, objective, weight=0.5):
@@ -73,7 +75,7 @@ def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budge
                              "the search needs a trained model and labelled test data.")
         floor = base["accuracy"] * (1 - max_loss)
         trail, best, closest = [], None, None
-        for scheme, extra in ORDER[objective][:trials]:
+        for scheme, extra in order(objective)[:trials]:
             if budget_s and time.monotonic() - started > budget_s:
                 trail.append({"scheme": scheme, "settings": extra, "verdict": "not tried: time budget spent"})
                 break

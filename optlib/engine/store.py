@@ -197,6 +197,11 @@ def result_row(row, cached=False):
             "started_at": row.get("started_at"), "finished_at": row.get("finished_at")}
 
 
+def flat(row):
+    """A result row from either a result row (returned as a copy) or a stored row (flattened)."""
+    return result_row(row, row.get("cached", False)) if isinstance(row.get("metrics"), dict) else dict(row)
+
+
 def _decode(row):
     row = dict(row)
     row["settings"] = json.loads(row["settings"] or "{}")

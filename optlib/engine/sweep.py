@@ -94,8 +94,8 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
     Raises:
         InputError: the model, the data or the settings cannot be used at all.
     """
+    inputs, specs = plan(model_ref, data_ref, selection, overrides, weights, trusted)  # nothing written before
     store = store if isinstance(store, Store) else Store(store)
-    inputs, specs = plan(model_ref, data_ref, selection, overrides, weights, trusted)
     store.mark_interrupted()
     report = _Reporter(progress, len(specs))
     rows, todo = {}, []

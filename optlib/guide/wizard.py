@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from optlib.engine import schemes as registry  # each scheme's trade-off lives in its entry
+
 # The documents the advice comes from, as each item's ``source`` names them.
 GUIDE = "tflite_guide"
 TALE = "tale_of_quantization"
@@ -279,31 +281,6 @@ _DECISIONS: dict[str, tuple[str, dict[str, str]]] = {
         "about_one": "int8_qat_integer",
         "few": "int8_integer_qat_optional",
     }),
-}
-
-# What to expect from each scheme, from the technique table (GUIDE), its
-# Tables 1 and 2, and this project's own measurements (DESIGN.md).
-_TRADEOFFS = {
-    "float16": "Up to 50% smaller with insignificant accuracy loss; faster only "
-               "where the hardware computes in float16, such as GPUs.",
-    "dynamic": "Up to 75% smaller with the smallest accuracy loss of the "
-               "integer methods; speed-ups on ARM CPUs, often a slow-down on x86.",
-    "int8": "Up to 75% smaller and usually the fastest on CPU and accelerators; "
-            "a small accuracy loss that depends on the model.",
-    "int16x8": "About the size of int8 with accuracy close to float, but it runs "
-               "on slow reference kernels.",
-    "qat": "Up to 75% smaller with the smallest accuracy loss (MobileNetV2 lost "
-           "1 point instead of 8), at the cost of fine-tuning.",
-    "prune": "A smaller gzipped download; the same file size and latency; needs "
-             "fine-tuning.",
-    "cluster": "A smaller gzipped download; the same file size and latency; needs "
-               "fine-tuning.",
-    "prune_qat": "An int8 file that also gzips smaller; the most fine-tuning of "
-                 "the single-technique schemes.",
-    "cluster_qat": "An int8 file that also gzips smaller; accuracy depends on the "
-                   "number of clusters.",
-    "prune_cluster_qat": "The smallest download of all; the most fine-tuning, and "
-                         "the accuracy losses of the three techniques add up.",
 }
 
 # Leaves: leaf id -> ranked (scheme, role, reason, source). Leaves are named
@@ -577,7 +554,7 @@ def recommend(answers: Mapping[str, str]) -> Recommendation:
         path.append((node, answer))
         node = children[answer]
     items = tuple(
-        Item(scheme, role, reason, _TRADEOFFS[scheme], source)
+        Item(scheme, role, reason, registry.get(scheme).tradeoff, source)
         for scheme, role, reason, source in _LEAVES[node]
     )
     used = {**given, **{_DECISIONS[n][0]: a for n, a in path}}

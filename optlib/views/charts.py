@@ -16,23 +16,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from optlib.analysis import report
+from optlib.engine import schemes
 
-# One colour per scheme: the baseline grey, post-training blues and greens,
-# training-time warm colours, combinations darker.
-SCHEME_COLORS = {
-    "float32": "#7f7f7f",
-    "float16": "#1f77b4",
-    "dynamic": "#17becf",
-    "int8": "#2ca02c",
-    "int8_selective": "#98df8a",  # int8's light partner: int8 with a few layers kept in float
-    "int16x8": "#bcbd22",
-    "qat": "#d62728",
-    "prune": "#ff7f0e",
-    "cluster": "#9467bd",
-    "prune_qat": "#8c564b",
-    "cluster_qat": "#e377c2",
-    "prune_cluster_qat": "#393b79",
-}
 _SPARE_COLORS = ("#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354")
 
 X_AXES = {
@@ -61,9 +46,10 @@ TABLE2_COLUMNS = ("Model", "Dataset", "Accuracy metric type", *TABLE2_SCHEMES.va
 # --- Shared helpers ---------------------------------------------------------
 
 def color_of(scheme):
-    """Return the colour of a scheme (the same in every chart)."""
-    if scheme in SCHEME_COLORS:
-        return SCHEME_COLORS[scheme]
+    """Return the colour of a scheme (its registry entry's, the same in every chart; a stable spare otherwise)."""
+    known = schemes.SCHEMES.get(scheme)
+    if known is not None and known.color:
+        return known.color
     return _SPARE_COLORS[sum(map(ord, str(scheme))) % len(_SPARE_COLORS)]
 
 

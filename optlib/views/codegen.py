@@ -17,6 +17,7 @@ import re
 import textwrap
 
 from optlib.engine import schemes
+from optlib.engine.store import flat
 
 PATH_VARIABLES = ("MODEL_PATH", "SAMPLES_NPZ", "OUTPUT_PATH")
 
@@ -42,13 +43,6 @@ _STEP_NOTES = {
     "quantize_model": "Quantization-aware training: simulate int8 during a short fine-tune",
     "quantize_apply": "Quantization-aware training that preserves the previous step's structure",
 }
-
-
-def _flatten(row):
-    row = dict(row)
-    if isinstance(row.get("metrics"), dict):  # a stored row, not yet a result row
-        row.update(row.pop("metrics"))
-    return row
 
 
 def _name(value, what):
@@ -354,7 +348,7 @@ def code_for(row, model_path=None, samples_npz=None, output_path=None):
         ValueError: the row has no recipe to reproduce (an unfinished
             training run) or holds values that are not plain names or numbers.
     """
-    row = _flatten(row)
+    row = flat(row)
     converter, training, note = _recipe_of(row)
     settings = row.get("settings") or {}
     if isinstance(settings, str):

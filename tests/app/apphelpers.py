@@ -36,34 +36,42 @@ def canned_metrics(scheme):
             "sparsity": 0.5 if scheme == "prune" else 0.01, "max_unique_weights": 255, "build_s": 1.0}
 
 
+def put_run(store, scheme, model, model_fp, dataset, data_fp, settings=None, metrics=None, error=None,
+            artifact=b"TFL3" + bytes(1000)):
+    """Write one run the way the sweep's driver does (a 'running' row, then its Result); return its result row.
+
+    ``error`` makes it a failed run (no figures, no artifact).
+    """
+    from types import SimpleNamespace
+
+    from optlib.engine import schemes
+    from optlib.engine.store import run_key
+
+    settings = schemes.settings_for(scheme) if settings is None else settings
+    inputs = Inputs(SimpleNamespace(name=model, fingerprint=model_fp), SimpleNamespace(name=dataset, fingerprint=data_fp))
+    spec = Spec(0, scheme, settings, run_key(model_fp, data_fp, scheme, settings))
+    run_id = store.start(inputs, spec, "testhost", 1)
+    result = Result(spec, "failed", error) if error else Result(spec, "ok", None, metrics or {}, artifact)
+    return result_row(store.get(store.finish(run_id, result)))
+
+
 def store_canned(store, scheme, model="digits_cnn", dataset="digits", fail=False):
     """Write one run the way the sweep does (start, artifact, finish); return its result row.
 
     A model or dataset the engine can resolve (a zoo name, ``digits``) gets its
     real fingerprint, so pages find the run as the current selection's.
     """
-    from types import SimpleNamespace
-
-    from optlib.engine import schemes
-    from optlib.engine.store import run_key
     from optlib.errors import InputError
     from optlib.inputs import data, models
 
-    def source(resolve, ref):
+    def fingerprint(resolve, ref):
         try:
-            return resolve(ref)
+            return resolve(ref).fingerprint
         except InputError:
-            return SimpleNamespace(name=ref, fingerprint=f"{ref}-fp")
+            return f"{ref}-fp"
 
-    inputs = Inputs(source(models.resolve, model), source(data.resolve, dataset))
-    settings = schemes.settings_for(scheme)
-    spec = Spec(0, scheme, settings, run_key(inputs.model.fingerprint, inputs.data.fingerprint, scheme, settings))
-    run_id = store.start(inputs, spec, "testhost", 1)
-    if fail:
-        store.finish(run_id, Result(spec, "failed", FAILURE))
-    else:
-        store.finish(run_id, Result(spec, "ok", None, canned_metrics(scheme), b"TFL3" + bytes(1000)))
-    return result_row(store.get(run_id))
+    return put_run(store, scheme, model, fingerprint(models.resolve, model), dataset,
+                   fingerprint(data.resolve, dataset), metrics=canned_metrics(scheme), error=FAILURE if fail else None)
 
 
 class FakeSweep:

@@ -9,15 +9,14 @@ import json
 import threading
 
 import pytest
-from apphelpers import canned_metrics, texts, wait_until
+from apphelpers import canned_metrics, put_run, texts, wait_until
 
 import optlib.analysis.search
 from optlib.analysis import insight, report
 from optlib.engine import sweep
 from optlib.errors import InputError
 from optlib.engine.schemes.post_training import recipe_for
-from optlib.engine.job import Result
-from optlib.engine.store import Store, result_row
+from optlib.engine.store import Store
 from optlib.engine.sweep import Progress
 
 # The layers of digits_cnn as optlib.analysis.insight.compare_layers names them; dense_1 quantizes worst.
@@ -37,14 +36,13 @@ SELECTIVE_METRICS = {"accuracy": 0.975, "size_bytes": 80_000, "gzip_bytes": 70_0
 def store_run(store, scheme, overrides=None, **metrics):
     """Store an ok run of the current model and data (real fingerprints) with a canned artifact."""
     inputs, [spec] = sweep.plan("digits_cnn", "digits", scheme, overrides)
-    run_id = store.start(inputs, spec, "testhost", 1)
     values = canned_metrics(scheme)
     latency = metrics.pop("latency", None)
     if latency is not None:
         values["latency_ms"] = {**values["latency_ms"], "median": latency}
     values.update(metrics)
-    store.finish(run_id, Result(spec, "ok", None, values, b"TFL3" + bytes(1000)))
-    return result_row(store.get(run_id))
+    return put_run(store, scheme, "digits_cnn", inputs.model.fingerprint, "digits", inputs.data.fingerprint,
+                   spec.settings, values)
 
 
 def canned_layers(int16=True):
@@ -401,7 +399,7 @@ def test_trials_never_exceed_the_candidates_of_an_objective(app, home):
     at.number_input(key="insight_trials").set_value(9).run()
     at.selectbox(key="insight_objective").set_value("latency").run()
     assert not at.exception
-    assert at.number_input(key="insight_trials").value == len(optlib.analysis.search.ORDER["latency"])
+    assert at.number_input(key="insight_trials").value == len(optlib.analysis.search.order("latency"))
 
 
 def test_a_search_that_misses_the_target_says_so(app, home, monkeypatch):
@@ -443,8 +441,8 @@ def test_newest_runs_finds_only_the_current_model_and_data_with_their_artifact(h
     store = Store()
     old = store_run(store, "int8")
     new = store_run(store, "int8", {"rep_samples": 100})  # any settings will do
-    other = store.start("k", "digits_cnn", "another-file", "digits", "digits-fp", "float32", {})  # same name
-    store.finish(other, "ok", canned_metrics("float32"), tflite_path=store.save_artifact("k", "float32", b"TFL3"))
+    put_run(store, "float32", "digits_cnn", "another-file", "digits", "digits-fp", {}, canned_metrics("float32"),
+            artifact=b"TFL3")  # same name, another file
     gone = store_run(store, "int16x8")
     (home / "artifacts" / gone["tflite_path"].split("/")[-1]).unlink()
     found = insight.newest_runs("digits_cnn", "digits", ("float32", "int8", "int16x8"))
@@ -526,7 +524,9 @@ def test_report_frame_puts_int8_selective_right_after_int8_with_its_own_colour()
     rows = [{"id": i, "scheme": name, "status": "ok", "model": "m", "dataset": "d"}
             for i, name in enumerate(["qat", "int8_selective", "float32", "int8", "no_such_scheme"])]
     assert list(report.frame(rows)["scheme"]) == ["float32", "int8", "int8_selective", "qat", "no_such_scheme"]
-    from optlib.views.charts import SCHEME_COLORS, color_of
+    from optlib.engine import schemes
+    from optlib.views.charts import color_of
 
-    assert color_of("int8_selective") not in set(SCHEME_COLORS.values()) - {SCHEME_COLORS["int8_selective"]}
+    others = {color_of(name) for name in schemes.names(variants=True) if name != "int8_selective"}
+    assert color_of("int8_selective") not in others
 

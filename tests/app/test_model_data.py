@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from apphelpers import make_zip, texts
 
-from pages._shared import safe_name
+from pages._uploads import safe_name
 from optlib.errors import InputError
 
 OCTET = "application/octet-stream"

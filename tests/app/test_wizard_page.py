@@ -5,7 +5,7 @@ import itertools
 import re
 
 import pytest
-from apphelpers import PTQ, texts
+from apphelpers import PTQ, put_run, texts
 
 from optlib.engine import schemes
 from optlib.guide import wizard
@@ -211,8 +211,8 @@ def test_runs_of_another_file_with_the_same_name_are_not_the_current_models(app,
     from optlib.engine.store import Store
 
     store = Store()  # an upload that was also called digits_cnn: same name, other content
-    run_id = store.start("k", "digits_cnn", "another-file", "digits", data.resolve("digits").fingerprint, "int8", {})
-    store.finish(run_id, "ok", canned_metrics("int8"))
+    put_run(store, "int8", "digits_cnn", "another-file", "digits", data.resolve("digits").fingerprint, {},
+            canned_metrics("int8"), artifact=None)
     at = wizard_page(app, EDGE_TPU)
     assert not at.exception
     assert not at.metric and sum("Not measured yet" in c.value for c in at.caption) == 2

@@ -138,3 +138,27 @@ def test_schemes_and_results_listings(tmp_path):
     assert [s["name"] for s in json.loads(done.stdout)][:2] == ["float32", "float16"]
     done = run_cli("results", "--store", str(tmp_path / "empty.sqlite"))
     assert done.returncode == 0 and "No stored results." in done.stdout
+
+
+@pytest.mark.parametrize("param, message", [
+    ("clusters=1", "Setting 'clusters' must be from 2 to 256; got 1."),
+    ("prune.sparsity=1.5", "Setting 'sparsity' must be from 0 to 0.99; got 1.5."),
+    ("epochs=0", "Setting 'epochs' must be from 1 to 100; got 0."),
+])
+def test_a_setting_out_of_its_range_is_refused_before_anything_is_written(tmp_path, param, message):
+    store = tmp_path / "store" / "r.sqlite"
+    done = run_cli("sweep", "--model", "digits_cnn", "--data", "digits", "--schemes", "all", "--param", param,
+                   "--store", str(store))
+    assert_one_clear_line(done, message)
+    assert not store.parent.exists()
+
+
+def test_a_setting_given_as_a_number_is_checked_too():
+    from optlib.engine import schemes
+    from optlib.errors import InputError
+
+    with pytest.raises(InputError, match="'clusters' must be from 2 to 256; got 1"):
+        schemes.settings_for("cluster", {"clusters": 1})
+    with pytest.raises(InputError, match="'sparsity' needs a float, got 'x'"):
+        schemes.check_overrides({"sparsity": "x"})
+    assert schemes.settings_for("cluster", {"clusters": 2})["clusters"] == 2

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from optlib.analysis import report, tables
+from optlib.views import table_charts
 
 # The published rows as the TensorFlow Lite guide prints them, written out here on purpose: the
 # shown cells must be the printed text ("0.70", "14", "N/A"), never re-rounded or guessed.
@@ -104,13 +105,18 @@ def test_plan_table1_lists_one_job_per_architecture_and_scheme(tmp_path, monkeyp
 
 
 def test_expected_time_comes_from_this_machines_earlier_runs(tmp_path):
+    from types import SimpleNamespace
+
+    from optlib.engine.job import Inputs, Result, Spec
     from optlib.engine.store import Store
 
     store = Store(tmp_path / "r.sqlite")
     for model, scheme, seconds, status in [("mobilenet_v2", "float32", 20, "ok"), ("mobilenet_v2", "float32", 40, "ok"),
                                            ("mobilenet_v2", "int8", 50, "ok"), ("inception_v3", "int8", 999, "failed")]:
-        run_id = store.start(f"k{seconds}", model, "fp", "digits", "dfp", scheme, {})
-        store.finish(run_id, status, {"total_s": seconds} if status == "ok" else None)
+        inputs = Inputs(SimpleNamespace(name=model, fingerprint="fp"), SimpleNamespace(name="digits", fingerprint="dfp"))
+        spec = Spec(0, scheme, {}, f"k{seconds}")
+        store.finish(store.start(inputs, spec, "host", 1), Result(spec, status, metrics={"total_s": seconds}
+                                                                  if status == "ok" else {}))
     jobs = [("mobilenet_v2", "float32"), ("mobilenet_v2", "int8"), ("inception_v3", "int8")]
     assert tables.expected_seconds(jobs, store) == (30 + 50, [("inception_v3", "int8")])  # median of 20 and 40
     assert tables.expected_seconds([], store) == (0, [])
@@ -152,7 +158,7 @@ def _bars(fig):
 def test_table1_figure_labels_published_and_local_bars_and_prints_published_cells(local):
     table = tables.table1_comparison(local)
     shown = tables.display(table)
-    fig = tables.table1_figure(table)
+    fig = table_charts.table1_figure(table)
     names = [trace.name for trace in _bars(fig)]
     assert "Published (Pixel 2) · float32 (original)" in names
     assert "This machine · int8 (post-training quantized)" in names
@@ -168,7 +174,7 @@ def test_table1_figure_labels_published_and_local_bars_and_prints_published_cell
 
 def test_table1_ratio_figure_compares_the_ratios_of_both_sources(local):
     table = tables.table1_comparison(local)
-    fig = tables.table1_ratio_figure(table)
+    fig = table_charts.table1_ratio_figure(table)
     assert {t.name for t in _bars(fig)} == {tables.PUBLISHED, tables.local_source(1)}
     size = {t.name: dict(zip(t.y, t.x)) for t in _bars(fig) if t.xaxis == "x"}
     speed = {t.name: dict(zip(t.y, t.x)) for t in _bars(fig) if t.xaxis == "x2"}
@@ -180,7 +186,7 @@ def test_table1_ratio_figure_compares_the_ratios_of_both_sources(local):
 
 def test_table1_figures_without_local_rows_say_so():
     table = tables.table1_comparison(report.frame([]))
-    for fig in (tables.table1_figure(table), tables.table1_ratio_figure(table)):
+    for fig in (table_charts.table1_figure(table), table_charts.table1_ratio_figure(table)):
         assert "No row from this machine yet" in fig.layout.title.subtitle.text
         assert all(not t.name.startswith("This machine") for t in _bars(fig))
 
@@ -189,7 +195,7 @@ def test_table2_figure_has_one_panel_per_row_with_the_published_text():
     df = report.frame([_row("float32", "tiny", accuracy=0.9, trained=True, run_id=1),
                        _row("int8", "tiny", accuracy=0.81, trained=True, run_id=2)])
     table = tables.table2_comparison(df, "tiny")
-    fig = tables.table2_figure(table)
+    fig = table_charts.table2_figure(table)
     panels = [t for t in _bars(fig) if t.showlegend is False]
     assert len(panels) == 7  # six published models and tiny on digits
     wav2letter = panels[0]
@@ -205,9 +211,9 @@ def test_figures_do_not_import_streamlit():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom optlib.analysis import report, tables\n"
-            "tables.table1_figure(tables.table1_comparison(report.frame([])))\n"
-            "tables.table2_figure(tables.table2_comparison(report.frame([])))\n"
+    code = ("import sys\nfrom optlib.analysis import report, tables\nfrom optlib.views import table_charts\n"
+            "table_charts.table1_figure(tables.table1_comparison(report.frame([])))\n"
+            "table_charts.table2_figure(tables.table2_comparison(report.frame([])))\n"
             "print('streamlit' in sys.modules, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 from optlib.errors import InputError
 
-FAMILIES = ("post-training", "training-time", "combination")
+FAMILY_TITLES = {"post-training": "Post-training", "training-time": "Training-time", "combination": "Combinations"}
+FAMILIES = tuple(FAMILY_TITLES)
 NEEDS = {
     "nothing": "no data",
     "representative": "an unlabelled representative sample (100-500 inputs)",
@@ -26,17 +27,34 @@ NEEDS = {
 }
 
 
+GROUPS = ("Measurement", "Calibration", "Training", "Pruning and clustering")  # how settings are shown
+
+
 @dataclass(frozen=True)
 class Param:
-    """One setting of a scheme: name, default and what it means."""
+    """One setting of a scheme: name, default, what it means, and the values it accepts.
+
+    Attributes:
+        choices: the accepted values, for a setting that takes one of a few.
+        min, max: inclusive bounds of a number.
+        label: its name on a form; group: where the form shows it (one of GROUPS, or a new one).
+    """
 
     name: str
     default: object
     help: str
     choices: tuple = ()
+    min: float | None = None
+    max: float | None = None
+    label: str = ""
+    group: str = ""
+
+    @property
+    def title(self):
+        return self.label or self.name.replace("_", " ").capitalize()
 
     def parse(self, text):
-        """Turn a value given as text (CLI, form) into the default's type.
+        """Turn a value given as text (CLI, form) into the default's type, and check it.
 
         Raises:
             InputError: the value does not fit this setting.
@@ -57,11 +75,33 @@ class Param:
             raise InputError(
                 f"Setting '{self.name}' needs a {type(self.default).__name__}, got {text!r}."
             ) from None
+        return self.check(value)
+
+    def check(self, value):
+        """Return ``value`` if this setting accepts it (a number within its range, one of its choices).
+
+        Raises:
+            InputError: naming the accepted range or values.
+        """
         if self.choices and value not in self.choices:
             raise InputError(
                 f"Setting '{self.name}' must be one of {', '.join(map(str, self.choices))}; got {value!r}."
             )
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(self.default, (int, float)) and not isinstance(self.default, bool) and not number:
+            raise InputError(f"Setting '{self.name}' needs a {type(self.default).__name__}, got {value!r}.")
+        if number and ((self.min is not None and value < self.min) or (self.max is not None and value > self.max)):
+            raise InputError(f"Setting '{self.name}' must be from {self.min:g} to {self.max:g}; got {value!r}.")
         return value
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A place in the accuracy-targeted search's order: try this scheme, with these settings, at this rank."""
+
+    objective: str  # "size" or "latency"
+    rank: int
+    settings: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,6 +118,11 @@ class Scheme:
         params: scheme-specific settings.
         techniques: toolkit techniques it applies, in order (for pre-flight checks).
         variant_of: for a variant of another scheme (e.g. int8_selective of int8), that scheme.
+        color: its colour in every chart.
+        tradeoff: what to expect in size, speed and accuracy (the Wizard quotes it).
+        slower_because: why it can be slower than float32, when it can (explanations quote it).
+        recipe: for a post-training scheme, its TFLiteConverter settings as data.
+        search: where the accuracy-targeted search tries it (:class:`Candidate` entries).
     """
 
     name: str
@@ -89,6 +134,15 @@ class Scheme:
     params: tuple = field(default_factory=tuple)
     techniques: tuple = ()
     variant_of: str = ""  # a variant runs only when named; "all" and the families leave it out
+    color: str = ""
+    tradeoff: str = ""
+    slower_because: str = ""
+    recipe: dict | None = None
+    search: tuple = ()
+
+    @property
+    def prunes(self):
+        return "prune" in self.techniques
 
     def build_function(self):
         module, function = self.builder.split(":")
@@ -97,76 +151,127 @@ class Scheme:
 
 # Settings every scheme of a kind shares. Measurement settings belong to all.
 MEASURE_PARAMS = (
-    Param("threads", 1, "interpreter threads for the latency figure (Table 1 used one big core)"),
-    Param("runs", 50, "at least this many timed invokes for the latency figure (and at least 0.3 s of them)"),
-    Param("warmup", 5, "at least this many untimed invokes before timing (and at least 0.1 s of them)"),
+    Param("threads", 1, "interpreter threads for the latency figure (Table 1 used one big core)",
+          min=1, max=64, label="Threads", group="Measurement"),
+    Param("runs", 50, "at least this many timed invokes for the latency figure (and at least 0.3 s of them)",
+          min=1, max=10_000, label="Timed runs", group="Measurement"),
+    Param("warmup", 5, "at least this many untimed invokes before timing (and at least 0.1 s of them)",
+          min=0, max=1_000, label="Warm-up runs", group="Measurement"),
 )
 REPRESENTATIVE_PARAMS = (
-    Param("rep_samples", 200, "inputs in the representative (calibration) sample, 100-500 is typical"),
+    Param("rep_samples", 200, "inputs in the representative (calibration) sample, 100-500 is typical",
+          min=1, max=5_000, label="Representative samples", group="Calibration"),
 )
 TRAINING_PARAMS = (
-    Param("epochs", 2, "fine-tuning epochs on the training split"),
-    Param("batch_size", 32, "fine-tuning batch size"),
-    Param("learning_rate", 1e-4, "fine-tuning learning rate (Adam)"),
-    Param("seed", 0, "random seed, so a run can be repeated"),
-    Param("train_samples", 0, "fine-tune on at most this many training samples (0: all of them)"),
+    Param("epochs", 2, "fine-tuning epochs on the training split", min=1, max=100, label="Epochs", group="Training"),
+    Param("batch_size", 32, "fine-tuning batch size", min=1, max=4_096, label="Batch size", group="Training"),
+    Param("learning_rate", 1e-4, "fine-tuning learning rate (Adam)", min=1e-7, max=1.0, label="Learning rate",
+          group="Training"),
+    Param("seed", 0, "random seed, so a run can be repeated", min=0, max=2**31 - 1, label="Seed", group="Training"),
+    Param("train_samples", 0, "fine-tune on at most this many training samples (0: all of them)",
+          min=0, max=10_000_000, label="Training samples (0: all)", group="Training"),
 )
-SPARSITY = Param("sparsity", 0.5, "target share of zero weights in each prunable kernel")
-CLUSTERS = Param("clusters", 16, "number of clusters (unique values) per kernel")
+SPARSITY = Param("sparsity", 0.5, "target share of zero weights in each prunable kernel", min=0.0, max=0.99,
+                 label="Sparsity", group="Pruning and clustering")
+CLUSTERS = Param("clusters", 16, "number of clusters (unique values) per kernel", min=2, max=256,
+                 label="Clusters", group="Pruning and clustering")
 CENTROIDS = Param(
     "centroids", "kmeans_plus_plus", "how cluster centroids start",
-    ("kmeans_plus_plus", "linear", "density_based", "random"),
+    ("kmeans_plus_plus", "linear", "density_based", "random"), label="Centroid start", group="Pruning and clustering",
 )
-INT8_IO = Param("int8_io", False, "integer (int8) model input and output, as integer-only hardware needs")
+INT8_IO = Param("int8_io", False, "integer (int8) model input and output, as integer-only hardware needs",
+                label="int8 input and output", group="Calibration")
+PTQ_AFTER_PRUNING = Param("ptq", "none", "post-training quantization after pruning", ("none", "int8"),
+                          label="Quantize after pruning", group="Pruning and clustering")
+
+# TFLiteConverter settings of the post-training schemes, as data.
+INT8_RECIPE = {"optimizations": ["DEFAULT"], "supported_ops": ["TFLITE_BUILTINS_INT8"]}
 
 
-def _ptq(name, title, summary, needs, extra=()):
+def _ptq(name, title, summary, needs, extra=(), **facts):
     params = (REPRESENTATIVE_PARAMS if needs == "representative" else ()) + tuple(extra)
     return Scheme(name, "post-training", title, summary, needs,
-                  f"optlib.engine.schemes.post_training:build_{name}", params)
+                  f"optlib.engine.schemes.post_training:build_{name}", params, **facts)
 
 
-def _trained(name, family, title, summary, techniques, extra=()):
+def _trained(name, family, title, summary, techniques, extra=(), **facts):
     return Scheme(name, family, title, summary, "training",
                   f"optlib.engine.schemes.training:build_{name}",
-                  TRAINING_PARAMS + tuple(extra), techniques)
+                  TRAINING_PARAMS + tuple(extra), techniques, **facts)
 
 
+def _tries(*places):
+    """Search candidates from (objective, rank[, settings]) tuples."""
+    return tuple(Candidate(*place) for place in places)
+
+
+# Colours: the baseline grey, post-training blues and greens, training-time warm colours, combinations darker.
+# Trade-offs: from the guide's technique table, its Tables 1 and 2, and this project's measurements.
 _ALL = (
     _ptq("float32", "Float32 baseline",
          "Plain TFLite conversion with no optimization: the baseline every other scheme is compared to.",
-         "nothing"),
+         "nothing", color="#7f7f7f", recipe={},
+         tradeoff="The baseline: the size and accuracy of the original model."),
     _ptq("float16", "Float16 weights",
          "Weights stored as float16: about half the size, insignificant accuracy loss; runs on CPU and GPU.",
-         "nothing"),
+         "nothing", color="#1f77b4",
+         recipe={"optimizations": ["DEFAULT"], "supported_types": ["float16"]},
+         tradeoff="Up to 50% smaller with insignificant accuracy loss; faster only "
+                  "where the hardware computes in float16, such as GPUs.",
+         slower_because="float16 weights are turned back into float32 before a CPU computes with them",
+         search=_tries(("size", 6), ("latency", 3))),
     _ptq("dynamic", "Dynamic range",
          "Weights stored as int8, activations quantized on the fly: up to 75% smaller; can be slower than float on x86 CPUs.",
-         "nothing"),
+         "nothing", color="#17becf", recipe={"optimizations": ["DEFAULT"]},
+         tradeoff="Up to 75% smaller with the smallest accuracy loss of the "
+                  "integer methods; speed-ups on ARM CPUs, often a slow-down on x86.",
+         slower_because="activations are quantized on the fly at every inference, and x86 float kernels are "
+                        "already fast",
+         search=_tries(("size", 2), ("latency", 6))),
     _ptq("int8", "Full integer (int8)",
          "Weights and activations int8, calibrated on a representative sample: up to 75% smaller and fast on integer hardware.",
-         "representative", (INT8_IO,)),
+         "representative", (INT8_IO,), color="#2ca02c", recipe=INT8_RECIPE,
+         tradeoff="Up to 75% smaller and usually the fastest on CPU and accelerators; "
+                  "a small accuracy loss that depends on the model.",
+         search=_tries(("size", 1), ("latency", 1))),
     _ptq("int16x8", "int16 activations, int8 weights",
          "Full integer with int16 activations: better accuracy than int8 for activation-sensitive models; reference kernels are slow.",
-         "representative"),
+         "representative", color="#bcbd22",
+         recipe={"optimizations": ["DEFAULT"],
+                 "supported_ops": ["EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8"]},
+         tradeoff="About the size of int8 with accuracy close to float, but it runs "
+                  "on slow reference kernels.",
+         slower_because="TFLite has only reference (unoptimized) kernels for int16 activations",
+         search=_tries(("size", 5), ("latency", 7))),
     _trained("qat", "training-time", "Quantization-aware training",
              "Fine-tune with simulated int8 quantization, then convert to int8: the smallest accuracy loss of the int8 options.",
-             ("quantize",), REPRESENTATIVE_PARAMS),
+             ("quantize",), REPRESENTATIVE_PARAMS, color="#d62728",
+             tradeoff="Up to 75% smaller with the smallest accuracy loss (MobileNetV2 lost "
+                      "1 point instead of 8), at the cost of fine-tuning.",
+             search=_tries(("size", 7), ("latency", 5))),
     _trained("prune", "training-time", "Magnitude pruning",
              "Zero out the smallest weights during a short fine-tune: same file size and speed, much smaller when compressed.",
-             ("prune",), (SPARSITY, Param("ptq", "none", "post-training quantization after pruning", ("none", "int8")))
-             + REPRESENTATIVE_PARAMS),
+             ("prune",), (SPARSITY, PTQ_AFTER_PRUNING) + REPRESENTATIVE_PARAMS, color="#ff7f0e",
+             tradeoff="A smaller gzipped download; the same file size and latency; needs fine-tuning."),
     _trained("cluster", "training-time", "Weight clustering",
              "Share a few centroid values per kernel: same file size, much smaller when compressed.",
-             ("cluster",), (CLUSTERS, CENTROIDS)),
+             ("cluster",), (CLUSTERS, CENTROIDS), color="#9467bd",
+             tradeoff="A smaller gzipped download; the same file size and latency; needs fine-tuning."),
     _trained("prune_qat", "combination", "Pruning + sparsity-preserving QAT",
              "Prune, then quantization-aware training that keeps the zeros: int8 size and a smaller download.",
-             ("prune", "quantize"), (SPARSITY,)),
+             ("prune", "quantize"), (SPARSITY,), color="#8c564b",
+             tradeoff="An int8 file that also gzips smaller; the most fine-tuning of the single-technique schemes.",
+             search=_tries(("size", 8))),
     _trained("cluster_qat", "combination", "Clustering + cluster-preserving QAT",
              "Cluster, then quantization-aware training that keeps the clusters.",
-             ("cluster", "quantize"), (CLUSTERS, CENTROIDS)),
+             ("cluster", "quantize"), (CLUSTERS, CENTROIDS), color="#e377c2",
+             tradeoff="An int8 file that also gzips smaller; accuracy depends on the number of clusters.",
+             search=_tries(("size", 9))),
     _trained("prune_cluster_qat", "combination", "Pruning + clustering + QAT",
              "Prune, cluster while keeping the zeros, then QAT that preserves both: the full collaborative pipeline.",
-             ("prune", "cluster", "quantize"), (SPARSITY, CLUSTERS, CENTROIDS)),
+             ("prune", "cluster", "quantize"), (SPARSITY, CLUSTERS, CENTROIDS), color="#393b79",
+             tradeoff="The smallest download of all; the most fine-tuning, and "
+                      "the accuracy losses of the three techniques add up."),
 )
 
 VARIANTS = (
@@ -174,12 +279,44 @@ VARIANTS = (
            "Full integer int8 with the layers that quantize worst (and the layers reading them) kept in float.",
            "representative", "optlib.engine.schemes.selective:build_int8_selective",
            REPRESENTATIVE_PARAMS + (
-               Param("worst_n", 1, "keep this many of the worst layers in float (ranked by channel error)"),
-               Param("keep_float", "", "comma-separated layer (tensor) names to keep in float; overrides worst_n"),
-           ), variant_of="int8"),
+               Param("worst_n", 1, "keep this many of the worst layers in float (ranked by channel error)",
+                     min=1, max=1_000, label="Worst layers in float", group="Calibration"),
+               Param("keep_float", "", "comma-separated layer (tensor) names to keep in float; overrides worst_n",
+                     label="Layers kept in float", group="Calibration"),
+           ), variant_of="int8", color="#98df8a",  # int8's light partner
+           tradeoff="Nearly int8's size with float accuracy in the layers that quantize worst; those layers "
+                    "run in float.",
+           slower_because="the layers kept in float convert back and forth between int8 and float",
+           search=_tries(("size", 3, {"worst_n": 1}), ("size", 4, {"worst_n": 2}),
+                         ("latency", 2, {"worst_n": 1}), ("latency", 4, {"worst_n": 2}))),
 )
 
 SCHEMES = {scheme.name: scheme for scheme in _ALL + VARIANTS}
+
+
+def register(scheme):
+    """Add a scheme to the registry (a plugin's entry point); return it.
+
+    The CLI, the sweep, the store, the pages and the registry-generated tests
+    see it at once. A plugin module named in ``$OPTLIB_PLUGINS`` (module
+    names, comma-separated) is imported with the registry, in every process,
+    worker processes included; it calls this function.
+
+    Raises:
+        ValueError: the name is taken, or the family or needs are unknown.
+    """
+    if scheme.name in SCHEMES:
+        raise ValueError(f"a scheme named '{scheme.name}' is already registered")
+    if scheme.family not in FAMILIES or scheme.needs not in NEEDS or ":" not in scheme.builder:
+        raise ValueError(f"scheme '{scheme.name}': family must be one of {FAMILIES}, needs one of "
+                         f"{tuple(NEEDS)}, and builder 'module:function'")
+    SCHEMES[scheme.name] = scheme
+    return scheme
+
+
+def unregister(name):
+    """Remove a scheme added by :func:`register` (tests use it)."""
+    SCHEMES.pop(name, None)
 
 
 def names(variants=False):
@@ -253,7 +390,7 @@ def settings_for(name, overrides=None):
                     f"Scheme '{name}' has no setting '{pname}'. Its settings: {', '.join(params)}."
                 )
             continue
-        settings[pname] = params[pname].parse(value) if isinstance(value, str) else value
+        settings[pname] = params[pname].parse(value) if isinstance(value, str) else params[pname].check(value)
     return settings
 
 
@@ -269,5 +406,18 @@ def check_overrides(overrides):
         if pname not in params:
             where = f"Scheme '{scope}' has no" if scope else "No scheme has a"
             raise InputError(f"{where} setting '{pname}'. Settings: {', '.join(sorted(params))}.")
-        if isinstance(value, str):
-            params[pname].parse(value)
+        params[pname].parse(value) if isinstance(value, str) else params[pname].check(value)
+
+
+def _load_plugins():
+    import os
+
+    for module in filter(None, (m.strip() for m in os.environ.get("OPTLIB_PLUGINS", "").split(","))):
+        try:
+            importlib.import_module(module)
+        except ImportError as problem:
+            raise InputError(f"The scheme plugin '{module}' named in OPTLIB_PLUGINS cannot be imported: "
+                             f"{problem}.") from None
+
+
+_load_plugins()
