@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from optlib import report, schemes, sweep
+from optlib import measure, report, schemes, sweep
 from optlib.errors import InputError
 from optlib.store import Store
 from pages import _shared
@@ -111,6 +111,9 @@ def row_line(row):
     latency = row.get("latency_ms") or {}
     if isinstance(latency, dict) and latency.get("median") is not None:
         parts.append(f"{latency['median']:.3f} ms")
+        note = measure.fallback_note(latency)
+        if note:  # the Interpreter's figure is not comparable with CompiledModel's: say so
+            parts.append(note)
     return " · ".join(parts)
 
 

@@ -4,6 +4,7 @@ import subprocess
 import sys
 import threading
 
+import apphelpers
 import pytest
 from apphelpers import APP, FAILURE, PTQ, ROOT, FakeSweep, texts, wait_until
 
@@ -85,6 +86,34 @@ def test_optimize_run_shows_progress_status_and_results(app, home, monkeypatch):
     assert FAILURE in list(table["error"])
     codes = [code.value for code in at.code]
     assert len(codes) == 4 and all("tf.lite.TFLiteConverter" in code for code in codes)
+
+
+FALLBACK = "ValueError: only single-input models are timed on CompiledModel"
+
+
+def timed_on_the_interpreter(monkeypatch, scheme="int8"):
+    """Canned runs whose ``scheme`` was timed on the Interpreter, as measure.latency records a fallback."""
+    canned = apphelpers.canned_metrics
+
+    def metrics(name):
+        made = canned(name)
+        if name == scheme:
+            made["latency_ms"].update(runtime="LiteRT Interpreter (XNNPACK)", fallback_reason=FALLBACK)
+        else:
+            made["latency_ms"].update(runtime="LiteRT CompiledModel (CPU)", fallback_reason=None)
+        return made
+
+    monkeypatch.setattr(apphelpers, "canned_metrics", metrics)
+
+
+def test_optimize_status_says_which_scheme_the_interpreter_timed_and_why(app, home, monkeypatch):
+    timed_on_the_interpreter(monkeypatch)
+    monkeypatch.setattr(sweep, "run", FakeSweep())
+    at = run_sweep(app("optimize.py"))
+    assert not at.exception
+    lines = [line for line in texts(at.markdown).splitlines() if "CompiledModel could not run it" in line]
+    assert len(lines) == 1 and "**int8**" in lines[0] and FALLBACK in lines[0]
+    assert "LiteRT Interpreter (XNNPACK)" in lines[0]
 
 
 def test_optimize_results_survive_a_page_switch(app, home, monkeypatch):
@@ -206,6 +235,23 @@ def test_compare_shows_a_failed_run_with_its_reason(app, filled_home):
     at.selectbox(key="compare_run").set_value(failed).run()
     assert not at.exception
     assert FAILURE in texts(at.error)
+
+
+def test_compare_run_details_say_which_runtime_timed_the_latency(app, home, monkeypatch):
+    from optlib.store import Store
+
+    timed_on_the_interpreter(monkeypatch)
+    store = Store()
+    compiled = apphelpers.store_canned(store, "float32")["id"]
+    interpreted = apphelpers.store_canned(store, "int8")["id"]
+    at = app("compare.py")
+    at.selectbox(key="compare_run").set_value(compiled).run()
+    assert not at.exception
+    assert "Latency timed on LiteRT CompiledModel (CPU)." in texts(at.caption)
+    at.selectbox(key="compare_run").set_value(interpreted).run()
+    assert not at.exception
+    assert (f"Latency timed on LiteRT Interpreter (XNNPACK): CompiledModel could not run it ({FALLBACK})."
+            in texts(at.caption))
 
 
 def test_compare_on_runs_of_a_real_sweep(app, swept_home, monkeypatch):
