@@ -19,10 +19,10 @@ import math
 import numpy as np
 import pandas as pd
 
-from optlib import schemes
+from optlib import schemes, units
 
 BASELINE = "float32"
-MB = 1_000_000  # decimal megabytes, as the TensorFlow Lite guide's tables use
+MB = units.MB  # decimal megabytes, as the TensorFlow Lite guide's tables use
 
 COLUMNS = (
     "id", "model", "dataset", "scheme", "family", "title", "status", "error",

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from optlib.units import format_bytes
 from pages import _shared
 
 _shared.through_router(__file__)
@@ -58,7 +59,7 @@ def versus(value, what):
 
 
 metric1, metric2, metric3 = st.columns(3)
-metric1.metric("Smallest file", f"{smallest['size_mb']:.3f} MB",
+metric1.metric("Smallest file", format_bytes(smallest["size_bytes"]),
                smallest["scheme"] + versus(smallest["size_ratio"], "smaller"),
                delta_color="off", delta_arrow="off", border=True)
 metric2.metric("Fastest (median latency)", f"{fastest['latency_ms']:.3f} ms",

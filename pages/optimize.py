@@ -5,6 +5,7 @@ import streamlit as st
 from optlib import measure, report, schemes, sweep
 from optlib.errors import InputError
 from optlib.store import Store
+from optlib.units import format_bytes
 from pages import _shared
 from pages._jobs import SweepJob
 
@@ -107,7 +108,7 @@ def row_line(row):
     parts = []
     if row.get("accuracy") is not None:
         parts.append(f"top-1 {row['accuracy']:.1%}")
-    parts.append(f"{(row.get('size_bytes') or 0) / 1024:,.1f} KB")
+    parts.append(format_bytes(row.get("size_bytes")))
     latency = row.get("latency_ms") or {}
     if isinstance(latency, dict) and latency.get("median") is not None:
         parts.append(f"{latency['median']:.3f} ms")

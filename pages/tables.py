@@ -8,6 +8,7 @@ import streamlit as st
 from optlib import models, reference, report, sweep, tables
 from optlib.errors import InputError
 from optlib.store import Store
+from optlib.units import format_bytes
 from pages import _shared
 from pages._jobs import SweepJob, Table1Job
 
@@ -167,7 +168,7 @@ def row_summary(row):
         return row.get("error") or "no reason given"
     latency = row.get("latency_ms") or {}
     median = latency.get("median") if isinstance(latency, dict) else latency
-    return f"{(row.get('size_bytes') or 0) / report.MB:.1f} MB · {median:.2f} ms" if median else "done"
+    return f"{format_bytes(row.get('size_bytes'))} · {median:.2f} ms" if median else "done"
 
 
 @st.fragment(run_every=1.0)

@@ -29,6 +29,7 @@ def test_home_page_shows_the_latest_results(app, filled_home):
     assert not at.exception
     assert not at.info
     assert len(at.metric) == 3
+    assert at.metric[0].value == "64.4 kB"  # tiny.keras int8, 64,376 bytes: decimal kB, as everywhere
     assert at.dataframe and "scheme" in at.dataframe[0].value.columns
     assert "9 stored runs" in texts(at.sidebar.caption)
 
@@ -80,6 +81,7 @@ def test_optimize_run_shows_progress_status_and_results(app, home, monkeypatch):
     for name in ("float32", "float16", "dynamic", "int8"):
         assert f"**{name}**" in statuses
     assert "*failed*" in statuses and FAILURE in statuses  # the failing scheme says why, the rest finished
+    assert "64.4 kB" in statuses  # int8's 64,376 bytes in decimal kB (1024-based it read 62.9)
     assert "4 of 5 schemes finished" in texts(at.warning)
     table = at.dataframe[-1].value
     assert list(table["scheme"]) == list(PTQ)
@@ -271,6 +273,7 @@ def test_export_offers_results_models_charts_and_code(app, filled_home):
     assert not at.exception
     downloads = at.get("download_button")
     assert len(downloads) == 5  # CSV, JSON, .tflite, chart HTML, code
+    assert any(b.proto.label.endswith("(.tflite, 1.0 kB)") for b in downloads)  # the canned 1,004-byte file
     assert at.selectbox(key="export_chart").options
     assert at.code and "tf.lite" in at.code[0].value
 
