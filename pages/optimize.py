@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from optlib import measure, report, schemes, sweep
+from optlib import measure, report, schemes, sweep, timing
 from optlib.errors import InputError
 from optlib.store import Store
 from optlib.units import format_bytes
@@ -184,19 +184,21 @@ if not selected:
     st.info("Select at least one scheme to run.", icon=":material/info:")
     st.stop()
 try:
-    _, _, jobs = sweep.plan(_shared.model_ref(), _shared.data_ref(), ",".join(selected), overrides)
+    model_src, _, jobs = sweep.plan(_shared.model_ref(), _shared.data_ref(), ",".join(selected), overrides)
 except InputError as problem:
     st.error(f"{problem} Choose another model or dataset on the Model & data page.", icon=":material/error:")
     st.stop()
 
-stored = 0 if recompute else sum(1 for _, _, key in jobs if Store(_shared.store_path()).lookup(key))
-training = [name for name in selected if schemes.get(name).needs == "training"]
+store = Store(_shared.store_path())
+to_run = [name for name, _, key in jobs if recompute or not store.lookup(key)]
+stored = len(jobs) - len(to_run)
+training = [name for name in to_run if schemes.get(name).needs == "training"]
 notes = [f"{len(selected)} scheme{'s' if len(selected) != 1 else ''} selected"]
 if stored:
     notes.append(f"{stored} already in the store (served instantly)")
 if training:
-    notes.append(f"{len(training)} fine-tune the model first (tens of seconds each on the built-in model, "
-                 "much longer on big models)")
+    earlier = timing.estimate(_shared.typical_seconds(model_src.name), training, model_src.name)
+    notes.append(f"{len(training)} fine-tune the model first ({earlier})")
 st.caption("; ".join(notes) + ". The sweep runs in the background: look at other pages meanwhile; "
            "every finished scheme is kept in the store.")
 

@@ -20,6 +20,8 @@ def test_home_page_explains_the_flow_with_an_empty_store(app, home):
     assert "TensorFlow Lite" in at.title[0].value
     assert [s.value for s in at.subheader] == ["Three steps", "Latest results"]
     assert "No results yet" in texts(at.info)
+    assert "one click on Run (no earlier runs on this machine to estimate from)" in texts(at.caption)
+    assert "minute" not in texts(at.caption)  # no assumed figure
     sidebar = texts(at.sidebar.markdown)
     assert "digits_cnn" in sidebar and "digits" in sidebar and str(home / "results.sqlite") in sidebar
 
@@ -32,6 +34,15 @@ def test_home_page_shows_the_latest_results(app, filled_home):
     assert at.metric[0].value == "64.4 kB"  # tiny.keras int8, 64,376 bytes: decimal kB, as everywhere
     assert at.dataframe and "scheme" in at.dataframe[0].value.columns
     assert "9 stored runs" in texts(at.sidebar.caption)
+
+
+def test_home_page_estimates_the_default_run_from_earlier_runs(app, filled_home):
+    at = app()
+    assert not at.exception
+    # Four of the five defaults finished before on the built-in model (1.5 s each, canned); int16x8 failed.
+    assert ("one click on Run (about 6.0 s for float32, float16, dynamic, int8 on this machine, from earlier runs "
+            "of digits_cnn; no earlier runs of int16x8 to estimate from). Add the time to start TensorFlow and load "
+            "the model.") in texts(at.caption)
 
 
 def test_home_page_does_not_import_tensorflow(home):
@@ -171,6 +182,24 @@ def test_optimize_passes_changed_settings_only(app, home, monkeypatch):
     assert call["selection"] == ",".join(schemes.names())
     assert call["overrides"] == {"epochs": 1, "runs": 10, "centroids": "linear"}
     assert call["recompute"] is True and call["budget_s"] == 120
+
+
+def test_optimize_estimates_fine_tuning_from_earlier_runs_only(app, filled_home):
+    at = app("optimize.py")
+    at.button(key="optimize_none_button").click().run()
+    at.checkbox(key="optimize_scheme_qat").check()
+    at.checkbox(key="optimize_recompute").check().run()
+    assert not at.exception
+    assert "1 fine-tune the model first (about 1.5 s on this machine, from earlier runs of digits_cnn)" in texts(
+        at.caption)
+    at.checkbox(key="optimize_scheme_qat").uncheck()
+    at.checkbox(key="optimize_scheme_cluster").check().run()
+    assert "1 fine-tune the model first (no earlier runs on this machine to estimate from)" in texts(at.caption)
+    assert "seconds each" not in texts(at.caption)  # no assumed figure
+    at.checkbox(key="optimize_recompute").uncheck()
+    at.checkbox(key="optimize_scheme_qat").check().run()  # qat is in the store: served, not fine-tuned again
+    assert "1 already in the store" in texts(at.caption) and "1 fine-tune the model first (no earlier" in texts(
+        at.caption)
 
 
 def test_optimize_with_nothing_selected_asks_for_a_scheme(app, home):
