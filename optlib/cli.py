@@ -12,6 +12,7 @@ import sys
 
 from optlib.engine import schemes
 from optlib.errors import InputError
+from optlib.units import format_bytes
 
 
 class _Parser(argparse.ArgumentParser):
@@ -126,12 +127,14 @@ def format_table(rows):
     def cell(value, fmt, width):
         return f"{'' if value is None else format(value, fmt):>{width}}"
 
-    lines = [f"{'scheme':<18}{'status':<12}{'top-1':>7}{'size KB':>10}{'gzip KB':>10}{'ms (med)':>10}"
+    def size(value):
+        return f"{'' if value is None else format_bytes(value):>11}"
+
+    lines = [f"{'scheme':<18}{'status':<12}{'top-1':>7}{'size':>11}{'gzip':>11}{'ms (med)':>10}"
              f"{'sparsity':>10}  note"]
     for r in rows:
-        kb = {k: None if r.get(k) is None else r[k] / 1024 for k in ("size_bytes", "gzip_bytes")}
         lines.append(f"{r['scheme']:<18}{r['status']:<12}{cell(r.get('accuracy'), '.3f', 7)}"
-                     f"{cell(kb['size_bytes'], '.1f', 10)}{cell(kb['gzip_bytes'], '.1f', 10)}"
+                     f"{size(r.get('size_bytes'))}{size(r.get('gzip_bytes'))}"
                      f"{cell((r.get('latency_ms') or {}).get('median'), '.2f', 10)}"
                      f"{cell(r.get('sparsity'), '.2f', 10)}  "
                      + (r.get("error") or ("from store" if r.get("cached") else "")))
@@ -182,7 +185,7 @@ def _search(args):
     for number, trial in enumerate(result["trail"], 1):
         settings = ", ".join(f"{k}={v}" for k, v in trial["settings"].items())
         acc = "" if trial.get("accuracy") is None else f"top-1 {trial['accuracy']:.4f}, "
-        size = "" if trial.get("size_bytes") is None else f"{trial['size_bytes'] / 1024:.1f} KB: "
+        size = "" if trial.get("size_bytes") is None else f"{format_bytes(trial['size_bytes'])}: "
         print(f"{number}. {trial['scheme']}{f' ({settings})' if settings else ''}: {acc}{size}{trial['verdict']}")
     print(("Met: " if result["met"] else "Not met: ") + result["explanation"])
     return 0
@@ -244,8 +247,8 @@ def _recommend(args):
         if item.scheme in measured:
             m = measured[item.scheme]
             acc = "n/a" if m.get("accuracy") is None else f"{m['accuracy']:.3f}"
-            print(f"   Measured on {m['model']} / {m['dataset']}: top-1 {acc}, {m['size_bytes'] / 1024:.1f} KB "
-                  f"(gzip {m['gzip_bytes'] / 1024:.1f} KB), {m['latency_ms']['median']:.2f} ms")
+            print(f"   Measured on {m['model']} / {m['dataset']}: top-1 {acc}, {format_bytes(m['size_bytes'])} "
+                  f"(gzip {format_bytes(m['gzip_bytes'])}), {m['latency_ms']['median']:.2f} ms")
     for warning in rec.warnings:
         print(f"Warning: {warning}")
     return 0

@@ -17,6 +17,7 @@ from pathlib import Path
 import streamlit as st
 
 from optlib import paths
+from optlib.analysis import timing
 from optlib.engine import schemes
 from optlib.engine.store import Store, result_row
 
@@ -205,6 +206,18 @@ def stored_runs():
     path = Path(store_path())
     Store(path)  # creates an empty store on first use
     return _stored_runs(str(path), _store_version(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _typical_seconds(path, version, model):
+    return timing.typical_seconds(Store(path).rows(model=model, status="ok"), model=model)
+
+
+def typical_seconds(model):
+    """Median seconds per scheme of this machine's earlier finished runs of ``model`` (see optlib.analysis.timing)."""
+    path = Path(store_path())
+    Store(path)  # creates an empty store on first use
+    return _typical_seconds(str(path), _store_version(path), model)
 
 
 def stored_runs_or_stop(message):

@@ -6,6 +6,7 @@ from pathlib import Path
 import streamlit as st
 
 from optlib.analysis import report
+from optlib.units import format_bytes
 from optlib.views import charts
 from pages import _shared
 
@@ -39,7 +40,7 @@ def model_download_ui(view):
     row = available[available["id"].eq(run_id)].iloc[0]
     path = Path(row["tflite_path"])
     name = file_stem(Path(row["model"]).stem, row["dataset"], row["scheme"], run_id)
-    st.download_button(f"Download {row['scheme']} model (.tflite, {path.stat().st_size / 1024:,.1f} KB)",
+    st.download_button(f"Download {row['scheme']} model (.tflite, {format_bytes(path.stat().st_size)})",
                        data=path.read_bytes, file_name=f"{name}.tflite",
                        mime="application/octet-stream", icon=":material/download:", on_click="ignore",
                        key="export_tflite_download")

@@ -10,6 +10,7 @@ from optlib.analysis.insight import LAYER_SCHEMES, newest_runs
 from optlib.engine import schemes
 from optlib.engine.store import Store, result_row
 from optlib.errors import InputError
+from optlib.units import format_bytes
 from optlib.views import insight_charts as charts
 from pages import _shared
 from pages._jobs import LayerJob, SearchJob, SweepJob
@@ -27,7 +28,7 @@ COMPARED = ("id", "scheme", "status", "accuracy", "accuracy_delta", "size_mb", "
             "error")
 DEBUGGER_FORMATS = {"Mean squared error": "%.3e", "Max abs error": "%.4g", "Scale": "%.4g", "RMSE / scale": "%.3f",
                     "Mean error": "%.3e", "Std dev": "%.3e"}
-TRAIL_FORMATS = {"Top-1 (%)": "%.2f", "Loss vs float32 (%)": "%.2f", "Size (KB)": "%.1f", "Latency (ms)": "%.4f"}
+TRAIL_FORMATS = {"Top-1 (%)": "%.2f", "Loss vs float32 (%)": "%.2f", "Size (kB)": "%.1f", "Latency (ms)": "%.4f"}
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -279,7 +280,7 @@ def search_result_ui(job):
         cells[0].metric("Best candidate" if result["met"] else "Closest candidate", charts.candidate_label(best))
         cells[1].metric("Top-1", f"{best['accuracy']:.2%}",
                         f"{100 * (best['accuracy'] - base['accuracy']):+.2f} points vs float32")
-        cells[2].metric("Size", f"{best['size_bytes'] / 1000:,.1f} KB",
+        cells[2].metric("Size", format_bytes(best["size_bytes"]),
                         f"{base['size_bytes'] / best['size_bytes']:.2f}× smaller", delta_color="off")
         cells[3].metric("Latency", f"{best['latency_ms']:.4g} ms",
                         f"{base['latency_ms'] / best['latency_ms']:.2f}× float32's speed", delta_color="off")

@@ -147,7 +147,7 @@ except InputError as problem:
     st.error(f"Model: {problem} Choose another model above.", icon=":material/error:")
     st.stop()
 try:
-    with st.spinner("Loading the model (the first time also starts TensorFlow, a few seconds)…"):
+    with st.spinner("Loading the model (the first time also starts TensorFlow)…"):
         model_facts = _uploads.model_summary(_shared.model_ref(), model_source.fingerprint, _shared.trusted())
 except InputError as problem:
     st.error(f"Model: {problem} Choose or upload another model above.", icon=":material/error:")

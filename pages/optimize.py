@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from optlib.analysis import report
-from optlib.engine import schemes, sweep
-from optlib.errors import InputError
+from optlib.analysis import report, timing
+from optlib.engine import measure, schemes, sweep
 from optlib.engine.store import Store
+from optlib.errors import InputError
+from optlib.units import format_bytes
 from pages import _shared
 from pages._jobs import SweepJob
 
@@ -93,10 +94,13 @@ def row_line(row):
     parts = []
     if row.get("accuracy") is not None:
         parts.append(f"top-1 {row['accuracy']:.1%}")
-    parts.append(f"{(row.get('size_bytes') or 0) / 1024:,.1f} KB")
+    parts.append(format_bytes(row.get("size_bytes")))
     latency = row.get("latency_ms") or {}
     if isinstance(latency, dict) and latency.get("median") is not None:
         parts.append(f"{latency['median']:.3f} ms")
+        note = measure.fallback_note(latency)
+        if note:  # the Interpreter's figure is not comparable with CompiledModel's: say so
+            parts.append(note)
     return " · ".join(parts)
 
 
@@ -166,19 +170,21 @@ if not selected:
     st.info("Select at least one scheme to run.", icon=":material/info:")
     st.stop()
 try:
-    _, jobs = sweep.plan(_shared.model_ref(), _shared.data_ref(), ",".join(selected), overrides)
+    inputs, jobs = sweep.plan(_shared.model_ref(), _shared.data_ref(), ",".join(selected), overrides)
 except InputError as problem:
     st.error(f"{problem} Choose another model or dataset on the Model & data page.", icon=":material/error:")
     st.stop()
 
-stored = 0 if recompute else sum(1 for job in jobs if Store(_shared.store_path()).lookup(job.key))
-training = [name for name in selected if schemes.get(name).needs == "training"]
+store = Store(_shared.store_path())
+to_run = [job.scheme for job in jobs if recompute or not store.lookup(job.key)]
+stored = len(jobs) - len(to_run)
+training = [name for name in to_run if schemes.get(name).needs == "training"]
 notes = [f"{len(selected)} scheme{'s' if len(selected) != 1 else ''} selected"]
 if stored:
     notes.append(f"{stored} already in the store (served instantly)")
 if training:
-    notes.append(f"{len(training)} fine-tune the model first (tens of seconds each on the built-in model, "
-                 "much longer on big models)")
+    earlier = timing.estimate(_shared.typical_seconds(inputs.model.name), training, inputs.model.name)
+    notes.append(f"{len(training)} fine-tune the model first ({earlier})")
 st.caption("; ".join(notes) + ". The sweep runs in the background: look at other pages meanwhile; "
            "every finished scheme is kept in the store.")
 

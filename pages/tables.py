@@ -5,13 +5,14 @@ import re
 import pandas as pd
 import streamlit as st
 
-from optlib.analysis import report, tables
-from optlib.views import table_charts
+from optlib.analysis import report, tables, timing
 from optlib.engine import sweep
+from optlib.engine.store import Store
+from optlib.errors import InputError
 from optlib.guide import reference
 from optlib.inputs import models
-from optlib.errors import InputError
-from optlib.engine.store import Store
+from optlib.units import format_bytes
+from optlib.views import table_charts
 from pages import _shared
 from pages._jobs import SweepJob, Table1Job
 
@@ -50,15 +51,6 @@ def keep_choices():
     st.session_state["tables_kept"] = {key: st.session_state[key] for key in st.session_state["tables_kept"]}
 
 
-def minutes(seconds):
-    """A duration as a person says it: '40 s', '3 min', '1 h 10 min'."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:.0f} min"
-
-
 def comparison_ui(table, key):
     """The comparison table as text cells: published figures exactly as printed, this machine's highlighted."""
     shown = tables.display(table)
@@ -87,8 +79,8 @@ def reproduce_choices_ui():
     chosen = st.multiselect("Architectures", list(tables.TABLE1_MODELS), format_func=lambda n: f"{titles[n]} ({n})",
                             key="tables_models", placeholder="Choose at least one architecture")
     include_qat = st.checkbox("Include quantization-aware training (QAT)", key="tables_qat",
-                              help="Fine-tunes each model for one epoch on 256 samples before converting: "
-                                   "minutes on MobileNets, much longer on Inception v3 and ResNet v2 101.")
+                              help="Fine-tunes each model for one epoch on 256 samples before converting; the "
+                                   "estimate below counts it when this machine has fine-tuned that model before.")
     if _shared.data_ref() == TABLE1_DATA:
         st.caption("Data: the built-in digits calibrate int8 and fine-tune QAT. Accuracy comparable with the "
                    "guide needs ImageNet weights and ImageNet images: choose a folder of them on Model & data, "
@@ -128,11 +120,11 @@ def reproduce_ui():
         if len(todo) < len(jobs):
             notes.append(f"{len(jobs) - len(todo)} already in the store (served at once)")
         if len(unknown) < len(todo):
-            notes.append(f"{len(todo) - len(unknown)} of them took **{minutes(seconds)}** in this machine's "
+            notes.append(f"{len(todo) - len(unknown)} of them took **{timing.duration(seconds)}** in this machine's "
                          "earlier runs of the same architectures and schemes, plus loading each model")
         if unknown:
             notes.append(f"no earlier run on this machine to estimate {', '.join(f'{m} {s}' for m, s in unknown)} "
-                         "from: MobileNets take minutes, Inception v3 and ResNet v2 101 much longer, QAT longest")
+                         "from")
         st.markdown("; ".join(notes) + ".")
         untrained = [name for name in chosen if not tables.weights_found(name)]
         if untrained:
@@ -171,7 +163,7 @@ def row_summary(row):
         return row.get("error") or "no reason given"
     latency = row.get("latency_ms") or {}
     median = latency.get("median") if isinstance(latency, dict) else latency
-    return f"{(row.get('size_bytes') or 0) / report.MB:.1f} MB · {median:.2f} ms" if median else "done"
+    return f"{format_bytes(row.get('size_bytes'))} · {median:.2f} ms" if median else "done"
 
 
 @st.fragment(run_every=1.0)

@@ -9,6 +9,7 @@ from optlib.engine import schemes
 from optlib.guide import wizard
 from optlib.inputs import data, models
 from optlib.errors import InputError
+from optlib.units import format_bytes
 from pages import _shared
 
 _shared.through_router(__file__)
@@ -72,10 +73,6 @@ def shown(value, pattern):
     return None if value is None or math.isnan(value) else pattern.format(value)
 
 
-def size_text(size_bytes):
-    return f"{size_bytes / 1e6:.2f} MB" if size_bytes >= 1e6 else f"{size_bytes / 1e3:.1f} KB"
-
-
 def measured_ui(row):
     """The stored figures of one scheme on the current model and dataset, or a note that there are none."""
     if row is None:
@@ -86,11 +83,11 @@ def measured_ui(row):
     latency, gzip = st.columns(2)
     top1.metric("Top-1", shown(row["accuracy"], "{:.1%}") or "n/a", shown(row["accuracy_delta"], "{:+.2f} pp"),
                 delta_arrow="off")
-    size.metric("Size", size_text(row["size_bytes"]), shown(row["size_ratio"], "{:.1f}× smaller"),
+    size.metric("Size", format_bytes(row["size_bytes"]), shown(row["size_ratio"], "{:.1f}× smaller"),
                 delta_color="off", delta_arrow="off")
     latency.metric("Latency", shown(row["latency_ms"], "{:.3f} ms") or "n/a",
                    shown(row["speedup"], "{:.1f}× faster"), delta_color="off", delta_arrow="off")
-    gzip.metric("Gzip size", size_text(row["gzip_bytes"]), shown(row["gzip_ratio"], "{:.1f}× smaller"),
+    gzip.metric("Gzip size", format_bytes(row["gzip_bytes"]), shown(row["gzip_ratio"], "{:.1f}× smaller"),
                 delta_color="off", delta_arrow="off")
     baseline = "" if math.isnan(row["size_ratio"]) else "; changes against float32"
     st.caption(f":material/database: Run #{row['id']} · {row['model']} · {row['dataset']} (the newest finished "

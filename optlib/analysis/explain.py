@@ -9,9 +9,10 @@ each against its own baseline.
 
 import math
 
+from optlib.analysis.report import BASELINE
 from optlib.engine import schemes
 from optlib.guide import wizard
-from optlib.analysis.report import BASELINE
+from optlib.units import format_bytes
 
 GUIDE = wizard.SOURCES[wizard.GUIDE][0]  # cited by title, as the Wizard cites it
 
@@ -41,8 +42,8 @@ def explain(row, baseline):
         what = ("zeroes " + f"{row.get('sparsity', 0):.0%} of the weights" if entry and entry.prunes
                 else f"leaves at most {row.get('max_unique_weights')} distinct values per kernel")
         notes.append(f"Why didn't this shrink? {scheme} {what}, but TFLite stores them densely: the file is "
-                     f"{size / 1e3:.1f} KB against {base_size / 1e3:.1f} KB for float32. Compressed for download "
-                     f"it is {gzip / 1e3:.1f} KB against {base_gzip / 1e3:.1f} KB ({1 - gzip / base_gzip:.0%} "
+                     f"{format_bytes(size)} against {format_bytes(base_size)} for float32. Compressed for download "
+                     f"it is {format_bytes(gzip)} against {format_bytes(base_gzip)} ({1 - gzip / base_gzip:.0%} "
                      f"smaller): pruned and clustered models gain only from compression [{GUIDE}].")
     return notes
 

@@ -19,17 +19,18 @@ import math
 import numpy as np
 import pandas as pd
 
+from optlib import units
 from optlib.engine import schemes
 from optlib.engine.store import flat
 
 BASELINE = "float32"
-MB = 1_000_000  # decimal megabytes, as the TensorFlow Lite guide's tables use
+MB = units.MB  # decimal megabytes, as the TensorFlow Lite guide's tables use
 
 COLUMNS = (
     "id", "model", "dataset", "scheme", "family", "title", "status", "error",
     "accuracy", "top5", "keras_accuracy",
     "size_bytes", "gzip_bytes", "size_mb", "gzip_mb",
-    "latency_ms", "latency_p90_ms", "latency_std_ms", "threads",
+    "latency_ms", "latency_p90_ms", "latency_std_ms", "threads", "runtime", "fallback_reason",
     "sparsity", "max_unique_weights", "train_s", "build_s",
     "tflite_path", "settings", "trained",
     "accuracy_delta", "size_ratio", "gzip_ratio", "speedup",
@@ -79,6 +80,8 @@ def _record(row):
         "latency_ms": _number(latency.get("median")), "latency_p90_ms": _number(latency.get("p90")),
         "latency_std_ms": _number(latency.get("std")),
         "threads": _number(row.get("threads", latency.get("threads"))),
+        # Which LiteRT runtime timed the figure, and why it was not CompiledModel (see measure.latency).
+        "runtime": latency.get("runtime"), "fallback_reason": latency.get("fallback_reason"),
         "sparsity": _number(row.get("sparsity")),
         "max_unique_weights": _number(row.get("max_unique_weights")),
         "train_s": _number(row.get("train_s")), "build_s": _number(row.get("build_s")),
@@ -168,7 +171,9 @@ def frame(rows):
         ``keras_accuracy`` (fractions 0..1, NaN when not measured, e.g. an
         untrained model), ``size_bytes``, ``gzip_bytes``, ``size_mb``,
         ``gzip_mb`` (decimal MB), ``latency_ms`` (median), ``latency_p90_ms``,
-        ``latency_std_ms``, ``threads``, ``sparsity``, ``max_unique_weights``,
+        ``latency_std_ms``, ``threads``, ``runtime`` (the LiteRT runtime that
+        timed it) and ``fallback_reason`` (why not CompiledModel; None when it
+        was), ``sparsity``, ``max_unique_weights``,
         ``train_s``, ``build_s``, ``tflite_path``, ``settings`` (dict),
         ``trained``; comparisons with the newest ok float32 run of the same
         model and dataset: ``accuracy_delta`` (percentage points, scheme

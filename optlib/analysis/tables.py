@@ -266,19 +266,20 @@ def expected_seconds(jobs, store):
     """Estimate the wall time of ``(model, scheme)`` jobs from this machine's own earlier runs.
 
     Each job counts the median ``total_s`` (build, measurement) of the ok runs
-    of the same model and scheme in ``store``, with any dataset and settings.
+    of the same model and scheme in ``store``, with any dataset and settings
+    (:func:`optlib.analysis.timing.typical_seconds`).
 
     Returns:
         (seconds for the jobs with earlier runs, [(model, scheme) with none to go by]).
     """
-    import statistics
+    from optlib.analysis import timing
 
-    seconds, unknown = 0.0, []
+    typical, seconds, unknown = {}, 0.0, []
     for model, scheme in jobs:
-        taken = [row["metrics"]["total_s"] for row in store.rows(model=model, scheme=scheme, status="ok")
-                 if (row.get("metrics") or {}).get("total_s")]
-        if taken:
-            seconds += statistics.median(taken)
+        if model not in typical:
+            typical[model] = timing.typical_seconds(store.rows(model=model, status="ok"), model=model)
+        if scheme in typical[model]:
+            seconds += typical[model][scheme]
         else:
             unknown.append((model, scheme))
     return seconds, unknown

@@ -99,6 +99,8 @@ def evaluate(model, x, y, threads=None):
     return {**accuracy(predict(model, x, threads), y), "samples": int(len(x))}
 
 
+COMPILED_MODEL = "LiteRT CompiledModel (CPU)"
+INTERPRETER = "LiteRT Interpreter (XNNPACK)"
 WARMUP_MIN_S = 0.1  # warm-up lasts at least this long, and at least ``warmup`` invokes
 TIMED_MIN_S = 0.3  # timing lasts at least this long, and at least ``runs`` invokes
 
@@ -109,26 +111,31 @@ def latency(model, sample=None, threads=1, runs=50, warmup=5):
     Timing uses LiteRT's CompiledModel on the CPU accelerator — the runtime and
     call sequence of LiteRT's own benchmark tool (``benchmark_litert_model``),
     so the figures agree with it — fed with a real input. A model that cannot
-    be compiled is timed on the Interpreter instead; ``runtime`` says which.
+    be compiled is timed on the Interpreter instead; ``runtime`` says which
+    and ``fallback_reason`` why.
     Like the tool, it runs for a minimum time as well as a minimum count, so a
     model of a few microseconds is timed over thousands of invokes, not fifty.
 
     Returns:
         dict with median, p90, mean, std and min in milliseconds, plus runs,
-        warmup, threads, runtime and ``background_cpu`` (the share of the
-        machine's cores that other processes used while timing), so the
-        figure can be read and repeated.
+        warmup, threads, runtime, ``fallback_reason`` (``"ValueError: first
+        line of its message"`` when the Interpreter stood in, else None) and
+        ``background_cpu`` (the share of the machine's cores that other
+        processes used while timing), so the figure can be read and repeated.
     """
     it = interpreter(model, threads)
     inp = it.get_input_details()[0]
     if sample is None:
         sample = np.zeros(inp["shape"][1:], np.float32)
     value = quantize_input(sample[None, ...], inp)
+    fallback_reason = None
     try:
-        run, runtime = _compiled_runner(model, value, threads), "LiteRT CompiledModel (CPU)"
-    except Exception:  # not every model compiles; the Interpreter runs them all
+        run, runtime = _compiled_runner(model, value, threads), COMPILED_MODEL
+    except Exception as problem:  # not every model compiles; the Interpreter runs them all
+        # Recorded: the two runtimes' figures are not the same measurement.
+        fallback_reason = f"{type(problem).__name__}: {_first_line(problem)}"
         it.set_tensor(inp["index"], value)
-        run, runtime = it.invoke, "LiteRT Interpreter (XNNPACK)"
+        run, runtime = it.invoke, INTERPRETER
     warmed, start = 0, time.perf_counter()
     while warmed < warmup or time.perf_counter() - start < WARMUP_MIN_S:
         run()
@@ -142,7 +149,34 @@ def latency(model, sample=None, threads=1, runs=50, warmup=5):
     return {"median": statistics.median(times), "p90": float(np.percentile(times, 90)),
             "mean": statistics.fmean(times), "std": statistics.pstdev(times), "min": min(times),
             "runs": len(times), "warmup": warmed, "threads": threads, "runtime": runtime,
-            "background_cpu": _background_cpu(before, _cpu_snapshot())}
+            "fallback_reason": fallback_reason, "background_cpu": _background_cpu(before, _cpu_snapshot())}
+
+
+def fallback_note(latency):
+    """Say that the Interpreter timed a latency figure and why; None when CompiledModel timed it.
+
+    Args:
+        latency: the dict :func:`latency` returned (as stored with a run), a
+            row of :func:`optlib.analysis.report.frame` (its ``runtime`` and
+            ``fallback_reason`` columns), or None.
+
+    Returns:
+        e.g. ``"timed on LiteRT Interpreter (XNNPACK): CompiledModel could not
+        run it (ValueError: ...)"``; None when CompiledModel timed it or the
+        figure was stored before runtimes were recorded.
+    """
+    runtime = latency.get("runtime") if hasattr(latency, "get") else None
+    if not isinstance(runtime, str) or runtime == COMPILED_MODEL:
+        return None
+    reason = latency.get("fallback_reason")
+    # Figures stored before the reason was recorded still say that the runtime differs.
+    reason = reason if isinstance(reason, str) and reason else "the reason was not recorded"
+    return f"timed on {runtime}: CompiledModel could not run it ({reason})"
+
+
+def _first_line(problem):
+    text = str(problem).strip()
+    return (text.splitlines()[0] if text else "no message")[:200]
 
 
 def _cpu_snapshot():

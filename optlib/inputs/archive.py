@@ -3,7 +3,7 @@
 Every member is checked before anything is written: no absolute paths, no
 ``..``, no links, a member-count limit, and per-member and total size limits
 (zip bombs declare small compressed sizes but huge uncompressed ones). The
-limits can be changed with environment variables, in megabytes / counts:
+limits can be changed with environment variables, in (decimal) megabytes / counts:
 ``OPTLIB_ZIP_MAX_MEMBER_MB``, ``OPTLIB_ZIP_MAX_TOTAL_MB``, ``OPTLIB_ZIP_MAX_MEMBERS``.
 """
 
@@ -14,13 +14,13 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 from optlib.errors import InputError
+from optlib.units import MB, format_bytes
 
 
 def limits():
     """Return (max member bytes, max total bytes, max members) from the environment."""
-    mb = 1 << 20
-    return (int(float(os.environ.get("OPTLIB_ZIP_MAX_MEMBER_MB", 1024)) * mb),
-            int(float(os.environ.get("OPTLIB_ZIP_MAX_TOTAL_MB", 2048)) * mb),
+    return (int(float(os.environ.get("OPTLIB_ZIP_MAX_MEMBER_MB", 1000)) * MB),
+            int(float(os.environ.get("OPTLIB_ZIP_MAX_TOTAL_MB", 2000)) * MB),
             int(os.environ.get("OPTLIB_ZIP_MAX_MEMBERS", 20000)))
 
 
@@ -48,11 +48,11 @@ def check(path):
             raise InputError(f"'{Path(path).name}' is refused: member '{name}' is a link.")
         if member.file_size > max_member:
             raise InputError(f"'{Path(path).name}' is refused: member '{name}' unpacks to "
-                             f"{member.file_size / 2**20:.0f} MB; the limit is {max_member / 2**20:.0f} MB.")
+                             f"{format_bytes(member.file_size)}; the limit is {format_bytes(max_member)}.")
         total += member.file_size
         if total > max_total:
             raise InputError(f"'{Path(path).name}' is refused: it unpacks to more than "
-                             f"{max_total / 2**20:.0f} MB.")
+                             f"{format_bytes(max_total)}.")
     return members
 
 

@@ -13,6 +13,8 @@ import hashlib
 import io
 import os
 import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,16 +116,30 @@ def _read_digits(source, input_hw):
 
 
 def _read_npz(source, input_hw):
+    # Only what np.load raises for a bad file becomes an InputError (measured with numpy 2):
+    # BadZipFile for a truncated archive or a bad CRC, zlib.error for a corrupt compressed
+    # member, EOFError for an empty file, ValueError for object arrays, a bad .npy header or
+    # anything else (which numpy takes for a pickle). Any other exception is a bug and surfaces.
+    unreadable = f"'{source.name}' is not a readable .npz file (truncated or not numpy)."
     try:
-        with np.load(source.path, allow_pickle=False) as bundle:
+        loaded = np.load(source.path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array under an .npz name
+            raise InputError(f"'{source.name}' is not a readable .npz file: it is one .npy array, not an "
+                             "archive of them; save the arrays with np.savez(x_test=..., y_test=...).")
+        with loaded as bundle:
             arrays = {key: bundle[key] for key in bundle.files}
     except ValueError as error:
-        if "pickle" in str(error):
+        if "Object arrays" in str(error):
             raise InputError(f"'{source.name}' holds pickled objects, which are refused; "
                              "save plain numeric arrays with np.savez.") from None
-        raise InputError(f"'{source.name}' is not a readable .npz file.") from None
-    except (OSError, EOFError, Exception):
-        raise InputError(f"'{source.name}' is not a readable .npz file (truncated or not numpy).") from None
+        if "pickle" in str(error):  # neither a zip archive nor a .npy array
+            raise InputError(f"'{source.name}' is not a readable .npz file (not a numpy archive; "
+                             "pickles are refused). Save plain numeric arrays with np.savez.") from None
+        raise InputError(unreadable) from None
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError):
+        raise InputError(unreadable) from None
+    if not all(isinstance(value, np.ndarray) for value in arrays.values()):
+        raise InputError(unreadable)  # np.load returns the raw bytes of a member that is not a .npy
     if {"x_test", "y_test"} <= arrays.keys():
         raw = Raw(arrays["x_test"], arrays["y_test"], arrays.get("x_train"), arrays.get("y_train"))
         if (raw.x_train is None) != (raw.y_train is None):
@@ -160,7 +176,9 @@ def _read_images(folder, name, input_hw):
                         size = image.size
                     images.append(np.asarray(image.resize(size, Image.BILINEAR), dtype=np.uint8))
                     labels.append(label)
-            except Exception:  # unreadable, truncated or huge image: skip and count it
+            except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+                # What PIL raises for an unreadable, truncated or huge image: skip and count it.
+                # (UnidentifiedImageError is an OSError; some decoders raise SyntaxError or EOFError.)
                 skipped += 1
     if not images:
         raise InputError(f"'{name}' has no readable images in its class folders.")

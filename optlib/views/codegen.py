@@ -70,12 +70,19 @@ def _recipe_of(row):
     if isinstance(recipe, dict) and ("converter" in recipe or "training" in recipe):
         return dict(recipe.get("converter") or {}), list(recipe.get("training") or []), ""
     scheme = schemes.SCHEMES.get(row.get("scheme"))
-    if scheme is not None and scheme.variant_of:
+    if scheme is None:
+        raise ValueError(f"Run #{row.get('id')} ({row.get('scheme')}) cannot be reproduced in code: no recipe was "
+                         f"recorded for it, and optlib does not know the scheme '{row.get('scheme')}'.")
+    if scheme.variant_of:
         raise ValueError(f"Run #{row.get('id')} ({row.get('scheme')}, status {row.get('status')}) has no recorded "
                          "recipe to reproduce: which layers stay in float is known only once the run finished.")
-    if scheme is not None and scheme.family == "post-training":
+    if scheme.family == "post-training":
         from optlib.engine.schemes.post_training import recipe_for
 
+        if scheme.recipe is None:  # a scheme whose registry entry has no converter recipe
+            raise ValueError(f"Run #{row.get('id')} ({scheme.name}) recorded no converter recipe, and optlib has no "
+                             f"code template for the post-training scheme '{scheme.name}', so there is no code "
+                             "to show for it.")
         settings = schemes.settings_for(scheme.name, row.get("settings") or {})
         note = f"This run ended '{row.get('status')}'; the converter settings follow from the scheme."
         return recipe_for(scheme.name, settings), [], note

@@ -18,10 +18,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from optlib.analysis import report
+from optlib.units import KB
 from optlib.views.charts import _annotate as _note
 from optlib.views.charts import TEMPLATE, _empty, _figure, color_of
 
-KB = 1_000  # decimal, as the sizes elsewhere in the app
 ROUNDING_NOISE = 1 / math.sqrt(12)  # RMSE / scale of pure rounding to a uniform grid
 KEPT_COLOR = "#d62728"
 TARGET_COLOR = "#d62728"
@@ -41,7 +41,7 @@ DEBUGGER_COLUMNS = {
 }
 CANDIDATE_SYMBOLS = ("circle", "diamond", "triangle-up", "hexagon", "pentagon", "triangle-down", "hourglass",
                      "cross", "x")
-SEARCH_AXES = {"size": ("size_kb", "Model size (KB)"), "latency": ("latency_ms", "Median latency (ms per inference)")}
+SEARCH_AXES = {"size": ("size_kb", "Model size (kB)"), "latency": ("latency_ms", "Median latency (ms per inference)")}
 
 
 # --- Shared helpers ---------------------------------------------------------------
@@ -301,7 +301,7 @@ def before_after(df):
     rows = df[df["status"] == "ok"]
     if rows.empty:
         return _empty(title, "No finished runs to compare yet.")
-    panels = (("accuracy", "Top-1 accuracy (%)", 100.0, "{:.2f}%"), ("size_bytes", "Size (KB)", 1 / KB, "{:,.1f}"),
+    panels = (("accuracy", "Top-1 accuracy (%)", 100.0, "{:.2f}%"), ("size_bytes", "Size (kB)", 1 / KB, "{:,.1f}"),
               ("latency_ms", "Median latency (ms)", 1.0, "{:.4g}"))
     fig = make_subplots(rows=1, cols=3, subplot_titles=[p[1] for p in panels], horizontal_spacing=0.08)
     fig.update_layout(title={"text": title, "x": 0.0, "xanchor": "left"}, template=TEMPLATE, showlegend=False,
@@ -328,13 +328,13 @@ def before_after(df):
 def trail_frame(result):
     """Return the baseline and every candidate of a search as a table, in the order tried.
 
-    Columns: "#", "Candidate", "Status", "Top-1 (%)", "Loss vs float32 (%)", "Size (KB)",
+    Columns: "#", "Candidate", "Status", "Top-1 (%)", "Loss vs float32 (%)", "Size (kB)",
     "Latency (ms)", "Meets target", "Verdict", "Run". The chosen candidate's verdict starts with ★.
     """
     base = result["baseline"]
     best = result.get("best") or {}
     records = [{"#": 0, "Candidate": "float32 (baseline)", "Status": "ok", "Top-1 (%)": 100 * base["accuracy"],
-                "Loss vs float32 (%)": 0.0, "Size (KB)": base["size_bytes"] / KB, "Latency (ms)": base["latency_ms"],
+                "Loss vs float32 (%)": 0.0, "Size (kB)": base["size_bytes"] / KB, "Latency (ms)": base["latency_ms"],
                 "Meets target": None, "Verdict": "the baseline: the target is measured against it",
                 "Run": base.get("id")}]
     for number, entry in enumerate(result["trail"], start=1):
@@ -344,7 +344,7 @@ def trail_frame(result):
             "#": number, "Candidate": candidate_label(entry), "Status": entry.get("status", "not tried"),
             "Top-1 (%)": 100 * entry["accuracy"] if _finite(entry.get("accuracy")) else None,
             "Loss vs float32 (%)": 100 * entry["loss"] if _finite(entry.get("loss")) else None,
-            "Size (KB)": entry["size_bytes"] / KB if _finite(entry.get("size_bytes")) else None,
+            "Size (kB)": entry["size_bytes"] / KB if _finite(entry.get("size_bytes")) else None,
             "Latency (ms)": entry.get("latency_ms") if _finite(entry.get("latency_ms")) else None,
             "Meets target": entry.get("met"),
             "Verdict": ("★ chosen — " if chosen else "") + str(entry.get("verdict", "")),
@@ -411,7 +411,7 @@ def search_chart(result, axis="size"):
             marker={"size": 14, "color": color_of(point["scheme"]) if filled else "white",
                     "symbol": symbol, "line": {"width": 2, "color": color_of(point["scheme"])}},
             customdata=[[point["size_kb"], point["latency_ms"], point["verdict"], point["id"]]],
-            hovertemplate=(f"<b>{point['label']}</b><br>top-1 %{{y:.2f}}%<br>%{{customdata[0]:,.1f}} KB · "
+            hovertemplate=(f"<b>{point['label']}</b><br>top-1 %{{y:.2f}}%<br>%{{customdata[0]:,.1f}} kB · "
                            "%{customdata[1]:.4g} ms<br>%{customdata[2]}<br>run #%{customdata[3]}<extra></extra>")))
     floor = 100 * target["min_accuracy"]
     fig.add_hline(y=floor, line={"dash": "dot", "color": TARGET_COLOR, "width": 2},

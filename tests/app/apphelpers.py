@@ -33,7 +33,8 @@ def canned_metrics(scheme):
             "accuracy": accuracy, "top5": 1.0, "accuracy_samples": 360, "keras_accuracy": accuracy,
             "latency_ms": {"median": latency, "p90": latency * 1.1, "mean": latency, "std": latency * 0.05,
                            "min": latency * 0.9, "runs": 50, "warmup": 5, "threads": 1},
-            "sparsity": 0.5 if scheme == "prune" else 0.01, "max_unique_weights": 255, "build_s": 1.0}
+            "sparsity": 0.5 if scheme == "prune" else 0.01, "max_unique_weights": 255, "build_s": 1.0,
+            "total_s": 1.5}
 
 
 def put_run(store, scheme, model, model_fp, dataset, data_fp, settings=None, metrics=None, error=None,

@@ -362,7 +362,7 @@ def test_the_search_runs_in_the_background_and_shows_the_trail(app, home, monkey
     assert fake.calls == [{"model": "digits_cnn", "data": "digits", "max_loss": 0.01, "objective": "size",
                            "trials": 4, "budget_s": None, "trusted": False}]
     assert "int8 meets the target" in texts(at.success)
-    assert [m.value for m in at.metric][:2] == ["int8", "96.90%"]
+    assert [m.value for m in at.metric][:3] == ["int8", "96.90%", "64.4 kB"]  # decimal kB, as everywhere
     trail = at.dataframe[-1].value
     assert list(trail["Candidate"]) == ["float32 (baseline)", "int8", "dynamic"]
     assert trail["Verdict"][1].startswith("★ chosen")

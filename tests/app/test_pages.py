@@ -4,6 +4,7 @@ import subprocess
 import sys
 import threading
 
+import apphelpers
 import pytest
 from apphelpers import APP, FAILURE, PTQ, ROOT, FakeSweep, texts, wait_until
 
@@ -19,6 +20,8 @@ def test_home_page_explains_the_flow_with_an_empty_store(app, home):
     assert "TensorFlow Lite" in at.title[0].value
     assert [s.value for s in at.subheader] == ["Three steps", "Latest results"]
     assert "No results yet" in texts(at.info)
+    assert "one click on Run (no earlier runs on this machine to estimate from)" in texts(at.caption)
+    assert "minute" not in texts(at.caption)  # no assumed figure
     sidebar = texts(at.sidebar.markdown)
     assert "digits_cnn" in sidebar and "digits" in sidebar and str(home / "results.sqlite") in sidebar
 
@@ -28,8 +31,18 @@ def test_home_page_shows_the_latest_results(app, filled_home):
     assert not at.exception
     assert not at.info
     assert len(at.metric) == 3
+    assert at.metric[0].value == "64.4 kB"  # tiny.keras int8, 64,376 bytes: decimal kB, as everywhere
     assert at.dataframe and "scheme" in at.dataframe[0].value.columns
     assert "9 stored runs" in texts(at.sidebar.caption)
+
+
+def test_home_page_estimates_the_default_run_from_earlier_runs(app, filled_home):
+    at = app()
+    assert not at.exception
+    # Four of the five defaults finished before on the built-in model (1.5 s each, canned); int16x8 failed.
+    assert ("one click on Run (about 6.0 s for float32, float16, dynamic, int8 on this machine, from earlier runs "
+            "of digits_cnn; no earlier runs of int16x8 to estimate from). Add the time to start TensorFlow and load "
+            "the model.") in texts(at.caption)
 
 
 def test_home_page_does_not_import_tensorflow(home):
@@ -79,12 +92,41 @@ def test_optimize_run_shows_progress_status_and_results(app, home, monkeypatch):
     for name in ("float32", "float16", "dynamic", "int8"):
         assert f"**{name}**" in statuses
     assert "*failed*" in statuses and FAILURE in statuses  # the failing scheme says why, the rest finished
+    assert "64.4 kB" in statuses  # int8's 64,376 bytes in decimal kB (1024-based it read 62.9)
     assert "4 of 5 schemes finished" in texts(at.warning)
     table = at.dataframe[-1].value
     assert list(table["scheme"]) == list(PTQ)
     assert FAILURE in list(table["error"])
     codes = [code.value for code in at.code]
     assert len(codes) == 4 and all("tf.lite.TFLiteConverter" in code for code in codes)
+
+
+FALLBACK = "ValueError: only single-input models are timed on CompiledModel"
+
+
+def timed_on_the_interpreter(monkeypatch, scheme="int8"):
+    """Canned runs whose ``scheme`` was timed on the Interpreter, as measure.latency records a fallback."""
+    canned = apphelpers.canned_metrics
+
+    def metrics(name):
+        made = canned(name)
+        if name == scheme:
+            made["latency_ms"].update(runtime="LiteRT Interpreter (XNNPACK)", fallback_reason=FALLBACK)
+        else:
+            made["latency_ms"].update(runtime="LiteRT CompiledModel (CPU)", fallback_reason=None)
+        return made
+
+    monkeypatch.setattr(apphelpers, "canned_metrics", metrics)
+
+
+def test_optimize_status_says_which_scheme_the_interpreter_timed_and_why(app, home, monkeypatch):
+    timed_on_the_interpreter(monkeypatch)
+    monkeypatch.setattr(sweep, "run", FakeSweep())
+    at = run_sweep(app("optimize.py"))
+    assert not at.exception
+    lines = [line for line in texts(at.markdown).splitlines() if "CompiledModel could not run it" in line]
+    assert len(lines) == 1 and "**int8**" in lines[0] and FALLBACK in lines[0]
+    assert "LiteRT Interpreter (XNNPACK)" in lines[0]
 
 
 def test_optimize_results_survive_a_page_switch(app, home, monkeypatch):
@@ -140,6 +182,24 @@ def test_optimize_passes_changed_settings_only(app, home, monkeypatch):
     assert call["selection"] == ",".join(schemes.names())
     assert call["overrides"] == {"epochs": 1, "runs": 10, "centroids": "linear"}
     assert call["recompute"] is True and call["budget_s"] == 120
+
+
+def test_optimize_estimates_fine_tuning_from_earlier_runs_only(app, filled_home):
+    at = app("optimize.py")
+    at.button(key="optimize_none_button").click().run()
+    at.checkbox(key="optimize_scheme_qat").check()
+    at.checkbox(key="optimize_recompute").check().run()
+    assert not at.exception
+    assert "1 fine-tune the model first (about 1.5 s on this machine, from earlier runs of digits_cnn)" in texts(
+        at.caption)
+    at.checkbox(key="optimize_scheme_qat").uncheck()
+    at.checkbox(key="optimize_scheme_cluster").check().run()
+    assert "1 fine-tune the model first (no earlier runs on this machine to estimate from)" in texts(at.caption)
+    assert "seconds each" not in texts(at.caption)  # no assumed figure
+    at.checkbox(key="optimize_recompute").uncheck()
+    at.checkbox(key="optimize_scheme_qat").check().run()  # qat is in the store: served, not fine-tuned again
+    assert "1 already in the store" in texts(at.caption) and "1 fine-tune the model first (no earlier" in texts(
+        at.caption)
 
 
 def test_optimize_with_nothing_selected_asks_for_a_scheme(app, home):
@@ -208,6 +268,43 @@ def test_compare_shows_a_failed_run_with_its_reason(app, filled_home):
     assert FAILURE in texts(at.error)
 
 
+def test_compare_run_details_say_which_runtime_timed_the_latency(app, home, monkeypatch):
+    from optlib.engine.store import Store
+
+    timed_on_the_interpreter(monkeypatch)
+    store = Store()
+    compiled = apphelpers.store_canned(store, "float32")["id"]
+    interpreted = apphelpers.store_canned(store, "int8")["id"]
+    at = app("compare.py")
+    at.selectbox(key="compare_run").set_value(compiled).run()
+    assert not at.exception
+    assert "Latency timed on LiteRT CompiledModel (CPU)." in texts(at.caption)
+    at.selectbox(key="compare_run").set_value(interpreted).run()
+    assert not at.exception
+    assert (f"Latency timed on LiteRT Interpreter (XNNPACK): CompiledModel could not run it ({FALLBACK})."
+            in texts(at.caption))
+
+
+def test_compare_says_when_there_is_no_code_for_a_run(app, home, monkeypatch):
+    from optlib.engine.store import Store, run_key
+
+    # A finished post-training run without a recorded recipe, of a scheme codegen has no template for.
+    scheme = schemes.Scheme("int4", "post-training", "Int4 weights", "A scheme codegen does not know.", "nothing",
+                            "optlib.engine.schemes.post_training:build_int4")
+    monkeypatch.setitem(schemes.SCHEMES, "int4", scheme)
+    store = Store()
+    apphelpers.store_canned(store, "float32")
+    settings = schemes.settings_for("int4")
+    run_id = store.start(run_key("fp", "digits-fp", "int4", settings), "digits_cnn", "fp", "digits", "digits-fp",
+                         "int4", settings)
+    metrics = {k: v for k, v in apphelpers.canned_metrics("int8").items() if k != "recipe"}
+    store.finish(run_id, "ok", metrics)
+    at = app("compare.py")
+    at.selectbox(key="compare_run").set_value(run_id).run()
+    assert not at.exception
+    assert "No code for this run: Run #" in texts(at.info) and "no code template" in texts(at.info)
+
+
 def test_compare_on_runs_of_a_real_sweep(app, swept_home, monkeypatch):
     monkeypatch.setenv("OPTLIB_HOME", str(swept_home))
     at = app("compare.py")
@@ -225,6 +322,7 @@ def test_export_offers_results_models_charts_and_code(app, filled_home):
     assert not at.exception
     downloads = at.get("download_button")
     assert len(downloads) == 5  # CSV, JSON, .tflite, chart HTML, code
+    assert any(b.proto.label.endswith("(.tflite, 1.0 kB)") for b in downloads)  # the canned 1,004-byte file
     assert at.selectbox(key="export_chart").options
     assert at.code and "tf.lite" in at.code[0].value
 

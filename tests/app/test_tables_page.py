@@ -124,6 +124,7 @@ def test_the_time_estimate_and_missing_weights_are_stated(app, home):
     shown = texts(at.markdown)
     assert "1 of them took **2 min** in this machine's earlier runs" in shown
     assert "estimate mobilenet_v2 float32, mobilenet_v2 qat from" in shown
+    assert "MobileNets take minutes" not in shown  # nothing to go by is said plainly, with no assumed figure
     assert at.button(key="tables_run_button").label == "Reproduce Table 1 for 1 architecture"
     at.multiselect(key="tables_models").set_value([]).run()
     assert "Choose at least one architecture" in texts(at.info)

@@ -182,8 +182,8 @@ def test_measured_figures_of_the_current_model_sit_next_to_each_recommendation(a
     at = wizard_page(app, EDGE_TPU)
     metrics = {(m.label, m.value) for m in at.metric}
     # digits_cnn on digits from the canned store: int8 is run #4, qat run #6; tiny.keras's int8 (#9) is not ours.
-    assert {("Top-1", "96.9%"), ("Size", "64.4 KB"), ("Gzip size", "57.7 KB"), ("Latency", "0.012 ms")} <= metrics
-    assert {("Top-1", "97.8%"), ("Size", "63.4 KB"), ("Gzip size", "48.7 KB"), ("Latency", "0.011 ms")} <= metrics
+    assert {("Top-1", "96.9%"), ("Size", "64.4 kB"), ("Gzip size", "57.7 kB"), ("Latency", "0.012 ms")} <= metrics
+    assert {("Top-1", "97.8%"), ("Size", "63.4 kB"), ("Gzip size", "48.7 kB"), ("Latency", "0.011 ms")} <= metrics
     assert len(at.metric) == 8
     runs = [c.value for c in at.caption if "Run #" in c.value]
     assert len(runs) == 2
@@ -201,7 +201,7 @@ def test_a_failed_or_missing_run_is_not_shown_as_measured(app, filled_home):
     assert [h.split("`")[1] for h in headings(at)] == ["int16x8", "dynamic"]
     notes = [c.value for c in at.caption]
     assert sum("Not measured yet on **digits_cnn** with **digits**" in n for n in notes) == 1
-    assert len(at.metric) == 4 and ("Size", "64.2 KB") in {(m.label, m.value) for m in at.metric}
+    assert len(at.metric) == 4 and ("Size", "64.2 kB") in {(m.label, m.value) for m in at.metric}
 
 
 def test_runs_of_another_file_with_the_same_name_are_not_the_current_models(app, home):

@@ -215,6 +215,21 @@ def test_unfinished_runs():
                           "settings": schemes.settings_for("int8_selective")})
 
 
+NEW_PTQ = schemes.Scheme("int4", "post-training", "Int4 weights", "A post-training scheme codegen has no recipe for.",
+                         "nothing", "optlib.engine.schemes.post_training:build_int4")
+
+
+def test_a_post_training_scheme_without_a_known_recipe_is_refused_in_plain_words(monkeypatch):
+    monkeypatch.setitem(schemes.SCHEMES, "int4", NEW_PTQ)
+    row = {"id": 7, "scheme": "int4", "status": "ok", "model": "digits_cnn", "dataset": "digits",
+           "settings": schemes.settings_for("int4"), "recipe": None}
+    with pytest.raises(ValueError, match=r"Run #7 \(int4\) recorded no converter recipe, and optlib has no code "
+                                         r"template for the post-training scheme 'int4'"):
+        codegen.code_for(row)
+    with pytest.raises(ValueError, match="no recipe was recorded for it, and optlib does not know the scheme 'gone'"):
+        codegen.code_for({**row, "scheme": "gone"})  # a scheme stored by an older optlib, since removed
+
+
 @pytest.mark.parametrize("recipe", [
     {"converter": {"optimizations": ["DEFAULT]\nimport os  #"]}},
     {"converter": {"supported_types": ["float16; print(1)"]}},

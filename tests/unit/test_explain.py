@@ -23,7 +23,7 @@ def test_pruning_that_only_shrinks_the_download_is_explained():
     notes = explain(row("prune", 200_000, 110_000, 8.0, sparsity=0.5), BASE)
     assert notes == [
         "Why didn't this shrink? prune zeroes 50% of the weights, but TFLite stores them densely: the file is "
-        "200.0 KB against 200.0 KB for float32. Compressed for download it is 110.0 KB against 180.0 KB (39% "
+        "200.0 kB against 200.0 kB for float32. Compressed for download it is 110.0 kB against 180.0 kB (39% "
         "smaller): pruned and clustered models gain only from compression [TensorFlow Lite guide: Model "
         "optimization]."]
 

@@ -203,7 +203,7 @@ def test_trail_frame_lists_the_baseline_and_every_candidate_with_its_verdict():
     assert table["Verdict"][2] == "★ chosen — meets the target; best so far"
     assert sum(v.startswith("★") for v in table["Verdict"]) == 1
     assert table["Loss vs float32 (%)"][1] == pytest.approx(1.43)
-    assert table["Size (KB)"][0] == pytest.approx(230.4)
+    assert table["Size (kB)"][0] == pytest.approx(230.4)
     assert table["Status"][5] == "not tried" and math.isnan(table["Top-1 (%)"][4])
     assert list(table["Run"].astype(object).where(table["Run"].notna(), None)) == [10, 11, 12, 13, 14, None]
 

@@ -1,0 +1,79 @@
+"""optlib.engine.measure: every latency figure says which LiteRT runtime timed it, and why it fell back."""
+
+import numpy as np
+import pytest
+
+from optlib.engine import measure
+
+
+def _convert(function, *specs):
+    from optlib._keras import tf
+
+    tf_ = tf()
+    concrete = tf_.function(function, input_signature=[tf_.TensorSpec(s, tf_.float32) for s in specs])
+    converter = tf_.lite.TFLiteConverter.from_concrete_functions([concrete.get_concrete_function()])
+    return converter.convert()
+
+
+@pytest.fixture(scope="module")
+def one_input(tmp_path_factory):
+    """A one-input model CompiledModel can run."""
+    path = tmp_path_factory.mktemp("tflite") / "one.tflite"
+    path.write_bytes(_convert(lambda x: x * 2.0 + 1.0, (1, 4)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_inputs(tmp_path_factory):
+    """A two-input model: optlib times only single-input models on CompiledModel."""
+    path = tmp_path_factory.mktemp("tflite") / "two.tflite"
+    path.write_bytes(_convert(lambda a, b: a + b, (1, 4), (1, 4)))
+    return path
+
+
+def test_a_compiled_model_says_so_and_has_no_fallback_reason(one_input):
+    latency = measure.latency(one_input, np.zeros(4, np.float32), runs=3, warmup=1)
+    assert latency["runtime"] == "LiteRT CompiledModel (CPU)"
+    assert latency["fallback_reason"] is None
+
+
+def test_a_model_compiledmodel_cannot_time_records_the_interpreter_and_why(two_inputs):
+    latency = measure.latency(two_inputs, np.zeros(4, np.float32), runs=3, warmup=1)
+    assert latency["runtime"] == "LiteRT Interpreter (XNNPACK)"
+    assert latency["fallback_reason"] == "ValueError: only single-input models are timed on CompiledModel"
+    assert latency["median"] > 0
+
+
+def test_the_fallback_reason_is_the_exception_type_and_its_first_line(one_input, monkeypatch):
+    def refuse(model, value, threads):
+        raise RuntimeError("Failed to compile\nsecond line with details")
+
+    monkeypatch.setattr(measure, "_compiled_runner", refuse)
+    latency = measure.latency(one_input, np.zeros(4, np.float32), runs=3, warmup=1)
+    assert latency["runtime"] == "LiteRT Interpreter (XNNPACK)"
+    assert latency["fallback_reason"] == "RuntimeError: Failed to compile"
+
+
+def test_fallback_note_names_the_runtime_and_the_reason():
+    fell_back = {"median": 1.0, "runtime": "LiteRT Interpreter (XNNPACK)",
+                 "fallback_reason": "ValueError: only single-input models are timed on CompiledModel"}
+    assert measure.fallback_note(fell_back) == (
+        "timed on LiteRT Interpreter (XNNPACK): CompiledModel could not run it "
+        "(ValueError: only single-input models are timed on CompiledModel)")
+    assert measure.fallback_note({"median": 1.0, "runtime": "LiteRT CompiledModel (CPU)",
+                                  "fallback_reason": None}) is None
+    assert measure.fallback_note({"median": 1.0, "runtime": "LiteRT Interpreter (XNNPACK)"}) == (
+        "timed on LiteRT Interpreter (XNNPACK): CompiledModel could not run it (the reason was not recorded)")
+    assert measure.fallback_note({"median": 1.0}) is None  # stored before runtimes were recorded
+    assert measure.fallback_note(None) is None
+
+
+def test_the_report_carries_the_runtime_and_the_reason():
+    from optlib.analysis import report
+
+    latency = {"median": 1.0, "runtime": "LiteRT Interpreter (XNNPACK)", "fallback_reason": "ValueError: two inputs"}
+    row = {"id": 1, "model": "m", "dataset": "d", "scheme": "int8", "status": "ok", "latency_ms": latency}
+    frame_row = report.frame([row]).iloc[0]
+    assert frame_row["runtime"] == "LiteRT Interpreter (XNNPACK)"
+    assert frame_row["fallback_reason"] == "ValueError: two inputs"
+    assert measure.fallback_note(frame_row) == measure.fallback_note(latency)
