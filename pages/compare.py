@@ -3,7 +3,6 @@
 import streamlit as st
 
 from optlib.analysis import explain
-from optlib.engine import measure
 from optlib.views import charts
 from pages import _shared
 
@@ -38,7 +37,7 @@ def run_details_ui(runs):
     st.caption(row["title"] + (f" — {row['accuracy_note']}" if row.get("accuracy_note") else ""))
     _shared.results_table(runs[runs["id"].eq(run_id)])
     if isinstance(row.get("runtime"), str):
-        st.caption(f"Latency {measure.fallback_note(row) or 'timed on ' + row['runtime']}.")
+        st.caption(f"Latency {explain.fallback_note(row) or 'timed on ' + row['runtime']}.")
     settings, code = st.columns([1, 2])
     settings.markdown("**Settings**")
     settings.json(row["settings"], expanded=True)

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from optlib.analysis import report, timing
-from optlib.engine import measure, schemes, sweep
+from optlib.analysis import explain, report, timing
+from optlib.engine import schemes, sweep
 from optlib.engine.store import Store
 from optlib.errors import InputError
 from optlib.units import format_bytes
@@ -98,7 +98,7 @@ def row_line(row):
     latency = row.get("latency_ms") or {}
     if isinstance(latency, dict) and latency.get("median") is not None:
         parts.append(f"{latency['median']:.3f} ms")
-        note = measure.fallback_note(latency)
+        note = explain.fallback_note(latency)
         if note:  # the Interpreter's figure is not comparable with CompiledModel's: say so
             parts.append(note)
     return " · ".join(parts)

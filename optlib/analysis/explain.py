@@ -10,7 +10,7 @@ each against its own baseline.
 import math
 
 from optlib.analysis.report import BASELINE
-from optlib.engine import schemes
+from optlib.engine import measure, schemes
 from optlib.guide import wizard
 from optlib.units import format_bytes
 
@@ -103,3 +103,25 @@ def _missing(value):
         return not math.isfinite(value)
     except TypeError:  # None, text, a dict of latencies
         return False
+
+
+def fallback_note(latency):
+    """Say that the Interpreter timed a latency figure and why; None when CompiledModel timed it.
+
+    Args:
+        latency: the dict :func:`optlib.engine.measure.latency` returned (as stored with a run), a
+            row of :func:`optlib.analysis.report.frame` (its ``runtime`` and
+            ``fallback_reason`` columns), or None.
+
+    Returns:
+        e.g. ``"timed on LiteRT Interpreter (XNNPACK): CompiledModel could not
+        run it (ValueError: ...)"``; None when CompiledModel timed it or the
+        figure was stored before runtimes were recorded.
+    """
+    runtime = latency.get("runtime") if hasattr(latency, "get") else None
+    if not isinstance(runtime, str) or runtime == measure.COMPILED_MODEL:
+        return None
+    reason = latency.get("fallback_reason")
+    # Figures stored before the reason was recorded still say that the runtime differs.
+    reason = reason if isinstance(reason, str) and reason else "the reason was not recorded"
+    return f"timed on {runtime}: CompiledModel could not run it ({reason})"

@@ -152,28 +152,6 @@ def latency(model, sample=None, threads=1, runs=50, warmup=5):
             "fallback_reason": fallback_reason, "background_cpu": _background_cpu(before, _cpu_snapshot())}
 
 
-def fallback_note(latency):
-    """Say that the Interpreter timed a latency figure and why; None when CompiledModel timed it.
-
-    Args:
-        latency: the dict :func:`latency` returned (as stored with a run), a
-            row of :func:`optlib.analysis.report.frame` (its ``runtime`` and
-            ``fallback_reason`` columns), or None.
-
-    Returns:
-        e.g. ``"timed on LiteRT Interpreter (XNNPACK): CompiledModel could not
-        run it (ValueError: ...)"``; None when CompiledModel timed it or the
-        figure was stored before runtimes were recorded.
-    """
-    runtime = latency.get("runtime") if hasattr(latency, "get") else None
-    if not isinstance(runtime, str) or runtime == COMPILED_MODEL:
-        return None
-    reason = latency.get("fallback_reason")
-    # Figures stored before the reason was recorded still say that the runtime differs.
-    reason = reason if isinstance(reason, str) and reason else "the reason was not recorded"
-    return f"timed on {runtime}: CompiledModel could not run it ({reason})"
-
-
 def _first_line(problem):
     text = str(problem).strip()
     return (text.splitlines()[0] if text else "no message")[:200]

@@ -9,7 +9,7 @@ import re
 
 from optlib.analysis.tables import PUBLISHED, display, has_value
 from optlib.guide import reference
-from optlib.views.charts import TEMPLATE, color_of
+from optlib.views.charts import TABLE2_SCHEMES, TEMPLATE, color_of
 
 # --- Figures ------------------------------------------------------------------
 # Pure functions of the comparison tables above: a table in, a Plotly figure out.
@@ -26,8 +26,6 @@ _TABLE1_BARS = {  # scheme: (size column, latency column, label)
     "int8": ("Size optimized (MB)", "Latency PTQ (ms)", "int8 (post-training quantized)"),
     "qat": (None, "Latency QAT (ms)", "qat (quantization-aware trained)"),
 }
-_TABLE2_BARS = {"float32": "Accuracy (float32 activations)", "int8": "Accuracy (int8 activations)",
-                "int16x8": "Accuracy (int16 activations)"}
 
 
 def _go():
@@ -222,7 +220,7 @@ def table2_figure(table):
     """
     go, make_subplots = _go()
     rows = [r for r in table.to_dict("records")
-            if any(_leading_number(r[c]) is not None for c in _TABLE2_BARS.values())]
+            if any(_leading_number(r[c]) is not None for c in TABLE2_SCHEMES.values())]
     if not rows:
         fig = go.Figure()
         fig.add_annotation(text="No Table 2 figures to show.", xref="paper", yref="paper", x=0.5, y=0.5,
@@ -240,13 +238,13 @@ def table2_figure(table):
     labels = {"float32": "float32", "int8": "int8", "int16x8": "int16"}
     for index, r in enumerate(rows):
         published = _is_published(r["Source"])
-        values = [_leading_number(r[c]) for c in _TABLE2_BARS.values()]
+        values = [_leading_number(r[c]) for c in TABLE2_SCHEMES.values()]
         top = max(v for v in values if v is not None)
         fig.add_trace(go.Bar(
-            x=[labels[s] for s in _TABLE2_BARS], y=values, showlegend=False, name=r["Model"],
-            marker={"color": [color_of(s) for s in _TABLE2_BARS], "opacity": 0.6 if published else 1.0,
+            x=[labels[s] for s in TABLE2_SCHEMES], y=values, showlegend=False, name=r["Model"],
+            marker={"color": [color_of(s) for s in TABLE2_SCHEMES], "opacity": 0.6 if published else 1.0,
                     "pattern": _HATCH if published else {"shape": ""}},
-            text=[str(r[c]) for c in _TABLE2_BARS.values()], textposition="outside", cliponaxis=False,
+            text=[str(r[c]) for c in TABLE2_SCHEMES.values()], textposition="outside", cliponaxis=False,
             textfont={"size": 11}, customdata=[r["Source"]] * 3,
             hovertemplate=(f"<b>{r['Model']}</b> · %{{x}} activations<br>%{{customdata}}<br>"
                            f"{r['Accuracy metric type']}: %{{text}}<extra></extra>")),

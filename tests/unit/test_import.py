@@ -66,3 +66,22 @@ def test_every_module_imports_alone():
                  for name in names}
     failed = {name: p.communicate()[1].strip().splitlines()[-1:] for name, p in processes.items() if p.wait()}
     assert len(names) > 30 and failed == {}
+
+
+def test_pages_use_the_public_modules_and_the_store_never_engine_internals():
+    """Pages read results and call the engine's entry points; jobs, executors and builders are the engine's own."""
+    internal = ("optlib.engine.job", "optlib.engine.executors", "optlib.engine.convert", "optlib.engine.measure",
+                "optlib.engine.schemes.", "optlib._")
+    pages = [*(OPTLIB.parent / "pages").glob("*.py"), OPTLIB.parent / "app.py"]
+    modules = _modules()
+    found = {}
+    for page in pages:
+        tree = ast.parse(page.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("optlib"):
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    target = full if full in modules else node.module
+                    if target.startswith(internal) or alias.name.startswith("_"):
+                        found.setdefault(page.name, []).append(full)
+    assert len(pages) > 8 and found == {}

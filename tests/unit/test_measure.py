@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from optlib.analysis import explain
 from optlib.engine import measure
 
 
@@ -57,15 +58,15 @@ def test_the_fallback_reason_is_the_exception_type_and_its_first_line(one_input,
 def test_fallback_note_names_the_runtime_and_the_reason():
     fell_back = {"median": 1.0, "runtime": "LiteRT Interpreter (XNNPACK)",
                  "fallback_reason": "ValueError: only single-input models are timed on CompiledModel"}
-    assert measure.fallback_note(fell_back) == (
+    assert explain.fallback_note(fell_back) == (
         "timed on LiteRT Interpreter (XNNPACK): CompiledModel could not run it "
         "(ValueError: only single-input models are timed on CompiledModel)")
-    assert measure.fallback_note({"median": 1.0, "runtime": "LiteRT CompiledModel (CPU)",
+    assert explain.fallback_note({"median": 1.0, "runtime": "LiteRT CompiledModel (CPU)",
                                   "fallback_reason": None}) is None
-    assert measure.fallback_note({"median": 1.0, "runtime": "LiteRT Interpreter (XNNPACK)"}) == (
+    assert explain.fallback_note({"median": 1.0, "runtime": "LiteRT Interpreter (XNNPACK)"}) == (
         "timed on LiteRT Interpreter (XNNPACK): CompiledModel could not run it (the reason was not recorded)")
-    assert measure.fallback_note({"median": 1.0}) is None  # stored before runtimes were recorded
-    assert measure.fallback_note(None) is None
+    assert explain.fallback_note({"median": 1.0}) is None  # stored before runtimes were recorded
+    assert explain.fallback_note(None) is None
 
 
 def test_the_report_carries_the_runtime_and_the_reason():
@@ -76,4 +77,4 @@ def test_the_report_carries_the_runtime_and_the_reason():
     frame_row = report.frame([row]).iloc[0]
     assert frame_row["runtime"] == "LiteRT Interpreter (XNNPACK)"
     assert frame_row["fallback_reason"] == "ValueError: two inputs"
-    assert measure.fallback_note(frame_row) == measure.fallback_note(latency)
+    assert explain.fallback_note(frame_row) == explain.fallback_note(latency)
