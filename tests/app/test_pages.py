@@ -286,7 +286,7 @@ def test_compare_run_details_say_which_runtime_timed_the_latency(app, home, monk
 
 
 def test_compare_says_when_there_is_no_code_for_a_run(app, home, monkeypatch):
-    from optlib.engine.store import Store, run_key
+    from optlib.engine.store import Store
 
     # A finished post-training run without a recorded recipe, of a scheme codegen has no template for.
     scheme = schemes.Scheme("int4", "post-training", "Int4 weights", "A scheme codegen does not know.", "nothing",
@@ -294,11 +294,9 @@ def test_compare_says_when_there_is_no_code_for_a_run(app, home, monkeypatch):
     monkeypatch.setitem(schemes.SCHEMES, "int4", scheme)
     store = Store()
     apphelpers.store_canned(store, "float32")
-    settings = schemes.settings_for("int4")
-    run_id = store.start(run_key("fp", "digits-fp", "int4", settings), "digits_cnn", "fp", "digits", "digits-fp",
-                         "int4", settings)
     metrics = {k: v for k, v in apphelpers.canned_metrics("int8").items() if k != "recipe"}
-    store.finish(run_id, "ok", metrics)
+    run_id = apphelpers.put_run(store, "int4", "digits_cnn", "fp", "digits", "digits-fp", metrics=metrics,
+                                artifact=None)["id"]
     at = app("compare.py")
     at.selectbox(key="compare_run").set_value(run_id).run()
     assert not at.exception

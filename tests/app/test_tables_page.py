@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from apphelpers import FAILURE, FakeSweep, texts, wait_until
+from apphelpers import FAILURE, FakeSweep, put_run, texts, wait_until
 
 from optlib.analysis import report, tables
 from optlib.engine import sweep
@@ -118,8 +118,7 @@ def test_the_time_estimate_and_missing_weights_are_stated(app, home):
     assert not at.exception
     assert "3 conversions (1 architecture × 3 schemes)" in texts(at.markdown)
     # With an earlier run of the same architecture and scheme, its measured time is the estimate.
-    run_id = Store().start("k", "mobilenet_v2", "fp", "digits", "dfp", "int8", {})
-    Store().finish(run_id, "ok", {"total_s": 150.0})
+    put_run(Store(), "int8", "mobilenet_v2", "fp", "digits", "dfp", {}, {"total_s": 150.0}, artifact=None)
     at.run()
     shown = texts(at.markdown)
     assert "1 of them took **2 min** in this machine's earlier runs" in shown

@@ -143,7 +143,7 @@ def test_schemes_and_results_listings(tmp_path):
 @pytest.mark.parametrize("param, message", [
     ("clusters=1", "Setting 'clusters' must be from 2 to 256; got 1."),
     ("prune.sparsity=1.5", "Setting 'sparsity' must be from 0 to 0.99; got 1.5."),
-    ("epochs=0", "Setting 'epochs' must be from 1 to 100; got 0."),
+    ("epochs=0", "Setting 'epochs' must be from 1 to 1000; got 0."),
 ])
 def test_a_setting_out_of_its_range_is_refused_before_anything_is_written(tmp_path, param, message):
     store = tmp_path / "store" / "r.sqlite"

@@ -18,7 +18,7 @@ def test_the_readme_notebook_example_runs(tmp_path):
     if zoo.is_dir():
         shutil.copytree(zoo, tmp_path / "zoo")
     done = subprocess.run([sys.executable, "-c", code.group(1)], capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "OPTLIB_HOME": str(tmp_path)}, cwd=tmp_path)
+                          env={**os.environ, "OPTLIB_HOME": str(tmp_path)}, cwd=README.parent)  # as the README says
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     status, size, median = lines[0].split()

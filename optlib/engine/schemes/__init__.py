@@ -163,7 +163,7 @@ REPRESENTATIVE_PARAMS = (
           min=1, max=5_000, label="Representative samples", group="Calibration"),
 )
 TRAINING_PARAMS = (
-    Param("epochs", 2, "fine-tuning epochs on the training split", min=1, max=100, label="Epochs", group="Training"),
+    Param("epochs", 2, "fine-tuning epochs on the training split", min=1, max=1_000, label="Epochs", group="Training"),
     Param("batch_size", 32, "fine-tuning batch size", min=1, max=4_096, label="Batch size", group="Training"),
     Param("learning_rate", 1e-4, "fine-tuning learning rate (Adam)", min=1e-7, max=1.0, label="Learning rate",
           group="Training"),
