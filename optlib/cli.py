@@ -142,6 +142,7 @@ def format_table(rows):
 
 
 def _schemes(args):
+    schemes.check_plugins()
     rows = [{"name": s.name, "family": s.family, "title": s.title, "needs": s.needs, "summary": s.summary,
              "settings": {p.name: p.default for p in schemes.params_of(s.name)},
              "ranges": {p.name: list(p.choices) if p.choices else [p.min, p.max] for p in schemes.params_of(s.name)
@@ -228,13 +229,11 @@ def _layers(args):
 def _recommend(args):
     from dataclasses import asdict
 
+    from optlib.api import recommend
     from optlib.guide import wizard
 
     answers = {q.id: getattr(args, q.id) for q in wizard.QUESTIONS if getattr(args, q.id) is not None}
-    try:
-        rec = wizard.recommend(answers)
-    except ValueError as problem:
-        raise InputError(str(problem)) from None
+    rec = recommend(**answers)
     measured = _measured(args, wizard.schemes(rec)) if args.model else {}
     if args.json:
         cited = {item.source: dict(zip(("title", "url"), wizard.SOURCES[item.source])) for item in rec.items}

@@ -36,6 +36,7 @@ KEPT_PREFIXES = ("data_", "optimize_", "compare_", "export_", "home_", "insight_
 NOT_KEPT_SUFFIXES = ("_button", "_upload", "_download", "_chart", "_table")
 
 STATUS_ICONS = {"waiting": ":material/schedule:", "loading": ":material/hourglass_top:",
+                "starting": ":material/progress_activity:",
                 "running": ":material/progress_activity:", "cached": ":material/inventory_2:",
                 "ok": ":material/check_circle:", "failed": ":material/error:",
                 "skipped": ":material/block:", "interrupted": ":material/block:",

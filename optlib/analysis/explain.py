@@ -34,10 +34,11 @@ def explain(row, baseline):
     if lat and base_lat and lat > 1.05 * base_lat:
         why = (entry.slower_because if entry and entry.slower_because
                else "quantized kernels pay off most on integer hardware and mobile CPUs")
+        cited = f" [{wizard.SOURCES[entry.slower_source][0]}]" if entry and entry.slower_source else ""
         stored = f" It stores its weights in {size / base_size:.0%} of the space." if size and base_size else ""
         notes.append(f"Why is this slower? {entry.title if entry else scheme} takes {lat:.3g} ms against "
-                     f"{base_lat:.3g} ms for float32 ({lat / base_lat:.1f}x slower) on this machine: {why} "
-                     f"[{GUIDE}].{stored}")
+                     f"{base_lat:.3g} ms for float32 ({lat / base_lat:.1f}x slower) on this machine: {why}"
+                     f"{cited}.{stored}")
     if size and base_size and size > 0.9 * base_size and gzip and base_gzip and gzip < 0.85 * base_gzip:
         what = ("zeroes " + f"{row.get('sparsity', 0):.0%} of the weights" if entry and entry.prunes
                 else f"leaves at most {row.get('max_unique_weights')} distinct values per kernel")

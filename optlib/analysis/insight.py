@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optlib.errors import InputError
+from optlib.errors import InputError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -332,8 +332,7 @@ def layer_report(model_ref, data_ref, store=None, trusted=False, progress=None):
         debugger = debugger_metrics(model, x)
     except Exception as problem:  # shown on the page; the layer comparison stands without it
         log.exception("QuantizationDebugger failed")
-        text = str(problem).strip()
-        debugger_problem = f"{type(problem).__name__}: {text.splitlines()[0][:300] if text else 'no message'}"
+        debugger_problem = f"{type(problem).__name__}: {first_line(problem)}"
     progress(1.0, "done")
     return {"runs": runs, "layers": layers, "labels": list(quantized), "int16_problem": int16_problem,
             "debugger": debugger, "debugger_problem": debugger_problem, "samples": len(x)}

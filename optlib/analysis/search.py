@@ -60,8 +60,8 @@ def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budge
     if trials < 1:
         raise InputError("The search needs at least one trial.")
     started = time.monotonic()
+    sweep.plan(model_ref, data_ref, "float32", overrides)  # bad input fails here, before anything is written
     store = store if isinstance(store, Store) else Store(store)
-    sweep.plan(model_ref, data_ref, "float32", overrides)  # bad input fails here, before any work
     # One worker for every trial: TensorFlow, the model and the data load once, not once per trial.
     with executors.LocalWorkers(count=1) as workers:
         def run(scheme, extra=None):

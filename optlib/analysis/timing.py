@@ -32,7 +32,7 @@ def typical_seconds(rows, model=None):
 
     Args:
         rows: stored rows (:meth:`optlib.engine.store.Store.rows`, metrics in a
-            ``metrics`` dict) or flat result rows (:func:`optlib.engine.sweep.result_row`).
+            ``metrics`` dict) or flat result rows (:func:`optlib.engine.store.result_row`).
         model: count only runs of the model of this name (as stored), or of
             every model when None.
 

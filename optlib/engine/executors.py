@@ -22,6 +22,7 @@ writes nothing: the sweep's driver persists every Result.
 
 import contextlib
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -31,7 +32,7 @@ from multiprocessing.connection import Connection
 
 from optlib import paths
 from optlib.engine import job
-from optlib.errors import InputError
+from optlib.errors import InputError, first_line
 
 CRASHED = "the worker process stopped while running this scheme (exit code {code}); the rest of the sweep went on"
 TIMED_OUT = "stopped after {budget:g} s, its time budget per scheme"
@@ -102,7 +103,7 @@ def serve(conn):
         conn.send(("fatal", str(problem)))
         return
     except Exception as problem:
-        conn.send(("fatal", f"{type(problem).__name__}: {job.first_line(problem)}"))
+        conn.send(("fatal", f"{type(problem).__name__}: {first_line(problem)}"))
         return
     conn.send(("ready",))
     while True:
@@ -112,7 +113,13 @@ def serve(conn):
             spec = None
         if spec is None:  # every result went to the parent: skip TensorFlow's seconds-long teardown
             os._exit(0)
-        conn.send(("done", job.run(context, spec)))
+        result = job.run(context, spec)
+        try:
+            conn.send(("done", result))
+        except (TypeError, AttributeError, pickle.PicklingError) as problem:  # e.g. a plugin's figure
+            conn.send(("done", job.gave_up(spec, "failed", f"the result could not be sent back: "
+                                           f"{type(problem).__name__}: {first_line(problem)}",
+                                           result.started_at, result.host, result.pid)))
 
 
 def _silence_native_logs():
@@ -280,8 +287,10 @@ class LocalWorkers(Executor):
                         worker.stop(kill=True)
                         pool.remove(worker)
                         yield worker.gave_up("timeout", TIMED_OUT.format(budget=self.budget_s))
-        except BaseException:
-            self.close()  # a worker may be half-way through a job: these workers cannot be reused
+        except BaseException:  # an abandoned sweep: a worker half-way through a job cannot be reused
+            for worker in self.pool:
+                worker.stop(kill=worker.spec is not None)
+            self.pool.clear()
             raise
         for worker in pool:
             worker.resume()

@@ -18,7 +18,7 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from optlib.errors import InputError
+from optlib.errors import InputError, first_line
 
 
 @dataclass(frozen=True)
@@ -155,12 +155,6 @@ def run(context, spec):
     except Exception as problem:  # one failing scheme never takes down the sweep
         error = str(problem) if isinstance(problem, InputError) else f"{type(problem).__name__}: {first_line(problem)}"
         return Result(spec, "failed", error, {}, None, started_at, time.time(), host, pid)
-
-
-def first_line(problem):
-    """The first line of an exception's message, at most 300 characters."""
-    text = str(problem).strip()
-    return (text.splitlines()[0] if text else "no message")[:300]
 
 
 def _measure(context, built, settings):

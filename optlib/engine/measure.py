@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from optlib.errors import first_line
+
 WEIGHT_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D"}
 
 
@@ -133,7 +135,7 @@ def latency(model, sample=None, threads=1, runs=50, warmup=5):
         run, runtime = _compiled_runner(model, value, threads), COMPILED_MODEL
     except Exception as problem:  # not every model compiles; the Interpreter runs them all
         # Recorded: the two runtimes' figures are not the same measurement.
-        fallback_reason = f"{type(problem).__name__}: {_first_line(problem)}"
+        fallback_reason = f"{type(problem).__name__}: {first_line(problem, 200)}"
         it.set_tensor(inp["index"], value)
         run, runtime = it.invoke, INTERPRETER
     warmed, start = 0, time.perf_counter()
@@ -150,11 +152,6 @@ def latency(model, sample=None, threads=1, runs=50, warmup=5):
             "mean": statistics.fmean(times), "std": statistics.pstdev(times), "min": min(times),
             "runs": len(times), "warmup": warmed, "threads": threads, "runtime": runtime,
             "fallback_reason": fallback_reason, "background_cpu": _background_cpu(before, _cpu_snapshot())}
-
-
-def _first_line(problem):
-    text = str(problem).strip()
-    return (text.splitlines()[0] if text else "no message")[:200]
 
 
 def _cpu_snapshot():

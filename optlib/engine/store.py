@@ -109,12 +109,13 @@ class Store:
 
     def finish(self, run_id, result):
         """Record a job's :class:`~optlib.engine.job.Result`: status, figures and artifact; return the row id."""
+        metrics = json.dumps(result.metrics or {})  # before the artifact: a figure that is not JSON stops here
         path = self.save_artifact(result.spec.key, result.scheme, result.artifact) if result.artifact else None
         with self._connect() as db:
             db.execute("UPDATE runs SET status=?, error=?, metrics=?, tflite_path=?, host=COALESCE(?, host),"
                        " pid=COALESCE(?, pid),"
                        " started_at=COALESCE(?, started_at), finished_at=? WHERE id=?",
-                       (result.status, result.error, json.dumps(result.metrics or {}),
+                       (result.status, result.error, metrics,
                         str(path) if path else None, result.host or None, result.pid or None,
                         result.started_at or None, result.finished_at or time.time(), run_id))
         return run_id

@@ -11,8 +11,9 @@ Result comes back. A failure stays with its scheme.
 from dataclasses import dataclass
 
 from optlib.engine import executors, schemes
-from optlib.engine.job import Inputs, Spec
+from optlib.engine.job import Inputs, Spec, gave_up
 from optlib.engine.store import Store, result_row, run_key
+from optlib.errors import first_line
 from optlib.inputs import data, models
 
 
@@ -106,6 +107,8 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
             report(spec.index, spec.scheme, "cached", 1.0, "served from the store", rows[spec.index])
         else:
             todo.append(spec)
+    if budget_s and executor is not None:
+        raise ValueError("budget_s applies to the default executor; pass LocalWorkers(budget_s=...) instead")
     if todo:
         own = executor is None
         executor = executor or executors.LocalWorkers(budget_s=budget_s)
@@ -119,19 +122,35 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
 
 
 def _dispatch(executor, inputs, todo, store, report):
-    """Run ``todo`` on the executor, persisting each job as it starts and finishes; return {index: row}."""
+    """Run ``todo`` on the executor, persisting each job as it starts and finishes; return {index: row}.
+
+    A Result that cannot be stored (a full disk, a figure that is not JSON) becomes that scheme's
+    failed row. If the sweep stops half-way (Ctrl-C, a lost executor), the jobs it had started are
+    marked 'interrupted' at once.
+    """
     running, rows = {}, {}
+    todo_by_index = {spec.index: spec for spec in todo}
 
     def on_event(event):
         if event.stage == "starting":
             running[event.index] = store.start(inputs, todo_by_index[event.index], event.host, event.pid)
         report(event.index, event.scheme, event.stage, event.within, event.message)
 
-    todo_by_index = {spec.index: spec for spec in todo}
-    for result in executor.map(inputs, todo, on_event):
-        index = result.spec.index
-        run_id = running.pop(index, None) or store.start(inputs, result.spec, result.host, result.pid,
-                                                         result.started_at)
-        rows[index] = result_row(store.get(store.finish(run_id, result)))
-        report(index, result.scheme, result.status, 1.0, result.error or "done", rows[index])
+    try:
+        for result in executor.map(inputs, todo, on_event):
+            index = result.spec.index
+            run_id = running.pop(index, None) or store.start(inputs, result.spec, result.host, result.pid,
+                                                             result.started_at)
+            try:
+                store.finish(run_id, result)
+            except (OSError, TypeError, ValueError) as problem:
+                store.finish(run_id, gave_up(result.spec, "failed", f"the result could not be stored: "
+                                             f"{type(problem).__name__}: {first_line(problem)}",
+                                             result.started_at, result.host, result.pid))
+            rows[index] = result_row(store.get(run_id))
+            report(index, result.scheme, rows[index]["status"], 1.0, rows[index]["error"] or "done", rows[index])
+    finally:
+        for index, run_id in running.items():  # started, never finished: the sweep stopped under them
+            store.finish(run_id, gave_up(todo_by_index[index], "interrupted", "the sweep stopped before this "
+                                         "scheme finished; run it again to continue"))
     return rows

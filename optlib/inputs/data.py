@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optlib.errors import InputError
+from optlib.errors import InputError, first_line
 
 DIGITS_FINGERPRINT = "digits-sklearn-split80-seed0"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
@@ -220,7 +220,7 @@ def _read_tfds(source, input_hw, max_samples=5000):
     try:
         builder = tfds.builder(source.tfds_name, data_dir=data_dir)
     except Exception as error:
-        raise InputError(f"tfds has no dataset '{source.tfds_name}' ({str(error).splitlines()[0][:120]}).") from None
+        raise InputError(f"tfds has no dataset '{source.tfds_name}' ({first_line(error, 120)}).") from None
     tfds.disable_progress_bar()
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # tfds prints; stdout may carry --json

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from optlib import paths
 from optlib.inputs import archive
-from optlib.errors import InputError
+from optlib.errors import InputError, first_line
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".zip")
 
@@ -301,7 +301,7 @@ def _build_zoo(source):
             model.load_weights(str(source.weights))
         except Exception as error:
             raise InputError(f"Weights file '{source.weights.name}' does not fit {entry.name}: "
-                             f"{str(error).splitlines()[0][:160]}") from None
+                             f"{first_line(error, 160)}") from None
     return model
 
 

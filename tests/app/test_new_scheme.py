@@ -81,3 +81,13 @@ def test_a_registered_scheme_is_listed_run_stored_drawn_and_compared(app, home, 
     at = app("compare.py")
     assert not at.exception
     assert "throwaway" in set(at.dataframe[0].value["Scheme"])
+
+
+def test_a_plugin_that_cannot_load_is_named_in_one_line(monkeypatch):
+    monkeypatch.setenv("OPTLIB_PLUGINS", "no_such_plugin_module")
+    done = subprocess.run([sys.executable, "-m", "optlib", "schemes"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: The scheme plugin 'no_such_plugin_module' (OPTLIB_PLUGINS) could not be loaded: "
+        "ModuleNotFoundError: No module named 'no_such_plugin_module'. Fix the plugin or take it out of "
+        "OPTLIB_PLUGINS."]

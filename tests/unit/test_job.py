@@ -1,6 +1,7 @@
 """One job, one Result: the shared context, and a Result that carries everything the driver persists."""
 
 import numpy as np
+import pytest
 
 from optlib.engine import job
 from optlib.engine.executors import InProcess
@@ -61,3 +62,53 @@ def test_a_job_writes_nothing_and_its_result_carries_the_artifact(tmp_path, tiny
     run_id = store.start(inputs, specs[1], results[1].host, results[1].pid)
     row = store.get(store.finish(run_id, results[1]))
     assert row["status"] == "ok" and open(row["tflite_path"], "rb").read() == results[1].artifact
+
+
+class _Executor:
+    """Stands in for an executor: starts every job, then yields the given results (or raises)."""
+
+    def __init__(self, results, stop=None):
+        self.results, self.stop = results, stop
+
+    def map(self, inputs, specs, events):
+        for spec in specs:
+            events(job.Event(spec.index, spec.scheme, "starting", 0.0, "starting", 4242, "host"))
+        yield from self.results(specs)
+        if self.stop:
+            raise self.stop
+
+    def close(self):
+        pass
+
+
+def _plan(tmp_path):
+    from types import SimpleNamespace
+
+    from optlib.engine.store import run_key
+
+    inputs = job.Inputs(SimpleNamespace(name="m", fingerprint="mfp", note=""),
+                        SimpleNamespace(name="d", fingerprint="dfp"))
+    specs = [job.Spec(i, name, {}, run_key("mfp", "dfp", name, {})) for i, name in enumerate(("float32", "int8"))]
+    return inputs, specs, Store(tmp_path / "r.sqlite")
+
+
+def test_a_result_that_cannot_be_stored_is_that_schemes_failed_row(tmp_path):
+    from optlib.engine.sweep import _dispatch
+
+    inputs, specs, store = _plan(tmp_path)
+    results = lambda specs: [job.Result(specs[0], "ok", metrics={"odd": object()}, artifact=b"x"),  # noqa: E731
+                             job.Result(specs[1], "ok", metrics={"size_bytes": 1}, artifact=b"y")]
+    rows = _dispatch(_Executor(results), inputs, specs, store, lambda *a, **k: None)
+    assert rows[0]["status"] == "failed" and "could not be stored: TypeError" in rows[0]["error"]
+    assert rows[1]["status"] == "ok" and rows[1]["size_bytes"] == 1
+    assert [r.name for r in store.artifacts.iterdir()] == [f"int8-{specs[1].key}.tflite"]  # no orphan file
+
+
+def test_a_sweep_stopped_half_way_leaves_no_row_running(tmp_path):
+    from optlib.engine.sweep import _dispatch
+
+    inputs, specs, store = _plan(tmp_path)
+    results = lambda specs: [job.Result(specs[0], "ok", metrics={}, artifact=b"x")]  # noqa: E731
+    with pytest.raises(KeyboardInterrupt):
+        _dispatch(_Executor(results, stop=KeyboardInterrupt()), inputs, specs, store, lambda *a, **k: None)
+    assert sorted((r["scheme"], r["status"]) for r in store.rows()) == [("float32", "ok"), ("int8", "interrupted")]

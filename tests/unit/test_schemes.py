@@ -59,3 +59,44 @@ def test_bad_setting_values_are_explained():
     schemes.check_overrides({"epochs": "2", "prune.sparsity": "0.6"})  # fine
     with pytest.raises(InputError, match="Scheme 'int8' has no setting 'clusters'"):
         schemes.settings_for("int8", {"int8.clusters": "4"})
+
+
+@pytest.mark.parametrize("name", schemes.names(variants=True))
+def test_every_entry_carries_its_facts_and_settings_with_ranges(name):
+    scheme = schemes.get(name)
+    assert scheme.color.startswith("#") and len(scheme.color) == 7
+    assert scheme.tradeoff or name == "float32"
+    hash(scheme)  # entries are values: usable in sets and as keys
+    for param in schemes.params_of(name):
+        assert param.label and param.group in schemes.GROUPS
+        if isinstance(param.default, (int, float)) and not isinstance(param.default, bool):
+            assert param.min is not None and param.max is not None and param.min <= param.default <= param.max
+        param.check(param.default)
+
+
+def test_numbers_are_checked_whatever_form_they_come_in():
+    epochs = schemes.Param("epochs", 2, "epochs", min=1, max=1000)
+    assert epochs.check(3.0) == 3 and isinstance(epochs.check(3.0), int)
+    for bad, message in [(2.5, "needs an int, got 2.5"), (float("nan"), "needs an int"), (True, "needs an int"),
+                         (0, "must be from 1 to 1000; got 0")]:
+        with pytest.raises(InputError, match=message):
+            epochs.check(bad)
+    rate = schemes.Param("rate", 0.1, "rate", min=0.0)  # one bound only
+    with pytest.raises(InputError, match=r"'rate' must be from 0; got -1.0"):
+        rate.check(-1)
+    with pytest.raises(InputError, match="needs a float, got inf"):
+        rate.check(float("inf"))
+    assert rate.parse("2") == 2.0
+
+
+def test_register_refuses_a_taken_name_and_bad_search_candidates():
+    entry = schemes.Scheme("extra", "post-training", "Extra", "A test entry.", "nothing", "m:f",
+                           search=(schemes.Candidate("size", 1, {"threads": 0}),))
+    with pytest.raises(ValueError, match="already registered"):
+        schemes.register(schemes.get("int8"))
+    with pytest.raises(InputError, match="'threads' must be from 1"):
+        schemes.register(entry)
+    with pytest.raises(ValueError, match="objective 'size' or 'latency'"):
+        schemes.register(schemes.Scheme("extra", "post-training", "Extra", "A test entry.", "nothing", "m:f",
+                                        search=(schemes.Candidate("speed", 1),)))
+    assert "extra" not in schemes.SCHEMES

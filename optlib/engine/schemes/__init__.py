@@ -14,6 +14,8 @@ only when the scheme runs, so this module stays light).
 
 import fnmatch
 import importlib
+import math
+import os
 from dataclasses import dataclass, field
 
 from optlib.errors import InputError
@@ -87,11 +89,17 @@ class Param:
             raise InputError(
                 f"Setting '{self.name}' must be one of {', '.join(map(str, self.choices))}; got {value!r}."
             )
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if isinstance(self.default, (int, float)) and not isinstance(self.default, bool) and not number:
-            raise InputError(f"Setting '{self.name}' needs a {type(self.default).__name__}, got {value!r}.")
-        if number and ((self.min is not None and value < self.min) or (self.max is not None and value > self.max)):
-            raise InputError(f"Setting '{self.name}' must be from {self.min:g} to {self.max:g}; got {value!r}.")
+        if not isinstance(self.default, (int, float)) or isinstance(self.default, bool):
+            return value
+        kind = type(self.default).__name__
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or (kind == "int" and not float(value).is_integer()):
+            raise InputError(f"Setting '{self.name}' needs a{'n' if kind == 'int' else ''} {kind}, got {value!r}.")
+        value = int(value) if kind == "int" else float(value)
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            low = "" if self.min is None else f"from {self.min:g} "
+            high = "" if self.max is None else f"to {self.max:g}"
+            raise InputError(f"Setting '{self.name}' must be {low}{high}".rstrip() + f"; got {value!r}.")
         return value
 
 
@@ -101,7 +109,7 @@ class Candidate:
 
     objective: str  # "size" or "latency"
     rank: int
-    settings: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -137,8 +145,9 @@ class Scheme:
     color: str = ""
     tradeoff: str = ""
     slower_because: str = ""
-    recipe: dict | None = None
+    recipe: dict | None = field(default=None, compare=False)
     search: tuple = ()
+    slower_source: str = ""  # where slower_because comes from (a source id of optlib.guide.wizard), if cited
 
     @property
     def prunes(self):
@@ -242,6 +251,7 @@ _ALL = (
          tradeoff="About the size of int8 with accuracy close to float, but it runs "
                   "on slow reference kernels.",
          slower_because="TFLite has only reference (unoptimized) kernels for int16 activations",
+         slower_source="tflite_guide",
          search=_tries(("size", 5), ("latency", 7))),
     _trained("qat", "training-time", "Quantization-aware training",
              "Fine-tune with simulated int8 quantization, then convert to int8: the smallest accuracy loss of the int8 options.",
@@ -287,6 +297,7 @@ VARIANTS = (
            tradeoff="Nearly int8's size with float accuracy in the layers that quantize worst; those layers "
                     "run in float.",
            slower_because="the layers kept in float convert back and forth between int8 and float",
+           slower_source="tflite_guide",
            search=_tries(("size", 3, {"worst_n": 1}), ("size", 4, {"worst_n": 2}),
                          ("latency", 2, {"worst_n": 1}), ("latency", 4, {"worst_n": 2}))),
 )
@@ -300,7 +311,8 @@ def register(scheme):
     The CLI, the sweep, the store, the pages and the registry-generated tests
     see it at once. A plugin module named in ``$OPTLIB_PLUGINS`` (module
     names, comma-separated) is imported with the registry, in every process,
-    worker processes included; it calls this function.
+    worker processes included; it calls this function. A scheme registered
+    only in this process runs only with the in-process executor.
 
     Raises:
         ValueError: the name is taken, or the family or needs are unknown.
@@ -310,6 +322,13 @@ def register(scheme):
     if scheme.family not in FAMILIES or scheme.needs not in NEEDS or ":" not in scheme.builder:
         raise ValueError(f"scheme '{scheme.name}': family must be one of {FAMILIES}, needs one of "
                          f"{tuple(NEEDS)}, and builder 'module:function'")
+    params = {p.name: p for p in MEASURE_PARAMS + scheme.params}
+    for candidate in scheme.search:
+        if candidate.objective not in ("size", "latency") or set(candidate.settings) - set(params):
+            raise ValueError(f"scheme '{scheme.name}': a search candidate needs the objective 'size' or "
+                             f"'latency' and settings among {', '.join(params)}")
+        for name, value in candidate.settings.items():
+            params[name].check(value)
     SCHEMES[scheme.name] = scheme
     return scheme
 
@@ -351,6 +370,7 @@ def select(text):
         InputError: an unknown name; the message lists the known ones.
     """
     chosen = []
+    check_plugins()
     for part in [p.strip() for p in str(text).split(",") if p.strip()]:
         if part == "all":
             chosen += names()
@@ -409,15 +429,22 @@ def check_overrides(overrides):
         params[pname].parse(value) if isinstance(value, str) else params[pname].check(value)
 
 
-def _load_plugins():
-    import os
+PLUGIN_PROBLEMS = []  # plugins named in $OPTLIB_PLUGINS that could not be loaded, and why
 
+
+def check_plugins():
+    """Raise InputError if a plugin named in ``$OPTLIB_PLUGINS`` could not be loaded (its schemes are missing)."""
+    if PLUGIN_PROBLEMS:
+        raise InputError(" ".join(PLUGIN_PROBLEMS) + " Fix the plugin or take it out of OPTLIB_PLUGINS.")
+
+
+def _load_plugins():
     for module in filter(None, (m.strip() for m in os.environ.get("OPTLIB_PLUGINS", "").split(","))):
         try:
             importlib.import_module(module)
-        except ImportError as problem:
-            raise InputError(f"The scheme plugin '{module}' named in OPTLIB_PLUGINS cannot be imported: "
-                             f"{problem}.") from None
+        except Exception as problem:  # any error in someone else's module: reported, never a traceback
+            PLUGIN_PROBLEMS.append(f"The scheme plugin '{module}' (OPTLIB_PLUGINS) could not be loaded: "
+                                   f"{type(problem).__name__}: {problem}.")
 
 
 _load_plugins()
