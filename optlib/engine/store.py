@@ -158,7 +158,9 @@ class Store:
         """Return stored runs, newest first, optionally filtered.
 
         Args:
-            latest: keep only the newest row per (model fingerprint, dataset, scheme, settings).
+            latest: keep one row per run key (model fingerprint, dataset, scheme, settings): the newest
+                ok one, so a rerun that failed, timed out or was interrupted never hides a good result;
+                the newest row of any status where none is ok.
         """
         query, args = "SELECT * FROM runs WHERE 1=1", []
         for column, value in (("model", model), ("dataset", dataset), ("scheme", scheme), ("status", status)):
@@ -168,12 +170,12 @@ class Store:
         with self._connect() as db:
             rows = [_decode(r) for r in db.execute(query + " ORDER BY id DESC", args).fetchall()]
         if latest:
-            seen, kept = set(), []
-            for row in rows:
-                if row["key"] not in seen:
-                    seen.add(row["key"])
-                    kept.append(row)
-            rows = kept
+            chosen = {}
+            for row in rows:  # newest first
+                if row["key"] not in chosen or (row["status"] == "ok" and chosen[row["key"]]["status"] != "ok"):
+                    chosen[row["key"]] = row
+            kept = {id(row) for row in chosen.values()}
+            rows = [row for row in rows if id(row) in kept]
         return rows
 
     def get(self, run_id):

@@ -38,10 +38,10 @@ def canned_metrics(scheme):
 
 
 def put_run(store, scheme, model, model_fp, dataset, data_fp, settings=None, metrics=None, error=None,
-            artifact=b"TFL3" + bytes(1000)):
+            artifact=b"TFL3" + bytes(1000), status="failed"):
     """Write one run the way the sweep's driver does (a 'running' row, then its Result); return its result row.
 
-    ``error`` makes it a failed run (no figures, no artifact).
+    ``error`` makes it an unsuccessful run of ``status`` (failed, timeout, ...): no figures, no artifact.
     """
     from types import SimpleNamespace
 
@@ -52,11 +52,11 @@ def put_run(store, scheme, model, model_fp, dataset, data_fp, settings=None, met
     inputs = Inputs(SimpleNamespace(name=model, fingerprint=model_fp), SimpleNamespace(name=dataset, fingerprint=data_fp))
     spec = Spec(0, scheme, settings, run_key(model_fp, data_fp, scheme, settings))
     run_id = store.start(inputs, spec, "testhost", 1)
-    result = Result(spec, "failed", error) if error else Result(spec, "ok", None, metrics or {}, artifact)
+    result = Result(spec, status, error) if error else Result(spec, "ok", None, metrics or {}, artifact)
     return result_row(store.get(store.finish(run_id, result)))
 
 
-def store_canned(store, scheme, model="digits_cnn", dataset="digits", fail=False):
+def store_canned(store, scheme, model="digits_cnn", dataset="digits", fail=False, status="failed"):
     """Write one run the way the sweep does (start, artifact, finish); return its result row.
 
     A model or dataset the engine can resolve (a zoo name, ``digits``) gets its
@@ -72,7 +72,8 @@ def store_canned(store, scheme, model="digits_cnn", dataset="digits", fail=False
             return f"{ref}-fp"
 
     return put_run(store, scheme, model, fingerprint(models.resolve, model), dataset,
-                   fingerprint(data.resolve, dataset), metrics=canned_metrics(scheme), error=FAILURE if fail else None)
+                   fingerprint(data.resolve, dataset), metrics=canned_metrics(scheme), error=FAILURE if fail else None,
+                   status=status)
 
 
 class FakeSweep:

@@ -329,3 +329,24 @@ def test_export_with_an_empty_store_points_to_optimize(app, home):
     at = app("export.py")
     assert not at.exception
     assert "Nothing to export" in texts(at.info)
+
+
+def test_a_timed_out_or_failed_rerun_keeps_showing_the_good_result(app, filled_home):
+    from optlib.engine.store import Store
+
+    store = Store()
+    before = app()
+    best_before = before.metric[2].value
+    apphelpers.store_canned(store, "qat", fail=True, status="timeout")  # reruns of ok runs, same settings
+    apphelpers.store_canned(store, "prune", fail=True)
+    at = app()
+    assert not at.exception and at.metric[2].value == best_before  # Home's "Most accurate" is unchanged
+    at = app("compare.py")
+    assert not at.exception
+    shown = at.dataframe[0].value.set_index("Scheme")
+    assert shown.loc["qat", "Top-1 accuracy (%)"] == 100 * apphelpers.CANNED["qat"][0]
+    assert "prune" in shown.index
+    at = app("export.py")
+    assert not at.exception
+    assert "9 runs (failed ones included" in texts(at.caption)  # the ok results, not the failed reruns
+    assert len(store.rows()) == 11 and {r["status"] for r in store.rows(scheme="qat")} == {"ok", "timeout"}

@@ -1,0 +1,31 @@
+"""The store: every run is kept; what a page shows per run key is the newest good result."""
+
+from types import SimpleNamespace
+
+from optlib.engine.job import Inputs, Result, Spec
+from optlib.engine.store import Store, run_key
+
+INPUTS = Inputs(SimpleNamespace(name="m", fingerprint="mfp"), SimpleNamespace(name="d", fingerprint="dfp"))
+
+
+def _run(store, scheme, status, accuracy=None):
+    spec = Spec(0, scheme, {}, run_key("mfp", "dfp", scheme, {}))
+    result = (Result(spec, "ok", metrics={"accuracy": accuracy}, artifact=b"TFL3") if status == "ok"
+              else Result(spec, status, f"{status} on purpose"))
+    return store.finish(store.start(INPUTS, spec, "host", 1), result)
+
+
+def test_a_failed_or_timed_out_rerun_never_hides_the_newest_ok_result(tmp_path):
+    store = Store(tmp_path / "r.sqlite")
+    good_qat = _run(store, "qat", "ok", 0.97)
+    _run(store, "qat", "timeout")
+    _run(store, "qat", "failed")
+    _run(store, "cluster", "ok", 0.90)
+    newer_cluster = _run(store, "cluster", "ok", 0.95)
+    _run(store, "cluster", "interrupted")
+    only_failed = _run(store, "int16x8", "failed")
+    shown = {row["scheme"]: row for row in store.rows(latest=True)}
+    assert {name: row["id"] for name, row in shown.items()} == {"qat": good_qat, "cluster": newer_cluster,
+                                                                 "int16x8": only_failed}
+    assert shown["qat"]["metrics"]["accuracy"] == 0.97
+    assert len(store.rows()) == 7  # the history keeps every run
