@@ -87,7 +87,7 @@ class SweepJob(BackgroundJob):
         for event in events:
             fraction = event.fraction
             name = event.scheme
-            label = f"{event.index + 1}/{event.total} · {name}" if name else "Preparing"
+            label = f"{event.done} of {event.total} done · {name}" if name else "Preparing"
             message = f"{label}: {event.message or event.stage}"
             if name:
                 previous = schemes.get(name, (None, None, None))

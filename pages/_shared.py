@@ -57,7 +57,7 @@ def _defaults():
     values = {
         "app_model_ref": DEFAULT_MODEL, "app_model_label": "",
         "app_data_ref": DEFAULT_DATA, "app_data_label": "",
-        "app_trusted": False, "app_upload_dir": "",
+        "app_trusted": False, "app_upload_dir": "", "app_refused": {},
         "data_model_source": "zoo", "data_zoo_model": DEFAULT_MODEL,
         "data_data_source": "digits", "data_tfds_name": "", "data_tfds_split": "",
         "data_trusted": False,
@@ -139,6 +139,34 @@ def select_data(ref, label=""):
     _select("data", ref, label)
 
 
+def refuse(kind, ref, reason):
+    """Remember that the Model & data page could not use ``ref`` as the ``kind`` ("model" or "data"), and why."""
+    st.session_state["app_refused"] = {**st.session_state["app_refused"], kind: (str(ref), reason)}
+
+
+def accept(kind):
+    """The current model (or data) loaded and fits: nothing stands in the way of a run."""
+    st.session_state["app_refused"] = {k: v for k, v in st.session_state["app_refused"].items() if k != kind}
+
+
+def selection_problem():
+    """Why the current model or data cannot be run (as the Model & data page found it), or None."""
+    for kind, current in (("model", model_ref()), ("data", data_ref())):
+        ref, reason = st.session_state["app_refused"].get(kind, (None, ""))
+        if ref == str(current):
+            return f"The {'model' if kind == 'model' else 'dataset'} could not be used: {reason}"
+    return None
+
+
+def run_blocked_reason():
+    """Why a Run button must stay disabled now (a refused model or data, or other work running), or None."""
+    problem = selection_problem()
+    if problem:
+        return f"{problem} Choose another on the Model & data page."
+    running = busy()
+    return f"Work is running on {BACKGROUND_JOBS[running][1]}; wait for it to finish." if running else None
+
+
 def store_path():
     return paths.default_store_path()
 
@@ -169,6 +197,8 @@ def sidebar():
         st.markdown("#### Current selection")
         st.markdown(f":material/neurology: **Model**  \n`{model_label()}`")
         st.markdown(f":material/dataset: **Dataset**  \n`{data_label()}`")
+        if selection_problem():
+            st.caption(":material/block: not usable; see Model & data")
         if trusted():
             st.caption(":material/warning: trusted loading is on (code in model files may run)")
         running = busy()
@@ -303,7 +333,7 @@ RESULT_COLUMNS = {
     "dataset": st.column_config.TextColumn("Dataset"),
     "scheme": st.column_config.TextColumn("Scheme"),
     "status": st.column_config.TextColumn("Status"),
-    "accuracy": st.column_config.NumberColumn("Top-1", format="%.3f"),
+    "accuracy": st.column_config.NumberColumn("Top-1", format="percent"),  # 97.5%, as every page shows it
     "accuracy_delta": st.column_config.NumberColumn("Δ top-1 (pp)", format="%+.2f",
                                                     help="percentage points against float32"),
     "size_mb": st.column_config.NumberColumn("Size MB", format="%.3f"),

@@ -41,6 +41,10 @@ def run_details_ui(runs):
     settings, code = st.columns([1, 2])
     settings.markdown("**Settings**")
     settings.json(row["settings"], expanded=True)
+    if row["latency_runs"] == row["latency_runs"]:  # not NaN: the run recorded what its latency used
+        settings.caption(f"The latency figure used {int(row['latency_runs']):,} timed invokes after "
+                         f"{int(row['latency_warmup']):,} warm-up invokes: `runs` and `warmup` are minimums, "
+                         "and timing also lasts at least 0.3 s (0.1 s of warm-up).")
     code.markdown("**Code that reproduces this result**")
     with code:
         _shared.code_ui(run_id)

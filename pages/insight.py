@@ -323,8 +323,8 @@ st.caption("Runs float32, int8 and int16x8 (served from the store when there), f
            "with every layer's output kept, and compares each layer with float32. The ranking metric is the "
            "**channel error**: for each output channel, the RMSE against float32 divided by the channel's RMS, "
            "median over channels — a few huge activations cannot hide the damage to all the others.")
-busy = _shared.busy()  # one background job at a time: they share two cores
-waiting = f"Work is running on {_shared.BACKGROUND_JOBS[busy][1]}; wait for it to finish." if busy else None
+waiting = _shared.run_blocked_reason()  # a refused model or data, or other work running (they share two cores)
+busy = bool(waiting)
 layer_job = st.session_state.get("insight_layer_job")
 layer_running = layer_job is not None and layer_job.running
 if st.button("Compare layers", type="primary", icon=":material/troubleshoot:", key="insight_layers_button",

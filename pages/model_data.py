@@ -144,14 +144,18 @@ st.subheader("Summary")
 try:
     model_source = models.resolve(_shared.model_ref())
 except InputError as problem:
+    _shared.refuse("model", _shared.model_ref(), str(problem))
     st.error(f"Model: {problem} Choose another model above.", icon=":material/error:")
     st.stop()
 try:
     with st.spinner("Loading the model (the first time also starts TensorFlow)…"):
         model_facts = _uploads.model_summary(_shared.model_ref(), model_source.fingerprint, _shared.trusted())
 except InputError as problem:
-    st.error(f"Model: {problem} Choose or upload another model above.", icon=":material/error:")
+    _shared.refuse("model", _shared.model_ref(), str(problem))
+    st.error(f"Model: {problem} Choose or upload another model above; nothing can run on this one.",
+             icon=":material/error:")
     st.stop()
+_shared.accept("model")
 model_facts_ui(model_facts)
 
 try:
@@ -160,8 +164,11 @@ try:
         data_facts = _uploads.data_summary(_shared.model_ref(), model_source.fingerprint, _shared.trusted(),
                                           _shared.data_ref(), data_source.fingerprint)
 except InputError as problem:
-    st.error(f"Dataset: {problem} Choose other data above, or a model that fits it.", icon=":material/error:")
+    _shared.refuse("data", _shared.data_ref(), str(problem))
+    st.error(f"Dataset: {problem} Choose other data above, or a model that fits it; nothing can run on this "
+             "pair.", icon=":material/error:")
     st.stop()
+_shared.accept("data")
 data_facts_ui(data_facts)
 
 st.success("Model and data fit together. Next: choose schemes and run them.", icon=":material/check:")

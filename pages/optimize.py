@@ -181,19 +181,19 @@ stored = len(jobs) - len(to_run)
 training = [name for name in to_run if schemes.get(name).needs == "training"]
 notes = [f"{len(selected)} scheme{'s' if len(selected) != 1 else ''} selected"]
 if stored:
-    notes.append(f"{stored} already in the store (served instantly)")
+    notes.append(f"{stored} of them already in the store (served at once)")
 if training:
     earlier = timing.estimate(_shared.typical_seconds(inputs.model.name), training, inputs.model.name)
-    notes.append(f"{len(training)} fine-tune the model first ({earlier})")
+    notes.append(f"{len(training)} of them fine-tune{'s' if len(training) == 1 else ''} the model first ({earlier})")
 st.caption("; ".join(notes) + ". The sweep runs in the background: look at other pages meanwhile; "
            "every finished scheme is kept in the store.")
 
 job = st.session_state["optimize_job"]
-running = _shared.busy()
+blocked = _shared.run_blocked_reason()
+if _shared.selection_problem():
+    st.error(blocked, icon=":material/block:")
 if st.button(f"Run {len(selected)} scheme{'s' if len(selected) != 1 else ''}", type="primary",
-             icon=":material/play_arrow:", key="optimize_run_button", disabled=bool(running),
-             help=f"Work is running on {_shared.BACKGROUND_JOBS[running][1]}; wait for it to finish."
-             if running else None):
+             icon=":material/play_arrow:", key="optimize_run_button", disabled=bool(blocked), help=blocked):
     st.session_state["optimize_job"] = SweepJob(
         model_ref=_shared.model_ref(), data_ref=_shared.data_ref(), selection=",".join(selected),
         overrides=overrides, store=_shared.store_path(), recompute=recompute, trusted=_shared.trusted(),

@@ -284,11 +284,10 @@ def table2_run_ui(runs, model_name, data_name, trained):
         return
     tried = set(runs[runs["model"].eq(model_name) & runs["dataset"].eq(data_name)]["scheme"])
     retry = [scheme for scheme in missing if scheme in tried]
-    running = _shared.busy()
+    blocked = _shared.run_blocked_reason()
     st.button(f"Run {', '.join(missing)} on {model_name}", type="primary", icon=":material/play_arrow:",
-              key="tables_t2_run_button", on_click=start_table2, args=(missing,), disabled=bool(running),
-              help="Wait for the running sweep to finish." if running else
-              "Runs in the background with default settings; the results land in the store.")
+              key="tables_t2_run_button", on_click=start_table2, args=(missing,), disabled=bool(blocked),
+              help=blocked or "Runs in the background with default settings; the results land in the store.")
     if retry:
         st.caption(f"{', '.join(retry)} failed before (the Note says why); running again gives the same result "
                    "unless the model or data changed.")

@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from optlib.analysis import report
+from optlib.analysis import explain, report
 from optlib.engine import schemes
 from optlib.guide import wizard
 from optlib.inputs import data, models
@@ -86,7 +86,7 @@ def measured_ui(row):
     size.metric("Size", format_bytes(row["size_bytes"]), shown(row["size_ratio"], "{:.1f}× smaller"),
                 delta_color="off", delta_arrow="off")
     latency.metric("Latency", shown(row["latency_ms"], "{:.3f} ms") or "n/a",
-                   shown(row["speedup"], "{:.1f}× faster"), delta_color="off", delta_arrow="off")
+                   explain.speed_phrase(row["speedup"]), delta_color="off", delta_arrow="off")
     gzip.metric("Gzip size", format_bytes(row["gzip_bytes"]), shown(row["gzip_ratio"], "{:.1f}× smaller"),
                 delta_color="off", delta_arrow="off")
     baseline = "" if math.isnan(row["size_ratio"]) else "; changes against float32"

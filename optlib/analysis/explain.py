@@ -126,3 +126,12 @@ def fallback_note(latency):
     # Figures stored before the reason was recorded still say that the runtime differs.
     reason = reason if isinstance(reason, str) and reason else "the reason was not recorded"
     return f"timed on {runtime}: CompiledModel could not run it ({reason})"
+
+
+def speed_phrase(speedup):
+    """A speed-up against float32 said the right way round: "1.9× faster", "1.9× slower" or "as fast"; None if unknown."""
+    if speedup is None or not math.isfinite(speedup) or speedup <= 0:
+        return None
+    if round(speedup, 1) == 1.0:
+        return "as fast"
+    return f"{speedup:.1f}× faster" if speedup > 1 else f"{1 / speedup:.1f}× slower"

@@ -30,7 +30,8 @@ COLUMNS = (
     "id", "model", "dataset", "scheme", "family", "title", "status", "error",
     "accuracy", "top5", "keras_accuracy",
     "size_bytes", "gzip_bytes", "size_mb", "gzip_mb",
-    "latency_ms", "latency_p90_ms", "latency_std_ms", "threads", "runtime", "fallback_reason",
+    "latency_ms", "latency_p90_ms", "latency_min_ms", "latency_std_ms", "latency_runs", "latency_warmup",
+    "threads", "runtime", "fallback_reason",
     "sparsity", "max_unique_weights", "train_s", "build_s",
     "tflite_path", "settings", "trained",
     "accuracy_delta", "size_ratio", "gzip_ratio", "speedup",
@@ -38,10 +39,11 @@ COLUMNS = (
 )
 NUMERIC = (
     "accuracy", "top5", "keras_accuracy", "size_bytes", "gzip_bytes", "size_mb", "gzip_mb",
-    "latency_ms", "latency_p90_ms", "latency_std_ms", "threads", "sparsity", "max_unique_weights",
+    "latency_ms", "latency_p90_ms", "latency_min_ms", "latency_std_ms", "latency_runs", "latency_warmup", "threads",
+    "sparsity", "max_unique_weights",
     "train_s", "build_s", "accuracy_delta", "size_ratio", "gzip_ratio", "speedup",
 )
-INTEGERS = ("size_bytes", "gzip_bytes", "threads", "max_unique_weights")  # whole numbers in exports
+INTEGERS = ("size_bytes", "gzip_bytes", "threads", "max_unique_weights", "latency_runs", "latency_warmup")  # whole numbers in exports
 BULKY = ("kernels",)  # per-kernel lists: too big for a table export
 
 
@@ -78,6 +80,8 @@ def _record(row):
         "keras_accuracy": _number(row.get("keras_accuracy")),
         "size_bytes": size, "gzip_bytes": gz, "size_mb": size / MB, "gzip_mb": gz / MB,
         "latency_ms": _number(latency.get("median")), "latency_p90_ms": _number(latency.get("p90")),
+        "latency_min_ms": _number(latency.get("min")), "latency_runs": _number(latency.get("runs")),
+        "latency_warmup": _number(latency.get("warmup")),
         "latency_std_ms": _number(latency.get("std")),
         "threads": _number(row.get("threads", latency.get("threads"))),
         # Which LiteRT runtime timed the figure, and why it was not CompiledModel (see measure.latency).

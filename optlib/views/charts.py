@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from optlib.analysis import report
+from optlib.analysis import explain, report
 from optlib.engine import schemes
 
 _SPARE_COLORS = ("#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354")
@@ -403,19 +403,23 @@ def latency_bars(df):
     note = _bar_note(df)
     if rows.empty:
         return _empty(title, "No finished runs to show yet." + (f"<br>{note}" if note else ""))
-    fig = _figure(title, note, xaxis_title="Scheme", yaxis_title="Median latency (ms per inference)",
-                  showlegend=False)
-    speedups = [f"{s:.2f}× float32 speed" if np.isfinite(s) else "no float32 baseline" for s in rows["speedup"]]
+    fig = _figure(title, note, xaxis_title="Scheme",
+                  yaxis_title="Median latency (ms per inference)<br><sup>whiskers: fastest run to 90th percentile"
+                              "</sup>", showlegend=False)
+    speedups = [(explain.speed_phrase(s) or "") + " than float32" if np.isfinite(s) else "no float32 baseline"
+                for s in rows["speedup"]]
+    # Latencies are skewed (a few slow outliers): the whiskers span the measured fastest run to the 90th
+    # percentile, not a standard deviation that can reach below 0 ms.
+    above = (rows["latency_p90_ms"] - rows["latency_ms"]).clip(lower=0).fillna(0)
+    below = (rows["latency_ms"] - rows["latency_min_ms"]).clip(lower=0).fillna(0)
     fig.add_trace(go.Bar(
         x=x, y=rows["latency_ms"], name="Median latency",
         marker_color=[color_of(s) for s in rows["scheme"]],
-        error_y={"type": "data", "array": rows["latency_std_ms"].fillna(0).to_list(),
-                 # an outlier can make std exceed the median; a latency below 0 ms means nothing
-                 "arrayminus": np.minimum(rows["latency_std_ms"].fillna(0), rows["latency_ms"]).to_list(),
+        error_y={"type": "data", "array": above.to_list(), "arrayminus": below.to_list(),
                  "visible": True, "color": "#444"},
-        customdata=_custom(rows["scheme"], rows["model"], rows["latency_p90_ms"], rows["latency_std_ms"],
-                             rows["threads"], speedups),
+        customdata=_custom(rows["scheme"], rows["model"], rows["latency_p90_ms"], rows["latency_min_ms"],
+                           rows["threads"], speedups),
         hovertemplate=("<b>%{customdata[0]}</b><br>model %{customdata[1]}<br>median %{y:.4g} ms"
-                       "<br>p90 %{customdata[2]:.4g} ms<br>std %{customdata[3]:.3g} ms"
+                       "<br>fastest %{customdata[3]:.4g} ms · p90 %{customdata[2]:.4g} ms"
                        "<br>threads %{customdata[4]}<br>%{customdata[5]}<extra></extra>")))
     return fig

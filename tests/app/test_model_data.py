@@ -86,6 +86,21 @@ def test_a_truncated_keras_file_is_an_error(app, tiny_model_path):
     assert "truncated" in texts(at.error)
 
 
+def test_a_model_that_failed_to_load_cannot_be_run_and_the_reason_is_shown(app, tiny_model_path):
+    content = Path(tiny_model_path).read_bytes()
+    at = upload_model(app("model_data.py"), "tiny.keras", content[: len(content) // 2])
+    assert "truncated" in texts(at.error)
+    at.switch_page("pages/optimize.py").run()
+    assert not at.exception
+    run = at.button(key="optimize_run_button")
+    assert run.disabled and "could not be used" in run.help and "truncated" in run.help
+    assert "The model could not be used" in texts(at.error)
+    at.switch_page("pages/model_data.py").run()
+    at.radio(key="data_model_source").set_value("zoo").run()  # a usable model again
+    at.switch_page("pages/optimize.py").run()
+    assert not at.button(key="optimize_run_button").disabled and not at.error
+
+
 @pytest.fixture(scope="module")
 def lambda_model_path(tmp_path_factory):
     from optlib._keras import keras

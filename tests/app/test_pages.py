@@ -190,15 +190,15 @@ def test_optimize_estimates_fine_tuning_from_earlier_runs_only(app, filled_home)
     at.checkbox(key="optimize_scheme_qat").check()
     at.checkbox(key="optimize_recompute").check().run()
     assert not at.exception
-    assert "1 fine-tune the model first (about 1.5 s on this machine, from earlier runs of digits_cnn)" in texts(
+    assert "1 of them fine-tunes the model first (about 1.5 s on this machine, from earlier runs of digits_cnn)" in texts(
         at.caption)
     at.checkbox(key="optimize_scheme_qat").uncheck()
     at.checkbox(key="optimize_scheme_cluster").check().run()
-    assert "1 fine-tune the model first (no earlier runs on this machine to estimate from)" in texts(at.caption)
+    assert "1 of them fine-tunes the model first (no earlier runs on this machine to estimate from)" in texts(at.caption)
     assert "seconds each" not in texts(at.caption)  # no assumed figure
     at.checkbox(key="optimize_recompute").uncheck()
     at.checkbox(key="optimize_scheme_qat").check().run()  # qat is in the store: served, not fine-tuned again
-    assert "1 already in the store" in texts(at.caption) and "1 fine-tune the model first (no earlier" in texts(
+    assert "1 of them already in the store" in texts(at.caption) and "1 of them fine-tunes the model first (no earlier" in texts(
         at.caption)
 
 
@@ -350,3 +350,29 @@ def test_a_timed_out_or_failed_rerun_keeps_showing_the_good_result(app, filled_h
     assert not at.exception
     assert "9 runs (failed ones included" in texts(at.caption)  # the ok results, not the failed reruns
     assert len(store.rows()) == 11 and {r["status"] for r in store.rows(scheme="qat")} == {"ok", "timeout"}
+
+
+def test_the_progress_counter_says_how_many_are_done_and_only_grows():
+    from optlib.engine.sweep import Progress
+    from pages._jobs import SweepJob
+
+    job = SweepJob(selection="float32,qat,int8")
+    # Two workers: qat (index 1) starts at once from the back; float32 then int8 finish first.
+    for event in [Progress("float32", 0, 3, "starting", 0.0, 0), Progress("qat", 1, 3, "starting", 0.0, 0),
+                  Progress("float32", 0, 3, "ok", 1 / 3, 1, "done", {"status": "ok"}),
+                  Progress("int8", 2, 3, "running", 0.4, 1, "converting")]:
+        job._progress(event)
+    fraction, message, states = job.state()
+    assert message == "1 of 3 done · int8: converting"
+    assert states["float32"][0] == "ok" and states["qat"][0] == "starting"
+
+
+def test_compare_says_how_many_invokes_the_latency_figure_used(app, filled_home):
+    from optlib.engine.store import Store
+
+    run_id = next(r["id"] for r in Store().rows(scheme="int8") if r["model"] == "digits_cnn")
+    at = app("compare.py")
+    at.selectbox(key="compare_run").set_value(run_id).run()
+    assert not at.exception
+    # canned: 50 timed and 5 warm-up invokes, as the settings; a real run often times many more
+    assert "The latency figure used 50 timed invokes after 5 warm-up invokes" in texts(at.caption)

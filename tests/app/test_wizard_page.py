@@ -133,7 +133,7 @@ def test_edge_tpu_with_samples_recommends_int8_then_qat_with_reasons_sources_and
     at = wizard_page(app, EDGE_TPU)
     rec = wizard.recommend(EDGE_TPU)
     assert "Recommendation" in [s.value for s in at.subheader]
-    assert headings(at) == ["#### 1. Full integer (int8) `int8` :orange-badge[Try first]",
+    assert headings(at) == ["#### 1. Full integer `int8` :orange-badge[Try first]",
                             "#### 2. Quantization-aware training `qat` :blue-badge[Next, if it falls short]"]
     shown = texts(at.markdown)
     for item in rec.items:
@@ -254,4 +254,4 @@ def test_the_answers_survive_a_round_trip_to_optimize(app, home):
     at.switch_page("pages/wizard.py").run()
     assert not at.exception
     assert {q: at.radio(key=key(q)).value for q in asked(at)} == {**EDGE_TPU, "activation_sensitive": "no"}
-    assert headings(at)[0].startswith("#### 1. Full integer (int8)")
+    assert headings(at)[0].startswith("#### 1. Full integer `int8`")

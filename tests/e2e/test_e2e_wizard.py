@@ -79,7 +79,7 @@ def test_edge_tpu_with_samples_and_accuracy_ends_in_int8_then_qat_and_runs_them(
     assert questions.count() == 4
     assert "sensitive to quantized activations" in questions.nth(3).inner_text()
     ranked = [" ".join(h.inner_text().split()) for h in page.locator('[data-testid="stMain"] h4').all()]
-    assert ranked == ["1. Full integer (int8) int8 Try first",
+    assert ranked == ["1. Full integer int8 Try first",
                       "2. Quantization-aware training qat Next, if it falls short"]
     assert page.get_by_text("Integer-only hardware needs full integer quantization").is_visible()
     assert page.get_by_text("TensorFlow Lite model optimization guide", exact=False).first.is_visible()

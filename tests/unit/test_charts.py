@@ -180,12 +180,12 @@ def test_size_bars_group_by_model_when_there_are_several(df):
     assert raw.y[0] == pytest.approx(14.0)  # untrained models still have a size
 
 
-def test_latency_bars_median_with_std_error_bars_and_p90_in_hover(df):
+def test_latency_bars_median_with_whiskers_to_p90_and_p90_in_hover(df):
     fig = charts.latency_bars(trained(df))
     (bars,) = fig.data
     assert list(bars.x) == ["float32", "float16", "int8", "qat", "cluster"]
     assert list(bars.y) == pytest.approx([2.0, 2.1, 0.5, 0.6, 2.0])
-    assert list(bars.error_y.array)[:3] == pytest.approx([0.2, 0.1, 0.05])
+    assert list(bars.error_y.array)[:3] == pytest.approx([0.4, 0.4, 0.2])  # p90 - median
     assert "p90" in bars.hovertemplate
     assert [c[2] for c in bars.customdata][:3] == pytest.approx([2.4, 2.5, 0.7])
     assert "ms" in fig.layout.yaxis.title.text and "1 thread" in fig.layout.title.text
@@ -211,9 +211,12 @@ def test_figures_have_titles_and_axis_units(df):
         assert fig.layout.yaxis.title.text and fig.layout.xaxis.title.text
 
 
-def test_latency_error_bars_never_reach_below_zero():
+def test_latency_whiskers_are_the_fastest_run_to_the_90th_percentile_and_say_so():
     from optlib.analysis import report
 
-    df = report.frame([result("float32", 1, median=1.0, std=3.0, p90=1.2)])
-    bars = charts.latency_bars(df).data[0]
-    assert list(bars.error_y.arrayminus) == [1.0] and list(bars.error_y.array) == [3.0]
+    # A skewed distribution: std (3 ms) would reach below 0 ms and far above anything measured.
+    df = report.frame([result("float32", 1, median=1.0, std=3.0, p90=1.2, fastest=0.9)])
+    fig = charts.latency_bars(df)
+    bars = fig.data[0]
+    assert list(bars.error_y.arrayminus) == pytest.approx([0.1]) and list(bars.error_y.array) == pytest.approx([0.2])
+    assert "whiskers: fastest run to 90th percentile" in fig.layout.yaxis.title.text

@@ -54,3 +54,12 @@ def test_explanations_quote_each_run_against_the_float32_run_of_its_model():
     shown = df[df["scheme"] == "int8_selective"]
     assert [f["id"] for f in explanations(shown, pool=df)] == [2]
     assert explanations(shown) == []
+
+
+def test_a_speed_up_is_said_the_right_way_round():
+    from optlib.analysis.explain import speed_phrase
+
+    assert speed_phrase(2.5) == "2.5× faster"
+    assert speed_phrase(1 / 1.9) == "1.9× slower"  # was shown as "0.5× faster"
+    assert speed_phrase(1.02) == "as fast"
+    assert speed_phrase(float("nan")) is None and speed_phrase(None) is None

@@ -237,7 +237,7 @@ _ALL = (
          slower_because="activations are quantized on the fly at every inference, and x86 float kernels are "
                         "already fast",
          search=_tries(("size", 2), ("latency", 6))),
-    _ptq("int8", "Full integer (int8)",
+    _ptq("int8", "Full integer",
          "Weights and activations int8, calibrated on a representative sample: up to 75% smaller and fast on integer hardware.",
          "representative", (INT8_IO,), color="#2ca02c", recipe=INT8_RECIPE,
          tradeoff="Up to 75% smaller and usually the fastest on CPU and accelerators; "
