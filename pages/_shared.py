@@ -316,8 +316,15 @@ def code_ui(run_id):
 
 
 def run_label(row):
-    """One line naming a run: id, model, dataset and scheme."""
-    return f"#{row['id']} · {row['model']} · {row['dataset']} · {row['scheme']}"
+    """One line naming a run: id, model, dataset, scheme, and the settings it changed from the scheme's defaults
+    (so two runs of one scheme, e.g. int8_selective keeping 1 or 2 layers in float, read differently)."""
+    label = f"#{row['id']} · {row['model']} · {row['dataset']} · {row['scheme']}"
+    if row["scheme"] not in schemes.SCHEMES or not isinstance(row.get("settings"), dict):
+        return label
+    defaults = schemes.settings_for(row["scheme"])
+    changed = [f"{name}={value}" for name, value in row["settings"].items()
+               if name in defaults and value != defaults[name]]
+    return label + (f" ({', '.join(changed)})"[:80] if changed else "")
 
 
 def status_line(scheme, stage, message=""):

@@ -376,3 +376,12 @@ def test_compare_says_how_many_invokes_the_latency_figure_used(app, filled_home)
     assert not at.exception
     # canned: 50 timed and 5 warm-up invokes, as the settings; a real run often times many more
     assert "The latency figure used 50 timed invokes after 5 warm-up invokes" in texts(at.caption)
+
+
+def test_runs_of_one_scheme_with_other_settings_are_told_apart():
+    from pages._shared import run_label
+
+    base = {"id": 7, "model": "digits_cnn", "dataset": "digits", "scheme": "int8_selective"}
+    one = run_label({**base, "settings": schemes.settings_for("int8_selective")})
+    two = run_label({**base, "settings": schemes.settings_for("int8_selective", {"worst_n": 2})})
+    assert one == "#7 · digits_cnn · digits · int8_selective" and two == one + " (worst_n=2)"
