@@ -16,13 +16,18 @@ def explanations_ui(view, runs):
     found = explain.explanations(view, runs)
     if not found:
         return
-    with st.container(border=True):
-        st.markdown("**Why is this slower? Why didn't this shrink?** — read from the measured figures, each run "
-                    "against the float32 run of the same model and dataset.")
+    slower = sorted({item["scheme"] for item in found if any(n.startswith("Why is this slower") for n in item["notes"])})
+    larger = sorted({item["scheme"] for item in found if any(n.startswith("Why didn't") for n in item["notes"])})
+    summary = "; ".join(part for part in (
+        f"slower than float32: {', '.join(slower)}" if slower else "",
+        f"no smaller on disk, only compressed: {', '.join(larger)}" if larger else "") if part)
+    count = sum(len(item["notes"]) for item in found)
+    with st.expander(f"Why is this slower? Why didn't this shrink? — {summary} ({count} "
+                     f"note{'s' if count != 1 else ''})", icon=":material/lightbulb:"):
+        st.caption("Read from the measured figures, each run against the float32 run of the same model and dataset.")
         for item in found:
             for note in item["notes"]:
-                st.markdown(f":material/lightbulb: **{item['scheme']}** on {item['model']} (run #{item['id']}): "
-                            f"{note}")
+                st.markdown(f"**{item['scheme']}** on {item['model']} (run #{item['id']}): {note}")
 
 
 def run_details_ui(runs):

@@ -128,10 +128,14 @@ def fallback_note(latency):
     return f"timed on {runtime}: CompiledModel could not run it ({reason})"
 
 
-def speed_phrase(speedup):
-    """A speed-up against float32 said the right way round: "1.9× faster", "1.9× slower" or "as fast"; None if unknown."""
+def speed_phrase(speedup, than=""):
+    """A speed-up said the right way round: "1.9× faster", "1.9× slower" or "as fast" (+ " than X" / " as X").
+
+    Returns None when the speed-up is unknown.
+    """
     if speedup is None or not math.isfinite(speedup) or speedup <= 0:
         return None
     if round(speedup, 1) == 1.0:
-        return "as fast"
-    return f"{speedup:.1f}× faster" if speedup > 1 else f"{1 / speedup:.1f}× slower"
+        return "as fast" + (f" as {than}" if than else "")
+    phrase = f"{speedup:.1f}× faster" if speedup > 1 else f"{1 / speedup:.1f}× slower"
+    return phrase + (f" than {than}" if than else "")

@@ -326,20 +326,24 @@ def scatter(df, x="size_mb"):
             hovertemplate=(f"Pareto front<br><b>%{{customdata[0]}}</b> on %{{customdata[1]}}<br>"
                            f"top-1 %{{y:.2f}}%<br>%{{x:.4g}} {unit}<extra></extra>")))
     if len(models) > 1:
-        _annotate_symbols(fig, symbol)
-    positive = shown[x][shown[x] > 0]
-    if len(positive) and positive.max() / positive.min() > 30:  # e.g. int16x8 reference kernels
+        _legend_symbols(fig, symbol)
+    if _spans_orders(shown[x]):  # e.g. int16x8 reference kernels
         fig.update_xaxes(type="log", title_text=X_AXES[x] + ", log scale")
     return fig
 
 
-def _annotate_symbols(fig, symbol):
-    glyphs = {"circle": "●", "square": "■", "diamond": "◆", "triangle-up": "▲", "cross": "✚",
-              "x": "✖", "star": "★", "hexagon": "⬢"}
-    text = "   ".join(f"{glyphs[s]} {m}" for m, s in symbol.items())
-    fig.add_annotation(text="Models: " + text, xref="paper", yref="paper", x=1.0, y=-0.12,
-                       xanchor="right", yanchor="top", showarrow=False, font={"size": 12, "color": "#555"})
-    fig.update_layout(margin={"b": 90})
+def _legend_symbols(fig, symbol):
+    """Name each model's marker symbol in the legend (its own group), where no text can overlap the axes."""
+    for model, shape in symbol.items():
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=model, legendgroup="models",
+                                 legendgrouptitle_text="Model", hoverinfo="skip",
+                                 marker={"color": "#777", "size": 10, "symbol": shape}))
+
+
+def _spans_orders(values, ratio=30):
+    """True when the positive values differ more than ``ratio`` times: a linear axis would flatten the small ones."""
+    positive = values[values > 0]
+    return bool(len(positive)) and positive.max() / positive.min() > ratio
 
 
 # --- Bars: size and latency per scheme --------------------------------------
@@ -385,6 +389,8 @@ def size_bars(df):
                                  rows[column.replace("_mb", "_bytes")], ratios),
             hovertemplate=(f"<b>%{{customdata[0]}}</b> · {name}<br>model %{{customdata[1]}}"
                            "<br>%{y:.4g} MB (%{customdata[3]:,.0f} bytes)<br>%{customdata[4]}<extra></extra>")))
+    if _spans_orders(pd.concat([rows["size_mb"], rows["gzip_mb"]])):  # one big model would flatten the rest
+        fig.update_yaxes(type="log", title_text="Size (MB), log scale")
     return fig
 
 
@@ -406,8 +412,7 @@ def latency_bars(df):
     fig = _figure(title, note, xaxis_title="Scheme",
                   yaxis_title="Median latency (ms per inference)<br><sup>whiskers: fastest run to 90th percentile"
                               "</sup>", showlegend=False)
-    speedups = [(explain.speed_phrase(s) or "") + " than float32" if np.isfinite(s) else "no float32 baseline"
-                for s in rows["speedup"]]
+    speedups = [explain.speed_phrase(s, "float32") or "no float32 baseline" for s in rows["speedup"]]
     # Latencies are skewed (a few slow outliers): the whiskers span the measured fastest run to the 90th
     # percentile, not a standard deviation that can reach below 0 ms.
     above = (rows["latency_p90_ms"] - rows["latency_ms"]).clip(lower=0).fillna(0)
@@ -422,4 +427,7 @@ def latency_bars(df):
         hovertemplate=("<b>%{customdata[0]}</b><br>model %{customdata[1]}<br>median %{y:.4g} ms"
                        "<br>fastest %{customdata[3]:.4g} ms · p90 %{customdata[2]:.4g} ms"
                        "<br>threads %{customdata[4]}<br>%{customdata[5]}<extra></extra>")))
+    if _spans_orders(rows["latency_ms"]):
+        fig.update_yaxes(type="log", title_text="Median latency (ms per inference), log scale<br><sup>whiskers: "
+                                                "fastest run to 90th percentile</sup>")
     return fig

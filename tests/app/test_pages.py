@@ -239,8 +239,11 @@ def test_compare_draws_tables_and_charts(app, filled_home):
     assert "Δ top-1 vs float32 (points)" in table1.columns
     assert set(table1["Scheme"]) == {"float32", "float16", "dynamic", "int8", "qat", "prune"}
     assert any("int16" in column for column in table2.columns)
-    assert at.expander[0].label == "1 run did not finish"
-    failed = at.expander[0].dataframe[0].value
+    notes, unfinished = at.expander[0], at.expander[1]
+    assert notes.label == ("Why is this slower? Why didn't this shrink? — no smaller on disk, only compressed: "
+                           "prune (1 note)")  # one line; the notes themselves one click away
+    assert unfinished.label == "1 run did not finish"
+    failed = unfinished.dataframe[0].value
     assert list(failed["scheme"]) == ["int16x8"] and list(failed["error"]) == [FAILURE]
     assert at.code and "import tensorflow as tf" in at.code[0].value
 

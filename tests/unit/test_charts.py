@@ -220,3 +220,19 @@ def test_latency_whiskers_are_the_fastest_run_to_the_90th_percentile_and_say_so(
     bars = fig.data[0]
     assert list(bars.error_y.arrayminus) == pytest.approx([0.1]) and list(bars.error_y.array) == pytest.approx([0.2])
     assert "whiskers: fastest run to 90th percentile" in fig.layout.yaxis.title.text
+
+
+def test_one_big_model_does_not_flatten_the_others_and_models_are_named_in_the_legend(df):
+    # df holds a 14 MB model beside 0.001 MB ones: a linear axis would show the small bars as nothing.
+    size, latency = charts.size_bars(df), charts.latency_bars(df)
+    assert size.layout.yaxis.type == "log" and "log scale" in size.layout.yaxis.title.text
+    assert latency.layout.yaxis.type != "log"  # 8.3 ms beside 0.5 ms: within 30x, a linear axis reads fine
+    one_model = charts.size_bars(df[df["model"] == "m"])
+    assert one_model.layout.yaxis.type != "log"
+    fig = charts.scatter(df, "latency_ms")
+    names = [t.name for t in fig.data if t.legendgroup == "models"]
+    assert names == ["m"] or names == []  # only models with an accuracy are plotted
+    two = report.frame([result("float32", 1, model="a"), result("int8", 2, model="b", median=0.5)])
+    fig = charts.scatter(two, "size_mb")
+    assert [t.name for t in fig.data if t.legendgroup == "models"] == ["a", "b"]
+    assert not [a for a in fig.layout.annotations if "Models:" in (a.text or "")]  # no text under the axis

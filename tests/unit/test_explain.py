@@ -61,5 +61,6 @@ def test_a_speed_up_is_said_the_right_way_round():
 
     assert speed_phrase(2.5) == "2.5× faster"
     assert speed_phrase(1 / 1.9) == "1.9× slower"  # was shown as "0.5× faster"
-    assert speed_phrase(1.02) == "as fast"
+    assert speed_phrase(1.02) == "as fast" and speed_phrase(1.02, "float32") == "as fast as float32"
+    assert speed_phrase(0.5, "float32") == "2.0× slower than float32"
     assert speed_phrase(float("nan")) is None and speed_phrase(None) is None
