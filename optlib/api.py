@@ -57,7 +57,7 @@ class SweepResult:
 
 
 def sweep(model, data, schemes="all", params=None, store=None, recompute=False, progress=None, trusted=False,
-          weights=None, budget_s=None, executor=None):
+          weights=None, budget_s=None, executor=None, cancel=None):
     """Run optimization schemes on a model and dataset, measure each, store each; return a :class:`SweepResult`.
 
     Args:
@@ -71,6 +71,7 @@ def sweep(model, data, schemes="all", params=None, store=None, recompute=False, 
         trusted: load a model whose file runs code (Lambda layers, custom objects).
         budget_s: stop a scheme that runs longer than this (default executor only).
         executor: where the jobs run (default: worker processes on this machine).
+        cancel: a ``threading.Event`` that stops the sweep when set (finished schemes stay).
 
     Raises:
         InputError: the model, the data or the settings cannot be used.
@@ -78,7 +79,7 @@ def sweep(model, data, schemes="all", params=None, store=None, recompute=False, 
     from optlib.engine import sweep as driver
 
     result = driver.run(model, data, schemes, params, store, recompute=recompute, progress=progress,
-                        trusted=trusted, weights=weights, budget_s=budget_s, executor=executor)
+                        trusted=trusted, weights=weights, budget_s=budget_s, executor=executor, cancel=cancel)
     return SweepResult(result["model"], result["dataset"], result["results"], result["store"], result["model_note"])
 
 

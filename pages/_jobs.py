@@ -75,10 +75,15 @@ class SweepJob(BackgroundJob):
     def __init__(self, **arguments):
         self.arguments = arguments
         self.selected = [name for name in arguments["selection"].split(",") if name]
+        self.cancel = threading.Event()
         super().__init__()
 
     def work(self):
-        return sweep.run(**self.arguments, progress=self._progress)
+        return sweep.run(**self.arguments, progress=self._progress, cancel=self.cancel)
+
+    def stop(self):
+        """Ask the sweep to stop: finished schemes stay, the ones in flight are stopped within a second."""
+        self.cancel.set()
 
     def state(self):
         """Return (overall fraction, last message, {scheme: (stage, message, row)}) so far."""
@@ -146,7 +151,7 @@ class Table1Job(BackgroundJob):
 
 # --- Layer insight & search ----------------------------------------------------------
 
-FINISHED_STAGES = ("ok", "failed", "cached", "skipped", "timeout", "interrupted")
+FINISHED_STAGES = ("ok", "failed", "cached", "skipped", "timeout", "interrupted", "cancelled")
 
 
 class _PageJob(BackgroundJob):

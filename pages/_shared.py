@@ -40,7 +40,7 @@ STATUS_ICONS = {"waiting": ":material/schedule:", "loading": ":material/hourglas
                 "running": ":material/progress_activity:", "cached": ":material/inventory_2:",
                 "ok": ":material/check_circle:", "failed": ":material/error:",
                 "skipped": ":material/block:", "interrupted": ":material/block:",
-                "timeout": ":material/timer_off:"}
+                "timeout": ":material/timer_off:", "cancelled": ":material/stop_circle:"}
 
 
 def param_key(name):

@@ -122,6 +122,11 @@ def progress_ui(job):
 def live_progress_ui(job):
     """Redrawn every second while the sweep runs; the whole page is redrawn once when it ends."""
     progress_ui(job)
+    stopping = job.cancel.is_set()
+    st.button("Stopping…" if stopping else "Stop", icon=":material/stop_circle:", key="optimize_stop_button",
+              on_click=job.stop, disabled=stopping,
+              help="Stops the sweep within a second: finished schemes stay in the store; the ones running are "
+                   "marked 'interrupted' and run again next time.")
     if not job.running:
         st.rerun()
 
@@ -135,12 +140,16 @@ def last_run_ui(job):
         return
     result = job.result
     rows = result["results"]
-    failed = [row for row in rows if row["status"] != "ok"]
-    ok = len(rows) - len(failed)
+    stopped = [row["scheme"] for row in rows if row["status"] in ("interrupted", "cancelled")]
+    failed = [row["scheme"] for row in rows if row["status"] not in ("ok", "cached", "interrupted", "cancelled")]
+    ok = len(rows) - len(failed) - len(stopped)
     message = f"{ok} of {len(rows)} schemes finished on **{result['model']}** with **{result['dataset']}**."
+    if stopped:
+        message += f" Stopped before they finished: {', '.join(stopped)} (run again to continue)."
     if failed:
-        st.warning(message + f" Failed: {', '.join(row['scheme'] for row in failed)} (reasons below).",
-                   icon=":material/warning:")
+        message += f" Failed: {', '.join(failed)} (reasons below)."
+    if failed or stopped:
+        st.warning(message, icon=":material/warning:")
     else:
         st.success(message, icon=":material/check_circle:")
     if result.get("model_note"):

@@ -38,19 +38,26 @@ CRASHED = "the worker process stopped while running this scheme (exit code {code
 TIMED_OUT = "stopped after {budget:g} s, its time budget per scheme"
 
 
+class Cancelled(Exception):
+    """The sweep was stopped on request (the app's Stop button); jobs in flight were abandoned."""
+
+
 class Executor:
     """Runs a sweep's jobs and yields their Results as they finish."""
 
-    def map(self, inputs, specs, events):
+    def map(self, inputs, specs, events, cancel=None):
         """Run ``specs`` on ``inputs``; yield each Result as it completes.
 
         Args:
             inputs: the :class:`~optlib.engine.job.Inputs` every job shares.
             specs: the :class:`~optlib.engine.job.Spec` of each job.
             events: called with each :class:`~optlib.engine.job.Event`.
+            cancel: a ``threading.Event``; once it is set, the executor stops its jobs and raises
+                :class:`Cancelled`.
 
         Raises:
             InputError: the model or the data could not be loaded.
+            Cancelled: ``cancel`` was set.
         """
         raise NotImplementedError
 
@@ -70,12 +77,15 @@ class InProcess(Executor):
     def __init__(self):
         self.context = None
 
-    def map(self, inputs, specs, events):
+    def map(self, inputs, specs, events, cancel=None):
+        """Run the jobs one after another; a cancel takes effect between jobs (a job here cannot be killed)."""
         if self.context is None or self.context.inputs.identity != inputs.identity:
             self.context = None
             self.context = job.Context(inputs, events)
         self.context.events = events
         for spec in specs:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
             yield job.run(self.context, spec)
 
     def close(self):
@@ -239,7 +249,7 @@ class LocalWorkers(Executor):
             self.pool.append(new[-1])
         return new
 
-    def map(self, inputs, specs, events):
+    def map(self, inputs, specs, events, cancel=None):
         """Run jobs on the workers, each within the time budget; yield Results as they finish.
 
         Jobs go to whichever worker is free (the first worker from the front of
@@ -250,6 +260,8 @@ class LocalWorkers(Executor):
         quiet = _Quiet(pool)
         try:
             while pending or any(w.spec for w in pool):
+                if cancel is not None and cancel.is_set():  # checked at least once a second
+                    raise Cancelled()
                 for worker in self._grow(inputs, len(pending) + sum(1 for w in pool if w.spec)):
                     if quiet.owner:
                         worker.pause()

@@ -79,7 +79,7 @@ def plan(model_ref, data_ref, selection="all", overrides=None, weights=None, tru
 
 
 def run(model_ref, data_ref, selection="all", overrides=None, store=None, recompute=False,
-        progress=None, trusted=False, weights=None, budget_s=None, executor=None):
+        progress=None, trusted=False, weights=None, budget_s=None, executor=None, cancel=None):
     """Run a sweep and return ``{"model", "dataset", "results": [row, ...]}``.
 
     Rows come from the store when the same run exists (unless ``recompute``).
@@ -91,6 +91,9 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
             and marked ``timeout``.
         executor: an :class:`~optlib.engine.executors.Executor` to run the jobs on
             (kept open for the caller); default: local worker processes, closed at the end.
+        cancel: a ``threading.Event``; setting it stops the sweep within a second. Finished
+            schemes keep their rows; those in flight are marked 'interrupted' and the ones not
+            started come back as 'cancelled' (not stored).
 
     Raises:
         InputError: the model, the data or the settings cannot be used at all.
@@ -113,7 +116,17 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
         own = executor is None
         executor = executor or executors.LocalWorkers(budget_s=budget_s)
         try:
-            rows.update(_dispatch(executor, inputs, todo, store, report))
+            _dispatch(executor, inputs, todo, store, report, rows, cancel)
+        except executors.Cancelled:
+            for spec in todo:
+                if spec.index not in rows:  # never started: nothing stored
+                    rows[spec.index] = {"id": None, "scheme": spec.scheme, "status": "cancelled",
+                                        "error": "the sweep was stopped before this scheme started", "cached": False,
+                                        "settings": spec.settings, "tflite_path": None}
+            for spec in todo:
+                row = rows[spec.index]
+                if row["status"] in ("interrupted", "cancelled"):
+                    report(spec.index, spec.scheme, row["status"], 1.0, row["error"], row)
         finally:
             if own:
                 executor.close()
@@ -121,14 +134,14 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
             "store": str(store.path), "results": [rows[spec.index] for spec in specs]}
 
 
-def _dispatch(executor, inputs, todo, store, report):
-    """Run ``todo`` on the executor, persisting each job as it starts and finishes; return {index: row}.
+def _dispatch(executor, inputs, todo, store, report, rows, cancel=None):
+    """Run ``todo`` on the executor, persisting each job as it starts and finishes, into ``rows`` {index: row}.
 
     A Result that cannot be stored (a full disk, a figure that is not JSON) becomes that scheme's
     failed row. If the sweep stops half-way (Ctrl-C, a lost executor), the jobs it had started are
     marked 'interrupted' at once.
     """
-    running, rows = {}, {}
+    running = {}
     todo_by_index = {spec.index: spec for spec in todo}
 
     def on_event(event):
@@ -137,7 +150,7 @@ def _dispatch(executor, inputs, todo, store, report):
         report(event.index, event.scheme, event.stage, event.within, event.message)
 
     try:
-        for result in executor.map(inputs, todo, on_event):
+        for result in executor.map(inputs, todo, on_event, cancel):
             index = result.spec.index
             run_id = running.pop(index, None) or store.start(inputs, result.spec, result.host, result.pid,
                                                              result.started_at)
@@ -153,4 +166,4 @@ def _dispatch(executor, inputs, todo, store, report):
         for index, run_id in running.items():  # started, never finished: the sweep stopped under them
             store.finish(run_id, gave_up(todo_by_index[index], "interrupted", "the sweep stopped before this "
                                          "scheme finished; run it again to continue"))
-    return rows
+            rows[index] = result_row(store.get(run_id))

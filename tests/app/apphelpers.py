@@ -84,7 +84,7 @@ class FakeSweep:
         self.fail, self.error, self.gate, self.calls = set(fail), error, gate, []
 
     def __call__(self, model_ref, data_ref, selection="all", overrides=None, store=None, recompute=False,
-                 progress=None, trusted=False, weights=None, budget_s=None, executor=None):
+                 progress=None, trusted=False, weights=None, budget_s=None, executor=None, cancel=None):
         from optlib.engine import schemes
         from optlib.engine.store import Store
 
@@ -104,8 +104,15 @@ class FakeSweep:
             progress(Progress(name, index, total, row["status"], (index + 1) / total, index + 1,
                               row["error"] or "done", row))
             rows.append(row)
-            if self.gate is not None:
-                self.gate.wait(60)
+            if self.gate is not None:  # a slow sweep: wait for the gate, or stop when cancelled
+                wait_until(lambda: self.gate.is_set() or (cancel is not None and cancel.is_set()), 60)
+            if cancel is not None and cancel.is_set():
+                for later_index, later in enumerate(names[index + 1:], index + 1):
+                    rows.append({"id": None, "scheme": later, "status": "cancelled", "cached": False,
+                                 "error": "the sweep was stopped before this scheme started"})
+                    progress(Progress(later, later_index, total, "cancelled", 1.0, later_index + 1,
+                                      rows[-1]["error"], rows[-1]))
+                break
         return {"model": model_ref, "model_note": "", "dataset": data_ref, "store": str(store.path),
                 "results": rows}
 

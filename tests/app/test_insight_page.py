@@ -82,7 +82,7 @@ class FakeSelectiveSweep:
         self.calls = []
 
     def __call__(self, model_ref, data_ref, selection="all", overrides=None, store=None, recompute=False,
-                 progress=None, trusted=False, weights=None, budget_s=None, executor=None):
+                 progress=None, trusted=False, weights=None, budget_s=None, executor=None, cancel=None):
         self.calls.append({"selection": selection, "overrides": dict(overrides or {})})
         progress(Progress(selection, 0, 1, "running", 0.5, 0, "converting with 1 layer(s) in float"))
         keep = overrides["keep_float"].split(",")

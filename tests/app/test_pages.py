@@ -388,3 +388,23 @@ def test_runs_of_one_scheme_with_other_settings_are_told_apart():
     one = run_label({**base, "settings": schemes.settings_for("int8_selective")})
     two = run_label({**base, "settings": schemes.settings_for("int8_selective", {"worst_n": 2})})
     assert one == "#7 · digits_cnn · digits · int8_selective" and two == one + " (worst_n=2)"
+
+
+def test_stop_ends_the_sweep_and_keeps_what_finished(app, home, monkeypatch):
+    from optlib.engine.store import Store
+
+    gate = threading.Event()  # never set: the sweep would wait a minute after its first scheme
+    monkeypatch.setattr(sweep, "run", FakeSweep(gate=gate))
+    at = app("optimize.py")
+    at.button(key="optimize_run_button").click().run()
+    job = at.session_state["optimize_job"]
+    wait_until(lambda: "float32" in job.state()[2] and job.state()[2]["float32"][0] == "ok")
+    at.run()
+    at.button(key="optimize_stop_button").click().run()
+    job.wait(10)
+    assert not job.running  # ended at once, not after the gate's minute
+    at.run()
+    assert not at.exception
+    assert "1 of 5 schemes finished" in texts(at.warning) and "Stopped before they finished: float16" in texts(at.warning)
+    assert [(r["scheme"], r["status"]) for r in Store().rows()] == [("float32", "ok")]
+    assert not at.button(key="optimize_run_button").disabled

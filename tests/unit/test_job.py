@@ -70,7 +70,7 @@ class _Executor:
     def __init__(self, results, stop=None):
         self.results, self.stop = results, stop
 
-    def map(self, inputs, specs, events):
+    def map(self, inputs, specs, events, cancel=None):
         for spec in specs:
             events(job.Event(spec.index, spec.scheme, "starting", 0.0, "starting", 4242, "host"))
         yield from self.results(specs)
@@ -98,7 +98,8 @@ def test_a_result_that_cannot_be_stored_is_that_schemes_failed_row(tmp_path):
     inputs, specs, store = _plan(tmp_path)
     results = lambda specs: [job.Result(specs[0], "ok", metrics={"odd": object()}, artifact=b"x"),  # noqa: E731
                              job.Result(specs[1], "ok", metrics={"size_bytes": 1}, artifact=b"y")]
-    rows = _dispatch(_Executor(results), inputs, specs, store, lambda *a, **k: None)
+    rows = {}
+    _dispatch(_Executor(results), inputs, specs, store, lambda *a, **k: None, rows)
     assert rows[0]["status"] == "failed" and "could not be stored: TypeError" in rows[0]["error"]
     assert rows[1]["status"] == "ok" and rows[1]["size_bytes"] == 1
     assert [r.name for r in store.artifacts.iterdir()] == [f"int8-{specs[1].key}.tflite"]  # no orphan file
@@ -110,5 +111,5 @@ def test_a_sweep_stopped_half_way_leaves_no_row_running(tmp_path):
     inputs, specs, store = _plan(tmp_path)
     results = lambda specs: [job.Result(specs[0], "ok", metrics={}, artifact=b"x")]  # noqa: E731
     with pytest.raises(KeyboardInterrupt):
-        _dispatch(_Executor(results, stop=KeyboardInterrupt()), inputs, specs, store, lambda *a, **k: None)
+        _dispatch(_Executor(results, stop=KeyboardInterrupt()), inputs, specs, store, lambda *a, **k: None, {})
     assert sorted((r["scheme"], r["status"]) for r in store.rows()) == [("float32", "ok"), ("int8", "interrupted")]

@@ -91,3 +91,27 @@ def test_four_concurrent_sweeps_into_one_store_lose_no_row(tmp_path, tiny_model_
     rows = Store(store).rows()
     assert len(rows) == 8 and all(r["status"] == "ok" for r in rows)
     assert all(os.path.isfile(r["tflite_path"]) for r in rows)
+
+
+def test_a_cancelled_sweep_stops_at_once_keeps_what_finished_and_leaves_no_worker(tmp_path, tiny_model_path,
+                                                                                   digits_npz):
+    import threading
+
+    store, cancel = Store(tmp_path / "r.sqlite"), threading.Event()
+
+    def stop_when_float32_is_done(event):
+        if event.scheme == "float32" and event.stage == "ok":
+            cancel.set()
+
+    started = time.monotonic()
+    # Two workers: one takes float32 then would take int8, the other starts qat (from the back) at once.
+    with LocalWorkers(count=2) as workers:
+        result = sweep.run(str(tiny_model_path), str(digits_npz), "float32,int8,qat", {**FAST, "epochs": "500"},
+                           store, progress=stop_when_float32_is_done, executor=workers, cancel=cancel)
+        assert workers.pool == []  # the worker training qat was stopped, not waited for
+    assert time.monotonic() - started < 120  # 500 epochs of qat would take far longer
+    rows = {r["scheme"]: r for r in result["results"]}
+    assert rows["float32"]["status"] == "ok"
+    assert rows["qat"]["status"] == "interrupted" and rows["int8"]["status"] == "cancelled"
+    assert Counter(r["status"] for r in store.rows()) == {"ok": 1, "interrupted": 1}
+    assert not [c for c in psutil.Process().children() if "optlib.engine.executors" in " ".join(c.cmdline())]
