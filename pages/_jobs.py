@@ -8,12 +8,23 @@ Streamlit.
 """
 
 import logging
+import secrets
 import threading
 
 from optlib.engine import sweep
 from optlib.errors import InputError
 
 log = logging.getLogger(__name__)
+
+# The server's jobs by token, so that a reload or a second tab of the same address (which carries the
+# token as ?job=...) finds its running sweep again. A browser session ends with a reload; the job does not.
+_JOBS, _JOBS_LOCK, _KEEP = {}, threading.Lock(), 64
+
+
+def find(token):
+    """The job with this token (running or finished, while it is among the newest kept), or None."""
+    with _JOBS_LOCK:
+        return _JOBS.get(token)
 
 
 class BackgroundJob:
@@ -34,6 +45,12 @@ class BackgroundJob:
         self._thread = threading.Thread(target=self._main, name=self.name, daemon=True)
 
     def start(self):
+        self.token = secrets.token_urlsafe(9)
+        with _JOBS_LOCK:
+            _JOBS[self.token] = self
+            for token in list(_JOBS)[:-_KEEP]:  # the oldest, once finished, are forgotten
+                if not _JOBS[token].running:
+                    del _JOBS[token]
         self._thread.start()
         return self
 

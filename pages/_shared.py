@@ -12,6 +12,7 @@ Session state keys:
   and values of one page each.
 """
 
+import os
 from pathlib import Path
 
 import streamlit as st
@@ -71,6 +72,25 @@ def _defaults():
     return values
 
 
+def reattach_sweep():
+    """A new session whose address names a sweep (``?job=...``, set when Run was pressed) takes it up again:
+    its progress, and the model, data and schemes it runs. A reload or a second tab does this."""
+    from pages import _jobs
+
+    job = _jobs.find(st.query_params.get("job", ""))
+    if job is None or not hasattr(job, "selected"):
+        return
+    arguments = job.arguments
+    model, data_ = str(arguments["model_ref"]), str(arguments["data_ref"])
+    st.session_state.update({"optimize_job": job, "app_model_ref": model, "app_data_ref": data_,
+                             "app_model_label": Path(model).name if os.sep in model else "",
+                             "app_data_label": Path(data_).name if os.sep in data_ else "",
+                             "app_trusted": bool(arguments["trusted"]),
+                             "optimize_recompute": bool(arguments["recompute"]),
+                             **{scheme_key(scheme.name): scheme.name in job.selected
+                                for scheme in schemes.list_schemes()}})
+
+
 def through_router(page_file):
     """Send a page that runs without the router through app.py, then on to the page.
 
@@ -93,6 +113,8 @@ def follow_entry_page():
 
 def init_state():
     """Initialise this session's state (once) and keep page widgets across page switches."""
+    if "app_model_ref" not in st.session_state:
+        reattach_sweep()
     for key, value in _defaults().items():
         st.session_state.setdefault(key, value)
     for key in list(st.session_state.keys()):

@@ -207,6 +207,7 @@ if st.button(f"Run {len(selected)} scheme{'s' if len(selected) != 1 else ''}", t
         model_ref=_shared.model_ref(), data_ref=_shared.data_ref(), selection=",".join(selected),
         overrides=overrides, store=_shared.store_path(), recompute=recompute, trusted=_shared.trusted(),
         budget_s=budget or None).start()
+    st.query_params["job"] = st.session_state["optimize_job"].token  # a reload finds this sweep again
     st.rerun()  # draw the page again with the Run button disabled and the progress below
 
 if job is not None and job.running:

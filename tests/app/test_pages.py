@@ -408,3 +408,33 @@ def test_stop_ends_the_sweep_and_keeps_what_finished(app, home, monkeypatch):
     assert "1 of 5 schemes finished" in texts(at.warning) and "Stopped before they finished: float16" in texts(at.warning)
     assert [(r["scheme"], r["status"]) for r in Store().rows()] == [("float32", "ok")]
     assert not at.button(key="optimize_run_button").disabled
+
+
+def test_a_reload_mid_run_finds_the_sweep_and_its_progress_again(app, home, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    gate = threading.Event()
+    monkeypatch.setattr(sweep, "run", FakeSweep(gate=gate))
+    at = app("optimize.py")
+    at.button(key="optimize_none_button").click().run()
+    at.checkbox(key="optimize_scheme_float32").check()
+    at.checkbox(key="optimize_scheme_int8").check().run()
+    at.button(key="optimize_run_button").click().run()
+    job = at.session_state["optimize_job"]
+    wait_until(lambda: "float32" in job.state()[2] and job.state()[2]["float32"][0] == "ok")
+    token = at.query_params["job"]
+    assert token == job.token
+
+    reloaded = AppTest.from_file(str(APP), default_timeout=120)  # a new browser session, same address
+    reloaded.query_params["job"] = token
+    reloaded.run()
+    reloaded.switch_page("pages/optimize.py").run()
+    assert not reloaded.exception
+    assert reloaded.session_state["optimize_job"] is job and "Progress" in texts(reloaded.subheader)
+    assert reloaded.checkbox(key="optimize_scheme_int8").value and not reloaded.checkbox(
+        key="optimize_scheme_float16").value  # the selection the sweep runs, not the defaults
+    assert reloaded.get("progress")[0].proto.text.startswith("1 of 2 done")  # the count goes on from where it was
+    gate.set()
+    job.wait(60)
+    reloaded.run()
+    assert "2 of 2 schemes finished" in texts(reloaded.success)
