@@ -113,10 +113,12 @@ def source_text(source):
     return f"[*{title}*]({url})" if url else f"*{title}*"
 
 
-def send_to_optimize(names):
-    """Button callback: select exactly ``names`` on the Optimize page (kept across the page switch)."""
+def send_to_optimize(names, settings):
+    """Button callback: select exactly ``names`` on the Optimize page and set what the target needs."""
     for name in schemes.names():
         st.session_state[_shared.scheme_key(name)] = name in names
+    for name, value in settings.items():
+        st.session_state[_shared.param_key(name)] = value
 
 
 def tree_ui(answers):
@@ -154,9 +156,12 @@ for warning in recommendation.warnings:
 count = f"{len(names)} scheme{'s' if len(names) != 1 else ''}"
 if st.button(f"Send {'these ' if len(names) != 1 else ''}{count} to Optimize", type="primary",
              icon=":material/arrow_forward:", key="wizard_send_button", on_click=send_to_optimize,
-             args=(names,)):
+             args=(names, recommendation.settings)):
     st.switch_page("pages/optimize.py")
-st.caption(f"Selects exactly {', '.join(names)} on the Optimize page, and nothing else; its settings stay as "
-           "they are. Tick float32 there as well to see each scheme against the unoptimized model.")
+needs = ", ".join(f"`{name}={str(value).lower()}`" for name, value in recommendation.settings.items())
+st.caption(f"Selects exactly {', '.join(names)} on the Optimize page, and nothing else"
+           + (f", and sets {needs}: this hardware runs integer-only models with integer input and output"
+              if needs else "; its settings stay as they are")
+           + ". Tick float32 there as well to see each scheme against the unoptimized model.")
 
 tree_ui(answers)

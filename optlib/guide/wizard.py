@@ -109,6 +109,7 @@ class Recommendation:
     warnings: tuple[str, ...]
     path: tuple[tuple[str, str], ...]
     leaf: str
+    settings: Mapping[str, object] = field(default_factory=dict)  # what the target needs, e.g. int8_io
 
 
 QUESTIONS: tuple[Question, ...] = (
@@ -192,6 +193,8 @@ QUESTIONS: tuple[Question, ...] = (
 _QUESTIONS = {q.id: q for q in QUESTIONS}
 
 _INTEGER_ONLY = ("edgetpu", "hexagon", "microcontroller")
+# Settings a target needs, whatever the schemes: integer-only hardware takes integer input and output.
+TARGET_SETTINGS = {hardware: {"int8_io": True} for hardware in _INTEGER_ONLY}
 _SMALLER = ("size", "latency")
 
 ROOT = "data"
@@ -565,7 +568,7 @@ def recommend(answers: Mapping[str, str]) -> Recommendation:
         if (not rule.schemes or recommended.intersection(rule.schemes))
         and all(used.get(q) in values for q, values in rule.when.items())
     )
-    return Recommendation(items, warnings, tuple(path), node)
+    return Recommendation(items, warnings, tuple(path), node, dict(TARGET_SETTINGS.get(used.get("hardware"), {})))
 
 
 def next_question(answers: Mapping[str, str]) -> Question | None:

@@ -242,6 +242,8 @@ def test_send_to_optimize_preselects_exactly_the_recommended_schemes(app, home, 
     assert checked_on_optimize(at) == [name for name in schemes.names() if name in recommended]
     n = len(recommended)
     assert at.button(key="optimize_run_button").label == f"Run {n} scheme{'s' if n != 1 else ''}"
+    # integer-only hardware needs integer input and output: the preset goes with the schemes
+    assert at.session_state["optimize_param_int8_io"] == (answers["hardware"] == "edgetpu")
 
 
 def test_the_answers_survive_a_round_trip_to_optimize(app, home):
