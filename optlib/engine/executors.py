@@ -34,7 +34,17 @@ from optlib import paths
 from optlib.engine import job
 from optlib.errors import InputError, first_line
 
-CRASHED = "the worker process stopped while running this scheme (exit code {code}); the rest of the sweep went on"
+CRASHED = "the worker process {how} while running this scheme; the rest of the sweep went on"
+
+
+def how_it_ended(code):
+    """Say how a worker process ended, from its exit status (a negative status is the signal that ended it)."""
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else f"signal {-code}"
+        why = (" (the kernel's out-of-memory killer ends processes this way when memory runs out)"
+               if -code == signal.SIGKILL else "")
+        return f"was killed by {name}{why}"
+    return f"exited with status {code} before it finished"
 TIMED_OUT = "stopped after {budget:g} s, its time budget per scheme"
 
 
@@ -285,13 +295,13 @@ class LocalWorkers(Executor):
                         yield message[1]
                     elif kind == "died" and not worker.ready:
                         raise InputError("The worker process stopped while loading the model and data "
-                                         f"(exit code {message[1]}); the model may be too large for this machine.")
+                                         f"(it {how_it_ended(message[1])}).")
                     elif kind == "died" and worker.spec is None:  # an idle worker kept from an earlier sweep
                         pool.remove(worker)
                     elif kind == "died":
                         quiet.gone(worker)
                         pool.remove(worker)
-                        yield worker.gave_up("failed", CRASHED.format(code=message[1]))
+                        yield worker.gave_up("failed", CRASHED.format(how=how_it_ended(message[1])))
                 for worker in list(pool):
                     if worker.spec and worker.paused_at is None and self.budget_s \
                             and time.monotonic() - worker.started > self.budget_s:

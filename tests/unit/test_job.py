@@ -113,3 +113,11 @@ def test_a_sweep_stopped_half_way_leaves_no_row_running(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         _dispatch(_Executor(results, stop=KeyboardInterrupt()), inputs, specs, store, lambda *a, **k: None, {})
     assert sorted((r["scheme"], r["status"]) for r in store.rows()) == [("float32", "ok"), ("int8", "interrupted")]
+
+
+def test_how_a_worker_ended_is_said_from_its_exit_status():
+    from optlib.engine.executors import how_it_ended
+
+    assert how_it_ended(-9).startswith("was killed by SIGKILL (the kernel's out-of-memory killer")
+    assert how_it_ended(-15) == "was killed by SIGTERM"
+    assert how_it_ended(0) == "exited with status 0 before it finished"

@@ -33,7 +33,8 @@ def test_a_worker_that_dies_costs_one_failed_row_and_the_sweep_goes_on(tmp_path,
                            progress=crash_during_qat, executor=one_worker)
     rows = {r["scheme"]: r for r in result["results"]}
     assert rows["float32"]["status"] == "ok" and rows["int8"]["status"] == "ok"
-    assert rows["qat"]["status"] == "failed" and "worker process stopped" in rows["qat"]["error"]
+    assert rows["qat"]["status"] == "failed" and rows["qat"]["error"].startswith(
+        "the worker process was killed by SIGKILL (the kernel's out-of-memory killer")  # what happened, not a guess
     assert Counter(r["status"] for r in store.rows()) == {"ok": 2, "failed": 1}
 
 
