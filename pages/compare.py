@@ -11,6 +11,12 @@ _shared.through_router(__file__)
 SIZE_AXES = {"size_mb": "File size", "gzip_mb": "Gzipped size (download)"}
 
 
+def chance_ui(view):
+    """Warn when a baseline is no better than guessing: every delta against it would mislead."""
+    for warning in explain.chance_baselines(view):
+        st.warning(warning, icon=":material/casino:")
+
+
 def explanations_ui(view, runs):
     """'Why is this slower?' and 'why didn't this shrink?' for the shown runs whose figures show it."""
     found = explain.explanations(view, runs)
@@ -68,6 +74,7 @@ if view.empty:
 st.caption(f"{len(view)} finished run{'s' if len(view) != 1 else ''} shown. Deltas compare each run with the "
            "float32 baseline of the same model and dataset; latency is the median of timed single-input "
            "invokes on this machine.")
+chance_ui(view)
 
 st.subheader("Accuracy, latency and size per model and scheme")
 st.caption("In the style of Table 1 of the TensorFlow Lite optimization guide.")

@@ -139,3 +139,28 @@ def speed_phrase(speedup, than=""):
         return "as fast" + (f" as {than}" if than else "")
     phrase = f"{speedup:.1f}× faster" if speedup > 1 else f"{1 / speedup:.1f}× slower"
     return phrase + (f" than {than}" if than else "")
+
+
+def chance_baselines(df, margin=1.5):
+    """The float32 baselines whose top-1 is about what guessing would get: every comparison with them says little.
+
+    Args:
+        df: a frame from :func:`optlib.analysis.report.frame` (its ``classes`` column says how many classes
+            the model predicts).
+        margin: a baseline within this many times the chance level (1 / classes) counts as chance.
+
+    Returns:
+        One sentence per model and dataset whose newest ok float32 run is at chance, quoting both figures.
+    """
+    found = []
+    base = df[(df["scheme"] == BASELINE) & (df["status"] == "ok")].sort_values("id", ascending=False)
+    for (model, dataset), runs in base.groupby(["model", "dataset"], sort=True):
+        row = runs.iloc[0]
+        if not (row["classes"] >= 2 and row["accuracy"] == row["accuracy"]):  # unknown classes or no accuracy
+            continue
+        chance = 1.0 / row["classes"]
+        if row["accuracy"] <= margin * chance:
+            found.append(f"float32 top-1 of {model} on {dataset} is {row['accuracy']:.1%}, about chance for "
+                         f"{int(row['classes'])} classes ({chance:.1%}): the model is untrained or does not match "
+                         "this data, so its comparisons say little. Check the model and the data on Model & data.")
+    return found

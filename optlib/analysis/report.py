@@ -28,7 +28,7 @@ MB = units.MB  # decimal megabytes, as the TensorFlow Lite guide's tables use
 
 COLUMNS = (
     "id", "model", "dataset", "scheme", "family", "title", "status", "error",
-    "accuracy", "top5", "keras_accuracy",
+    "accuracy", "top5", "keras_accuracy", "classes",
     "size_bytes", "gzip_bytes", "size_mb", "gzip_mb",
     "latency_ms", "latency_p90_ms", "latency_min_ms", "latency_std_ms", "latency_runs", "latency_warmup",
     "threads", "runtime", "fallback_reason",
@@ -77,7 +77,7 @@ def _record(row):
         "title": known.title if known else scheme,
         "status": row.get("status"), "error": row.get("error"),
         "accuracy": _number(row.get("accuracy")), "top5": _number(row.get("top5")),
-        "keras_accuracy": _number(row.get("keras_accuracy")),
+        "keras_accuracy": _number(row.get("keras_accuracy")), "classes": _number(row.get("classes")),
         "size_bytes": size, "gzip_bytes": gz, "size_mb": size / MB, "gzip_mb": gz / MB,
         "latency_ms": _number(latency.get("median")), "latency_p90_ms": _number(latency.get("p90")),
         "latency_min_ms": _number(latency.get("min")), "latency_runs": _number(latency.get("runs")),

@@ -165,7 +165,7 @@ def _measure(context, built, settings):
         path = Path(folder) / "model.tflite"
         path.write_bytes(built.tflite)
         raw, gz = measure.sizes(path)
-        metrics = {"size_bytes": raw, "gzip_bytes": gz, "threads": settings["threads"],
+        metrics = {"size_bytes": raw, "gzip_bytes": gz, "threads": settings["threads"], "classes": d.num_classes,
                    "recipe": built.recipe, "data_recipe": d.recipe, "trained": context.inputs.model.trained}
         if context.inputs.model.trained:
             result = measure.evaluate(path, d.x_test, d.y_test)

@@ -438,3 +438,13 @@ def test_a_reload_mid_run_finds_the_sweep_and_its_progress_again(app, home, monk
     job.wait(60)
     reloaded.run()
     assert "2 of 2 schemes finished" in texts(reloaded.success)
+
+
+def test_compare_warns_when_the_baseline_is_at_chance(app, home):
+    from optlib.engine.store import Store
+
+    metrics = {**apphelpers.canned_metrics("float32"), "accuracy": 0.09, "classes": 10}
+    apphelpers.put_run(Store(), "float32", "random_init", "fp", "digits", "dfp", metrics=metrics)
+    at = app("compare.py")
+    assert not at.exception
+    assert "about chance for 10 classes" in texts(at.warning)

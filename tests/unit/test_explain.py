@@ -64,3 +64,14 @@ def test_a_speed_up_is_said_the_right_way_round():
     assert speed_phrase(1.02) == "as fast" and speed_phrase(1.02, "float32") == "as fast as float32"
     assert speed_phrase(0.5, "float32") == "2.0× slower than float32"
     assert speed_phrase(float("nan")) is None and speed_phrase(None) is None
+
+
+def test_a_baseline_at_chance_is_called_out_with_both_figures():
+    from optlib.analysis.explain import chance_baselines
+
+    rows = [short_result("float32", 1, 0.11, 1000, 1.0, classes=10), short_result("int8", 2, 0.10, 250, 0.5, classes=10),
+            short_result("float32", 3, 0.975, 1000, 1.0, model="good", classes=10),
+            short_result("float32", 4, 0.12, 1000, 1.0, model="old")]  # stored before classes were recorded
+    assert chance_baselines(report.frame(rows)) == [
+        "float32 top-1 of digits_cnn on digits is 11.0%, about chance for 10 classes (10.0%): the model is untrained "
+        "or does not match this data, so its comparisons say little. Check the model and the data on Model & data."]
