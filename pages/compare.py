@@ -1,8 +1,12 @@
 """Compare: tables and Plotly charts over any selection of stored runs."""
 
+import time
+
+import pandas as pd
 import streamlit as st
 
 from optlib.analysis import explain
+from optlib.engine.store import Store
 from optlib.views import charts
 from pages import _shared
 
@@ -36,12 +40,28 @@ def explanations_ui(view, runs):
                 st.markdown(f"**{item['scheme']}** on {item['model']} (run #{item['id']}): {note}")
 
 
+def history_ui(run_id):
+    """Every run of the same model, data, scheme and settings: reruns that failed or timed out stay visible here."""
+    history = Store(_shared.store_path()).history(run_id)
+    if len(history) < 2:
+        return
+    with st.expander(f"History: {len(history)} runs of this model, data, scheme and settings",
+                     icon=":material/history:"):
+        st.dataframe(pd.DataFrame([{
+            "Run": r["id"], "Status": r["status"],
+            "Finished": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["finished_at"])) if r["finished_at"] else "",
+            "Top-1": (r["metrics"] or {}).get("accuracy"), "Reason (if not ok)": r["error"] or ""}
+            for r in history]), hide_index=True,
+            column_config={"Top-1": st.column_config.NumberColumn(format="percent")})
+
+
 def run_details_ui(runs):
     """Pick one run; show its figures, its settings and the code that reproduces it."""
     labels = {int(row["id"]): _shared.run_label(row) for _, row in runs.iterrows()}
     _shared.keep_choice("compare_run", list(labels))
     run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="compare_run")
     row = runs[runs["id"].eq(run_id)].iloc[0]
+    history_ui(run_id)
     if row["status"] != "ok":
         st.error(f"{row['scheme']} failed: {row['error'] or 'no reason recorded'}", icon=":material/error:")
         return

@@ -178,6 +178,13 @@ class Store:
             rows = [row for row in rows if id(row) in kept]
         return rows
 
+    def history(self, run_id):
+        """Every run of the same model, data, scheme and settings as run ``run_id``, newest first."""
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs WHERE key=(SELECT key FROM runs WHERE id=?) ORDER BY id DESC",
+                              (run_id,)).fetchall()
+        return [_decode(row) for row in rows]
+
     def get(self, run_id):
         """Return one run by id, or None."""
         with self._connect() as db:

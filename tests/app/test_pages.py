@@ -352,6 +352,12 @@ def test_a_timed_out_or_failed_rerun_keeps_showing_the_good_result(app, filled_h
     at = app("export.py")
     assert not at.exception
     assert "9 runs (failed ones included" in texts(at.caption)  # the ok results, not the failed reruns
+    at = app("compare.py")
+    qat = next(r["id"] for r in store.rows(scheme="qat", status="ok"))
+    at.selectbox(key="compare_run").set_value(qat).run()
+    history = next(e for e in at.expander if e.label.startswith("History"))
+    assert history.label == "History: 2 runs of this model, data, scheme and settings"
+    assert list(history.dataframe[0].value["Status"]) == ["timeout", "ok"]  # the rerun, then the good run
     assert len(store.rows()) == 11 and {r["status"] for r in store.rows(scheme="qat")} == {"ok", "timeout"}
 
 
