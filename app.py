@@ -10,10 +10,11 @@ import streamlit as st
 from pages import _shared
 
 PAGES = Path(__file__).parent / "pages"
+FAVICON = Path(__file__).parent / "assets" / "favicon.png"  # shipped: nothing is fetched to draw it
 
 
 def main():
-    st.set_page_config(page_title="optlib — TFLite model optimization", page_icon=":material/compress:",
+    st.set_page_config(page_title="optlib — TFLite model optimization", page_icon=str(FAVICON),
                        layout="wide")
     _shared.init_state()
     navigation = st.navigation({
