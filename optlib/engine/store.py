@@ -174,8 +174,8 @@ class Store:
             for row in rows:  # newest first
                 if row["key"] not in chosen or (row["status"] == "ok" and chosen[row["key"]]["status"] != "ok"):
                     chosen[row["key"]] = row
-            kept = {id(row) for row in chosen.values()}
-            rows = [row for row in rows if id(row) in kept]
+            kept = {row["id"] for row in chosen.values()}
+            rows = [row for row in rows if row["id"] in kept]
         return rows
 
     def history(self, run_id):

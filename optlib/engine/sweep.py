@@ -99,6 +99,8 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
         InputError: the model, the data or the settings cannot be used at all.
     """
     inputs, specs = plan(model_ref, data_ref, selection, overrides, weights, trusted)  # nothing written before
+    if budget_s and executor is not None:
+        raise ValueError("budget_s applies to the default executor; pass LocalWorkers(budget_s=...) instead")
     store = store if isinstance(store, Store) else Store(store)
     store.mark_interrupted()
     report = _Reporter(progress, len(specs))
@@ -110,8 +112,6 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
             report(spec.index, spec.scheme, "cached", 1.0, "served from the store", rows[spec.index])
         else:
             todo.append(spec)
-    if budget_s and executor is not None:
-        raise ValueError("budget_s applies to the default executor; pass LocalWorkers(budget_s=...) instead")
     if todo:
         own = executor is None
         executor = executor or executors.LocalWorkers(budget_s=budget_s)
@@ -123,7 +123,6 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
                     rows[spec.index] = {"id": None, "scheme": spec.scheme, "status": "cancelled",
                                         "error": "the sweep was stopped before this scheme started", "cached": False,
                                         "settings": spec.settings, "tflite_path": None}
-            for spec in todo:
                 row = rows[spec.index]
                 if row["status"] in ("interrupted", "cancelled"):
                     report(spec.index, spec.scheme, row["status"], 1.0, row["error"], row)

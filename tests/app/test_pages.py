@@ -140,14 +140,25 @@ def test_optimize_results_survive_a_page_switch(app, home, monkeypatch):
     assert at.checkbox(key="optimize_scheme_int8").value
 
 
-def test_a_running_sweep_goes_on_while_the_person_looks_elsewhere(app, home, monkeypatch):
-    gate = threading.Event()
+def run_until_float32_is_done(app, monkeypatch, gate, selection=None):
+    """Press Run on Optimize with a stand-in sweep that waits for ``gate`` after each scheme; return once
+    float32 has finished: (the AppTest, the running job)."""
     monkeypatch.setattr(sweep, "run", FakeSweep(gate=gate))
     at = app("optimize.py")
+    if selection:
+        at.button(key="optimize_none_button").click().run()
+        for name in selection:
+            at.checkbox(key=f"optimize_scheme_{name}").check()
+        at.run()
     at.button(key="optimize_run_button").click().run()
     job = at.session_state["optimize_job"]
-    # until the first scheme has finished (the sweep then waits for the gate)
     wait_until(lambda: "float32" in job.state()[2] and job.state()[2]["float32"][0] == "ok")
+    return at, job
+
+
+def test_a_running_sweep_goes_on_while_the_person_looks_elsewhere(app, home, monkeypatch):
+    gate = threading.Event()
+    at, job = run_until_float32_is_done(app, monkeypatch, gate)
     at.run()
     assert not at.exception
     assert "Progress" in texts(at.subheader)
@@ -400,11 +411,7 @@ def test_stop_ends_the_sweep_and_keeps_what_finished(app, home, monkeypatch):
     from optlib.engine.store import Store
 
     gate = threading.Event()  # never set: the sweep would wait a minute after its first scheme
-    monkeypatch.setattr(sweep, "run", FakeSweep(gate=gate))
-    at = app("optimize.py")
-    at.button(key="optimize_run_button").click().run()
-    job = at.session_state["optimize_job"]
-    wait_until(lambda: "float32" in job.state()[2] and job.state()[2]["float32"][0] == "ok")
+    at, job = run_until_float32_is_done(app, monkeypatch, gate)
     at.run()
     at.button(key="optimize_stop_button").click().run()
     job.wait(10)
@@ -420,14 +427,7 @@ def test_a_reload_mid_run_finds_the_sweep_and_its_progress_again(app, home, monk
     from streamlit.testing.v1 import AppTest
 
     gate = threading.Event()
-    monkeypatch.setattr(sweep, "run", FakeSweep(gate=gate))
-    at = app("optimize.py")
-    at.button(key="optimize_none_button").click().run()
-    at.checkbox(key="optimize_scheme_float32").check()
-    at.checkbox(key="optimize_scheme_int8").check().run()
-    at.button(key="optimize_run_button").click().run()
-    job = at.session_state["optimize_job"]
-    wait_until(lambda: "float32" in job.state()[2] and job.state()[2]["float32"][0] == "ok")
+    at, job = run_until_float32_is_done(app, monkeypatch, gate, ("float32", "int8"))
     token = at.query_params["job"]
     assert token == job.token
 

@@ -121,3 +121,13 @@ def test_how_a_worker_ended_is_said_from_its_exit_status():
     assert how_it_ended(-9).startswith("was killed by SIGKILL (the kernel's out-of-memory killer")
     assert how_it_ended(-15) == "was killed by SIGTERM"
     assert how_it_ended(0) == "exited with status 0 before it finished"
+
+
+def test_a_budget_with_a_given_executor_is_refused_before_anything_is_written(tmp_path, tiny_model_path, digits_npz):
+    from optlib.engine import sweep
+
+    store = tmp_path / "store" / "r.sqlite"
+    with pytest.raises(ValueError, match="budget_s applies to the default executor"):
+        sweep.run(str(tiny_model_path), str(digits_npz), "float32", store=str(store), budget_s=5,
+                  executor=InProcess())
+    assert not store.parent.exists()
