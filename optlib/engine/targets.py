@@ -260,7 +260,10 @@ def arena_from_report(lines):
 
 def _tflm_reason(lines, problem):
     """TFLM's own words for why the model did not load (its error lines, not its allocator report)."""
-    said = [line.strip() for line in lines if line.strip() and "RecordingMicroAllocator" not in line]
+    import re
+
+    said = [re.sub(r"^\S+\.cc(:\d+)? ", "", line.strip()) for line in lines  # without TFLM's source file names
+            if line.strip() and "RecordingMicroAllocator" not in line]
     return "; ".join(said[:3]) or f"{type(problem).__name__}: {first_line(problem)}"
 
 
@@ -345,18 +348,59 @@ def _from_type(value, detail):
 
 # --- a target a user names ---------------------------------------------------------------------
 
-def fits(targets, ram_bytes=None, flash_bytes=None):
-    """(True, None) if the model runs on TFLM within ``ram_bytes`` of arena and ``flash_bytes``, else (False, why)."""
+DEVICE_KINDS = {"mcu": "a microcontroller (TFLite Micro)", "gpu": "the GPU delegate",
+                "integer": "an integer-only accelerator"}
+_UNITS = {"b": 1, "": 1, "kb": 1000, "k": 1000, "kib": 1024, "mb": 1000 ** 2, "m": 1000 ** 2, "mib": 1024 ** 2}
+DEVICE_HELP = ("mcu:ram=64KB,flash=256KB (KB = 1,000 bytes, KiB = 1,024; ram and flash each optional), "
+               "gpu, or integer")
+
+
+def parse_device(text):
+    """A device a search must fit, from ``mcu:ram=64KB,flash=256KB``, ``gpu`` or ``integer``.
+
+    Returns:
+        dict: kind, ram_bytes, flash_bytes (None when not limited) and a label to show.
+
+    Raises:
+        InputError: the text names no known device or a size cannot be read.
+    """
+    import re
+
+    from optlib.errors import InputError
     from optlib.units import format_bytes
 
-    entry = (targets or {}).get("micro") or {}
+    kind, _, rest = (text or "").strip().partition(":")
+    kind = kind.strip().lower()
+    if kind not in DEVICE_KINDS:
+        raise InputError(f"Unknown target '{text}'; use {DEVICE_HELP}.")
+    device = {"kind": kind, "ram_bytes": None, "flash_bytes": None}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, sep, value = item.partition("=")
+        key = key.strip().lower()
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", value)
+        if kind != "mcu" or key not in ("ram", "flash") or not sep or not match \
+                or match.group(2).lower() not in _UNITS:
+            raise InputError(f"Cannot read '{item}' in target '{text}'; use {DEVICE_HELP}.")
+        device[f"{key}_bytes"] = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    limits = [f"{name} {format_bytes(device[f'{name}_bytes'])}" for name in ("ram", "flash")
+              if device[f"{name}_bytes"] is not None]
+    device["label"] = DEVICE_KINDS[kind] + (f" with {' and '.join(limits)}" if limits else "")
+    return device
+
+
+def fits(targets, device):
+    """(True, None) if a result's targets say it runs on ``device`` (from :func:`parse_device`), else (False, why)."""
+    from optlib.units import format_bytes
+
+    name = {"mcu": "micro", "gpu": "gpu", "integer": "integer_only"}[device["kind"]]
+    entry = (targets or {}).get(name)
     if not entry:
-        return False, "not checked for microcontrollers (a run from before targets were measured)"
+        return False, "not checked (a result stored before targets were measured; run it again with --recompute)"
     if not entry.get("runs"):
-        return False, f"does not run on TFLM: {entry.get('reason') or 'no reason recorded'}"
+        return False, entry.get("reason") or "no reason recorded"
     why = []
-    if ram_bytes is not None and (entry.get("arena_bytes") or 0) > ram_bytes:
-        why.append(f"arena {format_bytes(entry['arena_bytes'])} > RAM {format_bytes(ram_bytes)}")
-    if flash_bytes is not None and entry["flash_bytes"] > flash_bytes:
-        why.append(f"model {format_bytes(entry['flash_bytes'])} > flash {format_bytes(flash_bytes)}")
+    if device.get("ram_bytes") is not None and (entry.get("arena_bytes") or 0) > device["ram_bytes"]:
+        why.append(f"arena {format_bytes(entry['arena_bytes'])} > RAM {format_bytes(device['ram_bytes'])}")
+    if device.get("flash_bytes") is not None and entry.get("flash_bytes", 0) > device["flash_bytes"]:
+        why.append(f"model {format_bytes(entry['flash_bytes'])} > flash {format_bytes(device['flash_bytes'])}")
     return (False, "; ".join(why)) if why else (True, None)
