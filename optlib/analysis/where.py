@@ -45,3 +45,34 @@ def runs_on(df, device):
         return df
     keep = df["targets"].map(lambda found: fits(found if isinstance(found, dict) else None, device)[0])
     return df[keep.astype(bool)]
+
+
+# The wizard's hardware answers and the target that measures each.
+HARDWARE_TARGET = {"cpu": "cpu", "gpu": "gpu", "android_gpu": "gpu", "edgetpu": "integer_only",
+                   "hexagon": "integer_only", "microcontroller": "micro"}
+
+
+def for_hardware(found, hardware):
+    """(runs: True/False/None, one line) saying whether a run's measured targets suit the wizard's ``hardware``."""
+    name = HARDWARE_TARGET.get(hardware)
+    if name is None:
+        return None, ""
+    entry = (found or {}).get(name) if isinstance(found, dict) else None
+    label = TARGETS[name]
+    if not entry:
+        return None, f"{label}: {NOT_CHECKED}"
+    if entry.get("runs") is None:
+        return None, f"{label}: {verdict(entry)}"
+    if not entry["runs"]:
+        return False, f"{label}: no — {entry.get('reason') or 'no reason recorded'}"
+    details = {
+        "micro": lambda: ", ".join(part for part in (
+            f"arena {format_bytes(entry.get('arena_bytes'))}" if entry.get("arena_bytes") else "",
+            f"flash {format_bytes(entry.get('flash_bytes'))}" if entry.get("flash_bytes") else "",
+            f"top-1 {entry['accuracy']:.1%} on {entry.get('samples')} inputs" if entry.get("accuracy") is not None
+            else "") if part),
+        "gpu": lambda: f"all {entry.get('ops')} ops on the delegate's list" if entry.get("ops") else "",
+        "integer_only": lambda: f"{entry.get('input_type')} in, {entry.get('output_type')} out; a static check",
+        "cpu": lambda: "ran on LiteRT",
+    }[name]()
+    return True, f"{label}: yes" + (f" ({details})" if details else "")
