@@ -272,9 +272,9 @@ def test_the_measured_compatibility_with_the_chosen_hardware_sits_beside_each_re
             data.resolve("digits").fingerprint, {}, {**canned_metrics("int8"), "targets": found})
     at = wizard_page(app, {**EDGE_TPU, "hardware": "microcontroller"})
     notes = [c.value for c in at.caption if "Measured for your hardware" in c.value]
-    assert notes == [":material/check_circle: Measured for your hardware — Microcontroller (TFLM): yes (arena 16.9 kB, "
-                     "flash 64.0 kB, top-1 97.0% on 200 inputs)"]  # qat has no run: nothing claimed for it
+    assert notes == [(":material/check_circle: Measured for your hardware — Microcontroller (TFLM): yes (arena "
+                      "16.9 kB, flash 64.0 kB, top-1 97.0% on 200 inputs)")]  # qat has no run: nothing claimed for it
     at = answer(at, EDGE_TPU)
     notes = [c.value for c in at.caption if "Measured for your hardware" in c.value]
-    assert notes == [":material/block: Measured for your hardware — Integer-only accelerator: no — input is float32; "
-                     "output is float32"]
+    assert notes == [(":material/block: Measured for your hardware — Integer-only accelerator: no — input is "
+                      "float32; output is float32")]
