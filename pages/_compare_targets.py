@@ -36,4 +36,6 @@ def matrix_ui(view):
                "**CPU**: ran on LiteRT.")
     st.dataframe(where.matrix(view), hide_index=True, key="compare_targets_matrix",
                  column_config={"TFLM top-1": st.column_config.NumberColumn(format="percent"),
+                                "Integer-only accelerator": st.column_config.TextColumn(width="large"),
+                                "Microcontroller (TFLM)": st.column_config.TextColumn(width="large"),
                                 "LiteRT top-1 (same inputs)": st.column_config.NumberColumn(format="percent")})

@@ -21,20 +21,32 @@ def verdict(entry):
     return "yes" if entry["runs"] else f"no: {entry.get('reason') or 'no reason recorded'}"
 
 
+def changed_settings(run):
+    """The settings a run changed from its scheme's defaults (e.g. 'int8_io=True'), so two int8 runs read apart."""
+    from optlib.engine import schemes
+
+    settings = run.get("settings")
+    if run["scheme"] not in schemes.SCHEMES or not isinstance(settings, dict):
+        return ""
+    defaults = schemes.settings_for(run["scheme"])
+    return ", ".join(f"{name}={value}" for name, value in settings.items()
+                     if name in defaults and value != defaults[name] and name not in ("runs", "warmup", "threads"))
+
+
 def matrix(df):
     """One row per run, one column per target (yes / no with the reason), and the microcontroller's figures."""
     rows = []
     for _, run in df.iterrows():
         found = run.get("targets") if isinstance(run.get("targets"), dict) else {}
         micro = found.get("micro") or {}
-        row = {"Run": run["id"], "Model": run["model"], "Scheme": run["scheme"]}
+        row = {"Run": run["id"], "Model": run["model"], "Scheme": run["scheme"], "Settings": changed_settings(run)}
         row.update({label: verdict(found.get(name)) for name, label in TARGETS.items()})
         row.update({"TFLM arena": format_bytes(micro.get("arena_bytes")) if micro.get("arena_bytes") else "—",
                     "Flash": format_bytes(micro.get("flash_bytes")) if micro.get("flash_bytes") else "—",
                     "TFLM top-1": micro.get("accuracy"), "LiteRT top-1 (same inputs)": micro.get("litert_accuracy"),
                     "TFLM inputs": micro.get("samples")})
         rows.append(row)
-    columns = ["Run", "Model", "Scheme", *TARGETS.values(), "TFLM arena", "Flash", "TFLM top-1",
+    columns = ["Run", "Model", "Scheme", "Settings", *TARGETS.values(), "TFLM arena", "Flash", "TFLM top-1",
                "LiteRT top-1 (same inputs)", "TFLM inputs"]
     return pd.DataFrame(rows, columns=columns)
 

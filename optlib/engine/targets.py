@@ -281,8 +281,9 @@ def micro(tflite, x=None, y=None, reference=None):
     lines = []
     try:
         with _native_stderr_into(lines):
-            # The arena TFLM may use (it reports what it did use): 10x the model, as its own default, and 1 MB at least.
-            it = runtime.Interpreter.from_bytes(tflite, arena_size=max(10 * len(tflite), 1 << 20))
+            # The arena TFLM may use (it reports what it did use): 10x the model, as its own default, 1 MB at
+            # least and 256 MB at most (a model that needs more says so in TFLM's words).
+            it = runtime.Interpreter.from_bytes(tflite, arena_size=min(max(10 * len(tflite), 1 << 20), 1 << 28))
             detail = it.get_input_details(0)
             it.set_input(np.zeros(detail["shape"], detail["dtype"]), 0)
             it.invoke()

@@ -52,3 +52,18 @@ def test_the_microcontroller_filter_narrows_the_results(app, home):
     assert set(at.dataframe[0].value["Scheme"]) == {"int8"}
     at.number_input(key="compare_mcu_ram").set_value(8).run()
     assert not at.exception and "No finished run matches these filters" in texts(at.info)
+
+
+def test_two_runs_of_one_scheme_read_apart_by_their_settings(app, home):
+    from optlib.engine import schemes
+    from optlib.engine.store import Store
+
+    _store(home)
+    settings = {**schemes.settings_for("int8"), "int8_io": True}
+    put_run(Store(), "int8", "digits_cnn", "m-fp", "digits", "d-fp", settings=settings,
+            metrics={**canned_metrics("int8"), "targets": {"integer_only": YES}})
+    at = app("compare.py")
+    matrix = next(d.value for d in at.dataframe if "Microcontroller (TFLM)" in d.value.columns)
+    int8 = matrix[matrix["Scheme"].eq("int8")]
+    assert sorted(int8["Settings"]) == ["", "int8_io=True"]
+    assert list(int8[int8["Settings"].eq("int8_io=True")]["Integer-only accelerator"]) == ["yes"]
