@@ -254,9 +254,18 @@ def _recommend(args):
             acc = "n/a" if m.get("accuracy") is None else f"{m['accuracy']:.3f}"
             print(f"   Measured on {m['model']} / {m['dataset']}: top-1 {acc}, {format_bytes(m['size_bytes'])} "
                   f"(gzip {format_bytes(m['gzip_bytes'])}), {m['latency_ms']['median']:.2f} ms")
+            print(_where_line(m, answers.get("hardware")), end="")
     for warning in rec.warnings:
         print(f"Warning: {warning}")
     return 0
+
+
+def _where_line(measured, hardware):
+    """'   Measured for your hardware: ...' from a stored run's targets (empty when the hardware has no target)."""
+    from optlib.analysis import where
+
+    _, line = where.for_hardware(measured.get("targets"), hardware)
+    return f"   Measured for your hardware: {line}\n" if line else ""
 
 
 def _measured(args, names):
@@ -269,7 +278,7 @@ def _measured(args, names):
         if row["scheme"] in names and row["scheme"] not in found:
             r = result_row(row)
             found[row["scheme"]] = {k: r.get(k) for k in ("model", "dataset", "accuracy", "size_bytes",
-                                                          "gzip_bytes", "latency_ms", "id")}
+                                                          "gzip_bytes", "latency_ms", "id", "targets")}
     return found
 
 
