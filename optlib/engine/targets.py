@@ -69,7 +69,7 @@ def check(tflite, x=None, y=None, reference=None):
     """
     try:
         graph = read_graph(tflite)
-    except Exception as problem:
+    except Exception as problem:  # noqa: BLE001
         failed = _failed("the .tflite could not be read", problem)
         return {name: dict(failed) for name in TARGETS}
     checks = {"cpu": lambda: cpu(graph), "gpu": lambda: gpu(graph), "integer_only": lambda: integer_only(graph),
@@ -78,7 +78,7 @@ def check(tflite, x=None, y=None, reference=None):
     for name, run in checks.items():
         try:
             found[name] = run()
-        except Exception as problem:  # one target's check never fails the others, nor the job
+        except Exception as problem:  # noqa: BLE001 — one target's check never fails the others, nor the job
             found[name] = _failed(f"the {TARGETS[name]} check failed", problem)
     return found
 
@@ -99,7 +99,7 @@ def of_job(path, data, trained=True):
         x = data.x_test[:MICRO_SAMPLES]
         reference = measure.predict(path, x)
         y = data.y_test[:MICRO_SAMPLES] if trained else None
-    except Exception as problem:  # the targets without the micro accuracy, rather than none
+    except Exception as problem:  # noqa: BLE001 — the targets without the micro accuracy, rather than none
         found = check(tflite)
         found["micro"].setdefault("accuracy_problem", f"{type(problem).__name__}: {first_line(problem)}")
         return found
@@ -287,7 +287,7 @@ def micro(tflite, x=None, y=None, reference=None):
             detail = it.get_input_details(0)
             it.set_input(np.zeros(detail["shape"], detail["dtype"]), 0)
             it.invoke()
-    except Exception as problem:
+    except Exception as problem:  # noqa: BLE001
         entry["reason"] = _tflm_reason(lines, problem)
         return entry
     report = []
