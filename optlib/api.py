@@ -84,15 +84,20 @@ def sweep(model, data, schemes="all", params=None, store=None, recompute=False, 
 
 
 def search(model, data, max_loss=0.01, objective="size", trials=8, budget_s=None, store=None, params=None,
-           progress=None, trusted=False):
+           progress=None, trusted=False, target=None):
     """The smallest (or fastest) model within ``max_loss`` of float32's accuracy; see :mod:`optlib.analysis.search`.
+
+    ``target`` keeps only models that run there: ``"mcu:ram=64KB,flash=256KB"``, ``"gpu"`` or ``"integer"``.
 
     Returns:
         dict: target, baseline, best, met, explanation and the trail of every trial.
     """
     from optlib.analysis.search import search as run_search
+    from optlib.engine.targets import parse_device
 
-    return run_search(model, data, max_loss, objective, trials, budget_s, store, params, progress, trusted=trusted)
+    device = parse_device(target) if target else None
+    return run_search(model, data, max_loss, objective, trials, budget_s, store, params, progress, trusted=trusted,
+                      device=device)
 
 
 def recommend(**answers):

@@ -63,6 +63,8 @@ def build_parser():
     search.add_argument("--budget", type=float, metavar="SECONDS", help="stop starting trials after this long")
     search.add_argument("--store")
     search.add_argument("--param", action="append", metavar="KEY=VALUE")
+    search.add_argument("--target", metavar="DEVICE", help="only models that run on this device: "
+                        "mcu:ram=64KB,flash=256KB (KB = 1,000 bytes, KiB = 1,024), gpu, or integer")
     search.add_argument("--trust", action="store_true",
                         help="allow Lambda layers and custom objects (runs code from the model file)")
     search.add_argument("--json", action="store_true")
@@ -170,19 +172,23 @@ def _results(args):
 
 def _search(args):
     from optlib.analysis.search import search
+    from optlib.engine import targets
+
+    device = targets.parse_device(args.target) if args.target else None
 
     def progress(event):
         if not args.json and event.stage in ("ok", "failed", "timeout", "cached") and event.scheme:
             print(f"  {event.scheme}: {event.stage}", file=sys.stderr)
 
     result = search(args.model, args.data, args.max_loss, args.objective, args.trials, args.budget, args.store,
-                    _params(args.param), progress, trusted=args.trust)
+                    _params(args.param), progress, trusted=args.trust, device=device)
     if args.json:
         print(json.dumps(result, default=str))
         return 0
     base = result["baseline"]
     print(f"Target: top-1 at least {result['target']['min_accuracy']:.4f} (float32 {base['accuracy']:.4f}, "
-          f"at most {100 * args.max_loss:.2f}% lost); objective: {args.objective}")
+          f"at most {100 * args.max_loss:.2f}% lost); objective: {args.objective}"
+          + (f"; runs on {device['label']}" if device else ""))
     for number, trial in enumerate(result["trail"], 1):
         settings = ", ".join(f"{k}={v}" for k, v in trial["settings"].items())
         acc = "" if trial.get("accuracy") is None else f"top-1 {trial['accuracy']:.4f}, "
@@ -248,9 +254,18 @@ def _recommend(args):
             acc = "n/a" if m.get("accuracy") is None else f"{m['accuracy']:.3f}"
             print(f"   Measured on {m['model']} / {m['dataset']}: top-1 {acc}, {format_bytes(m['size_bytes'])} "
                   f"(gzip {format_bytes(m['gzip_bytes'])}), {m['latency_ms']['median']:.2f} ms")
+            print(_where_line(m, answers.get("hardware")), end="")
     for warning in rec.warnings:
         print(f"Warning: {warning}")
     return 0
+
+
+def _where_line(measured, hardware):
+    """'   Measured for your hardware: ...' from a stored run's targets (empty when the hardware has no target)."""
+    from optlib.analysis import where
+
+    _, line = where.for_hardware(measured.get("targets"), hardware)
+    return f"   Measured for your hardware: {line}\n" if line else ""
 
 
 def _measured(args, names):
@@ -263,7 +278,7 @@ def _measured(args, names):
         if row["scheme"] in names and row["scheme"] not in found:
             r = result_row(row)
             found[row["scheme"]] = {k: r.get(k) for k in ("model", "dataset", "accuracy", "size_bytes",
-                                                          "gzip_bytes", "latency_ms", "id")}
+                                                          "gzip_bytes", "latency_ms", "id", "targets")}
     return found
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 from optlib.analysis import explain
 from optlib.engine.store import Store
 from optlib.views import charts
-from pages import _shared
+from pages import _compare_targets, _shared
 
 _shared.through_router(__file__)
 
@@ -86,6 +86,7 @@ runs = _shared.stored_runs_or_stop("No stored results yet. Run a few schemes fir
 
 chosen_models, chosen_datasets, chosen_schemes = _shared.filters_ui(runs, "compare")
 view = _shared.filter_runs(runs, chosen_models, chosen_datasets, chosen_schemes)
+view = _compare_targets.runs_on_ui(view)  # "runs on: a microcontroller with R kB RAM and F kB flash"
 everything = _shared.filter_runs(runs, chosen_models, chosen_datasets, chosen_schemes, ok_only=False)
 if view.empty:
     st.info("No finished run matches these filters. Clear a filter, or run schemes on Optimize.",
@@ -118,6 +119,8 @@ st.caption("In the style of Table 2 of the guide: the float32 baseline against f
            "int16-activation (int16x8) models.")
 st.dataframe(charts.table2(view), hide_index=True)
 st.plotly_chart(charts.table2_figure(view), key="compare_table2_chart")
+
+_compare_targets.matrix_ui(view)
 
 st.subheader("Each run")
 failed = everything[~everything["status"].eq("ok")]

@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from optlib.analysis import explain, report
+from optlib.analysis import explain, report, where
 from optlib.engine import schemes
 from optlib.guide import wizard
 from optlib.inputs import data, models
@@ -94,7 +94,17 @@ def measured_ui(row):
                f"run{baseline})")
 
 
-def item_ui(rank, item, row):
+def target_ui(row, hardware):
+    """Whether the measured run suits the chosen hardware, from its measured targets (engine.targets)."""
+    if row is None:
+        return
+    runs, line = where.for_hardware(row.get("targets"), hardware)
+    if line:
+        icon = {True: ":material/check_circle:", False: ":material/block:"}.get(runs, ":material/help:")
+        st.caption(f"{icon} Measured for your hardware — {line}")
+
+
+def item_ui(rank, item, row, hardware=None):
     """One recommended scheme: what it is, why, what to expect, where the advice comes from, what it measured."""
     with st.container(border=True):
         advice, figures = st.columns([3, 2], gap="medium")
@@ -105,6 +115,7 @@ def item_ui(rank, item, row):
             st.caption(f":material/menu_book: From {source_text(item.source)}")
         with figures:
             measured_ui(row)
+            target_ui(row, hardware)
 
 
 def source_text(source):
@@ -149,7 +160,7 @@ names = wizard.schemes(recommendation)
 st.subheader("Recommendation")
 measured = measured_runs()
 for rank, item in enumerate(recommendation.items, 1):
-    item_ui(rank, item, measured.get(item.scheme))
+    item_ui(rank, item, measured.get(item.scheme), answers.get("hardware"))
 for warning in recommendation.warnings:
     st.warning(warning, icon=":material/warning:")
 

@@ -36,6 +36,7 @@ COLUMNS = (
     "tflite_path", "settings", "trained",
     "accuracy_delta", "size_ratio", "gzip_ratio", "speedup",
     "scheme_order", "cached", "accuracy_note", "recipe", "model_fingerprint", "dataset_fingerprint",
+    "targets",  # where it runs (optlib.engine.targets): dict per target, None for runs from before
 )
 NUMERIC = (
     "accuracy", "top5", "keras_accuracy", "size_bytes", "gzip_bytes", "size_mb", "gzip_mb",
@@ -95,6 +96,7 @@ def _record(row):
         "accuracy_note": row.get("accuracy_note"), "recipe": row.get("recipe"),
         # Stored rows carry them: a baseline is always of the very same model file and data.
         "model_fingerprint": row.get("model_fingerprint"), "dataset_fingerprint": row.get("dataset_fingerprint"),
+        "targets": row.get("targets"),
     }
 
 

@@ -39,7 +39,7 @@ def objective_value(row, baseline, objective, weight=0.5):
 
 
 def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budget_s=None, store=None,
-           overrides=None, progress=None, weight=0.5, trusted=False):
+           overrides=None, progress=None, weight=0.5, trusted=False, device=None):
     """Search for the best model within ``max_loss`` relative accuracy loss.
 
     Args:
@@ -48,6 +48,7 @@ def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budge
         trials: most candidates to try (the float32 baseline is not counted).
         budget_s: stop starting new trials after this many seconds.
         trusted: load a model with Lambda layers or custom objects (runs code from the file).
+        device: a device every candidate must fit (:func:`optlib.engine.targets.parse_device`); None for any.
 
     Returns:
         dict: target, baseline row, best (row or None), met (bool), explanation, trail (list).
@@ -90,6 +91,9 @@ def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budge
             entry["loss"] = (base["accuracy"] - row["accuracy"]) / base["accuracy"]
             entry["objective"] = objective_value(row, base, objective, weight)
             entry["met"] = row["accuracy"] >= floor - 1e-12
+            if device is not None and not _fits(entry, row, device):
+                trail.append(entry)
+                continue
             if closest is None or (entry["loss"], entry["objective"]) < (closest["loss"], closest["objective"]):
                 closest = entry
             if entry["met"] and (best is None or entry["objective"] < best["objective"]):
@@ -102,11 +106,27 @@ def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budge
                                     f"more than the {100 * max_loss:.2f}% accepted")
             trail.append(entry)
     chosen = best or closest
-    return {"target": {"max_loss": max_loss, "min_accuracy": floor, "objective": objective},
+    explanation = _explain(best, closest, base, max_loss, objective)
+    if device is not None and closest is None and any("fits" in t for t in trail):
+        explanation = f"No candidate runs on {device['label']}: " + "; ".join(
+            f"{t['scheme']} ({t['why']})" for t in trail if t.get("fits") is False) + "."
+    return {"target": {"max_loss": max_loss, "min_accuracy": floor, "objective": objective,
+                       **({"device": device} if device else {})},
             "baseline": {"accuracy": base["accuracy"], "size_bytes": base["size_bytes"],
                          "latency_ms": base["latency_ms"]["median"], "id": base["id"]},
-            "best": chosen, "met": best is not None, "explanation": _explain(best, closest, base, max_loss, objective),
+            "best": chosen, "met": best is not None, "explanation": explanation,
             "trail": trail}
+
+
+def _fits(entry, row, device):
+    """Record in the trail entry whether the candidate runs on the device; a candidate that does not is set aside."""
+    from optlib.engine import targets
+
+    entry["fits"], why = targets.fits(row.get("targets"), device)
+    if not entry["fits"]:
+        entry["why"] = why
+        entry["verdict"] = f"does not run on {device['label']}: {why}"
+    return entry["fits"]
 
 
 def _explain(best, closest, base, max_loss, objective):

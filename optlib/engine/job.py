@@ -179,6 +179,9 @@ def _measure(context, built, settings):
                                                     settings["runs"], settings["warmup"])
         metrics["latency_ms"]["load_1m"] = round(load, 2)
         stats = measure.weight_stats(path)
+        from optlib.engine import targets
+
+        metrics["targets"] = targets.of_job(path, d, context.inputs.model.trained)  # GPU, integer-only, MCU
     metrics.update(sparsity=stats["sparsity"], max_unique_weights=stats["max_unique"],
                    max_unique_per_channel=stats["max_unique_per_channel"], kernels=stats["kernels"])
     metrics.update(built.extra)

@@ -257,3 +257,24 @@ def test_the_answers_survive_a_round_trip_to_optimize(app, home):
     assert not at.exception
     assert {q: at.radio(key=key(q)).value for q in asked(at)} == {**EDGE_TPU, "activation_sensitive": "no"}
     assert headings(at)[0].startswith("#### 1. Full integer `int8`")
+
+
+def test_the_measured_compatibility_with_the_chosen_hardware_sits_beside_each_recommendation(app, home):
+    from apphelpers import canned_metrics
+
+    from optlib.engine.store import Store
+    from optlib.inputs import data, models
+
+    found = {"integer_only": {"runs": False, "reason": "input is float32; output is float32"},
+             "micro": {"runs": True, "reason": None, "arena_bytes": 16_880, "flash_bytes": 64_048, "accuracy": 0.97,
+                       "samples": 200}}
+    put_run(Store(), "int8", "digits_cnn", models.resolve("digits_cnn").fingerprint, "digits",
+            data.resolve("digits").fingerprint, {}, {**canned_metrics("int8"), "targets": found})
+    at = wizard_page(app, {**EDGE_TPU, "hardware": "microcontroller"})
+    notes = [c.value for c in at.caption if "Measured for your hardware" in c.value]
+    assert notes == [(":material/check_circle: Measured for your hardware — Microcontroller (TFLM): yes (arena "
+                      "16.9 kB, flash 64.0 kB, top-1 97.0% on 200 inputs)")]  # qat has no run: nothing claimed for it
+    at = answer(at, EDGE_TPU)
+    notes = [c.value for c in at.caption if "Measured for your hardware" in c.value]
+    assert notes == [(":material/block: Measured for your hardware — Integer-only accelerator: no — input is "
+                      "float32; output is float32")]

@@ -46,3 +46,24 @@ def test_json_carries_each_cited_source_with_title_and_address(capsys, tmp_path)
         "url": "https://www.tensorflow.org/lite/performance/model_optimization"}
     assert out["sources"]["apx_optimization_techniques"] == {
         "title": "ApX Machine Learning: model optimization techniques in TensorFlow", "url": None}
+
+
+def test_the_measured_run_says_whether_it_suits_the_chosen_hardware(capsys, tmp_path):
+    from types import SimpleNamespace
+
+    from optlib.engine import schemes
+    from optlib.engine.job import Inputs, Result, Spec
+    from optlib.engine.store import Store, run_key
+
+    store = Store(tmp_path / "r.sqlite")
+    settings = schemes.settings_for("int8")
+    spec = Spec(0, "int8", settings, run_key("m-fp", "d-fp", "int8", settings))
+    inputs = Inputs(SimpleNamespace(name="digits_cnn", fingerprint="m-fp"), SimpleNamespace(name="digits",
+                                                                                           fingerprint="d-fp"))
+    metrics = {"accuracy": 0.97, "size_bytes": 64_048, "gzip_bytes": 57_500, "latency_ms": {"median": 0.01},
+               "targets": {"micro": {"runs": True, "arena_bytes": 16_880, "flash_bytes": 64_048}}}
+    store.finish(store.start(inputs, spec, "host", 1), Result(spec, "ok", None, metrics, b"TFL3" + bytes(100)))
+    assert main(["recommend", "--data", "representative", "--hardware", "microcontroller", "--priority", "size",
+                 "--model", "digits_cnn", "--store", str(tmp_path / "r.sqlite")]) == 0
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert "Measured for your hardware: Microcontroller (TFLM): yes (arena 16.9 kB, flash 64.0 kB)" in lines

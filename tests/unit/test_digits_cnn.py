@@ -42,3 +42,18 @@ def test_a_training_run_repeats_exactly(rows, tmp_path):
 
     assert weights(again) == weights(rows["qat"])
     assert abs(again["size_bytes"] - rows["qat"]["size_bytes"]) < 64
+
+
+def test_where_each_scheme_runs(rows, tmp_path):
+    """int8 with int8 I/O runs on TFLite Micro as accurately as on LiteRT; float16 and dynamic are not integer-only."""
+    every = [rows[n] for n in schemes.names()]
+    assert all(isinstance(r["targets"]["gpu"]["runs"], bool) for r in every)  # a GPU delegate verdict for each
+    for name in ("float16", "dynamic"):
+        entry = rows[name]["targets"]["integer_only"]
+        assert entry["runs"] is False and "compute in float" in entry["reason"], name
+    int8_io = sweep.run("digits_cnn", "digits", "int8", {"runs": "10", "int8.int8_io": "true"},
+                        Store(tmp_path / "r.sqlite"))["results"][0]
+    micro = int8_io["targets"]["micro"]
+    assert micro["runs"] is True and micro["arena_bytes"] > 0 and micro["flash_bytes"] == int8_io["size_bytes"]
+    assert abs(micro["accuracy"] - micro["litert_accuracy"]) <= 0.01 and micro["samples"] == 200
+    assert int8_io["targets"]["integer_only"]["runs"] is True

@@ -57,3 +57,25 @@ def test_open_workers_are_kept_for_the_same_inputs_and_replaced_for_others(store
     assert pids[0] == pids[1] != pids[2]  # one worker for the same inputs; new inputs, a new worker
     assert other["results"][0]["accuracy_samples"] == 100  # ... that loaded the other data
     assert workers.pool == []
+
+
+def test_a_microcontroller_target_returns_the_best_model_that_fits(store):
+    from optlib.engine import targets
+
+    device = targets.parse_device("mcu:ram=64KB,flash=256KB")
+    result = search("digits_cnn", "digits", max_loss=0.01, trials=2, store=store, overrides=FAST, device=device)
+    assert result["met"] is True and result["best"]["scheme"] == "int8" and result["best"]["fits"] is True
+    assert result["target"]["device"] == device
+    dynamic = next(t for t in result["trail"] if t["scheme"] == "dynamic")
+    assert dynamic["fits"] is False and "Hybrid models are not supported" in dynamic["verdict"]
+
+
+def test_a_microcontroller_too_small_for_every_candidate_says_none_fit_and_why(store):
+    from optlib.engine import targets
+
+    device = targets.parse_device("mcu:ram=2KB")
+    result = search("digits_cnn", "digits", max_loss=0.01, trials=2, store=store, overrides=FAST, device=device)
+    assert result["met"] is False and result["best"] is None
+    assert result["explanation"].startswith("No candidate runs on a microcontroller (TFLite Micro) with ram 2.0 kB: "
+                                            "int8 (arena ")
+    assert "> RAM 2.0 kB" in result["explanation"] and "dynamic (" in result["explanation"]

@@ -1,0 +1,142 @@
+"""Where a model runs: the GPU delegate, integer-only accelerators and TensorFlow Lite for Microcontrollers.
+
+A tiny CNN converted four ways proves what digits_cnn does (tests/unit/test_digits_cnn.py checks it there).
+"""
+
+import numpy as np
+import pytest
+
+from optlib.engine import targets
+from optlib.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_path, digits_arrays):
+    """The trained tiny CNN as float32, float16, dynamic and int8 with int8 input and output, and its test data."""
+    from optlib._keras import keras
+    from optlib.engine import convert
+
+    _, _, x_test, y_test = digits_arrays
+    x = x_test[..., None] / 16.0
+    model = keras().models.load_model(tiny_model_path)
+    recipes = {"float32": {}, "float16": {"optimizations": ["DEFAULT"], "supported_types": ["float16"]},
+               "dynamic": {"optimizations": ["DEFAULT"]},
+               "int8_io": {"optimizations": ["DEFAULT"], "supported_ops": ["TFLITE_BUILTINS_INT8"],
+                           "inference_input_type": "int8", "inference_output_type": "int8",
+                           "representative_samples": 50}}
+    made = {name: convert.convert(model, recipe, x[:50].astype(np.float32)) for name, recipe in recipes.items()}
+    return made, x, y_test
+
+
+def _scores(tflite, x):
+    from optlib.engine import measure
+
+    return measure.predict(tflite, x)
+
+
+def test_int8_with_int8_io_runs_on_tflm_with_an_arena_and_keeps_litert_accuracy(tiny):
+    made, x, y = tiny
+    found = targets.check(made["int8_io"], x[:200], y[:200], _scores(made["int8_io"], x[:200]))
+    micro = found["micro"]
+    assert micro["runs"] is True and micro["reason"] is None
+    assert 1_000 < micro["arena_bytes"] < 1_000_000 and micro["flash_bytes"] == len(made["int8_io"])
+    assert micro["samples"] == 200 and micro["accuracy"] > 0.8
+    assert abs(micro["accuracy"] - micro["litert_accuracy"]) <= 0.01 and micro["agreement"] >= 0.99
+    assert found["integer_only"]["runs"] is True
+    assert (found["integer_only"]["input_type"], found["integer_only"]["output_type"]) == ("int8", "int8")
+    assert found["gpu"]["runs"] is True and found["gpu"]["unsupported_ops"] == []
+    assert found["cpu"]["tensor_bytes"] > 0
+
+
+def test_float16_and_dynamic_are_not_integer_only_and_say_why(tiny):
+    made, _, _ = tiny
+    f16, dynamic = targets.check(made["float16"]), targets.check(made["dynamic"])
+    assert f16["integer_only"]["runs"] is False and "float16" in f16["integer_only"]["reason"]
+    assert "DEQUANTIZE" in f16["integer_only"]["float_ops"]
+    assert dynamic["integer_only"]["runs"] is False and "float32" in dynamic["integer_only"]["reason"]
+    assert "FULLY_CONNECTED" in dynamic["integer_only"]["float_ops"]
+    for found in (f16, dynamic):
+        assert "no vendor compiler" in found["integer_only"]["method"]
+        assert "input is float32" in found["integer_only"]["reason"]
+    # TFLM's own words: it has no float16 DEQUANTIZE and no hybrid (dynamic range) kernels (float input, int8 weights).
+    assert f16["micro"]["runs"] is False and "DEQUANTIZE" in f16["micro"]["reason"]
+    assert dynamic["micro"]["runs"] is False and "INT8" in dynamic["micro"]["reason"]
+    assert f16["micro"]["arena_bytes"] is None and f16["micro"]["flash_bytes"] == len(made["float16"])
+
+
+def test_an_int8_model_with_float_io_computes_in_integers_but_is_not_integer_only(tiny):
+    made, _, _ = tiny
+    found = targets.check(made["float32"])
+    assert found["micro"]["runs"] is True  # TFLM runs float models on its reference kernels
+    assert found["integer_only"]["integer_ops"] is False
+
+
+def test_ops_outside_the_gpu_delegates_list_are_named(tmp_path):
+    """LiteRT's analyzer calls this model GPU-compatible; the GPU delegate has no Asin and no custom ops."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 8], tf.float32)])
+    def f(x):
+        return tf.math.asin(tf.clip_by_value(x, -1.0, 1.0)) + x
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], f)
+    converter.allow_custom_ops = True
+    found = targets.check(converter.convert())
+    assert found["gpu"]["runs"] is False and "Asin" in found["gpu"]["unsupported_ops"]
+    assert "Asin" in found["gpu"]["reason"] and found["gpu"]["ops_on_gpu"] < found["gpu"]["ops"]
+    assert found["micro"]["runs"] is False and "Failed to get registration" in found["micro"]["reason"]
+
+
+def test_a_check_that_fails_is_recorded_in_its_own_entry(tiny, monkeypatch):
+    made, _, _ = tiny
+
+    def broken(*args):
+        raise RuntimeError("arena exploded")
+
+    monkeypatch.setattr(targets, "micro", broken)
+    found = targets.check(made["int8_io"])
+    assert found["micro"] == {"runs": None, "reason": "the Microcontroller (TFLM) check failed: RuntimeError: "
+                                                      "arena exploded"}
+    assert found["gpu"]["runs"] is True and found["integer_only"]["runs"] is True
+    unreadable = targets.check(b"not a model at all")
+    assert all(entry["runs"] is None and "could not be read" in entry["reason"] for entry in unreadable.values())
+
+
+def test_the_arena_is_read_from_tflms_allocator_report():
+    lines = ["[RecordingMicroAllocator] Arena allocation total 16880 bytes",
+             "[RecordingMicroAllocator] Arena allocation head 13520 bytes"]
+    assert targets.arena_from_report(lines) == 16880
+    assert targets.arena_from_report(["nothing"]) is None
+
+
+def test_a_device_is_parsed_and_a_result_fits_it_or_says_why():
+    device = targets.parse_device("mcu:ram=64KB,flash=256KB")
+    assert (device["kind"], device["ram_bytes"], device["flash_bytes"]) == ("mcu", 64_000, 256_000)
+    assert targets.parse_device("mcu:ram=64KiB")["ram_bytes"] == 65_536
+    assert targets.parse_device("gpu")["kind"] == "gpu"
+    small = {"micro": {"runs": True, "arena_bytes": 17_000, "flash_bytes": 64_000}}
+    assert targets.fits(small, device) == (True, None)
+    big = {"micro": {"runs": True, "arena_bytes": 70_000, "flash_bytes": 300_000}}
+    ok, why = targets.fits(big, device)
+    assert not ok and why == "arena 70.0 kB > RAM 64.0 kB; model 300.0 kB > flash 256.0 kB"
+    assert targets.fits({"micro": {"runs": False, "reason": "Hybrid models"}}, device) == (False, "Hybrid models")
+    assert targets.fits({}, device)[0] is False and "not checked" in targets.fits({}, device)[1]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("tpu", "Unknown target 'tpu'; use mcu:ram=64KB"),
+    ("mcu:ram=64XB", "Cannot read 'ram=64XB' in target 'mcu:ram=64XB'"),
+    ("mcu:rom=4KB", "Cannot read 'rom=4KB'"),
+    ("gpu:ram=1MB", "Cannot read 'ram=1MB'"),
+])
+def test_a_device_that_cannot_be_read_is_refused_with_what_to_write(text, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(")):
+        targets.parse_device(text)
+
+
+def test_the_cli_refuses_a_bad_target_with_exit_2(capsys):
+    from optlib.cli import main
+
+    assert main(["search", "--model", "digits_cnn", "--data", "digits", "--target", "mcu:ram=lots"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Cannot read 'ram=lots'") and "Traceback" not in err
