@@ -454,3 +454,41 @@ def test_compare_warns_when_the_baseline_is_at_chance(app, home):
     at = app("compare.py")
     assert not at.exception
     assert "about chance for 10 classes" in texts(at.warning)
+
+
+def displayed(frame_element):
+    """The cells of a dataframe as the page shows them (its Styler's display values)."""
+    import pyarrow
+
+    return pyarrow.ipc.open_stream(frame_element.proto.arrow_data.styler.display_values).read_all().to_pandas()
+
+
+def test_compare_opens_on_the_current_model_with_the_others_one_click_away(app, filled_home):
+    at = app("compare.py")
+    assert not at.exception
+    assert at.multiselect(key="compare_filter_model").value == ["digits_cnn"]
+    assert set(at.dataframe[0].value["Model"]) == {"digits_cnn"}
+    assert "1 other model in the store (tiny.keras): add them under Models" in texts(at.caption)
+    at.multiselect(key="compare_filter_model").set_value([]).run()  # cleared: every model
+    assert set(at.dataframe[0].value["Model"]) == {"digits_cnn", "tiny.keras"}
+    assert "other model" not in texts(at.caption)
+
+
+def test_compare_tables_show_a_dash_for_a_missing_figure_never_none(app, home):
+    from optlib.engine.store import Store
+
+    store = Store()
+    apphelpers.store_canned(store, "float32")
+    untrained = {**apphelpers.canned_metrics("float32"), "accuracy": None, "trained": False}
+    apphelpers.put_run(store, "float32", "mobilenet_v2", "mnv2-fp", "digits", "digits-fp", metrics=untrained)
+    at = app("compare.py")
+    at.multiselect(key="compare_filter_model").set_value([]).run()
+    assert not at.exception
+    table1, table2 = displayed(at.dataframe[0]), displayed(at.dataframe[1])
+    untrained_row = table2[table2["Model"] == "mobilenet_v2"].iloc[0]
+    assert untrained_row["Accuracy (float32 activations)"] == "—"
+    assert "no accuracy (untrained model)" in untrained_row["Note"]
+    assert table2[table2["Model"] == "digits_cnn"].iloc[0]["Accuracy (float32 activations)"] == "97.50"
+    for table in (table1, table2):
+        cells = table.astype(str).to_numpy().ravel()
+        assert not {"None", "nan", "NaN", "<NA>"} & set(cells)
