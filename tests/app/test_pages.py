@@ -492,3 +492,29 @@ def test_compare_tables_show_a_dash_for_a_missing_figure_never_none(app, home):
     for table in (table1, table2):
         cells = table.astype(str).to_numpy().ravel()
         assert not {"None", "nan", "NaN", "<NA>"} & set(cells)
+
+
+def test_present_tells_one_models_story_in_large_type(app, filled_home):
+    at = app("present.py")
+    assert not at.exception
+    assert [h.value for h in at.header] == ["1 · The model as it is", "2 · What we tried", "3 · The trade-off",
+                                           "4 · The verdict"]
+    assert at.selectbox(key="present_pair").value == ("digits_cnn", "digits")  # the current model
+    assert [m.label for m in at.metric] == ["Top-1 accuracy", "Download (gzipped)", "Latency"]
+    assert at.metric[0].value == "97.5%"
+    # The canned figures: qat is the smallest download and the fastest, within a point of float32.
+    size, speed = (s.value for s in at.success)
+    assert size.startswith("For size, take qat") and speed.startswith("For speed, take qat")
+    assert "font-size: 1.45rem" in at.get("html")[0].proto.body
+    at.selectbox(key="present_pair").set_value(("tiny.keras", "digits")).run()
+    assert not at.exception
+    assert at.success[0].value.startswith("For size, take int8")
+
+
+def test_present_without_a_baseline_says_what_to_run(app, home):
+    from optlib.engine.store import Store
+
+    apphelpers.store_canned(Store(), "int8")
+    at = app("present.py")
+    assert not at.exception
+    assert "has no float32 run: run float32 on Optimize" in texts(at.warning)
