@@ -64,10 +64,12 @@ def source_ref(stored):
     return None
 
 
-def bundle_bytes(run_id):
-    """The zip of one run: its .tflite, the source model (when this server has it), code, recipes and figures."""
+def bundle_bytes(run_id, ref):
+    """The zip of one run: its .tflite, the source model (``ref``, when this server has it), code, recipes and figures.
+
+    Made when the button is pressed, outside the page's run: it reads nothing of the session.
+    """
     stored = Store(_shared.store_path()).get(run_id)
-    ref = source_ref(stored)
     with tempfile.TemporaryDirectory(prefix="optlib-bundle-") as folder:
         model, note = (bundle.source_model(ref, stored["model_fingerprint"], folder) if ref else
                        (None, f"{stored['model']} is not the current model; choose it on Model & data to include it"))
@@ -76,9 +78,10 @@ def bundle_bytes(run_id):
 
 def bundle_ui(row):
     """One download with everything about the chosen run."""
-    stored = Store(_shared.store_path()).get(int(row["id"]))
-    has_model = source_ref(stored) is not None
-    st.download_button("Download the bundle (.zip)", data=lambda: bundle_bytes(int(row["id"])),
+    run_id = int(row["id"])
+    ref = source_ref(Store(_shared.store_path()).get(run_id))
+    has_model = ref is not None
+    st.download_button("Download the bundle (.zip)", data=lambda: bundle_bytes(run_id, ref),
                        file_name=f"{file_stem(Path(row['model']).stem, row['scheme'], row['id'])}-bundle.zip",
                        mime="application/zip", icon=":material/folder_zip:", on_click="ignore",
                        key="export_bundle_download")
