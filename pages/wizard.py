@@ -121,17 +121,15 @@ def send_to_optimize(names, settings):
         st.session_state[_shared.param_key(name)] = value
 
 
-TREE_VIEWS = {"path": "Your path (legible on a projector)", "whole": "The whole tree"}
-
-
 def tree_ui(answers):
     st.subheader("The decision tree")
     st.caption("Orange: the path your answers take. Each leaf lists its schemes in rank order. The tree follows "
                "the TensorFlow Lite model optimization guide and its post-training quantization advice.")
-    view = st.radio("Show", list(TREE_VIEWS), format_func=TREE_VIEWS.get, horizontal=True, key="wizard_tree_view")
-    if view == "path":
-        st.caption("Dashed boxes: the branches your answers did not take, folded; choose “The whole tree” to open them.")
-    st.graphviz_chart(wizard.to_dot(answers, path_only=view == "path"), width="stretch")
+    whole = st.toggle("Show the whole tree", key="wizard_whole_tree")
+    if not whole:
+        st.caption("Your path, legible on a projector. Dashed boxes: the branches your answers did not take, "
+                   "folded; “Show the whole tree” opens them.")
+    st.graphviz_chart(wizard.to_dot(answers, path_only=not whole), width="stretch")
 
 
 st.title("Scheme wizard")

@@ -333,7 +333,9 @@ def test_export_offers_results_models_charts_and_code(app, filled_home):
     at = app("export.py")
     assert not at.exception
     downloads = at.get("download_button")
-    assert len(downloads) == 5  # CSV, JSON, .tflite, chart HTML, code
+    assert len(downloads) == 6  # CSV, JSON, .tflite, the run's bundle, chart HTML, code
+    assert "Download the bundle (.zip)" in [b.proto.label for b in downloads]
+    assert "The optimized `.tflite`, the source model, the code" in texts(at.caption)  # digits_cnn: a zoo model
     assert any(b.proto.label.endswith("(.tflite, 1.0 kB)") for b in downloads)  # the canned 1,004-byte file
     assert at.selectbox(key="export_chart").options
     assert at.code and "tf.lite" in at.code[0].value
