@@ -20,6 +20,7 @@ def main():
     navigation = st.navigation({
         "Start": [
             st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True),
+            st.Page(PAGES / "present.py", title="Present", icon=":material/co_present:"),
         ],
         "Work": [
             st.Page(PAGES / "model_data.py", title="Model & data", icon=":material/dataset:"),

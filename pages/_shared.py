@@ -132,6 +132,11 @@ def data_ref():
     return st.session_state["app_data_ref"]
 
 
+def model_name():
+    """The current model's name as the store records it (a zoo name, or the model file's name)."""
+    return Path(model_ref()).name
+
+
 def trusted():
     return bool(st.session_state["app_trusted"])
 

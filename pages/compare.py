@@ -81,10 +81,27 @@ def run_details_ui(runs):
         _shared.code_ui(run_id)
 
 
+def start_on_the_current_model(runs):
+    """The first time Compare is shown, it shows the current model's runs; other models are one click away."""
+    current = _shared.model_name()
+    if "compare_filter_model" not in st.session_state and current in set(runs["model"]):
+        st.session_state["compare_filter_model"] = [current]
+
+
+def other_models_note(runs, chosen_models):
+    others = sorted(set(runs["model"]) - set(chosen_models)) if chosen_models else []
+    if others:
+        st.caption(f":material/add_circle: {len(others)} other model{'s' if len(others) != 1 else ''} in the store "
+                   f"({', '.join(others[:4])}{' …' if len(others) > 4 else ''}): add them under Models, or clear "
+                   "it to see all.")
+
+
 st.title("Compare")
 runs = _shared.stored_runs_or_stop("No stored results yet. Run a few schemes first.")
 
+start_on_the_current_model(runs)
 chosen_models, chosen_datasets, chosen_schemes = _shared.filters_ui(runs, "compare")
+other_models_note(runs, chosen_models)
 view = _shared.filter_runs(runs, chosen_models, chosen_datasets, chosen_schemes)
 view = _compare_targets.runs_on_ui(view)  # "runs on: a microcontroller with R kB RAM and F kB flash"
 everything = _shared.filter_runs(runs, chosen_models, chosen_datasets, chosen_schemes, ok_only=False)
@@ -99,25 +116,24 @@ chance_ui(view)
 
 st.subheader("Accuracy, latency and size per model and scheme")
 st.caption("In the style of Table 1 of the TensorFlow Lite optimization guide.")
-st.dataframe(charts.table1(view), hide_index=True)
+st.dataframe(charts.shown(charts.table1(view), charts.TABLE1_FORMATS), hide_index=True)
 explanations_ui(view, runs)
 
 st.subheader("Trade-offs")
 st.radio("Size axis", list(SIZE_AXES), format_func=SIZE_AXES.get, key="compare_size_axis", horizontal=True)
-left, right = st.columns(2)
-left.plotly_chart(charts.scatter(view, x=st.session_state["compare_size_axis"]), key="compare_size_chart")
-right.plotly_chart(charts.scatter(view, x="latency_ms"), key="compare_latency_chart")
+# One chart per row: side by side, a 1024 px window leaves each too narrow for its title, legend and ticks.
+st.plotly_chart(charts.scatter(view, x=st.session_state["compare_size_axis"]), key="compare_size_chart")
+st.plotly_chart(charts.scatter(view, x="latency_ms"), key="compare_latency_chart")
 st.caption("The line joins the Pareto front: runs that no other run beats on both accuracy and the other axis.")
 
 st.subheader("Size and latency")
-left, right = st.columns(2)
-left.plotly_chart(charts.size_bars(view), key="compare_size_bars_chart")
-right.plotly_chart(charts.latency_bars(view), key="compare_latency_bars_chart")
+st.plotly_chart(charts.size_bars(view), key="compare_size_bars_chart")
+st.plotly_chart(charts.latency_bars(view), key="compare_latency_bars_chart")
 
 st.subheader("Accuracy with float32, int8 and int16 activations")
 st.caption("In the style of Table 2 of the guide: the float32 baseline against full-integer int8 and "
            "int16-activation (int16x8) models.")
-st.dataframe(charts.table2(view), hide_index=True)
+st.dataframe(charts.shown(charts.table2(view), charts.TABLE2_FORMATS), hide_index=True)
 st.plotly_chart(charts.table2_figure(view), key="compare_table2_chart")
 
 _compare_targets.matrix_ui(view)

@@ -1,13 +1,16 @@
 """Export: download optimized models, the results as CSV or JSON, the charts and the code."""
 
 import re
+import tempfile
 from pathlib import Path
 
 import streamlit as st
 
 from optlib.analysis import report
+from optlib.engine.store import Store, result_row
+from optlib.errors import InputError
 from optlib.units import format_bytes
-from optlib.views import charts
+from optlib.views import bundle, charts
 from pages import _shared
 
 _shared.through_router(__file__)
@@ -47,6 +50,47 @@ def model_download_ui(view):
     return row
 
 
+def source_ref(stored):
+    """The current model, or the zoo model of the run's name, if it is the model the run started from; else None."""
+    from optlib.inputs import models
+
+    candidates = [_shared.model_ref()] + ([stored["model"]] if stored["model"] in models.ZOO else [])
+    for ref in dict.fromkeys(candidates):
+        try:
+            if models.resolve(ref).fingerprint == stored["model_fingerprint"]:
+                return ref
+        except InputError:
+            continue
+    return None
+
+
+def bundle_bytes(run_id, ref):
+    """The zip of one run: its .tflite, the source model (``ref``, when this server has it), code, recipes and figures.
+
+    Made when the button is pressed, outside the page's run: it reads nothing of the session.
+    """
+    stored = Store(_shared.store_path()).get(run_id)
+    with tempfile.TemporaryDirectory(prefix="optlib-bundle-") as folder:
+        model, note = (bundle.source_model(ref, stored["model_fingerprint"], folder) if ref else
+                       (None, f"{stored['model']} is not the current model; choose it on Model & data to include it"))
+        return bundle.make(result_row(stored), Path(stored["tflite_path"]).read_bytes(), model, note)
+
+
+def bundle_ui(row):
+    """One download with everything about the chosen run."""
+    run_id = int(row["id"])
+    ref = source_ref(Store(_shared.store_path()).get(run_id))
+    has_model = ref is not None
+    st.download_button("Download the bundle (.zip)", data=lambda: bundle_bytes(run_id, ref),
+                       file_name=f"{file_stem(Path(row['model']).stem, row['scheme'], row['id'])}-bundle.zip",
+                       mime="application/zip", icon=":material/folder_zip:", on_click="ignore",
+                       key="export_bundle_download")
+    st.caption("The optimized `.tflite`, " + ("the source model, " if has_model else "") +
+               "the code that reproduces it, the data recipe and the measured row, with a README." +
+               ("" if has_model else f" The source model is not included: {row['model']} is not the current "
+                                     "model; choose it on Model & data to include it."))
+
+
 st.title("Export")
 runs = _shared.stored_runs_or_stop("Nothing to export yet. Run a few schemes first.")
 
@@ -73,6 +117,8 @@ if view.empty:
 
 st.subheader("Optimized models")
 chosen_row = model_download_ui(view)
+if chosen_row is not None:
+    bundle_ui(chosen_row)
 
 st.subheader("Charts")
 st.caption("A self-contained HTML page with the interactive Plotly figure (works offline).")

@@ -136,7 +136,11 @@ def tree_ui(answers):
     st.subheader("The decision tree")
     st.caption("Orange: the path your answers take. Each leaf lists its schemes in rank order. The tree follows "
                "the TensorFlow Lite model optimization guide and its post-training quantization advice.")
-    st.graphviz_chart(wizard.to_dot(answers), width="stretch")
+    whole = st.toggle("Show the whole tree", key="wizard_whole_tree")
+    if not whole:
+        st.caption("Your path, legible on a projector. Dashed boxes: the branches your answers did not take, "
+                   "folded; “Show the whole tree” opens them.")
+    st.graphviz_chart(wizard.to_dot(answers, path_only=not whole), width="stretch")
 
 
 st.title("Scheme wizard")

@@ -686,8 +686,12 @@ def _quote(text: str) -> str:
     return f'"{escaped}"'
 
 
-def to_dot(answers: Mapping[str, str] | None = None) -> str:
+def to_dot(answers: Mapping[str, str] | None = None, path_only: bool = False) -> str:
     """Returns the whole tree as Graphviz DOT source, the path of the answers highlighted.
+
+    With ``path_only`` it draws the path and, beside each step, the branches the
+    answers did not take as one box each, not expanded: a drawing a fraction of the
+    whole tree's size, legible at full width on a projector.
 
     The path goes as far as the answers take it: a question left out uses its
     default, and the path stops at the first question that must be answered
@@ -726,7 +730,8 @@ def to_dot(answers: Mapping[str, str] | None = None) -> str:
     options = {q.id: dict(q.options) for q in QUESTIONS}
     lines = [
         "digraph wizard {",
-        '  graph [rankdir=LR, bgcolor="transparent", nodesep=0.08, ranksep=0.12];',
+        # The path alone reads top to bottom: its width is one step's branches, not the tree's depth.
+        f'  graph [rankdir={"TB" if path_only else "LR"}, bgcolor="transparent", nodesep=0.08, ranksep=0.12];',
         f'  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=14, '
         f'color="{_MUTED}", fillcolor="#ffffff", fontcolor="{_MUTED_TEXT}", '
         f'margin="0.1,0.04", height=0.3];',
@@ -734,8 +739,13 @@ def to_dot(answers: Mapping[str, str] | None = None) -> str:
         f"fontsize=12, arrowsize=0.6];",
     ]
 
-    def draw(node_id: str, dot_id: str, reached: bool) -> None:
+    def draw(node_id: str, dot_id: str, reached: bool, folded: bool = False) -> None:
         item = nodes[node_id]
+        if folded:  # a branch the answers did not take: one box saying what lies behind it
+            label = (f"{_SHORT[item['question']]} …" if item["kind"] == "question"
+                     else "\n".join(" · ".join(item["schemes"][i:i + 2]) for i in range(0, len(item["schemes"]), 2)))
+            lines.append(f"  {_quote(dot_id)} [label={_quote(label)}, style=\"rounded,dashed\"];")
+            return
         if item["kind"] == "question":
             label, look = _SHORT[item["question"]], ""
             if reached:
@@ -757,7 +767,7 @@ def to_dot(answers: Mapping[str, str] | None = None) -> str:
                               for value in edge["answers"])
             look = f', color="{_ACCENT}", fontcolor="{_ACCENT_TEXT}", penwidth=2.5' if hit else ""
             lines.append(f"  {_quote(dot_id)} -> {_quote(child)} [label={_quote(label)}{look}];")
-            draw(target, child, hit)
+            draw(target, child, hit, folded=path_only and not hit)
 
     draw(ROOT, ROOT, True)
     lines.append("}")

@@ -10,10 +10,12 @@ Importing this module does not import TensorFlow.
 """
 
 import math
+import textwrap
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from optlib.analysis import explain, report
 from optlib.engine import schemes
@@ -41,6 +43,7 @@ TABLE2_SCHEMES = {
     "int16x8": "Accuracy (int16 activations)",
 }
 TABLE2_COLUMNS = ("Model", "Dataset", "Accuracy metric type", *TABLE2_SCHEMES.values(), "Note")
+TABLE2_FORMATS = dict.fromkeys(TABLE2_SCHEMES.values(), "{:.2f}")
 
 
 # --- Shared helpers ---------------------------------------------------------
@@ -99,12 +102,24 @@ def _accuracy_note(df):
     return ("Not shown: " + "; ".join(parts)) if parts else ""
 
 
+def _wrap(text, width=90):
+    """Break a note into lines that fit a chart 640 px wide (a 1024 px window): Plotly does not wrap text."""
+    return "<br>".join(textwrap.wrap(text, width)) if text else ""
+
+
+def _title(fig, title, note=""):
+    """The chart's title, and under it its note (what is not shown and why), wrapped, with room for both."""
+    note = _wrap(note)
+    lines = note.count("<br>") + 1 if note else 0
+    fig.update_layout(title={"text": title, "x": 0.0, "xanchor": "left",
+                             "subtitle": {"text": note, "font": {"size": 12, "color": "#555"}}},
+                      margin={"t": 64 + 16 * lines})
+
+
 def _figure(title, note="", **layout):
     fig = go.Figure()
-    fig.update_layout(title={"text": title, "x": 0.0, "xanchor": "left"}, template=TEMPLATE,
-                      margin={"t": 90 if note else 60}, hoverlabel={"align": "left"}, **layout)
-    if note:
-        _annotate(fig, note)
+    fig.update_layout(template=TEMPLATE, hoverlabel={"align": "left"}, **layout)
+    _title(fig, title, note)
     return fig
 
 
@@ -174,7 +189,7 @@ def table1(df):
     return table.reset_index(drop=True)
 
 
-_TABLE1_FORMATS = {
+TABLE1_FORMATS = {
     "Top-1 accuracy (%)": "{:.2f}", "Δ top-1 vs float32 (points)": "{:+.2f}", "Latency (ms)": "{:.4g}",
     "Speed-up vs float32 (×)": "{:.2f}×", "Size (MB)": "{:.4g}", "Smaller than float32 (×)": "{:.2f}×",
     "Gzipped (MB)": "{:.4g}", "Gzipped smaller than float32 (×)": "{:.2f}×",
@@ -201,12 +216,18 @@ def table1_figure(df):
     fig.add_trace(go.Table(
         columnwidth=list(_TABLE1_WIDTHS),
         header={"values": [f"<b>{c}</b>" for c in table.columns], "align": "left", "fill_color": "#e8e8e8"},
-        cells={"values": [[_cell(v, _TABLE1_FORMATS.get(c, "{}")) for v in table[c]] for c in table.columns],
+        cells={"values": [[_cell(v, TABLE1_FORMATS.get(c, "{}")) for v in table[c]] for c in table.columns],
                "align": "left", "height": 26,
                "font": {"color": [plain, plain, [color_of(s) for s in table["Scheme"]]]
                         + [plain] * (len(table.columns) - 3)}},
         name="Table 1"))
     return fig
+
+
+def shown(table, formats=None):
+    """A table as a page shows it: each figure in its format, a missing one as "—" (not "None" or "nan");
+    the table's Note says why it is missing."""
+    return table.style.format(formats or {}, na_rep="—")
 
 
 # --- Table 2: accuracy by activation type -------------------------------------
@@ -301,8 +322,10 @@ def scatter(df, x="size_mb"):
     note = _accuracy_note(df)
     if shown.empty:
         return _empty(title, "No finished run with an accuracy figure yet." + (f"<br>{note}" if note else ""))
-    fig = _figure(title, note, xaxis_title=X_AXES[x], yaxis_title=ACCURACY_AXIS, legend_title_text="Scheme")
     models = list(dict.fromkeys(shown["model"]))
+    entries = shown["scheme"].nunique() + shown["dataset"].nunique() + (len(models) + 1 if len(models) > 1 else 0)
+    fig = _figure(title, note, xaxis_title=X_AXES[x], yaxis_title=ACCURACY_AXIS, legend_title_text="Scheme",
+                  height=max(480, 220 + 30 * entries))  # room for the whole legend: no scrolling in it
     symbol = {m: MARKER_SYMBOLS[i % len(MARKER_SYMBOLS)] for i, m in enumerate(models)}
     unit = "ms" if x == "latency_ms" else "MB"
     for scheme in in_registry_order(shown["scheme"]):
@@ -327,9 +350,57 @@ def scatter(df, x="size_mb"):
                            f"top-1 %{{y:.2f}}%<br>%{{x:.4g}} {unit}<extra></extra>")))
     if len(models) > 1:
         _legend_symbols(fig, symbol)
-    if _spans_orders(shown[x]):  # e.g. int16x8 reference kernels
-        fig.update_xaxes(type="log", title_text=X_AXES[x] + ", log scale")
+    log = _spans_orders(shown[x])
+    if log:  # e.g. int16x8 reference kernels; a tick per decade keeps the labels apart
+        fig.update_xaxes(type="log", dtick=1, title_text=X_AXES[x] + ", log scale")
+    _label_crowds(fig, shown, x, log)
     return fig
+
+
+def crowds(points, log_x=False, reach=0.05):
+    """Groups of points that would sit on one spot: within ``reach`` of each other on both axes,
+    as a share of each axis's span (log x measured in decades). Returns lists of row positions."""
+    xs = np.log10(points["x"].clip(lower=1e-12)) if log_x else points["x"].astype(float)
+    ys = points["y"].astype(float)
+    span_x, span_y = (float(xs.max() - xs.min()) or 1.0), (float(ys.max() - ys.min()) or 1.0)
+    groups = []
+    for i, (px, py) in enumerate(zip(xs, ys)):
+        for group in groups:
+            gx, gy = xs.iloc[group[0]], ys.iloc[group[0]]
+            if abs(px - gx) <= reach * span_x and abs(py - gy) <= reach * span_y:
+                group.append(i)
+                break
+        else:
+            groups.append([i])
+    return [group for group in groups if len(group) > 1]
+
+
+def _label_crowds(fig, shown, x, log):
+    """Name the schemes that share one spot beside it (and in its hover): a marker hides the ones under it.
+
+    The label goes on the side with more room; the marker symbols already tell the models apart.
+    """
+    points = pd.DataFrame({"x": shown[x].to_numpy(), "y": (shown["accuracy"] * 100).to_numpy(),
+                           "name": shown["scheme"].to_numpy(), "model": shown["model"].astype(str).to_numpy()})
+    xs = np.log10(points["x"].clip(lower=1e-12)) if log else points["x"]
+    middle = (float(xs.min()) + float(xs.max())) / 2
+    span_y = float(points["y"].max() - points["y"].min()) or 1.0
+    last_y = None
+    for group in sorted(crowds(points, log), key=lambda g: points["y"].iloc[g].mean()):
+        members = points.iloc[group]
+        names = " · ".join(dict.fromkeys(members["name"]))
+        where = "; ".join(f"{row.name} on {row.model}" for row in members.itertuples())
+        left = float(xs.iloc[group].mean()) > middle
+        y = float(members["y"].mean())
+        # A crowd just above the last one: its label goes above its spot, so the two labels do not collide.
+        vertical = "top" if last_y is not None and y - last_y < 0.06 * span_y else "middle"
+        last_y = y
+        fig.add_trace(go.Scatter(
+            x=[members["x"].min() if left else members["x"].max()], y=[y], mode="text",
+            text=[f"{_wrap(names, 36)}  " if left else f"  {_wrap(names, 36)}"],
+            textposition=f"{vertical} {'left' if left else 'right'}", textfont={"size": 11, "color": "#333"},
+            showlegend=False, name="same spot", hovertemplate=f"Same spot: {where}<extra></extra>",
+            cliponaxis=False))
 
 
 def _legend_symbols(fig, symbol):
@@ -348,14 +419,37 @@ def _spans_orders(values, ratio=30):
 
 # --- Bars: size and latency per scheme --------------------------------------
 
+FACET_HEIGHT = 300  # px per model: scheme names stay legible under each model's own bars
+
+
 def _bar_rows(df):
-    """Newest ok run per model, dataset and scheme, in model then registry order, with x positions."""
-    rows = report.latest(df).sort_values(["model", "dataset", "scheme_order"], kind="stable")
-    if rows[["model", "dataset"]].drop_duplicates().shape[0] > 1:
-        x = [list(_group_label(rows)), list(rows["scheme"])]  # plotly multicategory: model, then scheme
-    else:
-        x = list(rows["scheme"])
-    return rows, x
+    """Newest ok run per model, dataset and scheme, in model then registry order."""
+    return report.latest(df).sort_values(["model", "dataset", "scheme_order"], kind="stable")
+
+
+def _facets(rows):
+    """(label, rows) per model (and dataset): each gets its own panel and y axis, so one big model
+    never flattens the bars of the others."""
+    labels = _group_label(rows)
+    return [(label, rows[labels == label]) for label in dict.fromkeys(labels)]
+
+
+def _faceted(title, note, facets, **layout):
+    """A figure with one panel per model, stacked; each panel titled with its model when there are several."""
+    fig = make_subplots(rows=len(facets), cols=1, vertical_spacing=min(0.12, 0.5 / len(facets)),
+                        subplot_titles=[label for label, _ in facets] if len(facets) > 1 else None)
+    fig.update_layout(template=TEMPLATE, hoverlabel={"align": "left"},
+                      height=120 + FACET_HEIGHT * len(facets), **layout)
+    _title(fig, title, note)
+    fig.update_annotations(font={"size": 13}, selector={"text": [label for label, _ in facets]})
+    return fig
+
+
+def _log_if_spread(fig, values, row, title, suffix=""):
+    """A log y axis for a panel whose bars differ more than 30 times (e.g. int16x8 reference kernels)."""
+    fig.update_yaxes(title_text=title + suffix, row=row, col=1)
+    if _spans_orders(values):
+        fig.update_yaxes(type="log", dtick=1, title_text=title + ", log scale" + suffix, row=row, col=1)
 
 
 def _bar_note(df):
@@ -366,41 +460,47 @@ def _bar_note(df):
 def size_bars(df):
     """Return raw and gzipped model size per scheme as grouped bars (newest ok run of each).
 
-    Two traces, "Raw .tflite" and "Gzipped (download)"; each bar has its
-    scheme's colour (gzipped bars hatched). With several models the x axis is
-    grouped by model, then scheme.
+    Two traces per model, "Raw .tflite" and "Gzipped (download)"; each bar has its
+    scheme's colour (gzipped bars hatched). With several models, each model has its
+    own panel and y axis (stacked), so a 14 MB model beside 0.02 MB ones hides nothing.
     """
     title = "Model size per scheme: stored and downloaded (gzipped)"
-    rows, x = _bar_rows(df)
+    rows = _bar_rows(df)
     note = _bar_note(df)
     if rows.empty:
         return _empty(title, "No finished runs to show yet." + (f"<br>{note}" if note else ""))
-    fig = _figure(title, note, barmode="group", xaxis_title="Scheme", yaxis_title="Size (MB)",
-                  legend_title_text="Size")
-    colors = [color_of(s) for s in rows["scheme"]]
-    for column, name, ratio, pattern in (("size_mb", "Raw .tflite", "size_ratio", ""),
-                                         ("gzip_mb", "Gzipped (download)", "gzip_ratio", "/")):
-        ratios = [f"{r:.2f}× smaller than float32" if np.isfinite(r) else "no float32 baseline"
-                  for r in rows[ratio]]
-        fig.add_trace(go.Bar(
-            x=x, y=rows[column], name=name,
-            marker={"color": colors, "pattern": {"shape": pattern, "fgcolor": "white", "solidity": 0.35}},
-            customdata=_custom(rows["scheme"], rows["model"], rows["dataset"],
-                                 rows[column.replace("_mb", "_bytes")], ratios),
-            hovertemplate=(f"<b>%{{customdata[0]}}</b> · {name}<br>model %{{customdata[1]}}"
-                           "<br>%{y:.4g} MB (%{customdata[3]:,.0f} bytes)<br>%{customdata[4]}<extra></extra>")))
-    if _spans_orders(pd.concat([rows["size_mb"], rows["gzip_mb"]])):  # one big model would flatten the rest
-        fig.update_yaxes(type="log", title_text="Size (MB), log scale")
+    facets = _facets(rows)
+    fig = _faceted(title, note, facets, barmode="group", legend_title_text="Size")
+    for number, (_, panel) in enumerate(facets, 1):
+        colors = [color_of(s) for s in panel["scheme"]]
+        for column, name, ratio, pattern in (("size_mb", "Raw .tflite", "size_ratio", ""),
+                                             ("gzip_mb", "Gzipped (download)", "gzip_ratio", "/")):
+            ratios = [f"{r:.2f}× smaller than float32" if np.isfinite(r) else "no float32 baseline"
+                      for r in panel[ratio]]
+            fig.add_trace(go.Bar(
+                x=list(panel["scheme"]), y=panel[column], name=name, legendgroup=name, showlegend=number == 1,
+                marker={"color": colors, "pattern": {"shape": pattern, "fgcolor": "white", "solidity": 0.35}},
+                customdata=_custom(panel["scheme"], panel["model"], panel["dataset"],
+                                   panel[column.replace("_mb", "_bytes")], ratios),
+                hovertemplate=(f"<b>%{{customdata[0]}}</b> · {name}<br>model %{{customdata[1]}}"
+                               "<br>%{y:.4g} MB (%{customdata[3]:,.0f} bytes)<br>%{customdata[4]}<extra></extra>")),
+                row=number, col=1)
+        _log_if_spread(fig, pd.concat([panel["size_mb"], panel["gzip_mb"]]), number, "Size (MB)")
+    fig.update_xaxes(title_text="Scheme", row=len(facets), col=1)
     return fig
 
 
-def latency_bars(df):
-    """Return median latency per scheme with error bars (standard deviation); p90 in the hover.
+LATENCY_AXIS = "Median latency (ms per inference)"
+WHISKERS = "<br><sup>whiskers: fastest run to 90th percentile</sup>"
 
-    One bar trace named "Median latency", each bar in its scheme's colour
-    (newest ok run of each scheme per model).
+
+def latency_bars(df):
+    """Return median latency per scheme with whiskers from the fastest run to the 90th percentile.
+
+    One bar trace per model named "Median latency", each bar in its scheme's colour
+    (newest ok run of each scheme per model); several models get a panel each.
     """
-    rows, x = _bar_rows(df)
+    rows = _bar_rows(df)
     threads = sorted({int(t) for t in rows["threads"].dropna()}) if len(rows) else []
     timing = (f"{threads[0]} thread{'s' if threads[0] != 1 else ''}" if len(threads) == 1
               else "mixed thread counts, see hover")
@@ -409,25 +509,25 @@ def latency_bars(df):
     note = _bar_note(df)
     if rows.empty:
         return _empty(title, "No finished runs to show yet." + (f"<br>{note}" if note else ""))
-    fig = _figure(title, note, xaxis_title="Scheme",
-                  yaxis_title="Median latency (ms per inference)<br><sup>whiskers: fastest run to 90th percentile"
-                              "</sup>", showlegend=False)
-    speedups = [explain.speed_phrase(s, "float32") or "no float32 baseline" for s in rows["speedup"]]
-    # Latencies are skewed (a few slow outliers): the whiskers span the measured fastest run to the 90th
-    # percentile, not a standard deviation that can reach below 0 ms.
-    above = (rows["latency_p90_ms"] - rows["latency_ms"]).clip(lower=0).fillna(0)
-    below = (rows["latency_ms"] - rows["latency_min_ms"]).clip(lower=0).fillna(0)
-    fig.add_trace(go.Bar(
-        x=x, y=rows["latency_ms"], name="Median latency",
-        marker_color=[color_of(s) for s in rows["scheme"]],
-        error_y={"type": "data", "array": above.to_list(), "arrayminus": below.to_list(),
-                 "visible": True, "color": "#444"},
-        customdata=_custom(rows["scheme"], rows["model"], rows["latency_p90_ms"], rows["latency_min_ms"],
-                           rows["threads"], speedups),
-        hovertemplate=("<b>%{customdata[0]}</b><br>model %{customdata[1]}<br>median %{y:.4g} ms"
-                       "<br>fastest %{customdata[3]:.4g} ms · p90 %{customdata[2]:.4g} ms"
-                       "<br>threads %{customdata[4]}<br>%{customdata[5]}<extra></extra>")))
-    if _spans_orders(rows["latency_ms"]):
-        fig.update_yaxes(type="log", title_text="Median latency (ms per inference), log scale<br><sup>whiskers: "
-                                                "fastest run to 90th percentile</sup>")
+    facets = _facets(rows)
+    fig = _faceted(title, note, facets, showlegend=False)
+    for number, (_, panel) in enumerate(facets, 1):
+        speedups = [explain.speed_phrase(s, "float32") or "no float32 baseline" for s in panel["speedup"]]
+        # Latencies are skewed (a few slow outliers): the whiskers span the measured fastest run to the 90th
+        # percentile, not a standard deviation that can reach below 0 ms.
+        above = (panel["latency_p90_ms"] - panel["latency_ms"]).clip(lower=0).fillna(0)
+        below = (panel["latency_ms"] - panel["latency_min_ms"]).clip(lower=0).fillna(0)
+        fig.add_trace(go.Bar(
+            x=list(panel["scheme"]), y=panel["latency_ms"], name="Median latency",
+            marker_color=[color_of(s) for s in panel["scheme"]],
+            error_y={"type": "data", "array": above.to_list(), "arrayminus": below.to_list(),
+                     "visible": True, "color": "#444"},
+            customdata=_custom(panel["scheme"], panel["model"], panel["latency_p90_ms"], panel["latency_min_ms"],
+                               panel["threads"], speedups),
+            hovertemplate=("<b>%{customdata[0]}</b><br>model %{customdata[1]}<br>median %{y:.4g} ms"
+                           "<br>fastest %{customdata[3]:.4g} ms · p90 %{customdata[2]:.4g} ms"
+                           "<br>threads %{customdata[4]}<br>%{customdata[5]}<extra></extra>")),
+            row=number, col=1)
+        _log_if_spread(fig, panel["latency_ms"], number, LATENCY_AXIS, WHISKERS)
+    fig.update_xaxes(title_text="Scheme", row=len(facets), col=1)
     return fig

@@ -333,7 +333,9 @@ def test_export_offers_results_models_charts_and_code(app, filled_home):
     at = app("export.py")
     assert not at.exception
     downloads = at.get("download_button")
-    assert len(downloads) == 5  # CSV, JSON, .tflite, chart HTML, code
+    assert len(downloads) == 6  # CSV, JSON, .tflite, the run's bundle, chart HTML, code
+    assert "Download the bundle (.zip)" in [b.proto.label for b in downloads]
+    assert "The optimized `.tflite`, the source model, the code" in texts(at.caption)  # digits_cnn: a zoo model
     assert any(b.proto.label.endswith("(.tflite, 1.0 kB)") for b in downloads)  # the canned 1,004-byte file
     assert at.selectbox(key="export_chart").options
     assert at.code and "tf.lite" in at.code[0].value
@@ -454,3 +456,67 @@ def test_compare_warns_when_the_baseline_is_at_chance(app, home):
     at = app("compare.py")
     assert not at.exception
     assert "about chance for 10 classes" in texts(at.warning)
+
+
+def displayed(frame_element):
+    """The cells of a dataframe as the page shows them (its Styler's display values)."""
+    import pyarrow
+
+    return pyarrow.ipc.open_stream(frame_element.proto.arrow_data.styler.display_values).read_all().to_pandas()
+
+
+def test_compare_opens_on_the_current_model_with_the_others_one_click_away(app, filled_home):
+    at = app("compare.py")
+    assert not at.exception
+    assert at.multiselect(key="compare_filter_model").value == ["digits_cnn"]
+    assert set(at.dataframe[0].value["Model"]) == {"digits_cnn"}
+    assert "1 other model in the store (tiny.keras): add them under Models" in texts(at.caption)
+    at.multiselect(key="compare_filter_model").set_value([]).run()  # cleared: every model
+    assert set(at.dataframe[0].value["Model"]) == {"digits_cnn", "tiny.keras"}
+    assert "other model" not in texts(at.caption)
+
+
+def test_compare_tables_show_a_dash_for_a_missing_figure_never_none(app, home):
+    from optlib.engine.store import Store
+
+    store = Store()
+    apphelpers.store_canned(store, "float32")
+    untrained = {**apphelpers.canned_metrics("float32"), "accuracy": None, "trained": False}
+    apphelpers.put_run(store, "float32", "mobilenet_v2", "mnv2-fp", "digits", "digits-fp", metrics=untrained)
+    at = app("compare.py")
+    at.multiselect(key="compare_filter_model").set_value([]).run()
+    assert not at.exception
+    table1, table2 = displayed(at.dataframe[0]), displayed(at.dataframe[1])
+    untrained_row = table2[table2["Model"] == "mobilenet_v2"].iloc[0]
+    assert untrained_row["Accuracy (float32 activations)"] == "—"
+    assert "no accuracy (untrained model)" in untrained_row["Note"]
+    assert table2[table2["Model"] == "digits_cnn"].iloc[0]["Accuracy (float32 activations)"] == "97.50"
+    for table in (table1, table2):
+        cells = table.astype(str).to_numpy().ravel()
+        assert not {"None", "nan", "NaN", "<NA>"} & set(cells)
+
+
+def test_present_tells_one_models_story_in_large_type(app, filled_home):
+    at = app("present.py")
+    assert not at.exception
+    assert [h.value for h in at.header] == ["1 · The model as it is", "2 · What we tried", "3 · The trade-off",
+                                           "4 · The verdict"]
+    assert at.selectbox(key="present_pair").value == ("digits_cnn", "digits")  # the current model
+    assert [m.label for m in at.metric] == ["Top-1 accuracy", "Download (gzipped)", "Latency"]
+    assert at.metric[0].value == "97.5%"
+    # The canned figures: qat is the smallest download and the fastest, within a point of float32.
+    size, speed = (s.value for s in at.success)
+    assert size.startswith("For size, take qat") and speed.startswith("For speed, take qat")
+    assert "font-size: 1.45rem" in at.get("html")[0].proto.body
+    at.selectbox(key="present_pair").set_value(("tiny.keras", "digits")).run()
+    assert not at.exception
+    assert at.success[0].value.startswith("For size, take int8")
+
+
+def test_present_without_a_baseline_says_what_to_run(app, home):
+    from optlib.engine.store import Store
+
+    apphelpers.store_canned(Store(), "int8")
+    at = app("present.py")
+    assert not at.exception
+    assert "has no float32 run: run float32 on Optimize" in texts(at.warning)

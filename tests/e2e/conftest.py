@@ -72,6 +72,12 @@ def running_app(home):
 
 
 @pytest.fixture(scope="session")
+def app_server():
+    """``running_app`` itself: start the app on a data folder the test prepared."""
+    return running_app
+
+
+@pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """The app as a new user starts it, with an empty data folder; yields (url, data folder)."""
     home = tmp_path_factory.mktemp("e2e-home")

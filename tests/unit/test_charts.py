@@ -38,7 +38,8 @@ def registry_sorted(names):
 
 
 def annotations(fig):
-    return " ".join(a.text for a in fig.layout.annotations)
+    """The text a figure writes around its plot: annotations, and the note under its title."""
+    return " ".join([a.text for a in fig.layout.annotations] + [fig.layout.title.subtitle.text or ""])
 
 
 # --- Colours and order -------------------------------------------------------
@@ -172,12 +173,17 @@ def test_size_bars_raw_and_gzipped_per_scheme(df):
     assert "1 failed run" in annotations(fig)
 
 
-def test_size_bars_group_by_model_when_there_are_several(df):
-    raw = charts.size_bars(df).data[0]
-    models, names = raw.x
-    assert list(models) == ["big", "big", "m", "m", "m", "m", "m"]
-    assert list(names) == ["float32", "int8", "float32", "float16", "int8", "qat", "cluster"]
-    assert raw.y[0] == pytest.approx(14.0)  # untrained models still have a size
+def test_size_bars_give_each_model_its_own_panel_when_there_are_several(df):
+    fig = charts.size_bars(df)
+    big_raw, big_gzip, m_raw, m_gzip = fig.data
+    assert list(big_raw.x) == ["float32", "int8"] and big_raw.y[0] == pytest.approx(14.0)  # untrained: still a size
+    assert list(m_raw.x) == ["float32", "float16", "int8", "qat", "cluster"]
+    assert (big_raw.yaxis, m_raw.yaxis) == ("y", "y2") and (big_gzip.yaxis, m_gzip.yaxis) == ("y", "y2")
+    assert [t.showlegend for t in fig.data] == [True, True, False, False]  # one legend entry per kind of bar
+    assert {"big", "m"} <= {a.text for a in fig.layout.annotations}  # each panel is titled with its model
+    assert fig.layout.height >= 2 * charts.FACET_HEIGHT
+    latency = charts.latency_bars(df)
+    assert [list(t.x) for t in latency.data] == [["float32", "int8"], ["float32", "float16", "int8", "qat", "cluster"]]
 
 
 def test_latency_bars_median_with_whiskers_to_p90_and_p90_in_hover(df):
@@ -208,7 +214,8 @@ def test_every_figure_has_a_title_and_copes_with_no_results(make):
 def test_figures_have_titles_and_axis_units(df):
     for fig in (charts.size_bars(df), charts.latency_bars(df), charts.table2_figure(df), charts.scatter(df)):
         assert fig.layout.title.text
-        assert fig.layout.yaxis.title.text and fig.layout.xaxis.title.text
+        assert all(axis.title.text for axis in fig.select_yaxes())  # every panel says what it plots
+        assert list(fig.select_xaxes())[-1].title.text  # the bottom panel names the x axis
 
 
 def test_latency_whiskers_are_the_fastest_run_to_the_90th_percentile_and_say_so():
@@ -224,11 +231,14 @@ def test_latency_whiskers_are_the_fastest_run_to_the_90th_percentile_and_say_so(
 
 def test_one_big_model_does_not_flatten_the_others_and_models_are_named_in_the_legend(df):
     # df holds a 14 MB model beside 0.001 MB ones: a linear axis would show the small bars as nothing.
+    # Each model has its own panel and y axis, so each is scaled to its own bars.
     size, latency = charts.size_bars(df), charts.latency_bars(df)
-    assert size.layout.yaxis.type == "log" and "log scale" in size.layout.yaxis.title.text
+    big, small = size.layout.yaxis, size.layout.yaxis2
+    assert big.type != "log" and small.type != "log"  # within a model the sizes are within 30x
+    assert big.title.text == small.title.text == "Size (MB)"
     assert latency.layout.yaxis.type != "log"  # 8.3 ms beside 0.5 ms: within 30x, a linear axis reads fine
-    one_model = charts.size_bars(df[df["model"] == "m"])
-    assert one_model.layout.yaxis.type != "log"
+    spread = report.frame([result("float32", 1, median=0.02), result("int16x8", 2, median=1.5)])
+    assert charts.latency_bars(spread).layout.yaxis.type == "log"  # int16x8 reference kernels: 75x slower
     fig = charts.scatter(df, "latency_ms")
     names = [t.name for t in fig.data if t.legendgroup == "models"]
     assert names == ["m"] or names == []  # only models with an accuracy are plotted
@@ -236,3 +246,33 @@ def test_one_big_model_does_not_flatten_the_others_and_models_are_named_in_the_l
     fig = charts.scatter(two, "size_mb")
     assert [t.name for t in fig.data if t.legendgroup == "models"] == ["a", "b"]
     assert not [a for a in fig.layout.annotations if "Models:" in (a.text or "")]  # no text under the axis
+
+
+def test_runs_on_one_spot_are_named_beside_it():
+    # int8, dynamic and qat: the same size and accuracy to a hair; float32 far away.
+    df = report.frame([result("float32", 1, accuracy=0.90, size=240_000, median=0.02),
+                       result("dynamic", 2, accuracy=0.975, size=66_000, median=0.02),
+                       result("int8", 3, accuracy=0.9745, size=65_000, median=0.02),
+                       result("qat", 4, accuracy=0.975, size=65_500, median=0.02)])
+    fig = charts.scatter(df, "size_mb")
+    (label,) = [t for t in fig.data if t.name == "same spot"]
+    assert label.mode == "text" and "dynamic · int8 · qat" in label.text[0]
+    assert "float32" not in label.text[0]
+    assert "Same spot: dynamic on m; int8 on m; qat on m" in label.hovertemplate
+
+
+def test_crowds_measure_a_log_axis_in_decades():
+    import pandas as pd
+
+    points = pd.DataFrame({"x": [0.001, 0.00105, 1.0], "y": [90.0, 90.0, 90.0]})
+    assert charts.crowds(points, log_x=True) == [[0, 1]]
+    assert charts.crowds(points, log_x=False) == [[0, 1]]  # linear: 0.00005 of a span of 1
+    assert charts.crowds(pd.DataFrame({"x": [1.0, 2.0], "y": [50.0, 90.0]})) == []
+
+
+def test_notes_are_wrapped_to_fit_a_narrow_chart():
+    rows = [result("float32", 1, accuracy=0.9)] + [
+        result(name, i, model=f"a-model-with-a-long-name-{i}", status="failed") for i, name in
+        enumerate(("float16", "dynamic", "int8", "int16x8", "qat"), 2)]
+    note = charts.scatter(report.frame(rows), "size_mb").layout.title.subtitle.text
+    assert "<br>" in note and all(len(line) <= 90 for line in note.split("<br>"))

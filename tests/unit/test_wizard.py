@@ -407,3 +407,16 @@ def test_sources_are_cited_by_title_and_address():
     assert wizard.cite(wizard.GUIDE) == (
         "TensorFlow Lite guide: Model optimization (https://www.tensorflow.org/lite/performance/model_optimization)")
     assert wizard.cite(wizard.TALE) == "A Tale of Model Quantization in TF Lite"  # no address known: the title alone
+
+
+def test_the_path_alone_folds_the_branches_not_taken_and_reads_top_to_bottom():
+    answers = {"data": "representative", "hardware": "cpu", "priority": "size"}
+    whole, path = wizard.to_dot(answers), wizard.to_dot(answers, path_only=True)
+    assert "rankdir=LR" in whole and "rankdir=TB" in path
+    assert path.count("->") * 3 < whole.count("->")  # a fraction of the drawing
+    highlighted = [line for line in whole.splitlines() if "penwidth" in line]
+    assert highlighted == [line for line in path.splitlines() if "penwidth" in line]  # the same path, lit the same
+    folded = [line for line in path.splitlines() if "dashed" in line]
+    assert folded and all("penwidth" not in line for line in folded)
+    assert any("Runs on …" in line for line in folded)  # a question behind a branch not taken, not expanded
+    assert wizard.to_dot({}, path_only=True).count("->") == 3  # nothing answered: the first question's branches

@@ -1,0 +1,106 @@
+"""The Export bundle: one zip with the .tflite, the source model, the code, the recipes and the measured row."""
+
+import io
+import json
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from optlib.engine import sweep
+from optlib.engine.store import Store
+from optlib.views import bundle
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """A tiny model and a small .npz, swept with dynamic range quantization into a store of its own."""
+    from sklearn.datasets import load_digits
+
+    from optlib._keras import keras
+
+    folder = tmp_path_factory.mktemp("bundle")
+    digits = load_digits()
+    x, y = digits.images[:300].astype(np.float32), digits.target[:300]
+    samples = folder / "samples.npz"
+    np.savez(samples, x_train=x[:200], y_train=y[:200], x_test=x[200:], y_test=y[200:])
+    k = keras()
+    k.utils.set_random_seed(0)
+    model = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Conv2D(4, 3, activation="relu"),
+                          k.layers.Flatten(), k.layers.Dense(10, activation="softmax")])
+    model_path = folder / "tiny.keras"
+    model.save(model_path)
+    store = Store(folder / "store" / "results.sqlite")
+    result = sweep.run(str(model_path), str(samples), "dynamic", {"runs": 3, "warmup": 1}, store)
+    row = result["results"][0]
+    assert row["status"] == "ok", row["error"]
+    return folder, model_path, store.get(row["id"])
+
+
+def members(content):
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def test_the_bundle_holds_the_model_the_code_the_recipes_and_the_measured_row(made):
+    folder, model_path, stored = made
+    tflite = open(stored["tflite_path"], "rb").read()
+    files = members(bundle.make(stored, tflite, model_path))
+
+    assert set(files) == {"README.md", "tiny-dynamic.tflite", "model/tiny.keras", "reproduce.py",
+                          "data_recipe.json", "recipe.json", "result.json"}
+    assert files["tiny-dynamic.tflite"] == tflite
+    assert files["model/tiny.keras"] == model_path.read_bytes()
+    measured = json.loads(files["result.json"])
+    assert measured["size_bytes"] == len(tflite) and measured["scheme"] == "dynamic"
+    assert measured["settings"]["runs"] == 3
+    assert json.loads(files["recipe.json"])["converter"] == stored["metrics"]["recipe"]["converter"]
+    assert json.loads(files["data_recipe.json"]) == stored["metrics"]["data_recipe"]
+    readme = files["README.md"].decode()
+    assert "`model/tiny.keras`: the source Keras model" in readme
+    assert f"({len(tflite):,} bytes)" in readme
+    assert "MODEL_PATH = 'model/tiny.keras'" in files["reproduce.py"].decode()
+
+
+def test_the_bundled_code_remakes_the_same_file_from_the_bundled_model(made, tmp_path):
+    folder, model_path, stored = made
+    tflite = open(stored["tflite_path"], "rb").read()
+    with zipfile.ZipFile(io.BytesIO(bundle.make(stored, tflite, model_path))) as archive:
+        archive.extractall(tmp_path)
+    done = subprocess.run([sys.executable, "reproduce.py"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Dynamic range quantization of the same model: the very same bytes, written beside the measured file.
+    assert (tmp_path / "reproduced-tiny-dynamic.tflite").read_bytes() == tflite
+    assert (tmp_path / "tiny-dynamic.tflite").read_bytes() == tflite
+
+
+def test_without_the_source_model_the_readme_says_why(made):
+    folder, model_path, stored = made
+    files = members(bundle.make(stored, b"tflite", None, "tiny.keras is not the current model"))
+    assert not any(name.startswith("model/") for name in files)
+    readme = files["README.md"].decode()
+    assert "No source model: tiny.keras is not the current model." in readme
+    assert "set `MODEL_PATH`" in readme
+
+
+def test_a_run_without_a_recipe_gets_no_script_and_says_why(made):
+    folder, model_path, stored = made
+    unfinished = {**stored, "scheme": "qat", "status": "failed", "metrics": {}}
+    files = members(bundle.make(unfinished, b"", model_path))
+    assert "reproduce.py" not in files
+    assert "No reproduction script: Run #1 (qat, status failed)" in files["README.md"].decode()
+    assert "no recorded recipe" in files["README.md"].decode()
+
+
+def test_source_model_is_the_file_only_while_it_is_unchanged(made, tmp_path):
+    folder, model_path, stored = made
+    assert bundle.source_model(str(model_path), stored["model_fingerprint"], tmp_path) == (model_path, "")
+    copy = tmp_path / "other.keras"
+    copy.write_bytes(model_path.read_bytes() + b"changed")
+    path, why = bundle.source_model(str(copy), stored["model_fingerprint"], tmp_path)
+    assert path is None and "not the one this run used" in why
+    path, why = bundle.source_model(str(tmp_path / "gone.keras"), stored["model_fingerprint"], tmp_path)
+    assert path is None and "gone.keras" in why
