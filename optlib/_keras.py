@@ -15,7 +15,10 @@ import warnings
 @functools.cache
 def tf():
     """Return the ``tensorflow`` module, imported with legacy Keras and quiet logs."""
+    from optlib import paths
+
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    os.environ.setdefault("KERAS_HOME", str(paths.keras_home()))  # not ~/.keras: Keras writes its config there
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     warnings.filterwarnings("ignore", module=r"tensorflow.*")

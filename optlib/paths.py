@@ -22,6 +22,12 @@ def default_store_path():
     return data_dir() / "results.sqlite"
 
 
+def keras_home():
+    """Keras's own folder (its config, and the application weights it finds): ``$KERAS_HOME`` if set,
+    otherwise ``keras/`` in the data folder, never ``~/.keras`` — optlib reads nothing outside its folders."""
+    return Path(os.environ.get("KERAS_HOME") or data_dir() / "keras")
+
+
 def zoo_dir():
     """Return the folder where trained zoo models are cached."""
     path = data_dir() / "zoo"

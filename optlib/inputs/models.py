@@ -90,8 +90,8 @@ def _hash_path(path):
 
 
 def keras_cache_dir():
-    """Return the folder where Keras keeps downloaded application weights."""
-    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
+    """Return the folder where Keras keeps application weights (``models/`` in :func:`optlib.paths.keras_home`)."""
+    return paths.keras_home() / "models"
 
 
 def resolve(ref, weights=None):

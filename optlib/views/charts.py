@@ -102,14 +102,14 @@ def _accuracy_note(df):
     return ("Not shown: " + "; ".join(parts)) if parts else ""
 
 
-def _wrap(text, width=90):
+def wrap(text, width=90):
     """Break a note into lines that fit a chart 640 px wide (a 1024 px window): Plotly does not wrap text."""
     return "<br>".join(textwrap.wrap(text, width)) if text else ""
 
 
 def _title(fig, title, note=""):
     """The chart's title, and under it its note (what is not shown and why), wrapped, with room for both."""
-    note = _wrap(note)
+    note = wrap(note)
     lines = note.count("<br>") + 1 if note else 0
     fig.update_layout(title={"text": title, "x": 0.0, "xanchor": "left",
                              "subtitle": {"text": note, "font": {"size": 12, "color": "#555"}}},
@@ -397,7 +397,7 @@ def _label_crowds(fig, shown, x, log):
         last_y = y
         fig.add_trace(go.Scatter(
             x=[members["x"].min() if left else members["x"].max()], y=[y], mode="text",
-            text=[f"{_wrap(names, 36)}  " if left else f"  {_wrap(names, 36)}"],
+            text=[f"{wrap(names, 36)}  " if left else f"  {wrap(names, 36)}"],
             textposition=f"{vertical} {'left' if left else 'right'}", textfont={"size": 11, "color": "#333"},
             showlegend=False, name="same spot", hovertemplate=f"Same spot: {where}<extra></extra>",
             cliponaxis=False))

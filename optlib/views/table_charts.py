@@ -9,7 +9,7 @@ import re
 
 from optlib.analysis.tables import PUBLISHED, display, has_value
 from optlib.guide import reference
-from optlib.views.charts import TABLE2_SCHEMES, TEMPLATE, color_of
+from optlib.views.charts import TABLE2_SCHEMES, TEMPLATE, color_of, wrap
 
 # --- Figures ------------------------------------------------------------------
 # Pure functions of the comparison tables above: a table in, a Plotly figure out.
@@ -47,6 +47,9 @@ def _short(source):
 
 def _layout(fig, title, note="", height=480, top=100, bottom=110):
     """Title with the sources note under it; the legend below the plot's axis titles."""
+    note = wrap(note)  # Plotly does not wrap: a long note would run off a chart 640 px wide
+    top += 16 * note.count("<br>")
+    height += 16 * note.count("<br>")
     plot_height = height - top - bottom
     fig.update_layout(title={"text": title, "x": 0.0, "xanchor": "left", "y": 0.98, "yanchor": "top",
                              "subtitle": {"text": note, "font": {"size": 12, "color": "#555"}}},
@@ -68,12 +71,17 @@ def _sources_note(table):
 
 
 def _log_ticks(values):
-    """Tick values 1, 2, 5, 10, 20, 50… covering ``values``: a log axis a person can read."""
+    """Tick values 1, 2, 5, 10, 20, 50… covering ``values``: a log axis a person can read.
+
+    Over more than two decades only the powers of ten: 1, 2, 5 in every decade would crowd
+    a panel half of a 1024 px window.
+    """
     values = [v for v in values if v is not None and v > 0]
     if not values:
         return []
     low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
-    return [m * 10 ** e for e in range(low, high + 1) for m in (1, 2, 5)]
+    steps = (1,) if high - low > 2 else (1, 2, 5)
+    return [m * 10 ** e for e in range(low, high + 1) for m in steps]
 
 
 def table1_figure(table):
@@ -95,7 +103,7 @@ def table1_figure(table):
     go, make_subplots = _go()
     shown = display(table)
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.04, shared_yaxes=True,
-                        subplot_titles=("Model size (MB, log scale)", "Latency (ms per inference, log scale)"))
+                        subplot_titles=("Size (MB, log scale)", "Latency (ms, log scale)"))
     y = [list(table["Model"]), [_short(s) for s in table["Source"]]]
     ticks = {0: [], 1: []}
     for column in (0, 1):

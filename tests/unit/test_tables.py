@@ -172,6 +172,16 @@ def test_table1_figure_labels_published_and_local_bars_and_prints_published_cell
     assert mine.marker.pattern.shape == "" and size.marker.pattern.shape == "/"  # published hatched
 
 
+def test_table1_figure_fits_half_of_a_1024_px_window(local):
+    fig = table_charts.table1_figure(tables.table1_comparison(local))
+    note = fig.layout.title.subtitle.text
+    assert "<br>" in note and all(len(line) <= 90 for line in note.split("<br>"))  # wrapped, not cut off
+    latency_ticks = list(fig.layout.xaxis2.tickvals)  # 4.66 ms here to 3,973 ms on a Pixel 2: 4 decades
+    assert latency_ticks == [10 ** e for e in range(0, 4 + 1)]  # powers of ten only, no 2 and 5 between
+    assert list(fig.layout.xaxis.tickvals) == [1, 10, 100, 1000]  # 3.6 MB to 178 MB
+    assert table_charts._log_ticks([3.0, 60.0]) == [1, 2, 5, 10, 20, 50, 100, 200, 500]  # two decades: room for 2, 5
+
+
 def test_table1_ratio_figure_compares_the_ratios_of_both_sources(local):
     table = tables.table1_comparison(local)
     fig = table_charts.table1_ratio_figure(table)
