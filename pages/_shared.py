@@ -320,6 +320,14 @@ def keep_choice(key, options):
         del st.session_state[key]
 
 
+def figures_table(table, formats):
+    """Show a table of figures: each in its format, right-aligned, a missing one as "—"."""
+    from optlib.views import charts
+
+    st.dataframe(charts.shown(table, formats), hide_index=True,
+                 column_config={column: st.column_config.TextColumn(alignment="right") for column in formats})
+
+
 def code_for_run(run_id):
     """Runnable TensorFlow code reproducing a stored run (from its full stored record).
 

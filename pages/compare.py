@@ -116,7 +116,7 @@ chance_ui(view)
 
 st.subheader("Accuracy, latency and size per model and scheme")
 st.caption("In the style of Table 1 of the TensorFlow Lite optimization guide.")
-st.dataframe(charts.shown(charts.table1(view), charts.TABLE1_FORMATS), hide_index=True)
+_shared.figures_table(charts.table1(view), charts.TABLE1_FORMATS)
 explanations_ui(view, runs)
 
 st.subheader("Trade-offs")
@@ -133,7 +133,7 @@ st.plotly_chart(charts.latency_bars(view), key="compare_latency_bars_chart")
 st.subheader("Accuracy with float32, int8 and int16 activations")
 st.caption("In the style of Table 2 of the guide: the float32 baseline against full-integer int8 and "
            "int16-activation (int16x8) models.")
-st.dataframe(charts.shown(charts.table2(view), charts.TABLE2_FORMATS), hide_index=True)
+_shared.figures_table(charts.table2(view), charts.TABLE2_FORMATS)
 st.plotly_chart(charts.table2_figure(view), key="compare_table2_chart")
 
 _compare_targets.matrix_ui(view)

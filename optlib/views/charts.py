@@ -224,10 +224,14 @@ def table1_figure(df):
     return fig
 
 
-def shown(table, formats=None):
-    """A table as a page shows it: each figure in its format, a missing one as "—" (not "None" or "nan");
-    the table's Note says why it is missing."""
-    return table.style.format(formats or {}, na_rep="—")
+def shown(table, formats):
+    """A table as a page shows it: each figure as text in its format, a missing one as "—" (never "None" or
+    "nan": the table's Note says why it is missing). ``formats``: column -> format spec."""
+    text = table.copy()
+    for column, spec in formats.items():
+        text[column] = ["—" if value is None or (isinstance(value, float) and math.isnan(value)) else spec.format(value)
+                        for value in table[column]]
+    return text
 
 
 # --- Table 2: accuracy by activation type -------------------------------------
