@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from optlib.errors import InputError, first_line
+from optlib.inputs import limits
 
 DIGITS_FINGERPRINT = "digits-sklearn-split80-seed0"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
@@ -161,7 +162,7 @@ def _read_images(folder, name, input_hw):
     if len(classes) < 2:
         raise InputError(f"'{name}' needs one sub-folder of images per class (at least two classes).")
     images, labels, skipped = [], [], 0
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels = limits.max_image_pixels()
     size = (input_hw[1], input_hw[0]) if input_hw else None
     for label, cls in enumerate(classes):
         for file in sorted((Path(folder) / cls).rglob("*")):
@@ -169,7 +170,7 @@ def _read_images(folder, name, input_hw):
                 continue
             try:
                 with Image.open(file) as image:
-                    if image.width * image.height > MAX_IMAGE_PIXELS:
+                    if image.width * image.height > max_pixels:
                         raise ValueError("too large")
                     image = image.convert("RGB")
                     if size is None:
@@ -430,10 +431,12 @@ def load(source, model, scale="0..1"):
         InputError: the data is unreadable, malformed or does not fit the model.
     """
     input_shape, num_classes = model_io(model)
+    limits.check_data(source)  # what the file declares, before any of it is read
     hw = input_shape[:2] if len(input_shape) == 3 else None
     raw = READERS[source.kind](source, hw)
     check_raw(raw, source.name, num_classes)
     check_fits(raw.x_test.shape, input_shape, source.name)
+    limits.check_prepared(len(raw.x_test), input_shape, source.name)
     if raw.x_train is not None and raw.x_train.shape[1:] != raw.x_test.shape[1:]:
         raise InputError(f"'{source.name}': training images have shape {raw.x_train.shape[1:]} "
                          f"but test images {raw.x_test.shape[1:]}.")
