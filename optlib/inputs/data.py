@@ -332,10 +332,26 @@ def check_fits(raw_shape, input_shape, name):
                              f"{input_shape[2]} channels.")
 
 
+PREPARE_CHUNK = 256  # samples converted at a time: the only float copies besides the result
+
+
 def prepare(x, input_shape, scale, value_range):
-    """Return float32 model inputs from raw images, following the recipe."""
+    """Return float32 model inputs from raw images, following the recipe.
+
+    The result is allocated once and filled a chunk at a time, so preparing takes the raw data, the
+    float32 result and one chunk's working copies, never several full copies.
+    """
+    out = np.empty((len(x), *input_shape), np.float32)
+    for start in range(0, len(x), PREPARE_CHUNK):
+        out[start:start + PREPARE_CHUNK] = _prepare_chunk(x[start:start + PREPARE_CHUNK], input_shape, scale,
+                                                         value_range).reshape(-1, *input_shape)
+    return out
+
+
+def _prepare_chunk(x, input_shape, scale, value_range):
     x = x.astype(np.float32)
-    x = x / value_range if value_range else x
+    if value_range:
+        x /= value_range
     if len(input_shape) == 1:
         x = x.reshape(len(x), -1)
     else:
@@ -345,11 +361,10 @@ def prepare(x, input_shape, scale, value_range):
         if tuple(x.shape[1:3]) != tuple(input_shape[:2]):
             from optlib._keras import tf
 
-            x = np.concatenate([tf().image.resize(x[i:i + 256], input_shape[:2]).numpy()
-                                for i in range(0, len(x), 256)])
+            x = tf().image.resize(x, input_shape[:2]).numpy()
     if scale == "-1..1":
         x = x * 2.0 - 1.0
-    return np.ascontiguousarray(x, dtype=np.float32)
+    return x
 
 
 class Dataset:
@@ -361,7 +376,7 @@ class Dataset:
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
         self.scale = scale
-        vmax = raw.value_range or float(np.max(np.abs(raw.x_test))) or 1.0
+        vmax = raw.value_range or float(max(abs(np.max(raw.x_test)), abs(np.min(raw.x_test)))) or 1.0
         self.value_range = vmax if vmax > 1.0 else 1.0
         self.recipe = _recipe(_with_channels(raw.x_test).shape if len(input_shape) == 3 else raw.x_test.shape,
                               input_shape, scale, self.value_range)
