@@ -38,9 +38,9 @@ PEAK = ("import resource, subprocess, sys, time\n"
 
 
 def _home():
-    from bench.run import trained_zoo
-
     import shutil
+
+    from bench.run import trained_zoo
 
     home = Path(tempfile.mkdtemp(prefix="bench-limits-"))
     shutil.copytree(trained_zoo(), home / "zoo")
@@ -50,7 +50,7 @@ def _home():
 def _measured_cli(home, *args):
     """Run ``python -m optlib sweep ARGS``; return (exit status, seconds, peak RSS MB of it and its worker, stderr)."""
     done = subprocess.run([PY, "-c", PEAK, PY, "-m", "optlib", "sweep", *args], cwd=ROOT, capture_output=True,
-                          text=True, env={**os.environ, "OPTLIB_HOME": str(home)})
+                          text=True, env={**os.environ, "OPTLIB_HOME": str(home)}, check=False)
     code, seconds, peak_kb = done.stdout.split()
     return int(code), float(seconds), int(peak_kb) / 1000, done.stderr.strip()
 
@@ -92,7 +92,8 @@ def bench_memory(sizes=(20_000, 40_000, 80_000), baseline=500):
                  y_test=rng.integers(0, 10, count, dtype=np.uint8))
         done = subprocess.run([PY, "-m", "optlib", "sweep", "--model", "digits_cnn", "--data", str(path), "--schemes",
                                "float32", "--runs", "20", "--json", "--store", str(home / f"{count}.sqlite")],
-                              cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OPTLIB_HOME": str(home)})
+                              cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OPTLIB_HOME": str(home)},
+                              check=False)
         if done.returncode != 0:
             raise RuntimeError(done.stderr.strip())
         peaks[count] = json.loads(done.stdout)["results"][0]["peak_rss_mb"]
@@ -109,7 +110,6 @@ def bench_memory(sizes=(20_000, 40_000, 80_000), baseline=500):
 
 def bench_load(sessions=20, cli=3):
     from bench.load import run_load
-
     from optlib.engine.store import Store, result_row
 
     home = _home()

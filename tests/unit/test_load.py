@@ -6,11 +6,11 @@ was timed without another sweep beside it), and the memory of all of them togeth
 one sweep. Wall time and peak memory are reported by the benchmark (bench/limits.py).
 """
 
+import itertools
 import json
 from pathlib import Path
 
 from bench.load import run_load
-
 from optlib.engine.store import Store, result_row
 
 SESSIONS, CLI, VARIANTS = 20, 3, 4
@@ -40,7 +40,7 @@ def test_twenty_page_sweeps_and_three_cli_sweeps_at_once_all_finish_one_at_a_tim
     assert len(stored) == VARIANTS + CLI  # each distinct run once; the repeats were served from the store
     assert all(row["status"] == "ok" and Path(row["tflite_path"]).is_file() for row in stored)
     spans = sorted((row["started_at"], row["finished_at"]) for row in stored)
-    for (_, finished), (started, _) in zip(spans, spans[1:]):
+    for (_, finished), (started, _) in itertools.pairwise(spans):
         assert started >= finished  # never two sweeps' jobs at once
     for row in stored:
         latency = result_row(row)["latency_ms"]
