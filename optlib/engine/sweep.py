@@ -14,7 +14,7 @@ from optlib.engine import admission, executors, schemes
 from optlib.engine.job import Inputs, Spec, gave_up
 from optlib.engine.store import Store, result_row, run_key
 from optlib.errors import first_line
-from optlib.inputs import data, models
+from optlib.inputs import data, limits, models
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,7 @@ def plan(model_ref, data_ref, selection="all", overrides=None, weights=None, tru
         InputError: unknown model, data, scheme or setting, or a setting out of its range.
     """
     inputs = Inputs(models.resolve(model_ref, weights), data.resolve(data_ref), trusted)
+    limits.check_inputs(inputs.model, inputs.data)  # what the files declare, before any worker starts
     selected = schemes.select(selection)
     schemes.check_overrides(overrides)
     specs = []

@@ -297,3 +297,12 @@ def check_model(path, kind, name=None):
     if size > limit:
         _refuse(name, "the model's weights", size, limit, "OPTLIB_MAX_WEIGHTS_MB", "declare")
     return size
+
+
+def check_inputs(model, data):
+    """Check a resolved model and dataset (:class:`~optlib.inputs.models.ModelSource`,
+    :class:`~optlib.inputs.data.DataSource`) before any worker starts. A zipped model is checked
+    when it is unpacked, on loading."""
+    if model.kind in ("keras", "h5", "savedmodel"):
+        check_model(model.path, model.kind, model.name)
+    check_data(data)
