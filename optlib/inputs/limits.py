@@ -16,13 +16,13 @@ pixels) with defaults derived from this machine's memory:
   machine (:mod:`optlib.engine.admission`; default from cores and memory, 1 on
   two cores; 0 for no limit).
 - ``OPTLIB_WORKER_MEMORY_MB``: the memory budget of one worker process
-  (default: 60% of the machine's memory shared by the workers of the sweeps
+  (default: 75% of the machine's memory shared by the workers of the sweeps
   that may run at once, at least 2,000 MB).
 - ``OPTLIB_MAX_DATA_MB``: a dataset's arrays as declared, and its test split
-  as the model sees it (float32) (default: an eighth of the worker budget,
+  as the model sees it (float32) (default: a tenth of the worker budget,
   at least 256 MB).
-- ``OPTLIB_MAX_WEIGHTS_MB``: a model file's weights as declared (default: an
-  eighth of the worker budget, at least 256 MB).
+- ``OPTLIB_MAX_WEIGHTS_MB``: a model file's weights as declared (default: a
+  tenth of the worker budget, at least 256 MB).
 - ``OPTLIB_MAX_IMAGE_PIXELS``: one image's pixels as its header declares
   them (default 50,000,000; Pillow's own bomb limit is 89,478,485).
 """
@@ -79,18 +79,18 @@ def max_sweeps():
 def worker_memory():
     """The memory budget of one worker process, in bytes (``OPTLIB_WORKER_MEMORY_MB``)."""
     sweeps = max_sweeps() or 1
-    default = max(2_000 * MB, 0.6 * machine_memory() / (sweeps * WORKERS_PER_SWEEP))
+    default = max(2_000 * MB, 0.75 * machine_memory() / (sweeps * WORKERS_PER_SWEEP))
     return int(_setting("OPTLIB_WORKER_MEMORY_MB", default / MB) * MB)
 
 
 def max_data():
     """The most bytes a dataset may declare, in bytes (``OPTLIB_MAX_DATA_MB``)."""
-    return int(_setting("OPTLIB_MAX_DATA_MB", max(256 * MB, worker_memory() / 8) / MB) * MB)
+    return int(_setting("OPTLIB_MAX_DATA_MB", max(256 * MB, worker_memory() / 10) / MB) * MB)
 
 
 def max_weights():
     """The most bytes a model file's weights may declare, in bytes (``OPTLIB_MAX_WEIGHTS_MB``)."""
-    return int(_setting("OPTLIB_MAX_WEIGHTS_MB", max(256 * MB, worker_memory() / 8) / MB) * MB)
+    return int(_setting("OPTLIB_MAX_WEIGHTS_MB", max(256 * MB, worker_memory() / 10) / MB) * MB)
 
 
 def max_image_pixels():

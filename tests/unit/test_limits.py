@@ -61,7 +61,7 @@ def test_the_default_data_limit_comes_from_the_machine_and_refuses_a_gigabyte(bi
     monkeypatch.setattr(limits, "machine_memory", lambda: 25 * 10**9)
     monkeypatch.setattr(limits.os, "cpu_count", lambda: 2)
     assert limits.max_sweeps() == 1
-    assert limits.worker_memory() == 7_500_000_000 and limits.max_data() == 937_500_000
+    assert limits.worker_memory() == 9_375_000_000 and limits.max_data() == 937_500_000
     with pytest.raises(InputError, match="declares 1.00 GB, over the limit of 937.50 MB"):
         limits.check_npz(big_npz)
     monkeypatch.setattr(limits, "machine_memory", lambda: 2 * 10**9)  # a small machine: the floors hold
