@@ -29,6 +29,7 @@ pixels) with defaults derived from this machine's memory:
 
 import os
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -168,9 +169,11 @@ def check_image(stream, name, member):
 
     limit = max_image_pixels()
     try:
-        with Image.open(stream) as image:  # reads the header only
-            width, height = image.size
-            size, pixels = f"{width:,} x {height:,} = {width * height:,} pixels", width * height
+        with warnings.catch_warnings():  # Pillow's own bomb warning: this check says it better, or lets it be
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(stream) as image:  # reads the header only
+                width, height = image.size
+        size, pixels = f"{width:,} x {height:,} = {width * height:,} pixels", width * height
     except Image.DecompressionBombError as bomb:  # over twice Pillow's own limit: it says how many pixels
         found = re.search(r"\((\d+) pixels\)", str(bomb))
         pixels = int(found.group(1)) if found else limit + 1
