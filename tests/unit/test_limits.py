@@ -9,13 +9,13 @@ import subprocess
 import sys
 import zipfile
 
-import hostile
 import numpy as np
 import pytest
-from conftest import build_tiny_model
 
 from optlib.errors import InputError
 from optlib.inputs import data, limits, models
+from tests import hostile
+from tests.conftest import build_tiny_model
 
 
 @pytest.fixture(scope="session")
