@@ -10,7 +10,9 @@
 3. evaluation throughput against the bare interpreter's invoke rate (engine overhead);
 4. optlib's latency against LiteRT's benchmark tool on the same files, and run-to-run spread;
 5. peak memory (RSS) of a mobilenet_v2 post-training sweep;
-6. time from starting the app to its first page served, and to interactive in the browser.
+6. time from starting the app to its first page served, and to interactive in the browser;
+7. resource limits (bench/limits.py, also runnable alone): hostile files refused, a worker's peak memory
+   against dataset size, twenty page sweeps and three CLI sweeps at once.
 
 Each figure: median of repeated runs, spread (max - min), and the machine it ran on.
 Targets are printed beside the figures; this script asserts nothing.
@@ -286,13 +288,18 @@ def markdown(result):
     if "app" in r:
         row("app first page served", r["app"]["first_page_served_s"], "s")
         row("app interactive in Chromium", r["app"]["interactive_s"], "s")
+    if "limits" in r:
+        from bench import limits
+
+        lines += limits.markdown(r["limits"])
     return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip", default="", help="comma-separated: sweep, mobilenet, app")
+    parser.add_argument("--skip", default="", help="comma-separated: sweep, search, mobilenet, app, limits (or its "
+                        "sections: hostile, memory, load)")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     result = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -312,6 +319,10 @@ def main():
     if "app" not in skip:
         print("app start ...", file=sys.stderr)
         result["app"] = bench_app(args.repeats)
+    if "limits" not in skip:
+        from bench import limits
+
+        result["limits"] = limits.run_all(skip)  # its sections: hostile, memory, load
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "latest.json").write_text(json.dumps(result, indent=1))
     table = markdown(result)

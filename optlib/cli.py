@@ -113,6 +113,8 @@ def _sweep(args):
         if not args.json and event.stage not in ("running", "starting") and event.scheme:
             print(f"[{event.index + 1}/{event.total}] {event.scheme}: {event.stage}"
                   + (f" ({event.message})" if event.stage == "failed" else ""), file=sys.stderr)
+        elif event.stage == "queued":
+            print(f"The sweep is {event.message}.", file=sys.stderr)
 
     result = sweep.run(args.model, args.data, args.schemes, overrides, args.store,
                        recompute=args.recompute, progress=progress, trusted=args.trust, weights=args.weights,

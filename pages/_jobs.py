@@ -111,6 +111,8 @@ class SweepJob(BackgroundJob):
             name = event.scheme
             label = f"{event.done} of {event.total} done · {name}" if name else "Preparing"
             message = f"{label}: {event.message or event.stage}"
+            if event.stage == "queued":  # another sweep runs: this one waits its turn (Stop still works)
+                message = f"Not started yet: {event.message}."
             if name:
                 previous = schemes.get(name, (None, None, None))
                 schemes[name] = (event.stage, event.message, event.row or previous[2])

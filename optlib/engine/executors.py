@@ -46,6 +46,10 @@ def how_it_ended(code):
         return f"was killed by {name}{why}"
     return f"exited with status {code} before it finished"
 TIMED_OUT = "stopped after {budget:g} s, its time budget per scheme"
+OUT_OF_MEMORY = ("out of memory: used {used} of the {limit} limit per worker process, so it was stopped; the rest "
+                 "of the sweep went on (the limit is OPTLIB_WORKER_MEMORY_MB, in megabytes)")
+LOADING_OUT_OF_MEMORY = ("used {used} of the {limit} limit per worker process; use a smaller model or dataset, or "
+                         "raise OPTLIB_WORKER_MEMORY_MB (megabytes) if this machine has the memory")
 
 
 class Cancelled(Exception):
@@ -179,6 +183,7 @@ class _Worker:
         self.conn = Connection(ours.detach())
         self.conn.send(inputs)
         self.ready, self.spec, self.started, self.started_at, self.paused_at = False, None, 0.0, 0.0, None
+        self.out_of_memory = None  # (resident bytes, limit) when the memory watchdog stopped it
 
     def start(self, spec):
         self.spec, self.started, self.started_at = spec, time.monotonic(), time.time()
@@ -236,10 +241,16 @@ class LocalWorkers(Executor):
     Args:
         count: at most this many workers (None: :func:`default_workers` of the first inputs).
         budget_s: a job running longer than this (paused time not counted) is stopped: ``timeout``.
+        memory: a worker whose resident memory grows past this many bytes is stopped and its job
+            marked out of memory (None: ``OPTLIB_WORKER_MEMORY_MB`` or the machine's default,
+            :func:`optlib.inputs.limits.worker_memory`).
     """
 
-    def __init__(self, count=None, budget_s=None):
+    def __init__(self, count=None, budget_s=None, memory=None):
+        from optlib.inputs import limits
+
         self.count, self.budget_s = count, budget_s
+        self.memory = memory or limits.worker_memory()
         self.inputs, self.pool = None, []
 
     def close(self):
@@ -268,6 +279,7 @@ class LocalWorkers(Executor):
         """
         pending, pool = list(specs), self.pool
         quiet = _Quiet(pool)
+        watchdog = _MemoryWatchdog(pool, self.memory)
         try:
             while pending or any(w.spec for w in pool):
                 if cancel is not None and cancel.is_set():  # checked at least once a second
@@ -293,6 +305,9 @@ class LocalWorkers(Executor):
                     elif kind == "done":
                         worker.spec = None
                         yield message[1]
+                    elif kind == "died" and not worker.ready and worker.out_of_memory:
+                        raise InputError("The worker process ran out of memory while loading the model and data ("
+                                         + _out_of_memory(worker, LOADING_OUT_OF_MEMORY) + ").")
                     elif kind == "died" and not worker.ready:
                         raise InputError("The worker process stopped while loading the model and data "
                                          f"(it {how_it_ended(message[1])}).")
@@ -301,7 +316,8 @@ class LocalWorkers(Executor):
                     elif kind == "died":
                         quiet.gone(worker)
                         pool.remove(worker)
-                        yield worker.gave_up("failed", CRASHED.format(how=how_it_ended(message[1])))
+                        yield worker.gave_up("failed", _out_of_memory(worker) if worker.out_of_memory
+                                             else CRASHED.format(how=how_it_ended(message[1])))
                 for worker in list(pool):
                     if worker.spec and worker.paused_at is None and self.budget_s \
                             and time.monotonic() - worker.started > self.budget_s:
@@ -314,8 +330,52 @@ class LocalWorkers(Executor):
                 worker.stop(kill=worker.spec is not None)
             self.pool.clear()
             raise
+        finally:
+            watchdog.stop()
         for worker in pool:
             worker.resume()
+
+
+def _out_of_memory(worker, text=OUT_OF_MEMORY):
+    from optlib.units import format_bytes
+
+    used, limit = worker.out_of_memory
+    return text.format(used=format_bytes(used), limit=format_bytes(limit))
+
+
+class _MemoryWatchdog:
+    """Stops (SIGKILL) any worker of the pool whose resident memory passes the limit, checking 10 times a second.
+
+    An address-space limit (RLIMIT_AS) cannot serve: TensorFlow reserves far more virtual memory than
+    it uses. The worker's job comes back as out of memory (``_Worker.out_of_memory`` says by how much).
+    """
+
+    INTERVAL_S = 0.1
+
+    def __init__(self, pool, limit):
+        import threading
+
+        self.pool, self.limit, self.stopped = pool, limit, threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="optlib-memory-watchdog", daemon=True)
+        self.thread.start()
+
+    def _watch(self):
+        import psutil
+
+        while not self.stopped.wait(self.INTERVAL_S):
+            for worker in list(self.pool):
+                try:
+                    used = psutil.Process(worker.process.pid).memory_info().rss
+                except psutil.Error:  # gone already
+                    continue
+                if used > self.limit and worker.out_of_memory is None and worker.process.poll() is None:
+                    worker.out_of_memory = (used, self.limit)
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(worker.process.pid, signal.SIGKILL)
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join()
 
 
 class _Quiet:

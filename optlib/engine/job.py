@@ -127,7 +127,10 @@ class Context:
         from optlib.engine import measure
 
         if model not in self._keras_accuracy:
-            scores = model.predict(self.data.x_test, batch_size=64, verbose=0)
+            import numpy as np
+
+            x = self.data.x_test  # batch by batch: model.predict would copy all of it into TensorFlow twice over
+            scores = np.concatenate([model.predict_on_batch(x[i:i + 64]) for i in range(0, len(x), 64)])
             self._keras_accuracy[model] = measure.accuracy(scores, self.data.y_test)["top1"]
         return self._keras_accuracy[model]
 

@@ -10,11 +10,11 @@ Result comes back. A failure stays with its scheme.
 
 from dataclasses import dataclass
 
-from optlib.engine import executors, schemes
+from optlib.engine import admission, executors, schemes
 from optlib.engine.job import Inputs, Spec, gave_up
 from optlib.engine.store import Store, result_row, run_key
 from optlib.errors import first_line
-from optlib.inputs import data, models
+from optlib.inputs import data, limits, models
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,8 @@ class Progress:
     Attributes:
         scheme: the job's scheme ("" while the model and data load).
         index: the job's place in the sweep; total: the number of jobs.
-        stage: loading, cached, starting, running, then ok, failed or timeout.
+        stage: queued (waiting for its turn; ``message`` says its place in line), loading, cached,
+            starting, running, then ok, failed or timeout.
         fraction: of the whole sweep, 0..1; it only grows, even with jobs in parallel.
         done: jobs finished so far.
         message: what happens now, or why a job failed.
@@ -68,6 +69,7 @@ def plan(model_ref, data_ref, selection="all", overrides=None, weights=None, tru
         InputError: unknown model, data, scheme or setting, or a setting out of its range.
     """
     inputs = Inputs(models.resolve(model_ref, weights), data.resolve(data_ref), trusted)
+    limits.check_inputs(inputs.model, inputs.data)  # what the files declare, before any worker starts
     selected = schemes.select(selection)
     schemes.check_overrides(overrides)
     specs = []
@@ -104,19 +106,18 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
     store = store if isinstance(store, Store) else Store(store)
     store.mark_interrupted()
     report = _Reporter(progress, len(specs))
-    rows, todo = {}, []
-    for spec in specs:
-        row = None if recompute else store.lookup(spec.key)
-        if row:
-            rows[spec.index] = result_row(row, cached=True)
-            report(spec.index, spec.scheme, "cached", 1.0, "served from the store", rows[spec.index])
-        else:
-            todo.append(spec)
+    rows = {}
+    todo = _from_store(specs, store, report, rows, recompute)
     if todo:
         own = executor is None
         executor = executor or executors.LocalWorkers(budget_s=budget_s)
         try:
-            _dispatch(executor, inputs, todo, store, report, rows, cancel)
+            # At most K sweeps run jobs at once on this machine; this one may wait its turn.
+            with admission.turn(lambda place, limit: report(-1, "", "queued", 0.0, admission.describe(place, limit)),
+                                cancel, f"{inputs.model.name} / {inputs.data.name}") as waited:
+                if waited:  # a sweep that ran meanwhile may have made some of these
+                    todo = _from_store(todo, store, report, rows, recompute)
+                _dispatch(executor, inputs, todo, store, report, rows, cancel)
         except executors.Cancelled:
             for spec in todo:
                 if spec.index not in rows:  # never started: nothing stored
@@ -131,6 +132,19 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
                 executor.close()
     return {"model": inputs.model.name, "model_note": inputs.model.note, "dataset": inputs.data.name,
             "store": str(store.path), "results": [rows[spec.index] for spec in specs]}
+
+
+def _from_store(specs, store, report, rows, recompute):
+    """Serve the specs the store has into ``rows``; return the others (all of them with ``recompute``)."""
+    todo = []
+    for spec in specs:
+        row = None if recompute else store.lookup(spec.key)
+        if row:
+            rows[spec.index] = result_row(row, cached=True)
+            report(spec.index, spec.scheme, "cached", 1.0, "served from the store", rows[spec.index])
+        else:
+            todo.append(spec)
+    return todo
 
 
 def _dispatch(executor, inputs, todo, store, report, rows, cancel=None):

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from optlib.errors import InputError, first_line
+from optlib.inputs import limits
 
 DIGITS_FINGERPRINT = "digits-sklearn-split80-seed0"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
@@ -161,7 +162,7 @@ def _read_images(folder, name, input_hw):
     if len(classes) < 2:
         raise InputError(f"'{name}' needs one sub-folder of images per class (at least two classes).")
     images, labels, skipped = [], [], 0
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels = limits.max_image_pixels()
     size = (input_hw[1], input_hw[0]) if input_hw else None
     for label, cls in enumerate(classes):
         for file in sorted((Path(folder) / cls).rglob("*")):
@@ -169,7 +170,7 @@ def _read_images(folder, name, input_hw):
                 continue
             try:
                 with Image.open(file) as image:
-                    if image.width * image.height > MAX_IMAGE_PIXELS:
+                    if image.width * image.height > max_pixels:
                         raise ValueError("too large")
                     image = image.convert("RGB")
                     if size is None:
@@ -331,10 +332,26 @@ def check_fits(raw_shape, input_shape, name):
                              f"{input_shape[2]} channels.")
 
 
+PREPARE_CHUNK = 256  # samples converted at a time: the only float copies besides the result
+
+
 def prepare(x, input_shape, scale, value_range):
-    """Return float32 model inputs from raw images, following the recipe."""
+    """Return float32 model inputs from raw images, following the recipe.
+
+    The result is allocated once and filled a chunk at a time, so preparing takes the raw data, the
+    float32 result and one chunk's working copies, never several full copies.
+    """
+    out = np.empty((len(x), *input_shape), np.float32)
+    for start in range(0, len(x), PREPARE_CHUNK):
+        out[start:start + PREPARE_CHUNK] = _prepare_chunk(x[start:start + PREPARE_CHUNK], input_shape, scale,
+                                                         value_range).reshape(-1, *input_shape)
+    return out
+
+
+def _prepare_chunk(x, input_shape, scale, value_range):
     x = x.astype(np.float32)
-    x = x / value_range if value_range else x
+    if value_range:
+        x /= value_range
     if len(input_shape) == 1:
         x = x.reshape(len(x), -1)
     else:
@@ -344,11 +361,10 @@ def prepare(x, input_shape, scale, value_range):
         if tuple(x.shape[1:3]) != tuple(input_shape[:2]):
             from optlib._keras import tf
 
-            x = np.concatenate([tf().image.resize(x[i:i + 256], input_shape[:2]).numpy()
-                                for i in range(0, len(x), 256)])
+            x = tf().image.resize(x, input_shape[:2]).numpy()
     if scale == "-1..1":
         x = x * 2.0 - 1.0
-    return np.ascontiguousarray(x, dtype=np.float32)
+    return x
 
 
 class Dataset:
@@ -360,7 +376,7 @@ class Dataset:
         self.input_shape = tuple(input_shape)
         self.num_classes = num_classes
         self.scale = scale
-        vmax = raw.value_range or float(np.max(np.abs(raw.x_test))) or 1.0
+        vmax = raw.value_range or float(max(abs(np.max(raw.x_test)), abs(np.min(raw.x_test)))) or 1.0
         self.value_range = vmax if vmax > 1.0 else 1.0
         self.recipe = _recipe(_with_channels(raw.x_test).shape if len(input_shape) == 3 else raw.x_test.shape,
                               input_shape, scale, self.value_range)
@@ -430,10 +446,12 @@ def load(source, model, scale="0..1"):
         InputError: the data is unreadable, malformed or does not fit the model.
     """
     input_shape, num_classes = model_io(model)
+    limits.check_data(source)  # what the file declares, before any of it is read
     hw = input_shape[:2] if len(input_shape) == 3 else None
     raw = READERS[source.kind](source, hw)
     check_raw(raw, source.name, num_classes)
     check_fits(raw.x_test.shape, input_shape, source.name)
+    limits.check_prepared(len(raw.x_test), input_shape, source.name)
     if raw.x_train is not None and raw.x_train.shape[1:] != raw.x_test.shape[1:]:
         raise InputError(f"'{source.name}': training images have shape {raw.x_train.shape[1:]} "
                          f"but test images {raw.x_test.shape[1:]}.")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from optlib import paths
-from optlib.inputs import archive
+from optlib.inputs import archive, limits
 from optlib.errors import InputError, first_line
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".zip")
@@ -163,6 +163,8 @@ def load(source, trusted=False):
             inner = archive.extract_model_zip(source.path, Path(folder))
             model = load(ModelSource(str(inner), _kind_of(inner), path=inner), trusted)
             return model
+    if source.kind in ("h5", "keras", "savedmodel"):
+        limits.check_model(source.path, source.kind, source.name)  # declared weights, before any is read
     if source.kind == "h5":
         _check_h5(source.path, trusted)
     elif source.kind == "keras":

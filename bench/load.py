@@ -1,0 +1,91 @@
+"""A room of students: many sweeps started at the same moment, through the entry points the pages and the CLI use.
+
+:func:`run_load` starts ``sessions`` sweeps as the Optimize page does (``pages._jobs.SweepJob``, one per
+browser session) and ``cli`` sweeps as separate ``python -m optlib sweep`` processes, all at once, on a
+small model with a cheap scheme, and samples memory while they run: the resident memory of this process
+and every process it started (the CLI sweeps and all the workers), and the machine's used memory.
+The test (tests/unit/test_load.py) asserts on what it returns; the benchmark reports it.
+"""
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class MemorySampler:
+    """Samples, every ``interval_s``, the resident memory of this process tree and the machine's used memory."""
+
+    def __init__(self, interval_s=0.2):
+        import psutil
+
+        self.interval_s, self.stop_event = interval_s, threading.Event()
+        self.start_used = psutil.virtual_memory().used
+        self.peak_tree, self.peak_used, self.samples = 0, self.start_used, 0
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        import psutil
+
+        me = psutil.Process()
+        while not self.stop_event.is_set():
+            total = 0
+            for process in [me, *me.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak_tree = max(self.peak_tree, total)
+            self.peak_used = max(self.peak_used, psutil.virtual_memory().used)
+            self.samples += 1
+            self.stop_event.wait(self.interval_s)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        self.thread.join()
+
+
+def run_load(model, data, store, sessions=20, cli=3, variants=4, runs=20, timeout_s=900):
+    """Start ``sessions`` page sweeps and ``cli`` CLI sweeps of float32 at once; wait for all; return what happened.
+
+    The sweeps use ``variants`` different settings among the page sweeps (students who changed a
+    setting) and one more each for the CLI sweeps, so several really run and the rest are served from
+    the store when their turn comes.
+
+    Returns:
+        dict: wall_s, page_jobs (the SweepJobs), cli (list of (returncode, stdout, stderr)),
+        peak_tree_mb, machine_used_delta_mb, samples.
+    """
+    from pages._jobs import SweepJob
+
+    def settings(variant):
+        return {"runs": runs, "warmup": 1 + variant}
+
+    started = time.perf_counter()
+    with MemorySampler() as sampler:
+        jobs = [SweepJob(model_ref=str(model), data_ref=str(data), selection="float32",
+                         overrides=settings(i % variants), store=str(store), recompute=False, trusted=False,
+                         budget_s=None) for i in range(sessions)]
+        processes = [subprocess.Popen([sys.executable, "-m", "optlib", "sweep", "--model", str(model), "--data",
+                                       str(data), "--schemes", "float32", "--store", str(store), "--runs", str(runs),
+                                       "--param", f"warmup={1 + variants + i}", "--json"],
+                                      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                     for i in range(cli)]
+        for job in jobs:
+            job.start()
+        outputs = []
+        for process in processes:
+            out, err = process.communicate(timeout=timeout_s)
+            outputs.append((process.returncode, out, err))
+        for job in jobs:
+            job.wait(timeout_s)
+    return {"wall_s": time.perf_counter() - started, "page_jobs": jobs, "cli": outputs,
+            "peak_tree_mb": sampler.peak_tree / 1e6,
+            "machine_used_delta_mb": (sampler.peak_used - sampler.start_used) / 1e6, "samples": sampler.samples}

@@ -1,0 +1,311 @@
+"""Resource limits: what a model or dataset may declare, checked before anything is read.
+
+A file can declare far more than it holds: a 1 MB ``.npz`` of zeros can
+declare a 1 GB array, a PNG header can declare 30,000 x 30,000 pixels, a
+model's weights file can declare a kernel of gigabytes. Here every such
+declaration is read from the headers alone (the ``.npy`` headers inside an
+``.npz``, an image's header through Pillow without decoding, HDF5 dataset
+shapes through h5py without reading them) and compared with a limit before
+the data is loaded. Over a limit: an :class:`~optlib.errors.InputError`
+naming the declared size, the limit and the setting that changes it.
+
+The limits are settings (environment variables, in decimal megabytes or
+pixels) with defaults derived from this machine's memory:
+
+- ``OPTLIB_MAX_SWEEPS``: how many sweeps run workers at the same time on this
+  machine (:mod:`optlib.engine.admission`; default from cores and memory, 1 on
+  two cores; 0 for no limit).
+- ``OPTLIB_WORKER_MEMORY_MB``: the memory budget of one worker process
+  (default: 75% of the machine's memory shared by the workers of the sweeps
+  that may run at once, at least 2,000 MB).
+- ``OPTLIB_MAX_DATA_MB``: a dataset's arrays as declared, and its test split
+  as the model sees it (float32) (default: a tenth of the worker budget,
+  at least 256 MB).
+- ``OPTLIB_MAX_WEIGHTS_MB``: a model file's weights as declared (default: a
+  tenth of the worker budget, at least 256 MB).
+- ``OPTLIB_MAX_IMAGE_PIXELS``: one image's pixels as its header declares
+  them (default 50,000,000; Pillow's own bomb limit is 89,478,485).
+"""
+
+import os
+import re
+import warnings
+import zipfile
+from pathlib import Path
+
+from optlib.errors import InputError
+from optlib.units import MB, format_bytes
+
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+WORKERS_PER_SWEEP = 2
+
+
+def _setting(name, default):
+    """A number from the environment (``name``), or ``default``; a bad value is an InputError."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{name}={text!r} is not a number; set it to a number of megabytes "
+                         "(or unset it for the default).") from None
+    if value <= 0:
+        raise InputError(f"{name}={text!r} must be more than 0.")
+    return value
+
+
+def machine_memory():
+    """Total memory of this machine in bytes."""
+    import psutil
+
+    return psutil.virtual_memory().total
+
+
+def max_sweeps():
+    """How many sweeps may run workers at once on this machine (``OPTLIB_MAX_SWEEPS``; 0: no limit).
+
+    Default: a quarter of the cores and one per 8 GB of memory, at least one (one on two cores), so
+    a latency is timed on a quiet machine.
+    """
+    text = os.environ.get("OPTLIB_MAX_SWEEPS", "").strip()
+    if not text:
+        return max(1, min((os.cpu_count() or 1) // 4, int(machine_memory() // (8 * 1024 ** 3))))
+    if not text.isdigit():
+        raise InputError(f"OPTLIB_MAX_SWEEPS={text!r} must be a whole number (0 for no limit).")
+    return int(text)
+
+
+def worker_memory():
+    """The memory budget of one worker process, in bytes (``OPTLIB_WORKER_MEMORY_MB``)."""
+    sweeps = max_sweeps() or 1
+    default = max(2_000 * MB, 0.75 * machine_memory() / (sweeps * WORKERS_PER_SWEEP))
+    return int(_setting("OPTLIB_WORKER_MEMORY_MB", default / MB) * MB)
+
+
+def max_data():
+    """The most bytes a dataset may declare, in bytes (``OPTLIB_MAX_DATA_MB``)."""
+    return int(_setting("OPTLIB_MAX_DATA_MB", max(256 * MB, worker_memory() / 10) / MB) * MB)
+
+
+def max_weights():
+    """The most bytes a model file's weights may declare, in bytes (``OPTLIB_MAX_WEIGHTS_MB``)."""
+    return int(_setting("OPTLIB_MAX_WEIGHTS_MB", max(256 * MB, worker_memory() / 10) / MB) * MB)
+
+
+def max_image_pixels():
+    """The most pixels one image may declare (``OPTLIB_MAX_IMAGE_PIXELS``)."""
+    return int(_setting("OPTLIB_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS))
+
+
+def _refuse(name, what, size, limit, setting, verb="declares"):
+    raise InputError(f"'{name}' is refused: {what} {verb} {format_bytes(size)}, over the limit of "
+                     f"{format_bytes(limit)}. Use a smaller file, or raise the limit with {setting} "
+                     "(megabytes) if this machine has the memory.")
+
+
+# --- Datasets -------------------------------------------------------------------
+
+def npz_arrays(path):
+    """Return {array name: (shape, dtype)} of an ``.npz`` from its ``.npy`` headers, reading no data.
+
+    Members that are not ``.npy`` arrays are left out (the loader reports them).
+    """
+    import numpy as np
+    from numpy.lib import format as npy
+
+    arrays = {}
+    with zipfile.ZipFile(path) as bundle:
+        for member in bundle.infolist():
+            if not member.filename.endswith(".npy"):
+                continue
+            with bundle.open(member) as stream:
+                try:
+                    version = npy.read_magic(stream)
+                    reader = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
+                    if reader is None:
+                        continue
+                    shape, _, dtype = reader(stream, max_header_size=10_000)
+                except (ValueError, OSError, EOFError, SyntaxError):
+                    continue  # not a readable .npy header: np.load says so
+            arrays[member.filename[:-4]] = (tuple(shape), np.dtype(dtype))
+    return arrays
+
+
+def declared_bytes(shape, dtype):
+    """Bytes of an array of ``shape`` and ``dtype`` (Python integers: no overflow)."""
+    count = 1
+    for dim in shape:
+        count *= int(dim)
+    return count * dtype.itemsize
+
+
+def check_npz(path, name=None):
+    """Refuse an ``.npz`` whose arrays declare more than :func:`max_data`; return the declared bytes."""
+    name = name or Path(path).name
+    try:
+        arrays = npz_arrays(path)
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return 0  # not a zip archive (maybe a lone .npy): the loader says what it is
+    limit = max_data()
+    total = 0
+    for key, (shape, dtype) in arrays.items():
+        size = declared_bytes(shape, dtype)
+        total += size
+        if size > limit:
+            _refuse(name, f"array '{key}' (shape {shape}, {dtype})", size, limit, "OPTLIB_MAX_DATA_MB")
+    if total > limit:
+        _refuse(name, f"its arrays ({', '.join(arrays)}) together", total, limit, "OPTLIB_MAX_DATA_MB", "declare")
+    return total
+
+
+def check_image(stream, name, member):
+    """Refuse one image whose header declares more than :func:`max_image_pixels` (nothing is decoded).
+
+    An unreadable image is let through: the loader skips and counts it.
+    """
+    from PIL import Image
+
+    limit = max_image_pixels()
+    try:
+        with warnings.catch_warnings():  # Pillow's own bomb warning: this check says it better, or lets it be
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(stream) as image:  # reads the header only
+                width, height = image.size
+        size, pixels = f"{width:,} x {height:,} = {width * height:,} pixels", width * height
+    except Image.DecompressionBombError as bomb:  # over twice Pillow's own limit: it says how many pixels
+        found = re.search(r"\((\d+) pixels\)", str(bomb))
+        pixels = int(found.group(1)) if found else limit + 1
+        size = f"{pixels:,} pixels" if found else "more pixels than Pillow allows"
+    except (OSError, ValueError, SyntaxError, EOFError):
+        return
+    if pixels > limit:
+        raise InputError(f"'{name}' is refused: image '{member}' declares {size}, over the limit of "
+                         f"{limit:,} pixels per image. Use smaller images, or raise the limit with "
+                         "OPTLIB_MAX_IMAGE_PIXELS.")
+
+
+def check_image_folder(folder, name=None):
+    """Check the header of every image in a folder (and its sub-folders)."""
+    name = name or Path(folder).name
+    for file in sorted(Path(folder).rglob("*")):
+        if file.suffix.lower() in IMAGE_SUFFIXES and file.is_file():
+            with open(file, "rb") as stream:
+                check_image(stream, name, str(file.relative_to(folder)))
+
+
+def check_image_zip(path, name=None):
+    """Check the header of every image in a zip archive without extracting it."""
+    name = name or Path(path).name
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            for member in bundle.infolist():
+                if Path(member.filename).suffix.lower() in IMAGE_SUFFIXES and not member.is_dir():
+                    with bundle.open(member) as stream:
+                        check_image(stream, name, member.filename)
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return  # the archive checks say what is wrong with it
+
+
+def check_data(source):
+    """Check what a resolved dataset declares before it is read (digits and tfds have nothing to check)."""
+    if source.kind == "npz":
+        check_npz(source.path, source.name)
+    elif source.kind == "folder":
+        check_image_folder(source.path, source.name)
+    elif source.kind == "zip":
+        check_image_zip(source.path, source.name)
+
+
+def check_prepared(count, input_shape, name):
+    """Refuse a test split that, prepared for the model (float32), would exceed :func:`max_data`."""
+    size = 4 * count
+    for dim in input_shape:
+        size *= int(dim)
+    limit = max_data()
+    if size > limit:
+        _refuse(name, f"the test split prepared for the model ({count:,} samples of "
+                f"{tuple(input_shape)}, float32)", size, limit, "OPTLIB_MAX_DATA_MB", "would take")
+
+
+# --- Models ---------------------------------------------------------------------
+
+def h5_weight_bytes(handle):
+    """Bytes the datasets of an open HDF5 file declare (shape x dtype; no data is read)."""
+    import h5py
+
+    total = 0
+
+    def visit(_, item):
+        nonlocal total
+        if isinstance(item, h5py.Dataset) and item.shape:
+            total += declared_bytes(item.shape, item.dtype)
+
+    handle.visititems(visit)
+    return total
+
+
+def _keras_weight_bytes(path):
+    import h5py
+
+    total = 0
+    with zipfile.ZipFile(path) as bundle:
+        for member in bundle.infolist():
+            if member.filename.endswith(".h5"):
+                with bundle.open(member) as stream, h5py.File(stream, "r") as handle:
+                    total += h5_weight_bytes(handle)
+            elif member.filename.endswith(".npz"):  # Keras can store weights as npz too
+                with bundle.open(member) as stream:
+                    total += sum(declared_bytes(s, d) for s, d in _npz_stream_arrays(stream).values())
+    return total
+
+
+def _npz_stream_arrays(stream):
+    import io
+
+    return npz_arrays(io.BytesIO(stream.read()))
+
+
+def _savedmodel_weight_bytes(folder):
+    # The variables' data shards hold every value (TensorFlow checks the index's shapes against them).
+    return sum(f.stat().st_size for f in (Path(folder) / "variables").glob("variables.data-*"))
+
+
+def weight_bytes(path, kind):
+    """Bytes the weights of a model file declare, read from headers (``kind``: keras, h5 or savedmodel)."""
+    import h5py
+
+    if kind == "h5":
+        with h5py.File(path, "r") as handle:
+            return h5_weight_bytes(handle)
+    if kind == "keras":
+        return _keras_weight_bytes(path)
+    if kind == "savedmodel":
+        return _savedmodel_weight_bytes(path)
+    return 0
+
+
+def check_model(path, kind, name=None):
+    """Refuse a model file whose weights declare more than :func:`max_weights`; return the declared bytes.
+
+    A file that cannot be read this way is let through: the loader says what is wrong with it.
+    """
+    name = name or Path(path).name
+    try:
+        size = weight_bytes(path, kind)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        return 0
+    limit = max_weights()
+    if size > limit:
+        _refuse(name, "the model's weights", size, limit, "OPTLIB_MAX_WEIGHTS_MB", "declare")
+    return size
+
+
+def check_inputs(model, data):
+    """Check a resolved model and dataset (:class:`~optlib.inputs.models.ModelSource`,
+    :class:`~optlib.inputs.data.DataSource`) before any worker starts. A zipped model is checked
+    when it is unpacked, on loading."""
+    if model.kind in ("keras", "h5", "savedmodel"):
+        check_model(model.path, model.kind, model.name)
+    check_data(data)

@@ -1,0 +1,133 @@
+"""Admission: at most K sweeps run at once on the machine; the others wait in a queue shared by every process."""
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from optlib.engine import admission
+from optlib.engine.executors import Cancelled
+from optlib.engine.store import Store
+from pages._jobs import SweepJob
+
+
+@pytest.fixture
+def one_at_a_time(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPTLIB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("OPTLIB_MAX_SWEEPS", "1")
+    monkeypatch.setattr(admission, "POLL_S", 0.05)
+
+
+def _hold_turn(release, holding, **kwargs):
+    """Take a turn in a thread and keep it until ``release`` is set."""
+    def hold():
+        with admission.turn(**kwargs):
+            holding.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert holding.wait(10)
+    return thread
+
+
+def test_a_second_sweep_waits_for_the_first_and_starts_when_it_ends(one_at_a_time):
+    release, holding = threading.Event(), threading.Event()
+    first = _hold_turn(release, holding)
+    places, order = [], []
+    second = threading.Thread(target=lambda: order.append(_take_turn(places)), daemon=True)
+    second.start()
+    time.sleep(0.5)
+    assert places == [(1, 1)] and order == []  # told its place once, still waiting
+    assert admission.waiting_sweeps() == 2
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert order == [True]  # it started, and knows it had waited
+    assert admission.waiting_sweeps() == 0
+
+
+def _take_turn(places):
+    with admission.turn(waiting=lambda place, limit: places.append((place, limit))) as waited:
+        return waited
+
+
+def test_with_two_slots_two_run_and_the_others_wait_in_order(one_at_a_time, monkeypatch):
+    monkeypatch.setenv("OPTLIB_MAX_SWEEPS", "2")
+    releases = [threading.Event(), threading.Event()]
+    holders = [_hold_turn(release, threading.Event()) for release in releases]
+    places = {"third": [], "fourth": []}
+    started = []
+
+    def wait(name):
+        with admission.turn(waiting=lambda place, limit: places[name].append(place)):
+            started.append(name)
+
+    third = threading.Thread(target=wait, args=("third",), daemon=True)
+    third.start()
+    time.sleep(0.3)
+    fourth = threading.Thread(target=wait, args=("fourth",), daemon=True)
+    fourth.start()
+    time.sleep(0.3)
+    assert started == [] and places == {"third": [1], "fourth": [2]}
+    releases[0].set()
+    third.join(5)
+    fourth.join(5)
+    assert started == ["third", "fourth"] and places["third"] == [1] and places["fourth"][0] == 2
+    releases[1].set()
+    for holder in holders:
+        holder.join(5)
+
+
+def test_a_waiting_sweep_can_be_stopped_and_leaves_the_line(one_at_a_time):
+    release, holding = threading.Event(), threading.Event()
+    first = _hold_turn(release, holding)
+    cancel = threading.Event()
+    threading.Timer(0.3, cancel.set).start()
+    with pytest.raises(Cancelled), admission.turn(cancel=cancel):
+        pass
+    assert admission.waiting_sweeps() == 1
+    release.set()
+    first.join(5)
+
+
+def test_a_killed_process_never_blocks_the_line(one_at_a_time):
+    code = ("from optlib.engine import admission; import os, signal\n"
+            "ticket = admission.Ticket('doomed'); print('held', flush=True); os.kill(os.getpid(), signal.SIGKILL)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == -9 and "held" in done.stdout
+    assert len(list(admission.queue_dir().glob("*.ticket"))) == 1  # left behind by the killed process
+    places = []
+    assert _take_turn(places) is False and places == []  # not counted: nobody holds it
+    assert list(admission.queue_dir().glob("*.ticket")) == []  # and removed on the way
+
+
+def test_a_page_sweep_waits_in_line_says_its_place_and_stop_works_while_it_waits(one_at_a_time, tmp_path):
+    release, holding = threading.Event(), threading.Event()
+    first = _hold_turn(release, holding)  # another session's sweep (or the CLI's) is running
+    job = SweepJob(model_ref="digits_cnn", data_ref="digits", selection="float32,int8", overrides={},
+                   store=tmp_path / "s.sqlite", recompute=False, trusted=False, budget_s=None).start()
+    deadline = time.monotonic() + 10
+    while "waiting in line" not in job.state()[1] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert job.state()[1].startswith("Not started yet: waiting in line, number 1 (it is next): 1 sweep runs at a "
+                                     "time on this machine")
+    assert job.running
+    job.stop()
+    job.wait(10)
+    assert not job.running and job.error is None
+    assert [row["status"] for row in job.result["results"]] == ["cancelled", "cancelled"]
+    assert Store(tmp_path / "s.sqlite").rows() == []  # nothing ran, nothing stored
+    release.set()
+    first.join(5)
+
+
+def test_no_limit_means_no_queue(one_at_a_time, monkeypatch):
+    monkeypatch.setenv("OPTLIB_MAX_SWEEPS", "0")
+    release, holding = threading.Event(), threading.Event()
+    first = _hold_turn(release, holding)
+    assert _take_turn([]) is False
+    release.set()
+    first.join(5)

@@ -1,0 +1,142 @@
+"""Sizes are checked from headers before anything is loaded (optlib/inputs/limits.py).
+
+Each hostile file (tests/hostile.py) declares far more than it holds; it must be refused with the
+declared size, the limit and the setting that changes it — and the loader that would expand it is
+never called. Time and peak memory of each refusal are in the benchmark (bench/run.py --only limits).
+"""
+
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from optlib.errors import InputError
+from optlib.inputs import data, limits, models
+from tests import hostile
+from tests.conftest import build_tiny_model
+
+
+@pytest.fixture(scope="session")
+def big_npz(tmp_path_factory):
+    return hostile.compressible_npz(tmp_path_factory.mktemp("hostile") / "big.npz")
+
+
+@pytest.fixture(scope="session")
+def big_png(tmp_path_factory):
+    return hostile.huge_png(tmp_path_factory.mktemp("hostile") / "big.png")
+
+
+@pytest.fixture(scope="session")
+def model_28():
+    return build_tiny_model(input_shape=(28, 28, 1))
+
+
+@pytest.fixture
+def never_loaded(monkeypatch):
+    """Make the loaders that would expand a file fail the test if they are reached."""
+    def reached(*args, **kwargs):
+        raise AssertionError("the file was read before its sizes were checked")
+
+    monkeypatch.setattr(np, "load", reached)
+    monkeypatch.setattr(models, "_keras_load", reached)
+    monkeypatch.setattr(data, "_read_images", reached)
+
+
+def test_a_compressible_npz_declaring_a_gigabyte_is_refused_from_its_headers(big_npz, model_28, never_loaded,
+                                                                             monkeypatch):
+    assert big_npz.stat().st_size < 10_000_000
+    monkeypatch.setenv("OPTLIB_MAX_DATA_MB", "500")
+    with pytest.raises(InputError) as refused:
+        data.load(data.resolve(str(big_npz)), model_28)
+    message = str(refused.value)
+    assert "'big.npz' is refused" in message and "x_test" in message
+    assert "declares 1.00 GB" in message and "limit of 500.00 MB" in message and "OPTLIB_MAX_DATA_MB" in message
+
+
+def test_the_default_data_limit_comes_from_the_machine_and_refuses_a_gigabyte(big_npz, monkeypatch):
+    for name in ("OPTLIB_MAX_DATA_MB", "OPTLIB_WORKER_MEMORY_MB", "OPTLIB_MAX_SWEEPS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(limits, "machine_memory", lambda: 25 * 10**9)
+    monkeypatch.setattr(limits.os, "cpu_count", lambda: 2)
+    assert limits.max_sweeps() == 1
+    assert limits.worker_memory() == 9_375_000_000 and limits.max_data() == 937_500_000
+    with pytest.raises(InputError, match="declares 1.00 GB, over the limit of 937.50 MB"):
+        limits.check_npz(big_npz)
+    monkeypatch.setattr(limits, "machine_memory", lambda: 2 * 10**9)  # a small machine: the floors hold
+    assert limits.worker_memory() == 2_000_000_000 and limits.max_data() == 256_000_000
+
+
+@pytest.mark.parametrize("packed", ["folder", "zip"])
+def test_an_image_whose_header_declares_30000_by_30000_pixels_is_refused(tmp_path, big_png, model_28, never_loaded,
+                                                                        packed):
+    root = hostile.image_folder_with(tmp_path / "images", big_png)
+    ref = root
+    if packed == "zip":
+        ref = tmp_path / "images.zip"
+        with zipfile.ZipFile(ref, "w") as bundle:
+            for file in root.rglob("*.png"):
+                bundle.write(file, "images/" + str(file.relative_to(root)))
+    with pytest.raises(InputError) as refused:
+        data.load(data.resolve(str(ref)), model_28)
+    message = str(refused.value)
+    assert "big.png' declares 900,000,000 pixels" in message
+    assert "limit of 50,000,000 pixels per image" in message and "OPTLIB_MAX_IMAGE_PIXELS" in message
+
+
+def test_an_image_under_pillows_own_bomb_limit_is_refused_with_its_width_and_height(tmp_path, monkeypatch):
+    png = hostile.huge_png(tmp_path / "wide.png", width=12_000, height=5_000)
+    monkeypatch.setenv("OPTLIB_MAX_IMAGE_PIXELS", "1000000")
+    with pytest.raises(InputError, match=r"declares 12,000 x 5,000 = 60,000,000 pixels, over the limit of 1,000,000"):
+        limits.check_image_folder(hostile.image_folder_with(tmp_path / "images", png))
+
+
+@pytest.mark.parametrize("maker,name", [(hostile.big_keras, "big.keras"), (hostile.big_h5, "big.h5")])
+def test_a_model_whose_weights_declare_more_than_the_limit_is_refused(tmp_path, never_loaded, monkeypatch,
+                                                                      maker, name):
+    path = maker(tmp_path / name)
+    assert path.stat().st_size < 100_000
+    monkeypatch.setenv("OPTLIB_MAX_WEIGHTS_MB", "1000")
+    with pytest.raises(InputError) as refused:
+        models.load(models.resolve(str(path)))
+    message = str(refused.value)
+    assert f"'{name}' is refused: the model's weights declare 3.60 GB, over the limit of 1.00 GB" in message
+    assert "OPTLIB_MAX_WEIGHTS_MB" in message
+    zipped = tmp_path / "model.zip"  # the same inside a zip: checked after the (size-checked) extraction
+    with zipfile.ZipFile(zipped, "w") as bundle:
+        bundle.write(path, name)
+    with pytest.raises(InputError, match="weights declare 3.60 GB"):
+        models.load(models.resolve(str(zipped)))
+
+
+def test_a_model_within_the_limit_is_counted_from_its_weights(tiny_model_path):
+    size = limits.check_model(tiny_model_path, "keras")
+    model = models.load(models.resolve(str(tiny_model_path)))
+    weights = sum(w.numpy().nbytes for w in model.weights)
+    assert weights <= size <= 3 * weights + 100  # the file also keeps Adam's two slots per weight
+
+
+def test_a_test_split_that_would_grow_past_the_limit_for_the_model_is_refused(digits_npz, monkeypatch):
+    model = build_tiny_model(input_shape=(224, 224, 3))
+    monkeypatch.setenv("OPTLIB_MAX_DATA_MB", "100")  # 360 digits as 224x224x3 float32: 217 MB
+    with pytest.raises(InputError, match=r"the test split prepared for the model \(360 samples of \(224, 224, 3\), "
+                                         r"float32\) would take 216.76 MB, over the limit of 100.00 MB"):
+        data.load(data.resolve(str(digits_npz)), model)
+
+
+def test_a_bad_limit_setting_says_what_to_write(monkeypatch, digits_npz):
+    monkeypatch.setenv("OPTLIB_MAX_DATA_MB", "lots")
+    with pytest.raises(InputError, match="OPTLIB_MAX_DATA_MB='lots' is not a number"):
+        limits.check_npz(digits_npz)
+
+
+def test_the_cli_refuses_a_hostile_model_with_exit_2_and_one_line(tmp_path):
+    path = hostile.big_keras(tmp_path / "big.keras")
+    done = subprocess.run([sys.executable, "-m", "optlib", "sweep", "--model", str(path), "--data", "digits",
+                           "--schemes", "float32", "--store", str(tmp_path / "s.sqlite")],
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env={**__import__("os").environ, "OPTLIB_MAX_WEIGHTS_MB": "1000"})
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "weights declare 3.60 GB, over the limit of 1.00 GB" in done.stderr
