@@ -29,6 +29,7 @@ NEEDS = {
 }
 
 
+BACKENDS = {"converter": "TFLiteConverter", "litert-quantizer": "LiteRT Quantizer"}  # what makes a post-training model
 GROUPS = ("Measurement", "Calibration", "Training", "Pruning and clustering")  # how settings are shown
 
 
@@ -131,6 +132,7 @@ class Scheme:
         slower_because: why it can be slower than float32, when it can (explanations quote it).
         recipe: for a post-training scheme, its TFLiteConverter settings as data.
         search: where the accuracy-targeted search tries it (:class:`Candidate` entries).
+        backend: for a post-training scheme, what makes its model: a key of BACKENDS.
     """
 
     name: str
@@ -148,6 +150,7 @@ class Scheme:
     recipe: dict | None = field(default=None, compare=False)
     search: tuple = ()
     slower_source: str = ""  # where slower_because comes from (a source id of optlib.guide.wizard), if cited
+    backend: str = ""
 
     @property
     def prunes(self):
@@ -200,7 +203,7 @@ INT8_RECIPE = {"optimizations": ["DEFAULT"], "supported_ops": ["TFLITE_BUILTINS_
 def _ptq(name, title, summary, needs, extra=(), **facts):
     params = (REPRESENTATIVE_PARAMS if needs == "representative" else ()) + tuple(extra)
     return Scheme(name, "post-training", title, summary, needs,
-                  f"optlib.engine.schemes.post_training:build_{name}", params, **facts)
+                  f"optlib.engine.schemes.post_training:build_{name}", params, backend="converter", **facts)
 
 
 def _trained(name, family, title, summary, techniques, extra=(), **facts):
@@ -293,7 +296,7 @@ VARIANTS = (
                      min=1, max=1_000, label="Worst layers in float", group="Calibration"),
                Param("keep_float", "", "comma-separated layer (tensor) names to keep in float; overrides worst_n",
                      label="Layers kept in float", group="Calibration"),
-           ), variant_of="int8", color="#98df8a",  # int8's light partner
+           ), variant_of="int8", color="#98df8a", backend="converter",  # int8's light partner
            tradeoff="Nearly int8's size with float accuracy in the layers that quantize worst; those layers "
                     "run in float.",
            slower_because="the layers kept in float convert back and forth between int8 and float",
@@ -303,6 +306,11 @@ VARIANTS = (
 )
 
 SCHEMES = {scheme.name: scheme for scheme in _ALL + VARIANTS}
+
+# LiteRT Quantizer's schemes (variants beside the converter's): their entries use the definitions above.
+from optlib.engine.schemes.lq import ENTRIES as _LQ  # noqa: E402
+
+SCHEMES.update((scheme.name, scheme) for scheme in _LQ)
 
 
 def register(scheme):
@@ -364,7 +372,10 @@ def list_schemes(pattern="*", family=None, variants=False):
 
 
 def select(text):
-    """Parse a selection such as ``"all"``, ``"int8,qat"`` or ``"post-training"``.
+    """Parse a selection such as ``"all"``, ``"int8,qat"``, ``"post-training"`` or a backend (``"litert-quantizer"``).
+
+    ``all`` and the families leave out the variants (LiteRT Quantizer's schemes among them), which run
+    only when named or selected by their backend.
 
     Raises:
         InputError: an unknown name; the message lists the known ones.
@@ -376,10 +387,13 @@ def select(text):
             chosen += names()
         elif part in FAMILIES:
             chosen += [s.name for s in list_schemes(family=part)]
+        elif part in BACKENDS:
+            chosen += [s.name for s in SCHEMES.values() if s.backend == part]
         else:
             chosen.append(get(part).name)
     if not chosen:
-        raise InputError(f"No scheme selected. Known schemes: {', '.join(SCHEMES)} (or 'all').")
+        raise InputError(f"No scheme selected. Known schemes: {', '.join(SCHEMES)} (or 'all', a family or a "
+                         f"backend: {', '.join(BACKENDS)}).")
     return list(dict.fromkeys(chosen))
 
 
