@@ -20,6 +20,7 @@ import contextlib
 import io
 import re
 import time
+import warnings
 
 # Named recipes of litert_quantizer.recipe this project offers, and what they are.
 BASES = {
@@ -40,7 +41,9 @@ def silenced():
     """Keep LiteRT Quantizer's summary (stdout), progress bars and native logs (stderr) off the terminal."""
     from optlib._quiet import native_stderr
 
-    with native_stderr(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with native_stderr(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "preserve_all_tensors is for debugging": validation is debugging
         yield
 
 

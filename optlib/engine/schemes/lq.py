@@ -1,4 +1,4 @@
-"""LiteRT Quantizer schemes: their registry entries and their builder.
+"""LiteRT Quantizer schemes: their builder (their entries are in the registry, ``LQ_SCHEMES``).
 
 Each scheme quantizes the sweep's one float32 conversion (made once per
 worker and shared with the float32 baseline, see
@@ -9,72 +9,20 @@ int8. Every entry is a variant of the converter scheme it stands beside
 sweep keeps its time: name them, or select them all with ``litert-quantizer``.
 """
 
-from optlib.engine.schemes import REPRESENTATIVE_PARAMS, Param, Scheme
 from optlib.engine.schemes.base import Built
 
 BACKEND = "litert-quantizer"
-BUILDER = "optlib.engine.schemes.lq:build"
 
-BLOCK_SIZE = Param("block_size", 32, "weights in each block that shares one int4 scale (smaller: more accurate, "
-                   "larger file)", (32, 64, 128, 256), label="int4 block size", group="LiteRT Quantizer")
-MIXED_PARAMS = (
-    Param("worst_n", 1, "keep this many of the worst layers (ranked by channel error) at higher precision",
-          min=1, max=1_000, label="Worst layers kept", group="LiteRT Quantizer"),
-    Param("keep_layers", "", "comma-separated layer (tensor) names to keep; overrides worst_n",
-          label="Layers kept", group="LiteRT Quantizer"),
-    Param("keep_as", "int16", "what the kept layers become: int16 activations (int8 weights) or float",
-          ("int16", "float"), label="Kept layers run as", group="LiteRT Quantizer"),
-)
-
-# name: (LiteRT Quantizer recipe, converter scheme it stands beside, title, summary, tradeoff, colour, extra)
-_TABLE = {
-    "lq_int8": ("static_wi8_ai8", "int8", "LiteRT Quantizer int8",
-                ("int8 weights and activations by LiteRT Quantizer on the float32 file, calibrated on the same "
-                "sample as the converter's int8."),
-                ("The converter's int8 through the supported path: the float32 conversion is made once and "
-                "quantized in seconds."), "#238b45", ()),
-    "lq_int16x8": ("static_wi8_ai16", "int16x8", "LiteRT Quantizer int16x8",
-                   "int8 weights with int16 activations by LiteRT Quantizer, calibrated.",
-                   "Accuracy close to float at about int8's size; slow reference kernels, as with the converter.",
-                   "#dbdb8d", ()),
-    "lq_dynamic_int8": ("dynamic_wi8_afp32", "dynamic", "LiteRT Quantizer dynamic int8",
-                        "int8 weights, activations quantized on the fly, by LiteRT Quantizer.",
-                        "The converter's dynamic range without a second conversion.", "#9edae5", ()),
-    "lq_weight_int8": ("weight_only_wi8_afp32", "dynamic", "LiteRT Quantizer weight-only int8",
-                       "int8 weights turned back into float before each op: float accuracy and speed, 4x smaller.",
-                       "Up to 75% smaller with the accuracy of float; the latency of float.", "#6baed6", ()),
-    "lq_weight_int4": ("weight_only_wi4_afp32", "dynamic", "LiteRT Quantizer weight-only int4",
-                       "int4 weights turned back into float before each op: up to 8x smaller than float32.",
-                       "The smallest download here (past int8's 4x); a larger accuracy loss than int8 weights.",
-                       "#08519c", ()),
-    "lq_dynamic_int4": ("dynamic_wi4_afp32", "dynamic", "LiteRT Quantizer dynamic int4",
-                        "int4 weights with activations quantized on the fly.",
-                        "About weight-only int4's size; integer compute where the kernels support int4.",
-                        "#3182bd", ()),
-    "lq_blockwise_int4": ("dynamic_wi4_afp32", "dynamic", "LiteRT Quantizer blockwise int4",
-                          ("int4 weights with one scale per block of weights (block size is a setting): more "
-                          "accurate than one scale per channel."),
-                          ("A little larger than channelwise int4, with less accuracy loss; kernels for it are "
-                          "fewer."), "#756bb1", (BLOCK_SIZE,)),
-    "lq_int8_selective": ("static_wi8_ai8", "int8", "LiteRT Quantizer mixed precision",
-                          ("LiteRT Quantizer int8 with the worst layers (or named ones) kept at int16 activations "
-                          "or in float, by recipe."),
-                          ("Nearly int8's size with the accuracy of the kept layers restored; those layers run "
-                          "slower."), "#74c476", MIXED_PARAMS),
-}
-
-ENTRIES = tuple(
-    Scheme(name, "post-training", title, summary, "representative" if base.startswith("static") else "nothing",
-           BUILDER, (REPRESENTATIVE_PARAMS if base.startswith("static") else ()) + extra,
-           variant_of=core, color=color, tradeoff=tradeoff, backend=BACKEND)
-    for name, (base, core, title, summary, tradeoff, color, extra) in _TABLE.items()
-)
+# The LiteRT Quantizer recipe (a name in optlib.engine.lq_backend.BASES) each scheme starts from.
+BASES = {"lq_int8": "static_wi8_ai8", "lq_int16x8": "static_wi8_ai16", "lq_dynamic_int8": "dynamic_wi8_afp32",
+         "lq_weight_int8": "weight_only_wi8_afp32", "lq_weight_int4": "weight_only_wi4_afp32",
+         "lq_dynamic_int4": "dynamic_wi4_afp32", "lq_blockwise_int4": "dynamic_wi4_afp32",
+         "lq_int8_selective": "static_wi8_ai8"}
 
 
 def recipe_spec(scheme, settings):
     """This project's recipe of an lq scheme (plain data): the named LiteRT Quantizer recipe and its edits."""
-    base = _TABLE[scheme][0]
-    spec = {"base": base}
+    spec = {"base": BASES[scheme]}
     if scheme == "lq_blockwise_int4":
         spec["block_size"] = int(settings["block_size"])
     return spec
