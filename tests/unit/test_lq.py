@@ -21,7 +21,9 @@ def swept(tmp_path_factory, tiny_model_path, digits_npz):
     store = Store(tmp_path_factory.mktemp("lq") / "r.sqlite")
     result = sweep.run(str(tiny_model_path), str(digits_npz), "float32,lq_int8,lq_weight_int4,int8,lq_int8_selective",
                        {**FAST, "keep_as": "float"}, store)
-    return {r["scheme"]: r for r in result["results"]}
+    return {r["scheme"]: {**r, "store": store.path} for r in result["results"]}
+
+
 
 
 def test_every_post_training_scheme_names_its_backend():
@@ -111,3 +113,17 @@ def test_quantize_prints_nothing(swept, capfd):
     lq_backend.quantize(float32, lq_backend.quantizer_recipe({"base": "dynamic_wi8_afp32"}))
     out, err = capfd.readouterr()
     assert out == "" and err == ""
+
+
+def test_tensor_report_puts_the_quantizers_metrics_beside_the_channel_error(swept, tiny_model_path, digits_npz):
+    from optlib.analysis import validation
+    from optlib.errors import InputError
+
+    store = swept["float32"]["store"]
+    for scheme, backend in (("lq_int8", "litert-quantizer"), ("int8", "converter")):
+        result = validation.tensor_report(str(tiny_model_path), str(digits_npz), scheme, store)
+        assert result["backend"] == backend and result["run"]["id"] == swept[scheme]["id"]
+        layers = [r for r in result["rows"] if r["channel_error"] is not None]
+        assert len(layers) >= 3 and all(r["snr"] is not None and r["mse"] >= 0 for r in layers)
+    with pytest.raises(InputError, match="No stored lq_dynamic_int4 run"):
+        validation.tensor_report(str(tiny_model_path), str(digits_npz), "lq_dynamic_int4", store)
