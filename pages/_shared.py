@@ -370,6 +370,8 @@ def status_line(scheme, stage, message=""):
 
 
 RESULT_COLUMNS = {
+    "backend": st.column_config.TextColumn("Backend", help="What made the model: TFLiteConverter ('converter') "
+                                           "or LiteRT Quantizer ('litert-quantizer')"),
     "id": st.column_config.NumberColumn("Run", format="%d"),
     "model": st.column_config.TextColumn("Model"),
     "dataset": st.column_config.TextColumn("Dataset"),
@@ -390,8 +392,8 @@ RESULT_COLUMNS = {
 }
 
 
-DEFAULT_COLUMNS = ("scheme", "status", "accuracy", "accuracy_delta", "size_mb", "gzip_mb", "size_ratio",
-                   "latency_ms", "speedup", "sparsity", "error")
+DEFAULT_COLUMNS = ("scheme", "backend", "status", "accuracy", "accuracy_delta", "size_mb", "gzip_mb",
+                   "size_ratio", "latency_ms", "speedup", "sparsity", "error")
 
 
 def results_text_table(df, columns=("scheme", "status", "accuracy", "size_mb", "gzip_mb", "latency_ms",

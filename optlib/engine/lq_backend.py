@@ -52,7 +52,8 @@ def quantizer_recipe(spec):
 
     Args:
         spec: ``{"base": name of BASES, "block_size": 0 or one of BLOCK_SIZES (dynamic int4 only),
-            "keep": {"names": [layer tensor names], "as": "int16" | "float"}}`` (block_size and keep optional).
+            "channelwise": [layers whose weights do not split into whole blocks],
+            "keep": {"names": [layer tensor names], "as": "int16" | "float"}}`` (all but base optional).
     """
     from litert_quantizer import qtyping, recipe, recipe_manager
     from litert_quantizer.algorithm_manager import AlgorithmName
@@ -72,14 +73,20 @@ def quantizer_recipe(spec):
         entries = manager.get_quantization_recipe()
     else:
         entries = getattr(recipe, base)()
+    misfits = list(spec.get("channelwise") or [])
+    if misfits:  # layers whose weights do not split into whole blocks: one int4 scale per channel instead
+        manager = recipe_manager.RecipeManager()
+        manager.load_quantization_recipe(entries)
+        for name in misfits:
+            manager.add_dynamic_config(_scope(name), qtyping.TFLOperationName.ALL_SUPPORTED, num_bits=4)
+        entries = manager.get_quantization_recipe()
     keep = spec.get("keep") or {}
     names = list(keep.get("names") or [])
     if names:
         manager = recipe_manager.RecipeManager()
         manager.load_quantization_recipe(entries)
         for name in names:
-            # This one layer: an op's scope is its output tensor names, each followed by ";".
-            regex = "^" + re.escape(name) + "(1|_int16)?;"
+            regex = _scope(name)
             if keep.get("as") == "float":
                 manager.add_quantization_config(regex, qtyping.TFLOperationName.ALL_SUPPORTED,
                                                 algorithm_key=AlgorithmName.NO_QUANTIZE)
@@ -88,6 +95,25 @@ def quantizer_recipe(spec):
                                           activation_num_bits=16, weight_num_bits=8)
         entries = manager.get_quantization_recipe()
     return _plain(entries)
+
+
+def _scope(name):
+    """A regex for one layer: an op's scope is its output tensor names, each followed by ";"."""
+    return "^" + re.escape(name) + "(1|_int16)?;"
+
+
+def blockwise_misfits(float32, block):
+    """Output names of the ops whose weights' last axis (the one blocks split) is not a multiple of ``block``."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from optlib.engine.measure import WEIGHT_OPS
+
+    with silenced():
+        it = Interpreter(model_content=bytes(float32))
+    details = {d["index"]: d for d in it.get_tensor_details()}
+    return [details[op["outputs"][0]]["name"] for op in it._get_ops_details()
+            if op["op_name"] in WEIGHT_OPS and len(op["inputs"]) > 1 and op["inputs"][1] in details
+            and int(details[op["inputs"][1]]["shape"][-1]) % block]
 
 
 def _plain(value):

@@ -39,6 +39,8 @@ def build(job):
     job.progress(0.05, "converting to float32 (once per sweep)")
     float32, made = job.float32_model()
     spec = recipe_spec(job.scheme, job.settings)
+    if spec.get("block_size"):
+        spec["channelwise"] = lq_backend.blockwise_misfits(float32, spec["block_size"])
     rep = job.representative() if "rep_samples" in job.settings else None
     extra = {"backend": BACKEND, "float32_convert_s": made["convert_s"], "float32_reused": made["reused"]}
     recorded = {}
