@@ -36,9 +36,9 @@ def both_backends_ui(view):
                "float32 conversion, made once per model and shared by all its schemes (its time is shown apart).")
     table = backends.side_by_side(view)
     missing = backends.missing_counterparts(view)
-    if table.empty:
-        st.info("No run of a quantization both backends make (int8, int16x8, dynamic) is shown. Run for example "
-                "int8 and lq_int8 on Optimize.", icon=":material/info:")
+    if not table["backend"].eq(schemes.BACKENDS["litert-quantizer"]).any():
+        st.info("No LiteRT Quantizer run of a quantization both backends make (int8, int16x8, dynamic) is shown. "
+                "Tick for example lq_int8 under LiteRT Quantizer on Optimize, beside int8.", icon=":material/info:")
         return
     if missing:
         st.caption(f"Run **{', '.join(missing)}** to complete the pairs.")

@@ -65,7 +65,7 @@ def _defaults():
         "optimize_recompute": False, "optimize_job": None,
         "compare_size_axis": "size_mb", "export_chart": "scatter_size",
     }
-    for scheme in schemes.list_schemes():
+    for scheme in schemes.list_schemes(variants=True):  # variants: LiteRT Quantizer's are ticked on Optimize
         values[scheme_key(scheme.name)] = scheme.name in DEFAULT_SCHEMES
         for param in schemes.params_of(scheme.name):
             values[param_key(param.name)] = param.default
@@ -88,7 +88,7 @@ def reattach_sweep():
                              "app_trusted": bool(arguments["trusted"]),
                              "optimize_recompute": bool(arguments["recompute"]),
                              **{scheme_key(scheme.name): scheme.name in job.selected
-                                for scheme in schemes.list_schemes()}})
+                                for scheme in schemes.list_schemes(variants=True)}})
 
 
 def through_router(page_file):
