@@ -13,6 +13,8 @@
 6. time from starting the app to its first page served, and to interactive in the browser;
 7. resource limits (bench/limits.py, also runnable alone): hostile files refused, a worker's peak memory
    against dataset size, twenty page sweeps and three CLI sweeps at once.
+8. the two backends on mobilenet_v2: build time per scheme through TFLiteConverter and LiteRT
+   Quantizer, their ratio, and each PTQ sweep's wall time (bench/backends.py).
 
 Each figure: median of repeated runs, spread (max - min), and the machine it ran on.
 Targets are printed beside the figures; this script asserts nothing.
@@ -36,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench" / "out"
 PY = sys.executable
+
+from bench import backends  # after the repository is on the path
 
 
 def summary(values):
@@ -292,6 +296,8 @@ def markdown(result):
         from bench import limits
 
         lines += limits.markdown(r["limits"])
+    if "backends" in r:
+        lines += backends.markdown_lines(r["backends"])
     return "\n".join(lines)
 
 
@@ -300,6 +306,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip", default="", help="comma-separated: sweep, search, mobilenet, app, limits (or its "
                         "sections: hostile, memory, load)")
+    parser.add_argument("--skip", default="", help="comma-separated: sweep, search, mobilenet, app, backends")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     result = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -319,10 +326,8 @@ def main():
     if "app" not in skip:
         print("app start ...", file=sys.stderr)
         result["app"] = bench_app(args.repeats)
-    if "limits" not in skip:
-        from bench import limits
-
-        result["limits"] = limits.run_all(skip)  # its sections: hostile, memory, load
+    parser.add_argument("--skip", default="", help="comma-separated: sweep, search, mobilenet, app, backends, "
+                        "limits (or its sections: hostile, memory, load)")
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "latest.json").write_text(json.dumps(result, indent=1))
     table = markdown(result)

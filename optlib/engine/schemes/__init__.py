@@ -316,7 +316,7 @@ MIXED_PARAMS = (
           min=1, max=1_000, label="Worst layers kept", group="LiteRT Quantizer"),
     Param("keep_layers", "", "comma-separated layer (tensor) names to keep; overrides worst_n",
           label="Layers kept", group="LiteRT Quantizer"),
-    Param("keep_as", "int16", "what the kept layers become: int16 activations (int8 weights) or float",
+    Param("keep_as", "float", "what the kept layers become: float, or int16 activations (int8 weights)",
           ("int16", "float"), label="Kept layers run as", group="LiteRT Quantizer"),
 )
 
