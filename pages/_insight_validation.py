@@ -21,7 +21,7 @@ def report_of(model_ref, data_ref, scheme, run_id, store, trusted):
 
 def table(rows):
     frame = pd.DataFrame([{"Tensor": short_name(r["tensor"]), "Kind": KINDS.get(r["kind"], r["kind"]),
-                           "MSE": r["mse"], "SNR (dB)": r["snr"], "Cosine similarity": r["cosine_similarity"],
+                           "MSE": r["mse"], "SNR (dB)": r["snr_db"], "Cosine similarity": r["cosine_similarity"],
                            "Channel error": r["channel_error"]} for r in rows])
     return frame
 

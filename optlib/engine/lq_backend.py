@@ -18,6 +18,7 @@ LiteRT Quantizer is imported only when one of these runs.
 
 import contextlib
 import io
+import math
 import re
 import time
 import warnings
@@ -191,8 +192,9 @@ def validate(float32, quantized, x, threads=1):
         x: float32 inputs to run both on (a few are enough: each input sets up both interpreters).
 
     Returns:
-        list of dicts in the float model's tensor order: tensor, kind (input, output,
-        constant, intermediate), mse, snr (dB), cosine_similarity.
+        list of dicts, activations first (intermediate, output, input, then constants, each in the
+        float model's order): tensor, kind, mse, snr (LiteRT Quantizer's power ratio: signal power /
+        noise power), snr_db (the same in decibels), cosine_similarity.
     """
     from litert_quantizer import model_validator
     from litert_quantizer.utils.validation_utils import ValidationErrorMetric
@@ -205,9 +207,11 @@ def validate(float32, quantized, x, threads=1):
     rows = []
     for key in result.available_signature_keys():
         signature = result.get_signature_comparison_result(key)
-        for kind in ("input", "constant", "intermediate", "output"):
+        for kind in ("intermediate", "output", "input", "constant"):  # activations first, in graph order
             for tensor, values in getattr(signature, f"{kind}_tensors").items():
-                rows.append({"tensor": tensor, "kind": kind, **{m: values.get(m) for m in VALIDATION_METRICS}})
+                snr = values.get("snr")
+                rows.append({"tensor": tensor, "kind": kind, **{m: values.get(m) for m in VALIDATION_METRICS},
+                             "snr_db": 10 * math.log10(snr) if snr and snr > 0 else None})
     return rows
 
 

@@ -103,8 +103,10 @@ def test_validation_compares_tensors_of_a_model_from_either_backend(swept, digit
         rows = lq_backend.validate(float32, swept[name]["tflite_path"], x)
         kinds = {r["kind"] for r in rows}
         assert "intermediate" in kinds, name
+        assert rows[0]["kind"] == "intermediate" and rows[-1]["kind"] == "constant"  # activations first
         for r in rows:
             assert r["mse"] >= 0 and -1.0001 <= r["cosine_similarity"] <= 1.0001
+            assert r["snr_db"] is None or abs(10 ** (r["snr_db"] / 10) / r["snr"] - 1) < 1e-9
         assert any(r["mse"] > 0 for r in rows if r["kind"] == "intermediate"), name
 
 
