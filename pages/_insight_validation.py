@@ -30,7 +30,8 @@ def validation_ui():
     """Pick a stored quantized run (either backend); show the quantizer's MSE, SNR and cosine per tensor."""
     st.markdown("**LiteRT Quantizer's per-tensor validation** — its own comparison of every tensor of a quantized "
                 "model with the float32 model on the same inputs (mean squared error, signal-to-noise ratio, "
-                "cosine similarity), for a run of either backend, with the channel error beside it.")
+                "cosine similarity), for a run of either backend, with the channel error beside it. Activations "
+                "come first, in graph order; SNR is signal power over error power, in decibels.")
     stored = newest_runs(_shared.model_ref(), _shared.data_ref(), validation.candidates(), _shared.store_path())
     if not stored:
         st.info("No quantized run of this model yet: run int8 or an lq_ scheme (LiteRT Quantizer) on Optimize.",
