@@ -129,3 +129,15 @@ def test_tensor_report_puts_the_quantizers_metrics_beside_the_channel_error(swep
         assert len(layers) >= 3 and all(r["snr"] is not None and r["mse"] >= 0 for r in layers)
     with pytest.raises(InputError, match="No stored lq_dynamic_int4 run"):
         validation.tensor_report(str(tiny_model_path), str(digits_npz), "lq_dynamic_int4", store)
+
+
+def test_the_schemes_listing_names_each_backend_and_says_all_leaves_the_lq_schemes_out(capsys):
+    from optlib import cli
+
+    assert cli.main(["schemes", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["lq_int8"]["backend"] == "litert-quantizer" and not rows["lq_int8"]["in_all"]
+    assert rows["int8"]["backend"] == "converter" and rows["int8"]["in_all"]
+    assert rows["lq_blockwise_int4"]["ranges"]["block_size"] == [32, 64, 128, 256]
+    assert cli.main(["schemes"]) == 0
+    assert "--schemes litert-quantizer selects every lq_ scheme" in capsys.readouterr().out
