@@ -64,13 +64,16 @@ def quantizer_recipe(spec):
         raise ValueError(f"Unknown LiteRT Quantizer recipe '{base}'. Known: {', '.join(BASES)}.")
     block = int(spec.get("block_size") or 0)
     if block:
-        if block not in BLOCK_SIZES or not base.startswith(("dynamic_", "weight_only_")):
-            raise ValueError(f"Block size {block} needs a dynamic or weight-only recipe and one of {BLOCK_SIZES}.")
+        if block not in BLOCK_SIZES or not base.startswith("dynamic_"):
+            raise ValueError(f"Block size {block} needs a dynamic recipe and one of {BLOCK_SIZES}.")
         bits = 4 if "wi4" in base else 8
+        everything = qtyping.TFLOperationName.ALL_SUPPORTED
         manager = recipe_manager.RecipeManager()
-        add = manager.add_dynamic_config if base.startswith("dynamic_") else manager.add_weight_only_config
-        add(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED, num_bits=bits,
-            granularity=getattr(qtyping.QuantGranularity, f"BLOCKWISE_{block}"))
+        # The latest entry that fits an op wins: blocks where LiteRT Quantizer has them (fully connected,
+        # embeddings), one scale per channel elsewhere (convolutions), rather than leaving those in float.
+        manager.add_dynamic_config(".*", everything, num_bits=bits)
+        manager.add_dynamic_config("^", everything, num_bits=bits,
+                                   granularity=getattr(qtyping.QuantGranularity, f"BLOCKWISE_{block}"))
         entries = manager.get_quantization_recipe()
     else:
         entries = getattr(recipe, base)()

@@ -346,8 +346,8 @@ _TABLE = {
                         "About weight-only int4's size; integer compute where the kernels support int4.",
                         "#3182bd", ()),
     "lq_blockwise_int4": ("dynamic_wi4_afp32", "dynamic", "LiteRT Quantizer blockwise int4",
-                          ("int4 weights with one scale per block of weights (block size is a setting): more "
-                          "accurate than one scale per channel."),
+                          ("int4 weights with one scale per block of weights in fully connected layers (block "
+                          "size is a setting), one per channel in convolutions."),
                           ("A little larger than channelwise int4, with less accuracy loss; kernels for it are "
                           "fewer."), "#756bb1", (BLOCK_SIZE,)),
     "lq_int8_selective": ("static_wi8_ai8", "int8", "LiteRT Quantizer mixed precision",
