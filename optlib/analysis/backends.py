@@ -66,7 +66,7 @@ def side_by_side(df):
 
 def _sum(run, *names):
     values = [run.get(name) for name in names]
-    return math.nan if any(v is None or v != v for v in values) else float(sum(values))
+    return math.nan if any(v is None or math.isnan(v) for v in values) else float(sum(values))
 
 
 def missing_counterparts(df):
