@@ -52,6 +52,8 @@ def validation_ui():
     except InputError as problem:
         st.warning(str(problem), icon=":material/warning:")
         return
+    if result["channel_problem"]:
+        st.caption(result["channel_problem"])
     frame = table(result["rows"])
     weakest = frame[frame["Kind"] != "weights / constant"].sort_values("SNR (dB)").head(1)
     if len(weakest):

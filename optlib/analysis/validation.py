@@ -25,8 +25,9 @@ def tensor_report(model_ref, data_ref, scheme, store=None, trusted=False):
     """Validate the newest stored run of ``scheme`` against the newest float32 run, tensor by tensor.
 
     Returns:
-        dict: ``run`` and ``float32`` (result rows), ``samples``, ``backend`` and ``rows``: dicts of
-        tensor, kind, mse, snr, cosine_similarity, channel_error (None for tensors that are not a layer's output).
+        dict: ``run`` and ``float32`` (result rows), ``samples``, ``backend``, ``channel_problem`` (why
+        there is no channel error, or "") and ``rows``: dicts of tensor, kind, mse, snr, snr_db,
+        cosine_similarity, channel_error (None for tensors that are not a layer's output).
 
     Raises:
         InputError: no stored ok run of float32 or of ``scheme`` for this model and data, or the models
@@ -48,12 +49,15 @@ def tensor_report(model_ref, data_ref, scheme, store=None, trusted=False):
     float32, quantized = runs["float32"]["tflite_path"], runs[scheme]["tflite_path"]
     try:
         rows = lq_backend.validate(float32, quantized, x)
-        layers = insight.compare_layers(float32, {"q": quantized}, x)
     except (ValueError, RuntimeError) as problem:
         raise InputError(f"LiteRT Quantizer could not compare {scheme} with float32: {problem}") from None
+    try:
+        layers, channel_problem = insight.compare_layers(float32, {"q": quantized}, x), ""
+    except RuntimeError as problem:  # reference kernels (kept intermediates) may refuse what XNNPACK runs
+        layers, channel_problem = [], f"no channel error: LiteRT's reference kernels refused the model ({problem})"
     errors = {row["layer"]: row["q_error"] for row in layers}
     for row in rows:
         row["channel_error"] = errors.get(insight._layer_name(row["tensor"]))
     entry = schemes.SCHEMES.get(scheme)
     return {"run": runs[scheme], "float32": runs["float32"], "samples": len(x), "rows": rows,
-            "backend": (entry.backend if entry else "") or "converter"}
+            "backend": (entry.backend if entry else "") or "converter", "channel_problem": channel_problem}
