@@ -8,8 +8,8 @@ from optlib.engine.store import Store
 from optlib.errors import InputError
 from optlib.units import format_bytes
 from pages import _shared
-from pages._optimize_backends import lq_schemes_ui
 from pages._jobs import SweepJob
+from pages._optimize_backends import lq_schemes_ui
 
 _shared.through_router(__file__)
 
