@@ -12,7 +12,9 @@
 5. peak memory (RSS) of a mobilenet_v2 post-training sweep;
 6. time from starting the app to its first page served, and to interactive in the browser;
 7. resource limits (bench/limits.py, also runnable alone): hostile files refused, a worker's peak memory
-   against dataset size, twenty page sweeps and three CLI sweeps at once.
+   against dataset size, twenty page sweeps and three CLI sweeps at once;
+8. the two backends on mobilenet_v2: build time per scheme through TFLiteConverter and LiteRT
+   Quantizer, their ratio, and each PTQ sweep's wall time (bench/backends.py).
 
 Each figure: median of repeated runs, spread (max - min), and the machine it ran on.
 Targets are printed beside the figures; this script asserts nothing.
@@ -36,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench" / "out"
 PY = sys.executable
+
+from bench import backends  # after the repository is on the path
 
 
 def summary(values):
@@ -292,14 +296,16 @@ def markdown(result):
         from bench import limits
 
         lines += limits.markdown(r["limits"])
+    if "backends" in r:
+        lines += backends.markdown_lines(r["backends"])
     return "\n".join(lines)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip", default="", help="comma-separated: sweep, search, mobilenet, app, limits (or its "
-                        "sections: hostile, memory, load)")
+    parser.add_argument("--skip", default="", help="comma-separated: sweep, search, mobilenet, app, backends, "
+                        "limits (or its sections: hostile, memory, load)")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     result = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -323,6 +329,9 @@ def main():
         from bench import limits
 
         result["limits"] = limits.run_all(skip)  # its sections: hostile, memory, load
+    if "backends" not in skip:
+        print("both backends on mobilenet_v2 ...", file=sys.stderr)
+        result["backends"] = backends.bench_backends()
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "latest.json").write_text(json.dumps(result, indent=1))
     table = markdown(result)

@@ -150,13 +150,16 @@ def _schemes(args):
     rows = [{"name": s.name, "family": s.family, "title": s.title, "needs": s.needs, "summary": s.summary,
              "settings": {p.name: p.default for p in schemes.params_of(s.name)},
              "ranges": {p.name: list(p.choices) if p.choices else [p.min, p.max] for p in schemes.params_of(s.name)
-                        if p.choices or p.min is not None or p.max is not None}}
+                        if p.choices or p.min is not None or p.max is not None},
+             "backend": s.backend, "in_all": s.name in schemes.names()}
             for s in schemes.list_schemes(variants=True)]
     if args.json:
         print(json.dumps(rows))
     else:
         for r in rows:
             print(f"{r['name']:<18}{r['family']:<15}{r['summary']}")
+        print("\n'all' runs the schemes that are not variants; the variants (int8_selective and LiteRT Quantizer's "
+              "lq_ schemes) run when named, and --schemes litert-quantizer selects every lq_ scheme.")
     return 0
 
 

@@ -65,7 +65,7 @@ def _defaults():
         "optimize_recompute": False, "optimize_job": None,
         "compare_size_axis": "size_mb", "export_chart": "scatter_size",
     }
-    for scheme in schemes.list_schemes():
+    for scheme in schemes.list_schemes(variants=True):  # variants: LiteRT Quantizer's are ticked on Optimize
         values[scheme_key(scheme.name)] = scheme.name in DEFAULT_SCHEMES
         for param in schemes.params_of(scheme.name):
             values[param_key(param.name)] = param.default
@@ -88,7 +88,7 @@ def reattach_sweep():
                              "app_trusted": bool(arguments["trusted"]),
                              "optimize_recompute": bool(arguments["recompute"]),
                              **{scheme_key(scheme.name): scheme.name in job.selected
-                                for scheme in schemes.list_schemes()}})
+                                for scheme in schemes.list_schemes(variants=True)}})
 
 
 def through_router(page_file):
@@ -370,6 +370,8 @@ def status_line(scheme, stage, message=""):
 
 
 RESULT_COLUMNS = {
+    "backend": st.column_config.TextColumn("Backend", help="What made the model: TFLiteConverter ('converter') "
+                                           "or LiteRT Quantizer ('litert-quantizer')"),
     "id": st.column_config.NumberColumn("Run", format="%d"),
     "model": st.column_config.TextColumn("Model"),
     "dataset": st.column_config.TextColumn("Dataset"),
@@ -390,8 +392,8 @@ RESULT_COLUMNS = {
 }
 
 
-DEFAULT_COLUMNS = ("scheme", "status", "accuracy", "accuracy_delta", "size_mb", "gzip_mb", "size_ratio",
-                   "latency_ms", "speedup", "sparsity", "error")
+DEFAULT_COLUMNS = ("scheme", "backend", "status", "accuracy", "accuracy_delta", "size_mb", "gzip_mb",
+                   "size_ratio", "latency_ms", "speedup", "sparsity", "error")
 
 
 def results_text_table(df, columns=("scheme", "status", "accuracy", "size_mb", "gzip_mb", "latency_ms",

@@ -9,6 +9,7 @@ from optlib.analysis import explain
 from optlib.engine.store import Store
 from optlib.views import charts
 from pages import _compare_targets, _shared
+from pages._compare_backends import backend_filter_ui, both_backends_ui
 
 _shared.through_router(__file__)
 
@@ -102,7 +103,7 @@ runs = _shared.stored_runs_or_stop("No stored results yet. Run a few schemes fir
 start_on_the_current_model(runs)
 chosen_models, chosen_datasets, chosen_schemes = _shared.filters_ui(runs, "compare")
 other_models_note(runs, chosen_models)
-view = _shared.filter_runs(runs, chosen_models, chosen_datasets, chosen_schemes)
+view = backend_filter_ui(_shared.filter_runs(runs, chosen_models, chosen_datasets, chosen_schemes))
 view = _compare_targets.runs_on_ui(view)  # "runs on: a microcontroller with R kB RAM and F kB flash"
 everything = _shared.filter_runs(runs, chosen_models, chosen_datasets, chosen_schemes, ok_only=False)
 if view.empty:
@@ -137,6 +138,7 @@ _shared.figures_table(charts.table2(view), charts.TABLE2_FORMATS)
 st.plotly_chart(charts.table2_figure(view), key="compare_table2_chart")
 
 _compare_targets.matrix_ui(view)
+both_backends_ui(view)
 
 st.subheader("Each run")
 failed = everything[~everything["status"].eq("ok")]

@@ -13,6 +13,7 @@ from optlib.errors import InputError
 from optlib.units import format_bytes
 from optlib.views import insight_charts as charts
 from pages import _shared
+from pages._insight_validation import validation_ui
 from pages._jobs import LayerJob, SearchJob, SweepJob
 
 _shared.through_router(__file__)
@@ -345,6 +346,9 @@ elif about_current(layer_job):
 elif layer_job is not None:
     st.caption(f"The last comparison was of {layer_job.model_ref} with {layer_job.data_ref}; compare again for "
                "the current selection.")
+
+st.subheader("Per-tensor validation (LiteRT Quantizer)")
+validation_ui()
 
 st.subheader("Weights per layer")
 weights_ui(stored)

@@ -9,6 +9,7 @@ from optlib.errors import InputError
 from optlib.units import format_bytes
 from pages import _shared
 from pages._jobs import SweepJob
+from pages._optimize_backends import lq_schemes_ui
 
 _shared.through_router(__file__)
 
@@ -35,7 +36,7 @@ def schemes_ui():
                 st.checkbox(f"{scheme.title} (`{scheme.name}`)", key=_shared.scheme_key(scheme.name),
                             help=scheme.summary)
                 st.caption(f"Needs {schemes.NEEDS[scheme.needs]}.")
-    return [name for name in schemes.names() if st.session_state[_shared.scheme_key(name)]]
+    return [name for name in schemes.names() if st.session_state[_shared.scheme_key(name)]] + lq_schemes_ui()
 
 
 def param_widget(param, used_by):

@@ -6,7 +6,7 @@ import streamlit as st
 
 from optlib.analysis import explain, report, where
 from optlib.engine import schemes
-from optlib.guide import wizard
+from optlib.guide import counterparts, wizard
 from optlib.inputs import data, models
 from optlib.errors import InputError
 from optlib.units import format_bytes
@@ -113,6 +113,9 @@ def item_ui(rank, item, row, hardware=None):
             st.markdown(f"**Why:** {item.reason}")
             st.markdown(f"**Trade-off:** {item.tradeoff}")
             st.caption(f":material/menu_book: From {source_text(item.source)}")
+            lq = counterparts.counterpart(item.scheme)
+            if lq:
+                st.markdown(f"**LiteRT Quantizer counterpart:** `{lq.scheme}`. Prefer it: {lq.prefer}")
         with figures:
             measured_ui(row)
             target_ui(row, hardware)
@@ -165,6 +168,12 @@ st.subheader("Recommendation")
 measured = measured_runs()
 for rank, item in enumerate(recommendation.items, 1):
     item_ui(rank, item, measured.get(item.scheme), answers.get("hardware"))
+int4 = counterparts.extra_for(answers)
+if int4:
+    with st.container(border=True):
+        st.markdown(f"#### {schemes.get(int4.scheme).title} `{int4.scheme}` (LiteRT Quantizer)")
+        st.markdown(f"**When:** {int4.prefer} Tick it under *LiteRT Quantizer* on the Optimize page.")
+        measured_ui(measured.get(int4.scheme))
 for warning in recommendation.warnings:
     st.warning(warning, icon=":material/warning:")
 

@@ -37,12 +37,14 @@ COLUMNS = (
     "accuracy_delta", "size_ratio", "gzip_ratio", "speedup",
     "scheme_order", "cached", "accuracy_note", "recipe", "model_fingerprint", "dataset_fingerprint",
     "targets",  # where it runs (optlib.engine.targets): dict per target, None for runs from before
+    "backend", "float32_convert_s", "calibrate_s", "quantize_s",
 )
 NUMERIC = (
     "accuracy", "top5", "keras_accuracy", "size_bytes", "gzip_bytes", "size_mb", "gzip_mb",
     "latency_ms", "latency_p90_ms", "latency_min_ms", "latency_std_ms", "latency_runs", "latency_warmup", "threads",
     "sparsity", "max_unique_weights",
     "train_s", "build_s", "accuracy_delta", "size_ratio", "gzip_ratio", "speedup",
+    "float32_convert_s", "calibrate_s", "quantize_s",
 )
 INTEGERS = ("size_bytes", "gzip_bytes", "threads", "max_unique_weights", "latency_runs", "latency_warmup")  # whole numbers in exports
 BULKY = ("kernels",)  # per-kernel lists: too big for a table export
@@ -97,6 +99,10 @@ def _record(row):
         # Stored rows carry them: a baseline is always of the very same model file and data.
         "model_fingerprint": row.get("model_fingerprint"), "dataset_fingerprint": row.get("dataset_fingerprint"),
         "targets": row.get("targets"),
+        # What made the model (training schemes end in a converter conversion), and LiteRT Quantizer's timings.
+        "backend": ((known.backend or "converter") if known else None),
+        "float32_convert_s": _number(row.get("float32_convert_s")), "calibrate_s": _number(row.get("calibrate_s")),
+        "quantize_s": _number(row.get("quantize_s")),
     }
 
 

@@ -121,6 +121,18 @@ class Context:
         self.data = data.load(inputs.data, self.model, scale)
         # Keyed by the model object, not id(): a freed fine-tuned model's id can be reused by the next one.
         self._keras_accuracy = weakref.WeakKeyDictionary()
+        self._float32 = None  # (bytes, facts), made on first use
+
+    def float32(self):
+        """The model converted to float32 TFLite once (:mod:`optlib.engine.float32_cache`), shared by the
+        float32 baseline and every LiteRT Quantizer scheme. Returns (bytes, {"convert_s", "reused"})."""
+        from optlib.engine.convert import convert
+        from optlib.engine.float32_cache import float32_bytes
+
+        if self._float32 is None:
+            self._float32 = float32_bytes(self.inputs.model.fingerprint, lambda: convert(self.model, {}))
+            return self._float32
+        return self._float32[0], {**self._float32[1], "reused": True}
 
     def keras_accuracy(self, model):
         """Top-1 of a Keras model on the test split (kept while the model object lives)."""
@@ -148,7 +160,7 @@ def run(context, spec):
 
     progress(0.0, "starting", "starting")
     try:
-        job = Job(spec.scheme, context.model, context.data, spec.settings, progress)
+        job = Job(spec.scheme, context.model, context.data, spec.settings, progress, context.float32)
         built = schemes.get(spec.scheme).build_function()(job)
         build_s = time.perf_counter() - started
         progress(0.92, "measuring")

@@ -13,6 +13,7 @@ Importing this module does not import TensorFlow.
 
 import json
 import math
+import pprint
 import re
 import textwrap
 
@@ -116,7 +117,8 @@ def _header(row, training, note):
              _doc(f"Model {row.get('model')}, dataset {row.get('dataset')}{run}.")]
     if settings:
         lines += textwrap.wrap(_doc(f"Settings: {settings}."), 96)
-    needs = "tensorflow, tf-keras" + (", tensorflow-model-optimization" if training else "")
+    needs = "tensorflow, tf-keras" + (", tensorflow-model-optimization" if training else "") + (
+        ", litert-quantizer" if _litert_quantizer_of(row) else "")
     lines.append(f"Needs: {needs}.")
     measured = []
     if isinstance(row.get("size_bytes"), (int, float)) and math.isfinite(row["size_bytes"]):
@@ -322,6 +324,49 @@ def _selective(selective, calibrate):
             ("tflite_model = debugger.get_nondebug_quantized_model()", "the selective model, without debug ops")]
 
 
+def _litert_quantizer_of(row):
+    """Return the recorded LiteRT Quantizer facts of a run (lq_ schemes), or None."""
+    recipe = row.get("recipe")
+    if isinstance(recipe, str):
+        recipe = json.loads(recipe)
+    return (recipe.get("litert_quantizer") if isinstance(recipe, dict) else None) or None
+
+
+def _plain_data(value, what):
+    """Return ``value`` if it is plain data (str, number, bool, None, lists and dicts of them): safe as a literal."""
+    if isinstance(value, dict):
+        return {_plain_data(k, what): _plain_data(v, what) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_data(v, what) for v in value]
+    if value is None or isinstance(value, (str, bool, int)) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    raise ValueError(f"Cannot generate code: the {what} holds {value!r}, which is not plain data.")
+
+
+def _litert_quantizer(lq, calibrate):
+    """Quantize the float32 conversion with the run's LiteRT Quantizer recipe, calibrated like optlib did."""
+    entries = _plain_data(lq.get("recipe"), "LiteRT Quantizer recipe")
+    if not isinstance(entries, list) or not entries:
+        raise ValueError("Cannot generate code: the run recorded no LiteRT Quantizer recipe.")
+    signature = _plain_data(lq.get("signature") or "serving_default", "signature")
+    lines = [("float_model = converter.convert()", "the float32 LiteRT model LiteRT Quantizer starts from"), "",
+             "# LiteRT Quantizer's recipe as this run recorded it (plain data): which algorithm, on which ops",
+             "# (regex on each op's output tensor names), with how many bits.",
+             *f"RECIPE = {pprint.pformat(entries, width=96, sort_dicts=False)}".splitlines(), "",
+             "qt = quantizer.Quantizer(float_model)",
+             "qt.load_quantization_recipe(RECIPE)"]
+    if calibrate:
+        name = _plain_data(lq.get("input"), "input name")
+        lines += [("samples = [{" + f"{name!r}: sample[None, ...]" + "} for sample in calibration]",
+                   "one input at a time, with a batch axis"),
+                  ("calibration_result = qt.calibrate({" + f"{signature!r}: samples" + "})",
+                   "activation ranges, per tensor"),
+                  "result = qt.quantize(calibration_result)"]
+    else:
+        lines.append(("result = qt.quantize()", "no calibration: weights only"))
+    return lines + [("tflite_model = bytes(result.quantized_model)", "what result.export_model(path) would write")]
+
+
 def code_for(row, model_path=None, samples_npz=None, output_path=None):
     """Return Python source that reproduces one run with plain TensorFlow.
 
@@ -360,7 +405,8 @@ def code_for(row, model_path=None, samples_npz=None, output_path=None):
     settings = row.get("settings") or {}
     if isinstance(settings, str):
         settings = json.loads(settings)
-    calibrate = bool(converter.get("representative_samples"))
+    lq = _litert_quantizer_of(row)
+    calibrate = bool(converter.get("representative_samples") or (lq or {}).get("calibration_samples"))
     needs_data = calibrate or bool(training)
 
     code = _header(row, training, note)
@@ -373,6 +419,8 @@ def code_for(row, model_path=None, samples_npz=None, output_path=None):
     code += ["import tensorflow as tf", "import tf_keras as keras"]
     if training:
         code.append("import tensorflow_model_optimization as tfmot")
+    if lq:
+        code.append("from litert_quantizer import quantizer")
     code += [""] + _paths(row, model_path, samples_npz, output_path, needs_data) + [""]
     if needs_data:
         code += [""] + _load_raw(row, bool(training)) + [""] + _prepare(row.get("data_recipe")) + [""]
@@ -393,18 +441,23 @@ def code_for(row, model_path=None, samples_npz=None, output_path=None):
         for number, step in enumerate(training, 1):
             code += _step(number, step)
     if calibrate:
-        count = int(_number(int(converter["representative_samples"]), "representative_samples"))
+        count = int(_number(int(converter.get("representative_samples") or lq["calibration_samples"]),
+                            "representative_samples"))
         code += ["", f"# Calibration: the same {count} inputs optlib drew (fixed seed, in index order).",
                  f"picks = np.sort(np.random.default_rng(0).permutation(len(x_raw))[:{count}])",
-                 "calibration = prepare(x_raw[picks])", "", "",
-                 "def representative_dataset():",
-                 "    for sample in calibration:",
-                 "        yield [sample[None, ...]]  # one input at a time, with a batch axis", "", ""]
+                 "calibration = prepare(x_raw[picks])", ""]
+        if not lq:
+            code += ["", "def representative_dataset():",
+                     "    for sample in calibration:",
+                     "        yield [sample[None, ...]]  # one input at a time, with a batch axis", "", ""]
     else:
         code.append("")
     code += _converter(converter)
-    selective = _selective_of(row)
-    code += _selective(selective, calibrate) if selective else ["tflite_model = converter.convert()"]
+    selective = None if lq else _selective_of(row)
+    if lq:
+        code += _litert_quantizer(lq, calibrate)
+    else:
+        code += _selective(selective, calibrate) if selective else ["tflite_model = converter.convert()"]
     code += ["",
              'with open(OUTPUT_PATH, "wb") as sink:',
              "    sink.write(tflite_model)",

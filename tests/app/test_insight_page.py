@@ -161,11 +161,11 @@ def test_the_page_explains_each_step_before_anything_ran(app, home):
     assert not at.exception
     assert at.title[0].value == "Layer insight & search"
     assert [s.value for s in at.subheader] == [
-        "Which layers lose accuracy in int8", "Weights per layer", "Keep the worst layers in float",
-        "Search for the smallest or fastest model within an accuracy loss"]
+        "Which layers lose accuracy in int8", "Per-tensor validation (LiteRT Quantizer)", "Weights per layer",
+        "Keep the worst layers in float", "Search for the smallest or fastest model within an accuracy loss"]
     assert at.button(key="insight_layers_button").label == "Compare layers"
     info = texts(at.info)
-    assert "Compare layers first" in info and "No pruning run" in info
+    assert "Compare layers first" in info and "No pruning run" in info and "No quantized run" in info
     assert at.number_input(key="insight_max_loss").value == 1.0  # 1% of float32 top-1
     assert at.selectbox(key="insight_objective").value == "size"
     assert at.button(key="insight_search_button").label == "Search 4 candidates"

@@ -8,7 +8,7 @@ import pytest
 from apphelpers import PTQ, put_run, texts
 
 from optlib.engine import schemes
-from optlib.guide import wizard
+from optlib.guide import counterparts, wizard
 
 REQUIRED = ("data", "hardware", "priority")
 EDGE_TPU = {"data": "representative", "hardware": "edgetpu", "priority": "accuracy"}
@@ -159,7 +159,8 @@ def test_every_leaf_of_the_tree_is_shown_without_error(app, home):
         assert not at.exception, leaf
         rec = wizard.recommend({q: answers[q] for q in asked(at)})
         assert rec.leaf == leaf
-        assert [h.split("`")[1] for h in headings(at)] == wizard.schemes(rec), leaf
+        int4 = counterparts.extra_for({q: answers[q] for q in asked(at)})  # LiteRT Quantizer's int4, for size
+        assert [h.split("`")[1] for h in headings(at)] == wizard.schemes(rec) + ([int4.scheme] if int4 else []), leaf
         assert [w.value for w in at.warning] == list(rec.warnings), leaf
         edges = HIGHLIGHTED_EDGE.findall(dot(at))
         assert [source for source, _ in edges] == [node for node, _ in rec.path], leaf

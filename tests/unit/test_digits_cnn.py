@@ -9,7 +9,7 @@ from optlib.engine.store import Store
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory):
     store = Store(tmp_path_factory.mktemp("digits") / "r.sqlite")
-    result = sweep.run("digits_cnn", "digits", "all", {"runs": "10"}, store)
+    result = sweep.run("digits_cnn", "digits", "all,lq_int8,lq_weight_int4", {"runs": "10"}, store)
     return {r["scheme"]: r for r in result["results"]}
 
 
@@ -20,6 +20,12 @@ def test_all_eleven_schemes_are_ok(rows):
 def test_post_training_int8_keeps_accuracy_within_2_points(rows):
     assert rows["float32"]["accuracy"] > 0.9
     assert abs(rows["int8"]["accuracy"] - rows["float32"]["accuracy"]) <= 0.02
+
+
+def test_litert_quantizer_int8_keeps_accuracy_and_int4_weights_beat_int8_on_size(rows):
+    assert rows["lq_int8"]["status"] == rows["lq_weight_int4"]["status"] == "ok"
+    assert abs(rows["lq_int8"]["accuracy"] - rows["float32"]["accuracy"]) <= 0.02
+    assert rows["lq_weight_int4"]["size_bytes"] < rows["int8"]["size_bytes"]
 
 
 def test_qat_keeps_accuracy_within_1_point(rows):

@@ -29,7 +29,8 @@ NEEDS = {
 }
 
 
-GROUPS = ("Measurement", "Calibration", "Training", "Pruning and clustering")  # how settings are shown
+BACKENDS = {"converter": "TFLiteConverter", "litert-quantizer": "LiteRT Quantizer"}  # what makes a post-training model
+GROUPS = ("Measurement", "Calibration", "Training", "Pruning and clustering", "LiteRT Quantizer")  # how settings are shown
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class Scheme:
         slower_because: why it can be slower than float32, when it can (explanations quote it).
         recipe: for a post-training scheme, its TFLiteConverter settings as data.
         search: where the accuracy-targeted search tries it (:class:`Candidate` entries).
+        backend: for a post-training scheme, what makes its model: a key of BACKENDS.
     """
 
     name: str
@@ -148,6 +150,7 @@ class Scheme:
     recipe: dict | None = field(default=None, compare=False)
     search: tuple = ()
     slower_source: str = ""  # where slower_because comes from (a source id of optlib.guide.wizard), if cited
+    backend: str = ""
 
     @property
     def prunes(self):
@@ -200,7 +203,7 @@ INT8_RECIPE = {"optimizations": ["DEFAULT"], "supported_ops": ["TFLITE_BUILTINS_
 def _ptq(name, title, summary, needs, extra=(), **facts):
     params = (REPRESENTATIVE_PARAMS if needs == "representative" else ()) + tuple(extra)
     return Scheme(name, "post-training", title, summary, needs,
-                  f"optlib.engine.schemes.post_training:build_{name}", params, **facts)
+                  f"optlib.engine.schemes.post_training:build_{name}", params, backend="converter", **facts)
 
 
 def _trained(name, family, title, summary, techniques, extra=(), **facts):
@@ -293,7 +296,7 @@ VARIANTS = (
                      min=1, max=1_000, label="Worst layers in float", group="Calibration"),
                Param("keep_float", "", "comma-separated layer (tensor) names to keep in float; overrides worst_n",
                      label="Layers kept in float", group="Calibration"),
-           ), variant_of="int8", color="#98df8a",  # int8's light partner
+           ), variant_of="int8", color="#98df8a", backend="converter",  # int8's light partner
            tradeoff="Nearly int8's size with float accuracy in the layers that quantize worst; those layers "
                     "run in float.",
            slower_because="the layers kept in float convert back and forth between int8 and float",
@@ -302,7 +305,69 @@ VARIANTS = (
                          ("latency", 2, {"worst_n": 1}), ("latency", 4, {"worst_n": 2}))),
 )
 
+# LiteRT Quantizer's schemes: each quantizes the one float32 conversion with a recipe
+# (optlib.engine.schemes.lq). Variants beside the converter scheme they match, so "all" and
+# the families leave them out and the default sweep keeps its time; select them by name or
+# all at once with "litert-quantizer".
+BLOCK_SIZE = Param("block_size", 32, "weights in each block that shares one int4 scale (smaller: more accurate, "
+                   "larger file)", (32, 64, 128, 256), label="int4 block size", min=32, max=256, group="LiteRT Quantizer")
+MIXED_PARAMS = (
+    Param("worst_n", 1, "keep this many of the worst layers (ranked by channel error) at higher precision",
+          min=1, max=1_000, label="Worst layers kept", group="LiteRT Quantizer"),
+    Param("keep_layers", "", "comma-separated layer (tensor) names to keep; overrides worst_n",
+          label="Layers kept", group="LiteRT Quantizer"),
+    Param("keep_as", "float", "what the kept layers become: float, or int16 activations (int8 weights)",
+          ("int16", "float"), label="Kept layers run as", group="LiteRT Quantizer"),
+)
+
+# name: (LiteRT Quantizer recipe, converter scheme it stands beside, title, summary, tradeoff, colour, extra)
+_TABLE = {
+    "lq_int8": ("static_wi8_ai8", "int8", "LiteRT Quantizer int8",
+                ("int8 weights and activations by LiteRT Quantizer on the float32 file, calibrated on the same "
+                "sample as the converter's int8."),
+                ("The converter's int8 through the supported path: the float32 conversion is made once and "
+                "quantized in seconds."), "#238b45", ()),
+    "lq_int16x8": ("static_wi8_ai16", "int16x8", "LiteRT Quantizer int16x8",
+                   "int8 weights with int16 activations by LiteRT Quantizer, calibrated.",
+                   "Accuracy close to float at about int8's size; slow reference kernels, as with the converter.",
+                   "#dbdb8d", ()),
+    "lq_dynamic_int8": ("dynamic_wi8_afp32", "dynamic", "LiteRT Quantizer dynamic int8",
+                        "int8 weights, activations quantized on the fly, by LiteRT Quantizer.",
+                        "The converter's dynamic range without a second conversion.", "#9edae5", ()),
+    "lq_weight_int8": ("weight_only_wi8_afp32", "dynamic", "LiteRT Quantizer weight-only int8",
+                       "int8 weights turned back into float before each op: float accuracy and speed, 4x smaller.",
+                       "Up to 75% smaller with the accuracy of float; the latency of float.", "#6baed6", ()),
+    "lq_weight_int4": ("weight_only_wi4_afp32", "dynamic", "LiteRT Quantizer weight-only int4",
+                       "int4 weights turned back into float before each op: up to 8x smaller than float32.",
+                       "The smallest download here (past int8's 4x); a larger accuracy loss than int8 weights.",
+                       "#08519c", ()),
+    "lq_dynamic_int4": ("dynamic_wi4_afp32", "dynamic", "LiteRT Quantizer dynamic int4",
+                        "int4 weights with activations quantized on the fly.",
+                        "About weight-only int4's size; integer compute where the kernels support int4.",
+                        "#3182bd", ()),
+    "lq_blockwise_int4": ("dynamic_wi4_afp32", "dynamic", "LiteRT Quantizer blockwise int4",
+                          ("int4 weights with one scale per block of weights in fully connected layers (block "
+                          "size is a setting), one per channel in convolutions."),
+                          ("A little larger than channelwise int4, with less accuracy loss; kernels for it are "
+                          "fewer."), "#756bb1", (BLOCK_SIZE,)),
+    "lq_int8_selective": ("static_wi8_ai8", "int8", "LiteRT Quantizer mixed precision",
+                          ("LiteRT Quantizer int8 with the worst layers (or named ones) kept at int16 activations "
+                          "or in float, by recipe."),
+                          ("Nearly int8's size with the accuracy of the kept layers restored; those layers run "
+                          "slower."), "#74c476", MIXED_PARAMS),
+}
+
+LQ_SCHEMES = tuple(
+    Scheme(name, "post-training", title, summary, "representative" if base.startswith("static") else "nothing",
+           "optlib.engine.schemes.lq:build", (REPRESENTATIVE_PARAMS if base.startswith("static") else ()) + extra,
+           variant_of=core, color=color, tradeoff=tradeoff, backend="litert-quantizer")
+    for name, (base, core, title, summary, tradeoff, color, extra) in _TABLE.items()
+)
+
+
+
 SCHEMES = {scheme.name: scheme for scheme in _ALL + VARIANTS}
+SCHEMES.update((scheme.name, scheme) for scheme in LQ_SCHEMES)
 
 
 def register(scheme):
@@ -364,7 +429,10 @@ def list_schemes(pattern="*", family=None, variants=False):
 
 
 def select(text):
-    """Parse a selection such as ``"all"``, ``"int8,qat"`` or ``"post-training"``.
+    """Parse a selection such as ``"all"``, ``"int8,qat"``, ``"post-training"`` or a backend (``"litert-quantizer"``).
+
+    ``all`` and the families leave out the variants (LiteRT Quantizer's schemes among them), which run
+    only when named or selected by their backend.
 
     Raises:
         InputError: an unknown name; the message lists the known ones.
@@ -376,10 +444,13 @@ def select(text):
             chosen += names()
         elif part in FAMILIES:
             chosen += [s.name for s in list_schemes(family=part)]
+        elif part in BACKENDS:
+            chosen += [s.name for s in SCHEMES.values() if s.backend == part]
         else:
             chosen.append(get(part).name)
     if not chosen:
-        raise InputError(f"No scheme selected. Known schemes: {', '.join(SCHEMES)} (or 'all').")
+        raise InputError(f"No scheme selected. Known schemes: {', '.join(SCHEMES)} (or 'all', a family or a "
+                         f"backend: {', '.join(BACKENDS)}).")
     return list(dict.fromkeys(chosen))
 
 

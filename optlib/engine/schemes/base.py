@@ -8,6 +8,7 @@ class Job:
     """One scheme to run: the model (never mutated), the data and the settings.
 
     ``progress(fraction, message)`` reports progress within this job (0..1).
+    ``float32`` returns the sweep's shared float32 conversion (see :meth:`float32_model`).
     """
 
     scheme: str
@@ -15,9 +16,23 @@ class Job:
     data: object
     settings: dict
     progress: object = lambda fraction, message: None
+    float32: object = None
 
     def representative(self):
         return self.data.representative(int(self.settings["rep_samples"]))
+
+    def float32_model(self):
+        """Return (float32 TFLite bytes, {"convert_s", "reused"}): converted once and shared when the job
+        runs in a sweep's context, else converted now."""
+        if self.float32 is not None:
+            return self.float32()
+        import time
+
+        from optlib.engine.convert import convert
+
+        started = time.perf_counter()
+        made = convert(self.model, {})
+        return made, {"convert_s": round(time.perf_counter() - started, 2), "reused": False}
 
 
 @dataclass

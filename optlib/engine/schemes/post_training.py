@@ -22,8 +22,12 @@ def build(job):
     """Convert the model with the scheme's recipe (calibrated on the representative sample if it needs one)."""
     recipe = recipe_for(job.scheme, job.settings)
     job.progress(0.1, "converting")
+    if not recipe:  # the plain float32 conversion: the one the LiteRT Quantizer schemes share
+        tflite, made = job.float32_model()
+        return Built(tflite, {"converter": recipe}, job.model, {
+            "backend": "converter", "float32_convert_s": made["convert_s"], "float32_reused": made["reused"]})
     rep = job.representative() if recipe.get("representative_samples") else None
-    return Built(convert(job.model, recipe, rep), {"converter": recipe}, job.model)
+    return Built(convert(job.model, recipe, rep), {"converter": recipe}, job.model, {"backend": "converter"})
 
 
 build_float32 = build_float16 = build_dynamic = build_int8 = build_int16x8 = build

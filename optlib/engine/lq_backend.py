@@ -1,0 +1,232 @@
+"""The second backend: LiteRT Quantizer (``litert-quantizer``) on a float32 LiteRT model.
+
+LiteRT's documentation deprecates quantizing during conversion: convert once to
+float32, then quantize that file with LiteRT Quantizer. This module does the
+second half. A *recipe* here is plain data, stored with every result and used
+to generate the code that reproduces it::
+
+    {"base": "static_wi8_ai8", "block_size": 0, "keep": {"names": [...], "as": "int16"}}
+
+:func:`quantizer_recipe` turns it into LiteRT Quantizer's own recipe (a list of
+"apply algorithm X to ops matching regex Y with config Z" entries, also plain
+data). :func:`quantize` calibrates (when the recipe needs it) and quantizes;
+:func:`validate` is the quantizer's own per-tensor comparison with the float
+model (MSE, SNR, cosine similarity), for a model from either backend.
+
+LiteRT Quantizer is imported only when one of these runs.
+"""
+
+import contextlib
+import io
+import math
+import re
+import time
+import warnings
+
+# Named recipes of litert_quantizer.recipe this project offers, and what they are.
+BASES = {
+    "static_wi8_ai8": "int8 weights and activations, calibrated (static)",
+    "static_wi8_ai16": "int8 weights, int16 activations, calibrated (static)",
+    "dynamic_wi8_afp32": "int8 weights; activations quantized on the fly (dynamic range)",
+    "dynamic_wi4_afp32": "int4 weights; activations quantized on the fly",
+    "weight_only_wi8_afp32": "int8 weights dequantized to float before each op (weight-only)",
+    "weight_only_wi4_afp32": "int4 weights dequantized to float before each op (weight-only)",
+}
+BLOCK_SIZES = (32, 64, 128, 256)  # LiteRT Quantizer's blockwise granularities
+KEEP_AS = ("int16", "float")  # how a mixed-precision recipe keeps its chosen layers
+VALIDATION_METRICS = ("mse", "snr", "cosine_similarity")
+
+
+@contextlib.contextmanager
+def silenced():
+    """Keep LiteRT Quantizer's summary (stdout), progress bars and native logs (stderr) off the terminal."""
+    from optlib._quiet import native_stderr
+
+    with native_stderr(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "preserve_all_tensors is for debugging": validation is debugging
+        yield
+
+
+def quantizer_recipe(spec):
+    """Return LiteRT Quantizer's recipe (a list of plain dicts) for one of this project's recipes.
+
+    Args:
+        spec: ``{"base": name of BASES, "block_size": 0 or one of BLOCK_SIZES (dynamic int4 only),
+            "channelwise": [layers whose weights do not split into whole blocks],
+            "keep": {"names": [layer tensor names], "as": "int16" | "float"}}`` (all but base optional).
+    """
+    from litert_quantizer import qtyping, recipe, recipe_manager
+    from litert_quantizer.algorithm_manager import AlgorithmName
+
+    base = spec["base"]
+    if base not in BASES:
+        raise ValueError(f"Unknown LiteRT Quantizer recipe '{base}'. Known: {', '.join(BASES)}.")
+    block = int(spec.get("block_size") or 0)
+    if block:
+        if block not in BLOCK_SIZES or not base.startswith("dynamic_"):
+            raise ValueError(f"Block size {block} needs a dynamic recipe and one of {BLOCK_SIZES}.")
+        bits = 4 if "wi4" in base else 8
+        everything = qtyping.TFLOperationName.ALL_SUPPORTED
+        manager = recipe_manager.RecipeManager()
+        # The latest entry that fits an op wins: blocks where LiteRT Quantizer has them (fully connected,
+        # embeddings), one scale per channel elsewhere (convolutions), rather than leaving those in float.
+        manager.add_dynamic_config(".*", everything, num_bits=bits)
+        manager.add_dynamic_config("^", everything, num_bits=bits,
+                                   granularity=getattr(qtyping.QuantGranularity, f"BLOCKWISE_{block}"))
+        entries = manager.get_quantization_recipe()
+    else:
+        entries = getattr(recipe, base)()
+    misfits = list(spec.get("channelwise") or [])
+    if misfits:  # layers whose weights do not split into whole blocks: one int4 scale per channel instead
+        manager = recipe_manager.RecipeManager()
+        manager.load_quantization_recipe(entries)
+        for name in misfits:
+            manager.add_dynamic_config(_scope(name), qtyping.TFLOperationName.ALL_SUPPORTED, num_bits=4)
+        entries = manager.get_quantization_recipe()
+    keep = spec.get("keep") or {}
+    names = list(keep.get("names") or [])
+    if names:
+        manager = recipe_manager.RecipeManager()
+        manager.load_quantization_recipe(entries)
+        for name in names:
+            regex = _scope(name)
+            if keep.get("as") == "float":
+                manager.add_quantization_config(regex, qtyping.TFLOperationName.ALL_SUPPORTED,
+                                                algorithm_key=AlgorithmName.NO_QUANTIZE)
+            else:
+                manager.add_static_config(regex, qtyping.TFLOperationName.ALL_SUPPORTED,
+                                          activation_num_bits=16, weight_num_bits=8)
+        entries = manager.get_quantization_recipe()
+    return _plain(entries)
+
+
+def _scope(name):
+    """A regex for one layer: an op's scope is its output tensor names, each followed by ";"."""
+    return "^" + re.escape(name) + "(1|_int16)?;"
+
+
+def blockwise_misfits(float32, block):
+    """Output names of the ops whose weights' last axis (the one blocks split) is not a multiple of ``block``."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from optlib.engine.measure import WEIGHT_OPS
+
+    with silenced():
+        it = Interpreter(model_content=bytes(float32))
+    details = {d["index"]: d for d in it.get_tensor_details()}
+    return [details[op["outputs"][0]]["name"] for op in it._get_ops_details()
+            if op["op_name"] in WEIGHT_OPS and len(op["inputs"]) > 1 and op["inputs"][1] in details
+            and int(details[op["inputs"][1]]["shape"][-1]) % block]
+
+
+def _plain(value):
+    """Recipes hold enums and tuples; keep plain JSON-like data (str, numbers, bools, lists, dicts)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "value") and not isinstance(value, (int, float, str, bool)):
+        return value.value
+    return value
+
+
+def signature_of(model_bytes):
+    """Return (signature key, input name) of a one-input LiteRT model, as calibration and validation name them."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    with silenced():
+        signatures = Interpreter(model_content=bytes(model_bytes)).get_signature_list()
+    if not signatures:
+        raise ValueError("the float32 model has no signature, which LiteRT Quantizer needs to calibrate")
+    key = next(iter(signatures))
+    inputs = signatures[key]["inputs"]
+    if len(inputs) != 1:
+        raise ValueError(f"LiteRT Quantizer calibration here feeds one input; this model has {len(inputs)}")
+    return key, inputs[0]
+
+
+def samples_for(model_bytes, x):
+    """Return ``{signature key: [{input name: one sample with a batch axis}, ...]}`` for calibrate and validate."""
+    key, name = signature_of(model_bytes)
+    return {key: [{name: sample[None, ...]} for sample in x]}
+
+
+def quantize(float32, recipe_entries, representative=None):
+    """Quantize float32 LiteRT bytes with a LiteRT Quantizer recipe.
+
+    Args:
+        float32: the float32 model's bytes.
+        recipe_entries: LiteRT Quantizer's recipe (see :func:`quantizer_recipe`).
+        representative: float32 calibration inputs, used when the recipe needs calibration.
+
+    Returns:
+        (quantized bytes, {"calibrate_s", "quantize_s", "calibration_samples"}).
+    """
+    from litert_quantizer import quantizer
+
+    timings = {"calibrate_s": 0.0, "calibration_samples": 0}
+    with silenced():
+        qt = quantizer.Quantizer(bytes(float32))
+        qt.load_quantization_recipe(recipe_entries)
+        calibration = None
+        if qt.need_calibration:
+            if representative is None or not len(representative):
+                raise ValueError("this LiteRT Quantizer recipe needs calibration inputs, and none were given")
+            started = time.perf_counter()
+            calibration = qt.calibrate(samples_for(float32, representative))
+            timings.update(calibrate_s=round(time.perf_counter() - started, 3),
+                           calibration_samples=len(representative))
+        started = time.perf_counter()
+        result = qt.quantize(calibration, enable_progress_report=False)
+        timings["quantize_s"] = round(time.perf_counter() - started, 3)
+    return bytes(result.quantized_model), timings
+
+
+def validate(float32, quantized, x, threads=1):
+    """LiteRT Quantizer's per-tensor comparison of a quantized model with its float32 model.
+
+    Works for a model from either backend: tensors are matched by name, and
+    only tensors found in both models are compared (the converter renames a
+    few, such as the final output).
+
+    Args:
+        float32, quantized: the two models (bytes or paths).
+        x: float32 inputs to run both on (a few are enough: each input sets up both interpreters).
+
+    Returns:
+        list of dicts, activations first (intermediate, output, input, then constants, each in the
+        float model's order): tensor, kind, mse, snr (LiteRT Quantizer's power ratio: signal power /
+        noise power), snr_db (the same in decibels), cosine_similarity. Only the outputs when LiteRT's
+        reference kernels refuse the quantized model (it then runs on XNNPACK, which keeps no intermediates).
+    """
+    from litert_quantizer import model_validator
+    from litert_quantizer.utils.validation_utils import ValidationErrorMetric
+
+    float32, quantized = _bytes(float32), _bytes(quantized)
+    metrics = [ValidationErrorMetric(name) for name in VALIDATION_METRICS]
+    with silenced():
+        try:  # reference kernels keep every intermediate tensor
+            result = model_validator.compare_model(float32, quantized, samples_for(float32, x), metrics,
+                                                   use_xnnpack=False, num_threads=threads)
+        except RuntimeError:  # a model they refuse (an int8 conv whose bias scale they check) runs on XNNPACK,
+            # whose fused partitions do not keep intermediate tensors: compare the outputs only
+            result = model_validator.compare_model(float32, quantized, samples_for(float32, x), metrics,
+                                                   use_xnnpack=True, num_threads=threads,
+                                                   validate_output_tensors_only=True)
+    rows = []
+    for key in result.available_signature_keys():
+        signature = result.get_signature_comparison_result(key)
+        for kind in ("intermediate", "output", "input", "constant"):  # activations first, in graph order
+            for tensor, values in getattr(signature, f"{kind}_tensors").items():
+                snr = values.get("snr")
+                rows.append({"tensor": tensor, "kind": kind, **{m: values.get(m) for m in VALIDATION_METRICS},
+                             "snr_db": 10 * math.log10(snr) if snr and snr > 0 else None})
+    return rows
+
+
+def _bytes(model):
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return bytes(model)
+    with open(model, "rb") as source:
+        return source.read()

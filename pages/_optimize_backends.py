@@ -1,0 +1,27 @@
+"""Optimize: LiteRT Quantizer's schemes, the second backend (left out of the families and "Everything")."""
+
+import streamlit as st
+
+from optlib.engine import schemes
+from pages import _shared
+
+
+def lq_names():
+    return [scheme.name for scheme in schemes.SCHEMES.values() if scheme.backend == "litert-quantizer"]
+
+
+def lq_schemes_ui():
+    """Checkboxes for the LiteRT Quantizer schemes; return the selected names in registry order."""
+    names = lq_names()
+    chosen = [name for name in names if st.session_state.get(_shared.scheme_key(name))]
+    label = "LiteRT Quantizer: quantize the float32 model by recipe" + (f" ({len(chosen)} selected)" if chosen else "")
+    with st.expander(label, icon=":material/tune:", expanded=bool(chosen)):
+        st.caption("The second backend: one float32 conversion per model, then each recipe quantizes it in seconds "
+                   "(static recipes calibrate on the same sample as int8). int4 and blockwise int4 go past int8's "
+                   "4x. Not part of “Everything”: tick them here.")
+        columns = st.columns(2)
+        for number, name in enumerate(names):
+            scheme = schemes.get(name)
+            columns[number % 2].checkbox(f"{scheme.title} (`{name}`)", key=_shared.scheme_key(name),
+                                         help=scheme.summary)
+    return [name for name in names if st.session_state.get(_shared.scheme_key(name))]
