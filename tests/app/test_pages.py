@@ -324,7 +324,7 @@ def test_compare_on_runs_of_a_real_sweep(app, swept_home, monkeypatch):
     assert len(at.get("plotly_chart")) == 5
     assert set(at.dataframe[0].value["Scheme"]) == {"float32", "int8", "int16x8"}
     table2 = at.dataframe[1].value
-    assert table2.notna().all().all() or table2.iloc[0, 3:6].notna().all()
+    assert (table2.iloc[0, 3:6] != "—").all()  # float32, int8 and int16x8 each measured
 
 
 # --- Export -------------------------------------------------------------------------
@@ -360,7 +360,7 @@ def test_a_timed_out_or_failed_rerun_keeps_showing_the_good_result(app, filled_h
     at = app("compare.py")
     assert not at.exception
     shown = at.dataframe[0].value.set_index("Scheme")
-    assert shown.loc["qat", "Top-1 accuracy (%)"] == 100 * apphelpers.CANNED["qat"][0]
+    assert shown.loc["qat", "Top-1 accuracy (%)"] == f"{100 * apphelpers.CANNED['qat'][0]:.2f}"  # as shown
     assert "prune" in shown.index
     at = app("export.py")
     assert not at.exception
