@@ -31,6 +31,7 @@ import os
 import re
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 from optlib.errors import InputError
@@ -110,7 +111,9 @@ def _refuse(name, what, size, limit, setting, verb="declares"):
 def npz_arrays(path):
     """Return {array name: (shape, dtype)} of an ``.npz`` from its ``.npy`` headers, reading no data.
 
-    Members that are not ``.npy`` arrays are left out (the loader reports them).
+    ``path`` is a path or a seekable file. Every member counts, as ``np.load`` exposes every one:
+    a member without a readable ``.npy`` header is what ``np.load`` would read as raw bytes, so it
+    declares its uncompressed size (shape ``(size,)``, dtype ``uint8``).
     """
     import numpy as np
     from numpy.lib import format as npy
@@ -118,8 +121,10 @@ def npz_arrays(path):
     arrays = {}
     with zipfile.ZipFile(path) as bundle:
         for member in bundle.infolist():
-            if not member.filename.endswith(".npy"):
+            if member.is_dir():
                 continue
+            key = member.filename.removesuffix(".npy")
+            arrays[key] = ((member.file_size,), np.dtype(np.uint8))
             with bundle.open(member) as stream:
                 try:
                     version = npy.read_magic(stream)
@@ -128,9 +133,19 @@ def npz_arrays(path):
                         continue
                     shape, _, dtype = reader(stream, max_header_size=10_000)
                 except (ValueError, OSError, EOFError, SyntaxError):
-                    continue  # not a readable .npy header: np.load says so
-            arrays[member.filename[:-4]] = (tuple(shape), np.dtype(dtype))
+                    continue  # not a readable .npy header: counted by its bytes
+            arrays[key] = (tuple(shape), np.dtype(dtype))
     return arrays
+
+
+def _damaged(name, problem):
+    """A zip archive whose members cannot be inflated (corrupt data, an unknown compression method)."""
+    return InputError(f"'{name}' could not be read: its zip archive is damaged or uses a compression this "
+                      f"program cannot read ({type(problem).__name__}: {str(problem)[:120]}). Save it again "
+                      "(numpy.savez or savez_compressed for data, model.save for a model).")
+
+
+UNREADABLE = (zlib.error, NotImplementedError, RuntimeError)  # RuntimeError: an encrypted member
 
 
 def declared_bytes(shape, dtype):
@@ -148,6 +163,8 @@ def check_npz(path, name=None):
         arrays = npz_arrays(path)
     except (zipfile.BadZipFile, OSError, EOFError):
         return 0  # not a zip archive (maybe a lone .npy): the loader says what it is
+    except UNREADABLE as problem:
+        raise _damaged(name, problem) from None
     limit = max_data()
     total = 0
     for key, (shape, dtype) in arrays.items():
@@ -206,6 +223,8 @@ def check_image_zip(path, name=None):
                         check_image(stream, name, member.filename)
     except (zipfile.BadZipFile, OSError, EOFError):
         return  # the archive checks say what is wrong with it
+    except UNREADABLE as problem:
+        raise _damaged(name, problem) from None
 
 
 def check_data(source):
@@ -262,9 +281,7 @@ def _keras_weight_bytes(path):
 
 
 def _npz_stream_arrays(stream):
-    import io
-
-    return npz_arrays(io.BytesIO(stream.read()))
+    return npz_arrays(stream)  # a zip member is seekable: read in place, never inflated into memory
 
 
 def _savedmodel_weight_bytes(folder):
@@ -296,6 +313,8 @@ def check_model(path, kind, name=None):
         size = weight_bytes(path, kind)
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
         return 0
+    except UNREADABLE as problem:
+        raise _damaged(name, problem) from None
     limit = max_weights()
     if size > limit:
         _refuse(name, "the model's weights", size, limit, "OPTLIB_MAX_WEIGHTS_MB", "declare")

@@ -140,3 +140,60 @@ def test_the_cli_refuses_a_hostile_model_with_exit_2_and_one_line(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "weights declare 3.60 GB, over the limit of 1.00 GB" in done.stderr
+
+
+def test_a_member_without_the_npy_suffix_is_counted_too(tmp_path, monkeypatch):
+    # np.load exposes 'x_test' from a member named plain "x_test" as well: it must not slip past the check.
+    monkeypatch.setenv("OPTLIB_MAX_DATA_MB", "1")
+    path = tmp_path / "renamed.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bundle:
+        with bundle.open("x_test", "w") as member:
+            np.lib.format.write_array(member, np.zeros((1000, 1000), np.float32))  # 4 MB declared, compresses
+        with bundle.open("y_test.npy", "w") as member:
+            np.lib.format.write_array(member, np.zeros(1000, np.int64))
+    assert np.load(path)["x_test"].shape == (1000, 1000)  # numpy reads it, suffix or not
+    assert limits.npz_arrays(path)["x_test"] == ((1000, 1000), np.dtype(np.float32))
+    with pytest.raises(InputError, match=r"array 'x_test' \(shape \(1000, 1000\), float32\) declares 4.00 MB"):
+        limits.check_npz(path)
+
+
+def test_a_member_that_is_no_array_counts_by_its_inflated_bytes(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPTLIB_MAX_DATA_MB", "1")
+    path = tmp_path / "raw.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("notes", bytes(3_000_000))  # np.load would read these 3 MB as raw bytes
+    with pytest.raises(InputError, match="declares 3.00 MB"):
+        limits.check_npz(path)
+
+
+def test_a_damaged_archive_is_refused_with_a_message_not_a_traceback(tmp_path):
+    good = tmp_path / "good.npz"
+    np.savez_compressed(good, x_test=np.arange(100_000, dtype=np.float32), y_test=np.zeros(100_000))
+    content = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as bundle:
+        first = bundle.infolist()[0]
+    start = first.header_offset + 30 + len(first.filename.encode()) + len(first.extra)
+    content[start:start + 64] = bytes(64)  # the deflate stream of the first member, zeroed
+    damaged = tmp_path / "damaged.npz"
+    damaged.write_bytes(bytes(content))
+    with pytest.raises(InputError, match="'damaged.npz' could not be read: its zip archive is damaged"):
+        limits.check_npz(damaged)
+
+
+def test_a_keras_file_holding_an_npz_is_read_in_place(tmp_path, monkeypatch):
+    # An uncompressed inner .npz of zeros, deflated in the .keras: inflating the member whole would take 40 MB
+    # (a gigabyte, for a hostile file). Opened as a zip in place, it is streamed in bounded chunks
+    # (zipfile seeks by reading at most 16 MiB at a time), never held whole.
+    inner = tmp_path / "weights.npz"
+    np.savez(inner, kernel=np.zeros((10_000, 1000), np.float32))  # 40 MB, stored
+    model = tmp_path / "model.keras"
+    with zipfile.ZipFile(model, "w", zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("config.json", "{}")
+        bundle.write(inner, "model.weights.npz")
+    assert model.stat().st_size < 100_000
+    inflated = []
+    original = zipfile.ZipExtFile.read
+    monkeypatch.setattr(zipfile.ZipExtFile, "read", lambda self, n=-1: inflated.append(len(data := original(self, n)))
+                        or data)
+    assert limits.weight_bytes(model, "keras") == 40_000_000
+    assert max(inflated) <= 16 * 2 ** 20 < 40_000_000, max(inflated)
