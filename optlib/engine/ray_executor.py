@@ -129,12 +129,12 @@ def pack(inputs, zoo_bytes=None):
             model = dataclasses.replace(model, weights=Path("weights.h5"))
     else:
         files["model"], kind = _file(model.path, model.kind)
-        model = dataclasses.replace(model, kind=kind, path=Path("model" + (".zip" if kind == "zip" else
-                                                                             Path(model.path).suffix)))
+        model = dataclasses.replace(model, ref=model.name, kind=kind, path=Path(
+            "model" + (".zip" if kind == "zip" else Path(model.path).suffix)))
     if data.path is not None:
         files["data"], kind = _file(data.path, data.kind)
-        data = dataclasses.replace(data, kind=kind, path=Path("data" + (".zip" if kind == "zip" else
-                                                                          Path(data.path).suffix)))
+        data = dataclasses.replace(data, ref=data.name, kind=kind, path=Path(
+            "data" + (".zip" if kind == "zip" else Path(data.path).suffix)))
     return {"inputs": dataclasses.replace(inputs, model=model, data=data), "files": files}
 
 
@@ -219,7 +219,7 @@ def run_job(payload, spec, cpus, mailbox):
         context = _context(payload, send)
     except InputError as problem:
         return "fatal", str(problem)
-    except Exception as problem:  # any loading error becomes the sweep's one message, as in a local worker
+    except Exception as problem:  # noqa: BLE001 -- any loading error is the sweep's one message, as locally
         return "fatal", f"{type(problem).__name__}: {first_line(problem)}"
     result = job.run(context, spec)
     send.flush()
