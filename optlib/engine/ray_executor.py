@@ -25,6 +25,7 @@ import dataclasses
 import io
 import os
 import secrets
+import shutil
 import tempfile
 import time
 import zipfile
@@ -71,7 +72,10 @@ def private_token():
 
 
 def connect(address=None):
-    """Join the Ray cluster at ``address`` (or ``$RAY_ADDRESS``), or start Ray here; True if started here.
+    """Join the Ray cluster at ``address`` (or ``$RAY_ADDRESS``), or start Ray here.
+
+    Returns:
+        False when joining (or already joined), else the temporary folder of the Ray started here.
 
     Raises:
         InputError: the cluster cannot be reached.
@@ -89,12 +93,14 @@ def connect(address=None):
         if address:
             ray.init(address=address, **options)
         else:
-            ray.init(address="local", include_dashboard=False, _temp_dir=temp_dir(), _node_ip_address=LOOPBACK,
+            folder = temp_dir()
+            ray.init(address="local", include_dashboard=False, _temp_dir=folder, _node_ip_address=LOOPBACK,
                      **options)
+            return folder
     except (ConnectionError, RuntimeError, ValueError) as problem:
         raise InputError(f"Could not reach the Ray cluster at {address or 'this machine'}: {first_line(problem)}. "
                          "Start it (ray start --head) or check --ray-address / RAY_ADDRESS.") from None
-    return not address
+    return False
 
 
 # --- What travels: the model and the data by value ---------------------------
@@ -291,9 +297,9 @@ class RayCluster(Executor):
 
     def _ready(self):
         if self.ray is None:
+            self.started_here = connect(self.address)  # before importing Ray itself (see private_token)
             import ray
 
-            self.started_here = connect(self.address)
             self.ray = ray
             self.job_task = ray.remote(run_job)
             self.latency_task = ray.remote(time_latency)
@@ -317,6 +323,8 @@ class RayCluster(Executor):
         self.mailbox, self.packed = None, (None, None)
         if self.started_here:
             self.ray.shutdown()
+            if Path(self.started_here).parent != paths.data_dir():  # a scratch folder of ours, not data/ray
+                shutil.rmtree(self.started_here, ignore_errors=True)
             self.started_here, self.ray = False, None
 
     def map(self, inputs, specs, events, cancel=None):

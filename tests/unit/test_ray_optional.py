@@ -45,3 +45,31 @@ def test_a_folder_travels_as_a_zip(tmp_path, digits_arrays):
 
     archive.extract(unpacked.data.path, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").rglob("*.png")) == sorted(p.name for p in folder.rglob("*.png"))
+
+
+def test_the_cli_starts_ray_here_for_the_sweep_when_no_cluster_is_named(tiny_model_path, digits_npz):
+    """No address and no RAY_ADDRESS: a Ray of the sweep's own, on loopback, with its own token (nothing in
+    ~/.ray), stopped at the end."""
+    import json
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    home = Path(tempfile.mkdtemp(prefix="o-", dir="/tmp"))  # short: Ray's socket paths must fit
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(OPTLIB_HOME=str(home), HOME=str(home / "user"))
+    try:
+        done = subprocess.run([sys.executable, "-m", "optlib", "sweep", "--model", str(tiny_model_path), "--data",
+                               str(digits_npz), "--schemes", "float32,dynamic", "--param", "runs=3",
+                               "--executor", "ray", "--json"], capture_output=True, text=True, env=env, timeout=600,
+                              check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        rows = json.loads(done.stdout)["results"]
+        assert [(row["scheme"], row["status"]) for row in rows] == [("float32", "ok"), ("dynamic", "ok")]
+        assert all(row["ray_node"] for row in rows)
+        assert (home / "ray").is_dir() and not (home / "user" / ".ray").exists()
+        leftover = subprocess.run(["pgrep", "-f", str(home / "ray")], capture_output=True, text=True, check=False)
+        assert leftover.stdout.strip() == ""  # the sweep's Ray stopped with it
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
