@@ -229,14 +229,15 @@ def run_job(payload, spec, cpus, mailbox):
         return "fatal", f"{type(problem).__name__}: {first_line(problem)}"
     result = job.run(context, spec)
     send.flush()
-    return "done", _on_node(result)
+    return "done", _on_node(result, cpus)
 
 
-def _on_node(result):
-    """The Result with the Ray node it ran on (``ray_node``), so a row says which machine of a cluster made it."""
+def _on_node(result, cpus):
+    """The Result with the Ray node it ran on (``ray_node``) and its CPU share (``ray_cpus``)."""
     import ray
 
-    return dataclasses.replace(result, metrics={**result.metrics, "ray_node": ray.get_runtime_context().get_node_id()})
+    return dataclasses.replace(result, metrics={**result.metrics, "ray_node": ray.get_runtime_context().get_node_id(),
+                                                "ray_cpus": cpus})
 
 
 def time_latency(payload, spec, artifact, cpus):

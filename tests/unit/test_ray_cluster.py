@@ -48,6 +48,7 @@ def test_a_grid_sweep_on_the_cluster_gives_the_local_executors_rows(cluster, tmp
     assert len(stored) == 12 and all(row["status"] == "ok" for row in stored.values())
     assert {row["id"] for row in on_ray} == {row["id"] for row in stored.values()}
     assert len({row["ray_node"] for row in on_ray}) == 2  # both nodes ran jobs
+    assert {row["ray_cpus"] for row in on_ray} == {1}
     for row in on_ray:  # every latency says where it was timed
         assert row["latency_ms"]["host"] and row["latency_ms"]["cpu_model"], row["latency_ms"]
 
