@@ -92,12 +92,12 @@ def test_compare_plots_size_and_accuracy_against_a_grid_setting(app, home, monke
     setting = at.selectbox(key="compare_setting")
     assert setting.options == ["clusters", "sparsity"] and setting.value == "sparsity"
     figures = {f["layout"]["title"]["text"]: f for f in map(figure, at.get("plotly_chart"))}
-    assert xs(figures["Model size against sparsity"]) == [0.3, 0.5, 0.7, 0.9]
+    assert xs(figures["Gzipped size against sparsity"]) == [0.3, 0.5, 0.7, 0.9]
     assert [trace["name"] for trace in figures["Top-1 accuracy against sparsity"]["data"]] == ["prune"]
     setting.set_value("clusters").run()
     assert not at.exception
     figures = {f["layout"]["title"]["text"]: f for f in map(figure, at.get("plotly_chart"))}
-    assert xs(figures["Model size against clusters"]) == [8, 16, 32]
+    assert xs(figures["Gzipped size against clusters"]) == [8, 16, 32]
 
 
 def figure(chart):
