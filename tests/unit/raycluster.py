@@ -8,6 +8,7 @@ machine-wide ``ray stop``.
 
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -94,6 +95,7 @@ class LocalCluster:
             except psutil.Error:
                 pass
         psutil.wait_procs(list(doomed), timeout=10)
+        shutil.rmtree(self.temp, ignore_errors=True)
         for name, value in self.saved.items():
             if value is None:
                 os.environ.pop(name, None)
