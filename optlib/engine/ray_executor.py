@@ -83,6 +83,7 @@ def connect(address=None):
     address = address or os.environ.get("RAY_ADDRESS") or None
     if not address:
         private_token()  # before Ray is imported: it reads the token once
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a Ray of our own reports to nobody
     import ray
 
     if ray.is_initialized():

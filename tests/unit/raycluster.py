@@ -43,8 +43,10 @@ class LocalCluster:
         self.temp = tempfile.mkdtemp(prefix="ray-optlib-", dir="/tmp")
         self.port = _free_port()
         self.address = f"{LOOPBACK}:{self.port}"
-        self.saved = {name: os.environ.get(name) for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_ADDRESS")}
-        os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))  # not ~/.ray
+        self.saved = {name: os.environ.get(name) for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_ADDRESS",
+                                                               "RAY_USAGE_STATS_ENABLED")}
+        os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16),  # not ~/.ray
+                          RAY_USAGE_STATS_ENABLED="0")
         os.environ.pop("RAY_ADDRESS", None)
 
     def _ray(self, *args):
