@@ -14,7 +14,9 @@
 7. resource limits (bench/limits.py, also runnable alone): hostile files refused, a worker's peak memory
    against dataset size, twenty page sweeps and three CLI sweeps at once;
 8. the two backends on mobilenet_v2: build time per scheme through TFLiteConverter and LiteRT
-   Quantizer, their ratio, and each PTQ sweep's wall time (bench/backends.py).
+   Quantizer, their ratio, and each PTQ sweep's wall time (bench/backends.py);
+9. a grid sweep (12 jobs) through the local executor and through Ray on this machine, and how
+   its jobs would divide over N nodes (bench/ray_grid.py).
 
 Each figure: median of repeated runs, spread (max - min), and the machine it ran on.
 Targets are printed beside the figures; this script asserts nothing.
@@ -289,6 +291,10 @@ def markdown(result):
             else:
                 lines.append(f"| mobilenet_v2 {scheme} conversion | failed: {m['errors'].get(scheme, '')[:60]} | | | |")
         row("mobilenet_v2 PTQ peak RSS", m["peak_rss_mb"], "MB", ".0f")
+    if "ray_grid" in r:
+        from bench.ray_grid import markdown_lines
+
+        lines += markdown_lines(r["ray_grid"])
     if "app" in r:
         row("app first page served", r["app"]["first_page_served_s"], "s")
         row("app interactive in Chromium", r["app"]["interactive_s"], "s")
@@ -305,7 +311,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip", default="", help="comma-separated: sweep, search, mobilenet, app, backends, "
-                        "limits (or its sections: hostile, memory, load)")
+                        "limits (or its sections: hostile, memory, load), ray")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     result = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -322,6 +328,11 @@ def main():
         print("evaluation overhead and latency ...", file=sys.stderr)
         result["eval_overhead"] = bench_eval_overhead(artifacts["float32"], args.repeats)
         result["latency"] = bench_latency(artifacts, args.repeats)
+    if "ray" not in skip:
+        print("grid sweep, local and Ray ...", file=sys.stderr)
+        from bench.ray_grid import bench_ray_grid
+
+        result["ray_grid"] = bench_ray_grid(cli_sweep, trained_zoo, summary, args.repeats)
     if "app" not in skip:
         print("app start ...", file=sys.stderr)
         result["app"] = bench_app(args.repeats)

@@ -28,6 +28,10 @@ def tf():
     with native_stderr():
         import tensorflow
 
+    cpus = int(os.environ.get("OPTLIB_CPUS") or 0)  # a job's CPU share, where an executor set one (Ray)
+    if cpus:
+        tensorflow.config.threading.set_intra_op_parallelism_threads(cpus)
+        tensorflow.config.threading.set_inter_op_parallelism_threads(cpus)
     tensorflow.get_logger().setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     return tensorflow

@@ -52,6 +52,12 @@ def build_parser():
     sweep.add_argument("--trust", action="store_true",
                        help="allow Lambda layers and custom objects (runs code from the model file)")
     sweep.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    sweep.add_argument("--executor", choices=("local", "ray"), default="local",
+                       help="where jobs run: worker processes here (default) or Ray tasks")
+    sweep.add_argument("--ray-address", help="Ray cluster to join (default $RAY_ADDRESS, else start Ray here)")
+    sweep.add_argument("--ray-cpus", type=int, default=1, help="CPUs per job on Ray (default 1)")
+    sweep.add_argument("--latency-node", metavar="RESOURCE",
+                       help="time every latency on the Ray node with this custom resource, after the builds")
 
     search = sub.add_parser("search", help="find the smallest or fastest model within an accuracy loss")
     search.add_argument("--model", required=True)
@@ -109,16 +115,29 @@ def _sweep(args):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
 
+    from optlib.engine import grid
+
+    varying = grid.varying(sweep.plan(args.model, args.data, args.schemes, overrides, args.weights)[1])
+
     def progress(event):
         if not args.json and event.stage not in ("running", "starting") and event.scheme:
-            print(f"[{event.index + 1}/{event.total}] {event.scheme}: {event.stage}"
+            print(f"[{event.index + 1}/{event.total}] {grid.label(event.scheme, varying[event.index])}: {event.stage}"
                   + (f" ({event.message})" if event.stage == "failed" else ""), file=sys.stderr)
         elif event.stage == "queued":
             print(f"The sweep is {event.message}.", file=sys.stderr)
 
-    result = sweep.run(args.model, args.data, args.schemes, overrides, args.store,
-                       recompute=args.recompute, progress=progress, trusted=args.trust, weights=args.weights,
-                       budget_s=args.budget)
+    executor = None
+    if args.executor == "ray" or args.ray_address or args.latency_node:
+        from optlib.engine.ray_executor import RayCluster
+
+        executor = RayCluster(args.ray_address, args.ray_cpus, args.budget, args.latency_node)
+    try:
+        result = sweep.run(args.model, args.data, args.schemes, overrides, args.store,
+                           recompute=args.recompute, progress=progress, trusted=args.trust, weights=args.weights,
+                           budget_s=None if executor else args.budget, executor=executor)
+    finally:
+        if executor:
+            executor.close()
     if args.json:
         print(json.dumps(result, default=str))
     else:

@@ -89,13 +89,19 @@ class SweepJob(BackgroundJob):
     name = "optlib-sweep"
     stopped = "The sweep stopped:"
 
-    def __init__(self, **arguments):
-        self.arguments = arguments
-        self.selected = [name for name in arguments["selection"].split(",") if name]
+    def __init__(self, where="local", labels=None, **arguments):
+        self.arguments, self.where, self.labels = arguments, where, labels
+        self.selected = labels or [name for name in arguments["selection"].split(",") if name]
         self.cancel = threading.Event()
         super().__init__()
 
     def work(self):
+        if self.where == "ray":  # optlib.engine.ray_executor: Ray tasks, on $RAY_ADDRESS or a Ray started here
+            from optlib.engine.ray_executor import RayCluster
+
+            arguments = {**self.arguments, "budget_s": None}
+            with RayCluster(budget_s=self.arguments.get("budget_s")) as cluster:
+                return sweep.run(**arguments, executor=cluster, progress=self._progress, cancel=self.cancel)
         return sweep.run(**self.arguments, progress=self._progress, cancel=self.cancel)
 
     def stop(self):
@@ -109,6 +115,8 @@ class SweepJob(BackgroundJob):
         for event in events:
             fraction = event.fraction
             name = event.scheme
+            if name and self.labels:  # a grid: several jobs of one scheme, each its own line
+                name = self.labels[event.index]
             label = f"{event.done} of {event.total} done · {name}" if name else "Preparing"
             message = f"{label}: {event.message or event.stage}"
             if event.stage == "queued":  # another sweep runs: this one waits its turn (Stop still works)

@@ -364,7 +364,8 @@ def run_label(row):
 
 def status_line(scheme, stage, message=""):
     """A line of text for the live status of one scheme."""
-    title = schemes.get(scheme).title if scheme in schemes.SCHEMES else scheme
+    name = scheme.split(" (")[0]  # a grid's line: "prune (sparsity=0.3)"
+    title = schemes.get(name).title if name in schemes.SCHEMES else scheme
     text = f"{STATUS_ICONS.get(stage, '')} **{scheme}** — {title}: *{stage}*"
     return f"{text} — {message}" if message else text
 

@@ -8,7 +8,7 @@ import streamlit as st
 from optlib.analysis import explain
 from optlib.engine.store import Store
 from optlib.views import charts
-from pages import _compare_targets, _shared
+from pages import _compare_settings, _compare_targets, _shared
 from pages._compare_backends import backend_filter_ui, both_backends_ui
 
 _shared.through_router(__file__)
@@ -126,6 +126,7 @@ st.radio("Size axis", list(SIZE_AXES), format_func=SIZE_AXES.get, key="compare_s
 st.plotly_chart(charts.scatter(view, x=st.session_state["compare_size_axis"]), key="compare_size_chart")
 st.plotly_chart(charts.scatter(view, x="latency_ms"), key="compare_latency_chart")
 st.caption("The line joins the Pareto front: runs that no other run beats on both accuracy and the other axis.")
+_compare_settings.against_setting_ui(view)
 
 st.subheader("Size and latency")
 st.plotly_chart(charts.size_bars(view), key="compare_size_bars_chart")

@@ -7,7 +7,7 @@ from optlib.engine import schemes, sweep
 from optlib.engine.store import Store
 from optlib.errors import InputError
 from optlib.units import format_bytes
-from pages import _shared
+from pages import _shared, _sweep_options
 from pages._jobs import SweepJob
 from pages._optimize_backends import lq_schemes_ui
 
@@ -171,6 +171,9 @@ st.page_link("pages/model_data.py", label="Change model or data", icon=":materia
 st.subheader("Schemes")
 selected = schemes_ui()
 overrides = settings_ui(selected)
+grid, grid_problem = _sweep_options.grid_ui(selected)
+overrides.update(grid)
+where = _sweep_options.where_ui()
 recompute = st.checkbox("Run again even when the store already has a result", key="optimize_recompute")
 budget = st.number_input("Time budget per scheme (seconds, 0 for none)", min_value=0, max_value=86_400, value=0,
                          step=30, key="optimize_budget",
@@ -199,15 +202,16 @@ st.caption("; ".join(notes) + ". The sweep runs in the background: look at other
            "every finished scheme is kept in the store.")
 
 job = st.session_state["optimize_job"]
-blocked = _shared.run_blocked_reason()
+blocked = _shared.run_blocked_reason() or grid_problem
 if _shared.selection_problem():
     st.error(blocked, icon=":material/block:")
-if st.button(f"Run {len(selected)} scheme{'s' if len(selected) != 1 else ''}", type="primary",
+jobs_note = f" ({len(jobs)} runs)" if len(jobs) != len(selected) else ""
+if st.button(f"Run {len(selected)} scheme{'s' if len(selected) != 1 else ''}{jobs_note}", type="primary",
              icon=":material/play_arrow:", key="optimize_run_button", disabled=bool(blocked), help=blocked):
     st.session_state["optimize_job"] = SweepJob(
         model_ref=_shared.model_ref(), data_ref=_shared.data_ref(), selection=",".join(selected),
         overrides=overrides, store=_shared.store_path(), recompute=recompute, trusted=_shared.trusted(),
-        budget_s=budget or None).start()
+        budget_s=budget or None, where=where, labels=_sweep_options.labels(jobs)).start()
     st.query_params["job"] = st.session_state["optimize_job"].token  # a reload finds this sweep again
     st.rerun()  # draw the page again with the Run button disabled and the progress below
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from optlib.engine import machine
 from optlib.errors import first_line
 
 WEIGHT_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D"}
@@ -22,7 +23,7 @@ def interpreter(model, threads=None):
 
     from optlib._quiet import native_stderr
 
-    threads = threads or os.cpu_count()
+    threads = threads or machine.default_threads()
     with native_stderr():
         if isinstance(model, (bytes, bytearray)):
             it = Interpreter(model_content=bytes(model), num_threads=threads)
@@ -151,7 +152,8 @@ def latency(model, sample=None, threads=1, runs=50, warmup=5):
     return {"median": statistics.median(times), "p90": float(np.percentile(times, 90)),
             "mean": statistics.fmean(times), "std": statistics.pstdev(times), "min": min(times),
             "runs": len(times), "warmup": warmed, "threads": threads, "runtime": runtime,
-            "fallback_reason": fallback_reason, "background_cpu": _background_cpu(before, _cpu_snapshot())}
+            "fallback_reason": fallback_reason, "background_cpu": _background_cpu(before, _cpu_snapshot()),
+            **machine.timed_on()}
 
 
 def _cpu_snapshot():

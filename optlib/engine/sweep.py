@@ -10,7 +10,7 @@ Result comes back. A failure stays with its scheme.
 
 from dataclasses import dataclass
 
-from optlib.engine import admission, executors, schemes
+from optlib.engine import admission, executors, grid, schemes
 from optlib.engine.job import Inputs, Spec, gave_up
 from optlib.engine.store import Store, result_row, run_key
 from optlib.errors import first_line
@@ -71,12 +71,12 @@ def plan(model_ref, data_ref, selection="all", overrides=None, weights=None, tru
     inputs = Inputs(models.resolve(model_ref, weights), data.resolve(data_ref), trusted)
     limits.check_inputs(inputs.model, inputs.data)  # what the files declare, before any worker starts
     selected = schemes.select(selection)
-    schemes.check_overrides(overrides)
+    grid.check(overrides)  # a setting may take several values: one job per combination
     specs = []
-    for index, name in enumerate(selected):
-        settings = schemes.settings_for(name, overrides)
-        specs.append(Spec(index, name, settings,
-                          run_key(inputs.model.fingerprint, inputs.data.fingerprint, name, settings)))
+    for name in selected:
+        for settings in grid.expand(name, overrides):
+            specs.append(Spec(len(specs), name, settings,
+                              run_key(inputs.model.fingerprint, inputs.data.fingerprint, name, settings)))
     return inputs, specs
 
 
@@ -159,6 +159,9 @@ def _dispatch(executor, inputs, todo, store, report, rows, cancel=None):
 
     def on_event(event):
         if event.stage == "starting":
+            if event.index in running:  # started again (an executor retried a job lost with its machine)
+                store.finish(running[event.index], gave_up(todo_by_index[event.index], "interrupted",
+                                                           "lost with the machine it ran on; run again"))
             running[event.index] = store.start(inputs, todo_by_index[event.index], event.host, event.pid)
         report(event.index, event.scheme, event.stage, event.within, event.message)
 

@@ -1,0 +1,30 @@
+"""Which machine a figure was measured on: figures from different machines do not compare."""
+
+import functools
+import os
+import platform
+import socket
+
+
+@functools.cache
+def cpu_model():
+    """The CPU's model name (from /proc/cpuinfo on Linux), or the platform's processor name."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def timed_on():
+    """{"host", "cpu_model", "cpus"} of this machine, as every latency figure records them."""
+    return {"host": socket.gethostname(), "cpu_model": cpu_model(), "cpus": os.cpu_count()}
+
+
+def default_threads():
+    """Threads for work that is not a latency figure: the job's CPU share where an executor set one
+    (``OPTLIB_CPUS``: a Ray task's), else every core."""
+    return int(os.environ.get("OPTLIB_CPUS") or 0) or os.cpu_count()

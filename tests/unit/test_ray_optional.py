@@ -1,0 +1,75 @@
+"""Ray is optional: importing optlib (the Ray executor's module included) never imports Ray, and the
+inputs a Ray task receives are values, not paths on the driver's machine."""
+
+import subprocess
+import sys
+
+from optlib.engine import ray_executor
+from optlib.engine.sweep import plan
+
+
+def test_importing_optlib_and_the_ray_executor_does_not_import_ray():
+    code = ("import sys, optlib, optlib.cli, optlib.engine.sweep, optlib.engine.ray_executor\n"
+            "optlib.cli.build_parser()\n"
+            "print('ray' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_the_model_and_data_travel_as_bytes_and_unpack_the_same(tmp_path, tiny_model_path, digits_npz):
+    inputs, _ = plan(str(tiny_model_path), str(digits_npz), "float32")
+    payload = ray_executor.pack(inputs)
+    assert payload["files"] == {"model": tiny_model_path.read_bytes(), "data": digits_npz.read_bytes()}
+    assert str(tiny_model_path.parent) not in repr(payload["inputs"])  # no path of the driver's machine
+    unpacked = ray_executor.unpack(payload, tmp_path)
+    assert unpacked.identity == inputs.identity
+    assert unpacked.model.path.read_bytes() == tiny_model_path.read_bytes()
+    assert unpacked.data.path.read_bytes() == digits_npz.read_bytes()
+
+
+def test_a_folder_travels_as_a_zip(tmp_path, digits_arrays):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    x_train, y_train, _, _ = digits_arrays
+    for index in range(20):
+        target = folder / str(y_train[index] % 2)
+        target.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((x_train[index] * 15).astype("uint8")).save(target / f"{index}.png")
+    inputs, _ = plan("digits_cnn", str(folder), "float32")
+    payload = ray_executor.pack(inputs, zoo_bytes=lambda: b"model bytes")
+    assert payload["inputs"].data.kind == "zip" and payload["inputs"].model.kind == "keras"
+    unpacked = ray_executor.unpack(payload, tmp_path)
+    assert unpacked.model.path.read_bytes() == b"model bytes"
+    from optlib.inputs import archive
+
+    archive.extract(unpacked.data.path, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*.png")) == sorted(p.name for p in folder.rglob("*.png"))
+
+
+def test_the_cli_starts_ray_here_for_the_sweep_when_no_cluster_is_named(tiny_model_path, digits_npz):
+    """No address and no RAY_ADDRESS: a Ray of the sweep's own, on loopback, with its own token (nothing in
+    ~/.ray), stopped at the end."""
+    import json
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    home = Path(tempfile.mkdtemp(prefix="o-", dir="/tmp"))  # short: Ray's socket paths must fit
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(OPTLIB_HOME=str(home), HOME=str(home / "user"))
+    try:
+        done = subprocess.run([sys.executable, "-m", "optlib", "sweep", "--model", str(tiny_model_path), "--data",
+                               str(digits_npz), "--schemes", "float32,dynamic", "--param", "runs=3",
+                               "--executor", "ray", "--json"], capture_output=True, text=True, env=env, timeout=600,
+                              check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        rows = json.loads(done.stdout)["results"]
+        assert [(row["scheme"], row["status"]) for row in rows] == [("float32", "ok"), ("dynamic", "ok")]
+        assert all(row["ray_node"] for row in rows)
+        assert (home / "ray").is_dir() and not (home / "user" / ".ray").exists()
+        leftover = subprocess.run(["pgrep", "-f", str(home / "ray")], capture_output=True, text=True, check=False)
+        assert leftover.stdout.strip() == ""  # the sweep's Ray stopped with it
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
