@@ -65,9 +65,12 @@ def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budge
     store = store if isinstance(store, Store) else Store(store)
     # One worker for every trial: TensorFlow, the model and the data load once, not once per trial.
     with executors.LocalWorkers(count=1) as workers:
-        def run(scheme, extra=None):
-            return sweep.run(model_ref, data_ref, scheme, {**(overrides or {}), **(extra or {})}, store,
-                             progress=progress, trusted=trusted, executor=workers)["results"][0]
+        def run(scheme, extra=None, recompute=False):
+            row = sweep.run(model_ref, data_ref, scheme, {**(overrides or {}), **(extra or {})}, store,
+                            progress=progress, trusted=trusted, executor=workers, recompute=recompute)["results"][0]
+            if device is not None and row["status"] == "ok" and not row.get("targets") and not recompute:
+                return run(scheme, extra, recompute=True)  # stored before targets were measured: measure them now
+            return row
 
         base = run("float32")
         if base["status"] != "ok" or base.get("accuracy") is None:

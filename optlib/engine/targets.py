@@ -400,7 +400,9 @@ def fits(targets, device):
     if not entry.get("runs"):
         return False, entry.get("reason") or "no reason recorded"
     why = []
-    if device.get("ram_bytes") is not None and (entry.get("arena_bytes") or 0) > device["ram_bytes"]:
+    if device.get("ram_bytes") is not None and entry.get("arena_bytes") is None:
+        why.append("its arena was not measured, so it is not known to fit the RAM")
+    elif device.get("ram_bytes") is not None and entry["arena_bytes"] > device["ram_bytes"]:
         why.append(f"arena {format_bytes(entry['arena_bytes'])} > RAM {format_bytes(device['ram_bytes'])}")
     if device.get("flash_bytes") is not None and entry.get("flash_bytes", 0) > device["flash_bytes"]:
         why.append(f"model {format_bytes(entry['flash_bytes'])} > flash {format_bytes(device['flash_bytes'])}")

@@ -79,3 +79,20 @@ def test_a_microcontroller_too_small_for_every_candidate_says_none_fit_and_why(s
     assert result["explanation"].startswith("No candidate runs on a microcontroller (TFLite Micro) with ram 2.0 kB: "
                                             "int8 (arena ")
     assert "> RAM 2.0 kB" in result["explanation"] and "dynamic (" in result["explanation"]
+
+
+def test_a_target_search_measures_again_a_stored_result_from_before_targets(store):
+    from optlib.engine import targets
+
+    device = targets.parse_device("mcu:ram=64KB,flash=256KB")
+    search("digits_cnn", "digits", max_loss=0.01, trials=2, store=store, overrides=FAST)  # int8 stored (or served)
+    stored = {row["id"]: row for row in store.rows(scheme="int8", status="ok")}
+    assert stored
+    for run_id in stored:  # as if stored by an older optlib: no targets
+        with store._connect() as db:
+            metrics = dict(stored[run_id]["metrics"])
+            metrics.pop("targets", None)
+            db.execute("UPDATE runs SET metrics=? WHERE id=?", (__import__("json").dumps(metrics), run_id))
+    result = search("digits_cnn", "digits", max_loss=0.01, trials=2, store=store, overrides=FAST, device=device)
+    assert result["best"]["scheme"] == "int8" and result["best"]["fits"] is True  # not "not checked"
+    assert result["best"]["id"] not in stored  # a new run, with its targets measured

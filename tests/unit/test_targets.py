@@ -121,6 +121,9 @@ def test_a_device_is_parsed_and_a_result_fits_it_or_says_why():
     assert not ok and why == "arena 70.0 kB > RAM 64.0 kB; model 300.0 kB > flash 256.0 kB"
     assert targets.fits({"micro": {"runs": False, "reason": "Hybrid models"}}, device) == (False, "Hybrid models")
     assert targets.fits({}, device)[0] is False and "not checked" in targets.fits({}, device)[1]
+    unknown = {"micro": {"runs": True, "arena_bytes": None, "flash_bytes": 64_000}}  # no allocator report
+    assert targets.fits(unknown, device) == (False, "its arena was not measured, so it is not known to fit the RAM")
+    assert targets.fits(unknown, targets.parse_device("mcu:flash=256KB")) == (True, None)  # RAM not asked
 
 
 @pytest.mark.parametrize("text, message", [
