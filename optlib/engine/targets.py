@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from optlib.errors import first_line
+from optlib.errors import InputError, first_line
+from optlib.units import format_bytes
 
 MICRO_SAMPLES = 200  # TFLM's reference kernels are slow: the first 200 test inputs at most ...
 MICRO_BUDGET_S = 10.0  # ... and fewer if these take longer than this
@@ -267,6 +268,15 @@ def _tflm_reason(lines, problem):
     return "; ".join(said[:3]) or f"{type(problem).__name__}: {first_line(problem)}"
 
 
+def micro_max_bytes():
+    """The largest model the microcontroller check runs (``OPTLIB_MICRO_MAX_MB``, default 4 MB)."""
+    text = os.environ.get("OPTLIB_MICRO_MAX_MB", "").strip()
+    try:
+        return int(float(text) * 1_000_000) if text else 4_000_000
+    except ValueError:
+        raise InputError(f"OPTLIB_MICRO_MAX_MB={text!r} must be a number of megabytes.") from None
+
+
 def micro(tflite, x=None, y=None, reference=None):
     """Run the model on TensorFlow Lite for Microcontrollers (built-in ops only).
 
@@ -278,6 +288,11 @@ def micro(tflite, x=None, y=None, reference=None):
     tflite = bytes(tflite)
     entry = {"runs": False, "reason": None, "flash_bytes": len(tflite), "arena_bytes": None,
              "runtime": "TensorFlow Lite for Microcontrollers (tflite-micro, reference kernels)"}
+    largest = micro_max_bytes()
+    if len(tflite) > largest:  # TFLM's reference kernels take seconds per invoke on such a model, inside the job
+        entry["reason"] = (f"not run: the model's {format_bytes(len(tflite))} is over the {format_bytes(largest)} "
+                           "this check runs on TensorFlow Lite for Microcontrollers (OPTLIB_MICRO_MAX_MB sets it)")
+        return entry
     lines = []
     try:
         with _native_stderr_into(lines):

@@ -143,3 +143,14 @@ def test_the_cli_refuses_a_bad_target_with_exit_2(capsys):
     assert main(["search", "--model", "digits_cnn", "--data", "digits", "--target", "mcu:ram=lots"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: Cannot read 'ram=lots'") and "Traceback" not in err
+
+
+def test_a_model_over_the_micro_size_cap_is_not_run_on_tflm_and_says_why(monkeypatch):
+    monkeypatch.setenv("OPTLIB_MICRO_MAX_MB", "0.001")  # 1 kB: any model is over it
+    entry = targets.micro(b"TFL3" + bytes(5000))
+    assert entry["runs"] is False and entry["flash_bytes"] == 5004
+    assert entry["reason"].startswith("not run: the model's 5.0 kB is over the 1.0 kB this check runs")
+    assert "OPTLIB_MICRO_MAX_MB" in entry["reason"]
+    monkeypatch.setenv("OPTLIB_MICRO_MAX_MB", "lots")
+    with pytest.raises(InputError, match="OPTLIB_MICRO_MAX_MB='lots' must be a number"):
+        targets.micro(b"")
