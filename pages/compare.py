@@ -103,7 +103,8 @@ runs = _shared.stored_runs_or_stop("No stored results yet. Run a few schemes fir
 start_on_the_current_model(runs)
 chosen_models, chosen_datasets, chosen_schemes = _shared.filters_ui(runs, "compare")
 other_models_note(runs, chosen_models)
-view = backend_filter_ui(_shared.filter_runs(runs, chosen_models, chosen_datasets, chosen_schemes))
+chosen = _shared.filter_runs(runs, chosen_models, chosen_datasets, chosen_schemes)
+view = backend_filter_ui(chosen)
 view = _compare_targets.runs_on_ui(view)  # "runs on: a microcontroller with R kB RAM and F kB flash"
 everything = _shared.filter_runs(runs, chosen_models, chosen_datasets, chosen_schemes, ok_only=False)
 if view.empty:
@@ -138,8 +139,10 @@ st.caption("In the style of Table 2 of the guide: the float32 baseline against f
 _shared.figures_table(charts.table2(view), charts.TABLE2_FORMATS)
 st.plotly_chart(charts.table2_figure(view), key="compare_table2_chart")
 
-_compare_targets.matrix_ui(view)
-both_backends_ui(view)
+# Before the backend and "runs on" filters: the matrix explains why a run does not fit, and the
+# side-by-side view needs both backends.
+_compare_targets.matrix_ui(chosen)
+both_backends_ui(chosen)
 
 st.subheader("Each run")
 failed = everything[~everything["status"].eq("ok")]

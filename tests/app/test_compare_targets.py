@@ -50,6 +50,8 @@ def test_the_microcontroller_filter_narrows_the_results(app, home):
     at.number_input(key="compare_mcu_ram").set_value(32).run()
     assert "1 of 4 finished runs" in texts(at.caption)
     assert set(at.dataframe[0].value["Scheme"]) == {"int8"}
+    matrix = next(frame.value for frame in at.dataframe if "Microcontroller (TFLM)" in frame.value.columns)
+    assert len(matrix) == 4  # the matrix keeps every run: it says why the others do not fit
     at.number_input(key="compare_mcu_ram").set_value(8).run()
     assert not at.exception and "No finished run matches these filters" in texts(at.info)
 
