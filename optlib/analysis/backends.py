@@ -31,13 +31,16 @@ def side_by_side(df):
     """Return one row per model, dataset, quantization and backend that has an ok run, paired.
 
     Columns: model, dataset, quantization (the converter scheme's name), backend (title), scheme, id,
-    size_mb, accuracy, latency_ms, build_s (the job's wall time), quantize_s (LiteRT Quantizer's
-    calibration plus quantization, NaN for the converter), float32_convert_s (the shared conversion
-    it starts from), and build_ratio: converter build_s / this row's build_s, on LiteRT Quantizer's rows
-    ("times faster to build"; NaN when the pair is incomplete).
+    size_mb, accuracy, latency_ms, build_s (the job's wall time: for LiteRT Quantizer it may or may not
+    include the float32 conversion, made by whichever job came first and then shared), quantize_s
+    (LiteRT Quantizer's calibration plus quantization, NaN for the converter), float32_convert_s (the
+    shared conversion it starts from), from_keras_s (the time from the Keras model to the file: the
+    converter's build; LiteRT Quantizer's float32 conversion plus its calibration and quantization),
+    and build_ratio: the converter's from_keras_s / this row's, on LiteRT Quantizer's rows ("times
+    faster from the Keras model"; NaN when the pair is incomplete).
     """
     columns = ["model", "dataset", "quantization", "backend", "scheme", "id", "size_mb", "accuracy", "latency_ms",
-               "build_s", "quantize_s", "float32_convert_s", "build_ratio"]
+               "build_s", "quantize_s", "float32_convert_s", "from_keras_s", "build_ratio"]
     if df is None or df.empty:
         return pd.DataFrame(columns=columns)
     ok = df[df["status"].eq("ok")].sort_values("id")
@@ -54,13 +57,15 @@ def side_by_side(df):
                 run = newest.loc[name]
                 entry = schemes.get(name)
                 lq_row = entry.backend == "litert-quantizer"
+                quantize = _sum(run, "calibrate_s", "quantize_s") if lq_row else math.nan
+                from_keras = quantize + run["float32_convert_s"] if lq_row else run["build_s"]
                 rows.append({"model": model, "dataset": dataset, "quantization": converter,
                              "backend": BACKEND_TITLES[entry.backend], "scheme": name, "id": int(run["id"]),
                              "size_mb": run["size_mb"], "accuracy": run["accuracy"], "latency_ms": run["latency_ms"],
-                             "build_s": run["build_s"], "quantize_s": _sum(run, "calibrate_s", "quantize_s")
-                             if lq_row else math.nan,
+                             "build_s": run["build_s"], "quantize_s": quantize,
                              "float32_convert_s": run["float32_convert_s"] if lq_row else math.nan,
-                             "build_ratio": base / run["build_s"] if lq_row and run["build_s"] else math.nan})
+                             "from_keras_s": from_keras,
+                             "build_ratio": base / from_keras if lq_row and from_keras else math.nan})
     return pd.DataFrame(rows, columns=columns)
 
 

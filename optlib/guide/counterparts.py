@@ -32,7 +32,7 @@ class Counterpart:
 
 COUNTERPARTS: dict[str, Counterpart] = {
     "int8": Counterpart("lq_int8", f"{_DEPRECATED}. It calibrates on the same sample, quantizes the one float32 "
-                                   "conversion in seconds instead of converting again, and its recipe can keep "
+                                   "conversion instead of converting again (Compare times both), and its recipe can keep "
                                    "single layers at int16 or in float (lq_int8_selective)."),
     "int8_selective": Counterpart("lq_int8_selective", "When the worst layers should stay at int16 activations "
                                                        "rather than float, or the recipe should be kept as data."),

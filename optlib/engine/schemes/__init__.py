@@ -326,7 +326,7 @@ _TABLE = {
                 ("int8 weights and activations by LiteRT Quantizer on the float32 file, calibrated on the same "
                 "sample as the converter's int8."),
                 ("The converter's int8 through the supported path: the float32 conversion is made once and "
-                "quantized in seconds."), "#238b45", ()),
+                "quantized from it, without converting again."), "#238b45", ()),
     "lq_int16x8": ("static_wi8_ai16", "int16x8", "LiteRT Quantizer int16x8",
                    "int8 weights with int16 activations by LiteRT Quantizer, calibrated.",
                    "Accuracy close to float at about int8's size; slow reference kernels, as with the converter.",
