@@ -362,16 +362,21 @@ class _MemoryWatchdog:
     def _watch(self):
         import psutil
 
+        watched = {}  # worker -> its psutil.Process, taken while it surely runs: kill() checks it is still
+        # that process (its start time), so a pid the system gave to another process is never signalled
         while not self.stopped.wait(self.INTERVAL_S):
             for worker in list(self.pool):
                 try:
-                    used = psutil.Process(worker.process.pid).memory_info().rss
-                except psutil.Error:  # gone already
+                    if worker not in watched:
+                        if worker.process.poll() is not None:
+                            continue
+                        watched[worker] = psutil.Process(worker.process.pid)
+                    used = watched[worker].memory_info().rss
+                    if used > self.limit and worker.out_of_memory is None:
+                        worker.out_of_memory = (used, self.limit)
+                        watched[worker].kill()
+                except psutil.Error:  # gone already, or another process now has its pid
                     continue
-                if used > self.limit and worker.out_of_memory is None and worker.process.poll() is None:
-                    worker.out_of_memory = (used, self.limit)
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(worker.process.pid, signal.SIGKILL)
 
     def stop(self):
         self.stopped.set()
