@@ -313,6 +313,12 @@ def main():
     parser.add_argument("--skip", default="", help="comma-separated: sweep, search, mobilenet, app, backends, "
                         "limits (or its sections: hostile, memory, load), ray")
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="optlib-bench-") as scratch:
+        tempfile.tempdir = scratch  # every folder a section makes (stores, models) goes here and is removed
+        run_sections(args)
+
+
+def run_sections(args):
     skip = set(args.skip.split(","))
     result = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "repeats": args.repeats}

@@ -81,7 +81,10 @@ def max_sweeps():
 def worker_memory():
     """The memory budget of one worker process, in bytes (``OPTLIB_WORKER_MEMORY_MB``)."""
     sweeps = max_sweeps() or 1
-    default = max(2_000 * MB, 0.75 * machine_memory() / (sweeps * WORKERS_PER_SWEEP))
+    # A fair share of three quarters of the memory, at least 2 GB (TensorFlow's own footprint) but never so
+    # much that one sweep's workers together could pass three quarters of the machine.
+    share = 0.75 * machine_memory() / (sweeps * WORKERS_PER_SWEEP)
+    default = min(max(2_000 * MB, share), 0.75 * machine_memory() / WORKERS_PER_SWEEP)
     return int(_setting("OPTLIB_WORKER_MEMORY_MB", default / MB) * MB)
 
 

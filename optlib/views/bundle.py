@@ -78,6 +78,18 @@ def _summary(row):
     return lines
 
 
+def _packages(row):
+    """What the reproduction script imports, pinned as this project pins them."""
+    from optlib.engine import schemes
+
+    packages = ["tensorflow==2.21.0", "tf-keras==2.21.0", "tensorflow-model-optimization==0.8.1", "numpy",
+                "scikit-learn"]
+    known = schemes.SCHEMES.get(row.get("scheme"))
+    if known is not None and getattr(known, "backend", "") == "litert-quantizer":
+        packages += ["litert-quantizer==0.11.0", "ai-edge-litert==2.3.0"]
+    return packages
+
+
 def readme(row, tflite_name, model_name, model_note, script_name, script_note=""):
     """The bundle's README.md: what each file is and how to repeat the result."""
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(row["finished_at"])) if row.get("finished_at") else "?"
@@ -97,7 +109,7 @@ def readme(row, tflite_name, model_name, model_note, script_name, script_note=""
         "",
         f"- `{tflite_name}`: the optimized LiteRT model, as measured.",
         model_line,
-        (f"- `{script_name}`: plain TensorFlow code that makes the model again from the source model "
+        (f"- `{script_name}`: plain Python code that makes the model again from the source model "
          "(no optlib needed). " + data_line) if script_name else "- No reproduction script: " + script_note + ".",
         "- `data_recipe.json`: what was done to the data before it reached the model.",
         "- `recipe.json`: the converter settings and the fine-tuning steps.",
@@ -113,7 +125,7 @@ def readme(row, tflite_name, model_name, model_note, script_name, script_note=""
             "## Repeat it",
             "",
             "```",
-            "pip install tensorflow==2.21.0 tf-keras==2.21.0 tensorflow-model-optimization==0.8.1 numpy scikit-learn",
+            "pip install " + " ".join(_packages(row)),
             f"python {script_name}",
             "```",
             "",

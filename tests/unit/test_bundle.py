@@ -62,6 +62,14 @@ def test_the_bundle_holds_the_model_the_code_the_recipes_and_the_measured_row(ma
     assert "`model/tiny.keras`: the source Keras model" in readme
     assert f"({len(tflite):,} bytes)" in readme
     assert "MODEL_PATH = 'model/tiny.keras'" in files["reproduce.py"].decode()
+    assert "pip install tensorflow==2.21.0 tf-keras==2.21.0" in readme and "litert-quantizer" not in readme
+
+
+def test_a_litert_quantizer_run_says_to_install_litert_quantizer(made):
+    folder, model_path, stored = made
+    lq = {**stored, "scheme": "lq_weight_int4"}
+    readme = members(bundle.make(lq, b"TFL3", model_path))["README.md"].decode()
+    assert "litert-quantizer==0.11.0" in readme
 
 
 def test_the_bundled_code_remakes_the_same_file_from_the_bundled_model(made, tmp_path):

@@ -64,8 +64,11 @@ def test_the_default_data_limit_comes_from_the_machine_and_refuses_a_gigabyte(bi
     assert limits.worker_memory() == 9_375_000_000 and limits.max_data() == 937_500_000
     with pytest.raises(InputError, match="declares 1.00 GB, over the limit of 937.50 MB"):
         limits.check_npz(big_npz)
-    monkeypatch.setattr(limits, "machine_memory", lambda: 2 * 10**9)  # a small machine: the floors hold
-    assert limits.worker_memory() == 2_000_000_000 and limits.max_data() == 256_000_000
+    # A small machine: a sweep's two workers together never pass three quarters of its memory.
+    monkeypatch.setattr(limits, "machine_memory", lambda: 4 * 10**9)
+    assert limits.worker_memory() == 1_500_000_000
+    monkeypatch.setattr(limits, "machine_memory", lambda: 2 * 10**9)
+    assert limits.worker_memory() == 750_000_000 and limits.max_data() == 256_000_000  # the data floor holds
 
 
 @pytest.mark.parametrize("packed", ["folder", "zip"])

@@ -8,6 +8,7 @@ one sweep. Wall time and peak memory are reported by the benchmark (bench/limits
 
 import itertools
 import json
+import statistics
 from pathlib import Path
 
 from bench.load import run_load
@@ -42,7 +43,11 @@ def test_twenty_page_sweeps_and_three_cli_sweeps_at_once_all_finish_one_at_a_tim
     spans = sorted((row["started_at"], row["finished_at"]) for row in stored)
     for (_, finished), (started, _) in itertools.pairwise(spans):
         assert started >= finished  # never two sweeps' jobs at once
-    for row in stored:
-        latency = result_row(row)["latency_ms"]
-        assert isinstance(latency["background_cpu"], float) and isinstance(latency["load_1m"], float)
+    # Every latency was timed while the other 22 sweeps waited their turn, idle: the share of the cores that
+    # other processes used meanwhile (background_cpu) is low. Not zero: this test's own threads and the
+    # machine's other programs count too.
+    background = [result_row(row)["latency_ms"]["background_cpu"] for row in stored]
+    assert all(isinstance(value, float) and value < 0.75 for value in background), background
+    assert statistics.median(background) < 0.5, background
+    assert all(isinstance(result_row(row)["latency_ms"]["load_1m"], float) for row in stored)
     assert load["peak_tree_mb"] < PEAK_BOUND_MB, load["peak_tree_mb"]
