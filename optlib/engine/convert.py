@@ -39,7 +39,17 @@ def converter_for(model, recipe, representative=None):
 
 
 def representative_dataset(samples):
-    """Return the generator function TFLite's calibration calls: one sample per step."""
+    """Return the generator function TFLite's calibration calls: one sample per step.
+
+    ``samples`` is one array (a one-input model) or {input name: array} for several inputs,
+    fed by name. Integer inputs (token ids) stay integers.
+    """
+    if isinstance(samples, dict):
+        def generate():
+            for index in range(len(next(iter(samples.values())))):
+                yield {name: values[index:index + 1] for name, values in samples.items()}
+        return generate
+
     def generate():
         for sample in samples:
             yield [sample[None, ...]]

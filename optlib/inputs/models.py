@@ -13,14 +13,15 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from optlib import paths
-from optlib.inputs import archive, limits
 from optlib.errors import InputError, first_line
+from optlib.inputs import archive, limits
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".zip")
 
@@ -208,18 +209,28 @@ def _explain_load_error(path, error):
     return f"'{path.name}' could not be read as a Keras model ({text[:160]}). Is the file complete?"
 
 
-# Layers that run code stored in the model file.
+# Layers that run code stored in the model file. A TFOpLambda names a TensorFlow op instead:
+# it loads when the op is on optlib.inputs.tfops' allowlist.
 CODE_LAYERS = {"Lambda", "TFOpLambda"}
 
 
 def _scan_config(config, known):
-    """Yield (class_name, layer name) of layers that are code-bearing or not built in."""
+    """Yield (class_name, layer name, op) of layers that are code-bearing or not built in.
+
+    ``op`` is the TensorFlow function a TFOpLambda names ("" for other layers); an
+    allowed op is not yielded.
+    """
+    from optlib.inputs import tfops
+
     if isinstance(config, dict):
         cls = config.get("class_name")
         if isinstance(cls, str) and isinstance(config.get("config"), dict):
             module = config.get("module") or ""
-            if cls in CODE_LAYERS or (cls not in known and not module.startswith("keras")):
-                yield cls, config["config"].get("name", "?")
+            op = str(config["config"].get("function", "")) if cls == "TFOpLambda" else ""
+            if cls == "TFOpLambda" and tfops.allowed(op):
+                pass
+            elif cls in CODE_LAYERS or (cls not in known and not module.startswith("keras")):
+                yield cls, config["config"].get("name", "?"), op
         for value in config.values():
             yield from _scan_config(value, known)
     elif isinstance(config, list):
@@ -237,7 +248,12 @@ def _refuse_if_unsafe(path, config, trusted):
         "Functional", "Sequential", "Model", "InputLayer", "TFOpLambda", "SlicingOpLambda"}
     found = [f for f in _scan_config(config, known) if f[0] != "SlicingOpLambda"]
     if found:
-        cls, name = found[0]
+        cls, name, op = found[0]
+        if op:
+            from optlib.inputs import tfops
+
+            raise InputError(f"'{path.name}' is refused: layer '{name}' calls the TensorFlow op tf.{op}, which "
+                             f"{tfops.why_refused(op)}. Load it only if you trust the file (trusted loading).")
         if cls in CODE_LAYERS:
             why = "runs Python code stored in the file"
         else:
@@ -279,6 +295,13 @@ def _check_savedmodel(path, trusted):
     if b'"class_name": "Lambda"' in data and not trusted:
         raise InputError(f"'{path.name}' is refused: it has a Lambda layer, which runs Python code "
                          "stored in the file. Load it only if you trust the file.")
+    from optlib.inputs import tfops
+
+    for op in re.findall(rb'"function": "([^"]*)"', data):
+        op = op.decode("utf-8", "replace")
+        if not trusted and not tfops.allowed(op):
+            raise InputError(f"'{path.name}' is refused: a layer calls the TensorFlow op tf.{op}, which "
+                             f"{tfops.why_refused(op)}. Load it only if you trust the file (trusted loading).")
 
 
 # --- The zoo ----------------------------------------------------------------
