@@ -71,6 +71,7 @@ def plan(model_ref, data_ref, selection="all", overrides=None, weights=None, tru
     task = "" if str(task or "").strip() in ("", "auto") else str(task).strip()
     inputs = Inputs(models.resolve(model_ref, weights), data.resolve(data_ref), trusted, task)
     limits.check_inputs(inputs.model, inputs.data)  # what the files declare, before any worker starts
+    models.check_tf_ops(inputs.model, trusted)
     selected = schemes.select(selection)
     schemes.check_overrides(overrides)
     specs = []

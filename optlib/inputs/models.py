@@ -137,6 +137,48 @@ def resolve(ref, weights=None):
     return ModelSource(str(path), kind, path=path, fingerprint=_hash_path(path))
 
 
+def check_tf_ops(source, trusted=False):
+    """Refuse a model file whose TF op layers name ops off the safe-mode allowlist, without loading TensorFlow.
+
+    A sweep calls it before it opens the store, so such a file leaves nothing behind.
+
+    Raises:
+        InputError: naming the op and what it can reach.
+    """
+    from optlib.inputs import tfops
+
+    if trusted or source.kind not in ("keras", "h5"):
+        return
+    try:
+        if source.kind == "keras":
+            with zipfile.ZipFile(source.path) as bundle:
+                config = bundle.read("config.json")
+        else:
+            import h5py
+
+            with h5py.File(source.path, "r") as handle:
+                config = handle.attrs.get("model_config")
+        config = json.loads(config.decode() if isinstance(config, bytes) else config or "{}")
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        return  # loading says what is wrong with the file
+    for cls, name, op in _tf_ops(config):
+        if not tfops.allowed(op):
+            raise InputError(f"'{source.path.name}' is refused: layer '{name}' calls the TensorFlow op tf.{op}, "
+                             f"which {tfops.why_refused(op)}. Load it only if you trust the file (trusted loading).")
+
+
+def _tf_ops(config):
+    """Yield (class_name, layer name, op) of every TFOpLambda layer in a Keras config."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "TFOpLambda" and isinstance(config.get("config"), dict):
+            yield "TFOpLambda", config["config"].get("name", "?"), str(config["config"].get("function", ""))
+        for value in config.values():
+            yield from _tf_ops(value)
+    elif isinstance(config, list):
+        for value in config:
+            yield from _tf_ops(value)
+
+
 def trusted_loading_allowed():
     """True when the operator of this server allows trusted loading (``OPTLIB_TRUSTED_LOADING=1``).
 
