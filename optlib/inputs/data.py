@@ -24,6 +24,7 @@ from optlib.errors import InputError, first_line
 from optlib.inputs import limits
 
 DIGITS_FINGERPRINT = "digits-sklearn-split80-seed0"
+DIABETES_FINGERPRINT = "diabetes-sklearn-split80-seed0"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 MAX_IMAGE_PIXELS = 50_000_000
 TEST_FRACTION = 0.2
@@ -43,7 +44,7 @@ class DataSource:
 
     @property
     def name(self):
-        return self.ref if self.kind in ("digits", "tfds") else Path(self.ref).name
+        return self.ref if self.kind in ("digits", "diabetes", "tfds") else Path(self.ref).name
 
 
 def _hash(path):
@@ -65,6 +66,8 @@ def resolve(ref):
     ref = str(ref).strip()
     if ref == "digits":
         return DataSource(ref, "digits", fingerprint=DIGITS_FINGERPRINT)
+    if ref == "diabetes":
+        return DataSource(ref, "diabetes", fingerprint=DIABETES_FINGERPRINT)
     if ref.startswith("tfds:"):
         parts = ref.split(":")
         if len(parts) not in (2, 3) or not parts[1]:
@@ -73,7 +76,7 @@ def resolve(ref):
         return DataSource(ref, "tfds", fingerprint=ref, tfds_name=parts[1], tfds_split=split)
     path = Path(ref).expanduser()
     if not path.exists():
-        raise InputError(f"Dataset '{ref}' not found: use 'digits', a .npz file, a folder of "
+        raise InputError(f"Dataset '{ref}' not found: use 'digits', 'diabetes', a .npz file, a folder of "
                          "class sub-folders, a .zip of one, or tfds:NAME[:SPLIT].")
     if path.is_dir():
         return DataSource(str(path), "folder", path, _hash(path))
@@ -115,6 +118,19 @@ def _read_digits(source, input_hw):
     x_train, y_train, x_test, y_test = _split(digits.images.astype(np.float32), digits.target)
     return Raw(x_test, y_test, x_train, y_train, [str(i) for i in range(10)],
                ["scikit-learn's handwritten digits (8x8, values 0-16)"], 16.0)
+
+
+def _read_diabetes(source, input_hw):
+    from sklearn.datasets import load_diabetes
+    from sklearn.model_selection import train_test_split
+
+    found = load_diabetes()
+    x_train, x_test, y_train, y_test = train_test_split(
+        found.data.astype(np.float32), found.target.astype(np.float32), test_size=TEST_FRACTION,
+        random_state=SPLIT_SEED)
+    return Raw(x_test, y_test, x_train, y_train, [],
+               ["scikit-learn's diabetes data (442 patients, 10 features already centred and scaled; "
+                "target: disease progression a year later)"], 0.0)
 
 
 def _read_npz(source, input_hw):
@@ -278,7 +294,7 @@ def _read_tfds(source, input_hw, max_samples=5000):
     return Raw(x_test, y_test, x_train, y_train, names, [f"tfds {source.tfds_name} from {data_dir}"], vmax)
 
 
-READERS = {"digits": _read_digits, "npz": _read_npz, "folder": _read_folder,
+READERS = {"digits": _read_digits, "diabetes": _read_diabetes, "npz": _read_npz, "folder": _read_folder,
            "zip": _read_zip, "tfds": _read_tfds}
 
 

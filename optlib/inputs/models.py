@@ -50,6 +50,14 @@ ZOO = {
 }
 DIGITS_CNN_RECIPE = "digits_cnn-v1"  # bump when the architecture or training recipe changes
 
+# Demos on real data shipped offline (scikit-learn), trained once on first use and cached like digits_cnn.
+ZOO["digits_lstm"] = ZooEntry("digits_lstm", "Sequence demo: an LSTM reading each digit row by row "
+                              "(8 steps × 8 features)", (8, 8), "0..1")
+ZOO["diabetes_mlp"] = ZooEntry("diabetes_mlp", "Regression demo: an MLP predicting diabetes progression (MAE)",
+                               (10,), "0..1")
+TRAINED = {"digits_cnn": DIGITS_CNN_RECIPE, "digits_lstm": "digits_lstm-v1", "diabetes_mlp": "diabetes_mlp-v1"}
+DEMO_DATA = {"digits_cnn": "digits", "digits_lstm": "digits", "diabetes_mlp": "diabetes"}  # each demo's own data
+
 
 @dataclass(frozen=True)
 class ModelSource:
@@ -108,8 +116,8 @@ def resolve(ref, weights=None):
     ref = str(ref).strip()
     if ref in ZOO:
         entry = ZOO[ref]
-        if ref == "digits_cnn":
-            return ModelSource(ref, "zoo", fingerprint=DIGITS_CNN_RECIPE)
+        if ref in TRAINED:
+            return ModelSource(ref, "zoo", fingerprint=TRAINED[ref])
         weights_path = Path(weights) if weights else keras_cache_dir() / entry.weights_file
         if weights and not weights_path.is_file():
             raise InputError(f"Weights file {weights} not found; give the path of an .h5 weights file.")
@@ -354,6 +362,8 @@ def _build_zoo(source):
     entry = ZOO[source.ref]
     if entry.name == "digits_cnn":
         return _digits_cnn()
+    if entry.name in TRAINED:
+        return _cached_demo(entry.name)
     apps = keras().applications
     set_seed(0)
     builders = {
@@ -384,6 +394,56 @@ def _digits_cnn():
         if cached.is_file():
             return keras().models.load_model(str(cached), compile=False)
         return _train_digits_cnn(cached)
+
+
+def _cached_demo(name):
+    """Return a demo model, training it once (seconds) and caching it, as :func:`_digits_cnn` does."""
+    from optlib._keras import keras
+
+    cached = paths.zoo_dir() / f"{TRAINED[name]}.keras"
+    if cached.is_file():
+        return keras().models.load_model(str(cached), compile=False)
+    with open(paths.zoo_dir() / f".{TRAINED[name]}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cached.is_file():
+            return keras().models.load_model(str(cached), compile=False)
+        model = {"digits_lstm": _train_digits_lstm, "diabetes_mlp": _train_diabetes_mlp}[name]()
+        handle, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".keras")
+        os.close(handle)
+        model.save(tmp, save_format="keras_v3")
+        os.replace(tmp, cached)
+        return model
+
+
+def _train_digits_lstm():
+    """An LSTM over the rows of scikit-learn's digits: 8 steps of 8 pixels (int16 activations matter here)."""
+    from optlib._keras import keras, set_seed
+    from optlib.inputs import data
+
+    k = keras()
+    set_seed(0)
+    model = k.Sequential([k.layers.Input((8, 8), name="rows"), k.layers.LSTM(32),
+                          k.layers.Dense(10, activation="softmax")], name="digits_lstm")
+    dataset = data.load(data.resolve("digits"), model)
+    model.compile(k.optimizers.Adam(5e-3), "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(*dataset.training(), epochs=25, batch_size=32, verbose=0)
+    return model
+
+
+def _train_diabetes_mlp():
+    """An MLP on scikit-learn's diabetes data (10 features, disease progression a year later)."""
+    from optlib._keras import keras, set_seed
+    from optlib.inputs import data
+
+    k = keras()
+    set_seed(0)
+    model = k.Sequential([k.layers.Input((10,), name="features"), k.layers.Dense(32, activation="relu"),
+                          k.layers.Dense(16, activation="relu"), k.layers.Dense(1, name="progression")],
+                         name="diabetes_mlp")
+    dataset = data.load(data.resolve("diabetes"), model)
+    model.compile(k.optimizers.Adam(1e-2), "mse", ["mae"])
+    model.fit(*dataset.training(), epochs=300, batch_size=32, verbose=0)
+    return model
 
 
 def _train_digits_cnn(cached):
