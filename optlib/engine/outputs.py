@@ -3,7 +3,9 @@
 Inputs and outputs are matched by name through the model's signature (a
 converter may order the tensors otherwise: two inputs ``feat``, ``tok``
 come out as ``tok``, ``feat``). Float inputs are quantized for integer
-models; integer inputs (token ids) are passed as they are.
+models; integer inputs (token ids) are passed as they are. Variable tensors
+(the state of a fused LSTM) are reset before every invoke, so no batch
+starts from the state the previous one left.
 """
 
 import numpy as np
@@ -62,6 +64,7 @@ def predict(model, xs, input_names, output_names, threads=None, batch=None):
             if count < size:
                 chunk = np.concatenate([chunk, np.zeros((size - count, *chunk.shape[1:]), chunk.dtype)])
             it.set_tensor(detail["index"], measure.quantize_input(chunk, detail))
+        it.reset_all_variables()  # a fused LSTM keeps its state in variable tensors from one invoke to the next
         it.invoke()
         for found, detail in zip(results, outs):
             found.append(measure.dequantize_output(it.get_tensor(detail["index"]), detail)[:count])

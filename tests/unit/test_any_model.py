@@ -237,3 +237,23 @@ def test_keras_applications_load_and_run(tmp_path, keras_, application):
                 y_test=_classes(rng, 8, 5))
     rows = _sweep(_save(model, tmp_path, application), data, tmp_path)
     assert rows["float32"]["fidelity"]["top1_agreement"] == 1.0
+
+
+def test_the_demos_sequence_table2_and_regression_mae(tmp_path):
+    """The built-in demos on real data: the LSTM's Table 2 (float32, int8, int16 activations) and the MLP's MAE."""
+    from optlib.analysis import report
+    from optlib.views import charts
+
+    lstm = sweep.run("digits_lstm", "digits", "float32,int8,int16x8", FAST, tmp_path / "store.sqlite")["results"]
+    assert [r["status"] for r in lstm] == ["ok", "ok", "ok"], [r["error"] for r in lstm]
+    assert lstm[0]["accuracy"] > 0.8 and lstm[0]["fidelity"]["top1_agreement"] > 0.99
+    table = charts.table2(report.frame(lstm))
+    assert table["Accuracy metric type"].tolist() == ["Top-1 accuracy"]
+    assert table[list(charts.TABLE2_SCHEMES.values())].notna().all(axis=None)
+    mlp = sweep.run("diabetes_mlp", "diabetes", "float32,int8", FAST, tmp_path / "store.sqlite")["results"]
+    base = {r["scheme"]: r for r in mlp}["float32"]
+    assert base["metric_name"] == "MAE" and base["higher_is_better"] is False and 0 < base["mae"] < 80
+    frame = report.frame(mlp)
+    assert charts.table2(frame)["Accuracy metric type"].tolist() == ["Mean absolute error (lower is better)"]
+    figure = charts.scatter(frame, "size_mb", charts.quality_column(frame))
+    assert figure.layout.yaxis.title.text == "MAE (lower is better)"
