@@ -148,10 +148,10 @@ def use_sequence_demo():
 
 def sequence_demo_ui():
     """For activation-sensitive models: try the schemes on a built-in sequence model first."""
-    st.info("No speech or language model at hand? The built-in **sequence demo** is an LSTM reading each "
-            "handwritten digit row by row (8 steps of 8 features): recurrent activations are where int16 "
-            "activations can matter. Table 2 & 1 shows its float32, int8 and int16 activations side by side.",
-            icon=":material/graphic_eq:")
+    st.markdown(":material/graphic_eq: No speech or language model at hand? The built-in **sequence demo** is "
+                "an LSTM reading each handwritten digit row by row (8 steps of 8 features): recurrent activations "
+                "are where int16 activations can matter. Table 1 & 2 shows its float32, int8 and int16 "
+                "activations side by side.")
     st.button("Use the sequence demo", key="wizard_sequence_demo", icon=":material/play_circle:",
               on_click=use_sequence_demo)
 

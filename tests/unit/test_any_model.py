@@ -257,3 +257,7 @@ def test_the_demos_sequence_table2_and_regression_mae(tmp_path):
     assert charts.table2(frame)["Accuracy metric type"].tolist() == ["Mean absolute error (lower is better)"]
     figure = charts.scatter(frame, "size_mb", charts.quality_column(frame))
     assert figure.layout.yaxis.title.text == "MAE (lower is better)"
+    from optlib.analysis import tables
+
+    local = tables.table2_comparison(frame).iloc[-1]
+    assert local["Accuracy metric type"] == "Mean absolute error" and "lower is better" in local["Note"]
