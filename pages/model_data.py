@@ -92,14 +92,14 @@ def data_ui():
     return str(path), path.name
 
 
-DEMOS = {"digits_lstm": "Sequence demo (LSTM on digit rows)", "diabetes_mlp": "Regression demo (diabetes, MAE)"}
+DEMOS = {"digits_lstm": "Sequence demo (LSTM)", "diabetes_mlp": "Regression demo (MAE)"}
 
 
 def demos_ui():
     """One click: a built-in demo model with its own built-in data."""
     st.caption("Or try a built-in demo with its data:")
     for column, (name, label) in zip(st.columns(len(DEMOS)), DEMOS.items()):
-        column.button(label, key=f"data_demo_{name}", icon=":material/play_circle:", on_click=choose_demo,
+        column.button(label, key=f"data_demo_{name}_button", icon=":material/play_circle:", on_click=choose_demo,
                       args=(name,))
 
 

@@ -152,7 +152,7 @@ def sequence_demo_ui():
                 "an LSTM reading each handwritten digit row by row (8 steps of 8 features): recurrent activations "
                 "are where int16 activations can matter. Table 1 & 2 shows its float32, int8 and int16 "
                 "activations side by side.")
-    st.button("Use the sequence demo", key="wizard_sequence_demo", icon=":material/play_circle:",
+    st.button("Use the sequence demo", key="wizard_sequence_demo_button", icon=":material/play_circle:",
               on_click=use_sequence_demo)
 
 

@@ -37,8 +37,10 @@ def test_a_regression_upload_runs_and_compare_charts_mae(server, page, screensho
     page.locator("h1", has_text="Model & data").wait_for()
     page.get_by_text("Upload a model file").click()
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(model_path))
+    page.get_by_text("progression.keras").first.wait_for()
     page.get_by_text("Upload an .npz").click()
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').nth(1).set_input_files(str(data_path))
+    page.get_by_text("x_test alone gives fidelity").wait_for()
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').last.set_input_files(str(data_path))
     page.get_by_text("fit together").wait_for()
     assert page.get_by_text("task regression").count() >= 1  # the summary names the task
     page.wait_for_timeout(1_000)
