@@ -146,6 +146,17 @@ def _title(fig, title, note=""):
                       margin={"t": 64 + 16 * lines})
 
 
+def _missing_note(df, column, what):
+    """Say which runs a chart of ``column`` leaves out (no such figure, or not finished); '' when none."""
+    parts = []
+    missing = df[(df["status"] == "ok") & df[column].isna()]
+    if len(missing):
+        parts.append(f"{len(missing)} run{'s' if len(missing) != 1 else ''} without a figure for {what.lower()} "
+                     f"({_names(missing['scheme'] + ' on ' + missing['model'].astype(str))})")
+    parts += _unfinished_note(df)
+    return ("Not shown: " + "; ".join(parts)) if parts else ""
+
+
 def _figure(title, note="", **layout):
     fig = go.Figure()
     fig.update_layout(template=TEMPLATE, hoverlabel={"align": "left"}, **layout)
@@ -332,7 +343,8 @@ def table2_figure(df):
         why = "No float32, int8 or int16x8 run with an accuracy figure yet."
         note = _accuracy_note(subset)
         return _empty(title, why + (f"<br>{note}" if note else ""))
-    fig = _figure(title, _accuracy_note(subset), barmode="group",
+    note = _accuracy_note(subset) if percent else _missing_note(subset, column, y_title.split(" (")[0])
+    fig = _figure(title, note, barmode="group",
                   xaxis_title="Model", yaxis_title=y_title, legend_title_text="Activations")
     shown = shown.assign(label=_group_label(shown))
     for scheme, name_ in TABLE2_SCHEMES.items():
@@ -384,7 +396,7 @@ def scatter(df, x="size_mb", y="accuracy"):
     what = "Accuracy" if y == "accuracy" else y_title.split(" (")[0]
     title = f"{what} vs {X_AXES[x].split(' (')[0].lower()}"
     shown = df[(df["status"] == "ok") & df[y].notna()].dropna(subset=[x])
-    note = _accuracy_note(df) if y in ("accuracy", "metric_value") else _bar_note(df)
+    note = _accuracy_note(df) if y == "accuracy" else _missing_note(df, y, what)
     if shown.empty:
         why = "an accuracy figure" if y == "accuracy" else f"a figure for {what.lower()}"
         return _empty(title, f"No finished run with {why} yet." + (f"<br>{note}" if note else ""))

@@ -53,6 +53,6 @@ def test_a_regression_upload_runs_and_compare_charts_mae(server, page, screensho
     page.locator('[data-testid="stSidebarNavLink"]', has_text="Compare").click()
     page.locator(".js-plotly-plot").nth(4).wait_for()
     page.wait_for_timeout(1_500)
-    axis_titles = page.locator(".js-plotly-plot .ytitle").all_inner_texts()
+    axis_titles = page.locator(".js-plotly-plot .ytitle").all_text_contents()
     assert "MAE (lower is better)" in axis_titles, axis_titles
     page.screenshot(path=screenshots / "compare_regression.png", full_page=True)
