@@ -203,7 +203,8 @@ def _measure(context, built, settings):
         stats = measure.weight_stats(path)
         from optlib.engine import targets
 
-        metrics["targets"] = targets.of_job(path, d, context.inputs.model.trained)  # GPU, integer-only, MCU
+        # GPU, integer-only, MCU; accuracy on the microcontroller only where the task has top-1 labels
+        metrics["targets"] = targets.of_job(path, d, context.inputs.model.trained and d.num_classes > 0 and d.has_labels)
     metrics.update(sparsity=stats["sparsity"], max_unique_weights=stats["max_unique"],
                    max_unique_per_channel=stats["max_unique_per_channel"], kernels=stats["kernels"])
     metrics.update(built.extra)
