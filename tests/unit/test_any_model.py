@@ -45,6 +45,9 @@ def _sweep(model_path, data_path, tmp_path, schemes=PTQ, task=""):
             assert {"snr_db", "cosine", "max_abs_error"} <= set(fidelity), row["scheme"]
             assert np.isfinite(fidelity["snr_db"]) and -1.0 <= fidelity["cosine"] <= 1.0 + 1e-6
             assert all("fidelity" in output for output in row["outputs"])
+    print(*(f"{model_path.name} {r['scheme']}: {r['status']} " + (r["error"] or f"SNR {r['fidelity']['snr_db']} dB, "
+                                                                 f"{r['metric_name']} {r['metric_value']}")
+             for r in rows), sep="\n")  # shown with pytest -s
     assert rows[0]["scheme"] == "float32" and rows[0]["status"] == "ok", rows[0]["error"]
     assert rows[0]["fidelity"]["snr_db"] > 40  # float32 LiteRT follows Keras closely (fused RNN kernels: ~54 dB)
     return {row["scheme"]: row for row in rows}
