@@ -57,7 +57,7 @@ class SweepResult:
 
 
 def sweep(model, data, schemes="all", params=None, store=None, recompute=False, progress=None, trusted=False,
-          weights=None, budget_s=None, executor=None, cancel=None):
+          weights=None, budget_s=None, executor=None, cancel=None, task=""):
     """Run optimization schemes on a model and dataset, measure each, store each; return a :class:`SweepResult`.
 
     Args:
@@ -72,6 +72,7 @@ def sweep(model, data, schemes="all", params=None, store=None, recompute=False, 
         budget_s: stop a scheme that runs longer than this (default executor only).
         executor: where the jobs run (default: worker processes on this machine).
         cancel: a ``threading.Event`` that stops the sweep when set (finished schemes stay).
+        task: "" to detect each output's task, or e.g. "regression", "out_a=binary,primary=out_a".
 
     Raises:
         InputError: the model, the data or the settings cannot be used.
@@ -79,7 +80,8 @@ def sweep(model, data, schemes="all", params=None, store=None, recompute=False, 
     from optlib.engine import sweep as driver
 
     result = driver.run(model, data, schemes, params, store, recompute=recompute, progress=progress,
-                        trusted=trusted, weights=weights, budget_s=budget_s, executor=executor, cancel=cancel)
+                        trusted=trusted, weights=weights, budget_s=budget_s, executor=executor, cancel=cancel,
+                        task=task)
     return SweepResult(result["model"], result["dataset"], result["results"], result["store"], result["model_note"])
 
 

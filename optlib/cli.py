@@ -51,6 +51,9 @@ def build_parser():
     sweep.add_argument("--recompute", action="store_true", help="run again even if the store has the result")
     sweep.add_argument("--trust", action="store_true",
                        help="allow Lambda layers and custom objects (runs code from the model file)")
+    sweep.add_argument("--task", default="auto",
+                       help="what the outputs are for: auto (detected), classification, binary or regression; "
+                            "with several outputs NAME=TASK,...,primary=NAME")
     sweep.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     sweep.add_argument("--executor", choices=("local", "ray"), default="local",
                        help="where jobs run: worker processes here (default) or Ray tasks")
@@ -134,7 +137,7 @@ def _sweep(args):
     try:
         result = sweep.run(args.model, args.data, args.schemes, overrides, args.store,
                            recompute=args.recompute, progress=progress, trusted=args.trust, weights=args.weights,
-                           budget_s=None if executor else args.budget, executor=executor)
+                           budget_s=None if executor else args.budget, executor=executor, task=args.task)
     finally:
         if executor:
             executor.close()

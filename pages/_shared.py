@@ -58,12 +58,12 @@ def _defaults():
     values = {
         "app_model_ref": DEFAULT_MODEL, "app_model_label": "",
         "app_data_ref": DEFAULT_DATA, "app_data_label": "",
-        "app_trusted": False, "app_upload_dir": "", "app_refused": {},
+        "app_trusted": False, "app_upload_dir": "", "app_refused": {}, "app_task": "auto",
         "data_model_source": "zoo", "data_zoo_model": DEFAULT_MODEL,
         "data_data_source": "digits", "data_tfds_name": "", "data_tfds_split": "",
         "data_trusted": False,
         "optimize_recompute": False, "optimize_job": None,
-        "compare_size_axis": "size_mb", "export_chart": "scatter_size",
+        "compare_size_axis": "size_mb", "compare_quality_axis": "metric", "export_chart": "scatter_size",
     }
     for scheme in schemes.list_schemes(variants=True):  # variants: LiteRT Quantizer's are ticked on Optimize
         values[scheme_key(scheme.name)] = scheme.name in DEFAULT_SCHEMES
@@ -139,6 +139,11 @@ def model_name():
 
 def trusted():
     return bool(st.session_state["app_trusted"])
+
+
+def task():
+    """The task setting chosen on the Model & data page ("auto": detected from the model and data)."""
+    return st.session_state["app_task"]
 
 
 def model_label():
@@ -390,11 +395,16 @@ RESULT_COLUMNS = {
                                              help="float32 latency / this latency (same threads)"),
     "sparsity": st.column_config.NumberColumn("Sparsity", format="%.2f"),
     "error": st.column_config.TextColumn("Reason (if failed)", width="large"),
+    "metric_name": st.column_config.TextColumn("Metric"),
+    "metric_value": st.column_config.NumberColumn("Value", format="%.4g",
+                                                  help="the task's metric: top-1, accuracy at 0.5, or MAE"),
+    "fidelity_snr_db": st.column_config.NumberColumn("SNR dB", format="%.1f",
+                                                     help="fidelity to the Keras float model on the same inputs"),
 }
 
 
-DEFAULT_COLUMNS = ("scheme", "backend", "status", "accuracy", "accuracy_delta", "size_mb", "gzip_mb",
-                   "size_ratio", "latency_ms", "speedup", "sparsity", "error")
+DEFAULT_COLUMNS = ("scheme", "backend", "status", "accuracy", "accuracy_delta", "metric_name", "metric_value",
+                   "fidelity_snr_db", "size_mb", "gzip_mb", "size_ratio", "latency_ms", "speedup", "sparsity", "error")
 
 
 def results_text_table(df, columns=("scheme", "status", "accuracy", "size_mb", "gzip_mb", "latency_ms",

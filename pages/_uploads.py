@@ -106,16 +106,21 @@ def model_summary(ref, fingerprint, trusted_flag):
     Raises:
         InputError: the model cannot be loaded or is not a classifier.
     """
+    from optlib.inputs import tasks
+
     source = models.resolve(ref)
     model = load_model(ref, fingerprint, trusted_flag)
     input_shape, classes = data.model_io(model)
+    inputs, outputs = tasks.signature(model)
     return {"name": model.name, "kind": source.kind, "input_shape": tuple(int(d) for d in input_shape),
             "classes": classes, "parameters": int(model.count_params()), "layers": len(model.layers),
-            "trained": source.trained, "note": source.note}
+            "trained": source.trained, "note": source.note,
+            "inputs": [{"name": p.name, "shape": p.shape, "dtype": p.dtype} for p in inputs],
+            "outputs": [{"name": o.name, "shape": o.shape, "activation": o.activation} for o in outputs]}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def data_summary(model_ref_, model_fp, trusted_flag, data_ref_, data_fp, examples=10):
+def data_summary(model_ref_, model_fp, trusted_flag, data_ref_, data_fp, examples=10, task=""):
     """Plain facts and a few example images of a dataset, checked against the model.
 
     Raises:
@@ -124,9 +129,14 @@ def data_summary(model_ref_, model_fp, trusted_flag, data_ref_, data_fp, example
     import numpy as np
 
     model = load_model(model_ref_, model_fp, trusted_flag)
-    dataset = data.load(data.resolve(data_ref_), model)
+    dataset = data.load(data.resolve(data_ref_), model, task=task)
     facts = dataset.summary()
-    raw_x, raw_y = dataset.raw.x_test, dataset.raw.y_test
+    raw_x = dataset.x["test"][dataset.inputs[0].name]
+    raw_y = dataset.y_test
+    facts["sample_shape"] = tuple(int(d) for d in raw_x.shape[1:])
+    if raw_y is None or dataset.tasks[dataset.primary] != "classification" or raw_y.ndim != 1:
+        facts.update(examples=[], example_labels=[], classes_present=0)
+        return facts  # no class labels to pick examples by
     picks = []
     for label in sorted(set(int(v) for v in raw_y))[:examples]:
         picks.append(int(np.flatnonzero(raw_y == label)[0]))

@@ -14,6 +14,8 @@ from pages._compare_backends import backend_filter_ui, both_backends_ui
 _shared.through_router(__file__)
 
 SIZE_AXES = {"size_mb": "File size", "gzip_mb": "Gzipped size (download)"}
+QUALITY_AXES = {"metric": "The task's metric", "fidelity_snr_db": "Fidelity: SNR (dB)",
+                "fidelity_cosine": "Fidelity: cosine similarity", "fidelity_top1_agreement": "Fidelity: top-1 agreement"}
 
 
 def chance_ui(view):
@@ -122,11 +124,17 @@ _shared.figures_table(charts.table1(view), charts.TABLE1_FORMATS)
 explanations_ui(view, runs)
 
 st.subheader("Trade-offs")
-st.radio("Size axis", list(SIZE_AXES), format_func=SIZE_AXES.get, key="compare_size_axis", horizontal=True)
+axes_left, axes_right = st.columns(2)
+axes_left.radio("Size axis", list(SIZE_AXES), format_func=SIZE_AXES.get, key="compare_size_axis", horizontal=True)
+quality = axes_right.radio("Quality axis", list(QUALITY_AXES), format_func=QUALITY_AXES.get, key="compare_quality_axis",
+                           horizontal=True, help="The task's metric (top-1, MAE, ...) against the labels, or "
+                                                 "how closely each run follows the Keras float model on the same "
+                                                 "inputs (every model has this, labels or not).")
+y_axis = charts.quality_column(view) if quality == "metric" else quality
 # One chart per row: side by side, a 1024 px window leaves each too narrow for its title, legend and ticks.
-st.plotly_chart(charts.scatter(view, x=st.session_state["compare_size_axis"]), key="compare_size_chart")
-st.plotly_chart(charts.scatter(view, x="latency_ms"), key="compare_latency_chart")
-st.caption("The line joins the Pareto front: runs that no other run beats on both accuracy and the other axis.")
+st.plotly_chart(charts.scatter(view, x=st.session_state["compare_size_axis"], y=y_axis), key="compare_size_chart")
+st.plotly_chart(charts.scatter(view, x="latency_ms", y=y_axis), key="compare_latency_chart")
+st.caption("The line joins the Pareto front: runs that no other run beats on both the quality axis and the other axis.")
 _compare_settings.against_setting_ui(view)
 
 st.subheader("Size and latency")

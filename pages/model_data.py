@@ -2,14 +2,14 @@
 
 import streamlit as st
 
-from optlib.inputs import data, models
+from optlib.inputs import data, models, tasks
 from optlib.errors import InputError
 from pages import _shared, _uploads
 
 _shared.through_router(__file__)
 
 MODEL_SOURCES = {"zoo": "Built-in zoo", "upload": "Upload a model file"}
-DATA_SOURCES = {"digits": "Built-in digits", "npz": "Upload an .npz", "zip": "Upload a zip of class folders",
+DATA_SOURCES = {"digits": "Built-in digits", "diabetes": "Built-in diabetes (regression)", "npz": "Upload an .npz", "zip": "Upload a zip of class folders",
                 "tfds": "A TensorFlow Datasets name"}
 
 
@@ -32,7 +32,9 @@ def model_ui():
     if source == "zoo":
         name = st.selectbox("Zoo model", list(models.ZOO), key="data_zoo_model",
                             format_func=lambda n: f"{n} — {models.ZOO[n].title}")
-        if name != "digits_cnn":
+        if name in models.TRAINED:
+            st.caption(f"Trained once on first use on the built-in {models.DEMO_DATA[name]} data (seconds).")
+        else:
             st.caption("ImageNet weights are used when they are in the Keras cache; otherwise the "
                        "architecture is untrained and only size and latency are meaningful.")
         return name, ""
@@ -58,6 +60,10 @@ def data_ui():
         st.caption("scikit-learn's 1,797 handwritten digits (8×8, ten classes), split 80/20 into training and "
                    "test sets. Offline, always available.")
         return "digits", ""
+    if source == "diabetes":
+        st.caption("scikit-learn's diabetes data: 442 patients, 10 features, the disease's progression a year "
+                   "later as the target (regression), split 80/20. Offline, always available.")
+        return "diabetes", ""
     if source == "tfds":
         name = st.text_input("Dataset name", key="data_tfds_name", placeholder="e.g. mnist")
         split = st.text_input("Split (optional)", key="data_tfds_split", placeholder="e.g. test")
@@ -68,8 +74,10 @@ def data_ui():
         ref = f"tfds:{name.strip()}" + (f":{split.strip()}" if split.strip() else "")
         return ref, ""
     if source == "npz":
-        help_text = ("Arrays x_test, y_test and optionally x_train, y_train (or x and y, split 80/20). "
-                     f"Up to {_uploads.upload_limit_mb()} MB.")
+        help_text = ("Arrays x_test, y_test and optionally x_train, y_train (or x and y, split 80/20); x_test "
+                     "alone gives fidelity to the float model only. Several inputs or outputs: one array per "
+                     "name, x_test/NAME or y_test/NAME (or x_test_NAME) after the model's input and output "
+                     f"names. Up to {_uploads.upload_limit_mb()} MB.")
     else:
         help_text = ("One sub-folder of images per class (png, jpg, bmp, gif, webp), zipped. "
                      f"Up to {_uploads.upload_limit_mb()} MB.")
@@ -84,28 +92,89 @@ def data_ui():
     return str(path), path.name
 
 
+DEMOS = {"digits_lstm": "Sequence demo (LSTM)", "diabetes_mlp": "Regression demo (MAE)"}
+
+
+def demos_ui():
+    """One click: a built-in demo model with its own built-in data."""
+    st.caption("Or try a built-in demo with its data:")
+    for column, (name, label) in zip(st.columns(len(DEMOS)), DEMOS.items()):
+        column.button(label, key=f"data_demo_{name}_button", icon=":material/play_circle:", on_click=choose_demo,
+                      args=(name,))
+
+
+def choose_demo(name):
+    """Button callback (before the widgets are drawn): the demo model, its data, tasks detected."""
+    data_ref = models.DEMO_DATA[name]
+    st.session_state.update({"data_model_source": "zoo", "data_zoo_model": name, "data_data_source": data_ref,
+                             "app_task": "auto", "data_task": "auto"})
+    _shared.select_model(name)
+    _shared.select_data(data_ref)
+
+
+def task_ui(facts):
+    """The task of each output, detected or set; with several outputs, which one is primary."""
+    names = [o["name"] for o in facts["outputs"]]
+    if st.session_state["app_task"] != "auto" and not all(
+            part.partition("=")[0] in names + ["primary"] for part in st.session_state["app_task"].split(",")
+            if "=" in part):
+        st.session_state["app_task"] = "auto"  # a setting for another model's outputs
+    if len(names) == 1:
+        if st.session_state.get("data_task") not in ("auto", *tasks.TASKS):
+            st.session_state["data_task"] = st.session_state["app_task"] if "=" not in st.session_state["app_task"] \
+                else "auto"
+        st.selectbox("Task", ("auto", *tasks.TASKS), key="data_task",
+                     help="What the output is for, and so which metric a run reports: detected from the output's "
+                          "shape and activation and the labels (auto), or set here.")
+        st.session_state["app_task"] = st.session_state["data_task"]
+        return
+    current = st.session_state["app_task"].removeprefix("primary=")
+    st.selectbox("Primary output (its metric is the headline figure)", names,
+                 index=names.index(current) if current in names else 0, key="data_primary_output")
+    chosen = st.session_state["data_primary_output"]
+    st.session_state["app_task"] = "auto" if chosen == names[0] else f"primary={chosen}"
+
+
 def model_facts_ui(facts):
     st.markdown(f"**Model** `{_shared.model_label()}`" + (f" — *{facts['note']}*" if facts["note"] else ""))
     columns = st.columns(4)
     columns[0].metric("Input shape", " × ".join(map(str, facts["input_shape"])))
     columns[1].metric("Parameters", f"{facts['parameters']:,}")
     columns[2].metric("Layers", facts["layers"])
-    columns[3].metric("Classes", facts["classes"])
+    columns[3].metric("Classes", facts["classes"] or "—")
+    ports = [f"input `{p['name']}` {' × '.join(map(str, p['shape']))} ({p['dtype']})" for p in facts["inputs"]]
+    ports += [f"output `{o['name']}` {' × '.join(map(str, o['shape']))}" + (f" ({o['activation']})" if o["activation"]
+                                                                          else "") for o in facts["outputs"]]
+    st.caption("; ".join(ports))
 
 
 def data_facts_ui(facts):
     st.markdown(f"**Dataset** `{_shared.data_label()}`")
     columns = st.columns(4)
     columns[0].metric("Sample shape", " × ".join(map(str, facts["sample_shape"])))
-    columns[1].metric("Classes in the data", facts["classes_present"],
-                      help=f"The model predicts {facts['classes']} classes.")
+    if facts["classes"]:
+        columns[1].metric("Classes in the data", facts["classes_present"],
+                          help=f"The model predicts {facts['classes']} classes.")
+    else:
+        primary_task = facts["tasks"][facts["primary"]]
+        columns[1].metric("Task", primary_task.capitalize(), help="Of the primary output.")
     columns[2].metric("Test samples", f"{facts['test_samples']:,}")
     columns[3].metric("Training samples", f"{facts['train_samples']:,}")
     if not facts["train_samples"]:
         st.warning("This dataset has no training split: training-time schemes (QAT, pruning, clustering) "
                    "will fail; post-training schemes work.", icon=":material/warning:")
-    recipe = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in facts["recipe"].items())
-    st.caption(f"Preparation for the model — {recipe}. " + " ".join(facts["notes"]))
+    for port in facts["inputs"]:
+        recipe = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in port["recipe"].items())
+        st.caption(f"Preparation of input `{port['name']}` — {recipe}.")
+    for output in facts["outputs"]:
+        name, higher, _ = tasks.metric_of(output["task"])
+        lead = "primary " if output["name"] == facts["primary"] and len(facts["outputs"]) > 1 else ""
+        st.caption(f"{'Primary output' if lead else 'Output'} `{output['name']}`: task **{output['task']}**, "
+                   f"measured by {name} ({'higher' if higher else 'lower'} is better)"
+                   + ("" if facts["labels"] else "; no labels in the data, so fidelity to the float model only")
+                   + ", and fidelity to the float model (SNR, cosine, max error).")
+    if facts["notes"]:
+        st.caption(" ".join(facts["notes"]))
     if facts["examples"]:
         st.markdown("**Examples** (one per class, from the test split)")
         for column, image, label in zip(st.columns(10), facts["examples"], facts["example_labels"]):
@@ -120,6 +189,7 @@ with model_column:
     st.subheader("Model")
     try:
         model_choice = model_ui()
+        demos_ui()
     except InputError as problem:
         st.error(f"{problem} Choose another file.", icon=":material/error:")
         model_choice = None
@@ -157,12 +227,13 @@ except InputError as problem:
     st.stop()
 _shared.accept("model")
 model_facts_ui(model_facts)
+task_ui(model_facts)
 
 try:
     data_source = data.resolve(_shared.data_ref())
     with st.spinner("Reading the dataset…"):
         data_facts = _uploads.data_summary(_shared.model_ref(), model_source.fingerprint, _shared.trusted(),
-                                          _shared.data_ref(), data_source.fingerprint)
+                                          _shared.data_ref(), data_source.fingerprint, task=_shared.task())
 except InputError as problem:
     _shared.refuse("data", _shared.data_ref(), str(problem))
     st.error(f"Dataset: {problem} Choose other data above, or a model that fits it; nothing can run on this "

@@ -183,7 +183,8 @@ if not selected:
     st.info("Select at least one scheme to run.", icon=":material/info:")
     st.stop()
 try:
-    inputs, jobs = sweep.plan(_shared.model_ref(), _shared.data_ref(), ",".join(selected), overrides)
+    inputs, jobs = sweep.plan(_shared.model_ref(), _shared.data_ref(), ",".join(selected), overrides,
+                              task=_shared.task())
 except InputError as problem:
     st.error(f"{problem} Choose another model or dataset on the Model & data page.", icon=":material/error:")
     st.stop()
@@ -211,7 +212,7 @@ if st.button(f"Run {len(selected)} scheme{'s' if len(selected) != 1 else ''}{job
     st.session_state["optimize_job"] = SweepJob(
         model_ref=_shared.model_ref(), data_ref=_shared.data_ref(), selection=",".join(selected),
         overrides=overrides, store=_shared.store_path(), recompute=recompute, trusted=_shared.trusted(),
-        budget_s=budget or None, where=where, labels=_sweep_options.labels(jobs)).start()
+        budget_s=budget or None, where=where, labels=_sweep_options.labels(jobs), task=_shared.task()).start()
     st.query_params["job"] = st.session_state["optimize_job"].token  # a reload finds this sweep again
     st.rerun()  # draw the page again with the Run button disabled and the progress below
 

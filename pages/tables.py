@@ -243,7 +243,7 @@ def start_table2(missing):
     """Button callback: run the missing Table 2 schemes on the current model and data in the background."""
     st.session_state["tables_t2_job"] = SweepJob(
         model_ref=_shared.model_ref(), data_ref=_shared.data_ref(), selection=",".join(missing), overrides={},
-        store=_shared.store_path(), recompute=False, trusted=_shared.trusted()).start()
+        store=_shared.store_path(), recompute=False, trusted=_shared.trusted(), task=_shared.task()).start()
 
 
 def table2_progress_ui(job):

@@ -135,6 +135,27 @@ def send_to_optimize(names, settings):
         st.session_state[_shared.param_key(name)] = value
 
 
+def use_sequence_demo():
+    """Button callback: the built-in sequence demo (an LSTM over digit rows) and its data."""
+    from optlib.inputs import models
+
+    st.session_state.update({"data_model_source": "zoo", "data_zoo_model": "digits_lstm",
+                             "data_data_source": models.DEMO_DATA["digits_lstm"], "app_task": "auto",
+                             "data_task": "auto"})
+    _shared.select_model("digits_lstm")
+    _shared.select_data(models.DEMO_DATA["digits_lstm"])
+
+
+def sequence_demo_ui():
+    """For activation-sensitive models: try the schemes on a built-in sequence model first."""
+    st.markdown(":material/graphic_eq: No speech or language model at hand? The built-in **sequence demo** is "
+                "an LSTM reading each handwritten digit row by row (8 steps of 8 features): recurrent activations "
+                "are where int16 activations can matter. Table 1 & 2 shows its float32, int8 and int16 "
+                "activations side by side.")
+    st.button("Use the sequence demo", key="wizard_sequence_demo_button", icon=":material/play_circle:",
+              on_click=use_sequence_demo)
+
+
 def tree_ui(answers):
     st.subheader("The decision tree")
     st.caption("Orange: the path your answers take. Each leaf lists its schemes in rank order. The tree follows "
@@ -176,6 +197,8 @@ if int4:
         measured_ui(measured.get(int4.scheme))
 for warning in recommendation.warnings:
     st.warning(warning, icon=":material/warning:")
+if answers.get("activation_sensitive") == "yes" and _shared.model_ref() != "digits_lstm":
+    sequence_demo_ui()
 
 count = f"{len(names)} scheme{'s' if len(names) != 1 else ''}"
 if st.button(f"Send {'these ' if len(names) != 1 else ''}{count} to Optimize", type="primary",

@@ -38,6 +38,9 @@ COLUMNS = (
     "scheme_order", "cached", "accuracy_note", "recipe", "model_fingerprint", "dataset_fingerprint",
     "targets",  # where it runs (optlib.engine.targets): dict per target, None for runs from before
     "backend", "float32_convert_s", "calibrate_s", "quantize_s",
+    # What the outputs are for, and how close each run stays to the Keras float model (optlib.engine.task_metrics).
+    "task", "metric_name", "metric_type", "metric_value", "higher_is_better", "mae", "rmse", "auc",
+    "fidelity_snr_db", "fidelity_cosine", "fidelity_max_abs_error", "fidelity_top1_agreement",
 )
 NUMERIC = (
     "accuracy", "top5", "keras_accuracy", "size_bytes", "gzip_bytes", "size_mb", "gzip_mb",
@@ -45,6 +48,8 @@ NUMERIC = (
     "sparsity", "max_unique_weights",
     "train_s", "build_s", "accuracy_delta", "size_ratio", "gzip_ratio", "speedup",
     "float32_convert_s", "calibrate_s", "quantize_s",
+    "metric_value", "mae", "rmse", "auc",
+    "fidelity_snr_db", "fidelity_cosine", "fidelity_max_abs_error", "fidelity_top1_agreement",
 )
 INTEGERS = ("size_bytes", "gzip_bytes", "threads", "max_unique_weights", "latency_runs", "latency_warmup")  # whole numbers in exports
 BULKY = ("kernels",)  # per-kernel lists: too big for a table export
@@ -103,6 +108,14 @@ def _record(row):
         "backend": ((known.backend or "converter") if known else None),
         "float32_convert_s": _number(row.get("float32_convert_s")), "calibrate_s": _number(row.get("calibrate_s")),
         "quantize_s": _number(row.get("quantize_s")),
+        # Rows from before tasks were recorded are classifiers: their metric is top-1.
+        "task": row.get("task") or "classification",
+        "metric_name": row.get("metric_name") or "Top-1 accuracy",
+        "metric_type": row.get("metric_type") or "Top-1 accuracy",
+        "metric_value": _number(row.get("metric_value", row.get("accuracy"))),
+        "higher_is_better": row.get("higher_is_better", True),
+        **{key: _number(row.get(key)) for key in ("mae", "rmse", "auc", "fidelity_snr_db", "fidelity_cosine",
+                                                  "fidelity_max_abs_error", "fidelity_top1_agreement")},
     }
 
 
@@ -221,13 +234,13 @@ def latest(df):
     return ok.loc[ok.index.isin(newest.index)]
 
 
-def pareto(df, x, y="accuracy"):
-    """Return the runs on the Pareto front: nothing else is both smaller in ``x`` and higher in ``y``.
+def pareto(df, x, y="accuracy", maximize=True):
+    """Return the runs on the Pareto front: nothing else is both smaller in ``x`` and better in ``y``.
 
     Args:
         df: a frame from :func:`frame` (or any DataFrame with columns ``x`` and ``y``).
         x: the column to minimise, e.g. ``"size_mb"``, ``"gzip_mb"``, ``"latency_ms"``.
-        y: the column to maximise (default ``"accuracy"``).
+        y: the column to maximise (default ``"accuracy"``), or to minimise with ``maximize=False`` (an MAE).
 
     Returns:
         The non-dominated rows (those with both values present), sorted by
@@ -240,11 +253,11 @@ def pareto(df, x, y="accuracy"):
         if column not in df.columns:
             raise KeyError(f"No column '{column}' in the results; columns: {', '.join(map(str, df.columns))}.")
     points = df.dropna(subset=[x, y])
-    xs, ys = points[x].to_numpy(float), points[y].to_numpy(float)
+    xs, ys = points[x].to_numpy(float), points[y].to_numpy(float) * (1.0 if maximize else -1.0)
     # j dominates i when it is no worse in both and strictly better in one.
     dominated = ((xs[None, :] <= xs[:, None]) & (ys[None, :] >= ys[:, None])
                  & ((xs[None, :] < xs[:, None]) | (ys[None, :] > ys[:, None]))).any(axis=1)
-    return points[~dominated].sort_values([x, y], ascending=[True, False], kind="stable")
+    return points[~dominated].sort_values([x, y], ascending=[True, not maximize], kind="stable")
 
 
 def _plain(value):

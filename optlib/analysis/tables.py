@@ -156,8 +156,12 @@ def table2_comparison(df, model=None, dataset=None):
             ok = group[group["status"] == "ok"].sort_values("id").groupby("scheme").tail(1).set_index("scheme")
             if ok.empty:
                 continue
-            values = [ok.loc[s, "accuracy"] if s in ok.index else None for s in TABLE2_SCHEMES]
-            notes = []
+            # The task's metric: top-1 for classifiers (as the guide), MAE for regression (lower is better).
+            column = "accuracy" if ok["accuracy"].notna().any() or "metric_value" not in ok else "metric_value"
+            kind = "Top-1 Accuracy" if column == "accuracy" else str(ok["metric_type"].iloc[0])
+            lower = column == "metric_value" and not bool(ok["higher_is_better"].fillna(True).astype(bool).all())
+            values = [ok.loc[s, column] if s in ok.index else None for s in TABLE2_SCHEMES]
+            notes = ["lower is better"] if lower else []
             if not any(has_value(v) for v in values):
                 notes.append("no accuracy: untrained model (size and latency only)")
             for scheme in TABLE2_SCHEMES:
@@ -170,7 +174,7 @@ def table2_comparison(df, model=None, dataset=None):
                 else:
                     notes.append(f"{scheme} not run")
             rows.append({"Model": f"{name} on {data}", "Source": local_source(None),
-                         "Accuracy metric type": "Top-1 Accuracy", "Accuracy (float32 activations)": _text(values[0]),
+                         "Accuracy metric type": kind, "Accuracy (float32 activations)": _text(values[0]),
                          "Accuracy (int8 activations)": _text(values[1]),
                          "Accuracy (int16 activations)": _text(values[2]),
                          "(INT8-FP32)/FP32": _change(values[1], values[0]),

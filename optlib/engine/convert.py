@@ -11,18 +11,43 @@ code that reproduces it::
 from optlib.errors import InputError
 
 
-def converter_for(model, recipe, representative=None):
+def _fixed_batch_converter(model):
+    """A converter for the model traced with a batch of one (recurrent layers need static shapes)."""
+    from optlib._keras import tf
+
+    specs = [tf().TensorSpec([1, *tensor.shape[1:]], tensor.dtype, name=name)
+             for name, tensor in zip(model.input_names, model.inputs)]
+
+    def call(*xs):
+        found = model(list(xs) if len(xs) > 1 else xs[0])
+        found = found if isinstance(found, (list, tuple)) else [found]
+        return dict(zip(model.output_names, found))  # the signature keeps the Keras output names
+
+    concrete = tf().function(call).get_concrete_function(*specs)
+    return tf().lite.TFLiteConverter.from_concrete_functions([concrete], model)
+
+
+def _recurrent(model):
+    """True when the model has a recurrent layer (LSTM, GRU, ...): those convert with a fixed batch."""
+    from optlib._keras import keras
+
+    return any(isinstance(layer, keras().layers.RNN) for layer in model.submodules)
+
+
+def converter_for(model, recipe, representative=None, fixed_batch=False):
     """Return a TFLiteConverter for a Keras model, set up following ``recipe`` (not yet run).
 
     Args:
         model: a Keras (tf_keras) model.
         recipe: converter settings, see the module docstring.
         representative: float32 array of calibration inputs, if the recipe needs them.
+        fixed_batch: trace the model with a batch of one (what :func:`convert` falls back to when the
+            converter needs static shapes, as for LSTM and GRU layers).
     """
     from optlib._keras import tf
 
     lite = tf().lite
-    converter = lite.TFLiteConverter.from_keras_model(model)
+    converter = _fixed_batch_converter(model) if fixed_batch else lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [getattr(lite.Optimize, o) for o in recipe.get("optimizations", [])]
     if recipe.get("supported_types"):
         converter.target_spec.supported_types = [getattr(tf(), t) for t in recipe["supported_types"]]
@@ -39,7 +64,17 @@ def converter_for(model, recipe, representative=None):
 
 
 def representative_dataset(samples):
-    """Return the generator function TFLite's calibration calls: one sample per step."""
+    """Return the generator function TFLite's calibration calls: one sample per step.
+
+    ``samples`` is one array (a one-input model) or {input name: array} for several inputs,
+    fed by name. Integer inputs (token ids) stay integers.
+    """
+    if isinstance(samples, dict):
+        def generate():
+            for index in range(len(next(iter(samples.values())))):
+                yield {name: values[index:index + 1] for name, values in samples.items()}
+        return generate
+
     def generate():
         for sample in samples:
             yield [sample[None, ...]]
@@ -51,6 +86,18 @@ def convert(model, recipe, representative=None):
     """Convert a Keras model to TFLite bytes following ``recipe``."""
     from optlib._quiet import native_stderr
 
+    if _recurrent(model):
+        converter = converter_for(model, recipe, representative, fixed_batch=True)
+        with native_stderr():
+            return converter.convert()
     converter = converter_for(model, recipe, representative)
+    try:
+        with native_stderr():
+            return converter.convert()
+    except Exception as problem:  # the converter raises its own error types
+        if "TensorList" not in str(problem):
+            raise
+    # A recurrent layer over a batch of unknown size: trace it with a batch of one instead.
+    converter = converter_for(model, recipe, representative, fixed_batch=True)
     with native_stderr():
         return converter.convert()

@@ -28,11 +28,12 @@ class Inputs:
     model: object  # optlib.inputs.models.ModelSource
     data: object  # optlib.inputs.data.DataSource
     trusted: bool = False
+    task: str = ""  # "" (detected) or a task setting, see optlib.inputs.tasks.parse
 
     @property
     def identity(self):
         """Equal for inputs that load the same model and data the same way."""
-        return self.model.fingerprint, self.data.fingerprint, self.trusted
+        return self.model.fingerprint, self.data.fingerprint, self.trusted, self.task
 
 
 @dataclass(frozen=True)
@@ -118,9 +119,9 @@ class Context:
         self.model = models.load(inputs.model, inputs.trusted)
         scale = models.ZOO[inputs.model.ref].scale if inputs.model.kind == "zoo" else "0..1"
         self.events(Event(-1, "", "loading", 0.0, f"loading data {inputs.data.name}", pid, host))
-        self.data = data.load(inputs.data, self.model, scale)
+        self.data = data.load(inputs.data, self.model, scale, inputs.task)
         # Keyed by the model object, not id(): a freed fine-tuned model's id can be reused by the next one.
-        self._keras_accuracy = weakref.WeakKeyDictionary()
+        self._keras_outputs = weakref.WeakKeyDictionary()
         self._float32 = None  # (bytes, facts), made on first use
 
     def float32(self):
@@ -134,17 +135,27 @@ class Context:
             return self._float32
         return self._float32[0], {**self._float32[1], "reused": True}
 
+    def keras_outputs(self, model):
+        """A Keras model's outputs on the test split, one array per output (kept while the model object lives).
+
+        Batch by batch: model.predict would copy all of the inputs into TensorFlow twice over.
+        """
+        import numpy as np
+
+        if model not in self._keras_outputs:
+            xs, count, many = self.data.xs_test, self.data.test_count, len(self.data.outputs) > 1
+            chunks = [model.predict_on_batch(xs[0][i:i + 64] if len(xs) == 1 else [x[i:i + 64] for x in xs])
+                      for i in range(0, count, 64)]
+            self._keras_outputs[model] = (
+                [np.concatenate([np.asarray(c[k]) for c in chunks]) for k in range(len(self.data.outputs))]
+                if many else [np.concatenate([np.asarray(c) for c in chunks])])
+        return self._keras_outputs[model]
+
     def keras_accuracy(self, model):
-        """Top-1 of a Keras model on the test split (kept while the model object lives)."""
-        from optlib.engine import measure
+        """The primary metric of a Keras model on the test split (None without labels)."""
+        from optlib.engine import task_metrics
 
-        if model not in self._keras_accuracy:
-            import numpy as np
-
-            x = self.data.x_test  # batch by batch: model.predict would copy all of it into TensorFlow twice over
-            scores = np.concatenate([model.predict_on_batch(x[i:i + 64]) for i in range(0, len(x), 64)])
-            self._keras_accuracy[model] = measure.accuracy(scores, self.data.y_test)["top1"]
-        return self._keras_accuracy[model]
+        return task_metrics.headline(self.data, self.keras_outputs(model))
 
 
 def run(context, spec):
@@ -173,7 +184,7 @@ def run(context, spec):
 
 
 def _measure(context, built, settings):
-    from optlib.engine import measure
+    from optlib.engine import measure, task_metrics
 
     d = context.data
     with tempfile.TemporaryDirectory(prefix="optlib-job-") as folder:  # LiteRT reads a file
@@ -182,21 +193,18 @@ def _measure(context, built, settings):
         raw, gz = measure.sizes(path)
         metrics = {"size_bytes": raw, "gzip_bytes": gz, "threads": settings["threads"], "classes": d.num_classes,
                    "recipe": built.recipe, "data_recipe": d.recipe, "trained": context.inputs.model.trained}
-        if context.inputs.model.trained:
-            result = measure.evaluate(path, d.x_test, d.y_test)
-            metrics.update(accuracy=result["top1"], top5=result.get("top5"), accuracy_samples=result["samples"],
-                           keras_accuracy=context.keras_accuracy(built.model))
-        else:
-            metrics.update(accuracy=None, accuracy_note=context.inputs.model.note)
+        metrics.update(task_metrics.measure(context, path, built.model))
         with context.quiet():  # the sweep's other workers are paused while the latency is timed
             load = os.getloadavg()[0]  # what else ran on the machine (other sweeps, other programs)
-            metrics["latency_ms"] = measure.latency(path, d.x_test[0], settings["threads"],
+            sample = d.xs_test[0][0] if len(d.inputs) == 1 else None  # several inputs: zeros in each
+            metrics["latency_ms"] = measure.latency(path, sample, settings["threads"],
                                                     settings["runs"], settings["warmup"])
         metrics["latency_ms"]["load_1m"] = round(load, 2)
         stats = measure.weight_stats(path)
         from optlib.engine import targets
 
-        metrics["targets"] = targets.of_job(path, d, context.inputs.model.trained)  # GPU, integer-only, MCU
+        # GPU, integer-only, MCU; accuracy on the microcontroller only where the task has top-1 labels
+        metrics["targets"] = targets.of_job(path, d, context.inputs.model.trained and d.num_classes > 0 and d.has_labels)
     metrics.update(sparsity=stats["sparsity"], max_unique_weights=stats["max_unique"],
                    max_unique_per_channel=stats["max_unique_per_channel"], kernels=stats["kernels"])
     metrics.update(built.extra)

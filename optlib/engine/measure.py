@@ -36,6 +36,9 @@ def interpreter(model, threads=None):
 def quantize_input(x, detail):
     """Convert float inputs to the interpreter's input type (int8/uint8/int16 or float)."""
     dtype = detail["dtype"]
+    if np.issubdtype(dtype, np.integer) and (np.issubdtype(np.asarray(x).dtype, np.integer)
+                                             or not detail["quantization"][0]):
+        return np.asarray(x).astype(dtype)  # token ids and other integer inputs go in as they are
     if np.issubdtype(dtype, np.integer):
         scale, zero = detail["quantization"]
         info = np.iinfo(dtype)
@@ -47,6 +50,8 @@ def dequantize_output(y, detail):
     """Convert the interpreter's output back to float scores."""
     if np.issubdtype(detail["dtype"], np.integer):
         scale, zero = detail["quantization"]
+        if not scale:  # an integer output that is not quantized (e.g. an argmax): its values as they are
+            return y.astype(np.float32)
         return (y.astype(np.float32) - zero) * scale
     return y.astype(np.float32)
 

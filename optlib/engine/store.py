@@ -46,10 +46,13 @@ CREATE INDEX IF NOT EXISTS runs_key ON runs (key, status);
 """
 
 
-def run_key(model_fingerprint, dataset_fingerprint, scheme, settings):
-    """Return the key that identifies a run: same key, same result."""
-    text = json.dumps([ENGINE_VERSION, model_fingerprint, dataset_fingerprint, scheme, settings],
-                      sort_keys=True)
+def run_key(model_fingerprint, dataset_fingerprint, scheme, settings, task=""):
+    """Return the key that identifies a run: same key, same result.
+
+    ``task`` is the task setting when one was given (a detected task follows from the model and data).
+    """
+    text = json.dumps([ENGINE_VERSION, model_fingerprint, dataset_fingerprint, scheme, settings]
+                      + ([task] if task else []), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 

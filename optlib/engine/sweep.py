@@ -59,7 +59,7 @@ class _Reporter:
                                message, row))
 
 
-def plan(model_ref, data_ref, selection="all", overrides=None, weights=None, trusted=False):
+def plan(model_ref, data_ref, selection="all", overrides=None, weights=None, trusted=False, task=""):
     """Resolve references and settings without loading TensorFlow.
 
     Returns:
@@ -68,20 +68,22 @@ def plan(model_ref, data_ref, selection="all", overrides=None, weights=None, tru
     Raises:
         InputError: unknown model, data, scheme or setting, or a setting out of its range.
     """
-    inputs = Inputs(models.resolve(model_ref, weights), data.resolve(data_ref), trusted)
+    task = "" if str(task or "").strip() in ("", "auto") else str(task).strip()
+    inputs = Inputs(models.resolve(model_ref, weights), data.resolve(data_ref), trusted, task)
     limits.check_inputs(inputs.model, inputs.data)  # what the files declare, before any worker starts
+    models.check_tf_ops(inputs.model, trusted)
     selected = schemes.select(selection)
     grid.check(overrides)  # a setting may take several values: one job per combination
     specs = []
     for name in selected:
         for settings in grid.expand(name, overrides):
             specs.append(Spec(len(specs), name, settings,
-                              run_key(inputs.model.fingerprint, inputs.data.fingerprint, name, settings)))
+                              run_key(inputs.model.fingerprint, inputs.data.fingerprint, name, settings, task)))
     return inputs, specs
 
 
 def run(model_ref, data_ref, selection="all", overrides=None, store=None, recompute=False,
-        progress=None, trusted=False, weights=None, budget_s=None, executor=None, cancel=None):
+        progress=None, trusted=False, weights=None, budget_s=None, executor=None, cancel=None, task=""):
     """Run a sweep and return ``{"model", "dataset", "results": [row, ...]}``.
 
     Rows come from the store when the same run exists (unless ``recompute``).
@@ -96,11 +98,13 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
         cancel: a ``threading.Event``; setting it stops the sweep within a second. Finished
             schemes keep their rows; those in flight are marked 'interrupted' and the ones not
             started come back as 'cancelled' (not stored).
+        task: "" (each output's task detected) or a task setting such as "regression" or
+            "out_a=classification,out_b=regression,primary=out_b" (see optlib.inputs.tasks.parse).
 
     Raises:
         InputError: the model, the data or the settings cannot be used at all.
     """
-    inputs, specs = plan(model_ref, data_ref, selection, overrides, weights, trusted)  # nothing written before
+    inputs, specs = plan(model_ref, data_ref, selection, overrides, weights, trusted, task)  # nothing written before
     if budget_s and executor is not None:
         raise ValueError("budget_s applies to the default executor; pass LocalWorkers(budget_s=...) instead")
     store = store if isinstance(store, Store) else Store(store)

@@ -24,6 +24,7 @@ from optlib.errors import InputError, first_line
 from optlib.inputs import limits
 
 DIGITS_FINGERPRINT = "digits-sklearn-split80-seed0"
+DIABETES_FINGERPRINT = "diabetes-sklearn-split80-seed0"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 MAX_IMAGE_PIXELS = 50_000_000
 TEST_FRACTION = 0.2
@@ -43,7 +44,7 @@ class DataSource:
 
     @property
     def name(self):
-        return self.ref if self.kind in ("digits", "tfds") else Path(self.ref).name
+        return self.ref if self.kind in ("digits", "diabetes", "tfds") else Path(self.ref).name
 
 
 def _hash(path):
@@ -65,6 +66,8 @@ def resolve(ref):
     ref = str(ref).strip()
     if ref == "digits":
         return DataSource(ref, "digits", fingerprint=DIGITS_FINGERPRINT)
+    if ref == "diabetes":
+        return DataSource(ref, "diabetes", fingerprint=DIABETES_FINGERPRINT)
     if ref.startswith("tfds:"):
         parts = ref.split(":")
         if len(parts) not in (2, 3) or not parts[1]:
@@ -73,7 +76,7 @@ def resolve(ref):
         return DataSource(ref, "tfds", fingerprint=ref, tfds_name=parts[1], tfds_split=split)
     path = Path(ref).expanduser()
     if not path.exists():
-        raise InputError(f"Dataset '{ref}' not found: use 'digits', a .npz file, a folder of "
+        raise InputError(f"Dataset '{ref}' not found: use 'digits', 'diabetes', a .npz file, a folder of "
                          "class sub-folders, a .zip of one, or tfds:NAME[:SPLIT].")
     if path.is_dir():
         return DataSource(str(path), "folder", path, _hash(path))
@@ -100,7 +103,8 @@ class Raw:
 def _split(x, y):
     from sklearn.model_selection import train_test_split
 
-    counts = np.bincount(y.astype(np.int64)) if len(y) else []
+    classes = y.ndim == 1 and len(y) and np.all(y == np.round(y)) and np.min(y) >= 0 and np.max(y) < 10_000
+    counts = np.bincount(y.astype(np.int64)) if classes else []
     stratify = y if len(counts) and min(c for c in counts if c) >= 2 else None
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=stratify)
@@ -114,6 +118,19 @@ def _read_digits(source, input_hw):
     x_train, y_train, x_test, y_test = _split(digits.images.astype(np.float32), digits.target)
     return Raw(x_test, y_test, x_train, y_train, [str(i) for i in range(10)],
                ["scikit-learn's handwritten digits (8x8, values 0-16)"], 16.0)
+
+
+def _read_diabetes(source, input_hw):
+    from sklearn.datasets import load_diabetes
+    from sklearn.model_selection import train_test_split
+
+    found = load_diabetes()
+    x_train, x_test, y_train, y_test = train_test_split(
+        found.data.astype(np.float32), found.target.astype(np.float32), test_size=TEST_FRACTION,
+        random_state=SPLIT_SEED)
+    return Raw(x_test, y_test, x_train, y_train, [],
+               ["scikit-learn's diabetes data (442 patients, 10 features already centred and scaled; "
+                "target: disease progression a year later)"], 0.0)
 
 
 def _read_npz(source, input_hw):
@@ -141,18 +158,40 @@ def _read_npz(source, input_hw):
         raise InputError(unreadable) from None
     if not all(isinstance(value, np.ndarray) for value in arrays.values()):
         raise InputError(unreadable)  # np.load returns the raw bytes of a member that is not a .npy
-    if {"x_test", "y_test"} <= arrays.keys():
-        raw = Raw(arrays["x_test"], arrays["y_test"], arrays.get("x_train"), arrays.get("y_train"))
-        if (raw.x_train is None) != (raw.y_train is None):
-            raise InputError(f"'{source.name}' has only one of x_train / y_train; give both or neither.")
-    elif {"x", "y"} <= arrays.keys():
-        _check_xy(arrays["x"], arrays["y"], source.name, "x/y")
+    return _from_arrays(arrays, source.name)
+
+
+def _named(arrays, split):
+    """The arrays of one split: ``x_test`` itself, or ``x_test/NAME`` / ``x_test_NAME`` per model input or output."""
+    if split in arrays:
+        return arrays[split]
+    found = {}
+    for key, value in arrays.items():
+        for mark in (f"{split}/", f"{split}_"):
+            if key.startswith(mark) and key[len(mark):]:
+                found[key[len(mark):]] = value
+    return found or None
+
+
+def _from_arrays(arrays, name):
+    """Raw data from the arrays of an .npz (see :func:`_named` for several inputs and outputs)."""
+    x_test, y_test = _named(arrays, "x_test"), _named(arrays, "y_test")
+    x_train, y_train = _named(arrays, "x_train"), _named(arrays, "y_train")
+    if x_test is not None:
+        if (x_train is None) != (y_train is None):
+            raise InputError(f"'{name}' has only one of x_train / y_train; give both or neither.")
+        raw = Raw(x_test, y_test, x_train, y_train)
+        if y_test is None:
+            raw.notes.append("no labels (y_test): fidelity to the float model only")
+        return raw
+    if {"x", "y"} <= arrays.keys():
+        _check_x(arrays["x"], name, "x/y")
+        if len(arrays["x"]) != len(arrays["y"]):
+            raise InputError(f"'{name}': x/y has {len(arrays['x'])} samples but {len(arrays['y'])} labels.")
         x_train, y_train, x_test, y_test = _split(arrays["x"], arrays["y"])
-        raw = Raw(x_test, y_test, x_train, y_train, notes=["split 80/20 from x/y"])
-    else:
-        raise InputError(f"'{source.name}' needs arrays x_test and y_test (and optionally "
-                         f"x_train, y_train), or x and y; it has: {', '.join(arrays) or 'nothing'}.")
-    return raw
+        return Raw(x_test, y_test, x_train, y_train, notes=["split 80/20 from x/y"])
+    raise InputError(f"'{name}' needs arrays x_test and y_test (and optionally x_train, y_train), or x and y, "
+                     f"or x_test alone (fidelity only); it has: {', '.join(arrays) or 'nothing'}.")
 
 
 def _read_images(folder, name, input_hw):
@@ -255,7 +294,7 @@ def _read_tfds(source, input_hw, max_samples=5000):
     return Raw(x_test, y_test, x_train, y_train, names, [f"tfds {source.tfds_name} from {data_dir}"], vmax)
 
 
-READERS = {"digits": _read_digits, "npz": _read_npz, "folder": _read_folder,
+READERS = {"digits": _read_digits, "diabetes": _read_diabetes, "npz": _read_npz, "folder": _read_folder,
            "zip": _read_zip, "tfds": _read_tfds}
 
 
@@ -367,36 +406,206 @@ def _prepare_chunk(x, input_shape, scale, value_range):
     return x
 
 
-class Dataset:
-    """A dataset prepared for one model. Splits are prepared on first use."""
+def _as_named(value, ports, name, what):
+    """{port name: array} from one array (a one-port model) or from arrays named per port.
 
-    def __init__(self, source, raw, input_shape, num_classes, scale):
-        self.source = source
-        self.raw = raw
-        self.input_shape = tuple(input_shape)
-        self.num_classes = num_classes
-        self.scale = scale
-        vmax = raw.value_range or float(max(abs(np.max(raw.x_test)), abs(np.min(raw.x_test)))) or 1.0
-        self.value_range = vmax if vmax > 1.0 else 1.0
-        self.recipe = _recipe(_with_channels(raw.x_test).shape if len(input_shape) == 3 else raw.x_test.shape,
-                              input_shape, scale, self.value_range)
-        self.class_names = raw.class_names or [str(i) for i in range(num_classes)]
+    Raises:
+        InputError: the names do not match the model's, naming the expected keys.
+    """
+    names = [p.name for p in ports]
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        if len(names) != 1:
+            raise InputError(f"'{name}': the model has {len(names)} {what}s ({', '.join(names)}); name each one's "
+                             f"arrays {', '.join(f'x_test/{n}' if what == 'input' else f'y_test/{n}' for n in names)} "
+                             "(or with '_' instead of '/').")
+        return {names[0]: value}
+    if len(names) == 1 and len(value) == 1 and names[0] not in value:
+        return {names[0]: next(iter(value.values()))}
+    if set(value) != set(names):
+        raise InputError(f"'{name}' names {what} arrays {', '.join(sorted(value))}, but the model's {what}s are "
+                         f"{', '.join(names)}: name the arrays after them (e.g. x_test/{names[0]}).")
+    return {n: value[n] for n in names}
+
+
+def _check_x(x, name, which):
+    if x is None or len(x) == 0:
+        raise InputError(f"'{name}' has no samples in {which}.")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise InputError(f"'{name}': {which} has type {x.dtype}; numbers are needed.")
+    if np.issubdtype(x.dtype, np.floating) and not np.all(np.isfinite(x)):
+        bad = int(np.sum(~np.isfinite(x)))
+        raise InputError(f"'{name}': {which} contains {bad} NaN or infinite value(s); clean the data.")
+
+
+def _check_labels(y, output, task, name, which, count):
+    """Check the labels of one output for its task."""
+    if len(y) != count:
+        raise InputError(f"'{name}': {which} has {count} samples but {len(y)} labels for output '{output.name}'.")
+    if not np.issubdtype(y.dtype, np.number) or (np.issubdtype(y.dtype, np.floating) and not np.all(np.isfinite(y))):
+        raise InputError(f"'{name}': {which} labels of output '{output.name}' must be finite numbers.")
+    if task == "regression":
+        width = int(np.prod([d or 1 for d in output.shape]))
+        if int(np.prod(y.shape[1:])) != width:
+            raise InputError(f"'{name}': {which} targets of output '{output.name}' have shape {y.shape[1:]}, "
+                             f"but the output has shape {output.shape}.")
+        return
+    whole = np.issubdtype(y.dtype, np.integer) or np.all(y == np.round(y))
+    if task == "binary":
+        if not whole or not np.all((y == 0) | (y == 1)):
+            raise InputError(f"'{name}': {which} labels of the binary output '{output.name}' must be 0 or 1.")
+        return
+    classes = int(output.shape[0])
+    if y.ndim == 2 and y.shape[1] == classes:
+        return  # one-hot
+    if y.ndim != 1 or not whole:
+        raise InputError(f"'{name}': {which} labels must be whole numbers (class indices), one per sample, "
+                         f"got {y.dtype} of shape {y.shape}.")
+    low, high = int(np.min(y)), int(np.max(y))
+    if low < 0 or high >= classes:
+        raise InputError(f"'{name}': {which} labels run from {low} to {high}, but the model "
+                         f"predicts {classes} classes (0 to {classes - 1}).")
+
+
+def _is_image(port):
+    return len(port.shape) == 3 and not port.integer
+
+
+def _pixels(port, raw_shape, classifier=True):
+    """True for inputs prepared like pixels (resize, channels, scale by the value range): images, and
+    vectors of a classifier (images flattened, or features as the classic recipe scaled them)."""
+    return _is_image(port) or (len(port.shape) == 1 and not port.integer and (len(raw_shape) > 2 or classifier))
+
+
+def _input_recipe(port, raw_shape, scale, value_range, classifier=True):
+    """What is done to the raw arrays of one input, as data."""
+    if port.integer:
+        return {"source_shape": list(raw_shape[1:]), "model_input": list(port.shape), "dtype": port.dtype,
+                "values": "integers (e.g. token ids) passed as they are, never scaled"}
+    if _pixels(port, raw_shape, classifier):
+        shape = _with_channels(np.empty((1, *raw_shape[1:]))).shape if len(port.shape) == 3 else raw_shape
+        return _recipe(shape, port.shape, scale, value_range)
+    recipe = {"source_shape": list(raw_shape[1:]), "model_input": list(port.shape), "dtype": "float32"}
+    recipe["scale"] = f"x / {value_range:g}" if value_range > 1.0 else "as given (no scaling)"
+    if tuple(raw_shape[1:]) != tuple(port.shape):
+        recipe["reshape"] = f"{tuple(raw_shape[1:])} -> {tuple(port.shape)}"
+    return recipe
+
+
+def _check_input_fits(raw_shape, port, name):
+    if _pixels(port, raw_shape):
+        check_fits(raw_shape, port.shape, name)
+        return
+    if int(np.prod(raw_shape[1:])) != int(np.prod(port.shape)):
+        raise InputError(f"The model's input '{port.name}' takes samples of shape {port.shape}, but '{name}' "
+                         f"has samples of shape {tuple(raw_shape[1:])}.")
+
+
+class Dataset:
+    """A dataset prepared for one model: every input, and labels per output if any. Splits are prepared on first use.
+
+    Attributes:
+        inputs, outputs: the model's ports (:class:`optlib.inputs.tasks.Port`).
+        tasks: {output name: task}; primary: the output whose metric is the headline figure.
+        recipe: what was done to the raw arrays: the single input's recipe, or ``{"inputs": {name: recipe}}``.
+    """
+
+    def __init__(self, source, raw, inputs, outputs, tasks_, primary, scale, declared_range=0.0):
+        self.source, self.raw, self.scale = source, raw, scale
+        self.inputs, self.outputs, self.tasks, self.primary = list(inputs), list(outputs), dict(tasks_), primary
+        self.x = {"test": _as_named(raw.x_test, inputs, source.name, "input"),
+                  "train": _as_named(raw.x_train, inputs, source.name, "input")}
+        self.y = {"test": _as_named(raw.y_test, outputs, source.name, "output"),
+                  "train": _as_named(raw.y_train, outputs, source.name, "output")}
+        self.input_shape = tuple(inputs[0].shape)
+        primary_port = next(o for o in outputs if o.name == primary)
+        self.num_classes = int(primary_port.shape[0]) if self.tasks[primary] == "classification" else 0
+        self.classifier = "classification" in self.tasks.values()
+        self.value_ranges, recipes = {}, {}
+        for port in inputs:
+            x = self.x["test"][port.name]
+            if port.integer:
+                vmax = 1.0
+            elif _pixels(port, x.shape, self.classifier) or declared_range:
+                vmax = raw.value_range or float(max(abs(np.max(x)), abs(np.min(x)))) or 1.0  # no |x| copy
+            else:
+                vmax = 1.0  # vectors, sequences and other shapes from a file: as given
+            self.value_ranges[port.name] = vmax if vmax > 1.0 else 1.0
+            recipes[port.name] = _input_recipe(port, x.shape, scale, self.value_ranges[port.name], self.classifier)
+        self.recipe = recipes[inputs[0].name] if len(inputs) == 1 else {"inputs": recipes}
+        self.value_range = self.value_ranges[inputs[0].name]
+        self.class_names = raw.class_names or [str(i) for i in range(self.num_classes)]
+
+    @property
+    def has_labels(self):
+        return self.y["test"] is not None
 
     @property
     def has_training_data(self):
-        return self.raw.x_train is not None
+        return self.x["train"] is not None and self.y["train"] is not None
+
+    @property
+    def train_count(self):
+        return len(next(iter(self.x["train"].values()))) if self.x["train"] else 0
+
+    @property
+    def test_count(self):
+        return len(next(iter(self.x["test"].values())))
+
+    def _prepare(self, split, picks=None):
+        prepared = []
+        for port in self.inputs:
+            x = self.x[split][port.name]
+            x = x if picks is None else x[picks]
+            if port.integer:
+                prepared.append(np.ascontiguousarray(x.astype(port.dtype)))
+            elif _pixels(port, x.shape, self.classifier):
+                prepared.append(prepare(x, port.shape, self.scale, self.value_ranges[port.name]))
+            else:
+                x = x.astype(np.float32) / self.value_ranges[port.name]
+                prepared.append(np.ascontiguousarray(x.reshape(len(x), *port.shape), dtype=np.float32))
+        return prepared
+
+    def _shape(self, prepared):
+        """One array for a one-input model, else {input name: array} (what Keras and the converter take)."""
+        if len(self.inputs) == 1:
+            return prepared[0]
+        return {port.name: array for port, array in zip(self.inputs, prepared)}
 
     @functools.cached_property
+    def xs_test(self):
+        """Prepared test inputs: one array per model input, in the model's order."""
+        return self._prepare("test")
+
+    @property
     def x_test(self):
-        return prepare(self.raw.x_test, self.input_shape, self.scale, self.value_range)
+        return self._shape(self.xs_test)
+
+    def labels(self, split="test", count=0):
+        """{output name: labels} of a split (the first ``count`` samples), or None without labels."""
+        found = self.y[split]
+        if found is None:
+            return None
+        return {name: (y[:count] if count else y) for name, y in found.items()}
 
     @property
     def y_test(self):
-        return self.raw.y_test.astype(np.int64)
+        labels = self.labels()
+        return None if labels is None else labels[self.primary]
+
+    def _target(self, name, y):
+        task = self.tasks[name]
+        if task == "classification":
+            return np.argmax(y, axis=1) if y.ndim == 2 else y.astype(np.int64)
+        return y.astype(np.float32).reshape(len(y), *[d or 1 for d in
+                                                     next(o for o in self.outputs if o.name == name).shape])
 
     @functools.lru_cache(maxsize=2)
     def training(self, count=0):
         """Return prepared (x, y) of the training split: all of it, or the first ``count`` samples.
+
+        ``y`` is one array for a one-output model, else a list of targets in the model's output order.
 
         Raises:
             InputError: the dataset has no training split.
@@ -404,55 +613,92 @@ class Dataset:
         if not self.has_training_data:
             raise InputError(f"'{self.source.name}' has no training split (x_train, y_train); "
                              "training-time schemes need labelled training data.")
-        count = count if count and count > 0 else len(self.raw.x_train)
-        x = prepare(self.raw.x_train[:count], self.input_shape, self.scale, self.value_range)
-        return x, self.raw.y_train[:count].astype(np.int64)
+        count = count if count and count > 0 else self.train_count
+        x = self._shape(self._prepare("train", slice(0, count)))
+        ys = {name: self._target(name, y[:count]) for name, y in self.y["train"].items()}
+        return x, (ys[self.outputs[0].name] if len(self.outputs) == 1 else [ys[o.name] for o in self.outputs])
 
     @functools.lru_cache(maxsize=4)
     def representative(self, count):
         """Return up to ``count`` prepared inputs for calibration, from the training split if any."""
-        pool = self.raw.x_train if self.has_training_data else self.raw.x_test
-        picks = np.random.default_rng(SPLIT_SEED).permutation(len(pool))[:count]
-        return prepare(pool[np.sort(picks)], self.input_shape, self.scale, self.value_range)
+        split = "train" if self.x["train"] is not None else "test"
+        total = len(next(iter(self.x[split].values())))
+        picks = np.sort(np.random.default_rng(SPLIT_SEED).permutation(total)[:count])
+        return self._shape(self._prepare(split, picks))
 
     def summary(self):
         """Return plain facts about the dataset for display."""
         return {"name": self.source.name, "classes": self.num_classes,
-                "test_samples": len(self.raw.x_test),
-                "train_samples": 0 if self.raw.x_train is None else len(self.raw.x_train),
-                "recipe": self.recipe, "notes": list(self.raw.notes)}
+                "test_samples": self.test_count, "train_samples": self.train_count,
+                "recipe": self.recipe, "notes": list(self.raw.notes), "labels": self.has_labels,
+                "tasks": dict(self.tasks), "primary": self.primary,
+                "inputs": [{"name": p.name, "shape": list(p.shape), "dtype": p.dtype,
+                            "recipe": _input_recipe(p, self.x["test"][p.name].shape, self.scale,
+                                                    self.value_ranges[p.name], self.classifier)}
+                           for p in self.inputs],
+                "outputs": [{"name": o.name, "shape": list(o.shape), "activation": o.activation,
+                             "task": self.tasks[o.name]} for o in self.outputs]}
 
 
 def model_io(model):
-    """Return (input shape without batch, number of classes) of a Keras model."""
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise InputError(f"The model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
-                         "only single-input, single-output classifiers are supported.")
-    input_shape = tuple(model.inputs[0].shape[1:])
-    if any(d is None for d in input_shape):
-        raise InputError(f"The model's input shape {input_shape} has unknown sizes; "
-                         "save it with a fixed input shape.")
-    output_shape = tuple(model.outputs[0].shape[1:])
-    if len(output_shape) != 1 or not output_shape[0] or output_shape[0] < 2:
-        raise InputError(f"The model's output shape {output_shape} is not a vector of class scores; "
-                         "only classifiers are supported.")
-    return input_shape, int(output_shape[0])
+    """Return (shape of the first input without batch, classes of the first output or 0) of a Keras model.
+
+    Raises:
+        InputError: an input has unknown sizes.
+    """
+    from optlib.inputs import tasks
+
+    inputs, outputs = tasks.signature(model)
+    first = outputs[0]
+    classes = int(first.shape[0]) if len(first.shape) == 1 and (first.shape[0] or 0) >= 2 else 0
+    return inputs[0].shape, classes
 
 
-def load(source, model, scale="0..1"):
+def load(source, model, scale="0..1", task=""):
     """Read, check and wrap a dataset for a Keras model.
+
+    Args:
+        task: "" or "auto" to detect each output's task, or a setting :func:`optlib.inputs.tasks.parse` reads.
 
     Raises:
         InputError: the data is unreadable, malformed or does not fit the model.
     """
-    input_shape, num_classes = model_io(model)
+    from optlib.inputs import tasks
+
+    inputs, outputs = tasks.signature(model)
     limits.check_data(source)  # what the file declares, before any of it is read
-    hw = input_shape[:2] if len(input_shape) == 3 else None
+    hw = inputs[0].shape[:2] if len(inputs) == 1 and _is_image(inputs[0]) else None
     raw = READERS[source.kind](source, hw)
-    check_raw(raw, source.name, num_classes)
-    check_fits(raw.x_test.shape, input_shape, source.name)
-    limits.check_prepared(len(raw.x_test), input_shape, source.name)
-    if raw.x_train is not None and raw.x_train.shape[1:] != raw.x_test.shape[1:]:
+    chosen, primary = tasks.parse(task, outputs)
+    splits = [("the test split", raw.x_test, raw.y_test)]
+    if raw.x_train is not None:
+        splits.append(("the training split", raw.x_train, raw.y_train))
+    task_of = {}
+    for which, x, y in splits:
+        xs = _as_named(x, inputs, source.name, "input")
+        ys = _as_named(y, outputs, source.name, "output")
+        for port in inputs:
+            _check_x(xs[port.name], source.name, which + (f" (input '{port.name}')" if len(inputs) > 1 else ""))
+            _check_input_fits(xs[port.name].shape, port, source.name)
+            if port.integer and not np.all(xs[port.name] == np.round(xs[port.name])):
+                raise InputError(f"'{source.name}': the model's input '{port.name}' takes integers "
+                                 f"({port.dtype}), but {which} has fractions.")
+        if len({len(a) for a in xs.values()}) > 1:
+            raise InputError(f"'{source.name}': {which} has inputs with different numbers of samples.")
+        count = len(next(iter(xs.values())))
+        if which == "the test split":
+            for port in inputs:
+                limits.check_prepared(count, port.shape, source.name)
+        for output in outputs:
+            labels = None if ys is None else ys[output.name]
+            if output.name not in task_of:
+                task_of[output.name] = chosen.get(output.name) or tasks.detect(output, labels)
+                tasks.check(task_of[output.name], output)
+            if labels is not None:
+                _check_labels(labels, output, task_of[output.name], source.name, which, count)
+    if len(inputs) == 1 and _is_image(inputs[0]) and raw.x_train is not None \
+            and raw.x_train.shape[1:] != raw.x_test.shape[1:]:
         raise InputError(f"'{source.name}': training images have shape {raw.x_train.shape[1:]} "
                          f"but test images {raw.x_test.shape[1:]}.")
-    return Dataset(source, raw, input_shape, num_classes, scale)
+    declared = raw.value_range if source.kind in ("digits", "folder", "zip", "tfds") else 0.0
+    return Dataset(source, raw, inputs, outputs, task_of, primary, scale, declared)

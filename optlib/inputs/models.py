@@ -13,14 +13,15 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from optlib import paths
-from optlib.inputs import archive, limits
 from optlib.errors import InputError, first_line
+from optlib.inputs import archive, limits
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".zip")
 
@@ -48,6 +49,14 @@ ZOO = {
                               "resnet101v2_weights_tf_dim_ordering_tf_kernels.h5"),
 }
 DIGITS_CNN_RECIPE = "digits_cnn-v1"  # bump when the architecture or training recipe changes
+
+# Demos on real data shipped offline (scikit-learn), trained once on first use and cached like digits_cnn.
+ZOO["digits_lstm"] = ZooEntry("digits_lstm", "Sequence demo: an LSTM reading each digit row by row "
+                              "(8 steps × 8 features)", (8, 8), "0..1")
+ZOO["diabetes_mlp"] = ZooEntry("diabetes_mlp", "Regression demo: an MLP predicting diabetes progression (MAE)",
+                               (10,), "0..1")
+TRAINED = {"digits_cnn": DIGITS_CNN_RECIPE, "digits_lstm": "digits_lstm-v1", "diabetes_mlp": "diabetes_mlp-v1"}
+DEMO_DATA = {"digits_cnn": "digits", "digits_lstm": "digits", "diabetes_mlp": "diabetes"}  # each demo's own data
 
 
 @dataclass(frozen=True)
@@ -107,8 +116,8 @@ def resolve(ref, weights=None):
     ref = str(ref).strip()
     if ref in ZOO:
         entry = ZOO[ref]
-        if ref == "digits_cnn":
-            return ModelSource(ref, "zoo", fingerprint=DIGITS_CNN_RECIPE)
+        if ref in TRAINED:
+            return ModelSource(ref, "zoo", fingerprint=TRAINED[ref])
         weights_path = Path(weights) if weights else keras_cache_dir() / entry.weights_file
         if weights and not weights_path.is_file():
             raise InputError(f"Weights file {weights} not found; give the path of an .h5 weights file.")
@@ -134,6 +143,48 @@ def resolve(ref, weights=None):
     else:
         raise InputError(f"'{path.name}' is not a model file: use .keras, .h5, a SavedModel folder or a .zip of one.")
     return ModelSource(str(path), kind, path=path, fingerprint=_hash_path(path))
+
+
+def check_tf_ops(source, trusted=False):
+    """Refuse a model file whose TF op layers name ops off the safe-mode allowlist, without loading TensorFlow.
+
+    A sweep calls it before it opens the store, so such a file leaves nothing behind.
+
+    Raises:
+        InputError: naming the op and what it can reach.
+    """
+    from optlib.inputs import tfops
+
+    if trusted or source.kind not in ("keras", "h5"):
+        return
+    try:
+        if source.kind == "keras":
+            with zipfile.ZipFile(source.path) as bundle:
+                config = bundle.read("config.json")
+        else:
+            import h5py
+
+            with h5py.File(source.path, "r") as handle:
+                config = handle.attrs.get("model_config")
+        config = json.loads(config.decode() if isinstance(config, bytes) else config or "{}")
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        return  # loading says what is wrong with the file
+    for cls, name, op in _tf_ops(config):
+        if not tfops.allowed(op):
+            raise InputError(f"'{source.path.name}' is refused: layer '{name}' calls the TensorFlow op tf.{op}, "
+                             f"which {tfops.why_refused(op)}. Load it only if you trust the file (trusted loading).")
+
+
+def _tf_ops(config):
+    """Yield (class_name, layer name, op) of every TFOpLambda layer in a Keras config."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "TFOpLambda" and isinstance(config.get("config"), dict):
+            yield "TFOpLambda", config["config"].get("name", "?"), str(config["config"].get("function", ""))
+        for value in config.values():
+            yield from _tf_ops(value)
+    elif isinstance(config, list):
+        for value in config:
+            yield from _tf_ops(value)
 
 
 def trusted_loading_allowed():
@@ -208,18 +259,28 @@ def _explain_load_error(path, error):
     return f"'{path.name}' could not be read as a Keras model ({text[:160]}). Is the file complete?"
 
 
-# Layers that run code stored in the model file.
+# Layers that run code stored in the model file. A TFOpLambda names a TensorFlow op instead:
+# it loads when the op is on optlib.inputs.tfops' allowlist.
 CODE_LAYERS = {"Lambda", "TFOpLambda"}
 
 
 def _scan_config(config, known):
-    """Yield (class_name, layer name) of layers that are code-bearing or not built in."""
+    """Yield (class_name, layer name, op) of layers that are code-bearing or not built in.
+
+    ``op`` is the TensorFlow function a TFOpLambda names ("" for other layers); an
+    allowed op is not yielded.
+    """
+    from optlib.inputs import tfops
+
     if isinstance(config, dict):
         cls = config.get("class_name")
         if isinstance(cls, str) and isinstance(config.get("config"), dict):
             module = config.get("module") or ""
-            if cls in CODE_LAYERS or (cls not in known and not module.startswith("keras")):
-                yield cls, config["config"].get("name", "?")
+            op = str(config["config"].get("function", "")) if cls == "TFOpLambda" else ""
+            if cls == "TFOpLambda" and tfops.allowed(op):
+                pass
+            elif cls in CODE_LAYERS or (cls not in known and not module.startswith("keras")):
+                yield cls, config["config"].get("name", "?"), op
         for value in config.values():
             yield from _scan_config(value, known)
     elif isinstance(config, list):
@@ -237,7 +298,12 @@ def _refuse_if_unsafe(path, config, trusted):
         "Functional", "Sequential", "Model", "InputLayer", "TFOpLambda", "SlicingOpLambda"}
     found = [f for f in _scan_config(config, known) if f[0] != "SlicingOpLambda"]
     if found:
-        cls, name = found[0]
+        cls, name, op = found[0]
+        if op:
+            from optlib.inputs import tfops
+
+            raise InputError(f"'{path.name}' is refused: layer '{name}' calls the TensorFlow op tf.{op}, which "
+                             f"{tfops.why_refused(op)}. Load it only if you trust the file (trusted loading).")
         if cls in CODE_LAYERS:
             why = "runs Python code stored in the file"
         else:
@@ -279,6 +345,13 @@ def _check_savedmodel(path, trusted):
     if b'"class_name": "Lambda"' in data and not trusted:
         raise InputError(f"'{path.name}' is refused: it has a Lambda layer, which runs Python code "
                          "stored in the file. Load it only if you trust the file.")
+    from optlib.inputs import tfops
+
+    for op in re.findall(rb'"function": "([^"]*)"', data):
+        op = op.decode("utf-8", "replace")
+        if not trusted and not tfops.allowed(op):
+            raise InputError(f"'{path.name}' is refused: a layer calls the TensorFlow op tf.{op}, which "
+                             f"{tfops.why_refused(op)}. Load it only if you trust the file (trusted loading).")
 
 
 # --- The zoo ----------------------------------------------------------------
@@ -289,6 +362,8 @@ def _build_zoo(source):
     entry = ZOO[source.ref]
     if entry.name == "digits_cnn":
         return _digits_cnn()
+    if entry.name in TRAINED:
+        return _cached_demo(entry.name)
     apps = keras().applications
     set_seed(0)
     builders = {
@@ -319,6 +394,60 @@ def _digits_cnn():
         if cached.is_file():
             return keras().models.load_model(str(cached), compile=False)
         return _train_digits_cnn(cached)
+
+
+def _cached_demo(name):
+    """Return a demo model, training it once (seconds) and caching it, as :func:`_digits_cnn` does."""
+    from optlib._keras import keras
+
+    cached = paths.zoo_dir() / f"{TRAINED[name]}.keras"
+    if cached.is_file():
+        return keras().models.load_model(str(cached), compile=False)
+    with open(paths.zoo_dir() / f".{TRAINED[name]}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cached.is_file():
+            return keras().models.load_model(str(cached), compile=False)
+        model = {"digits_lstm": _train_digits_lstm, "diabetes_mlp": _train_diabetes_mlp}[name]()
+        handle, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".keras")
+        os.close(handle)
+        model.save(tmp, save_format="keras_v3")
+        os.replace(tmp, cached)
+        return model
+
+
+def _train_digits_lstm():
+    """An LSTM over the rows of scikit-learn's digits: 8 steps of 8 pixels (int16 activations matter here).
+
+    Unrolled (8 steps): the converter then writes plain FULLY_CONNECTED, LOGISTIC and TANH ops that every
+    post-training scheme quantizes, int16 activations included (its fused LSTM op has no 16x8 kernel).
+    """
+    from optlib._keras import keras, set_seed
+    from optlib.inputs import data
+
+    k = keras()
+    set_seed(0)
+    model = k.Sequential([k.layers.Input((8, 8), name="rows"), k.layers.LSTM(32, unroll=True),
+                          k.layers.Dense(10, activation="softmax")], name="digits_lstm")
+    dataset = data.load(data.resolve("digits"), model)
+    model.compile(k.optimizers.Adam(5e-3), "sparse_categorical_crossentropy", ["accuracy"])
+    model.fit(*dataset.training(), epochs=25, batch_size=32, verbose=0)
+    return model
+
+
+def _train_diabetes_mlp():
+    """An MLP on scikit-learn's diabetes data (10 features, disease progression a year later)."""
+    from optlib._keras import keras, set_seed
+    from optlib.inputs import data
+
+    k = keras()
+    set_seed(0)
+    model = k.Sequential([k.layers.Input((10,), name="features"), k.layers.Dense(32, activation="relu"),
+                          k.layers.Dense(16, activation="relu"), k.layers.Dense(1, name="progression")],
+                         name="diabetes_mlp")
+    dataset = data.load(data.resolve("diabetes"), model)
+    model.compile(k.optimizers.Adam(1e-2), "mse", ["mae"])
+    model.fit(*dataset.training(), epochs=300, batch_size=32, verbose=0)
+    return model
 
 
 def _train_digits_cnn(cached):

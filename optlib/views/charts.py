@@ -28,6 +28,36 @@ X_AXES = {
     "latency_ms": "Median latency (ms per inference)",
 }
 ACCURACY_AXIS = "Top-1 accuracy (%)"
+# What a trade-off chart can put on its y axis: the task's metric, or fidelity to the Keras float model.
+Y_AXES = {
+    "accuracy": ACCURACY_AXIS,
+    "metric_value": "the task's metric",
+    "fidelity_snr_db": "Fidelity to the float model: SNR (dB, higher is better)",
+    "fidelity_cosine": "Fidelity to the float model: cosine similarity (higher is better)",
+    "fidelity_top1_agreement": "Fidelity: top-1 agreement with the float model (%, higher is better)",
+}
+PERCENT = ("accuracy", "fidelity_top1_agreement")
+
+
+def metric_axis(df):
+    """The y axis of the task's metric: its name and direction ("MAE (lower is better)"), and whether higher is better.
+
+    With several metrics among the runs, their names are joined and higher is taken as better only if all agree.
+    """
+    rows = df[df["status"] == "ok"] if "status" in df else df
+    names = list(dict.fromkeys(rows["metric_name"].dropna())) or ["Top-1 accuracy"]
+    higher = bool(rows["higher_is_better"].fillna(True).astype(bool).all()) if len(rows) else True
+    percent = names == ["Top-1 accuracy"] or names == ["Accuracy at 0.5"]
+    direction = "higher is better" if higher else "lower is better"
+    return " / ".join(names) + (f" (%, {direction})" if percent else f" ({direction})"), higher, percent
+
+
+def quality_column(df):
+    """The column a chart of the task's metric reads: ``accuracy`` for classifiers (as before), else ``metric_value``."""
+    ok = df[df["status"] == "ok"]
+    if len(ok) and ok["accuracy"].notna().all():
+        return "accuracy"
+    return "metric_value"
 MARKER_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star", "hexagon")
 TEMPLATE = "plotly_white"
 
@@ -116,6 +146,17 @@ def _title(fig, title, note=""):
                       margin={"t": 64 + 16 * lines})
 
 
+def _missing_note(df, column, what):
+    """Say which runs a chart of ``column`` leaves out (no such figure, or not finished); '' when none."""
+    parts = []
+    missing = df[(df["status"] == "ok") & df[column].isna()]
+    if len(missing):
+        parts.append(f"{len(missing)} run{'s' if len(missing) != 1 else ''} without a figure for {what.lower()} "
+                     f"({_names(missing['scheme'] + ' on ' + missing['model'].astype(str))})")
+    parts += _unfinished_note(df)
+    return ("Not shown: " + "; ".join(parts)) if parts else ""
+
+
 def _figure(title, note="", **layout):
     fig = go.Figure()
     fig.update_layout(template=TEMPLATE, hoverlabel={"align": "left"}, **layout)
@@ -154,6 +195,11 @@ def _accuracy_rows(df):
 def _row_note(row):
     if row["status"] != "ok":
         return f"{row['status']}: {row['error']}" if row["error"] else str(row["status"])
+    if pd.isna(row["accuracy"]) and pd.notna(row.get("metric_value", math.nan)):
+        direction = "higher" if row.get("higher_is_better", True) else "lower"
+        return f"{row['metric_name']} {row['metric_value']:.4g} ({direction} is better)"
+    if pd.isna(row["accuracy"]) and "no labels" in str(row.get("accuracy_note")):
+        return f"no labels: fidelity only (SNR {row.get('fidelity_snr_db', math.nan):.1f} dB vs the float model)"
     if pd.isna(row["accuracy"]):
         return "untrained model: no accuracy (size and latency only)"
     return ""
@@ -253,13 +299,21 @@ def table2(df):
     newest = report.latest(subset)
     records = []
     for (model, dataset), group in subset.groupby(["model", "dataset"], sort=True, dropna=False):
-        record = {"Model": model, "Dataset": dataset, "Accuracy metric type": "Top-1 accuracy"}
+        kinds = list(dict.fromkeys(group["metric_type"].dropna())) or ["Top-1 accuracy"]
+        percent = kinds[0] in ("Top-1 accuracy", "Binary accuracy")
+        column_of = "accuracy" if percent else "metric_value"
+        higher = bool(group["higher_is_better"].fillna(True).astype(bool).all())
+        record = {"Model": model, "Dataset": dataset,
+                  "Accuracy metric type": kinds[0] + ("" if percent else
+                                                      f" ({'higher' if higher else 'lower'} is better)")}
         notes = []
         for scheme, column in TABLE2_SCHEMES.items():
             ok = newest[(newest["model"] == model) & (newest["dataset"] == dataset) & (newest["scheme"] == scheme)]
-            record[column] = float(ok["accuracy"].iloc[0] * 100) if len(ok) else math.nan
-            if len(ok) and pd.isna(ok["accuracy"].iloc[0]):
-                notes.append(f"{scheme}: no accuracy (untrained model)")
+            value = ok[column_of].iloc[0] if len(ok) else math.nan
+            record[column] = float(value * 100 if percent else value) if len(ok) else math.nan
+            if len(ok) and pd.isna(value):
+                unlabelled = "no labels" in str(ok["accuracy_note"].iloc[0])
+                notes.append(f"{scheme}: no accuracy ({'no labels' if unlabelled else 'untrained model'})")
             elif ok.empty:
                 tried = group[group["scheme"] == scheme]
                 notes.append(f"{scheme}: {tried['status'].iloc[-1]}" if len(tried) else f"{scheme}: not run")
@@ -280,35 +334,46 @@ def table2_figure(df):
     """
     title = "Table 2 · Accuracy with float32, int8 and int16 activations"
     subset = df[df["scheme"].isin(TABLE2_SCHEMES)]
-    shown = _accuracy_rows(report.latest(subset))
+    column = quality_column(subset)
+    y_title, _, percent = metric_axis(subset) if column == "metric_value" else (ACCURACY_AXIS, True, True)
+    scale = 100 if percent else 1
+    newest = report.latest(subset)
+    shown = newest[newest[column].notna()]
     if shown.empty:
         why = "No float32, int8 or int16x8 run with an accuracy figure yet."
         note = _accuracy_note(subset)
         return _empty(title, why + (f"<br>{note}" if note else ""))
-    fig = _figure(title, _accuracy_note(subset), barmode="group",
-                  xaxis_title="Model", yaxis_title=ACCURACY_AXIS, legend_title_text="Activations")
+    note = _accuracy_note(subset) if percent else _missing_note(subset, column, y_title.split(" (")[0])
+    fig = _figure(title, note, barmode="group",
+                  xaxis_title="Model", yaxis_title=y_title, legend_title_text="Activations")
     shown = shown.assign(label=_group_label(shown))
-    for scheme, column in TABLE2_SCHEMES.items():
+    for scheme, name_ in TABLE2_SCHEMES.items():
         rows = shown[shown["scheme"] == scheme]
-        name = f"{column.removeprefix('Accuracy (').removesuffix(')')} ({scheme})"
+        name = f"{name_.removeprefix('Accuracy (').removesuffix(')')} ({scheme})"
         fig.add_trace(go.Bar(
-            x=rows["label"], y=rows["accuracy"] * 100, name=name, marker_color=color_of(scheme),
-            text=[f"{v:.2f}" for v in rows["accuracy"] * 100], textposition="outside",
+            x=rows["label"], y=rows[column] * scale, name=name, marker_color=color_of(scheme),
+            text=[f"{v:.2f}" if percent else f"{v:.4g}" for v in rows[column] * scale],
+            textposition="outside",
             customdata=_custom(rows["scheme"], rows["model"], rows["dataset"], rows["id"]),
             hovertemplate=("<b>%{customdata[0]}</b><br>model %{customdata[1]}<br>dataset %{customdata[2]}"
-                           "<br>top-1 %{y:.2f}%<br>run #%{customdata[3]}<extra></extra>")))
+                           + ("<br>top-1 %{y:.2f}%" if percent else f"<br>{y_title.split(' (')[0]} %{{y:.4g}}")
+                           + "<br>run #%{customdata[3]}<extra></extra>")))
+    if not percent:
+        return fig
     fig.update_yaxes(range=[0, 105])
     return fig
 
 
 # --- Accuracy against size or latency, with the Pareto front -------------------
 
-def scatter(df, x="size_mb"):
-    """Return accuracy against size or latency: one marker per run and the Pareto front as a line.
+def scatter(df, x="size_mb", y="accuracy"):
+    """Return a quality figure against size or latency: one marker per run and the Pareto front as a line.
 
     Args:
         df: a frame from :func:`optlib.analysis.report.frame`.
         x: ``"size_mb"``, ``"gzip_mb"`` or ``"latency_ms"``.
+        y: a key of :data:`Y_AXES`: ``"accuracy"`` (top-1, the default), ``"metric_value"`` (each run's task
+            metric, its axis named with its direction: "MAE (lower is better)"), or a fidelity figure.
 
     Returns:
         A figure with one marker trace per scheme (registry order, named by
@@ -317,41 +382,52 @@ def scatter(df, x="size_mb"):
         through the runs no other run beats on both axes.
 
     Raises:
-        ValueError: ``x`` is not one of the accepted columns.
+        ValueError: ``x`` or ``y`` is not one of the accepted columns.
     """
     if x not in X_AXES:
         raise ValueError(f"Cannot plot accuracy against '{x}'; choose one of: {', '.join(X_AXES)}.")
-    title = f"Accuracy vs {X_AXES[x].split(' (')[0].lower()}"
-    shown = _accuracy_rows(df).dropna(subset=[x])
-    note = _accuracy_note(df)
+    if y not in Y_AXES:
+        raise ValueError(f"Cannot plot '{y}'; choose one of: {', '.join(Y_AXES)}.")
+    higher, scale = True, 100 if y in PERCENT else 1
+    y_title = Y_AXES[y]
+    if y == "metric_value":
+        y_title, higher, percent = metric_axis(df)
+        scale = 100 if percent else 1
+    what = "Accuracy" if y == "accuracy" else y_title.split(" (")[0]
+    title = f"{what} vs {X_AXES[x].split(' (')[0].lower()}"
+    shown = df[(df["status"] == "ok") & df[y].notna()].dropna(subset=[x])
+    note = _accuracy_note(df) if y == "accuracy" else _missing_note(df, y, what)
     if shown.empty:
-        return _empty(title, "No finished run with an accuracy figure yet." + (f"<br>{note}" if note else ""))
+        why = "an accuracy figure" if y == "accuracy" else f"a figure for {what.lower()}"
+        return _empty(title, f"No finished run with {why} yet." + (f"<br>{note}" if note else ""))
     models = list(dict.fromkeys(shown["model"]))
     entries = shown["scheme"].nunique() + shown["dataset"].nunique() + (len(models) + 1 if len(models) > 1 else 0)
-    fig = _figure(title, note, xaxis_title=X_AXES[x], yaxis_title=ACCURACY_AXIS, legend_title_text="Scheme",
+    fig = _figure(title, note, xaxis_title=X_AXES[x], yaxis_title=y_title, legend_title_text="Scheme",
                   height=max(480, 220 + 30 * entries))  # room for the whole legend: no scrolling in it
     symbol = {m: MARKER_SYMBOLS[i % len(MARKER_SYMBOLS)] for i, m in enumerate(models)}
     unit = "ms" if x == "latency_ms" else "MB"
+    label = y_title.split(" (")[0]
+    shown_y = "top-1 %{y:.2f}%" if y == "accuracy" else f"{label} %{{y:.4g}}{'%' if scale == 100 else ''}"
     for scheme in in_registry_order(shown["scheme"]):
         rows = shown[shown["scheme"] == scheme]
         fig.add_trace(go.Scatter(
-            x=rows[x], y=rows["accuracy"] * 100, mode="markers", name=scheme,
+            x=rows[x], y=rows[y] * scale, mode="markers", name=scheme,
             marker={"color": color_of(scheme), "size": 11, "symbol": [symbol[m] for m in rows["model"]],
                     "line": {"width": 1, "color": "white"}},
             customdata=_custom(rows["scheme"], rows["model"], rows["dataset"], rows["id"],
                                  rows["title"]),
             hovertemplate=(f"<b>%{{customdata[0]}}</b> · %{{customdata[4]}}<br>model %{{customdata[1]}}"
-                           f"<br>dataset %{{customdata[2]}}<br>top-1 %{{y:.2f}}%<br>{x.split('_')[0]} "
+                           f"<br>dataset %{{customdata[2]}}<br>{shown_y}<br>{x.split('_')[0]} "
                            f"%{{x:.4g}} {unit}<br>run #%{{customdata[3]}}<extra></extra>")))
     datasets = list(dict.fromkeys(shown["dataset"]))
     for dataset in datasets:
-        front = report.pareto(shown[shown["dataset"] == dataset], x, "accuracy")
+        front = report.pareto(shown[shown["dataset"] == dataset], x, y, maximize=higher)
         fig.add_trace(go.Scatter(
-            x=front[x], y=front["accuracy"] * 100, mode="lines", line={"color": "#444", "dash": "dash"},
+            x=front[x], y=front[y] * scale, mode="lines", line={"color": "#444", "dash": "dash"},
             name="Pareto front" if len(datasets) == 1 else f"Pareto front · {dataset}",
             customdata=_custom(front["scheme"], front["model"]),
             hovertemplate=(f"Pareto front<br><b>%{{customdata[0]}}</b> on %{{customdata[1]}}<br>"
-                           f"top-1 %{{y:.2f}}%<br>%{{x:.4g}} {unit}<extra></extra>")))
+                           f"{shown_y}<br>%{{x:.4g}} {unit}<extra></extra>")))
     if len(models) > 1:
         _legend_symbols(fig, symbol)
     log = _spans_orders(shown[x])

@@ -84,7 +84,7 @@ class FakeSweep:
         self.fail, self.error, self.gate, self.calls = set(fail), error, gate, []
 
     def __call__(self, model_ref, data_ref, selection="all", overrides=None, store=None, recompute=False,
-                 progress=None, trusted=False, weights=None, budget_s=None, executor=None, cancel=None):
+                 progress=None, trusted=False, weights=None, budget_s=None, executor=None, cancel=None, task=""):
         from optlib.engine import schemes
         from optlib.engine.store import Store
 

@@ -75,6 +75,33 @@ def _from_logits(model):
     return getattr(activation, "__name__", "") != "softmax"
 
 
+def task_losses(data):
+    """The fine-tuning loss of each output for its task, with the metric Keras reports (lists for several outputs).
+
+    Class scores: sparse categorical cross-entropy (from logits unless the output is a softmax);
+    one binary score: binary cross-entropy (from logits unless a sigmoid); numbers: mean squared error.
+    """
+    from optlib._keras import keras
+
+    k = keras()
+    losses, shown = {}, {}
+    for output in data.outputs:
+        task = data.tasks[output.name]
+        if task == "classification":
+            losses[output.name] = k.losses.SparseCategoricalCrossentropy(from_logits=output.activation != "softmax")
+            shown[output.name] = ["accuracy"]
+        elif task == "binary":
+            losses[output.name] = k.losses.BinaryCrossentropy(from_logits=output.activation != "sigmoid")
+            shown[output.name] = ["accuracy"]
+        else:
+            losses[output.name] = k.losses.MeanSquaredError()
+            shown[output.name] = ["mae"]
+    names = [o.name for o in data.outputs]  # a list in output order: QAT's wrappers rename the output layers
+    if len(names) == 1:
+        return losses[names[0]], shown[names[0]]
+    return [losses[n] for n in names], [shown[n] for n in names]
+
+
 class _Stages:
     """Maps progress within each fine-tuning stage onto the job's 0..0.9 range."""
 
@@ -111,9 +138,8 @@ def _fit(model, job, stages, name, from_logits, extra_callbacks=()):
     epochs, batch = int(settings["epochs"]), int(settings["batch_size"])
     x, y = job.data.training(int(settings.get("train_samples") or 0))
     steps = math.ceil(len(x) / batch)
-    model.compile(optimizer=k.optimizers.Adam(float(settings["learning_rate"])),
-                  loss=k.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
-                  metrics=["accuracy"])
+    loss, shown = task_losses(job.data)
+    model.compile(optimizer=k.optimizers.Adam(float(settings["learning_rate"])), loss=loss, metrics=shown)
     start = time.perf_counter()
     model.fit(x, y, batch_size=batch, epochs=epochs, shuffle=True, verbose=0,
               callbacks=[*extra_callbacks, stages.callback(name, epochs, steps)])
@@ -122,7 +148,7 @@ def _fit(model, job, stages, name, from_logits, extra_callbacks=()):
 
 
 def _steps(job):
-    samples = len(job.data.raw.x_train)
+    samples = job.data.train_count
     if int(job.settings.get("train_samples") or 0) > 0:
         samples = min(samples, int(job.settings["train_samples"]))
     return math.ceil(samples / int(job.settings["batch_size"])) * int(job.settings["epochs"])

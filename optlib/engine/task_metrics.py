@@ -1,0 +1,64 @@
+"""A job's quality figures: each output's metric for its task, and its fidelity to the Keras float model.
+
+Every output of the LiteRT model is run on the test inputs and compared
+with the labels (when the data has them) and with the original Keras
+model's outputs on the same inputs (always). The primary output's figures
+are the run's headline ones:
+
+- ``task``, ``metric_name``, ``metric_value``, ``higher_is_better``;
+- ``accuracy`` (top-1, or accuracy at 0.5 for a binary output) for classifiers, as before; None otherwise;
+- ``top5``, ``auc``, ``mae``, ``rmse`` where the task has them;
+- ``fidelity`` (SNR dB, cosine, max abs error, top-1 agreement) and the same as ``fidelity_*`` columns;
+- ``outputs``: every output's name, task, metrics and fidelity.
+"""
+
+from optlib.engine import metrics as figures
+from optlib.inputs import tasks
+
+
+def headline(data, outputs):
+    """The primary output's headline metric of model outputs (one array per output), or None without labels."""
+    labels = data.labels()
+    if labels is None:
+        return None
+    index = [o.name for o in data.outputs].index(data.primary)
+    return figures.score(data.tasks[data.primary], outputs[index], labels[data.primary])[1]
+
+
+def measure(context, path, built_model):
+    """Return the quality figures of the ``.tflite`` at ``path`` (see the module docstring)."""
+    from optlib.engine import outputs as runner
+
+    d = context.data
+    names = [o.name for o in d.outputs]
+    got = runner.predict(path, d.xs_test, [p.name for p in d.inputs], names)
+    reference = context.keras_outputs(context.model)
+    labels = d.labels() if context.inputs.model.trained else None
+    per_output = []
+    for name, values, ref in zip(names, got, reference):
+        task = d.tasks[name]
+        entry = {"name": name, "task": task, "fidelity": figures.fidelity(task, values, ref)}
+        if labels is not None:
+            entry["metrics"], entry["value"] = figures.score(task, values, labels[name])
+        per_output.append(entry)
+    primary = per_output[names.index(d.primary)]
+    task = primary["task"]
+    metric_name, higher, kind = tasks.metric_of(task)
+    value = primary.get("value")
+    found = primary.get("metrics", {})
+    result = {"task": task, "tasks": dict(d.tasks), "primary_output": d.primary, "metric_name": metric_name,
+              "metric_type": kind, "metric_value": value, "higher_is_better": higher,
+              "accuracy": value if task in ("classification", "binary") else None,
+              "top5": found.get("top5"), "auc": found.get("auc"), "mae": found.get("mae"), "rmse": found.get("rmse"),
+              "accuracy_samples": d.test_count, "labels": labels is not None,
+              "fidelity": primary["fidelity"], "outputs": per_output}
+    result.update({f"fidelity_{key}": value for key, value in primary["fidelity"].items()})
+    if not context.inputs.model.trained:
+        result["accuracy_note"] = context.inputs.model.note
+    elif labels is None:
+        result["accuracy_note"] = "no labels in the data: fidelity to the float model only"
+    else:
+        keras_value = headline(d, context.keras_outputs(built_model or context.model))
+        result["keras_metric_value"] = keras_value
+        result["keras_accuracy"] = keras_value if task in ("classification", "binary") else None
+    return result

@@ -1,0 +1,74 @@
+"""Tasks and their metrics, and fidelity figures: pure NumPy, no TensorFlow."""
+
+import numpy as np
+import pytest
+
+from optlib.analysis import report
+from optlib.engine import metrics
+from optlib.errors import InputError
+from optlib.inputs import tasks
+from optlib.views import charts
+
+
+def test_detect_tasks_from_shape_activation_and_labels():
+    assert tasks.detect(tasks.Port("p", (10,), activation="softmax")) == "classification"
+    assert tasks.detect(tasks.Port("p", (1,), activation="sigmoid")) == "binary"
+    assert tasks.detect(tasks.Port("p", (1,), activation="linear")) == "regression"
+    assert tasks.detect(tasks.Port("p", (3,), activation="linear"), np.array([0, 2, 1])) == "classification"
+    assert tasks.detect(tasks.Port("p", (3,), activation="linear"), np.random.rand(4, 3)) == "regression"
+    assert tasks.detect(tasks.Port("p", (20, 4))) == "regression"
+
+
+def test_parse_a_task_setting_names_what_it_accepts():
+    outputs = [tasks.Port("kind", (3,)), tasks.Port("amount", (1,))]
+    assert tasks.parse("amount=regression,primary=amount", outputs) == ({"amount": "regression"}, "amount")
+    assert tasks.parse("auto", outputs) == ({}, "kind")
+    with pytest.raises(InputError, match="kind, amount"):
+        tasks.parse("primary=nope", outputs)
+    with pytest.raises(InputError, match="classification, binary, regression"):
+        tasks.parse("kind=detection", outputs)
+    with pytest.raises(InputError, match="NAME=TASK"):
+        tasks.parse("regression", outputs)
+
+
+def test_metrics_of_each_task():
+    scores = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    assert metrics.classification(scores, np.array([1, 0, 0]))["top1"] == pytest.approx(2 / 3)
+    assert metrics.classification(scores, np.eye(2)[[1, 0, 0]])["top1"] == pytest.approx(2 / 3)  # one-hot
+    found = metrics.binary(np.array([0.9, 0.2, 0.6, 0.4]), np.array([1, 0, 0, 1]))
+    assert found["accuracy"] == 0.5 and found["auc"] == pytest.approx(0.75)
+    assert metrics.auc(np.array([0.1, 0.2]), np.array([1, 1])) is None
+    found = metrics.regression(np.array([1.0, 2.0, 4.0]), np.array([1.0, 3.0, 2.0]))
+    assert found["mae"] == pytest.approx(1.0) and found["rmse"] == pytest.approx(np.sqrt(5 / 3))
+
+
+def test_fidelity_figures():
+    reference = np.array([[1.0, 2.0, 3.0], [0.5, 0.1, 0.2]])
+    same = metrics.fidelity("classification", reference, reference)
+    assert same == {"snr_db": metrics.SNR_CAP_DB, "cosine": pytest.approx(1.0), "max_abs_error": 0.0,
+                    "top1_agreement": 1.0}
+    noisy = metrics.fidelity("classification", reference + [[0.0, 0.0, 0.1], [0.0, 0.5, 0.0]], reference)
+    assert noisy["max_abs_error"] == pytest.approx(0.5) and noisy["top1_agreement"] == 0.5
+    signal, noise = np.sum(reference ** 2), 0.1 ** 2 + 0.5 ** 2
+    assert noisy["snr_db"] == pytest.approx(10 * np.log10(signal / noise), abs=1e-3)
+    column = metrics.fidelity("regression", np.array([1.0, -2.0]), np.array([1.0, 2.0]))
+    assert column["cosine"] == pytest.approx(-3 / 5) and "top1_agreement" not in column
+
+
+def _row(scheme, mae, size, id_):
+    return {"id": id_, "scheme": scheme, "status": "ok", "model": "m", "dataset": "d", "accuracy": None,
+            "size_bytes": size, "gzip_bytes": size, "latency_ms": {"median": 1.0}, "threads": 1,
+            "task": "regression", "metric_name": "MAE", "metric_type": "Mean absolute error",
+            "metric_value": mae, "mae": mae, "higher_is_better": False, "fidelity_snr_db": 40.0}
+
+
+def test_a_regression_pareto_front_prefers_lower_mae_and_the_axis_says_so():
+    frame = report.frame([_row("float32", 10.0, 4000, 1), _row("int8", 12.0, 1000, 2),
+                          _row("float16", 11.0, 3000, 3), _row("dynamic", 13.0, 1500, 4)])
+    front = report.pareto(frame, "size_mb", "metric_value", maximize=False)
+    assert list(front["scheme"]) == ["int8", "float16", "float32"]  # dynamic: larger and worse than int8
+    figure = charts.scatter(frame, "size_mb", charts.quality_column(frame))
+    assert figure.layout.yaxis.title.text == "MAE (lower is better)"
+    assert "MAE 12" in charts.table1(frame).set_index("Scheme").loc["int8", "Note"]
+    fidelity = charts.scatter(frame, "latency_ms", "fidelity_snr_db")
+    assert "SNR" in fidelity.layout.yaxis.title.text
