@@ -48,6 +48,21 @@ def test_a_scheme_over_its_time_budget_is_stopped_and_marked(tmp_path, tiny_mode
     assert rows["float32"]["status"] == "ok"
 
 
+def test_reruns_that_time_out_never_hide_the_good_results_and_both_stay_in_the_history(tmp_path, tiny_model_path,
+                                                                                       digits_npz):
+    store = Store(tmp_path / "r.sqlite")
+    first = sweep.run(str(tiny_model_path), str(digits_npz), "qat,cluster", FAST, store)
+    assert [r["status"] for r in first["results"]] == ["ok", "ok"]
+    # The same two runs again, with a one-second budget: far too little to fine-tune.
+    again = sweep.run(str(tiny_model_path), str(digits_npz), "qat,cluster", FAST, store, recompute=True, budget_s=1)
+    assert [r["status"] for r in again["results"]] == ["timeout", "timeout"]
+    newest_ok = {r["scheme"]: r for r in store.rows(latest=True)}  # what Compare, Export and Home read
+    for scheme, good in zip(("qat", "cluster"), first["results"]):
+        assert newest_ok[scheme]["status"] == "ok" and newest_ok[scheme]["id"] == good["id"]
+        assert newest_ok[scheme]["metrics"]["accuracy"] == good["accuracy"]
+        assert [r["status"] for r in store.history(good["id"])] == ["timeout", "ok"]  # the rerun, then the good run
+
+
 def _cli(*args):
     return [sys.executable, "-m", "optlib", "sweep", *args]
 
