@@ -31,7 +31,8 @@ LAYERS = [
 
 
 def annotations(fig):
-    return " ".join(a.text for a in fig.layout.annotations)
+    """The text a figure writes around its plot: annotations, and the note under its title."""
+    return " ".join([a.text for a in fig.layout.annotations] + [fig.layout.title.subtitle.text or ""])
 
 
 def test_short_names_drop_the_model_scope_and_the_fused_ops():

@@ -17,7 +17,7 @@ from optlib.engine.store import Store, result_row
 SESSIONS, CLI, VARIANTS = 20, 3, 4
 # One sweep's two workers (TensorFlow, a tiny model) are under 1 GB each; the CLI parents and this test add
 # a few hundred MB. Twenty-three sweeps' workers side by side would need over 20 GB.
-PEAK_BOUND_MB = 3_500
+PEAK_BOUND_MB = 5_000  # measured 4.2 GB on a fresh clone (CI), 1.1 GB on a warm one
 
 
 def test_twenty_page_sweeps_and_three_cli_sweeps_at_once_all_finish_one_at_a_time(

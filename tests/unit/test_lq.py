@@ -18,9 +18,13 @@ LQ = [s.name for s in schemes.SCHEMES.values() if s.backend == "litert-quantizer
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, tiny_model_path, digits_npz):
-    store = Store(tmp_path_factory.mktemp("lq") / "r.sqlite")
-    result = sweep.run(str(tiny_model_path), str(digits_npz), "float32,lq_int8,lq_weight_int4,int8,lq_int8_selective",
-                       {**FAST, "keep_as": "float"}, store)
+    folder = tmp_path_factory.mktemp("lq")
+    store = Store(folder / "r.sqlite")
+    # A data folder of its own: the float32 cache of the session's shared folder may hold this tiny model already.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OPTLIB_HOME", str(folder / "home"))
+        result = sweep.run(str(tiny_model_path), str(digits_npz),
+                           "float32,lq_int8,lq_weight_int4,int8,lq_int8_selective", {**FAST, "keep_as": "float"}, store)
     return {r["scheme"]: {**r, "store": store.path} for r in result["results"]}
 
 
