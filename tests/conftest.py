@@ -38,6 +38,27 @@ def digits_npz(tmp_path_factory, digits_arrays):
     return path
 
 
+def save_tiny_digits(folder):
+    """A tiny CNN (untrained, seed 0) and the first 600 handwritten digits split 480/120, saved in ``folder`` as
+    ``tiny.keras`` and ``samples.npz``, as a user would have them. Returns (model path, .npz path)."""
+    from sklearn.datasets import load_digits
+
+    from optlib._keras import keras
+
+    digits = load_digits()
+    x, y = digits.images[:600].astype(np.float32), digits.target[:600]
+    samples = folder / "samples.npz"
+    np.savez(samples, x_train=x[:480], y_train=y[:480], x_test=x[480:], y_test=y[480:])
+    k = keras()
+    k.utils.set_random_seed(0)
+    model = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Conv2D(8, 3, activation="relu"),
+                          k.layers.Flatten(), k.layers.Dense(16, activation="relu"),
+                          k.layers.Dense(10, activation="softmax")])
+    model_path = folder / "tiny.keras"
+    model.save(model_path)
+    return model_path, samples
+
+
 def build_tiny_model(layers=None, input_shape=(8, 8, 1), classes=10):
     """Return a small compiled-free Keras model (tf_keras)."""
     from optlib._keras import keras

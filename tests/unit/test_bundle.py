@@ -6,32 +6,19 @@ import subprocess
 import sys
 import zipfile
 
-import numpy as np
 import pytest
 
 from optlib.engine import sweep
 from optlib.engine.store import Store
 from optlib.views import bundle
+from tests.conftest import save_tiny_digits
 
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     """A tiny model and a small .npz, swept with dynamic range quantization into a store of its own."""
-    from sklearn.datasets import load_digits
-
-    from optlib._keras import keras
-
     folder = tmp_path_factory.mktemp("bundle")
-    digits = load_digits()
-    x, y = digits.images[:300].astype(np.float32), digits.target[:300]
-    samples = folder / "samples.npz"
-    np.savez(samples, x_train=x[:200], y_train=y[:200], x_test=x[200:], y_test=y[200:])
-    k = keras()
-    k.utils.set_random_seed(0)
-    model = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Conv2D(4, 3, activation="relu"),
-                          k.layers.Flatten(), k.layers.Dense(10, activation="softmax")])
-    model_path = folder / "tiny.keras"
-    model.save(model_path)
+    model_path, samples = save_tiny_digits(folder)
     store = Store(folder / "store" / "results.sqlite")
     result = sweep.run(str(model_path), str(samples), "dynamic", {"runs": 3, "warmup": 1}, store)
     row = result["results"][0]

@@ -16,6 +16,7 @@ import pytest
 from optlib.engine import measure, schemes, sweep
 from optlib.inputs import data
 from optlib.views import codegen
+from tests.conftest import save_tiny_digits
 from optlib.engine.schemes.post_training import recipe_for
 from optlib.engine.store import Store
 
@@ -279,22 +280,8 @@ def test_generated_prepare_matches_optlib_data_prepare(recipe, scale, input_shap
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     """A tiny model and a small .npz saved here, converted by optlib's own sweep."""
-    from sklearn.datasets import load_digits
-
-    from optlib._keras import keras
-
     folder = tmp_path_factory.mktemp("codegen")
-    digits = load_digits()
-    x, y = digits.images[:600].astype(np.float32), digits.target[:600]
-    samples = folder / "samples.npz"
-    np.savez(samples, x_train=x[:480], y_train=y[:480], x_test=x[480:], y_test=y[480:])
-    k = keras()
-    k.utils.set_random_seed(0)
-    model = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Conv2D(8, 3, activation="relu"),
-                          k.layers.Flatten(), k.layers.Dense(16, activation="relu"),
-                          k.layers.Dense(10, activation="softmax")])
-    model_path = folder / "tiny.keras"
-    model.save(model_path)
+    model_path, samples = save_tiny_digits(folder)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OPTLIB_HOME", str(folder / "home"))
         result = sweep.run(str(model_path), str(samples), "int8,prune_cluster_qat,int8_selective",

@@ -5,12 +5,12 @@ import ast
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from optlib.engine import schemes, sweep
 from optlib.engine.store import Store
 from optlib.views import codegen
+from tests.conftest import save_tiny_digits
 
 LQ = [s.name for s in schemes.SCHEMES.values() if s.backend == "litert-quantizer"]
 
@@ -18,22 +18,8 @@ LQ = [s.name for s in schemes.SCHEMES.values() if s.backend == "litert-quantizer
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     """A tiny model and a small .npz saved here, quantized by optlib's own sweep with every lq_ scheme."""
-    from sklearn.datasets import load_digits
-
-    from optlib._keras import keras
-
     folder = tmp_path_factory.mktemp("codegen_lq")
-    digits = load_digits()
-    x, y = digits.images[:600].astype(np.float32), digits.target[:600]
-    samples = folder / "samples.npz"
-    np.savez(samples, x_train=x[:480], y_train=y[:480], x_test=x[480:], y_test=y[480:])
-    k = keras()
-    k.utils.set_random_seed(0)
-    model = k.Sequential([k.layers.Input((8, 8, 1)), k.layers.Conv2D(8, 3, activation="relu"),
-                          k.layers.Flatten(), k.layers.Dense(16, activation="relu"),
-                          k.layers.Dense(10, activation="softmax")])
-    model_path = folder / "tiny.keras"
-    model.save(model_path)
+    model_path, samples = save_tiny_digits(folder)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OPTLIB_HOME", str(folder / "home"))
         result = sweep.run(str(model_path), str(samples), "litert-quantizer",
