@@ -114,21 +114,31 @@ def test_a_cancelled_sweep_stops_at_once_keeps_what_finished_and_leaves_no_worke
                                                                                    digits_npz):
     import threading
 
-    store, cancel = Store(tmp_path / "r.sqlite"), threading.Event()
+    store, cancel, seen = Store(tmp_path / "r.sqlite"), threading.Event(), set()
 
-    def stop_when_float32_is_done(event):
-        if event.scheme == "float32" and event.stage == "ok":
+    def stop_when_float32_is_done_and_qat_is_training(event):
+        # Whichever comes last: float32 can finish before the other worker has even loaded TensorFlow (its
+        # float32 file may come from the cache), and a cancel then finds qat not started yet.
+        if (event.scheme, event.stage) == ("float32", "ok"):
+            seen.add("float32 done")
+        if event.scheme == "qat" and event.stage == "running" and "epoch" in event.message:
+            seen.add("qat training")
+        if seen == {"float32 done", "qat training"}:
             cancel.set()
 
     started = time.monotonic()
     # Two workers: one takes float32 then would take int8, the other starts qat (from the back) at once.
     with LocalWorkers(count=2) as workers:
         result = sweep.run(str(tiny_model_path), str(digits_npz), "float32,int8,qat", {**FAST, "epochs": "500"},
-                           store, progress=stop_when_float32_is_done, executor=workers, cancel=cancel)
+                           store, progress=stop_when_float32_is_done_and_qat_is_training, executor=workers, cancel=cancel)
         assert workers.pool == []  # the worker training qat was stopped, not waited for
     assert time.monotonic() - started < 120  # 500 epochs of qat would take far longer
     rows = {r["scheme"]: r for r in result["results"]}
     assert rows["float32"]["status"] == "ok"
-    assert rows["qat"]["status"] == "interrupted" and rows["int8"]["status"] == "cancelled"
-    assert Counter(r["status"] for r in store.rows()) == {"ok": 1, "interrupted": 1}
+    assert rows["qat"]["status"] == "interrupted"
+    # int8 waits for the float32 worker: not started yet (cancelled), or started while qat was loading
+    # (interrupted), or, on a slow machine, finished before qat's first epoch (ok). Each is kept as it was.
+    assert rows["int8"]["status"] in ("cancelled", "interrupted", "ok")
+    kept = Counter(r["status"] for r in result["results"] if r["status"] != "cancelled")
+    assert Counter(r["status"] for r in store.rows()) == kept and kept["interrupted"] >= 1
     assert not [c for c in psutil.Process().children() if "optlib.engine.executors" in " ".join(c.cmdline())]
