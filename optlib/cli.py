@@ -149,21 +149,44 @@ def _sweep(args):
 
 
 def format_table(rows):
-    """Return results as a fixed-width text table (blank where a figure was not measured)."""
+    """Return results as a fixed-width text table (blank where a figure was not measured).
+
+    The metric column is the task's (top-1, accuracy at 0.5, MAE): its header names it when every row shares
+    it, otherwise each cell does. "SNR dB" is each run's fidelity to the Keras float model.
+    """
+    from optlib.analysis import quality
+
     def cell(value, fmt, width):
         return f"{'' if value is None else format(value, fmt):>{width}}"
 
     def size(value):
         return f"{'' if value is None else format_bytes(value):>11}"
 
-    lines = [f"{'scheme':<18}{'status':<12}{'top-1':>7}{'size':>11}{'gzip':>11}{'ms (med)':>10}"
+    measured = [r for r in rows if quality.value(r) is not None]
+    names = {quality.name(r) for r in measured}
+    one = names.pop() if len(names) == 1 else None
+    header = quality.SHORT_NAMES.get(one, one) if one else "metric"
+    width = 20 if measured and not one else max(8, len(header) + 1)
+
+    def metric(r):
+        found = quality.value(r)
+        if found is None:
+            return " " * width
+        if one:
+            return cell(found, ".4g", width)
+        named = f"{quality.SHORT_NAMES.get(quality.name(r), quality.name(r))} {found:.4g}"
+        return f"{named:>{width}}"
+
+    lines = [f"{'scheme':<18}{'status':<12}{header:>{width}}{'SNR dB':>8}{'size':>11}{'gzip':>11}{'ms (med)':>10}"
              f"{'sparsity':>10}  note"]
     for r in rows:
-        lines.append(f"{r['scheme']:<18}{r['status']:<12}{cell(r.get('accuracy'), '.3f', 7)}"
+        lines.append(f"{r['scheme']:<18}{r['status']:<12}{metric(r)}{cell(r.get('fidelity_snr_db'), '.1f', 8)}"
                      f"{size(r.get('size_bytes'))}{size(r.get('gzip_bytes'))}"
-                     f"{cell((r.get('latency_ms') or {}).get('median'), '.2f', 10)}"
+                     f"{cell((r.get('latency_ms') or {}).get('median'), '.3g', 10)}"
                      f"{cell(r.get('sparsity'), '.2f', 10)}  "
                      + (r.get("error") or ("from store" if r.get("cached") else "")))
+    if one and not quality.higher_is_better(measured[0]):
+        lines.append(f"({one}: lower is better)")
     return "\n".join(lines)
 
 
@@ -186,8 +209,7 @@ def _schemes(args):
 
 
 def _results(args):
-    from optlib.engine.store import Store
-    from optlib.engine.store import result_row
+    from optlib.engine.store import Store, result_row
 
     rows = [result_row(r) for r in Store(args.store).rows(args.model, args.data, args.scheme)]
     if args.json:
@@ -212,13 +234,14 @@ def _search(args):
     if args.json:
         print(json.dumps(result, default=str))
         return 0
-    base = result["baseline"]
-    print(f"Target: top-1 at least {result['target']['min_accuracy']:.4f} (float32 {base['accuracy']:.4f}, "
-          f"at most {100 * args.max_loss:.2f}% lost); objective: {args.objective}"
+    base, target = result["baseline"], result["target"]
+    metric = base["metric_name"]
+    print(f"Target: {metric} {'at least' if base['higher_is_better'] else 'at most'} {target['bound']:.4g} "
+          f"(float32 {base['metric_value']:.4g}, at most {100 * args.max_loss:.2f}% lost); objective: {args.objective}"
           + (f"; runs on {device['label']}" if device else ""))
     for number, trial in enumerate(result["trail"], 1):
         settings = ", ".join(f"{k}={v}" for k, v in trial["settings"].items())
-        acc = "" if trial.get("accuracy") is None else f"top-1 {trial['accuracy']:.4f}, "
+        acc = "" if trial.get("metric_value") is None else f"{metric} {trial['metric_value']:.4g}, "
         size = "" if trial.get("size_bytes") is None else f"{format_bytes(trial['size_bytes'])}: "
         print(f"{number}. {trial['scheme']}{f' ({settings})' if settings else ''}: {acc}{size}{trial['verdict']}")
     print(("Met: " if result["met"] else "Not met: ") + result["explanation"])
@@ -262,6 +285,7 @@ def _layers(args):
 def _recommend(args):
     from dataclasses import asdict
 
+    from optlib.analysis import quality
     from optlib.api import recommend
     from optlib.guide import wizard
 
@@ -278,8 +302,8 @@ def _recommend(args):
               f"   Source: {wizard.cite(item.source)}")
         if item.scheme in measured:
             m = measured[item.scheme]
-            acc = "n/a" if m.get("accuracy") is None else f"{m['accuracy']:.3f}"
-            print(f"   Measured on {m['model']} / {m['dataset']}: top-1 {acc}, {format_bytes(m['size_bytes'])} "
+            figure = quality.text(m) or "no accuracy measured"
+            print(f"   Measured on {m['model']} / {m['dataset']}: {figure}, {format_bytes(m['size_bytes'])} "
                   f"(gzip {format_bytes(m['gzip_bytes'])}), {m['latency_ms']['median']:.2f} ms")
             print(_where_line(m, answers.get("hardware")), end="")
     for warning in rec.warnings:
@@ -297,15 +321,15 @@ def _where_line(measured, hardware):
 
 def _measured(args, names):
     """Latest stored ok result per scheme for the given model (and dataset)."""
-    from optlib.engine.store import Store
-    from optlib.engine.store import result_row
+    from optlib.engine.store import Store, result_row
 
     found = {}
     for row in Store(args.store).rows(model=args.model, dataset=args.dataset, status="ok"):
         if row["scheme"] in names and row["scheme"] not in found:
             r = result_row(row)
-            found[row["scheme"]] = {k: r.get(k) for k in ("model", "dataset", "accuracy", "size_bytes",
-                                                          "gzip_bytes", "latency_ms", "id", "targets")}
+            found[row["scheme"]] = {k: r.get(k) for k in ("model", "dataset", "accuracy", "metric_name", "metric_value",
+                                                          "higher_is_better", "size_bytes", "gzip_bytes",
+                                                          "latency_ms", "id", "targets")}
     return found
 
 

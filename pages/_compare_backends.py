@@ -10,6 +10,8 @@ CHOICES = {"all": "Both backends", **schemes.BACKENDS}
 FORMATS = {
     "size_mb": st.column_config.NumberColumn("Size (MB)", format="%.3f"),
     "accuracy": st.column_config.NumberColumn("Top-1", format="percent"),
+    "metric_name": st.column_config.TextColumn("Metric"),
+    "metric_value": st.column_config.NumberColumn("Value", format="%.4g"),
     "latency_ms": st.column_config.NumberColumn("Latency (ms)", format="%.4g"),
     "build_s": st.column_config.NumberColumn("Job (s)", format="%.2f",
                                              help="The job's wall time. A LiteRT Quantizer job includes the float32 "
@@ -50,7 +52,7 @@ def both_backends_ui(view):
                    labels={"from_keras_s": "Keras model → file (s)", "quantization": "Quantization",
                            "backend": "Backend"},
                    color_discrete_map={"TFLiteConverter": "#2ca02c", "LiteRT Quantizer": "#08519c"},
-                   hover_data=["scheme", "id", "size_mb", "accuracy", "latency_ms"])
+                   hover_data=["scheme", "id", "size_mb", "metric_name", "metric_value", "latency_ms"])
     chart.update_layout(height=320, margin={"t": 40, "b": 10})
     st.plotly_chart(chart, key="compare_backends_chart")
     st.dataframe(table, hide_index=True, column_config=FORMATS)

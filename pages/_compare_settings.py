@@ -18,4 +18,4 @@ def against_setting_ui(view):
     # The gzipped size: pruning and clustering leave the file's size alone and shrink only what is downloaded.
     # One chart per row, as the page's others.
     st.plotly_chart(settings_charts.against(view, setting, "gzip_mb"), key="compare_setting_size_chart")
-    st.plotly_chart(settings_charts.against(view, setting, "accuracy"), key="compare_setting_accuracy_chart")
+    st.plotly_chart(settings_charts.against(view, setting, "metric"), key="compare_setting_accuracy_chart")

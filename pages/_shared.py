@@ -330,7 +330,8 @@ def figures_table(table, formats):
     from optlib.views import charts
 
     st.dataframe(charts.shown(table, formats), hide_index=True,
-                 column_config={column: st.column_config.TextColumn(alignment="right") for column in formats})
+                 column_config={column: st.column_config.TextColumn(alignment="right")
+                                for column in formats if column in table})
 
 
 def code_for_run(run_id):
@@ -398,6 +399,8 @@ RESULT_COLUMNS = {
     "metric_name": st.column_config.TextColumn("Metric"),
     "metric_value": st.column_config.NumberColumn("Value", format="%.4g",
                                                   help="the task's metric: top-1, accuracy at 0.5, or MAE"),
+    "metric_delta": st.column_config.NumberColumn("Δ vs float32", format="%+.4g",
+                                                  help="the metric's change against float32, in its unit"),
     "fidelity_snr_db": st.column_config.NumberColumn("SNR dB", format="%.1f",
                                                      help="fidelity to the Keras float model on the same inputs"),
 }

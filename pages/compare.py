@@ -5,7 +5,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from optlib.analysis import explain
+from optlib.analysis import explain, quality
 from optlib.engine.store import Store
 from optlib.views import charts
 from pages import _compare_settings, _compare_targets, _shared
@@ -53,9 +53,8 @@ def history_ui(run_id):
         st.dataframe(pd.DataFrame([{
             "Run": r["id"], "Status": r["status"],
             "Finished": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["finished_at"])) if r["finished_at"] else "",
-            "Top-1": (r["metrics"] or {}).get("accuracy"), "Reason (if not ok)": r["error"] or ""}
-            for r in history]), hide_index=True,
-            column_config={"Top-1": st.column_config.NumberColumn(format="percent")})
+            "Figure": quality.text(r["metrics"] or {}), "Reason (if not ok)": r["error"] or ""}
+            for r in history]), hide_index=True)
 
 
 def run_details_ui(runs):
@@ -126,11 +125,11 @@ explanations_ui(view, runs)
 st.subheader("Trade-offs")
 axes_left, axes_right = st.columns(2)
 axes_left.radio("Size axis", list(SIZE_AXES), format_func=SIZE_AXES.get, key="compare_size_axis", horizontal=True)
-quality = axes_right.radio("Quality axis", list(QUALITY_AXES), format_func=QUALITY_AXES.get, key="compare_quality_axis",
+quality_axis = axes_right.radio("Quality axis", list(QUALITY_AXES), format_func=QUALITY_AXES.get, key="compare_quality_axis",
                            horizontal=True, help="The task's metric (top-1, MAE, ...) against the labels, or "
                                                  "how closely each run follows the Keras float model on the same "
                                                  "inputs (every model has this, labels or not).")
-y_axis = charts.quality_column(view) if quality == "metric" else quality
+y_axis = charts.quality_column(view) if quality_axis == "metric" else quality_axis
 # One chart per row: side by side, a 1024 px window leaves each too narrow for its title, legend and ticks.
 st.plotly_chart(charts.scatter(view, x=st.session_state["compare_size_axis"], y=y_axis), key="compare_size_chart")
 st.plotly_chart(charts.scatter(view, x="latency_ms", y=y_axis), key="compare_latency_chart")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from optlib.analysis import timing
+from optlib.analysis import quality, timing
 from optlib.units import format_bytes
 from pages import _shared
 
@@ -54,9 +54,9 @@ st.caption(f"Most recent model and data: **{latest['model']}** on **{latest['dat
 
 smallest = group.loc[group["size_bytes"].idxmin()]
 fastest = group.loc[group["latency_ms"].idxmin()]
-measured = group[group["accuracy"].notna()]
-# On a tie in accuracy the smaller file wins: it is the better trade.
-best = measured.sort_values(["accuracy", "size_bytes"], ascending=[False, True]).iloc[0] if len(measured) else None
+measured = [row for _, row in group.iterrows() if quality.value(row) is not None]
+# Best in the task's own direction (top-1 up, MAE down); on a tie the smaller file wins: it is the better trade.
+best = min(measured, key=lambda row: (quality.best_first(row), row["size_bytes"])) if measured else None
 
 
 def versus(value, what):
@@ -71,12 +71,17 @@ metric2.metric("Fastest (median latency)", f"{fastest['latency_ms']:.3f} ms",
                fastest["scheme"] + versus(fastest["speedup"], "faster"),
                delta_color="off", delta_arrow="off", border=True)
 if best is not None:
-    metric3.metric("Most accurate", f"{best['accuracy']:.1%}", best["scheme"] + " (smallest file on a tie)",
+    metric3.metric(f"Best {quality.SHORT_NAMES.get(quality.name(best), quality.name(best))}",
+                   f"{quality.value(best):.1%}" if quality.is_percent(best) else f"{quality.value(best):.4g}",
+                   best["scheme"] + " (smallest file on a tie)" + ("" if quality.higher_is_better(best)
+                                                                   else f" · {quality.direction(best)}"),
                    delta_color="off", delta_arrow="off", border=True)
 else:
     metric3.metric("Accuracy", "not measured", "untrained model: size and latency only",
                    delta_color="off", delta_arrow="off", border=True)
 
-_shared.results_table(group.sort_values("id"), ["scheme", "accuracy", "accuracy_delta", "size_mb", "gzip_mb",
-                                                "size_ratio", "latency_ms", "speedup"])
+quality_columns = ["accuracy", "accuracy_delta"] if quality.only_top1(group) else ["metric_name", "metric_value",
+                                                                                 "metric_delta"]
+_shared.results_table(group.sort_values("id"), ["scheme", *quality_columns, "size_mb", "gzip_mb", "size_ratio",
+                                                "latency_ms", "speedup"])
 st.page_link("pages/compare.py", label="Compare all results in charts", icon=":material/arrow_forward:")

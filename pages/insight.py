@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from optlib.analysis import explain, insight, report, search
+from optlib.analysis import explain, insight, quality, report, search
 from optlib.analysis.insight import LAYER_SCHEMES, newest_runs
 from optlib.engine import schemes
 from optlib.engine.store import Store, result_row
@@ -70,8 +70,7 @@ def search_progress_ui(job):
     st.progress(fraction, text=message)
     for number, (name, stage, row) in enumerate(finished):
         what = "baseline" if number == 0 else f"candidate {number}"
-        line = f"top-1 {row['accuracy']:.1%}" if row and row.get("accuracy") is not None else (
-            (row or {}).get("error") or "")
+        line = quality.text(row) if row and quality.text(row) else ((row or {}).get("error") or "")
         st.markdown(_shared.status_line(name, stage, f"{what}; {line}" if line else what))
 
 
@@ -249,7 +248,7 @@ def before_after_ui(stored, row):
 def search_settings_ui():
     """Draw the search settings; return (max loss as a fraction, objective, trials, budget in seconds)."""
     loss, objective_col, trials_col, budget_col = st.columns(4)
-    max_loss = loss.number_input("Accepted accuracy loss (% of float32 top-1)", min_value=0.0, max_value=50.0,
+    max_loss = loss.number_input("Accepted loss (% of float32's metric)", min_value=0.0, max_value=50.0,
                                  step=0.5, format="%.2f", key="insight_max_loss")
     objective = objective_col.selectbox("Objective", list(OBJECTIVES), format_func=OBJECTIVES.get,
                                         key="insight_objective")
@@ -263,6 +262,15 @@ def search_settings_ui():
     st.caption(f"Tried in this order: {tried}. Each candidate is an ordinary run with default settings, served "
                "from the store when it exists; training-time candidates fine-tune the model first (slower).")
     return max_loss / 100.0, objective, int(trials), int(budget)
+
+
+def _metric_cell(best, base):
+    """(label, value, delta) of the chosen candidate's metric: top-1 in percent and points, MAE in its unit."""
+    name = quality.SHORT_NAMES.get(quality.name(base), quality.name(base))
+    value, reference = quality.value(best), quality.value(base)
+    if quality.is_percent(base):
+        return name.capitalize(), f"{value:.2%}", f"{100 * (value - reference):+.2f} points vs float32"
+    return f"{name} ({quality.direction(base)})", f"{value:.4g}", f"{value - reference:+.3g} vs float32"
 
 
 def search_result_ui(job):
@@ -279,8 +287,7 @@ def search_result_ui(job):
     if best:
         cells = st.columns(4)
         cells[0].metric("Best candidate" if result["met"] else "Closest candidate", charts.candidate_label(best))
-        cells[1].metric("Top-1", f"{best['accuracy']:.2%}",
-                        f"{100 * (best['accuracy'] - base['accuracy']):+.2f} points vs float32")
+        cells[1].metric(*_metric_cell(best, base))
         cells[2].metric("Size", format_bytes(best["size_bytes"]),
                         f"{base['size_bytes'] / best['size_bytes']:.2f}× smaller", delta_color="off")
         cells[3].metric("Latency", f"{best['latency_ms']:.4g} ms",
@@ -289,10 +296,13 @@ def search_result_ui(job):
     st.session_state["insight_search_axis"] = st.session_state.get("insight_search_axis", default_axis)
     axis = st.radio("Chart against", list(AXES), format_func=AXES.get, key="insight_search_axis", horizontal=True)
     st.plotly_chart(charts.search_chart(result, axis), key="insight_search_chart")
-    st.dataframe(charts.trail_frame(result), hide_index=True, column_config={
+    trail = charts.trail_frame(result)
+    st.dataframe(trail, hide_index=True, column_config={
         "Verdict": st.column_config.TextColumn("Verdict", width="large"),
         "Run": st.column_config.NumberColumn("Run", format="%d"),
-        **{column: st.column_config.NumberColumn(column, format=fmt) for column, fmt in TRAIL_FORMATS.items()}})
+        **{column: st.column_config.NumberColumn(column, format=fmt) for column, fmt in TRAIL_FORMATS.items()},
+        **{column: st.column_config.NumberColumn(column, format="%.4g")  # the task's metric when it is not top-1
+           for column in trail.columns if "is better)" in column}})
     if best and best.get("id") is not None:
         store = Store(_shared.store_path())
         rows = [result_row(r) for r in (store.get(base["id"]), store.get(best["id"])) if r]

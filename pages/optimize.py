@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from optlib.analysis import explain, report, timing
+from optlib.analysis import explain, quality, report, timing
 from optlib.engine import schemes, sweep
 from optlib.engine.store import Store
 from optlib.errors import InputError
@@ -93,8 +93,8 @@ def row_line(row):
     if row.get("status") != "ok":
         return row.get("error") or "no reason given"
     parts = []
-    if row.get("accuracy") is not None:
-        parts.append(f"top-1 {row['accuracy']:.1%}")
+    if quality.text(row):
+        parts.append(quality.text(row))
     parts.append(format_bytes(row.get("size_bytes")))
     latency = row.get("latency_ms") or {}
     if isinstance(latency, dict) and latency.get("median") is not None:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from optlib.analysis import explain, report
+from optlib.analysis import explain, quality, report
 from optlib.analysis.verdict import verdict
 from optlib.units import format_bytes
 from optlib.views import charts
@@ -35,7 +35,9 @@ def choose_model_ui(runs):
 def baseline_ui(base):
     st.header("1 · The model as it is")
     top1, size, latency = st.columns(3)
-    top1.metric("Top-1 accuracy", f"{base['accuracy']:.1%}" if base["accuracy"] == base["accuracy"] else "not measured")
+    value = quality.value(base)
+    top1.metric(quality.name(base) if quality.is_percent(base) else quality.label(base), "not measured" if value is None else
+                f"{value:.1%}" if quality.is_percent(base) else f"{value:.4g}")
     size.metric("Download (gzipped)", format_bytes(base["gzip_bytes"]))
     latency.metric("Latency", f"{base['latency_ms']:.3g} ms")
     st.caption(f"float32, measured on this machine (run #{int(base['id'])}); latency is the median of one "

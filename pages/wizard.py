@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from optlib.analysis import explain, report, where
+from optlib.analysis import explain, quality, report, where
 from optlib.engine import schemes
 from optlib.guide import counterparts, wizard
 from optlib.inputs import data, models
@@ -81,8 +81,12 @@ def measured_ui(row):
         return
     top1, size = st.columns(2)
     latency, gzip = st.columns(2)
-    top1.metric("Top-1", shown(row["accuracy"], "{:.1%}") or "n/a", shown(row["accuracy_delta"], "{:+.2f} pp"),
-                delta_arrow="off")
+    percent, value = quality.is_percent(row), quality.value(row)
+    top1.metric(quality.SHORT_NAMES.get(quality.name(row), quality.name(row)).capitalize(),
+                "n/a" if value is None else f"{value:.1%}" if percent else f"{value:.4g}",
+                shown(row["metric_delta"] * (100 if percent else 1), "{:+.2f} pp" if percent else "{:+.3g}"),
+                delta_arrow="off",
+                delta_color="normal" if quality.higher_is_better(row) else "inverse")
     size.metric("Size", format_bytes(row["size_bytes"]), shown(row["size_ratio"], "{:.1f}× smaller"),
                 delta_color="off", delta_arrow="off")
     latency.metric("Latency", shown(row["latency_ms"], "{:.3f} ms") or "n/a",

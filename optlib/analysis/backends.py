@@ -31,7 +31,8 @@ def side_by_side(df):
     """Return one row per model, dataset, quantization and backend that has an ok run, paired.
 
     Columns: model, dataset, quantization (the converter scheme's name), backend (title), scheme, id,
-    size_mb, accuracy, latency_ms, build_s (the job's wall time: for LiteRT Quantizer it may or may not
+    size_mb, accuracy (top-1; NaN for other tasks), metric_name and metric_value (the task's metric), latency_ms,
+    build_s (the job's wall time: for LiteRT Quantizer it may or may not
     include the float32 conversion, made by whichever job came first and then shared), quantize_s
     (LiteRT Quantizer's calibration plus quantization, NaN for the converter), float32_convert_s (the
     shared conversion it starts from), from_keras_s (the time from the Keras model to the file: the
@@ -39,8 +40,8 @@ def side_by_side(df):
     and build_ratio: the converter's from_keras_s / this row's, on LiteRT Quantizer's rows ("times
     faster from the Keras model"; NaN when the pair is incomplete).
     """
-    columns = ["model", "dataset", "quantization", "backend", "scheme", "id", "size_mb", "accuracy", "latency_ms",
-               "build_s", "quantize_s", "float32_convert_s", "from_keras_s", "build_ratio"]
+    columns = ["model", "dataset", "quantization", "backend", "scheme", "id", "size_mb", "accuracy", "metric_name",
+               "metric_value", "latency_ms", "build_s", "quantize_s", "float32_convert_s", "from_keras_s", "build_ratio"]
     if df is None or df.empty:
         return pd.DataFrame(columns=columns)
     ok = df[df["status"].eq("ok")].sort_values("id")
@@ -61,7 +62,8 @@ def side_by_side(df):
                 from_keras = quantize + run["float32_convert_s"] if lq_row else run["build_s"]
                 rows.append({"model": model, "dataset": dataset, "quantization": converter,
                              "backend": BACKEND_TITLES[entry.backend], "scheme": name, "id": int(run["id"]),
-                             "size_mb": run["size_mb"], "accuracy": run["accuracy"], "latency_ms": run["latency_ms"],
+                             "size_mb": run["size_mb"], "accuracy": run["accuracy"], "metric_name": run["metric_name"],
+                             "metric_value": run["metric_value"], "latency_ms": run["latency_ms"],
                              "build_s": run["build_s"], "quantize_s": quantize,
                              "float32_convert_s": run["float32_convert_s"] if lq_row else math.nan,
                              "from_keras_s": from_keras,

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from optlib import units
+from optlib.analysis import quality
 from optlib.engine import schemes
 from optlib.engine.store import flat
 
@@ -34,7 +35,7 @@ COLUMNS = (
     "threads", "runtime", "fallback_reason",
     "sparsity", "max_unique_weights", "train_s", "build_s",
     "tflite_path", "settings", "trained",
-    "accuracy_delta", "size_ratio", "gzip_ratio", "speedup",
+    "accuracy_delta", "metric_delta", "size_ratio", "gzip_ratio", "speedup",
     "scheme_order", "cached", "accuracy_note", "recipe", "model_fingerprint", "dataset_fingerprint",
     "targets",  # where it runs (optlib.engine.targets): dict per target, None for runs from before
     "backend", "float32_convert_s", "calibrate_s", "quantize_s",
@@ -46,7 +47,7 @@ NUMERIC = (
     "accuracy", "top5", "keras_accuracy", "size_bytes", "gzip_bytes", "size_mb", "gzip_mb",
     "latency_ms", "latency_p90_ms", "latency_min_ms", "latency_std_ms", "latency_runs", "latency_warmup", "threads",
     "sparsity", "max_unique_weights",
-    "train_s", "build_s", "accuracy_delta", "size_ratio", "gzip_ratio", "speedup",
+    "train_s", "build_s", "accuracy_delta", "metric_delta", "size_ratio", "gzip_ratio", "speedup",
     "float32_convert_s", "calibrate_s", "quantize_s",
     "metric_value", "mae", "rmse", "auc",
     "fidelity_snr_db", "fidelity_cosine", "fidelity_max_abs_error", "fidelity_top1_agreement",
@@ -129,7 +130,7 @@ def _add_baseline(df):
     Speed-ups compare only runs timed with the same number of threads; the
     other comparisons do not depend on threads.
     """
-    for column in ("accuracy_delta", "size_ratio", "gzip_ratio", "speedup"):
+    for column in ("accuracy_delta", "metric_delta", "size_ratio", "gzip_ratio", "speedup"):
         df[column] = math.nan
     ok = df["status"] == "ok"
     bases = df[ok & (df["scheme"] == BASELINE)].sort_values("id", ascending=False, na_position="last")
@@ -142,6 +143,8 @@ def _add_baseline(df):
             continue
         base = same.iloc[0]
         df.at[index, "accuracy_delta"] = (row["accuracy"] - base["accuracy"]) * 100.0
+        change = quality.delta(row, base)  # the task's metric, in its unit (a fraction for accuracies, like the value)
+        df.at[index, "metric_delta"] = math.nan if change is None else change
         df.at[index, "size_ratio"] = _ratio(base["size_bytes"], row["size_bytes"])
         df.at[index, "gzip_ratio"] = _ratio(base["gzip_bytes"], row["gzip_bytes"])
         timed = same[same["threads"] == row["threads"]]
@@ -202,7 +205,8 @@ def frame(rows):
         ``train_s``, ``build_s``, ``tflite_path``, ``settings`` (dict),
         ``trained``; comparisons with the newest ok float32 run of the same
         model and dataset: ``accuracy_delta`` (percentage points, scheme
-        minus float32), ``size_ratio`` and ``gzip_ratio`` (float32 size /
+        minus float32), ``metric_delta`` (the task's metric, scheme minus
+        float32, in the unit of ``metric_value``: a fraction for accuracies), ``size_ratio`` and ``gzip_ratio`` (float32 size /
         size: "times smaller"), ``speedup`` (float32 latency / latency, same
         thread count only), all NaN without such a baseline; and
         ``scheme_order``, ``cached``, ``accuracy_note``, ``recipe`` (dict,

@@ -1,4 +1,8 @@
-"""Accuracy-targeted search: the smallest or fastest model within an accepted accuracy loss.
+"""Accuracy-targeted search: the smallest or fastest model within an accepted loss of the task's metric.
+
+The loss is relative to the float32 baseline in the metric's own direction
+(:mod:`optlib.analysis.quality`): top-1 may drop by at most ``max_loss`` of
+its value, a regression model's MAE may grow by at most that much.
 
 Candidates are tried in a sensible order — cheap post-training schemes
 first, then selective int8 variants, then training-time schemes — each as
@@ -10,9 +14,10 @@ as the trail, with the reason it was or was not chosen.
 
 import time
 
+from optlib.analysis import quality
 from optlib.engine import executors, schemes, sweep
-from optlib.errors import InputError
 from optlib.engine.store import Store
+from optlib.errors import InputError
 
 OBJECTIVES = ("size", "latency", "mix")
 
@@ -40,10 +45,11 @@ def objective_value(row, baseline, objective, weight=0.5):
 
 def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budget_s=None, store=None,
            overrides=None, progress=None, weight=0.5, trusted=False, device=None):
-    """Search for the best model within ``max_loss`` relative accuracy loss.
+    """Search for the best model within ``max_loss`` relative loss of the task's metric.
 
     Args:
-        max_loss: accepted loss relative to float32 top-1 (0.01 = 1% of it).
+        max_loss: accepted loss relative to the float32 figure (0.01 = 1% of it): top-1 at least 99% of
+            float32's, MAE at most 101% of it.
         objective: "size", "latency" or "mix" (``weight`` on size, the rest on latency).
         trials: most candidates to try (the float32 baseline is not counted).
         budget_s: stop starting new trials after this many seconds.
@@ -73,11 +79,14 @@ def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budge
             return row
 
         base = run("float32")
-        if base["status"] != "ok" or base.get("accuracy") is None:
-            raise InputError(f"The float32 baseline has no accuracy "
-                             f"({base.get('error') or base.get('accuracy_note')}); "
-                             "the search needs a trained model and labelled test data.")
-        floor = base["accuracy"] * (1 - max_loss)
+        if base["status"] != "ok":
+            raise InputError(f"The float32 baseline failed ({base.get('error')}); the search needs it as its "
+                             "reference. Check the model and data with a sweep of float32 alone.")
+        if quality.value(base) is None:
+            raise InputError(f"The float32 baseline has no {quality.name(base)} "
+                             f"({base.get('accuracy_note') or 'no labels in the test data'}); the search compares "
+                             "candidates by it, so it needs a trained model and test data with labels (y_test).")
+        bound = quality.limit(base, max_loss)
         trail, best, closest = [], None, None
         for scheme, extra in order(objective)[:trials]:
             if budget_s and time.monotonic() - started > budget_s:
@@ -85,15 +94,16 @@ def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budge
                 break
             row = run(scheme, extra)
             entry = {"scheme": scheme, "settings": extra, "id": row.get("id"), "status": row["status"],
-                     "accuracy": row.get("accuracy"), "size_bytes": row.get("size_bytes"),
+                     "accuracy": row.get("accuracy"), "metric_name": quality.name(base),
+                     "metric_value": quality.value(row), "size_bytes": row.get("size_bytes"),
                      "latency_ms": (row.get("latency_ms") or {}).get("median")}
-            if row["status"] != "ok" or row.get("accuracy") is None:
-                entry["verdict"] = f"failed: {row.get('error')}"
+            if row["status"] != "ok" or quality.value(row) is None:
+                entry["verdict"] = f"failed: {row.get('error') or row.get('accuracy_note')}"
                 trail.append(entry)
                 continue
-            entry["loss"] = (base["accuracy"] - row["accuracy"]) / base["accuracy"]
+            entry["loss"] = quality.loss(row, base)
             entry["objective"] = objective_value(row, base, objective, weight)
-            entry["met"] = row["accuracy"] >= floor - 1e-12
+            entry["met"] = entry["loss"] <= max_loss + 1e-12
             if device is not None and not _fits(entry, row, device):
                 trail.append(entry)
                 continue
@@ -105,7 +115,7 @@ def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budge
             elif entry["met"]:
                 entry["verdict"] = f"meets the target, but {best['scheme']} is better on {objective}"
             else:
-                entry["verdict"] = (f"loses {100 * entry['loss']:.2f}% of float32 accuracy, "
+                entry["verdict"] = (f"loses {100 * entry['loss']:.2f}% of float32's {quality.name(base)}, "
                                     f"more than the {100 * max_loss:.2f}% accepted")
             trail.append(entry)
     chosen = best or closest
@@ -113,9 +123,13 @@ def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budge
     if device is not None and closest is None and any("fits" in t for t in trail):
         explanation = f"No candidate runs on {device['label']}: " + "; ".join(
             f"{t['scheme']} ({t['why']})" for t in trail if t.get("fits") is False) + "."
-    return {"target": {"max_loss": max_loss, "min_accuracy": floor, "objective": objective,
-                       **({"device": device} if device else {})},
-            "baseline": {"accuracy": base["accuracy"], "size_bytes": base["size_bytes"],
+    higher = quality.higher_is_better(base)
+    return {"target": {"max_loss": max_loss, "metric_name": quality.name(base), "higher_is_better": higher,
+                       "bound": bound, **({"min_accuracy": bound} if base.get("accuracy") is not None else {}),
+                       "objective": objective, **({"device": device} if device else {})},
+            "baseline": {"accuracy": base.get("accuracy"), "metric_name": quality.name(base),
+                         "metric_value": quality.value(base), "higher_is_better": higher,
+                         "size_bytes": base["size_bytes"],
                          "latency_ms": base["latency_ms"]["median"], "id": base["id"]},
             "best": chosen, "met": best is not None, "explanation": explanation,
             "trail": trail}
@@ -135,7 +149,7 @@ def _fits(entry, row, device):
 def _explain(best, closest, base, max_loss, objective):
     if best is not None:
         smaller = base["size_bytes"] / best["size_bytes"]
-        return (f"{best['scheme']} meets the target (accuracy {best['accuracy']:.4f}, a loss of "
+        return (f"{best['scheme']} meets the target ({best['metric_name']} {best['metric_value']:.4g}, a loss of "
                 f"{100 * best['loss']:.2f}% ≤ {100 * max_loss:.2f}%) and is the best on {objective} among the "
                 f"candidates tried: {smaller:.2f}x smaller than float32.")
     if closest is not None:

@@ -10,6 +10,7 @@ the deltas and ratios against the float32 run of the same model and dataset.
 import math
 from dataclasses import dataclass
 
+from optlib.analysis import quality
 from optlib.analysis.explain import speed_phrase
 from optlib.units import format_bytes
 
@@ -36,9 +37,26 @@ def _figures(row):
     speed = speed_phrase(row["speedup"])
     if speed:
         parts.append(speed)
-    if _finite(row["accuracy_delta"]):
-        parts.append(f"top-1 {row['accuracy_delta']:+.1f} points ({row['accuracy']:.1%})")
+    value = quality.value(row)
+    if _finite(row["metric_delta"]) and value is not None:
+        short = quality.SHORT_NAMES.get(quality.name(row), quality.name(row))
+        parts.append(f"{short} {100 * row['metric_delta']:+.1f} points ({value:.1%})" if quality.is_percent(row) else
+                     f"{short} {value:.4g}, {row['metric_delta']:+.3g} against float32 ({quality.direction(row)})")
     return ", ".join(parts)
+
+
+def _within(ok, base, max_loss):
+    """The runs within the budget, and the budget in words: points of an accuracy, percent of another metric."""
+    short = quality.SHORT_NAMES.get(quality.name(base), quality.name(base))
+    if quality.value(base) is None:
+        why = "an untrained model" if not base.get("trained") else "no labels in the data"
+        return ok, f"(no {'accuracy' if quality.is_percent(base) else short} measured: {why})"
+    plural = "s" if max_loss != 1 else ""
+    if quality.is_percent(base):
+        return ok[ok["metric_delta"].mul(100).ge(-max_loss)], f"within {max_loss:g} point{plural} of float32's {short}"
+    losses = [quality.loss(row, base) for _, row in ok.iterrows()]
+    inside = [loss is not None and loss <= max_loss / 100 for loss in losses]
+    return ok[inside], f"within {max_loss:g}% of float32's {short} ({quality.direction(base)})"
 
 
 def verdict(view, max_loss=1.0):
@@ -46,9 +64,10 @@ def verdict(view, max_loss=1.0):
 
     Args:
         view: a results frame holding one model and dataset, with its float32 run.
-        max_loss: how many points of top-1 a scheme may lose against float32 to be chosen.
-            A model without an accuracy figure (untrained) is judged on size and speed alone,
-            and the sentence says so.
+        max_loss: how many points of an accuracy (top-1, accuracy at 0.5) a scheme may lose against
+            float32 to be chosen, or how many percent of another metric (a regression model's MAE may
+            grow by 1%). A model without the figure (untrained, or data without labels) is judged on
+            size and speed alone, and the sentence says so.
 
     Returns:
         ``[]`` without an ok float32 run (nothing to compare with); else a Verdict for size
@@ -57,15 +76,13 @@ def verdict(view, max_loss=1.0):
     ok = view[view["status"].eq("ok")]
     if not ok["scheme"].eq(BASELINE).any():
         return []
-    measured = ok["accuracy"].notna().any()
-    allowed = ok[ok["accuracy_delta"].ge(-max_loss)] if measured else ok
+    base = ok[ok["scheme"].eq(BASELINE)].sort_values("id").iloc[-1]
+    allowed, budget = _within(ok, base, max_loss)
     allowed = allowed[allowed["scheme"].ne(BASELINE)]
     found = []
     for goal, (column, best) in GOALS.items():
         ratio = "gzip_ratio" if goal == "size" else "speedup"
         better = allowed[allowed[ratio].gt(1.0)].dropna(subset=[column])
-        budget = f"within {max_loss:g} point{'s' if max_loss != 1 else ''} of float32's top-1" if measured \
-            else "(no accuracy measured: an untrained model)"
         if better.empty:
             found.append(Verdict(goal, None, None, f"No scheme beats float32 on {goal} {budget}: keep float32 "
                                                    f"or widen the budget."))

@@ -18,6 +18,7 @@ import time
 import zipfile
 from pathlib import Path
 
+from optlib.analysis import quality
 from optlib.engine.store import flat
 from optlib.errors import InputError
 from optlib.units import format_bytes
@@ -63,9 +64,11 @@ def _add_path(archive, path, name):
 
 def _summary(row):
     lines = []
-    if row.get("accuracy") is not None:
-        lines.append(f"- top-1 accuracy on the LiteRT interpreter: {row['accuracy']:.2%}"
-                     f" ({row.get('accuracy_samples', '?')} test samples)")
+    if quality.value(row) is not None:
+        lines.append(f"- {quality.text(row)} on the LiteRT interpreter ({row.get('accuracy_samples', '?')} test "
+                     "samples)")
+    if row.get("fidelity_snr_db") is not None:
+        lines.append(f"- fidelity to the Keras float model: SNR {row['fidelity_snr_db']:.1f} dB")
     if row.get("size_bytes"):
         lines.append(f"- size: {format_bytes(row['size_bytes'])} ({row['size_bytes']:,} bytes), "
                      f"gzipped {format_bytes(row.get('gzip_bytes') or 0)}")

@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from optlib.analysis import explain, report
+from optlib.analysis import explain, quality, report
 from optlib.engine import schemes
 
 _SPARE_COLORS = ("#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354")
@@ -195,14 +195,17 @@ def _accuracy_rows(df):
 def _row_note(row):
     if row["status"] != "ok":
         return f"{row['status']}: {row['error']}" if row["error"] else str(row["status"])
-    if pd.isna(row["accuracy"]) and pd.notna(row.get("metric_value", math.nan)):
-        direction = "higher" if row.get("higher_is_better", True) else "lower"
-        return f"{row['metric_name']} {row['metric_value']:.4g} ({direction} is better)"
-    if pd.isna(row["accuracy"]) and "no labels" in str(row.get("accuracy_note")):
+    if pd.isna(row.get("metric_value", row["accuracy"])) and "no labels" in str(row.get("accuracy_note")):
         return f"no labels: fidelity only (SNR {row.get('fidelity_snr_db', math.nan):.1f} dB vs the float model)"
-    if pd.isna(row["accuracy"]):
+    if pd.isna(row.get("metric_value", row["accuracy"])):
         return "untrained model: no accuracy (size and latency only)"
     return ""
+
+
+# Table 1's quality columns when a run's metric is not top-1 (a regression model's MAE, a binary accuracy):
+# each row names its metric and direction, then its value and its change against float32 in the metric's unit.
+METRIC_COLUMNS = ("Metric", "Value", "Δ vs float32")
+TABLE1_METRIC_COLUMNS = (*TABLE1_COLUMNS[:3], *METRIC_COLUMNS, *TABLE1_COLUMNS[5:])
 
 
 def table1(df):
@@ -213,17 +216,17 @@ def table1(df):
             of it for one row per scheme).
 
     Returns:
-        A DataFrame with the columns in :data:`TABLE1_COLUMNS`, one row per run in
-        ``df``, ordered by model, dataset and registry order. Accuracy is in percent,
-        "Δ top-1" in percentage points (scheme minus float32), "×" columns are
-        float32 / scheme. Missing figures are NaN; "Note" says why (failed run,
-        untrained model).
+        A DataFrame, one row per run in ``df``, ordered by model, dataset and registry order. When every run
+        is a classifier, its columns are :data:`TABLE1_COLUMNS` (the guide's): top-1 in percent and "Δ top-1"
+        in percentage points (scheme minus float32). Otherwise (a regression model's MAE, a binary
+        accuracy) they are :data:`TABLE1_METRIC_COLUMNS`: "Metric" names each run's metric and which
+        direction is better, "Value" is in percent for accuracies and in the metric's unit otherwise, and
+        "Δ vs float32" in points or that unit. "×" columns are float32 / scheme. Missing figures are NaN;
+        "Note" says why (failed run, untrained model, no labels).
     """
     rows = df.sort_values(["model", "dataset", "scheme_order", "id"], kind="stable")
-    table = pd.DataFrame({
+    figures = {
         "Model": rows["model"], "Dataset": rows["dataset"], "Scheme": rows["scheme"],
-        "Top-1 accuracy (%)": (rows["accuracy"] * 100).round(2),
-        "Δ top-1 vs float32 (points)": rows["accuracy_delta"].round(2),
         "Latency (ms)": rows["latency_ms"].map(_sig),
         "Speed-up vs float32 (×)": rows["speedup"].round(2),
         "Size (MB)": rows["size_mb"].map(_sig),
@@ -231,16 +234,32 @@ def table1(df):
         "Gzipped (MB)": rows["gzip_mb"].map(_sig),
         "Gzipped smaller than float32 (×)": rows["gzip_ratio"].round(2),
         "Note": [_row_note(row) for _, row in rows.iterrows()],
-    }, columns=list(TABLE1_COLUMNS))
+    }
+    if quality.only_top1(rows):
+        figures.update({"Top-1 accuracy (%)": (rows["accuracy"] * 100).round(2),
+                        "Δ top-1 vs float32 (points)": rows["accuracy_delta"].round(2)})
+        columns = TABLE1_COLUMNS
+    else:
+        records = [row for _, row in rows.iterrows()]
+        figures.update({"Metric": [quality.label(row) for row in records],
+                        "Value": [quality.shown(row) for row in records],
+                        "Δ vs float32": [row["metric_delta"] * (100 if quality.is_percent(row) else 1)
+                                         for row in records]})
+        columns = TABLE1_METRIC_COLUMNS
+    table = pd.DataFrame(figures, columns=list(columns))
+    for column in ("Value", "Δ vs float32"):
+        if column in table:
+            table[column] = table[column].astype(float).map(_sig)
     return table.reset_index(drop=True)
 
 
 TABLE1_FORMATS = {
-    "Top-1 accuracy (%)": "{:.2f}", "Δ top-1 vs float32 (points)": "{:+.2f}", "Latency (ms)": "{:.4g}",
+    "Top-1 accuracy (%)": "{:.2f}", "Δ top-1 vs float32 (points)": "{:+.2f}", "Value": "{:.4g}",
+    "Δ vs float32": "{:+.3g}", "Latency (ms)": "{:.4g}",
     "Speed-up vs float32 (×)": "{:.2f}×", "Size (MB)": "{:.4g}", "Smaller than float32 (×)": "{:.2f}×",
     "Gzipped (MB)": "{:.4g}", "Gzipped smaller than float32 (×)": "{:.2f}×",
 }
-_TABLE1_WIDTHS = (1.3, 0.9, 1.4, 0.9, 0.9, 0.8, 0.9, 0.8, 0.9, 0.8, 0.9, 2.2)
+_TABLE1_WIDTHS = {"Model": 1.3, "Dataset": 0.9, "Scheme": 1.4, "Metric": 1.3, "Note": 2.2}
 
 
 def _cell(value, spec="{}"):
@@ -260,7 +279,7 @@ def table1_figure(df):
     fig = _figure(title, height=min(1400, 150 + 30 * len(table) + 14 * int(table["Note"].str.len().gt(0).sum())))
     plain = ["#222"] * len(table)
     fig.add_trace(go.Table(
-        columnwidth=list(_TABLE1_WIDTHS),
+        columnwidth=[_TABLE1_WIDTHS.get(c, 0.9 if "×" in c or "%" in c or "Δ" in c else 0.8) for c in table.columns],
         header={"values": [f"<b>{c}</b>" for c in table.columns], "align": "left", "fill_color": "#e8e8e8"},
         cells={"values": [[_cell(v, TABLE1_FORMATS.get(c, "{}")) for v in table[c]] for c in table.columns],
                "align": "left", "height": 26,
@@ -274,7 +293,7 @@ def shown(table, formats):
     """A table as a page shows it: each figure as text in its format, a missing one as "—" (never "None" or
     "nan": the table's Note says why it is missing). ``formats``: column -> format spec."""
     text = table.copy()
-    for column, spec in formats.items():
+    for column, spec in ((c, f) for c, f in formats.items() if c in table):
         text[column] = ["—" if value is None or (isinstance(value, float) and math.isnan(value)) else spec.format(value)
                         for value in table[column]]
     return text

@@ -17,10 +17,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from optlib.analysis import report
+from optlib.analysis import quality, report
 from optlib.units import KB
-from optlib.views.charts import _annotate as _note
 from optlib.views.charts import TEMPLATE, _empty, _figure, color_of
+from optlib.views.charts import _annotate as _note
 
 ROUNDING_NOISE = 1 / math.sqrt(12)  # RMSE / scale of pure rounding to a uniform grid
 KEPT_COLOR = "#d62728"
@@ -328,12 +328,14 @@ def before_after(df):
 def trail_frame(result):
     """Return the baseline and every candidate of a search as a table, in the order tried.
 
-    Columns: "#", "Candidate", "Status", "Top-1 (%)", "Loss vs float32 (%)", "Size (kB)",
-    "Latency (ms)", "Meets target", "Verdict", "Run". The chosen candidate's verdict starts with ★.
+    Columns: "#", "Candidate", "Status", the task's metric ("Top-1 (%)", "MAE (lower is better)"),
+    "Loss vs float32 (%)", "Size (kB)", "Latency (ms)", "Meets target", "Verdict", "Run". The chosen
+    candidate's verdict starts with ★.
     """
     base = result["baseline"]
     best = result.get("best") or {}
-    records = [{"#": 0, "Candidate": "float32 (baseline)", "Status": "ok", "Top-1 (%)": 100 * base["accuracy"],
+    metric = _metric_column(base)
+    records = [{"#": 0, "Candidate": "float32 (baseline)", "Status": "ok", metric: quality.shown(base),
                 "Loss vs float32 (%)": 0.0, "Size (kB)": base["size_bytes"] / KB, "Latency (ms)": base["latency_ms"],
                 "Meets target": None, "Verdict": "the baseline: the target is measured against it",
                 "Run": base.get("id")}]
@@ -342,7 +344,7 @@ def trail_frame(result):
             entry.get("settings") == best.get("settings")
         records.append({
             "#": number, "Candidate": candidate_label(entry), "Status": entry.get("status", "not tried"),
-            "Top-1 (%)": 100 * entry["accuracy"] if _finite(entry.get("accuracy")) else None,
+            metric: quality.shown({**entry, "metric_name": quality.name(base)}),
             "Loss vs float32 (%)": 100 * entry["loss"] if _finite(entry.get("loss")) else None,
             "Size (kB)": entry["size_bytes"] / KB if _finite(entry.get("size_bytes")) else None,
             "Latency (ms)": entry.get("latency_ms") if _finite(entry.get("latency_ms")) else None,
@@ -352,6 +354,15 @@ def trail_frame(result):
     table = pd.DataFrame.from_records(records)
     table["Run"] = table["Run"].astype("Int64")
     return table
+
+
+def _metric_column(base):
+    return "Top-1 (%)" if quality.name(base) == quality.TOP1 else quality.label(base)
+
+
+def _search_y(entry, base):
+    """The y of a search point: the task's metric as shown (percent for accuracies), None if not measured."""
+    return quality.shown({**entry, "metric_name": quality.name(base), "higher_is_better": quality.higher_is_better(base)})
 
 
 def search_chart(result, axis="size"):
@@ -369,70 +380,75 @@ def search_chart(result, axis="size"):
         raise ValueError(f"Cannot plot the search against '{axis}'; choose one of: {', '.join(SEARCH_AXES)}.")
     column, axis_title = SEARCH_AXES[axis]
     target = result["target"]
-    title = f"Search trail: accuracy vs {axis} (objective: {target['objective']})"
     base = result["baseline"]
-    points = [{"label": "float32 (baseline)", "scheme": "float32", "accuracy": base["accuracy"],
+    metric, higher = quality.name(base), quality.higher_is_better(base)
+    y_title, short = quality.label(base), quality.SHORT_NAMES.get(metric, metric)
+    unit = "%" if quality.is_percent(base) else ""
+    title = f"Search trail: {'accuracy' if unit else metric} vs {axis} (objective: {target['objective']})"
+    points = [{"label": "float32 (baseline)", "scheme": "float32", "y": _search_y(base, base),
                "size_kb": base["size_bytes"] / KB, "latency_ms": base["latency_ms"], "met": None, "id": base.get("id"),
                "verdict": "the baseline"}]
     missing = []
     for entry in result["trail"]:
-        if entry.get("status") == "ok" and _finite(entry.get("accuracy")) and _finite(entry.get("size_bytes")):
-            points.append({"label": candidate_label(entry), "scheme": entry["scheme"], "accuracy": entry["accuracy"],
+        if entry.get("status") == "ok" and _finite(_search_y(entry, base)) and _finite(entry.get("size_bytes")):
+            points.append({"label": candidate_label(entry), "scheme": entry["scheme"], "y": _search_y(entry, base),
                            "size_kb": entry["size_bytes"] / KB, "latency_ms": entry.get("latency_ms"),
                            "met": entry.get("met"), "id": entry.get("id"), "settings": entry.get("settings"),
                            "verdict": entry.get("verdict", "")})
         else:
             missing.append(f"{candidate_label(entry)} ({entry.get('status') or 'not tried'})")
     note = ("Not shown: " + ", ".join(missing)) if missing else ""
-    fig = _figure(title, note, xaxis_title=axis_title, yaxis_title="Top-1 accuracy (%)", legend_title_text="",
-                  height=500)
+    fig = _figure(title, note, xaxis_title=axis_title, yaxis_title=y_title, legend_title_text="", height=500)
     df = pd.DataFrame(points)
-    front = report.pareto(df.dropna(subset=[column]), column, "accuracy")
-    fig.add_trace(go.Scatter(x=front[column], y=front["accuracy"] * 100, mode="lines", name="Pareto front",
+    front = report.pareto(df.dropna(subset=[column]), column, "y", maximize=higher)
+    fig.add_trace(go.Scatter(x=front[column], y=front["y"], mode="lines", name="Pareto front",
                              line={"color": "#444", "dash": "dash", "width": 1.5}, hoverinfo="skip"))
     best = result.get("best")
     chosen_word = "chosen" if result.get("met") else "closest (target not met)"
-    if best and _finite(best.get("accuracy")):  # drawn first: a halo behind the candidates' own markers
+    best_y = _search_y(best, base) if best else None
+    if best and _finite(best_y):  # drawn first: a halo behind the candidates' own markers
         fig.add_trace(go.Scatter(
-            x=[best["size_bytes"] / KB if axis == "size" else best.get("latency_ms")], y=[100 * best["accuracy"]],
+            x=[best["size_bytes"] / KB if axis == "size" else best.get("latency_ms")], y=[best_y],
             mode="markers", name=f"★ {chosen_word}: {candidate_label(best)}",
             marker={"size": 34, "symbol": "star", "color": "rgba(255, 191, 0, 0.45)",
                     "line": {"width": 2, "color": "#b8860b"}},
-            hovertemplate=f"<b>{chosen_word}</b>: {candidate_label(best)}<br>top-1 %{{y:.2f}}%<extra></extra>"))
-    crowded = _crowded([p[column] for p in points], [100 * p["accuracy"] for p in points])
+            hovertemplate=f"<b>{chosen_word}</b>: {candidate_label(best)}<br>{short} %{{y:.4g}}{unit}<extra></extra>"))
+    crowded = _crowded([p[column] for p in points], [p["y"] for p in points])
     for number, (point, crowd) in enumerate(zip(points, crowded)):
         crowd = crowd or bool(best) and point["id"] == best.get("id") and point.get("settings") == best.get("settings")
         filled = point["met"] is not False
         symbol = "square" if number == 0 else CANDIDATE_SYMBOLS[(number - 1) % len(CANDIDATE_SYMBOLS)]
         fig.add_trace(go.Scatter(
-            x=[point[column]], y=[100 * point["accuracy"]], mode="markers" if crowd else "markers+text",
+            x=[point[column]], y=[point["y"]], mode="markers" if crowd else "markers+text",
             name=point["label"] + ("" if point["met"] is not False else " (misses the target)"),
             text=[point["label"]], textposition="top center", textfont={"size": 11, "color": "#333"},
             marker={"size": 14, "color": color_of(point["scheme"]) if filled else "white",
                     "symbol": symbol, "line": {"width": 2, "color": color_of(point["scheme"])}},
             customdata=[[point["size_kb"], point["latency_ms"], point["verdict"], point["id"]]],
-            hovertemplate=(f"<b>{point['label']}</b><br>top-1 %{{y:.2f}}%<br>%{{customdata[0]:,.1f}} kB · "
+            hovertemplate=(f"<b>{point['label']}</b><br>{short} %{{y:.4g}}{unit}<br>%{{customdata[0]:,.1f}} kB · "
                            "%{customdata[1]:.4g} ms<br>%{customdata[2]}<br>run #%{customdata[3]}<extra></extra>")))
-    floor = 100 * target["min_accuracy"]
+    bound = target.get("bound", target.get("min_accuracy"))
+    floor = 100 * bound if unit else bound
     fig.add_hline(y=floor, line={"dash": "dot", "color": TARGET_COLOR, "width": 2},
-                  annotation_text=f"target: top-1 ≥ {floor:.2f}% (at most {100 * target['max_loss']:.2f}% loss)",
-                  annotation_position="bottom right", annotation_font_color=TARGET_COLOR)
-    ys = [100 * p["accuracy"] for p in points] + [floor]
-    pad = max(0.5, (max(ys) - min(ys)) * 0.15)
-    y_range = [min(ys) - pad, min(100.5, max(ys) + pad * 1.5)]
+                  annotation_text=f"target: {short} {'≥' if higher else '≤'} {floor:.4g}{unit} "
+                                  f"(at most {100 * target['max_loss']:.2f}% loss)",
+                  annotation_position="bottom right" if higher else "top right", annotation_font_color=TARGET_COLOR)
+    ys = [p["y"] for p in points] + [floor]
+    pad = max(0.5 if unit else 0.0, (max(ys) - min(ys)) * 0.15) or abs(floor) * 0.05 or 1.0
+    y_range = [min(ys) - pad, min(100.5, max(ys) + pad * 1.5) if unit else max(ys) + pad * 1.5]
     fig.update_yaxes(range=y_range)
     log = _log_axis(points, column)
     xs = [p[column] for p in points if _finite(p[column]) and p[column] > 0]
     x_range = [math.log10(min(xs)) - 0.1, math.log10(max(xs)) + 0.1] if log else [0, max(xs or [1.0]) * 1.12]
     fig.update_xaxes(range=x_range, **({"type": "log", "title_text": axis_title + ", log scale"} if log else {}))
-    if best and _finite(best.get("accuracy")):
+    if best and _finite(best_y):
         x = best["size_bytes"] / KB if axis == "size" else best.get("latency_ms")
         word = chosen_word
         to_px = _pixels(x_range, y_range, log)
-        ax, ay = _free_offset(to_px(x, 100 * best["accuracy"]),
-                              [to_px(p[column], 100 * p["accuracy"]) for p in points if _finite(p[column])]
+        ax, ay = _free_offset(to_px(x, best_y),
+                              [to_px(p[column], p["y"]) for p in points if _finite(p[column])]
                               + [to_px(10 ** x_range[1] if log else x_range[1], floor)])
-        fig.add_annotation(x=math.log10(x) if log else x, y=100 * best["accuracy"],
+        fig.add_annotation(x=math.log10(x) if log else x, y=best_y,
                            text=f"<b>★ {word}: {candidate_label(best)}</b>", showarrow=True, arrowhead=2,
                            ax=ax, ay=ay, font={"color": "#7a5a00"}, bgcolor="rgba(255,255,255,0.85)")
     return fig

@@ -42,13 +42,20 @@ def varying(df):
 
 
 def against(df, setting, y="gzip_mb"):
-    """One line per model and scheme: ``y`` over the values of ``setting``."""
-    title = f"{Y_AXES[y].split(' (')[0]} against {setting}"
+    """One line per model and scheme: ``y`` over the values of ``setting``.
+
+    ``y`` is a column of :data:`Y_AXES`, or "metric" for the task's metric of the runs (top-1 for
+    classifiers, MAE for a regression model, its name and direction on the axis).
+    """
+    if y == "metric":
+        y = charts.quality_column(df)
+    axis_title = charts.metric_axis(df)[0] if y == "metric_value" else Y_AXES[y]
+    title = f"{axis_title.split(' (')[0]} against {setting}"
     rows = _values(df, setting)
     rows = rows[rows[y].notna()] if y in rows else rows.iloc[0:0]
     if rows.empty:
-        return charts._empty(title, f"No finished run with both {setting} and {Y_AXES[y].lower()}.")
-    fig = charts._figure(title, xaxis_title=setting, yaxis_title=Y_AXES[y], legend_title_text="Scheme")
+        return charts._empty(title, f"No finished run with both {setting} and {axis_title.lower()}.")
+    fig = charts._figure(title, xaxis_title=setting, yaxis_title=axis_title, legend_title_text="Scheme")
     several_models = rows["model"].nunique() > 1
     for (model, scheme), line in rows.groupby(["model", "scheme"], sort=False):
         line = line.sort_values("value")
@@ -59,7 +66,7 @@ def against(df, setting, y="gzip_mb"):
             x=line["value"], y=shown, mode="lines+markers", name=f"{scheme} · {model}" if several_models else scheme,
             line={"color": charts.color_of(scheme)}, marker={"size": 9},
             customdata=charts._custom(line["id"], line["dataset"]),
-            hovertemplate=f"{setting} %{{x:g}}<br>{Y_AXES[y]}: %{{y:.4g}}<br>run #%{{customdata[0]}} · "
+            hovertemplate=f"{setting} %{{x:g}}<br>{axis_title}: %{{y:.4g}}<br>run #%{{customdata[0]}} · "
                           "%{customdata[1]}<extra></extra>"))
     if not fig.data:
         return charts._empty(title, f"No scheme ran at two or more values of {setting}.")

@@ -518,3 +518,30 @@ def test_present_without_a_baseline_says_what_to_run(app, home):
     at = app("present.py")
     assert not at.exception
     assert "has no float32 run: run float32 on Optimize" in texts(at.warning)
+
+
+def test_a_regression_model_is_shown_by_its_mae_where_lower_is_better_on_every_page(app, home):
+    """Home, Compare's Table 1 and Present read the task's metric (MAE), not an empty top-1."""
+    from optlib.engine.store import Store
+
+    store = Store()
+    for scheme, mae, size in (("float32", 40.0, 5_500), ("int8", 40.2, 4_800), ("int16x8", 39.9, 5_400)):
+        metrics = {**apphelpers.canned_metrics(scheme), "size_bytes": size, "accuracy": None, "top5": None,
+                   "keras_accuracy": None, "task": "regression", "metric_name": "MAE",
+                   "metric_type": "Mean absolute error", "metric_value": mae, "mae": mae, "higher_is_better": False}
+        apphelpers.put_run(store, scheme, "diabetes_mlp", "mlp-fp", "diabetes", "diabetes-fp", metrics=metrics)
+    at = app()
+    assert not at.exception
+    best = at.metric[2]
+    assert (best.label, best.value) == ("Best MAE", "39.9")  # the lowest MAE, not the highest
+    assert "lower is better" in best.delta
+    at = app("compare.py")
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("Scheme")
+    assert "Top-1 accuracy (%)" not in table
+    assert table.loc["int8", "Metric"] == "MAE (lower is better)"
+    assert (table.loc["int8", "Value"], table.loc["int8", "Δ vs float32"]) == ("40.2", "+0.2")
+    at = app("present.py")
+    assert not at.exception
+    assert (at.metric[0].label, at.metric[0].value) == ("MAE (lower is better)", "40")
+    assert "within 1% of float32's MAE (lower is better)" in at.success[0].value

@@ -35,6 +35,18 @@ def test_an_impossible_target_returns_the_closest_candidate_and_says_so(store):
     assert all("loses" in t["verdict"] for t in result["trail"])
 
 
+def test_the_search_on_a_regression_model_keeps_mae_within_the_loss_and_lower_is_better(store):
+    result = search("diabetes_mlp", "diabetes", max_loss=0.01, objective="size", trials=2, store=store,
+                    overrides=FAST)
+    base, target = result["baseline"], result["target"]
+    assert (base["metric_name"], base["higher_is_better"], base["accuracy"]) == ("MAE", False, None)
+    assert target["bound"] == pytest.approx(base["metric_value"] * 1.01)  # a ceiling: MAE may grow by 1%
+    for trial in (t for t in result["trail"] if t["status"] == "ok"):
+        assert trial["met"] == (trial["metric_value"] <= target["bound"] + 1e-9)
+        assert trial["loss"] == pytest.approx((trial["metric_value"] - base["metric_value"]) / base["metric_value"])
+    assert result["met"] and "MAE" in result["explanation"]
+
+
 def test_bad_search_arguments_are_refused():
     with pytest.raises(InputError, match="Unknown objective 'speed'; use one of size, latency, mix"):
         search("digits_cnn", "digits", objective="speed")

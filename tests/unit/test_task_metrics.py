@@ -69,6 +69,42 @@ def test_a_regression_pareto_front_prefers_lower_mae_and_the_axis_says_so():
     assert list(front["scheme"]) == ["int8", "float16", "float32"]  # dynamic: larger and worse than int8
     figure = charts.scatter(frame, "size_mb", charts.quality_column(frame))
     assert figure.layout.yaxis.title.text == "MAE (lower is better)"
-    assert "MAE 12" in charts.table1(frame).set_index("Scheme").loc["int8", "Note"]
     fidelity = charts.scatter(frame, "latency_ms", "fidelity_snr_db")
     assert "SNR" in fidelity.layout.yaxis.title.text
+
+
+def test_table1_shows_a_regression_models_mae_and_its_change_not_an_empty_top1():
+    frame = report.frame([_row("float32", 10.0, 4000, 1), _row("int8", 12.5, 1000, 2)])
+    table = charts.table1(frame).set_index("Scheme")
+    assert "Top-1 accuracy (%)" not in table
+    assert table.loc["int8", "Metric"] == "MAE (lower is better)"
+    assert table.loc["int8", "Value"] == 12.5 and table.loc["int8", "Δ vs float32"] == pytest.approx(2.5)
+    shown = charts.shown(charts.table1(frame), charts.TABLE1_FORMATS).set_index("Scheme")
+    assert (shown.loc["int8", "Value"], shown.loc["int8", "Δ vs float32"]) == ("12.5", "+2.5")
+
+
+def test_table1_with_a_classifier_and_a_regression_model_names_each_rows_metric():
+    classifier = [{**_row(scheme, None, 4000 // n, 10 + n), "model": "cnn", "task": "classification",
+                   "metric_name": "Top-1 accuracy", "metric_value": top1, "accuracy": top1, "higher_is_better": True}
+                  for n, (scheme, top1) in enumerate((("float32", 0.975), ("int8", 0.96)), start=1)]
+    table = charts.table1(report.frame(classifier + [_row("float32", 10.0, 4000, 1)]))
+    by_model = table.set_index(["Model", "Scheme"])
+    assert by_model.loc[("cnn", "int8"), "Metric"] == "Top-1 accuracy (%)"
+    assert by_model.loc[("cnn", "int8"), "Value"] == pytest.approx(96.0)
+    assert by_model.loc[("cnn", "int8"), "Δ vs float32"] == pytest.approx(-1.5)
+    assert by_model.loc[("m", "float32"), "Metric"] == "MAE (lower is better)"
+    only_classifier = charts.table1(report.frame(classifier))
+    assert tuple(only_classifier.columns) == charts.TABLE1_COLUMNS  # the guide's own columns
+
+
+def test_the_search_treats_a_growing_mae_as_a_loss():
+    from optlib.analysis import quality
+
+    base = {"metric_name": "MAE", "metric_value": 10.0, "higher_is_better": False}
+    assert quality.loss({**base, "metric_value": 10.5}, base) == pytest.approx(0.05)
+    assert quality.loss({**base, "metric_value": 9.0}, base) == pytest.approx(-0.1)
+    assert quality.limit(base, 0.01) == pytest.approx(10.1)
+    top1 = {"accuracy": 0.9}  # a row from before tasks were recorded: a classifier
+    assert quality.loss({"accuracy": 0.891}, top1) == pytest.approx(0.01) and quality.limit(top1, 0.1) == 0.81
+    assert quality.text({**base, "metric_value": 10.5}) == "MAE 10.5 (lower is better)"
+    assert quality.text(top1) == "top-1 90.0%"

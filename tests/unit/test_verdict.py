@@ -41,3 +41,17 @@ def test_an_untrained_model_is_judged_on_size_and_speed_and_says_so():
 
 def test_without_a_float32_run_there_is_no_verdict():
     assert verdict(frame(result("int8", 2))) == []
+
+
+def test_a_regression_model_is_judged_by_its_mae_growing_at_most_one_percent():
+    def regression(scheme, id_, mae, gzip, median):
+        return {**result(scheme, id_, accuracy=None, gzip=gzip, median=median), "task": "regression",
+                "metric_name": "MAE", "metric_value": mae, "higher_is_better": False, "trained": True}
+
+    view = frame(regression("float32", 1, 40.0, 4_300, 0.004), regression("int8", 2, 40.2, 2_500, 0.005),
+                 regression("int16x8", 3, 42.0, 2_400, 0.003))  # the smallest, but MAE 5% worse
+    size, speed = verdict(view)
+    assert (size.scheme, speed.scheme) == ("int8", None)
+    assert "within 1% of float32's MAE (lower is better)" in size.sentence
+    assert "MAE 40.2, +0.2 against float32 (lower is better)" in size.sentence
+    assert verdict(view, max_loss=10.0)[0].scheme == "int16x8"
