@@ -387,11 +387,12 @@ RESULT_COLUMNS = {
     "accuracy": st.column_config.NumberColumn("Top-1", format="percent"),  # 97.5%, as every page shows it
     "accuracy_delta": st.column_config.NumberColumn("Δ top-1 (pp)", format="%+.2f",
                                                     help="percentage points against float32"),
-    "size_mb": st.column_config.NumberColumn("Size MB", format="%.3f"),
-    "gzip_mb": st.column_config.NumberColumn("Gzip MB", format="%.3f"),
+    # Significant digits: a 5 kB regression MLP and a 14 MB MobileNetV2 share these columns.
+    "size_mb": st.column_config.NumberColumn("Size MB", format="%.4g"),
+    "gzip_mb": st.column_config.NumberColumn("Gzip MB", format="%.4g"),
     "size_ratio": st.column_config.NumberColumn("Smaller ×", format="%.2f",
                                                 help="float32 size / this size"),
-    "latency_ms": st.column_config.NumberColumn("Latency ms", format="%.3f"),
+    "latency_ms": st.column_config.NumberColumn("Latency ms", format="%.4g"),
     "speedup": st.column_config.NumberColumn("Speed-up ×", format="%.2f",
                                              help="float32 latency / this latency (same threads)"),
     "sparsity": st.column_config.NumberColumn("Sparsity", format="%.2f"),

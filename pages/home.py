@@ -59,16 +59,19 @@ measured = [row for _, row in group.iterrows() if quality.value(row) is not None
 best = min(measured, key=lambda row: (quality.best_first(row), row["size_bytes"])) if measured else None
 
 
-def versus(value, what):
-    return f" · {value:.1f}× {what} than float32" if value == value else ""  # NaN: no baseline
+def versus(row, column, what):
+    value = row[column]
+    if row["scheme"] == "float32" or value != value:  # float32 itself, or NaN: no baseline
+        return ""
+    return f" · {value:.1f}× {what} than float32"
 
 
 metric1, metric2, metric3 = st.columns(3)
 metric1.metric("Smallest file", format_bytes(smallest["size_bytes"]),
-               smallest["scheme"] + versus(smallest["size_ratio"], "smaller"),
+               smallest["scheme"] + versus(smallest, "size_ratio", "smaller"),
                delta_color="off", delta_arrow="off", border=True)
-metric2.metric("Fastest (median latency)", f"{fastest['latency_ms']:.3f} ms",
-               fastest["scheme"] + versus(fastest["speedup"], "faster"),
+metric2.metric("Fastest (median latency)", f"{fastest['latency_ms']:.3g} ms",
+               fastest["scheme"] + versus(fastest, "speedup", "faster"),
                delta_color="off", delta_arrow="off", border=True)
 if best is not None:
     metric3.metric(f"Best {quality.SHORT_NAMES.get(quality.name(best), quality.name(best))}",

@@ -5,6 +5,7 @@ Run with ``.venv/bin/python -m pytest tests/e2e/test_e2e_regression.py -m e2e``.
 
 import numpy as np
 import pytest
+from grids import grid
 
 pytestmark = pytest.mark.e2e
 
@@ -57,4 +58,15 @@ def test_a_regression_upload_runs_and_compare_charts_mae(server, page, screensho
     page.wait_for_timeout(1_500)
     axis_titles = page.locator(".js-plotly-plot .ytitle").all_text_contents()
     assert "MAE (lower is better)" in axis_titles, axis_titles
+    # Table 1 names the metric and gives its value and change, not an empty top-1 column.
+    table1 = grid(page, 0, ready=lambda rows: len(rows) >= 5)
+    assert "Top-1 accuracy (%)" not in table1[0], table1[0]
+    assert {row["Metric"] for row in table1} == {"MAE (lower is better)"}, table1
+    assert all(float(row["Value"]) > 0 for row in table1), table1
     page.screenshot(path=screenshots / "compare_regression.png", full_page=True)
+
+    page.locator('[data-testid="stSidebarNavLink"]', has_text="Home").click()
+    best = page.locator('[data-testid="stMetric"]', has_text="Best MAE")
+    best.wait_for()
+    assert "lower is better" in best.text_content()
+    page.screenshot(path=screenshots / "home_regression.png", full_page=True)

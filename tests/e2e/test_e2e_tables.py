@@ -10,12 +10,12 @@ Run with ``.venv/bin/python -m pytest tests/e2e/test_e2e_tables.py -m e2e``.
 
 import pytest
 
+from grids import grid
 from optlib.analysis import report, tables
 
 pytestmark = pytest.mark.e2e
 
 REPRODUCE_BUDGET_S = 480  # measured ~75 s for mobilenet_v2 float32 + int8; room for a busy machine
-GRID = "e => [...e.querySelectorAll('table tr')].map(r => [...r.querySelectorAll('th,td')].map(c => c.textContent))"
 TRACES = ("() => [...document.querySelectorAll('.js-plotly-plot')].map(e => e.data.map(t => ({name: t.name, "
           "xaxis: t.xaxis || 'x', x: Array.from((t.x && t.x._inputArray) || t.x || []), "
           "y: Array.from((t.y && t.y._inputArray) || t.y || [])})))")
@@ -25,21 +25,6 @@ TRACES = ("() => [...document.querySelectorAll('.js-plotly-plot')].map(e => e.da
 def empty_keras_cache(tmp_path_factory, monkeypatch):
     """The server inherits this environment: an empty Keras cache, so no ImageNet weights are found."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("keras")))
-
-
-def grid(page, index, ready=bool, timeout_s=20):
-    """The cells of the index-th dataframe as the browser has them (visible columns), once ``ready(rows)``.
-
-    The grid fills its cells a moment after the page has drawn it, and again after each rerun.
-    """
-    rows = []
-    for _ in range(timeout_s * 4):
-        cells = page.locator('[data-testid="stDataFrame"]').nth(index).evaluate(GRID)
-        rows = [dict(zip(cells[0], row)) for row in cells[1:]] if cells else []
-        if ready(rows):
-            return rows
-        page.wait_for_timeout(250)
-    return rows
 
 
 def local_rows(page, index):
