@@ -191,6 +191,7 @@ class _Worker:
 
     def pause(self):
         if self.paused_at is None and self.process.poll() is None:
+            self._signal_children(signal.SIGSTOP)
             os.kill(self.process.pid, signal.SIGSTOP)
             self.paused_at = time.monotonic()
 
@@ -198,8 +199,18 @@ class _Worker:
         if self.paused_at is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.process.pid, signal.SIGCONT)
+            self._signal_children(signal.SIGCONT)
             self.started += time.monotonic() - self.paused_at  # a paused job's clock stops
             self.paused_at = None
+
+    def _signal_children(self, number):
+        """The worker's own helpers (TFLM's process) pause and resume with it."""
+        import psutil
+
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(self.process.pid).children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    child.send_signal(number)
 
     def wait_exit(self):
         """Return the exit code of a worker that has stopped talking (killing it if needed)."""
@@ -343,6 +354,18 @@ def _out_of_memory(worker, text=OUT_OF_MEMORY):
     return text.format(used=format_bytes(used), limit=format_bytes(limit))
 
 
+def _children_rss(process):
+    """The resident memory of a worker's helpers (TFLM's process): they count against its budget."""
+    import psutil
+
+    total = 0
+    with contextlib.suppress(psutil.Error):
+        for child in process.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total += child.memory_info().rss
+    return total
+
+
 class _MemoryWatchdog:
     """Stops (SIGKILL) any worker of the pool whose resident memory passes the limit, checking 10 times a second.
 
@@ -364,14 +387,18 @@ class _MemoryWatchdog:
 
         watched = {}  # worker -> its psutil.Process, taken while it surely runs: kill() checks it is still
         # that process (its start time), so a pid the system gave to another process is never signalled
+        helpers, tick = {}, 0  # worker -> its helpers' memory, read once a second (listing children scans /proc)
         while not self.stopped.wait(self.INTERVAL_S):
+            tick += 1
             for worker in list(self.pool):
                 try:
                     if worker not in watched:
                         if worker.process.poll() is not None:
                             continue
                         watched[worker] = psutil.Process(worker.process.pid)
-                    used = watched[worker].memory_info().rss
+                    if tick % 10 == 1 or worker not in helpers:
+                        helpers[worker] = _children_rss(watched[worker])
+                    used = watched[worker].memory_info().rss + helpers[worker]
                     if used > self.limit and worker.out_of_memory is None:
                         worker.out_of_memory = (used, self.limit)
                         watched[worker].kill()

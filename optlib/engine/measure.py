@@ -178,7 +178,8 @@ def _background_cpu(before, after):
     if before is None or after is None or after[0] - before[0] <= 0:
         return None
     others = (after[1] - before[1]) - (after[2] - before[2])
-    return round(max(0.0, others / ((after[0] - before[0]) * (os.cpu_count() or 1))), 3)
+    share = others / ((after[0] - before[0]) * (os.cpu_count() or 1))
+    return round(min(1.0, max(0.0, share)), 3)  # /proc/stat counts in ticks (10 ms): a short window can overshoot
 
 
 _ENVIRONMENT = None

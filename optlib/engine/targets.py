@@ -74,7 +74,7 @@ def check(tflite, x=None, y=None, reference=None):
         failed = _failed("the .tflite could not be read", problem)
         return {name: dict(failed) for name in TARGETS}
     checks = {"cpu": lambda: cpu(graph), "gpu": lambda: gpu(graph), "integer_only": lambda: integer_only(graph),
-              "micro": lambda: micro(tflite, x, y, reference)}
+              "micro": lambda: _micro_isolated(tflite, x, y, reference)}
     found = {}
     for name, run in checks.items():
         try:
@@ -270,8 +270,8 @@ def _tflm_reason(lines, problem):
 
 def micro_max_bytes():
     """The largest model the microcontroller check runs (``OPTLIB_MICRO_MAX_MB``, default 1 MB: the flash of a
-    large microcontroller). TFLM runs in the job's process, and on MobileNetV2's int8 file (3.9 MB) it aborts
-    the whole process, so bigger models are not tried."""
+    large microcontroller). TFLM's reference kernels take seconds per invoke on bigger models, and on
+    MobileNetV2's int8 file (3.9 MB) it aborted its process."""
     text = os.environ.get("OPTLIB_MICRO_MAX_MB", "").strip()
     try:
         return int(float(text) * 1_000_000) if text else 1_000_000
@@ -279,22 +279,41 @@ def micro_max_bytes():
         raise InputError(f"OPTLIB_MICRO_MAX_MB={text!r} must be a number of megabytes.") from None
 
 
+def micro_entry(tflite, reason=None):
+    """The microcontroller entry of a model that did not run (yet): its flash, and why not."""
+    return {"runs": False, "reason": reason, "flash_bytes": len(tflite), "arena_bytes": None,
+            "runtime": "TensorFlow Lite for Microcontrollers (tflite-micro, reference kernels)"}
+
+
+def _over_the_cap(tflite):
+    largest = micro_max_bytes()
+    if len(tflite) <= largest:
+        return None
+    return micro_entry(tflite, f"not run: the model's {format_bytes(len(tflite))} is over the "
+                               f"{format_bytes(largest)} this check runs on TensorFlow Lite for Microcontrollers "
+                               "(OPTLIB_MICRO_MAX_MB sets it)")
+
+
+def _micro_isolated(tflite, x, y, reference):
+    """:func:`micro` in a process of its own (:mod:`optlib.engine.micro_process`): TFLM aborting costs this check."""
+    from optlib.engine import micro_process
+
+    return _over_the_cap(tflite) or micro_process.run(tflite, x, y, reference)
+
+
 def micro(tflite, x=None, y=None, reference=None):
-    """Run the model on TensorFlow Lite for Microcontrollers (built-in ops only).
+    """Run the model on TensorFlow Lite for Microcontrollers (built-in ops only), in this process.
 
     The arena is what TFLM's recording allocator used; accuracy is over the first inputs of ``x``
     (at most :data:`MICRO_SAMPLES`, fewer if they take over :data:`MICRO_BUDGET_S` seconds).
+    :func:`check` runs it in a helper process instead, where an abort in TFLM's C++ costs only this check.
     """
+    tflite = bytes(tflite)
+    entry = _over_the_cap(tflite) or micro_entry(tflite)
+    if entry["reason"]:
+        return entry
     from tflite_micro.python.tflite_micro import runtime
 
-    tflite = bytes(tflite)
-    entry = {"runs": False, "reason": None, "flash_bytes": len(tflite), "arena_bytes": None,
-             "runtime": "TensorFlow Lite for Microcontrollers (tflite-micro, reference kernels)"}
-    largest = micro_max_bytes()
-    if len(tflite) > largest:  # TFLM's reference kernels take seconds per invoke on such a model, inside the job
-        entry["reason"] = (f"not run: the model's {format_bytes(len(tflite))} is over the {format_bytes(largest)} "
-                           "this check runs on TensorFlow Lite for Microcontrollers (OPTLIB_MICRO_MAX_MB sets it)")
-        return entry
     lines = []
     try:
         with _native_stderr_into(lines):

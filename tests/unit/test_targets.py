@@ -93,7 +93,7 @@ def test_a_check_that_fails_is_recorded_in_its_own_entry(tiny, monkeypatch):
     def broken(*args):
         raise RuntimeError("arena exploded")
 
-    monkeypatch.setattr(targets, "micro", broken)
+    monkeypatch.setattr(targets, "_micro_isolated", broken)
     found = targets.check(made["int8_io"])
     assert found["micro"] == {"runs": None, "reason": "the Microcontroller (TFLM) check failed: RuntimeError: "
                                                       "arena exploded"}
@@ -154,3 +154,40 @@ def test_a_model_over_the_micro_size_cap_is_not_run_on_tflm_and_says_why(monkeyp
     monkeypatch.setenv("OPTLIB_MICRO_MAX_MB", "lots")
     with pytest.raises(InputError, match="OPTLIB_MICRO_MAX_MB='lots' must be a number"):
         targets.micro(b"")
+
+
+def _abort_like_tflm(*_):
+    """What TFLM's C++ did on MobileNetV2's int8 file: abort the process it runs in."""
+    import os
+
+    os.abort()
+
+
+def test_tflm_aborting_costs_only_the_micro_check_and_the_next_check_runs(tiny):
+    from optlib.engine import micro_process
+
+    made, x, y = tiny
+    aborted = micro_process.run(made["int8_io"], work=_abort_like_tflm)
+    assert aborted["runs"] is False and aborted["flash_bytes"] == len(made["int8_io"])
+    assert aborted["reason"] == ("TensorFlow Lite for Microcontrollers stopped its process on this model "
+                                 "(killed by SIGABRT)")
+    after = targets.check(made["int8_io"], x[:20], y[:20])["micro"]  # this process lives on, and so does TFLM
+    assert after["runs"] is True and after["samples"] == 20
+
+
+def test_a_hung_tflm_is_stopped_after_its_time(tiny):
+    import time
+
+    from optlib.engine import micro_process
+
+    made, _, _ = tiny
+    started = time.monotonic()
+    hung = micro_process.run(made["int8_io"], timeout_s=1, work=_sleep_like_a_hung_tflm)
+    assert hung["runs"] is False and hung["reason"].startswith("not finished after 1 s")
+    assert time.monotonic() - started < 60
+
+
+def _sleep_like_a_hung_tflm(*_):
+    import time
+
+    time.sleep(600)
