@@ -4,7 +4,10 @@ The LiteRT Quantizer schemes and the float32 baseline all start from the same
 plain conversion. Workers of a sweep are separate processes, so the bytes are
 kept in the data folder (``cache/float32/``), keyed by the model's fingerprint
 and TensorFlow's version; a file lock makes a second worker wait for the first
-one's conversion instead of repeating it.
+one's conversion instead of repeating it. The folder keeps at most
+``OPTLIB_FLOAT32_CACHE_MB`` (:func:`optlib.inputs.limits.float32_cache`):
+after each new conversion the least recently used ones go (a reuse
+refreshes a file's time).
 """
 
 import hashlib
@@ -13,6 +16,7 @@ import os
 import time
 
 from optlib import paths
+from optlib.inputs import limits
 
 
 def float32_bytes(fingerprint, make):
@@ -24,14 +28,13 @@ def float32_bytes(fingerprint, make):
     """
     from filelock import FileLock
 
-    from optlib._keras import tf
-
-    key = hashlib.sha256(f"{fingerprint}|tensorflow {tf().__version__}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{fingerprint}|tensorflow {_tf_version()}".encode()).hexdigest()[:24]
     folder = paths.data_dir() / "cache" / "float32"
     folder.mkdir(parents=True, exist_ok=True)
     model, facts = folder / f"{key}.tflite", folder / f"{key}.json"
     with FileLock(str(folder / f"{key}.lock")):
         if model.is_file() and facts.is_file():
+            os.utime(model)  # recently used: the last to go when the folder is over its limit
             return model.read_bytes(), {"convert_s": json.loads(facts.read_text())["convert_s"], "reused": True}
         started = time.perf_counter()
         made = make()
@@ -40,4 +43,32 @@ def float32_bytes(fingerprint, make):
             partial = path.with_suffix(".partial")
             partial.write_bytes(content)
             os.replace(partial, path)
+    prune(folder, limits.float32_cache())
     return made, {"convert_s": convert_s, "reused": False}
+
+
+def _tf_version():
+    from optlib._keras import tf
+
+    return tf().__version__
+
+
+def prune(folder, limit_bytes):
+    """Remove the least recently used conversions once the folder's .tflite files pass ``limit_bytes``.
+
+    The newest one always stays (the conversion just made). A worker still reading a removed file keeps
+    its bytes (the file is open); the next to ask converts it again.
+    """
+    found = []
+    for path in folder.glob("*.tflite"):
+        try:
+            info = path.stat()
+        except FileNotFoundError:  # another process pruned it
+            continue
+        found.append((info.st_mtime, info.st_size, path))
+    kept = 0
+    for number, (_, size, path) in enumerate(sorted(found, key=lambda item: item[0], reverse=True)):
+        kept += size
+        if number and kept > limit_bytes:
+            for stale in (path, path.with_suffix(".json"), path.with_suffix(".lock")):
+                stale.unlink(missing_ok=True)

@@ -88,6 +88,11 @@ def worker_memory():
     return int(_setting("OPTLIB_WORKER_MEMORY_MB", default / MB) * MB)
 
 
+def float32_cache():
+    """The most bytes the shared float32 conversions may keep on disk (``OPTLIB_FLOAT32_CACHE_MB``; default 2 GB)."""
+    return int(_setting("OPTLIB_FLOAT32_CACHE_MB", 2_000) * MB)
+
+
 def max_data():
     """The most bytes a dataset may declare, in bytes (``OPTLIB_MAX_DATA_MB``)."""
     return int(_setting("OPTLIB_MAX_DATA_MB", max(256 * MB, worker_memory() / 10) / MB) * MB)

@@ -200,3 +200,19 @@ def test_a_keras_file_holding_an_npz_is_read_in_place(tmp_path, monkeypatch):
                         or data)
     assert limits.weight_bytes(model, "keras") == 40_000_000
     assert max(inflated) <= 16 * 2 ** 20 < 40_000_000, max(inflated)
+
+
+def test_the_float32_cache_keeps_the_most_recently_used_conversions_within_its_limit(tmp_path, monkeypatch):
+    from optlib.engine import float32_cache
+
+    monkeypatch.setenv("OPTLIB_HOME", str(tmp_path))
+    monkeypatch.setenv("OPTLIB_FLOAT32_CACHE_MB", "0.25")  # room for two of these 100 kB "conversions"
+    monkeypatch.setattr(float32_cache, "_tf_version", lambda: "test")
+    made = []
+    for name in ("a", "b", "a", "c"):  # "a" is used again before "c" is made
+        content, _ = float32_cache.float32_bytes(name, lambda n=name: made.append(n) or n.encode() * 100_000)
+        assert content == name.encode() * 100_000
+    assert made == ["a", "b", "c"]  # the second "a" was served from the cache
+    left = sorted(p.read_bytes()[:1] for p in (tmp_path / "cache" / "float32").glob("*.tflite"))
+    assert left == [b"a", b"c"]  # "b", the least recently used, went to keep the folder under 250 kB
+    assert len(list((tmp_path / "cache" / "float32").glob("*.json"))) == 2
