@@ -411,11 +411,17 @@ DEFAULT_COLUMNS = ("scheme", "backend", "status", "accuracy", "accuracy_delta", 
                    "fidelity_snr_db", "size_mb", "gzip_mb", "size_ratio", "latency_ms", "speedup", "sparsity", "error")
 
 
-def results_text_table(df, columns=("scheme", "status", "accuracy", "size_mb", "gzip_mb", "latency_ms",
-                                    "sparsity")):
-    """A plain (non-interactive) table of results: cheap to redraw every second while a sweep runs."""
-    formats = {"accuracy": "{:.1%}", "size_mb": "{:.3f}", "gzip_mb": "{:.3f}", "latency_ms": "{:.3f}",
-               "sparsity": "{:.2f}"}
+def results_text_table(df):
+    """A plain (non-interactive) table of results: cheap to redraw every second while a sweep runs.
+
+    Top-1 for classifiers; otherwise the task's metric by name (a regression model's MAE).
+    """
+    from optlib.analysis import quality
+
+    figure = ["accuracy"] if quality.only_top1(df) else ["metric_name", "metric_value"]
+    columns = ("scheme", "status", *figure, "size_mb", "gzip_mb", "latency_ms", "sparsity")
+    formats = {"accuracy": "{:.1%}", "metric_value": "{:.4g}", "size_mb": "{:.4g}", "gzip_mb": "{:.4g}",
+               "latency_ms": "{:.4g}", "sparsity": "{:.2f}"}
     shown = df[[c for c in columns if c in df.columns]].copy()
     for column, pattern in formats.items():
         if column in shown:

@@ -25,8 +25,8 @@ ORDERS = {"worst": "Largest first", "graph": "Layer sequence"}
 AXES = {"size": "Size", "latency": "Latency"}
 PRUNED = tuple(scheme.name for scheme in schemes.list_schemes(variants=True) if scheme.prunes)
 STORED = (*LAYER_SCHEMES, "cluster", *PRUNED, "int8_selective")
-COMPARED = ("id", "scheme", "status", "accuracy", "accuracy_delta", "size_mb", "size_ratio", "latency_ms", "speedup",
-            "error")
+COMPARED = ("id", "scheme", "status", "accuracy", "accuracy_delta", "metric_name", "metric_value", "size_mb", "size_ratio",
+            "latency_ms", "speedup", "error")
 DEBUGGER_FORMATS = {"Mean squared error": "%.3e", "Max abs error": "%.4g", "Scale": "%.4g", "RMSE / scale": "%.3f",
                     "Mean error": "%.3e", "Std dev": "%.3e"}
 TRAIL_FORMATS = {"Top-1 (%)": "%.2f", "Loss vs float32 (%)": "%.2f", "Size (kB)": "%.1f", "Latency (ms)": "%.4f"}
@@ -287,7 +287,7 @@ def search_result_ui(job):
     if best:
         cells = st.columns(4)
         cells[0].metric("Best candidate" if result["met"] else "Closest candidate", charts.candidate_label(best))
-        cells[1].metric(*_metric_cell(best, base))
+        cells[1].metric(*_metric_cell(best, base), delta_color="normal" if quality.higher_is_better(base) else "inverse")
         cells[2].metric("Size", format_bytes(best["size_bytes"]),
                         f"{base['size_bytes'] / best['size_bytes']:.2f}× smaller", delta_color="off")
         cells[3].metric("Latency", f"{best['latency_ms']:.4g} ms",

@@ -82,7 +82,7 @@ def measured_ui(row):
     top1, size = st.columns(2)
     latency, gzip = st.columns(2)
     percent, value = quality.is_percent(row), quality.value(row)
-    top1.metric(quality.SHORT_NAMES.get(quality.name(row), quality.name(row)).capitalize(),
+    top1.metric(quality.SHORT_NAMES[quality.name(row)].capitalize() if percent else quality.name(row),
                 "n/a" if value is None else f"{value:.1%}" if percent else f"{value:.4g}",
                 shown(row["metric_delta"] * (100 if percent else 1), "{:+.2f} pp" if percent else "{:+.3g}"),
                 delta_arrow="off",

@@ -86,6 +86,9 @@ def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budge
             raise InputError(f"The float32 baseline has no {quality.name(base)} "
                              f"({base.get('accuracy_note') or 'no labels in the test data'}); the search compares "
                              "candidates by it, so it needs a trained model and test data with labels (y_test).")
+        if quality.value(base) == 0:
+            raise InputError(f"The float32 baseline's {quality.name(base)} is 0, so a loss relative to it has no "
+                             "meaning; check the test labels, or compare the schemes on Compare instead.")
         bound = quality.limit(base, max_loss)
         trail, best, closest = [], None, None
         for scheme, extra in order(objective)[:trials]:

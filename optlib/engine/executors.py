@@ -183,6 +183,7 @@ class _Worker:
         self.conn = Connection(ours.detach())
         self.conn.send(inputs)
         self.ready, self.spec, self.started, self.started_at, self.paused_at = False, None, 0.0, 0.0, None
+        self.paused_helpers = []
         self.out_of_memory = None  # (resident bytes, limit) when the memory watchdog stopped it
 
     def start(self, spec):
@@ -191,7 +192,10 @@ class _Worker:
 
     def pause(self):
         if self.paused_at is None and self.process.poll() is None:
-            self._signal_children(signal.SIGSTOP)
+            self.paused_helpers = self._helpers()  # its TFLM process pauses with it ...
+            for helper in self.paused_helpers:
+                with contextlib.suppress(Exception):
+                    helper.suspend()
             os.kill(self.process.pid, signal.SIGSTOP)
             self.paused_at = time.monotonic()
 
@@ -199,18 +203,21 @@ class _Worker:
         if self.paused_at is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.process.pid, signal.SIGCONT)
-            self._signal_children(signal.SIGCONT)
+            for helper in self.paused_helpers:  # ... and resumes with it, even if the worker is gone meanwhile
+                with contextlib.suppress(Exception):
+                    helper.resume()
+            self.paused_helpers = []
             self.started += time.monotonic() - self.paused_at  # a paused job's clock stops
             self.paused_at = None
 
-    def _signal_children(self, number):
-        """The worker's own helpers (TFLM's process) pause and resume with it."""
+    def _helpers(self):
+        """The worker's own helper processes (TFLM's), as psutil.Process objects (which check their pid's owner)."""
         import psutil
 
-        with contextlib.suppress(psutil.Error):
-            for child in psutil.Process(self.process.pid).children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    child.send_signal(number)
+        try:
+            return psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.Error:
+            return []
 
     def wait_exit(self):
         """Return the exit code of a worker that has stopped talking (killing it if needed)."""

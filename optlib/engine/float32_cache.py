@@ -28,14 +28,17 @@ def float32_bytes(fingerprint, make):
     """
     from filelock import FileLock
 
+    limit = limits.float32_cache()  # a bad setting fails here, before the conversion
     key = hashlib.sha256(f"{fingerprint}|tensorflow {_tf_version()}".encode()).hexdigest()[:24]
     folder = paths.data_dir() / "cache" / "float32"
     folder.mkdir(parents=True, exist_ok=True)
     model, facts = folder / f"{key}.tflite", folder / f"{key}.json"
     with FileLock(str(folder / f"{key}.lock")):
-        if model.is_file() and facts.is_file():
+        try:
             os.utime(model)  # recently used: the last to go when the folder is over its limit
             return model.read_bytes(), {"convert_s": json.loads(facts.read_text())["convert_s"], "reused": True}
+        except FileNotFoundError:  # not made yet, or pruned
+            pass
         started = time.perf_counter()
         made = make()
         convert_s = round(time.perf_counter() - started, 2)
@@ -43,7 +46,7 @@ def float32_bytes(fingerprint, make):
             partial = path.with_suffix(".partial")
             partial.write_bytes(content)
             os.replace(partial, path)
-    prune(folder, limits.float32_cache())
+        prune(folder, limit, keep=model)
     return made, {"convert_s": convert_s, "reused": False}
 
 
@@ -53,12 +56,14 @@ def _tf_version():
     return tf().__version__
 
 
-def prune(folder, limit_bytes):
+def prune(folder, limit_bytes, keep=None):
     """Remove the least recently used conversions once the folder's .tflite files pass ``limit_bytes``.
 
-    The newest one always stays (the conversion just made). A worker still reading a removed file keeps
-    its bytes (the file is open); the next to ask converts it again.
+    ``keep`` (the conversion just made) always stays, and so does any conversion another process holds
+    the lock of (being made or read); lock files stay, so that lock keeps working.
     """
+    from filelock import FileLock, Timeout
+
     found = []
     for path in folder.glob("*.tflite"):
         try:
@@ -67,8 +72,14 @@ def prune(folder, limit_bytes):
             continue
         found.append((info.st_mtime, info.st_size, path))
     kept = 0
-    for number, (_, size, path) in enumerate(sorted(found, key=lambda item: item[0], reverse=True)):
+    for _, size, path in sorted(found, key=lambda item: item[0], reverse=True):
         kept += size
-        if number and kept > limit_bytes:
-            for stale in (path, path.with_suffix(".json"), path.with_suffix(".lock")):
-                stale.unlink(missing_ok=True)
+        if path == keep or kept <= limit_bytes:
+            continue
+        try:
+            with FileLock(str(path.with_suffix(".lock")), timeout=0):
+                path.unlink(missing_ok=True)
+                path.with_suffix(".json").unlink(missing_ok=True)
+                kept -= size
+        except Timeout:  # in use right now: it stays this time
+            continue

@@ -3,39 +3,51 @@
 TFLM's C++ can abort the process it runs in (it did on MobileNetV2's int8 file). Run here, an abort
 costs the microcontroller check of one model, not the job that made the model: the entry says TFLM
 stopped on it, and the next check starts a new helper. One helper per asking process, started at its
-first check; it ends when that process does (its end of the pipe closes).
+first check; it dies with that process (Linux's parent-death signal, and its pipe closing).
 
     entry = micro_process.run(tflite_bytes, x, y, reference)  # what optlib.engine.targets.micro returns
 """
 
 import os
-import signal
 import socket
 import subprocess
-import tempfile
 import sys
+import threading
 from multiprocessing.connection import Connection
 
 TIMEOUT_S = 300  # loading, one invoke and the accuracy subset (targets.MICRO_BUDGET_S) of a model under the cap
 
 _helper = None
+_lock = threading.Lock()  # one request at a time on the helper's pipe
+
+
+class CheckFailed(RuntimeError):
+    """The check raised a Python error in the helper (not TFLM stopping): the check failed, not the model."""
 
 
 def run(tflite, x=None, y=None, reference=None, timeout_s=TIMEOUT_S, work=None):
-    """:func:`optlib.engine.targets.micro` on ``tflite`` in the helper process; never raises for TFLM's sake.
+    """:func:`optlib.engine.targets.micro` on ``tflite`` in the helper process.
 
+    Returns its entry; when TFLM stops the helper or hangs, an entry that says so (``runs`` False).
     ``work`` replaces the function the helper runs (tests make it crash).
+
+    Raises:
+        CheckFailed: the check itself raised (its type and message), as it would have in this process.
     """
     global _helper
-    if _helper is None or not _helper.alive():
-        _helper = _Helper()
-    entry = _helper.ask((work, bytes(tflite), x, y, reference), timeout_s)
-    if entry is None:  # it stopped or hung: say so in the check's own terms
-        from optlib.engine import targets
+    with _lock:
+        if _helper is None or not _helper.alive():
+            _helper = _Helper()
+        answer = _helper.ask((work, bytes(tflite), x, y, reference), timeout_s)
+        if answer is None:  # it stopped or hung: say so in the check's own terms
+            from optlib.engine import targets
 
-        entry = targets.micro_entry(tflite, _helper.why)
-        _helper = None
-    return entry
+            why, _helper = _helper.why, None
+            return targets.micro_entry(tflite, why)
+    kind, value = answer
+    if kind == "error":
+        raise CheckFailed(value)
+    return value
 
 
 class _Helper:
@@ -44,11 +56,10 @@ class _Helper:
         # It imports what this process can (its sys.path), wherever this one runs (a sweep's worker, a Ray task).
         ours, theirs = socket.socketpair()
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        self.stderr = tempfile.TemporaryFile()  # TFLM's last words when it aborts
         with theirs:
-            self.process = subprocess.Popen([sys.executable, "-m", "optlib.engine.micro_process", str(theirs.fileno())],
-                                            pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
-                                            stderr=self.stderr)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "optlib.engine.micro_process", str(theirs.fileno()), str(os.getpid())],
+                pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
         self.conn = Connection(ours.detach())
         self.why = None
 
@@ -57,6 +68,8 @@ class _Helper:
 
     def ask(self, request, timeout_s):
         """The helper's answer, or None with ``why`` set when it died or took longer than ``timeout_s``."""
+        from optlib.engine.executors import how_it_ended
+
         try:
             self.conn.send(request)
             if self.conn.poll(timeout_s):
@@ -65,17 +78,11 @@ class _Helper:
             self.why = f"not finished after {timeout_s} s on TensorFlow Lite for Microcontrollers, so it was stopped"
         except (EOFError, OSError):
             self._wait()
-            self.why = (f"TensorFlow Lite for Microcontrollers stopped its process on this model ({_how(self.process)})"
-                        + self._last_words())
+            self.why = ("TensorFlow Lite for Microcontrollers stopped its process on this model (it "
+                        f"{how_it_ended(self.process.returncode).removesuffix(' before it finished')})")
         self._wait()
         self.conn.close()
-        self.stderr.close()
         return None
-
-    def _last_words(self):
-        self.stderr.seek(0)
-        lines = [line.strip() for line in self.stderr.read().decode("utf-8", "replace").splitlines() if line.strip()]
-        return f": {lines[-1][:300]}" if lines else ""
 
     def _wait(self):
         try:
@@ -85,27 +92,26 @@ class _Helper:
             self.process.wait(5)
 
 
-def _how(process):
-    code = process.returncode
-    if code is not None and code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"signal {-code}"
-    return f"exit code {code}"
-
-
-def _serve(conn):
-    """The helper's loop: run each request, send back its entry, until the asking process goes away."""
+def _serve(conn, parent):
+    """The helper's loop: run each request, send back ("ok", entry) or ("error", text), until the parent goes."""
     from optlib.engine import targets
+    from optlib.engine.executors import _die_with_parent
+    from optlib.errors import first_line
 
+    _die_with_parent()  # a worker stopped by its watchdog or its sweep takes its TFLM helper with it
+    if os.getppid() != parent:  # it died before that was in place
+        return
     while True:
         try:
             work, tflite, x, y, reference = conn.recv()
         except (EOFError, OSError):
             return
-        conn.send((work or targets.micro)(tflite, x, y, reference))
+        try:
+            answer = ("ok", (work or targets.micro)(tflite, x, y, reference))
+        except Exception as problem:  # noqa: BLE001 — reported to the asking process as the check's failure
+            answer = ("error", f"{type(problem).__name__}: {first_line(problem)}")
+        conn.send(answer)
 
 
 if __name__ == "__main__":
-    _serve(Connection(int(sys.argv[1])))
+    _serve(Connection(int(sys.argv[1])), int(sys.argv[2]))

@@ -298,7 +298,10 @@ def _micro_isolated(tflite, x, y, reference):
     """:func:`micro` in a process of its own (:mod:`optlib.engine.micro_process`): TFLM aborting costs this check."""
     from optlib.engine import micro_process
 
-    return _over_the_cap(tflite) or micro_process.run(tflite, x, y, reference)
+    try:
+        return _over_the_cap(tflite) or micro_process.run(tflite, x, y, reference)
+    except micro_process.CheckFailed as problem:  # the check's own error, as if it had run here
+        return {"runs": None, "reason": f"the {TARGETS['micro']} check failed: {problem}"}
 
 
 def micro(tflite, x=None, y=None, reference=None):

@@ -241,7 +241,7 @@ def table1(df):
         columns = TABLE1_COLUMNS
     else:
         records = [row for _, row in rows.iterrows()]
-        figures.update({"Metric": [quality.label(row) for row in records],
+        figures.update({"Metric": [quality.label(row) if row["status"] == "ok" else "" for row in records],
                         "Value": [quality.shown(row) for row in records],
                         "Δ vs float32": [row["metric_delta"] * (100 if quality.is_percent(row) else 1)
                                          for row in records]})
@@ -452,7 +452,7 @@ def scatter(df, x="size_mb", y="accuracy"):
     log = _spans_orders(shown[x])
     if log:  # e.g. int16x8 reference kernels; a tick per decade keeps the labels apart
         fig.update_xaxes(type="log", dtick=1, title_text=X_AXES[x] + ", log scale")
-    _label_crowds(fig, shown, x, log)
+    _label_crowds(fig, shown, x, shown[y] * scale, log)
     return fig
 
 
@@ -474,12 +474,13 @@ def crowds(points, log_x=False, reach=0.05):
     return [group for group in groups if len(group) > 1]
 
 
-def _label_crowds(fig, shown, x, log):
+def _label_crowds(fig, shown, x, ys, log):
     """Name the schemes that share one spot beside it (and in its hover): a marker hides the ones under it.
 
-    The label goes on the side with more room; the marker symbols already tell the models apart.
+    ``ys``: the plotted y of each row of ``shown``. The label goes on the side with more room; the marker
+    symbols already tell the models apart.
     """
-    points = pd.DataFrame({"x": shown[x].to_numpy(), "y": (shown["accuracy"] * 100).to_numpy(),
+    points = pd.DataFrame({"x": shown[x].to_numpy(), "y": ys.to_numpy(),
                            "name": shown["scheme"].to_numpy(), "model": shown["model"].astype(str).to_numpy()})
     xs = np.log10(points["x"].clip(lower=1e-12)) if log else points["x"]
     middle = (float(xs.min()) + float(xs.max())) / 2

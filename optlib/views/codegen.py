@@ -17,6 +17,7 @@ import pprint
 import re
 import textwrap
 
+from optlib.analysis import quality
 from optlib.engine import schemes
 from optlib.engine.store import flat
 
@@ -123,9 +124,8 @@ def _header(row, training, note):
     measured = []
     if isinstance(row.get("size_bytes"), (int, float)) and math.isfinite(row["size_bytes"]):
         measured.append(f"{int(row['size_bytes']):,} bytes")
-    accuracy = row.get("accuracy")
-    if isinstance(accuracy, (int, float)) and math.isfinite(accuracy):
-        measured.append(f"top-1 {accuracy * 100:.2f}% on LiteRT")
+    if quality.text(row):
+        measured.append(f"{quality.text(row)} on LiteRT")
     if measured:
         lines.append(f"optlib measured: {', '.join(measured)}.")
     if note:

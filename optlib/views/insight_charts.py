@@ -301,8 +301,12 @@ def before_after(df):
     rows = df[df["status"] == "ok"]
     if rows.empty:
         return _empty(title, "No finished runs to compare yet.")
-    panels = (("accuracy", "Top-1 accuracy (%)", 100.0, "{:.2f}%"), ("size_bytes", "Size (kB)", 1 / KB, "{:,.1f}"),
-              ("latency_ms", "Median latency (ms)", 1.0, "{:.4g}"))
+    metric = ("accuracy", "Top-1 accuracy (%)", 100.0, "{:.2f}%")
+    if not quality.only_top1(rows):  # the task's metric: a regression model's MAE, a binary accuracy
+        first = rows.iloc[0]
+        percent = quality.is_percent(first)
+        metric = ("metric_value", quality.label(first), 100.0 if percent else 1.0, "{:.2f}%" if percent else "{:.4g}")
+    panels = (metric, ("size_bytes", "Size (kB)", 1 / KB, "{:,.1f}"), ("latency_ms", "Median latency (ms)", 1.0, "{:.4g}"))
     fig = make_subplots(rows=1, cols=3, subplot_titles=[p[1] for p in panels], horizontal_spacing=0.08)
     fig.update_layout(title={"text": title, "x": 0.0, "xanchor": "left"}, template=TEMPLATE, showlegend=False,
                       height=380, margin={"t": 90}, hoverlabel={"align": "left"})
@@ -314,12 +318,12 @@ def before_after(df):
             text=[spec.format(v) if v is not None else "—" for v in values], textposition="outside",
             cliponaxis=False, hovertemplate=f"<b>%{{x}}</b><br>{name}: %{{y:.4g}}<extra></extra>"), row=1, col=col)
         finite = [v for v in values if v is not None]
-        if column == "accuracy" and finite:  # differences of a point or two must stay visible
+        if factor == 100.0 and finite:  # differences of a point or two must stay visible
             fig.update_yaxes(range=[max(0.0, min(finite) - 3.0), min(100.0, max(finite)) + 1.5], row=1, col=col)
         elif finite:
             fig.update_yaxes(range=[0, max(finite) * 1.18], row=1, col=col)
-    if rows["accuracy"].isna().all():
-        _note(fig, "no accuracy figures (untrained model): size and latency only")
+    if rows[metric[0]].isna().all():
+        _note(fig, "no accuracy figures (untrained model, or no labels): size and latency only")
     return fig
 
 

@@ -49,7 +49,7 @@ def against(df, setting, y="gzip_mb"):
     """
     if y == "metric":
         y = charts.quality_column(df)
-    axis_title = charts.metric_axis(df)[0] if y == "metric_value" else Y_AXES[y]
+    axis_title, _, percent = charts.metric_axis(df) if y == "metric_value" else (Y_AXES[y], True, y == "accuracy")
     title = f"{axis_title.split(' (')[0]} against {setting}"
     rows = _values(df, setting)
     rows = rows[rows[y].notna()] if y in rows else rows.iloc[0:0]
@@ -61,7 +61,7 @@ def against(df, setting, y="gzip_mb"):
         line = line.sort_values("value")
         if line["value"].nunique() < 2:
             continue  # one point is no line: the scheme ran at one value of this setting
-        shown = line[y] * 100 if y == "accuracy" else line[y]
+        shown = line[y] * 100 if percent else line[y]
         fig.add_trace(go.Scatter(
             x=line["value"], y=shown, mode="lines+markers", name=f"{scheme} · {model}" if several_models else scheme,
             line={"color": charts.color_of(scheme)}, marker={"size": 9},

@@ -170,7 +170,7 @@ def test_tflm_aborting_costs_only_the_micro_check_and_the_next_check_runs(tiny):
     aborted = micro_process.run(made["int8_io"], work=_abort_like_tflm)
     assert aborted["runs"] is False and aborted["flash_bytes"] == len(made["int8_io"])
     assert aborted["reason"] == ("TensorFlow Lite for Microcontrollers stopped its process on this model "
-                                 "(killed by SIGABRT)")
+                                 "(it was killed by SIGABRT)")
     after = targets.check(made["int8_io"], x[:20], y[:20])["micro"]  # this process lives on, and so does TFLM
     assert after["runs"] is True and after["samples"] == 20
 
@@ -191,3 +191,46 @@ def _sleep_like_a_hung_tflm(*_):
     import time
 
     time.sleep(600)
+
+
+def test_a_python_error_in_the_micro_check_is_the_checks_failure_not_the_models(tiny, monkeypatch):
+    from optlib.engine import micro_process
+
+    made, _, _ = tiny
+    with pytest.raises(micro_process.CheckFailed, match="TypeError: len"):
+        micro_process.run(made["int8_io"], work=len)  # len(tflite, x, y, reference): a TypeError in the helper
+
+    def raising(*_):
+        raise micro_process.CheckFailed("ValueError: cannot reshape array")
+
+    monkeypatch.setattr(micro_process, "run", raising)
+    assert targets.check(made["int8_io"])["micro"] == {
+        "runs": None, "reason": "the Microcontroller (TFLM) check failed: ValueError: cannot reshape array"}
+
+
+def test_the_tflm_helper_dies_with_the_process_that_started_it_even_in_the_middle_of_a_check():
+    """A worker stopped by its memory watchdog (SIGKILL) leaves no TFLM process behind, even a hung one."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    asking = subprocess.Popen(
+        [sys.executable, "-c", "import threading, time; from optlib.engine import micro_process as m; "
+         "from test_targets import _sleep_like_a_hung_tflm as hang; "
+         "threading.Thread(target=m.run, args=(b'TFL3',), kwargs={'work': hang}, daemon=True).start(); "
+         "time.sleep(3); print(m._helper.process.pid, flush=True); time.sleep(600)"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    helper = int(asking.stdout.readline())
+    assert psutil.pid_exists(helper)
+    asking.send_signal(signal.SIGKILL)
+    asking.wait(10)
+    for _ in range(100):
+        if not psutil.pid_exists(helper) or psutil.Process(helper).status() == psutil.STATUS_ZOMBIE:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"the TFLM helper {helper} outlived the process that started it")
