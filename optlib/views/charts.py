@@ -53,11 +53,9 @@ def metric_axis(df):
 
 
 def quality_column(df):
-    """The column a chart of the task's metric reads: ``accuracy`` for classifiers (as before), else ``metric_value``."""
-    ok = df[df["status"] == "ok"]
-    if len(ok) and ok["accuracy"].notna().all():
-        return "accuracy"
-    return "metric_value"
+    """The column a chart of the task's metric reads: ``accuracy`` when every measured run is top-1 (runs of an
+    untrained model have none: the chart says why), else ``metric_value`` (MAE, a binary accuracy, a mix)."""
+    return "accuracy" if quality.only_top1(df) else "metric_value"
 MARKER_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star", "hexagon")
 TEMPLATE = "plotly_white"
 
@@ -385,14 +383,15 @@ def table2_figure(df):
 
 # --- Accuracy against size or latency, with the Pareto front -------------------
 
-def scatter(df, x="size_mb", y="accuracy"):
+def scatter(df, x="size_mb", y=None):
     """Return a quality figure against size or latency: one marker per run and the Pareto front as a line.
 
     Args:
         df: a frame from :func:`optlib.analysis.report.frame`.
         x: ``"size_mb"``, ``"gzip_mb"`` or ``"latency_ms"``.
-        y: a key of :data:`Y_AXES`: ``"accuracy"`` (top-1, the default), ``"metric_value"`` (each run's task
-            metric, its axis named with its direction: "MAE (lower is better)"), or a fidelity figure.
+        y: a key of :data:`Y_AXES`: ``"accuracy"`` (top-1), ``"metric_value"`` (each run's task metric, its
+            axis named with its direction: "MAE (lower is better)"), or a fidelity figure; by default the
+            task's metric (:func:`quality_column`).
 
     Returns:
         A figure with one marker trace per scheme (registry order, named by
@@ -403,6 +402,7 @@ def scatter(df, x="size_mb", y="accuracy"):
     Raises:
         ValueError: ``x`` or ``y`` is not one of the accepted columns.
     """
+    y = quality_column(df) if y is None else y
     if x not in X_AXES:
         raise ValueError(f"Cannot plot accuracy against '{x}'; choose one of: {', '.join(X_AXES)}.")
     if y not in Y_AXES:

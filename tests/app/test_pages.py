@@ -1,5 +1,6 @@
 """Every page, driven with AppTest: no exception, and the elements a person relies on."""
 
+import json
 import subprocess
 import sys
 import threading
@@ -545,3 +546,5 @@ def test_a_regression_model_is_shown_by_its_mae_where_lower_is_better_on_every_p
     assert not at.exception
     assert (at.metric[0].label, at.metric[0].value) == ("MAE (lower is better)", "40")
     assert "within 1% of float32's MAE (lower is better)" in at.success[0].value
+    tradeoff = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert tradeoff["layout"]["yaxis"]["title"]["text"] == "MAE (lower is better)"  # not "no accuracy figure"
