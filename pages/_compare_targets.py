@@ -32,10 +32,12 @@ def matrix_ui(view):
                "(LiteRT's own analyzer no longer checks). **Integer-only accelerator** (Edge TPU, Hexagon DSP, "
                "NPUs): a static check that every op and the input and output are integer; no vendor compiler "
                "is run. **Microcontroller**: run on TensorFlow Lite for Microcontrollers; its arena, the flash "
-               "the file needs, and top-1 on the first test inputs beside LiteRT's on the same inputs. "
+               "the file needs, and top-1 on the first test inputs beside LiteRT's on the same inputs (for a model "
+               "that is not a classifier, the largest difference between TFLM's and LiteRT's outputs). "
                "**CPU**: ran on LiteRT.")
     st.dataframe(where.matrix(view), hide_index=True, key="compare_targets_matrix",
                  column_config={"TFLM top-1": st.column_config.NumberColumn(format="percent"),
                                 "Integer-only accelerator": st.column_config.TextColumn(width="large"),
                                 "Microcontroller (TFLM)": st.column_config.TextColumn(width="large"),
-                                "LiteRT top-1 (same inputs)": st.column_config.NumberColumn(format="percent")})
+                                "LiteRT top-1 (same inputs)": st.column_config.NumberColumn(format="percent"),
+                                "TFLM vs LiteRT, max abs diff": st.column_config.NumberColumn(format="%.4g")})

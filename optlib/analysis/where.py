@@ -44,10 +44,11 @@ def matrix(df):
         row.update({"TFLM arena": format_bytes(micro.get("arena_bytes")) if micro.get("arena_bytes") else "—",
                     "Flash": format_bytes(micro.get("flash_bytes")) if micro.get("flash_bytes") else "—",
                     "TFLM top-1": micro.get("accuracy"), "LiteRT top-1 (same inputs)": micro.get("litert_accuracy"),
-                    "TFLM inputs": micro.get("samples")})
+                    # Not a classifier (a regression model): how far TFLM's outputs are from LiteRT's.
+                    "TFLM vs LiteRT, max abs diff": micro.get("max_abs_diff"), "TFLM inputs": micro.get("samples")})
         rows.append(row)
     columns = ["Run", "Model", "Scheme", "Settings", *TARGETS.values(), "TFLM arena", "Flash", "TFLM top-1",
-               "LiteRT top-1 (same inputs)", "TFLM inputs"]
+               "LiteRT top-1 (same inputs)", "TFLM vs LiteRT, max abs diff", "TFLM inputs"]
     return pd.DataFrame(rows, columns=columns)
 
 
