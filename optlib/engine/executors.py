@@ -32,19 +32,12 @@ from multiprocessing.connection import Connection
 
 from optlib import paths
 from optlib.engine import job
+from optlib.engine.processes import die_with_parent, how_it_ended
 from optlib.errors import InputError, first_line
 
 CRASHED = "the worker process {how} while running this scheme; the rest of the sweep went on"
 
 
-def how_it_ended(code):
-    """Say how a worker process ended, from its exit status (a negative status is the signal that ended it)."""
-    if code is not None and code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else f"signal {-code}"
-        why = (" (the kernel's out-of-memory killer ends processes this way when memory runs out)"
-               if -code == signal.SIGKILL else "")
-        return f"was killed by {name}{why}"
-    return f"exited with status {code} before it finished"
 TIMED_OUT = "stopped after {budget:g} s, its time budget per scheme"
 OUT_OF_MEMORY = ("out of memory: used {used} of the {limit} limit per worker process, so it was stopped; the rest "
                  "of the sweep went on (the limit is OPTLIB_WORKER_MEMORY_MB, in megabytes)")
@@ -108,7 +101,7 @@ class InProcess(Executor):
 
 def serve(conn):
     """Worker process entry point: load once, then run the jobs the parent sends."""
-    _die_with_parent()
+    die_with_parent()
     _silence_native_logs()
     inputs = conn.recv()
 
@@ -153,17 +146,6 @@ def _silence_native_logs():
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         os.close(devnull)
-
-
-def _die_with_parent():
-    """Ask Linux to kill this worker when its parent dies, so a killed sweep leaves no orphan
-    finishing a job that the next sweep would run again."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: the worker stops at the next job instead (the pipe is closed)
 
 
 class _Worker:

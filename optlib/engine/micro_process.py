@@ -5,7 +5,7 @@ costs the microcontroller check of one model, not the job that made the model: t
 stopped on it, and the next check starts a new helper. One helper per asking process, started at its
 first check; it dies with that process (Linux's parent-death signal, and its pipe closing).
 
-    entry = micro_process.run(tflite_bytes, x, y, reference)  # what optlib.engine.targets.micro returns
+    entry = micro_process.run(targets.micro, tflite_bytes, x, y, reference)  # as targets._micro_isolated does
 """
 
 import os
@@ -25,25 +25,26 @@ class CheckFailed(RuntimeError):
     """The check raised a Python error in the helper (not TFLM stopping): the check failed, not the model."""
 
 
-def run(tflite, x=None, y=None, reference=None, timeout_s=TIMEOUT_S, work=None):
-    """:func:`optlib.engine.targets.micro` on ``tflite`` in the helper process.
+class Stopped(RuntimeError):
+    """The helper process died (TFLM aborted it) or took too long and was stopped; the message says which."""
 
-    Returns its entry; when TFLM stops the helper or hangs, an entry that says so (``runs`` False).
-    ``work`` replaces the function the helper runs (tests make it crash).
+
+def run(work, *args, timeout_s=TIMEOUT_S):
+    """Return ``work(*args)`` run in the helper process (``work`` and its arguments are pickled to it).
 
     Raises:
-        CheckFailed: the check itself raised (its type and message), as it would have in this process.
+        Stopped: the helper died on it (e.g. TFLM aborted: "... (it was killed by SIGABRT)") or hung past
+            ``timeout_s``; the next call starts a new helper.
+        CheckFailed: ``work`` raised (its type and message), as it would have in this process.
     """
     global _helper
     with _lock:
         if _helper is None or not _helper.alive():
             _helper = _Helper()
-        answer = _helper.ask((work, bytes(tflite), x, y, reference), timeout_s)
-        if answer is None:  # it stopped or hung: say so in the check's own terms
-            from optlib.engine import targets
-
+        answer = _helper.ask((work, args), timeout_s)
+        if answer is None:
             why, _helper = _helper.why, None
-            return targets.micro_entry(tflite, why)
+            raise Stopped(why)
     kind, value = answer
     if kind == "error":
         raise CheckFailed(value)
@@ -68,7 +69,7 @@ class _Helper:
 
     def ask(self, request, timeout_s):
         """The helper's answer, or None with ``why`` set when it died or took longer than ``timeout_s``."""
-        from optlib.engine.executors import how_it_ended
+        from optlib.engine.processes import how_it_ended
 
         try:
             self.conn.send(request)
@@ -93,21 +94,20 @@ class _Helper:
 
 
 def _serve(conn, parent):
-    """The helper's loop: run each request, send back ("ok", entry) or ("error", text), until the parent goes."""
-    from optlib.engine import targets
-    from optlib.engine.executors import _die_with_parent
+    """The helper's loop: run each request, send back ("ok", value) or ("error", text), until the parent goes."""
+    from optlib.engine.processes import die_with_parent
     from optlib.errors import first_line
 
-    _die_with_parent()  # a worker stopped by its watchdog or its sweep takes its TFLM helper with it
+    die_with_parent()  # a worker stopped by its watchdog or its sweep takes its TFLM helper with it
     if os.getppid() != parent:  # it died before that was in place
         return
     while True:
         try:
-            work, tflite, x, y, reference = conn.recv()
+            work, args = conn.recv()
         except (EOFError, OSError):
             return
         try:
-            answer = ("ok", (work or targets.micro)(tflite, x, y, reference))
+            answer = ("ok", work(*args))
         except Exception as problem:  # noqa: BLE001 — reported to the asking process as the check's failure
             answer = ("error", f"{type(problem).__name__}: {first_line(problem)}")
         conn.send(answer)

@@ -299,7 +299,9 @@ def _micro_isolated(tflite, x, y, reference):
     from optlib.engine import micro_process
 
     try:
-        return _over_the_cap(tflite) or micro_process.run(tflite, x, y, reference)
+        return _over_the_cap(tflite) or micro_process.run(micro, bytes(tflite), x, y, reference)
+    except micro_process.Stopped as stopped:  # TFLM aborted (or hung): this model does not run there
+        return micro_entry(tflite, str(stopped))
     except micro_process.CheckFailed as problem:  # the check's own error, as if it had run here
         return {"runs": None, "reason": f"the {TARGETS['micro']} check failed: {problem}"}
 

@@ -122,7 +122,7 @@ def test_a_sweep_stopped_half_way_leaves_no_row_running(tmp_path):
 
 
 def test_how_a_worker_ended_is_said_from_its_exit_status():
-    from optlib.engine.executors import how_it_ended
+    from optlib.engine.processes import how_it_ended
 
     assert how_it_ended(-9).startswith("was killed by SIGKILL (the kernel's out-of-memory killer")
     assert how_it_ended(-15) == "was killed by SIGTERM"

@@ -163,11 +163,11 @@ def _abort_like_tflm(*_):
     os.abort()
 
 
-def test_tflm_aborting_costs_only_the_micro_check_and_the_next_check_runs(tiny):
-    from optlib.engine import micro_process
-
+def test_tflm_aborting_costs_only_the_micro_check_and_the_next_check_runs(tiny, monkeypatch):
     made, x, y = tiny
-    aborted = micro_process.run(made["int8_io"], work=_abort_like_tflm)
+    with monkeypatch.context() as patched:
+        patched.setattr(targets, "micro", _abort_like_tflm)  # what the helper runs for the check
+        aborted = targets.check(made["int8_io"], x[:20], y[:20])["micro"]
     assert aborted["runs"] is False and aborted["flash_bytes"] == len(made["int8_io"])
     assert aborted["reason"] == ("TensorFlow Lite for Microcontrollers stopped its process on this model "
                                  "(it was killed by SIGABRT)")
@@ -182,8 +182,8 @@ def test_a_hung_tflm_is_stopped_after_its_time(tiny):
 
     made, _, _ = tiny
     started = time.monotonic()
-    hung = micro_process.run(made["int8_io"], timeout_s=1, work=_sleep_like_a_hung_tflm)
-    assert hung["runs"] is False and hung["reason"].startswith("not finished after 1 s")
+    with pytest.raises(micro_process.Stopped, match="^not finished after 1 s on TensorFlow Lite for Microcontrollers"):
+        micro_process.run(_sleep_like_a_hung_tflm, made["int8_io"], timeout_s=1)
     assert time.monotonic() - started < 60
 
 
@@ -198,7 +198,7 @@ def test_a_python_error_in_the_micro_check_is_the_checks_failure_not_the_models(
 
     made, _, _ = tiny
     with pytest.raises(micro_process.CheckFailed, match="TypeError: len"):
-        micro_process.run(made["int8_io"], work=len)  # len(tflite, x, y, reference): a TypeError in the helper
+        micro_process.run(len, made["int8_io"], None)  # len(tflite, None): a TypeError in the helper
 
     def raising(*_):
         raise micro_process.CheckFailed("ValueError: cannot reshape array")
@@ -221,7 +221,7 @@ def test_the_tflm_helper_dies_with_the_process_that_started_it_even_in_the_middl
     asking = subprocess.Popen(
         [sys.executable, "-c", "import threading, time; from optlib.engine import micro_process as m; "
          "from test_targets import _sleep_like_a_hung_tflm as hang; "
-         "threading.Thread(target=m.run, args=(b'TFL3',), kwargs={'work': hang}, daemon=True).start(); "
+         "threading.Thread(target=m.run, args=(hang, b'TFL3'), daemon=True).start(); "
          "time.sleep(3); print(m._helper.process.pid, flush=True); time.sleep(600)"],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     helper = int(asking.stdout.readline())
