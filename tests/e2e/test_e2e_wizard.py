@@ -35,15 +35,25 @@ def radio(page, label):
     return page.locator('[data-testid="stRadio"]').get_by_text(label, exact=True)
 
 
-def checked_schemes(page):
-    """The schemes whose checkbox is ticked on the Optimize page, read from the DOM."""
-    page.locator('[data-testid="stCheckbox"]').first.wait_for()
-    ticked = []
-    for box in page.locator('[data-testid="stCheckbox"]').all():
-        match = SCHEME_LABEL.search(box.inner_text())
-        if match and box.locator('input[type="checkbox"]').is_checked():
-            ticked.append(match.group(1))
-    return ticked
+def checked_schemes(page, settle_s=15):
+    """The schemes whose checkbox is ticked on the Optimize page, read from the DOM once it has settled.
+
+    Right after a page switch the previous page's elements (the Wizard's toggle is a checkbox too) can
+    still be in the DOM: wait for a scheme's checkbox, then for the same ticks twice, half a second apart.
+    """
+    page.locator('[data-testid="stCheckbox"]', has_text="(float32)").wait_for()
+    previous = None
+    for _ in range(settle_s * 2):
+        ticked = []
+        for box in page.locator('[data-testid="stCheckbox"]').all():
+            match = SCHEME_LABEL.search(box.inner_text())
+            if match and box.locator('input[type="checkbox"]').is_checked():
+                ticked.append(match.group(1))
+        if ticked == previous:
+            return ticked
+        previous = ticked
+        page.wait_for_timeout(500)
+    return previous
 
 
 def highlighted(page):
