@@ -174,7 +174,7 @@ def format_table(rows):
             return " " * width
         if one:
             return cell(found, ".4g", width)
-        named = f"{quality.SHORT_NAMES.get(quality.name(r), quality.name(r))} {found:.4g}"
+        named = f"{quality.short_name(r)} {found:.4g}"
         return f"{named:>{width}}"
 
     lines = [f"{'scheme':<18}{'status':<12}{header:>{width}}{'SNR dB':>8}{'size':>11}{'gzip':>11}{'ms (med)':>10}"

@@ -74,8 +74,7 @@ metric2.metric("Fastest (median latency)", f"{fastest['latency_ms']:.3g} ms",
                fastest["scheme"] + versus(fastest, "speedup", "faster"),
                delta_color="off", delta_arrow="off", border=True)
 if best is not None:
-    metric3.metric(f"Best {quality.SHORT_NAMES.get(quality.name(best), quality.name(best))}",
-                   f"{quality.value(best):.1%}" if quality.is_percent(best) else f"{quality.value(best):.4g}",
+    metric3.metric(f"Best {quality.short_name(best)}", quality.figure(best),
                    best["scheme"] + " (smallest file on a tie)" + ("" if quality.higher_is_better(best)
                                                                    else f" · {quality.direction(best)}"),
                    delta_color="off", delta_arrow="off", border=True)

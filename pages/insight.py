@@ -266,7 +266,7 @@ def search_settings_ui():
 
 def _metric_cell(best, base):
     """(label, value, delta) of the chosen candidate's metric: top-1 in percent and points, MAE in its unit."""
-    name = quality.SHORT_NAMES.get(quality.name(base), quality.name(base))
+    name = quality.short_name(base)
     value, reference = quality.value(best), quality.value(base)
     if quality.is_percent(base):
         return name.capitalize(), f"{value:.2%}", f"{100 * (value - reference):+.2f} points vs float32"

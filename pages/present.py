@@ -35,9 +35,8 @@ def choose_model_ui(runs):
 def baseline_ui(base):
     st.header("1 · The model as it is")
     top1, size, latency = st.columns(3)
-    value = quality.value(base)
-    top1.metric(quality.name(base) if quality.is_percent(base) else quality.label(base), "not measured" if value is None else
-                f"{value:.1%}" if quality.is_percent(base) else f"{value:.4g}")
+    top1.metric(quality.name(base) if quality.is_percent(base) else quality.label(base),
+                quality.figure(base) or "not measured")
     size.metric("Download (gzipped)", format_bytes(base["gzip_bytes"]))
     latency.metric("Latency", f"{base['latency_ms']:.3g} ms")
     st.caption(f"float32, measured on this machine (run #{int(base['id'])}); latency is the median of one "

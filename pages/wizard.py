@@ -81,9 +81,8 @@ def measured_ui(row):
         return
     top1, size = st.columns(2)
     latency, gzip = st.columns(2)
-    percent, value = quality.is_percent(row), quality.value(row)
-    top1.metric(quality.SHORT_NAMES[quality.name(row)].capitalize() if percent else quality.name(row),
-                "n/a" if value is None else f"{value:.1%}" if percent else f"{value:.4g}",
+    percent = quality.is_percent(row)
+    top1.metric(quality.short_name(row).capitalize() if percent else quality.name(row), quality.figure(row) or "n/a",
                 shown(row["metric_delta"] * (100 if percent else 1), "{:+.2f} pp" if percent else "{:+.3g}"),
                 delta_arrow="off",
                 delta_color="normal" if quality.higher_is_better(row) else "inverse")

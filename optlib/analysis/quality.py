@@ -34,6 +34,11 @@ def value(row):
     return float(found) if _present(found) else None
 
 
+def short_name(row):
+    """The metric's name inside a sentence ("top-1", "accuracy at 0.5", "MAE")."""
+    return SHORT_NAMES.get(name(row), name(row))
+
+
 def higher_is_better(row):
     given = row.get("higher_is_better")
     return True if given is None or (isinstance(given, float) and math.isnan(given)) else bool(given)
@@ -64,14 +69,21 @@ def delta(row, base):
     return None if a is None or b is None else a - b
 
 
-def text(row):
-    """One phrase for a line of text: "top-1 97.5%", "MAE 44.88 (lower is better)", or "" when not measured."""
+def figure(row):
+    """The value as a tile shows it: "97.5%" for accuracies, "44.88" otherwise, or None when not measured."""
     found = value(row)
     if found is None:
+        return None
+    return f"{found:.1%}" if is_percent(row) else f"{found:.4g}"
+
+
+def text(row):
+    """One phrase for a line of text: "top-1 97.5%", "MAE 44.88 (lower is better)", or "" when not measured."""
+    if figure(row) is None:
         return ""
     if is_percent(row):
-        return f"{SHORT_NAMES.get(name(row), name(row))} {found:.1%}"
-    return f"{name(row)} {found:.4g} ({direction(row)})"
+        return f"{short_name(row)} {figure(row)}"
+    return f"{name(row)} {figure(row)} ({direction(row)})"
 
 
 def loss(row, base):

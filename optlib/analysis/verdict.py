@@ -39,7 +39,7 @@ def _figures(row):
         parts.append(speed)
     value = quality.value(row)
     if _finite(row["metric_delta"]) and value is not None:
-        short = quality.SHORT_NAMES.get(quality.name(row), quality.name(row))
+        short = quality.short_name(row)
         parts.append(f"{short} {100 * row['metric_delta']:+.1f} points ({value:.1%})" if quality.is_percent(row) else
                      f"{short} {value:.4g}, {row['metric_delta']:+.3g} against float32 ({quality.direction(row)})")
     return ", ".join(parts)
@@ -47,7 +47,7 @@ def _figures(row):
 
 def _within(ok, base, max_loss):
     """The runs within the budget, and the budget in words: points of an accuracy, percent of another metric."""
-    short = quality.SHORT_NAMES.get(quality.name(base), quality.name(base))
+    short = quality.short_name(base)
     if quality.value(base) is None:
         why = "an untrained model" if not base.get("trained") else "no labels in the data"
         return ok, f"(no {'accuracy' if quality.is_percent(base) else short} measured: {why})"

@@ -348,7 +348,7 @@ def trail_frame(result):
             entry.get("settings") == best.get("settings")
         records.append({
             "#": number, "Candidate": candidate_label(entry), "Status": entry.get("status", "not tried"),
-            metric: quality.shown({**entry, "metric_name": quality.name(base)}),
+            metric: _shown(entry, base),
             "Loss vs float32 (%)": 100 * entry["loss"] if _finite(entry.get("loss")) else None,
             "Size (kB)": entry["size_bytes"] / KB if _finite(entry.get("size_bytes")) else None,
             "Latency (ms)": entry.get("latency_ms") if _finite(entry.get("latency_ms")) else None,
@@ -364,9 +364,10 @@ def _metric_column(base):
     return "Top-1 (%)" if quality.name(base) == quality.TOP1 else quality.label(base)
 
 
-def _search_y(entry, base):
-    """The y of a search point: the task's metric as shown (percent for accuracies), None if not measured."""
-    return quality.shown({**entry, "metric_name": quality.name(base), "higher_is_better": quality.higher_is_better(base)})
+def _shown(entry, base):
+    """A search entry's metric as the trail shows it (percent for accuracies), None if not measured; old
+    search results name no metric on their entries, so the baseline's is used."""
+    return quality.shown({**entry, "metric_name": quality.name(base)})
 
 
 def search_chart(result, axis="size"):
@@ -386,16 +387,16 @@ def search_chart(result, axis="size"):
     target = result["target"]
     base = result["baseline"]
     metric, higher = quality.name(base), quality.higher_is_better(base)
-    y_title, short = quality.label(base), quality.SHORT_NAMES.get(metric, metric)
+    y_title, short = quality.label(base), quality.short_name(base)
     unit = "%" if quality.is_percent(base) else ""
     title = f"Search trail: {'accuracy' if unit else metric} vs {axis} (objective: {target['objective']})"
-    points = [{"label": "float32 (baseline)", "scheme": "float32", "y": _search_y(base, base),
+    points = [{"label": "float32 (baseline)", "scheme": "float32", "y": _shown(base, base),
                "size_kb": base["size_bytes"] / KB, "latency_ms": base["latency_ms"], "met": None, "id": base.get("id"),
                "verdict": "the baseline"}]
     missing = []
     for entry in result["trail"]:
-        if entry.get("status") == "ok" and _finite(_search_y(entry, base)) and _finite(entry.get("size_bytes")):
-            points.append({"label": candidate_label(entry), "scheme": entry["scheme"], "y": _search_y(entry, base),
+        if entry.get("status") == "ok" and _finite(_shown(entry, base)) and _finite(entry.get("size_bytes")):
+            points.append({"label": candidate_label(entry), "scheme": entry["scheme"], "y": _shown(entry, base),
                            "size_kb": entry["size_bytes"] / KB, "latency_ms": entry.get("latency_ms"),
                            "met": entry.get("met"), "id": entry.get("id"), "settings": entry.get("settings"),
                            "verdict": entry.get("verdict", "")})
@@ -409,7 +410,7 @@ def search_chart(result, axis="size"):
                              line={"color": "#444", "dash": "dash", "width": 1.5}, hoverinfo="skip"))
     best = result.get("best")
     chosen_word = "chosen" if result.get("met") else "closest (target not met)"
-    best_y = _search_y(best, base) if best else None
+    best_y = _shown(best, base) if best else None
     if best and _finite(best_y):  # drawn first: a halo behind the candidates' own markers
         fig.add_trace(go.Scatter(
             x=[best["size_bytes"] / KB if axis == "size" else best.get("latency_ms")], y=[best_y],
