@@ -31,7 +31,7 @@ import time
 from multiprocessing.connection import Connection
 
 from optlib import paths
-from optlib.engine import job
+from optlib.engine import job, processes
 from optlib.engine.processes import die_with_parent, how_it_ended
 from optlib.errors import InputError, first_line
 
@@ -149,20 +149,12 @@ def _silence_native_logs():
 
 
 class _Worker:
-    """A ``python -m optlib.engine.executors`` process joined to this one by a socket pair.
-
-    Started as a fresh interpreter (not multiprocessing's spawn, which would
-    import the parent's main script — under Streamlit, the app itself).
-    """
+    """A ``python -m optlib.engine.executors`` process joined to this one by a socket pair
+    (:func:`optlib.engine.processes.start`)."""
 
     def __init__(self, inputs):
-        ours, theirs = socket.socketpair()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-        self.process = subprocess.Popen([sys.executable, "-m", "optlib.engine.executors", str(theirs.fileno())],
-                                        pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
-        theirs.close()
-        self.conn = Connection(ours.detach())
+        self.process, self.conn = processes.start(
+            "optlib.engine.executors", pythonpath=(str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")))
         self.conn.send(inputs)
         self.ready, self.spec, self.started, self.started_at, self.paused_at = False, None, 0.0, 0.0, None
         self.paused_helpers = []
@@ -203,12 +195,7 @@ class _Worker:
 
     def wait_exit(self):
         """Return the exit code of a worker that has stopped talking (killing it if needed)."""
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-        return self.process.returncode
+        return processes.reap(self.process)
 
     def gave_up(self, status, error):
         """The Result of this worker's job, stopped or lost."""

@@ -9,8 +9,6 @@ first check; it dies with that process (Linux's parent-death signal, and its pip
 """
 
 import os
-import socket
-import subprocess
 import sys
 import threading
 from multiprocessing.connection import Connection
@@ -53,15 +51,10 @@ def run(work, *args, timeout_s=TIMEOUT_S):
 
 class _Helper:
     def __init__(self):
-        # A new interpreter (not a fork of one running TensorFlow's threads), as the sweep's workers are started.
+        from optlib.engine import processes
+
         # It imports what this process can (its sys.path), wherever this one runs (a sweep's worker, a Ray task).
-        ours, theirs = socket.socketpair()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        with theirs:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "optlib.engine.micro_process", str(theirs.fileno()), str(os.getpid())],
-                pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
-        self.conn = Connection(ours.detach())
+        self.process, self.conn = processes.start("optlib.engine.micro_process", os.getpid(), pythonpath=sys.path)
         self.why = None
 
     def alive(self):
@@ -69,28 +62,22 @@ class _Helper:
 
     def ask(self, request, timeout_s):
         """The helper's answer, or None with ``why`` set when it died or took longer than ``timeout_s``."""
-        from optlib.engine.processes import how_it_ended
+        from optlib.engine.processes import how_it_ended, reap
 
+        hung = None
         try:
             self.conn.send(request)
             if self.conn.poll(timeout_s):
                 return self.conn.recv()
             self.process.kill()
-            self.why = f"not finished after {timeout_s} s on TensorFlow Lite for Microcontrollers, so it was stopped"
-        except (EOFError, OSError):
-            self._wait()
-            self.why = ("TensorFlow Lite for Microcontrollers stopped its process on this model (it "
-                        f"{how_it_ended(self.process.returncode).removesuffix(' before it finished')})")
-        self._wait()
+            hung = f"not finished after {timeout_s} s on TensorFlow Lite for Microcontrollers, so it was stopped"
+        except (EOFError, OSError):  # it died: TFLM aborted it
+            pass
+        code = reap(self.process)
         self.conn.close()
+        self.why = hung or ("TensorFlow Lite for Microcontrollers stopped its process on this model (it "
+                            f"{how_it_ended(code).removesuffix(' before it finished')})")
         return None
-
-    def _wait(self):
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
 
 
 def _serve(conn, parent):

@@ -1,6 +1,39 @@
-"""How a child process of the engine ended, and how it ends with its parent (workers, the TFLM helper)."""
+"""The engine's child processes (the sweep's workers, the TFLM helper): how they start, end and are reaped.
 
+Each is a fresh interpreter running ``python -m MODULE FD ...`` and joined to its parent by a socket pair
+(not multiprocessing's spawn, which would import the parent's main script: under Streamlit, the app itself;
+nor a fork of a process running TensorFlow's threads).
+"""
+
+import os
 import signal
+import socket
+import subprocess
+import sys
+from multiprocessing.connection import Connection
+
+
+def start(module, *args, pythonpath):
+    """Start ``python -m module FD *args``; return (its Popen, our Connection to it; FD is its end).
+
+    ``pythonpath``: the folders it imports from.
+    """
+    ours, theirs = socket.socketpair()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p)}
+    with theirs:
+        process = subprocess.Popen([sys.executable, "-m", module, str(theirs.fileno()), *map(str, args)],
+                                   pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
+    return process, Connection(ours.detach())
+
+
+def reap(process, seconds=5):
+    """Wait for a child that has stopped talking, killing it if it does not end; return its exit status."""
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(seconds)
+    return process.returncode
 
 
 def how_it_ended(code):
