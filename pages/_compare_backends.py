@@ -3,7 +3,7 @@
 import plotly.express as px
 import streamlit as st
 
-from optlib.analysis import backends
+from optlib.analysis import backends, quality
 from optlib.engine import schemes
 
 CHOICES = {"all": "Both backends", **schemes.BACKENDS}
@@ -40,7 +40,7 @@ def both_backends_ui(view):
     st.subheader("The same quantization through both backends")
     st.caption("TFLiteConverter quantizes while it converts the Keras model; LiteRT Quantizer quantizes the "
                "float32 conversion, made once per model and shared by all its schemes (its time is shown apart).")
-    table = backends.side_by_side(view)
+    table = quality.in_table_units(backends.side_by_side(view))  # accuracies in percent, as everywhere
     missing = backends.missing_counterparts(view)
     if not table["backend"].eq(schemes.BACKENDS["litert-quantizer"]).any():
         st.info("No LiteRT Quantizer run of a quantization both backends make (int8, int16x8, dynamic) is shown. "

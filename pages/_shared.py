@@ -399,9 +399,11 @@ RESULT_COLUMNS = {
     "error": st.column_config.TextColumn("Reason (if failed)", width="large"),
     "metric_name": st.column_config.TextColumn("Metric"),
     "metric_value": st.column_config.NumberColumn("Value", format="%.4g",
-                                                  help="the task's metric: top-1, accuracy at 0.5, or MAE"),
+                                                  help="the task's metric: top-1 or accuracy at 0.5 in %, "
+                                                       "MAE in the label's unit"),
     "metric_delta": st.column_config.NumberColumn("Δ vs float32", format="%+.4g",
-                                                  help="the metric's change against float32, in its unit"),
+                                                  help="the metric's change against float32, in its unit "
+                                                       "(percentage points for accuracies)"),
     "fidelity_snr_db": st.column_config.NumberColumn("SNR dB", format="%.1f",
                                                      help="fidelity to the Keras float model on the same inputs"),
 }
@@ -420,6 +422,7 @@ def results_text_table(df):
 
     figure = ["accuracy"] if quality.only_top1(df) else ["metric_name", "metric_value"]
     columns = ("scheme", "status", *figure, "size_mb", "gzip_mb", "latency_ms", "sparsity")
+    df = quality.in_table_units(df)
     formats = {"accuracy": "{:.1%}", "metric_value": "{:.4g}", "size_mb": "{:.4g}", "gzip_mb": "{:.4g}",
                "latency_ms": "{:.4g}", "sparsity": "{:.2f}"}
     shown = df[[c for c in columns if c in df.columns]].copy()
@@ -431,7 +434,10 @@ def results_text_table(df):
 
 
 def results_table(df, columns=DEFAULT_COLUMNS):
-    """Show result rows with readable headers and number formats."""
+    """Show result rows with readable headers and number formats (accuracies in percent)."""
+    from optlib.analysis import quality
+
     columns = [c for c in columns if c in df.columns]
+    df = quality.in_table_units(df)
     df = df.assign(error=df["error"].fillna("")) if "error" in df.columns else df
     st.dataframe(df[columns], hide_index=True, column_config={c: RESULT_COLUMNS.get(c) for c in columns})

@@ -117,3 +117,26 @@ def best_first(row):
     if found is None:
         return (1, 0.0)
     return (0, -found if higher_is_better(row) else found)
+
+
+def in_table_units(df):
+    """A copy of a results frame whose metric columns read as a table shows them.
+
+    ``metric_name`` gets its unit or direction ("Accuracy at 0.5 (%)", "MAE
+    (lower is better)"), ``metric_value`` is in percent for accuracies and in
+    the metric's own unit otherwise, and ``metric_delta`` in points for
+    accuracies: a binary model's 0.88 reads 88.0 beside "(%)", as Table 1 and
+    the tiles show it.
+    """
+    shown_df = df.copy()
+    if "metric_value" not in shown_df:
+        return shown_df
+    rows = shown_df.to_dict("records")
+    percent = [is_percent(row) for row in rows]
+    shown_df["metric_value"] = [shown(row) if _present(row.get("metric_value")) else None for row in rows]
+    if "metric_delta" in shown_df:
+        shown_df["metric_delta"] = [100 * d if p and _present(d) else d
+                                    for d, p in zip(shown_df["metric_delta"], percent)]
+    if "metric_name" in shown_df:
+        shown_df["metric_name"] = [label(row) if _present(row.get("metric_name")) else None for row in rows]
+    return shown_df

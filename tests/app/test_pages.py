@@ -548,3 +548,21 @@ def test_a_regression_model_is_shown_by_its_mae_where_lower_is_better_on_every_p
     assert "within 1% of float32's MAE (lower is better)" in at.success[0].value
     tradeoff = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert tradeoff["layout"]["yaxis"]["title"]["text"] == "MAE (lower is better)"  # not "no accuracy figure"
+
+
+def test_a_binary_models_accuracy_reads_in_percent_in_homes_table_as_on_its_tile(app, home):
+    from optlib.engine.store import Store
+
+    store = Store()
+    for scheme, acc, size in (("float32", 0.88, 5_500), ("int8", 0.865, 4_800)):
+        metrics = {**apphelpers.canned_metrics(scheme), "size_bytes": size, "accuracy": None, "top5": None,
+                   "keras_accuracy": None, "task": "binary", "metric_name": "Accuracy at 0.5",
+                   "metric_type": "Accuracy at threshold 0.5", "metric_value": acc, "higher_is_better": True}
+        apphelpers.put_run(store, scheme, "binary_mlp", "bin-fp", "binary", "binary-fp", metrics=metrics)
+    at = app()
+    assert not at.exception
+    assert (at.metric[2].label, at.metric[2].value) == ("Best accuracy at 0.5", "88.0%")
+    table = at.dataframe[0].value.set_index("scheme")  # the frame as given; the headers come from column_config
+    assert table.loc["int8", "metric_name"] == "Accuracy at 0.5 (%)"
+    assert table.loc["int8", "metric_value"] == pytest.approx(86.5)  # was 0.865 beside the tile's 88.0%
+    assert table.loc["int8", "metric_delta"] == pytest.approx(-1.5)

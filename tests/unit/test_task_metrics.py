@@ -97,6 +97,20 @@ def test_table1_with_a_classifier_and_a_regression_model_names_each_rows_metric(
     assert tuple(only_classifier.columns) == charts.TABLE1_COLUMNS  # the guide's own columns
 
 
+def test_raw_tables_show_a_binary_models_accuracy_in_percent_and_its_change_in_points():
+    from optlib.analysis import quality
+
+    binary = [{**_row(scheme, acc, 4000 // n, n), "model": "b", "task": "binary", "metric_name": "Accuracy at 0.5",
+               "metric_value": acc, "accuracy": None, "higher_is_better": True}
+              for n, (scheme, acc) in enumerate((("float32", 0.88), ("int8", 0.865)), start=1)]
+    shown = quality.in_table_units(report.frame(binary + [_row("int8", 12.5, 1000, 3)])).set_index(["model", "scheme"])
+    assert shown.loc[("b", "int8"), "metric_name"] == "Accuracy at 0.5 (%)"
+    assert shown.loc[("b", "int8"), "metric_value"] == pytest.approx(86.5)  # not 0.865 beside 88.0% elsewhere
+    assert shown.loc[("b", "int8"), "metric_delta"] == pytest.approx(-1.5)  # points
+    assert shown.loc[("m", "int8"), "metric_name"] == "MAE (lower is better)"
+    assert shown.loc[("m", "int8"), "metric_value"] == 12.5  # its own unit, untouched
+
+
 def test_the_search_treats_a_growing_mae_as_a_loss():
     from optlib.analysis import quality
 
