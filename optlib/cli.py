@@ -48,7 +48,8 @@ def build_parser():
     sweep.add_argument("--weights", help="ImageNet weights file for a zoo architecture")
     sweep.add_argument("--budget", type=float, metavar="SECONDS",
                        help="time budget per scheme; a scheme that runs longer is stopped and marked timeout")
-    sweep.add_argument("--recompute", action="store_true", help="run again even if the store has the result")
+    sweep.add_argument("--recompute", action="store_true", help="run and measure again even if the store has the result "
+                                                                    "(the float32 conversion stays cached)")
     sweep.add_argument("--trust", action="store_true",
                        help="allow Lambda layers and custom objects (runs code from the model file)")
     sweep.add_argument("--task", default="auto",
