@@ -95,6 +95,10 @@ def open_compare_with_every_model(page, url):
         no_wait_after=True)
     settle(page)
     page.locator('[data-testid="stPlotlyChart"]').nth(4).wait_for()
+    # Every model's runs are drawn once the size and latency bars have a panel per model (three).
+    page.wait_for_function("""() => { const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
+        return charts.length > 3 && [2, 3].every(i => charts[i].querySelectorAll('.cartesianlayer .subplot').length === 3); }""",
+                           timeout=120_000)
     settle(page)
 
 

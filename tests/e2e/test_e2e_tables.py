@@ -9,6 +9,7 @@ Run with ``.venv/bin/python -m pytest tests/e2e/test_e2e_tables.py -m e2e``.
 """
 
 import pytest
+from playwright.sync_api import expect
 
 from grids import grid
 from optlib.analysis import report, tables
@@ -77,11 +78,14 @@ def test_reproduce_table1_for_mobilenet_v2_and_find_the_same_figures_on_compare(
     ratios.wait_for()
     size_reduction = float(ratios.locator('[data-testid="stMetricValue"]').first.inner_text().rstrip("×"))
     assert size_reduction > 3.5
-    assert "untrained architecture (no ImageNet weights): size and latency only" in ratios.inner_text()
+    expect(ratios).to_contain_text("untrained architecture (no ImageNet weights): size and latency only")
     local = local_rows(page, 0)
     assert [row["Model"] for row in local] == ["Mobilenet-v2-1-224"] and local[0]["Top-1 (original)"] == ""
     page.locator(".js-plotly-plot").nth(2).wait_for()
     assert page.locator(".js-plotly-plot").count() == 3
+    # The chart is redrawn with this machine's figures after the published ones: wait for them.
+    page.wait_for_function(f"() => ({TRACES})()[0].some(t => t.name === 'This machine · float32 (original)' "
+                           "&& t.x.some(v => v !== null))")
     figure = page.evaluate(TRACES)[0]
     float32_mb = [v for t in figure if t["name"] == "This machine · float32 (original)" and t["xaxis"] == "x"
                   for v in t["x"] if v is not None]
@@ -114,6 +118,7 @@ def test_reproduce_table1_for_mobilenet_v2_and_find_the_same_figures_on_compare(
     page.locator('[data-testid="stMultiSelect"]').first.get_by_role("button", name="Clear all").click(
         no_wait_after=True)
     page.get_by_text("5 finished runs shown").wait_for()
+    page.wait_for_function(f"() => ({TRACES})()[2].filter(t => t.name === 'Raw .tflite').length === 2")
     compare = {row["Scheme"]: row for row in grid(page, 0, lambda rows: len(rows) == 5)
                if row["Model"] == "mobilenet_v2"}
     assert float(compare["float32"]["Size (MB)"]) == pytest.approx(float32_mb[0], abs=0.005)

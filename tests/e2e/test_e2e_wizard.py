@@ -8,6 +8,7 @@ assets/screenshots/wizard.png (the README shows it).
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
 
@@ -113,8 +114,9 @@ def test_edge_tpu_with_samples_and_accuracy_ends_in_int8_then_qat_and_runs_them(
     figures = page.locator('[data-testid="stMetric"]')
     figures.nth(7).wait_for()
     assert figures.count() == 8  # top-1, size, gzip size and latency for int8 and for qat
-    assert page.get_by_text(re.compile(r"Run #\d+ · digits_cnn · digits .*changes against float32")).count() == 2
-    assert page.get_by_text(re.compile(r"^\d+\.\d× smaller$")).count() == 4  # size and gzip size, twice
+    # Captions and deltas may come a moment after the tiles: wait for them, then count.
+    expect(page.get_by_text(re.compile(r"Run #\d+ · digits_cnn · digits .*changes against float32"))).to_have_count(2)
+    expect(page.get_by_text(re.compile(r"^\d+\.\d× smaller$"))).to_have_count(4)  # size and gzip size, twice
     shoot(page, screenshots / "wizard.png", 2480)
 
     # The selection (the wizard's, plus float32) is still there after more page switches.

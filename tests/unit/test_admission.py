@@ -39,7 +39,8 @@ def test_a_second_sweep_waits_for_the_first_and_starts_when_it_ends(one_at_a_tim
     places, order = [], []
     second = threading.Thread(target=lambda: order.append(_take_turn(places)), daemon=True)
     second.start()
-    time.sleep(0.5)
+    assert _soon(lambda: places)
+    time.sleep(0.3)  # a few more polls: it is told its place once, not at every poll
     assert places == [(1, 1)] and order == []  # told its place once, still waiting
     assert admission.waiting_sweeps() == 2
     release.set()
@@ -47,6 +48,16 @@ def test_a_second_sweep_waits_for_the_first_and_starts_when_it_ends(one_at_a_tim
     second.join(5)
     assert order == [True]  # it started, and knows it had waited
     assert admission.waiting_sweeps() == 0
+
+
+def _soon(condition, timeout=30):
+    """True once ``condition()`` holds, polled until ``timeout`` seconds (a loaded machine schedules late)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def _take_turn(places):
@@ -67,10 +78,11 @@ def test_with_two_slots_two_run_and_the_others_wait_in_order(one_at_a_time, monk
 
     third = threading.Thread(target=wait, args=("third",), daemon=True)
     third.start()
-    time.sleep(0.3)
+    assert _soon(lambda: places["third"])  # in line before the fourth comes
     fourth = threading.Thread(target=wait, args=("fourth",), daemon=True)
     fourth.start()
-    time.sleep(0.3)
+    assert _soon(lambda: places["fourth"])
+    time.sleep(0.3)  # a few more polls change nothing
     assert started == [] and places == {"third": [1], "fourth": [2]}
     releases[0].set()
     third.join(5)

@@ -5,6 +5,7 @@ declared size, the limit and the setting that changes it — and the loader that
 never called. Time and peak memory of each refusal are in the benchmark (bench/run.py --only limits).
 """
 
+import time
 import subprocess
 import sys
 import zipfile
@@ -212,6 +213,7 @@ def test_the_float32_cache_keeps_the_most_recently_used_conversions_within_its_l
     for name in ("a", "b", "a", "c"):  # "a" is used again before "c" is made
         content, _ = float32_cache.float32_bytes(name, lambda n=name: made.append(n) or n.encode() * 100_000)
         assert content == name.encode() * 100_000
+        time.sleep(0.05)  # past the file system's timestamp tick (several ms on older kernels): uses are ordered
     assert made == ["a", "b", "c"]  # the second "a" was served from the cache
     left = sorted(p.read_bytes()[:1] for p in (tmp_path / "cache" / "float32").glob("*.tflite"))
     assert left == [b"a", b"c"]  # "b", the least recently used, went to keep the folder under 250 kB

@@ -11,6 +11,8 @@ import json
 import statistics
 from pathlib import Path
 
+import psutil
+
 from bench.load import run_load
 from optlib.engine.store import Store, result_row
 
@@ -24,6 +26,8 @@ def test_twenty_page_sweeps_and_three_cli_sweeps_at_once_all_finish_one_at_a_tim
         tiny_model_path, digits_npz, tmp_path, monkeypatch):
     monkeypatch.setenv("OPTLIB_MAX_SWEEPS", "1")
     store = tmp_path / "load.sqlite"
+    # What the machine's other programs use already (a CI agent, say): the waiting sweeps may add little to it.
+    before = psutil.cpu_percent(interval=2.0) / 100
     load = run_load(tiny_model_path, digits_npz, store, sessions=SESSIONS, cli=CLI, variants=VARIANTS, runs=10)
 
     page_rows = []
@@ -44,10 +48,12 @@ def test_twenty_page_sweeps_and_three_cli_sweeps_at_once_all_finish_one_at_a_tim
     for (_, finished), (started, _) in itertools.pairwise(spans):
         assert started >= finished  # never two sweeps' jobs at once
     # Every latency was timed while the other 22 sweeps waited their turn, idle: the share of the cores that
-    # other processes used meanwhile (background_cpu) is low. Not zero: this test's own threads and the
-    # machine's other programs count too.
+    # other processes used meanwhile (background_cpu) stays near what the machine used before the test. Not
+    # zero: this test's own threads and the machine's other programs count too. A second sweep converting
+    # beside the timing would add a whole core, 0.5 of two.
     background = [result_row(row)["latency_ms"]["background_cpu"] for row in stored]
-    assert all(isinstance(value, float) and value < 0.75 for value in background), background
-    assert statistics.median(background) < 0.5, background
+    assert all(isinstance(value, float) and value < max(0.75, before + 0.4) for value in background), (before,
+                                                                                                     background)
+    assert statistics.median(background) < max(0.5, before + 0.3), (before, background)
     assert all(isinstance(result_row(row)["latency_ms"]["load_1m"], float) for row in stored)
     assert load["peak_tree_mb"] < PEAK_BOUND_MB, load["peak_tree_mb"]
