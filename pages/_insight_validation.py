@@ -9,14 +9,20 @@ from optlib.errors import InputError
 from optlib.views.insight_charts import short_name
 from pages import _shared
 
-FORMATS = {"MSE": "%.3e", "SNR (dB)": "%.1f", "Cosine similarity": "%.5f", "Channel error": "%.3g"}
+FORMATS = {"MSE": "{:.3e}", "SNR (dB)": "{:.1f}", "Cosine similarity": "{:.5f}", "Channel error": "{:.3g}"}
 KINDS = {"input": "input", "constant": "weights / constant", "intermediate": "layer output", "output": "output"}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def report_of(model_ref, data_ref, scheme, run_id, store, trusted):
-    """The validation of one stored run (``run_id`` in the key: a newer run validates anew)."""
-    return validation.tensor_report(model_ref, data_ref, scheme, store, trusted)
+    """The validation of one stored run (``run_id`` in the key: a newer run validates anew).
+
+    In a process of its own under the worker memory budget: the server never holds TensorFlow for it.
+    """
+    from optlib.engine import isolated
+
+    return isolated.call(validation.tensor_report, model_ref, data_ref, scheme, store, trusted,
+                         what="The per-tensor validation")
 
 
 def table(rows):
@@ -59,8 +65,7 @@ def validation_ui():
     if len(weakest):
         st.caption(f"Lowest SNR of an activation: **{weakest.iloc[0]['Tensor']}** at "
                    f"{weakest.iloc[0]['SNR (dB)']:.1f} dB.")
-    st.dataframe(frame, hide_index=True, column_config={
-        column: st.column_config.NumberColumn(column, format=fmt) for column, fmt in FORMATS.items()})
+    _shared.figures_table(frame, FORMATS)  # "—" where a tensor has no channel error (not a layer's output)
     st.caption(f"{scheme} run #{result['run']['id']} ({result['backend']}) against float32 run "
                f"#{result['float32']['id']} on {result['samples']} inputs; tensors are matched by name, so a "
                "tensor the converter renamed is not listed. Higher SNR and cosine are better.")

@@ -205,9 +205,12 @@ class LayerJob(_PageJob):
 
     def work(self):
         from optlib.analysis import insight
+        from optlib.engine import isolated
 
-        return insight.layer_report(self.model_ref, self.data_ref, self.store, self.trusted,
-                                    progress=lambda fraction, message: self._progress((fraction, message)))
+        # In a process of its own under the worker memory budget: the server never holds TensorFlow for it.
+        return isolated.call(insight.layer_report, self.model_ref, self.data_ref, self.store, self.trusted,
+                             progress=lambda fraction, message: self._progress((fraction, message)),
+                             what="The layer comparison")
 
     def state(self):
         """Return (fraction, last message) so far."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from optlib.analysis import report
+from optlib.engine import isolated
 from optlib.engine.store import Store, result_row
 from optlib.errors import InputError
 from optlib.units import format_bytes
@@ -71,7 +72,9 @@ def bundle_bytes(run_id, ref):
     """
     stored = Store(_shared.store_path()).get(run_id)
     with tempfile.TemporaryDirectory(prefix="optlib-bundle-") as folder:
-        model, note = (bundle.source_model(ref, stored["model_fingerprint"], folder) if ref else
+        # A zoo model is built with TensorFlow to be saved: in a process of its own, under the worker budget.
+        model, note = (isolated.call(bundle.source_model, ref, stored["model_fingerprint"], folder,
+                                     what="Saving the source model") if ref else
                        (None, f"{stored['model']} is not the current model; choose it on Model & data to include it"))
         return bundle.make(result_row(stored), Path(stored["tflite_path"]).read_bytes(), model, note)
 

@@ -149,10 +149,22 @@ def chart_titles(at):
     return [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in at.get("plotly_chart")]
 
 
+def use_fake_layer_report(monkeypatch, fake):
+    """Put ``fake`` in place of insight.layer_report, called in this process (a fake in the isolated child
+    could not record its calls or wait on a test's events); the real comparison runs isolated below."""
+    from optlib.engine import isolated
+
+    def here(work, *args, progress=None, what=None, memory=None, **kwargs):
+        return work(*args, **kwargs, **({"progress": progress} if progress else {}))
+
+    monkeypatch.setattr(insight, "layer_report", fake)
+    monkeypatch.setattr(isolated, "call", here)
+
+
 @pytest.fixture
 def layers(monkeypatch):
     fake = FakeLayerReport()
-    monkeypatch.setattr(insight, "layer_report", fake)
+    use_fake_layer_report(monkeypatch, fake)
     return fake
 
 
@@ -253,7 +265,7 @@ def test_suggest_the_worst_n_layers(app, home, layers):
 
 def test_only_int8_is_compared_when_int16x8_fails(app, home, monkeypatch):
     problem = "int16x8 failed: RuntimeError: no_integer_overflow_from_quantization in DEPTHWISE_CONV_2D"
-    monkeypatch.setattr(insight, "layer_report", FakeLayerReport(int16_problem=problem,
+    use_fake_layer_report(monkeypatch, FakeLayerReport(int16_problem=problem,
                                                                debugger_problem="RuntimeError: no debug ops"))
     at = compare_layers(app("insight.py"))
     assert not at.exception
@@ -265,7 +277,7 @@ def test_only_int8_is_compared_when_int16x8_fails(app, home, monkeypatch):
 
 
 def test_a_comparison_that_cannot_run_is_an_error_with_what_to_do(app, home, monkeypatch):
-    monkeypatch.setattr(insight, "layer_report", FakeLayerReport(
+    use_fake_layer_report(monkeypatch, FakeLayerReport(
         error=InputError("int8 could not be made (RuntimeError: boom); the layer comparison needs it.")))
     at = compare_layers(app("insight.py"))
     assert not at.exception

@@ -4,7 +4,11 @@ Run with ``.venv/bin/python -m pytest tests/e2e -m e2e``. The screenshot goes
 to assets/screenshots/insight.png.
 """
 
+import re
+
 import pytest
+
+from grids import GRID, grid
 
 pytestmark = pytest.mark.e2e
 
@@ -55,6 +59,18 @@ def test_layers_one_click_selective_and_a_small_search(server, page, screenshots
     page.get_by_text("Code for int8_selective").click()
     page.get_by_text("get_nondebug_quantized_model").wait_for()
     page.get_by_text("Code for int8_selective").click()  # closed again: the screenshot shows the charts
+
+    # LiteRT Quantizer's per-tensor validation of the int8 run, computed in a process of its own.
+    page.get_by_role("button", name="Validate tensors").click()
+    page.get_by_text("Lowest SNR of an activation").wait_for(timeout=JOB_TIMEOUT_MS)
+    page.get_by_text(re.compile(r"int8 run #\d+ \(converter\) against float32 run #\d+ on 8 inputs")).wait_for()
+    assert not page.locator('[data-testid="stException"]').count()
+    frames = page.locator('[data-testid="stDataFrame"]')
+    found = [i for i in range(frames.count()) if "Cosine similarity" in (frames.nth(i).evaluate(GRID) or [[]])[0]]
+    tensors = grid(page, found[0], lambda rows: len(rows) > 5)
+    assert tensors[0]["Kind"] == "layer output" and float(tensors[0]["SNR (dB)"]) > 20
+    assert "None" not in {row["Channel error"] for row in tensors}  # a tensor that is not a layer's output: "—"
+    assert "—" in {row["Channel error"] for row in tensors}
 
     # A small search: two candidates, then the trail on the Pareto chart with the target line.
     trials = page.get_by_label("Trials", exact=True)

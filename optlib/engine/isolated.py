@@ -1,0 +1,122 @@
+"""Engine work a page asks for, run in a process of its own under the worker memory budget.
+
+The Layer insight page's layer comparison and LiteRT Quantizer's per-tensor
+validation load TensorFlow, the model and the data, and can take gigabytes.
+Run in the app's server they would sit outside any memory budget, a room of
+students clicking at once would add them all up in one process, and the
+memory would stay with the server for good. :func:`call` runs the function
+in a fresh child (``python -m optlib.engine.isolated``) watched as a sweep's
+worker is: stopped once its resident memory passes
+``OPTLIB_WORKER_MEMORY_MB`` (:func:`optlib.inputs.limits.worker_memory`).
+The child ends with the call and dies with its parent.
+
+    report = isolated.call(insight.layer_report, "digits_cnn", "digits", progress=on_progress)
+
+Sweeps the function starts run in their own workers, under their own budget.
+"""
+
+import builtins
+import os
+import sys
+
+from optlib.errors import InputError, first_line
+
+INTERVAL_S = 0.1  # how often the parent reads the child's memory
+OUT_OF_MEMORY = ("{what} ran out of memory: it used {used} of the {limit} limit per worker process, so it was "
+                 "stopped. Use a smaller model or dataset, or raise OPTLIB_WORKER_MEMORY_MB (megabytes) if this "
+                 "machine has the memory.")
+
+
+def call(work, *args, progress=None, what=None, memory=None, **kwargs):
+    """Return ``work(*args, **kwargs)`` computed in a child process.
+
+    ``work`` and its arguments go to the child by pickling (a module-level
+    function, plain data). With ``progress``, ``work`` is also given a
+    ``progress`` argument whose calls come back here, in order.
+
+    Args:
+        what: what the work is, for messages ("The layer comparison"); default: the function's name.
+        memory: the child's memory budget in bytes (default: the worker budget).
+
+    Raises:
+        InputError: ``work`` raised one (the same message), or the child ran out of memory or died.
+        The built-in exception ``work`` raised (ValueError, RuntimeError, ...) with its message; other
+        exception types come back as RuntimeError("TypeName: message").
+    """
+    import psutil
+
+    from optlib.engine import processes
+    from optlib.inputs import limits
+    from optlib.units import format_bytes
+
+    what = what or f"{work.__name__}()"
+    limit = memory or limits.worker_memory()
+    process, conn = processes.start(__name__, os.getpid(), pythonpath=sys.path)
+    try:
+        watched = psutil.Process(process.pid)
+        conn.send((work, args, kwargs, progress is not None))
+        while True:
+            try:
+                message = conn.recv() if conn.poll(INTERVAL_S) else None
+            except (EOFError, OSError):  # it died without a word
+                code = processes.reap(process)
+                raise InputError(f"{what} stopped: its process {processes.how_it_ended(code)}.") from None
+            if message is not None:
+                kind, value = message
+                if kind == "progress":
+                    progress(*value)
+                    continue
+                if kind == "ok":
+                    return value
+                raise _error(*value)
+            try:
+                used = watched.memory_info().rss
+            except psutil.Error:
+                continue  # ending: the pipe says how
+            if used > limit:
+                watched.kill()
+                processes.reap(process)
+                raise InputError(OUT_OF_MEMORY.format(what=what, used=format_bytes(used), limit=format_bytes(limit)))
+    finally:
+        conn.close()
+        if process.poll() is None:
+            process.kill()
+        processes.reap(process)
+
+
+def _error(kind, message):
+    """The exception to raise here for one the work raised in the child."""
+    if kind == "InputError":
+        return InputError(message)
+    found = getattr(builtins, kind, None)
+    if isinstance(found, type) and issubclass(found, Exception):
+        return found(message)
+    return RuntimeError(f"{kind}: {message}")
+
+
+def _serve(conn, parent):
+    """The child: run the one request, send back its progress and ("ok", value) or ("error", (type, message))."""
+    from optlib.engine.processes import die_with_parent
+
+    die_with_parent()
+    if os.getppid() != parent:  # the parent died before that was in place
+        return
+    try:
+        work, args, kwargs, wants_progress = conn.recv()
+    except (EOFError, OSError):
+        return
+    if wants_progress:
+        kwargs["progress"] = lambda *event: conn.send(("progress", event))
+    try:
+        answer = ("ok", work(*args, **kwargs))
+    except InputError as problem:
+        answer = ("error", ("InputError", str(problem)))
+    except Exception as problem:  # noqa: BLE001 — raised again in the asking process
+        answer = ("error", (type(problem).__name__, first_line(problem)))
+    conn.send(answer)
+
+
+if __name__ == "__main__":
+    from multiprocessing.connection import Connection
+
+    _serve(Connection(int(sys.argv[1])), int(sys.argv[2]))

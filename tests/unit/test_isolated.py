@@ -1,0 +1,94 @@
+"""Page work in a process of its own (optlib/engine/isolated.py): its answer, progress and errors come back;
+memory over the budget and a crash are messages, and the asking process never loads TensorFlow."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from optlib.engine import isolated
+from optlib.errors import InputError
+
+MB = 2 ** 20
+
+
+def where_and_steps(steps, progress):
+    for step in range(steps):
+        progress(step / steps, f"step {step}")
+    return {"pid": os.getpid(), "array": np.arange(3)}
+
+
+def refuse(kind):
+    if kind == "input":
+        raise InputError("the model is not a model: load another on Model & data")
+    if kind == "value":
+        raise ValueError("a bad setting")
+    raise KeyError("deep inside")
+
+
+def hold(megabytes):
+    block = np.ones(megabytes * MB, dtype=np.uint8)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until the parent stops it, or a minute: no watchdog then
+        block[::4096] += 1
+        time.sleep(0.01)
+    return "not stopped"
+
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_the_answer_and_its_progress_come_back_from_another_process():
+    events = []
+    answer = isolated.call(where_and_steps, 3, progress=lambda fraction, message: events.append((fraction, message)))
+    assert answer["pid"] != os.getpid()
+    assert answer["array"].tolist() == [0, 1, 2]
+    assert events == [(0.0, "step 0"), (1 / 3, "step 1"), (2 / 3, "step 2")]
+
+
+def test_errors_come_back_as_they_were_raised():
+    with pytest.raises(InputError, match="the model is not a model: load another on Model & data"):
+        isolated.call(refuse, "input")
+    with pytest.raises(ValueError, match="a bad setting"):
+        isolated.call(refuse, "value")
+    with pytest.raises(KeyError):  # a built-in type keeps its type
+        isolated.call(refuse, "key")
+
+
+def test_work_over_the_memory_budget_is_stopped_with_a_message_saying_so():
+    with pytest.raises(InputError) as refused:
+        isolated.call(hold, 400, what="The layer comparison", memory=200 * MB)
+    message = str(refused.value)
+    assert message.startswith("The layer comparison ran out of memory: it used ")
+    assert "of the 209.72 MB limit per worker process, so it was stopped" in message, message
+    assert "OPTLIB_WORKER_MEMORY_MB" in message
+
+
+def test_a_crash_is_a_message_and_the_asking_process_goes_on():
+    with pytest.raises(InputError, match="The per-tensor validation stopped: its process was killed by SIGKILL"):
+        isolated.call(die, what="The per-tensor validation")
+    assert isolated.call(where_and_steps, 0, progress=lambda *event: None)["pid"] != os.getpid()
+
+
+def test_the_asking_process_never_loads_tensorflow(tmp_path):
+    script = ("import sys\n"
+              "from optlib.engine import isolated\n"
+              "import test_isolated\n"
+              "print(isolated.call(test_isolated.tensorflow_version))\n"
+              "print('tensorflow' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.returncode == 0, done.stderr
+    version, loaded = done.stdout.split()[-2:]
+    assert version.startswith("2.") and loaded == "False"
+
+
+def tensorflow_version():
+    from optlib._keras import tf
+
+    return tf().__version__
