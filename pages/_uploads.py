@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from optlib.errors import InputError
-from optlib.inputs import archive, data, models
+from optlib.inputs import archive
 
 MODEL_UPLOAD_TYPES = ("keras", "h5", "zip")
 DATA_UPLOAD_TYPES = {"npz": ("npz",), "zip": ("zip",)}
@@ -90,69 +90,33 @@ def save_upload(uploaded, allowed_suffixes, fallback):
 
 # --- Cached loaders --------------------------------------------------------------
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def load_model(ref, fingerprint, trusted_flag):
-    """Load a model once per process; the model is shared and never mutated.
-
-    ``fingerprint`` is part of the cache key so that a changed file loads anew.
-    """
-    return models.load(models.resolve(ref), trusted_flag)
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def model_summary(ref, fingerprint, trusted_flag):
-    """Plain facts about a model for display.
+    """Plain facts about a model for display (:func:`optlib.inputs.facts.model_facts`).
+
+    Loaded in a process of its own under the worker memory budget, never in the server: a model whose
+    configuration declares huge layers is stopped there. ``fingerprint`` is part of the cache key, so that
+    a changed file loads anew.
 
     Raises:
-        InputError: the model cannot be loaded or is not a classifier.
+        InputError: the model cannot be loaded.
     """
-    from optlib.inputs import tasks
+    from optlib.engine import isolated
+    from optlib.inputs import facts
 
-    source = models.resolve(ref)
-    model = load_model(ref, fingerprint, trusted_flag)
-    input_shape, classes = data.model_io(model)
-    inputs, outputs = tasks.signature(model)
-    return {"name": model.name, "kind": source.kind, "input_shape": tuple(int(d) for d in input_shape),
-            "classes": classes, "parameters": int(model.count_params()), "layers": len(model.layers),
-            "trained": source.trained, "note": source.note,
-            "inputs": [{"name": p.name, "shape": p.shape, "dtype": p.dtype} for p in inputs],
-            "outputs": [{"name": o.name, "shape": o.shape, "activation": o.activation} for o in outputs]}
+    return isolated.call(facts.model_facts, ref, trusted_flag, what="Loading the model")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def data_summary(model_ref_, model_fp, trusted_flag, data_ref_, data_fp, examples=10, task=""):
-    """Plain facts and a few example images of a dataset, checked against the model.
+    """Plain facts and a few example images of a dataset, checked against the model
+    (:func:`optlib.inputs.facts.data_facts`, in a process of its own like :func:`model_summary`).
 
     Raises:
         InputError: the data is unreadable or does not fit the model.
     """
-    import numpy as np
+    from optlib.engine import isolated
+    from optlib.inputs import facts
 
-    model = load_model(model_ref_, model_fp, trusted_flag)
-    dataset = data.load(data.resolve(data_ref_), model, task=task)
-    facts = dataset.summary()
-    raw_x = dataset.x["test"][dataset.inputs[0].name]
-    raw_y = dataset.y_test
-    facts["sample_shape"] = tuple(int(d) for d in raw_x.shape[1:])
-    if raw_y is None or dataset.tasks[dataset.primary] != "classification" or raw_y.ndim != 1:
-        facts.update(examples=[], example_labels=[], classes_present=0)
-        return facts  # no class labels to pick examples by
-    picks = []
-    for label in sorted(set(int(v) for v in raw_y))[:examples]:
-        picks.append(int(np.flatnonzero(raw_y == label)[0]))
-    images = []
-    for index in picks:
-        image = np.asarray(raw_x[index], dtype=np.float32)
-        image = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
-        if image.ndim not in (2, 3):
-            break  # vectors, not images: nothing to draw
-        low, high = float(image.min()), float(image.max())
-        images.append(((image - low) / (high - low) if high > low else image * 0).clip(0, 1))
-    names = dataset.class_names
-    facts["examples"] = images
-    facts["example_labels"] = [names[int(raw_y[i])] if int(raw_y[i]) < len(names) else str(int(raw_y[i]))
-                               for i in picks[:len(images)]]
-    facts["sample_shape"] = tuple(int(d) for d in raw_x.shape[1:])
-    labels = raw_y if dataset.raw.y_train is None else np.concatenate([raw_y, dataset.raw.y_train])
-    facts["classes_present"] = int(np.unique(labels).size)
-    return facts
+    return isolated.call(facts.data_facts, model_ref_, trusted_flag, data_ref_, examples, task,
+                         what="Reading the dataset")

@@ -218,7 +218,7 @@ except InputError as problem:
     st.error(f"Model: {problem} Choose another model above.", icon=":material/error:")
     st.stop()
 try:
-    with st.spinner("Loading the model (the first time also starts TensorFlow)…"):
+    with st.spinner("Loading the model (in a process of its own, which starts TensorFlow)…"):
         model_facts = _uploads.model_summary(_shared.model_ref(), model_source.fingerprint, _shared.trusted())
 except InputError as problem:
     _shared.refuse("model", _shared.model_ref(), str(problem))

@@ -90,6 +90,24 @@ def big_keras(path, units=30_000, inputs=30_000):
     return path
 
 
+def huge_layer_keras(path, units=30_000, inputs=30_000):
+    """A ``.keras`` zip of a few kilobytes whose weights file declares a tiny kernel while its configuration
+    declares an ``inputs`` x ``units`` Dense layer: the size check passes, and building the model would
+    take 3.6 GB (by default) before the weights are found not to fit."""
+    import io
+
+    import h5py
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as handle:
+        _weights_h5(handle, (64, 64))
+    with zipfile.ZipFile(path, "w") as bundle:
+        bundle.writestr("metadata.json", json.dumps({"keras_version": "2.21.0", "date_saved": "2026-11-30"}))
+        bundle.writestr("config.json", json.dumps(_dense_config(units, inputs)))
+        bundle.writestr("model.weights.h5", buffer.getvalue())
+    return path
+
+
 def big_h5(path, units=30_000, inputs=30_000):
     """A legacy ``.h5`` model whose one kernel declares ``inputs`` x ``units`` float32."""
     import h5py

@@ -203,3 +203,22 @@ def test_two_sessions_keep_their_own_selection(app, tmp_path):
     assert second.session_state["app_model_ref"] == "digits_cnn"
     assert second.session_state["app_data_ref"] == "digits"
     assert second.session_state["app_upload_dir"] != first.session_state["app_upload_dir"]
+
+
+def test_a_model_whose_configuration_declares_huge_layers_is_stopped_outside_the_server(app, tmp_path, monkeypatch):
+    """Its file is a few kB and passes the size check; building it would take 3.6 GB. It is built in a
+    process of its own under the worker budget, so the page says so and the server never grows."""
+    import psutil
+
+    from tests import hostile
+
+    monkeypatch.setenv("OPTLIB_WORKER_MEMORY_MB", "1500")
+    content = hostile.huge_layer_keras(tmp_path / "huge.keras").read_bytes()
+    assert len(content) < 100_000
+    server = psutil.Process()
+    before = server.memory_info().rss
+    at = upload_model(app("model_data.py"), "huge.keras", content)
+    assert not at.exception
+    error = texts(at.error)
+    assert "Loading the model ran out of memory: it used" in error and "OPTLIB_WORKER_MEMORY_MB" in error, error
+    assert server.memory_info().rss - before < 1_000_000_000  # 3.6 GB when it was built in the server

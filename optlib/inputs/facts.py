@@ -1,0 +1,65 @@
+"""Plain facts about a model and a dataset, as the Model & data page shows them.
+
+Both load the model with TensorFlow (and the data as a sweep would), so the
+page asks for them through :func:`optlib.engine.isolated.call`: a model whose
+configuration declares far more than its file holds is built in a child
+process under the worker memory budget, never in the app's server.
+"""
+
+
+def model_facts(ref, trusted=False):
+    """Name, kind, inputs, outputs, parameter and layer counts of a model.
+
+    Raises:
+        InputError: the model cannot be loaded.
+    """
+    from optlib.inputs import data, models, tasks
+
+    source = models.resolve(ref)
+    model = models.load(source, trusted)
+    input_shape, classes = data.model_io(model)
+    inputs, outputs = tasks.signature(model)
+    return {"name": model.name, "kind": source.kind, "input_shape": tuple(int(d) for d in input_shape),
+            "classes": classes, "parameters": int(model.count_params()), "layers": len(model.layers),
+            "trained": source.trained, "note": source.note,
+            "inputs": [{"name": p.name, "shape": p.shape, "dtype": p.dtype} for p in inputs],
+            "outputs": [{"name": o.name, "shape": o.shape, "activation": o.activation} for o in outputs]}
+
+
+def data_facts(model_ref, trusted, data_ref, examples=10, task=""):
+    """Facts of a dataset checked against the model, with up to ``examples`` images (one per class).
+
+    Raises:
+        InputError: the data is unreadable or does not fit the model.
+    """
+    import numpy as np
+
+    from optlib.inputs import data, models
+
+    model = models.load(models.resolve(model_ref), trusted)
+    dataset = data.load(data.resolve(data_ref), model, task=task)
+    facts = dataset.summary()
+    raw_x = dataset.x["test"][dataset.inputs[0].name]
+    raw_y = dataset.y_test
+    facts["sample_shape"] = tuple(int(d) for d in raw_x.shape[1:])
+    if raw_y is None or dataset.tasks[dataset.primary] != "classification" or raw_y.ndim != 1:
+        facts.update(examples=[], example_labels=[], classes_present=0)
+        return facts  # no class labels to pick examples by
+    picks = []
+    for label in sorted(set(int(v) for v in raw_y))[:examples]:
+        picks.append(int(np.flatnonzero(raw_y == label)[0]))
+    images = []
+    for index in picks:
+        image = np.asarray(raw_x[index], dtype=np.float32)
+        image = image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image
+        if image.ndim not in (2, 3):
+            break  # vectors, not images: nothing to draw
+        low, high = float(image.min()), float(image.max())
+        images.append(((image - low) / (high - low) if high > low else image * 0).clip(0, 1))
+    names = dataset.class_names
+    facts["examples"] = images
+    facts["example_labels"] = [names[int(raw_y[i])] if int(raw_y[i]) < len(names) else str(int(raw_y[i]))
+                               for i in picks[:len(images)]]
+    labels = raw_y if dataset.raw.y_train is None else np.concatenate([raw_y, dataset.raw.y_train])
+    facts["classes_present"] = int(np.unique(labels).size)
+    return facts
