@@ -9,6 +9,8 @@ import zipfile
 
 import pytest
 
+from servers import tensorflow_loaded
+
 pytestmark = pytest.mark.e2e
 
 # How long the first sweep takes is the benchmark's to report (bench/run.py: the default sweep, cold and
@@ -120,6 +122,13 @@ def test_bad_uploads_are_explained_and_the_app_keeps_working(server, page, scree
     assert errors(page, "").count() == 0
     open_page(page, "Home", heading="Shrink")
     assert "digits_cnn" in sidebar_text(page)
+
+
+def test_the_server_itself_never_loaded_tensorflow(server):
+    """After a sweep, Compare, Export, Model & data and bad uploads (the tests above, on this server), the
+    server has not loaded TensorFlow: sweeps run in workers and page work in isolated processes."""
+    url, _ = server
+    assert not tensorflow_loaded(url)
 
 
 def test_a_page_address_opened_first_on_a_fresh_server_works(fresh_server, page):
