@@ -90,7 +90,10 @@ def _error(kind, message):
         return InputError(message)
     found = getattr(builtins, kind, None)
     if isinstance(found, type) and issubclass(found, Exception):
-        return found(message)
+        try:
+            return found(message)
+        except TypeError:  # one that takes more than a message (UnicodeDecodeError)
+            pass
     return RuntimeError(f"{kind}: {message}")
 
 

@@ -27,6 +27,8 @@ def refuse(kind):
         raise InputError("the model is not a model: load another on Model & data")
     if kind == "value":
         raise ValueError("a bad setting")
+    if kind == "decode":
+        b"\xff".decode()
     raise KeyError("deep inside")
 
 
@@ -58,6 +60,8 @@ def test_errors_come_back_as_they_were_raised():
         isolated.call(refuse, "value")
     with pytest.raises(KeyError):  # a built-in type keeps its type
         isolated.call(refuse, "key")
+    with pytest.raises(RuntimeError, match="^UnicodeDecodeError: 'utf-8' codec can't decode"):
+        isolated.call(refuse, "decode")  # one that is not made from a message alone
 
 
 def test_work_over_the_memory_budget_is_stopped_with_a_message_saying_so():
