@@ -14,15 +14,16 @@ KINDS = {"input": "input", "constant": "weights / constant", "intermediate": "la
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def report_of(model_ref, data_ref, scheme, run_id, store, trusted):
-    """The validation of one stored run (``run_id`` in the key: a newer run validates anew).
+def outcome_of(model_ref, data_ref, scheme, run_id, store, trusted):
+    """The validation of one stored run (``run_id`` in the key: a newer run validates anew), as an outcome.
 
-    In a process of its own under the worker memory budget: the server never holds TensorFlow for it.
+    In a process of its own under the worker memory budget: the server never holds TensorFlow for it. A
+    refusal is kept like an answer, so a rerun of the page does not start another process.
     """
     from optlib.engine import isolated
 
-    return isolated.call(validation.tensor_report, model_ref, data_ref, scheme, store, trusted,
-                         what="The per-tensor validation")
+    return _shared.outcome(isolated.call, validation.tensor_report, model_ref, data_ref, scheme, store, trusted,
+                           what="The per-tensor validation")
 
 
 def table(rows):
@@ -54,7 +55,7 @@ def validation_ui():
         return
     try:
         with st.spinner(f"Validating {scheme} against float32 with LiteRT Quantizer"):
-            result = report_of(*asked[:3], asked[3], str(_shared.store_path()), _shared.trusted())
+            result = _shared.answer(outcome_of(*asked[:3], asked[3], str(_shared.store_path()), _shared.trusted()))
     except InputError as problem:
         st.warning(str(problem), icon=":material/warning:")
         return

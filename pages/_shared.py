@@ -21,6 +21,7 @@ from optlib import paths
 from optlib.analysis import timing
 from optlib.engine import schemes
 from optlib.engine.store import Store, result_row
+from optlib.errors import InputError
 
 APP_DIR = Path(__file__).resolve().parents[1]
 
@@ -323,6 +324,23 @@ def keep_choice(key, options):
     """Forget a kept selectbox value that is no longer among the options."""
     if key in st.session_state and st.session_state[key] not in options:
         del st.session_state[key]
+
+
+def outcome(function, *args, **kwargs):
+    """("ok", ``function(...)``) or ("error", message) for an InputError: a page caches this, so a refusal is
+    remembered like an answer and a rerun does not do the work again. :func:`answer` turns it back."""
+    try:
+        return "ok", function(*args, **kwargs)
+    except InputError as problem:
+        return "error", str(problem)
+
+
+def answer(result):
+    """The value of an :func:`outcome`, or its InputError raised again."""
+    kind, value = result
+    if kind == "error":
+        raise InputError(value)
+    return value
 
 
 def figures_table(table, formats):

@@ -15,6 +15,7 @@ import streamlit as st
 
 from optlib.errors import InputError
 from optlib.inputs import archive
+from pages import _shared
 
 MODEL_UPLOAD_TYPES = ("keras", "h5", "zip")
 DATA_UPLOAD_TYPES = {"npz": ("npz",), "zip": ("zip",)}
@@ -90,24 +91,19 @@ def save_upload(uploaded, allowed_suffixes, fallback):
 
 # --- Cached loaders --------------------------------------------------------------
 
-@st.cache_data(show_spinner=False, max_entries=16)
 def model_summary(ref, fingerprint, trusted_flag):
     """Plain facts about a model for display (:func:`optlib.inputs.facts.model_facts`).
 
     Loaded in a process of its own under the worker memory budget, never in the server: a model whose
     configuration declares huge layers is stopped there. ``fingerprint`` is part of the cache key, so that
-    a changed file loads anew.
+    a changed file loads anew; a refusal is remembered too, so a rerun does not start another process.
 
     Raises:
         InputError: the model cannot be loaded.
     """
-    from optlib.engine import isolated
-    from optlib.inputs import facts
-
-    return isolated.call(facts.model_facts, ref, trusted_flag, what="Loading the model")
+    return _shared.answer(_facts_outcome("model_facts", (ref, trusted_flag), fingerprint, "Loading the model"))
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
 def data_summary(model_ref_, model_fp, trusted_flag, data_ref_, data_fp, examples=10, task=""):
     """Plain facts and a few example images of a dataset, checked against the model
     (:func:`optlib.inputs.facts.data_facts`, in a process of its own like :func:`model_summary`).
@@ -115,8 +111,14 @@ def data_summary(model_ref_, model_fp, trusted_flag, data_ref_, data_fp, example
     Raises:
         InputError: the data is unreadable or does not fit the model.
     """
+    return _shared.answer(_facts_outcome("data_facts", (model_ref_, trusted_flag, data_ref_, examples, task),
+                                         (model_fp, data_fp), "Reading the dataset"))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _facts_outcome(name, args, fingerprints, what):
+    """("ok", facts) or ("error", message) of ``optlib.inputs.facts.<name>``, kept per arguments and fingerprints."""
     from optlib.engine import isolated
     from optlib.inputs import facts
 
-    return isolated.call(facts.data_facts, model_ref_, trusted_flag, data_ref_, examples, task,
-                         what="Reading the dataset")
+    return _shared.outcome(isolated.call, getattr(facts, name), *args, what=what)

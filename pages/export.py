@@ -65,6 +65,19 @@ def source_ref(stored):
     return None
 
 
+def source_model(ref, fingerprint, folder):
+    """:func:`optlib.views.bundle.source_model`; a zoo model, which TensorFlow builds to save it, is saved in a
+    process of its own under the worker budget. A failure there becomes the README's note, not a lost bundle."""
+    from optlib.inputs import models
+
+    try:
+        if ref not in models.ZOO:  # a file: nothing to build
+            return bundle.source_model(ref, fingerprint, folder)
+        return isolated.call(bundle.source_model, ref, fingerprint, folder, what="Saving the source model")
+    except InputError as problem:
+        return None, f"the source model could not be saved ({problem})"
+
+
 def bundle_bytes(run_id, ref):
     """The zip of one run: its .tflite, the source model (``ref``, when this server has it), code, recipes and figures.
 
@@ -72,9 +85,7 @@ def bundle_bytes(run_id, ref):
     """
     stored = Store(_shared.store_path()).get(run_id)
     with tempfile.TemporaryDirectory(prefix="optlib-bundle-") as folder:
-        # A zoo model is built with TensorFlow to be saved: in a process of its own, under the worker budget.
-        model, note = (isolated.call(bundle.source_model, ref, stored["model_fingerprint"], folder,
-                                     what="Saving the source model") if ref else
+        model, note = (source_model(ref, stored["model_fingerprint"], folder) if ref else
                        (None, f"{stored['model']} is not the current model; choose it on Model & data to include it"))
         return bundle.make(result_row(stored), Path(stored["tflite_path"]).read_bytes(), model, note)
 

@@ -30,9 +30,9 @@ from optlib import paths
 POLL_S = 0.5
 
 
-def queue_dir():
-    """The folder of the machine-wide queue of sweeps."""
-    folder = paths.data_dir() / "queue"
+def queue_dir(queue="queue"):
+    """The folder of a machine-wide queue: ``queue`` for sweeps, ``page-work`` for isolated page work."""
+    folder = paths.data_dir() / queue
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -40,8 +40,8 @@ def queue_dir():
 class Ticket:
     """One sweep's place in the queue, held (flock) for as long as this object is open."""
 
-    def __init__(self, label=""):
-        folder = queue_dir()
+    def __init__(self, label="", queue="queue"):
+        folder = queue_dir(queue)
         name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
         temporary = folder / f".{name}.tmp"
         self.handle = open(temporary, "w")  # noqa: SIM115 (held open, and locked, as long as the ticket)
@@ -88,7 +88,7 @@ def waiting_sweeps():
 
 
 @contextlib.contextmanager
-def turn(waiting=None, cancel=None, label=""):
+def turn(waiting=None, cancel=None, label="", queue="queue", limit=None):
     """Wait for this sweep's turn, then hold it for the ``with`` block.
 
     Args:
@@ -96,6 +96,7 @@ def turn(waiting=None, cancel=None, label=""):
             the sweep starts to wait and whenever its place changes.
         cancel: a ``threading.Event``; once set, a waiting sweep leaves the line and
             :class:`~optlib.engine.executors.Cancelled` is raised.
+        queue, limit: another line with its own limit (default: the sweeps', ``limits.max_sweeps()``).
 
     Yields:
         True if the sweep had to wait (so others may have made some of its results meanwhile).
@@ -103,11 +104,11 @@ def turn(waiting=None, cancel=None, label=""):
     from optlib.engine.executors import Cancelled
     from optlib.inputs import limits
 
-    limit = limits.max_sweeps()
+    limit = limits.max_sweeps() if limit is None else limit
     if not limit:
         yield False
         return
-    ticket = Ticket(label)
+    ticket = Ticket(label, queue)
     waited, told = False, None
     try:
         while True:

@@ -1,23 +1,27 @@
 """Engine work a page asks for, run in a process of its own under the worker memory budget.
 
-The Layer insight page's layer comparison and LiteRT Quantizer's per-tensor
-validation load TensorFlow, the model and the data, and can take gigabytes.
-Run in the app's server they would sit outside any memory budget, a room of
-students clicking at once would add them all up in one process, and the
-memory would stay with the server for good. :func:`call` runs the function
-in a fresh child (``python -m optlib.engine.isolated``) watched as a sweep's
-worker is: stopped once its resident memory passes
-``OPTLIB_WORKER_MEMORY_MB`` (:func:`optlib.inputs.limits.worker_memory`).
-The child ends with the call and dies with its parent.
+The Model & data page's model and data facts, the Layer insight page's layer
+comparison and LiteRT Quantizer's per-tensor validation, and saving a zoo
+model into a bundle load TensorFlow, the model and the data, and can take
+gigabytes. Run in the app's server they would sit outside any memory budget
+and their memory would stay with the server for good. :func:`call` runs the
+function in a fresh child (``python -m optlib.engine.isolated``) watched as a
+sweep's worker is: stopped once its resident memory passes
+``OPTLIB_WORKER_MEMORY_MB`` (:func:`optlib.inputs.limits.worker_memory`). At
+most ``OPTLIB_MAX_PAGE_WORK`` such children run at once on the machine (a
+line of their own, like the sweeps', :mod:`optlib.engine.admission`); the
+child ends with the call and dies with its parent.
 
     report = isolated.call(insight.layer_report, "digits_cnn", "digits", progress=on_progress)
 
-Sweeps the function starts run in their own workers, under their own budget.
+Sweeps the function starts run in their own workers, under their own budget and in the sweeps' line.
 """
 
 import builtins
 import os
 import sys
+import time
+import traceback
 
 from optlib.errors import InputError, first_line
 
@@ -40,48 +44,53 @@ def call(work, *args, progress=None, what=None, memory=None, **kwargs):
 
     Raises:
         InputError: ``work`` raised one (the same message), or the child ran out of memory or died.
-        The built-in exception ``work`` raised (ValueError, RuntimeError, ...) with its message; other
-        exception types come back as RuntimeError("TypeName: message").
+        The built-in exception ``work`` raised (ValueError, RuntimeError, ...) with its message; one
+        that is not built in, or not made from a message alone, as RuntimeError("TypeName: message").
+        The child prints the traceback on its stderr (the server's log).
     """
     import psutil
 
-    from optlib.engine import processes
+    from optlib.engine import admission, processes
     from optlib.inputs import limits
     from optlib.units import format_bytes
 
     what = what or f"{work.__name__}()"
     limit = memory or limits.worker_memory()
-    process, conn = processes.start(__name__, os.getpid(), pythonpath=sys.path)
-    try:
-        watched = psutil.Process(process.pid)
-        conn.send((work, args, kwargs, progress is not None))
-        while True:
-            try:
-                message = conn.recv() if conn.poll(INTERVAL_S) else None
-            except (EOFError, OSError):  # it died without a word
-                code = processes.reap(process)
-                raise InputError(f"{what} stopped: its process {processes.how_it_ended(code)}.") from None
-            if message is not None:
-                kind, value = message
-                if kind == "progress":
+    with admission.turn(queue="page-work", limit=limits.max_page_work(), label=what):
+        process, conn = processes.start(__name__, os.getpid(), pythonpath=sys.path)
+        try:
+            watched = psutil.Process(process.pid)
+            conn.send((work, args, kwargs, progress is not None))
+            next_check = 0.0
+            while True:
+                try:
+                    message = conn.recv() if conn.poll(INTERVAL_S) else None
+                except (EOFError, OSError):  # it died without a word
+                    code = processes.reap(process)
+                    raise InputError(f"{what} stopped: its process {processes.how_it_ended(code)}.") from None
+                if message is not None:
+                    kind, value = message
+                    if kind == "ok":
+                        return value
+                    if kind == "error":
+                        raise _error(*value)
                     progress(*value)
-                    continue
-                if kind == "ok":
-                    return value
-                raise _error(*value)
-            try:
-                used = watched.memory_info().rss
-            except psutil.Error:
-                continue  # ending: the pipe says how
-            if used > limit:
-                watched.kill()
-                processes.reap(process)
-                raise InputError(OUT_OF_MEMORY.format(what=what, used=format_bytes(used), limit=format_bytes(limit)))
-    finally:
-        conn.close()
-        if process.poll() is None:
-            process.kill()
-        processes.reap(process)
+                if time.monotonic() >= next_check:  # however often it reports progress
+                    next_check = time.monotonic() + INTERVAL_S
+                    try:
+                        used = watched.memory_info().rss
+                    except psutil.Error:
+                        continue  # ending: the pipe says how
+                    if used > limit:
+                        watched.kill()
+                        processes.reap(process)
+                        raise InputError(OUT_OF_MEMORY.format(what=what, used=format_bytes(used),
+                                                              limit=format_bytes(limit)))
+        finally:
+            conn.close()
+            if process.poll() is None:
+                process.kill()
+            processes.reap(process)
 
 
 def _error(kind, message):
@@ -98,25 +107,28 @@ def _error(kind, message):
 
 
 def _serve(conn, parent):
-    """The child: run the one request, send back its progress and ("ok", value) or ("error", (type, message))."""
+    """The child: run the one request, send back its progress and ("ok", value) or ("error", (type, message)).
+
+    A failure is also printed with its traceback on stderr (the server's log).
+    """
     from optlib.engine.processes import die_with_parent
 
     die_with_parent()
     if os.getppid() != parent:  # the parent died before that was in place
         return
     try:
-        work, args, kwargs, wants_progress = conn.recv()
-    except (EOFError, OSError):
-        return
-    if wants_progress:
-        kwargs["progress"] = lambda *event: conn.send(("progress", event))
-    try:
-        answer = ("ok", work(*args, **kwargs))
+        try:
+            work, args, kwargs, wants_progress = conn.recv()
+        except (EOFError, OSError):
+            return
+        if wants_progress:
+            kwargs["progress"] = lambda *event: conn.send(("progress", event))
+        conn.send(("ok", work(*args, **kwargs)))
     except InputError as problem:
-        answer = ("error", ("InputError", str(problem)))
-    except Exception as problem:  # noqa: BLE001 — raised again in the asking process
-        answer = ("error", (type(problem).__name__, first_line(problem)))
-    conn.send(answer)
+        conn.send(("error", ("InputError", str(problem))))
+    except Exception as problem:  # noqa: BLE001 — raised again in the asking process; an unpicklable answer too
+        traceback.print_exc()
+        conn.send(("error", (type(problem).__name__, first_line(problem))))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ pixels) with defaults derived from this machine's memory:
 - ``OPTLIB_MAX_SWEEPS``: how many sweeps run workers at the same time on this
   machine (:mod:`optlib.engine.admission`; default from cores and memory, 1 on
   two cores; 0 for no limit).
+- ``OPTLIB_MAX_PAGE_WORK``: how many pages' heavy work processes
+  (:mod:`optlib.engine.isolated`: model facts, layer comparison, validation) run at
+  once on this machine (default 2; 0 for no limit).
 - ``OPTLIB_WORKER_MEMORY_MB``: the memory budget of one worker process
   (default: 75% of the machine's memory shared by the workers of the sweeps
   that may run at once, at least 2,000 MB).
@@ -75,6 +78,14 @@ def max_sweeps():
         return max(1, min((os.cpu_count() or 1) // 4, int(machine_memory() // (8 * 1024 ** 3))))
     if not text.isdigit():
         raise InputError(f"OPTLIB_MAX_SWEEPS={text!r} must be a whole number (0 for no limit).")
+    return int(text)
+
+
+def max_page_work():
+    """How many isolated page-work processes may run at once on this machine (``OPTLIB_MAX_PAGE_WORK``)."""
+    text = os.environ.get("OPTLIB_MAX_PAGE_WORK", "").strip() or "2"
+    if not text.isdigit():
+        raise InputError(f"OPTLIB_MAX_PAGE_WORK={text!r} must be a whole number (0 for no limit).")
     return int(text)
 
 

@@ -544,3 +544,20 @@ def test_report_frame_puts_int8_selective_right_after_int8_with_its_own_colour()
     others = {color_of(name) for name in schemes.names(variants=True) if name != "int8_selective"}
     assert color_of("int8_selective") not in others
 
+
+
+def layer_report_that_breaks(model_ref, data_ref, store=None, trusted=False, progress=None):
+    """A layer comparison that fails half-way with an error that is not an InputError (run in the child)."""
+    progress(0.1, "int8: converting")
+    raise RuntimeError("the debugger broke")
+
+
+def test_a_layer_comparison_that_breaks_in_its_own_process_says_how_and_keeps_its_progress(home, monkeypatch):
+    from pages._jobs import LayerJob
+
+    monkeypatch.setattr(insight, "layer_report", layer_report_that_breaks)  # pickled by name: runs in the child
+    job = LayerJob("digits_cnn", "digits").start()
+    job.wait(120)
+    assert not job.running
+    assert job.error == "The layer comparison stopped: RuntimeError: the debugger broke"
+    assert job.events() == [(0.1, "int8: converting")]  # through the pipe, in order

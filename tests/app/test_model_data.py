@@ -212,9 +212,14 @@ def test_a_model_whose_configuration_declares_huge_layers_is_stopped_outside_the
 
     from tests import hostile
 
+    from optlib.engine import isolated
+
     monkeypatch.setenv("OPTLIB_WORKER_MEMORY_MB", "1500")
     content = hostile.huge_layer_keras(tmp_path / "huge.keras").read_bytes()
     assert len(content) < 100_000
+    started, real = [], isolated.call
+    monkeypatch.setattr(isolated, "call", lambda work, *args, **kwargs: started.append(work.__name__)
+                        or real(work, *args, **kwargs))
     server = psutil.Process()
     before = server.memory_info().rss
     at = upload_model(app("model_data.py"), "huge.keras", content)
@@ -222,3 +227,7 @@ def test_a_model_whose_configuration_declares_huge_layers_is_stopped_outside_the
     error = texts(at.error)
     assert "Loading the model ran out of memory: it used" in error and "OPTLIB_WORKER_MEMORY_MB" in error, error
     assert server.memory_info().rss - before < 1_000_000_000  # 3.6 GB when it was built in the server
+    at.run()
+    at.run()
+    assert "Loading the model ran out of memory" in texts(at.error)
+    assert started == ["model_facts"]  # the refusal is remembered: reruns start no new process

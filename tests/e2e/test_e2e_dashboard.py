@@ -125,9 +125,12 @@ def test_bad_uploads_are_explained_and_the_app_keeps_working(server, page, scree
 
 
 def test_the_server_itself_never_loaded_tensorflow(server):
-    """After a sweep, Compare, Export, Model & data and bad uploads (the tests above, on this server), the
-    server has not loaded TensorFlow: sweeps run in workers and page work in isolated processes."""
-    url, _ = server
+    """After a sweep, Compare, Export's downloads, Model & data and bad uploads (the tests above, on this
+    server), the server has not loaded TensorFlow: sweeps run in workers and page work in isolated processes."""
+    from optlib.engine.store import Store
+
+    url, home = server
+    assert len(Store(home / "results.sqlite").rows()) >= 5  # the sweep above ran on this server
     assert not tensorflow_loaded(url)
 
 

@@ -14,6 +14,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from servers import tensorflow_loaded
+
 pytestmark = pytest.mark.e2e
 
 WIDTHS = (1024, 1920)
@@ -230,5 +232,6 @@ def test_export_bundles_the_run_with_its_source_model(three_models, browser):
                 "model/digits_cnn.keras"} <= names
         assert any(name.endswith(".tflite") for name in names)
         assert "`model/digits_cnn.keras`: the source Keras model" in readme
+        assert not tensorflow_loaded(three_models)  # the zoo model was built and saved in a process of its own
     finally:
         context.close()

@@ -41,6 +41,12 @@ def hold(megabytes):
     return "not stopped"
 
 
+def span(seconds):
+    started = time.time()
+    time.sleep(seconds)
+    return started, time.time()
+
+
 def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
@@ -96,3 +102,28 @@ def tensorflow_version():
     from optlib._keras import tf
 
     return tf().__version__
+
+
+def test_page_work_takes_turns_machine_wide(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setenv("OPTLIB_HOME", str(tmp_path))
+    monkeypatch.setenv("OPTLIB_MAX_PAGE_WORK", "1")
+    spans = []
+    threads = [threading.Thread(target=lambda: spans.append(isolated.call(span, 1.0))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    (_, first_end), (second_start, _) = sorted(spans)
+    assert second_start >= first_end  # one at a time: the second waited for the first
+
+
+def test_a_function_the_child_cannot_find_is_an_error_not_a_silent_exit(monkeypatch):
+    def parent_only():
+        """Set on this module here, at run time: the child's fresh import of the module has no such name."""
+
+    parent_only.__qualname__ = "parent_only"
+    monkeypatch.setattr(sys.modules[__name__], "parent_only", parent_only, raising=False)
+    with pytest.raises(AttributeError, match="Can't get attribute 'parent_only'"):  # not "exited with status 1"
+        isolated.call(parent_only)

@@ -52,8 +52,8 @@ def test_twenty_page_sweeps_and_three_cli_sweeps_at_once_all_finish_one_at_a_tim
     # zero: this test's own threads and the machine's other programs count too. A second sweep converting
     # beside the timing would add a whole core, 0.5 of two.
     background = [result_row(row)["latency_ms"]["background_cpu"] for row in stored]
-    assert all(isinstance(value, float) and value < max(0.75, before + 0.4) for value in background), (before,
-                                                                                                     background)
-    assert statistics.median(background) < max(0.5, before + 0.3), (before, background)
+    ceiling = min(0.9, max(0.75, before + 0.4))  # never so high that it could not fail
+    assert all(isinstance(value, float) and value < ceiling for value in background), (before, background)
+    assert statistics.median(background) < min(0.8, max(0.5, before + 0.3)), (before, background)
     assert all(isinstance(result_row(row)["latency_ms"]["load_1m"], float) for row in stored)
     assert load["peak_tree_mb"] < PEAK_BOUND_MB, load["peak_tree_mb"]

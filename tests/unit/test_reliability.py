@@ -70,13 +70,18 @@ def _cli(*args):
 def test_killed_cli_sweep_resumes_and_does_every_scheme_exactly_once(tmp_path, tiny_model_path, digits_npz):
     store = tmp_path / "r.sqlite"
     args = _cli("--model", str(tiny_model_path), "--data", str(digits_npz), "--store", str(store),
-                "--schemes", "float32,int8,qat,cluster,float16", "--param", "epochs=3", "--runs", "3")
+                "--schemes", "float32,int8,qat,cluster,float16", "--param", "epochs=3", "--param", "qat.epochs=10",
+                "--runs", "3")
     process = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     for line in process.stderr:  # kill it while qat (the third scheme) is training
         if line.startswith("[2/5] int8: ok"):
             break
     deadline = time.monotonic() + 300
-    while not any(r["scheme"] == "qat" and r["status"] == "running" for r in Store(store).rows()):
+    while True:
+        qat = [r["status"] for r in Store(store).rows() if r["scheme"] == "qat"]
+        if qat == ["running"]:
+            break
+        assert not qat, f"qat was {qat} before it was seen running"
         assert time.monotonic() < deadline, "qat never started"
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
