@@ -10,7 +10,9 @@
 3. evaluation throughput against the bare interpreter's invoke rate (engine overhead);
 4. optlib's latency against LiteRT's benchmark tool on the same files, and run-to-run spread;
 5. peak memory (RSS) of a mobilenet_v2 post-training sweep;
-6. time from starting the app to its first page served, and to interactive in the browser;
+6. time from starting the app to its first page served, and to interactive in the browser; the
+   Model & data page's first facts of the built-in model and data, read in child processes (as the page
+   does) and, for comparison, in one process that imports TensorFlow itself;
 7. resource limits (bench/limits.py, also runnable alone): hostile files refused, a worker's peak memory
    against dataset size, twenty page sweeps and three CLI sweeps at once;
 8. the two backends on mobilenet_v2: build time per scheme through TFLiteConverter and LiteRT
@@ -206,6 +208,37 @@ def bench_app(repeats):
     return {"first_page_served_s": summary(served), "interactive_s": summary(interactive)}
 
 
+PAGE_FACTS = """
+import json, sys, time
+from optlib.engine import isolated
+from optlib.inputs import facts
+how = sys.argv[1]
+start = time.perf_counter()
+if how == "isolated":  # as the page does: both with one start of TensorFlow, in a child
+    isolated.call(facts.model_and_data_facts, "digits_cnn", False, "digits")
+else:
+    facts.model_facts("digits_cnn", False)
+    facts.data_facts("digits_cnn", False, "digits")
+print(json.dumps({"s": time.perf_counter() - start, "tensorflow_here": "tensorflow" in sys.modules}))
+"""
+
+
+def bench_page_facts(repeats):
+    """Seconds for Model & data's first view of the built-in model and data: the facts read in isolated
+    child processes (as the page does), against the same in a server that imports TensorFlow itself."""
+    home = Path(tempfile.mkdtemp(prefix="bench-page-"))
+    shutil.copytree(trained_zoo(), home / "zoo")
+    env = {**os.environ, "OPTLIB_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    figures = {"isolated": [], "in_process": []}
+    for _ in range(repeats):
+        for how, times in figures.items():
+            done = subprocess.run([PY, "-c", PAGE_FACTS, how], cwd=ROOT, env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(done.stderr.strip()[-500:])
+            times.append(json.loads(done.stdout.strip().splitlines()[-1])["s"])
+    return {how: summary(times) for how, times in figures.items()}
+
+
 def _browser_interactive(url):
     """Seconds from opening the page in Chromium until Streamlit's app has rendered its first element."""
     from playwright.sync_api import sync_playwright
@@ -298,6 +331,9 @@ def markdown(result):
     if "app" in r:
         row("app first page served", r["app"]["first_page_served_s"], "s")
         row("app interactive in Chromium", r["app"]["interactive_s"], "s")
+    if "page_facts" in r:
+        row("Model & data facts, first view: in child processes (the page)", r["page_facts"]["isolated"], "s")
+        row("Model & data facts, first view: in the server (before)", r["page_facts"]["in_process"], "s")
     if "limits" in r:
         from bench import limits
 
@@ -342,6 +378,8 @@ def run_sections(args):
     if "app" not in skip:
         print("app start ...", file=sys.stderr)
         result["app"] = bench_app(args.repeats)
+        print("Model & data facts, isolated and in-process ...", file=sys.stderr)
+        result["page_facts"] = bench_page_facts(args.repeats)
     if "limits" not in skip:
         from bench import limits
 

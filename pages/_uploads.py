@@ -115,6 +115,17 @@ def data_summary(model_ref_, model_fp, trusted_flag, data_ref_, data_fp, example
                                          (model_fp, data_fp), "Reading the dataset"))
 
 
+def summaries(model_ref_, model_fp, trusted_flag, data_ref_, data_fp, examples=10, task=""):
+    """Both at once, with one start of TensorFlow (:func:`optlib.inputs.facts.model_and_data_facts`):
+    {"model": facts, "data": facts} or {"model": facts, "data_problem": message}.
+
+    Raises:
+        InputError: the model cannot be loaded.
+    """
+    return _shared.answer(_facts_outcome("model_and_data_facts", (model_ref_, trusted_flag, data_ref_, examples, task),
+                                         (model_fp, data_fp), "Loading the model and the dataset"))
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def _facts_outcome(name, args, fingerprints, what):
     """("ok", facts) or ("error", message) of ``optlib.inputs.facts.<name>``, kept per arguments and fingerprints."""

@@ -218,8 +218,18 @@ except InputError as problem:
     st.error(f"Model: {problem} Choose another model above.", icon=":material/error:")
     st.stop()
 try:
-    with st.spinner("Loading the model (in a process of its own, which starts TensorFlow)…"):
-        model_facts = _uploads.model_summary(_shared.model_ref(), model_source.fingerprint, _shared.trusted())
+    data_source, data_problem = data.resolve(_shared.data_ref()), None
+except InputError as problem:
+    data_source, data_problem = None, str(problem)
+asked_task = _shared.task()
+try:
+    with st.spinner("Loading the model and the dataset (in a process of their own, which starts TensorFlow)…"):
+        if data_source is None:
+            both = {"model": _uploads.model_summary(_shared.model_ref(), model_source.fingerprint, _shared.trusted())}
+        else:  # both with one start of TensorFlow
+            both = _uploads.summaries(_shared.model_ref(), model_source.fingerprint, _shared.trusted(),
+                                      _shared.data_ref(), data_source.fingerprint, task=asked_task)
+    model_facts = both["model"]
 except InputError as problem:
     _shared.refuse("model", _shared.model_ref(), str(problem))
     st.error(f"Model: {problem} Choose or upload another model above; nothing can run on this one.",
@@ -230,10 +240,16 @@ model_facts_ui(model_facts)
 task_ui(model_facts)
 
 try:
-    data_source = data.resolve(_shared.data_ref())
-    with st.spinner("Reading the dataset…"):
-        data_facts = _uploads.data_summary(_shared.model_ref(), model_source.fingerprint, _shared.trusted(),
-                                          _shared.data_ref(), data_source.fingerprint, task=_shared.task())
+    if data_problem:
+        raise InputError(data_problem)
+    if _shared.task() != asked_task:  # the task was just set for this model's outputs: read the data for it
+        with st.spinner("Reading the dataset…"):
+            data_facts = _uploads.data_summary(_shared.model_ref(), model_source.fingerprint, _shared.trusted(),
+                                              _shared.data_ref(), data_source.fingerprint, task=_shared.task())
+    elif "data_problem" in both:
+        raise InputError(both["data_problem"])
+    else:
+        data_facts = both["data"]
 except InputError as problem:
     _shared.refuse("data", _shared.data_ref(), str(problem))
     st.error(f"Dataset: {problem} Choose other data above, or a model that fits it; nothing can run on this "

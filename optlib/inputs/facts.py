@@ -13,10 +13,15 @@ def model_facts(ref, trusted=False):
     Raises:
         InputError: the model cannot be loaded.
     """
-    from optlib.inputs import data, models, tasks
+    from optlib.inputs import models
 
     source = models.resolve(ref)
-    model = models.load(source, trusted)
+    return _model_facts(source, models.load(source, trusted))
+
+
+def _model_facts(source, model):
+    from optlib.inputs import data, tasks
+
     input_shape, classes = data.model_io(model)
     inputs, outputs = tasks.signature(model)
     return {"name": model.name, "kind": source.kind, "input_shape": tuple(int(d) for d in input_shape),
@@ -32,11 +37,38 @@ def data_facts(model_ref, trusted, data_ref, examples=10, task=""):
     Raises:
         InputError: the data is unreadable or does not fit the model.
     """
+    from optlib.inputs import models
+
+    return _data_facts(models.load(models.resolve(model_ref), trusted), data_ref, examples, task)
+
+
+def model_and_data_facts(model_ref, trusted, data_ref, examples=10, task=""):
+    """Both, with one start of TensorFlow and one load of the model (the page's first view of a pair).
+
+    Returns:
+        {"model": facts, "data": facts}, or {"model": facts, "data_problem": why the data cannot be used}.
+
+    Raises:
+        InputError: the model cannot be loaded.
+    """
+    from optlib.errors import InputError
+    from optlib.inputs import models
+
+    source = models.resolve(model_ref)
+    model = models.load(source, trusted)
+    both = {"model": _model_facts(source, model)}
+    try:
+        both["data"] = _data_facts(model, data_ref, examples, task)
+    except InputError as problem:
+        both["data_problem"] = str(problem)
+    return both
+
+
+def _data_facts(model, data_ref, examples, task):
     import numpy as np
 
-    from optlib.inputs import data, models
+    from optlib.inputs import data
 
-    model = models.load(models.resolve(model_ref), trusted)
     dataset = data.load(data.resolve(data_ref), model, task=task)
     facts = dataset.summary()
     raw_x = dataset.x["test"][dataset.inputs[0].name]

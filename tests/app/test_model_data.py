@@ -218,16 +218,31 @@ def test_a_model_whose_configuration_declares_huge_layers_is_stopped_outside_the
     content = hostile.huge_layer_keras(tmp_path / "huge.keras").read_bytes()
     assert len(content) < 100_000
     started, real = [], isolated.call
-    monkeypatch.setattr(isolated, "call", lambda work, *args, **kwargs: started.append(work.__name__)
+    monkeypatch.setattr(isolated, "call", lambda work, *args, **kwargs: started.append((work.__name__, args))
                         or real(work, *args, **kwargs))
     server = psutil.Process()
     before = server.memory_info().rss
     at = upload_model(app("model_data.py"), "huge.keras", content)
     assert not at.exception
     error = texts(at.error)
-    assert "Loading the model ran out of memory: it used" in error and "OPTLIB_WORKER_MEMORY_MB" in error, error
+    assert "Loading the model and the dataset ran out of memory: it used" in error and "OPTLIB_WORKER_MEMORY_MB" in error, error
     assert server.memory_info().rss - before < 1_000_000_000  # 3.6 GB when it was built in the server
     at.run()
     at.run()
-    assert "Loading the model ran out of memory" in texts(at.error)
-    assert started == ["model_facts"]  # the refusal is remembered: reruns start no new process
+    assert "Loading the model and the dataset ran out of memory" in texts(at.error)
+    huge = [name for name, args in started if str(args[0]).endswith("huge.keras")]
+    assert huge == ["model_and_data_facts"]  # once: the refusal is remembered, reruns start no new process
+
+
+def test_a_task_set_on_the_page_is_the_one_the_data_is_read_for(app):
+    """The model's and the data's facts are read together with the task in force; a task changed on the
+    page is the one the data is then read for, on this run and the next."""
+    at = app("model_data.py")
+    assert "fit together" in texts(at.success)
+    at.selectbox(key="data_task").set_value("binary").run()
+    assert not at.exception
+    assert "Output 'dense_1' has shape (10,): binary needs one score per sample" in texts(at.error)
+    at.run()
+    assert "binary needs one score per sample" in texts(at.error)
+    at.selectbox(key="data_task").set_value("auto").run()
+    assert not at.error and "fit together" in texts(at.success)
