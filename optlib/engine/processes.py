@@ -37,7 +37,7 @@ def reap(process, seconds=5):
 
 
 def how_it_ended(code):
-    """Say how a worker process ended, from its exit status (a negative status is the signal that ended it)."""
+    """Say how a child process ended, from its exit status (a negative status is the signal that ended it)."""
     if code is not None and code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else f"signal {-code}"
         why = (" (the kernel's out-of-memory killer ends processes this way when memory runs out)"

@@ -67,26 +67,32 @@ def machine_memory():
     return psutil.virtual_memory().total
 
 
+def _count(name):
+    """A whole number from the environment (``name``; 0: no limit), or None when it is unset."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise InputError(f"{name}={text!r} must be a whole number (0 for no limit).")
+    return int(text)
+
+
 def max_sweeps():
     """How many sweeps may run workers at once on this machine (``OPTLIB_MAX_SWEEPS``; 0: no limit).
 
     Default: a quarter of the cores and one per 8 GB of memory, at least one (one on two cores), so
     a latency is timed on a quiet machine.
     """
-    text = os.environ.get("OPTLIB_MAX_SWEEPS", "").strip()
-    if not text:
+    given = _count("OPTLIB_MAX_SWEEPS")
+    if given is None:
         return max(1, min((os.cpu_count() or 1) // 4, int(machine_memory() // (8 * 1024 ** 3))))
-    if not text.isdigit():
-        raise InputError(f"OPTLIB_MAX_SWEEPS={text!r} must be a whole number (0 for no limit).")
-    return int(text)
+    return given
 
 
 def max_page_work():
     """How many isolated page-work processes may run at once on this machine (``OPTLIB_MAX_PAGE_WORK``)."""
-    text = os.environ.get("OPTLIB_MAX_PAGE_WORK", "").strip() or "2"
-    if not text.isdigit():
-        raise InputError(f"OPTLIB_MAX_PAGE_WORK={text!r} must be a whole number (0 for no limit).")
-    return int(text)
+    given = _count("OPTLIB_MAX_PAGE_WORK")
+    return 2 if given is None else given
 
 
 def worker_memory():
