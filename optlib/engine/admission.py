@@ -9,6 +9,10 @@ their place in line, and start in turn. K is
 cores, 0 for no limit), so a latency is timed on a machine that no other
 sweep keeps busy.
 
+Tickets are named and placed one at a time (a ``flock`` on ``.taking`` in the
+queue's folder): otherwise a ticket named first but placed second would let
+both sweeps see no one ahead and run at once.
+
 A ticket is live while its owner holds an exclusive ``flock`` on it: the
 kernel drops the lock when the owning process ends, however it ends, so a
 sweep killed while running or waiting never blocks the line (the next
@@ -42,14 +46,16 @@ class Ticket:
 
     def __init__(self, label="", queue="queue"):
         folder = queue_dir(queue)
-        name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
-        temporary = folder / f".{name}.tmp"
-        self.handle = open(temporary, "w")  # noqa: SIM115 (held open, and locked, as long as the ticket)
-        fcntl.flock(self.handle, fcntl.LOCK_EX)  # locked before it has a ticket's name: never taken for stale
-        json.dump({"pid": os.getpid(), "label": label, "since": time.time()}, self.handle)
-        self.handle.flush()
-        self.path = folder / f"{name}.ticket"
-        os.rename(temporary, self.path)
+        with open(folder / ".taking", "a") as taking:  # one ticket at a time is named and placed, so a
+            fcntl.flock(taking, fcntl.LOCK_EX)       # ticket named earlier is always in the queue earlier
+            name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
+            temporary = folder / f".{name}.tmp"
+            self.handle = open(temporary, "w")  # noqa: SIM115 (held open, and locked, as long as the ticket)
+            fcntl.flock(self.handle, fcntl.LOCK_EX)  # locked before it has a ticket's name: never taken for stale
+            json.dump({"pid": os.getpid(), "label": label, "since": time.time()}, self.handle)
+            self.handle.flush()
+            self.path = folder / f"{name}.ticket"
+            os.rename(temporary, self.path)
 
     def ahead(self):
         """How many live tickets were taken before this one (stale ones are removed on the way)."""

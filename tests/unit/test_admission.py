@@ -143,3 +143,30 @@ def test_no_limit_means_no_queue(one_at_a_time, monkeypatch):
     assert _take_turn([]) is False
     release.set()
     first.join(5)
+
+
+def test_a_ticket_named_first_but_placed_late_is_still_ahead(one_at_a_time, monkeypatch):
+    """Two sweeps take tickets at the same moment: the one named first must not lose its place to the other
+    while it is still writing its ticket (both ran at once on CI, each seeing no one ahead)."""
+    rename, slow = admission.os.rename, threading.Event()
+
+    def late_rename(source, target):
+        if threading.current_thread().name == "named first":
+            slow.set()
+            time.sleep(0.5)  # named, not yet in the queue
+        rename(source, target)
+
+    monkeypatch.setattr(admission.os, "rename", late_rename)
+    tickets = {}
+    first = threading.Thread(target=lambda: tickets.update(first=admission.Ticket()), name="named first")
+    first.start()
+    assert slow.wait(10)
+    second = admission.Ticket()
+    ahead_of_second = second.ahead()  # what turn() asks at once, to decide whether it may run
+    first.join(10)
+    try:
+        assert ahead_of_second == 1
+        assert tickets["first"].ahead() == 0
+    finally:
+        tickets["first"].close()
+        second.close()
