@@ -48,7 +48,9 @@ class Ticket:
         folder = queue_dir(queue)
         with open(folder / ".taking", "a") as taking:  # one ticket at a time is named and placed, so a
             fcntl.flock(taking, fcntl.LOCK_EX)       # ticket named earlier is always in the queue earlier
-            name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
+            last = max((int(path.name.split("-")[0]) for path in folder.glob("*.ticket")), default=0)
+            stamp = max(time.time_ns(), last + 1)  # after every ticket in line, even if the clock stepped back
+            name = f"{stamp:020d}-{os.getpid()}-{secrets.token_hex(4)}"
             temporary = folder / f".{name}.tmp"
             self.handle = open(temporary, "w")  # noqa: SIM115 (held open, and locked, as long as the ticket)
             fcntl.flock(self.handle, fcntl.LOCK_EX)  # locked before it has a ticket's name: never taken for stale

@@ -170,3 +170,14 @@ def test_a_ticket_named_first_but_placed_late_is_still_ahead(one_at_a_time, monk
     finally:
         tickets["first"].close()
         second.close()
+
+
+def test_a_clock_stepped_back_does_not_put_a_new_ticket_ahead(one_at_a_time, monkeypatch):
+    first = admission.Ticket()
+    monkeypatch.setattr(admission.time, "time_ns", lambda: 1)  # the clock set back (NTP, a VM resumed)
+    second = admission.Ticket()
+    try:
+        assert (first.ahead(), second.ahead()) == (0, 1)
+    finally:
+        first.close()
+        second.close()
