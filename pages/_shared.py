@@ -15,6 +15,7 @@ Session state keys:
 import os
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from optlib import paths
@@ -344,12 +345,11 @@ def answer(result):
 
 
 def figures_table(table, formats):
-    """Show a table of figures: each in its format, right-aligned, a missing one as "—"."""
-    from optlib.views import charts
-
-    st.dataframe(charts.shown(table, formats), hide_index=True,
-                 column_config={column: st.column_config.TextColumn(alignment="right")
-                                for column in formats if column in table})
+    """Show a table of figures: each in its format, a missing one as "—". The cells keep their numbers, so a
+    click on a column's header sorts by value (9.1 before 10.2), not by the text."""
+    formats = {column: spec for column, spec in formats.items() if column in table}
+    numbers = table.assign(**{column: pd.to_numeric(table[column]) for column in formats})
+    st.dataframe(numbers.style.format(formats, na_rep="—"), hide_index=True, placeholder="—")
 
 
 def code_for_run(run_id):

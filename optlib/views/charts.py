@@ -287,16 +287,6 @@ def table1_figure(df):
     return fig
 
 
-def shown(table, formats):
-    """A table as a page shows it: each figure as text in its format, a missing one as "—" (never "None" or
-    "nan": the table's Note says why it is missing). ``formats``: column -> format spec."""
-    text = table.copy()
-    for column, spec in ((c, f) for c, f in formats.items() if c in table):
-        text[column] = ["—" if value is None or (isinstance(value, float) and math.isnan(value)) else spec.format(value)
-                        for value in table[column]]
-    return text
-
-
 # --- Table 2: accuracy by activation type -------------------------------------
 
 def table2(df):

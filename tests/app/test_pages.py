@@ -325,7 +325,7 @@ def test_compare_on_runs_of_a_real_sweep(app, swept_home, monkeypatch):
     assert len(at.get("plotly_chart")) == 5
     assert set(at.dataframe[0].value["Scheme"]) == {"float32", "int8", "int16x8"}
     table2 = at.dataframe[1].value
-    assert (table2.iloc[0, 3:6] != "—").all()  # float32, int8 and int16x8 each measured
+    assert table2.iloc[0, 3:6].notna().all()  # float32, int8 and int16x8 each measured
 
 
 # --- Export -------------------------------------------------------------------------
@@ -360,7 +360,7 @@ def test_a_timed_out_or_failed_rerun_keeps_showing_the_good_result(app, filled_h
     assert not at.exception and at.metric[2].value == best_before  # Home's "Most accurate" is unchanged
     at = app("compare.py")
     assert not at.exception
-    shown = at.dataframe[0].value.set_index("Scheme")
+    shown = displayed(at.dataframe[0]).set_index("Scheme")
     assert shown.loc["qat", "Top-1 accuracy (%)"] == f"{100 * apphelpers.CANNED['qat'][0]:.2f}"  # as shown
     assert "prune" in shown.index
     at = app("export.py")
@@ -460,8 +460,11 @@ def test_compare_warns_when_the_baseline_is_at_chance(app, home):
 
 
 def displayed(frame_element):
-    """The cells of a dataframe as the page shows them."""
-    return frame_element.value
+    """The cells of a dataframe as the page shows them (a styled table's display values, where it has them)."""
+    import pyarrow as pa
+
+    shown = frame_element.proto.arrow_data.styler.display_values
+    return pa.ipc.open_stream(shown).read_pandas() if shown else frame_element.value
 
 
 def test_compare_opens_on_the_current_model_with_the_others_one_click_away(app, filled_home):
@@ -493,6 +496,9 @@ def test_compare_tables_show_a_dash_for_a_missing_figure_never_none(app, home):
     for table in (table1, table2):
         cells = table.astype(str).to_numpy().ravel()
         assert not {"None", "nan", "NaN", "<NA>"} & set(cells)
+    assert {frame.proto.placeholder for frame in at.dataframe[:2]} == {"—"}  # what the browser draws for a gap
+    figures = at.dataframe[1].value["Accuracy (float32 activations)"]  # numbers, so a header click sorts by value
+    assert figures.dtype.kind == "f" and figures.isna().sum() == 1
 
 
 def test_present_tells_one_models_story_in_large_type(app, filled_home):
@@ -538,7 +544,7 @@ def test_a_regression_model_is_shown_by_its_mae_where_lower_is_better_on_every_p
     assert "lower is better" in best.delta
     at = app("compare.py")
     assert not at.exception
-    table = at.dataframe[0].value.set_index("Scheme")
+    table = displayed(at.dataframe[0]).set_index("Scheme")
     assert "Top-1 accuracy (%)" not in table
     assert table.loc["int8", "Metric"] == "MAE (lower is better)"
     assert (table.loc["int8", "Value"], table.loc["int8", "Δ vs float32"]) == ("40.2", "+0.2")

@@ -11,8 +11,32 @@ def grid(page, index, ready=bool, timeout_s=20):
     rows = []
     for _ in range(timeout_s * 4):
         cells = page.locator('[data-testid="stDataFrame"]').nth(index).evaluate(GRID)
-        rows = [dict(zip(cells[0], row)) for row in cells[1:]] if cells else []
+        rows = [dict(zip(_names(cells[0]), row)) for row in cells[1:]] if cells else []
         if ready(rows):
             return rows
         page.wait_for_timeout(250)
     return rows
+
+
+def _names(headers):
+    """The columns' names, without the arrow of the column the grid is sorted by ("↑ Size (MB)")."""
+    return [header.lstrip("↑↓ ") for header in headers]
+
+
+def sort_by(page, index, column):
+    """Sort the index-th dataframe by ``column``, ascending, as a user does: a click on its header.
+
+    The grid draws on a canvas, so the header has no element to click: step along the header row until the
+    grid says it is sorted by that column.
+    """
+    frame = page.locator('[data-testid="stDataFrame"]').nth(index)
+    frame.scroll_into_view_if_needed()
+    box = frame.bounding_box()
+    for x in range(10, int(box["width"]), 30):
+        page.mouse.click(box["x"] + x, box["y"] + 17)  # the middle of the header row
+        for _ in range(20):  # the grid redraws a moment after the click
+            headers = frame.evaluate(GRID)[0]
+            if f"↑ {column}" in headers:
+                return
+            page.wait_for_timeout(100)
+    raise AssertionError(f"no header {column!r} to sort by in {_names(headers)}")
