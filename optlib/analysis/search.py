@@ -152,7 +152,8 @@ def _fits(entry, row, device):
 def _explain(best, closest, base, max_loss, objective):
     if best is not None:
         smaller = base["size_bytes"] / best["size_bytes"]
-        return (f"{best['scheme']} meets the target ({best['metric_name']} {best['metric_value']:.4g}, a loss of "
+        figure = f"{quality.short_name(best)} {quality.figure(best)}"  # "top-1 97.5%", as the tiles say it
+        return (f"{best['scheme']} meets the target ({figure}, a loss of "
                 f"{100 * best['loss']:.2f}% ≤ {100 * max_loss:.2f}%) and is the best on {objective} among the "
                 f"candidates tried: {smaller:.2f}x smaller than float32.")
     if closest is not None:

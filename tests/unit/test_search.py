@@ -22,7 +22,7 @@ def test_search_finds_a_smaller_model_within_the_target_and_explains_its_trail(s
     assert best["size_bytes"] < result["baseline"]["size_bytes"] / 3
     assert [t["scheme"] for t in result["trail"]] == ["int8", "dynamic"]
     assert all(t["verdict"] for t in result["trail"])
-    assert result["explanation"].startswith(f"{best['scheme']} meets the target")
+    assert result["explanation"].startswith(f"{best['scheme']} meets the target (top-1 {best['accuracy']:.1%}, ")
     # One worker process loaded TensorFlow, the model and the data for the baseline and every trial.
     assert len({row["pid"] for row in store.rows()}) == 1
 
@@ -44,7 +44,7 @@ def test_the_search_on_a_regression_model_keeps_mae_within_the_loss_and_lower_is
     for trial in (t for t in result["trail"] if t["status"] == "ok"):
         assert trial["met"] == (trial["metric_value"] <= target["bound"] + 1e-9)
         assert trial["loss"] == pytest.approx((trial["metric_value"] - base["metric_value"]) / base["metric_value"])
-    assert result["met"] and "MAE" in result["explanation"]
+    assert result["met"] and f"(MAE {result['best']['metric_value']:.4g}, a loss of" in result["explanation"]
 
 
 def test_bad_search_arguments_are_refused():
