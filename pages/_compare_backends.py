@@ -5,6 +5,7 @@ import streamlit as st
 
 from optlib.analysis import backends, quality
 from optlib.engine import schemes
+from pages import _shared
 
 CHOICES = {"all": "Both backends", **schemes.BACKENDS}
 FORMATS = {
@@ -55,4 +56,4 @@ def both_backends_ui(view):
                    hover_data=["scheme", "id", "size_mb", "metric_name", "metric_value", "latency_ms"])
     chart.update_layout(height=320, margin={"t": 40, "b": 10})
     st.plotly_chart(chart, key="compare_backends_chart")
-    st.dataframe(table, hide_index=True, column_config=FORMATS)
+    st.dataframe(table, hide_index=True, column_config=FORMATS, placeholder=_shared.GAP)

@@ -5,6 +5,7 @@ import streamlit as st
 from optlib.analysis import where
 from optlib.engine import targets
 from optlib.units import KB
+from pages import _shared
 
 
 def runs_on_ui(view):
@@ -35,7 +36,7 @@ def matrix_ui(view):
                "the file needs, and top-1 on the first test inputs beside LiteRT's on the same inputs (for a model "
                "that is not a classifier, the largest difference between TFLM's and LiteRT's outputs). "
                "**CPU**: ran on LiteRT.")
-    st.dataframe(where.matrix(view), hide_index=True, key="compare_targets_matrix",
+    st.dataframe(where.matrix(view), hide_index=True, key="compare_targets_matrix", placeholder=_shared.GAP,
                  column_config={"TFLM top-1": st.column_config.NumberColumn(format="percent"),
                                 "Integer-only accelerator": st.column_config.TextColumn(width="large"),
                                 "Microcontroller (TFLM)": st.column_config.TextColumn(width="large"),

@@ -29,6 +29,7 @@ APP_DIR = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = "digits_cnn"
 DEFAULT_DATA = "digits"
 DEFAULT_SCHEMES = ("float32", "float16", "dynamic", "int8", "int16x8")
+GAP = "—"  # what every table shows for a figure that is missing (never "None"; a Note column says why)
 
 
 # Widgets of a page that is not on screen lose their state; values under these
@@ -349,7 +350,7 @@ def figures_table(table, formats):
     click on a column's header sorts by value (9.1 before 10.2), not by the text."""
     formats = {column: spec for column, spec in formats.items() if column in table}
     numbers = table.assign(**{column: pd.to_numeric(table[column]) for column in formats})
-    st.dataframe(numbers.style.format(formats, na_rep="—"), hide_index=True, placeholder="—")
+    st.dataframe(numbers.style.format(formats, na_rep=GAP), hide_index=True, placeholder=GAP)
 
 
 def code_for_run(run_id):
@@ -458,4 +459,5 @@ def results_table(df, columns=DEFAULT_COLUMNS):
     columns = [c for c in columns if c in df.columns]
     df = quality.in_table_units(df)
     df = df.assign(error=df["error"].fillna("")) if "error" in df.columns else df
-    st.dataframe(df[columns], hide_index=True, column_config={c: RESULT_COLUMNS.get(c) for c in columns})
+    st.dataframe(df[columns], hide_index=True, column_config={c: RESULT_COLUMNS.get(c) for c in columns},
+                 placeholder=GAP)

@@ -54,7 +54,7 @@ def history_ui(run_id):
             "Run": r["id"], "Status": r["status"],
             "Finished": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["finished_at"])) if r["finished_at"] else "",
             "Figure": quality.text(r["metrics"] or {}), "Reason (if not ok)": r["error"] or ""}
-            for r in history]), hide_index=True)
+            for r in history]), hide_index=True, placeholder=_shared.GAP)
 
 
 def run_details_ui(runs):

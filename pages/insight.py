@@ -108,7 +108,7 @@ def debugger_ui(result):
                "means the layer's range is badly served by one int8 scale.")
     with st.expander("Every metric of every layer (table)", icon=":material/table:"):
         table = charts.debugger_table(result["debugger"], by=metric)
-        st.dataframe(table, hide_index=True, column_config={
+        st.dataframe(table, hide_index=True, placeholder=_shared.GAP, column_config={
             column: st.column_config.NumberColumn(column, format=fmt) for column, fmt in DEBUGGER_FORMATS.items()})
 
 
@@ -297,7 +297,7 @@ def search_result_ui(job):
     axis = st.radio("Chart against", list(AXES), format_func=AXES.get, key="insight_search_axis", horizontal=True)
     st.plotly_chart(charts.search_chart(result, axis), key="insight_search_chart")
     trail = charts.trail_frame(result)
-    st.dataframe(trail, hide_index=True, column_config={
+    st.dataframe(trail, hide_index=True, placeholder=_shared.GAP, column_config={
         "Verdict": st.column_config.TextColumn("Verdict", width="large"),
         "Run": st.column_config.NumberColumn("Run", format="%d"),
         **{column: st.column_config.NumberColumn(column, format=fmt) for column, fmt in TRAIL_FORMATS.items()},

@@ -57,7 +57,7 @@ def comparison_ui(table, key):
     local = ~shown["Source"].map(lambda s: s.startswith("Published"))
     styled = shown.style.apply(lambda row: ["background-color: #fff3e0" if local[row.name] else ""] * len(row),
                                axis=1)
-    st.dataframe(styled, hide_index=True, key=key,
+    st.dataframe(styled, hide_index=True, key=key, placeholder=_shared.GAP,
                  column_config={c: TEXT_COLUMNS[c] for c in shown.columns if c in TEXT_COLUMNS})
 
 

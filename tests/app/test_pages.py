@@ -572,3 +572,26 @@ def test_a_binary_models_accuracy_reads_in_percent_in_homes_table_as_on_its_tile
     assert table.loc["int8", "metric_name"] == "Accuracy at 0.5 (%)"
     assert table.loc["int8", "metric_value"] == pytest.approx(86.5)  # was 0.865 beside the tile's 88.0%
     assert table.loc["int8", "metric_delta"] == pytest.approx(-1.5)
+
+
+def test_home_tiles_fit_a_third_of_a_1024_px_page(app, home):
+    from optlib.engine.store import Store
+
+    store = Store()
+    apphelpers.store_canned(store, "float32")
+    apphelpers.store_canned(store, "int8")
+    at = app()
+    assert [tile.delta for tile in at.metric] == ["int8 · 3.6× smaller", "int8 · 2.5× faster", "float32"]
+    untrained = {**apphelpers.canned_metrics("float32"), "accuracy": None, "trained": False}
+    apphelpers.put_run(store, "float32", "mobilenet_v2", "mnv2-fp", "digits", "digits-fp", metrics=untrained)
+    at = app()  # the latest model is untrained: no accuracy tile figure
+    assert (at.metric[2].value, at.metric[2].delta) == ("—", "untrained model")
+    for tile in at.metric:  # "not me…", "int8 · 3.5× smaller th…" and "Fastest (median la…" were cut off at 1024 px
+        assert len(tile.label) <= 16 and len(tile.value) <= 10 and len(tile.delta) <= 22, tile
+
+
+@pytest.mark.parametrize("page", [None, "compare.py", "tables.py"])
+def test_every_table_shows_a_dash_for_a_missing_figure(app, filled_home, page):
+    at = app(page)
+    assert not at.exception and at.dataframe
+    assert {frame.proto.placeholder for frame in at.dataframe} == {"—"}  # the browser's default is "None"
