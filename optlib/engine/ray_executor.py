@@ -27,6 +27,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -71,37 +72,58 @@ def private_token():
         os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(16)
 
 
-def connect(address=None):
-    """Join the Ray cluster at ``address`` (or ``$RAY_ADDRESS``), or start Ray here.
+_SHARED = {"users": 0, "folder": None}  # this process's one Ray: its users, and the folder of a Ray started here
+_SHARED_LOCK = threading.Lock()
 
-    Returns:
-        False when joining (or already joined), else the temporary folder of the Ray started here.
+
+def connect(address=None):
+    """Join the Ray cluster at ``address`` (or ``$RAY_ADDRESS``), or start Ray here; pair with :func:`disconnect`.
+
+    Ray is one per process: the app's server shares it between the sweeps of every browser session. Each
+    sweep connects and disconnects, and a Ray started here is shut down when the last of them leaves, not
+    under a sweep that joined it a moment before.
 
     Raises:
         InputError: the cluster cannot be reached.
     """
     address = address or os.environ.get("RAY_ADDRESS") or None
-    if not address:
-        private_token()  # before Ray is imported: it reads the token once
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a Ray of our own reports to nobody
-    import ray
+    with _SHARED_LOCK:
+        if not address:
+            private_token()  # before Ray is imported: it reads the token once
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # a Ray of our own reports to nobody
+        import ray
 
-    if ray.is_initialized():
-        return False
-    options = {"runtime_env": runtime_env(), "log_to_driver": bool(os.environ.get("OPTLIB_NATIVE_LOGS")),
-               "logging_level": "ERROR", "configure_logging": False}
-    try:
-        if address:
-            ray.init(address=address, **options)
-        else:
-            folder = temp_dir()
-            ray.init(address="local", include_dashboard=False, _temp_dir=folder, _node_ip_address=LOOPBACK,
-                     **options)
-            return folder
-    except (ConnectionError, RuntimeError, ValueError) as problem:
-        raise InputError(f"Could not reach the Ray cluster at {address or 'this machine'}: {first_line(problem)}. "
-                         "Start it (ray start --head) or check --ray-address / RAY_ADDRESS.") from None
-    return False
+        if not ray.is_initialized():
+            options = {"runtime_env": runtime_env(), "log_to_driver": bool(os.environ.get("OPTLIB_NATIVE_LOGS")),
+                       "logging_level": "ERROR", "configure_logging": False}
+            try:
+                if address:
+                    ray.init(address=address, **options)
+                else:
+                    folder = temp_dir()
+                    ray.init(address="local", include_dashboard=False, _temp_dir=folder,
+                             _node_ip_address=LOOPBACK, **options)
+                    _SHARED["folder"] = folder
+            except (ConnectionError, RuntimeError, ValueError) as problem:
+                raise InputError(f"Could not reach the Ray cluster at {address or 'this machine'}: "
+                                 f"{first_line(problem)}. Start it (ray start --head) or check --ray-address / "
+                                 "RAY_ADDRESS.") from None
+        _SHARED["users"] += 1
+
+
+def disconnect():
+    """One user of this process's Ray leaves; the last one shuts down a Ray started here (and its scratch folder)."""
+    with _SHARED_LOCK:
+        _SHARED["users"] = max(0, _SHARED["users"] - 1)
+        folder = _SHARED["folder"]
+        if _SHARED["users"] or folder is None:  # others still use it, or it is a cluster's (left running)
+            return
+        import ray
+
+        ray.shutdown()
+        _SHARED["folder"] = None
+        if Path(folder).parent != paths.data_dir():  # a scratch folder of ours, not data/ray
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 # --- What travels: the model and the data by value ---------------------------
@@ -295,11 +317,11 @@ class RayCluster(Executor):
 
     def __init__(self, address=None, cpus=1, budget_s=None, latency_resource=None):
         self.address, self.cpus, self.budget_s, self.latency_resource = address, cpus, budget_s, latency_resource
-        self.started_here, self.ray, self.mailbox, self.packed = False, None, None, (None, None)
+        self.ray, self.mailbox, self.packed = None, None, (None, None)
 
     def _ready(self):
         if self.ray is None:
-            self.started_here = connect(self.address)  # before importing Ray itself (see private_token)
+            connect(self.address)  # before importing Ray itself (see private_token)
             import ray
 
             self.ray = ray
@@ -323,11 +345,9 @@ class RayCluster(Executor):
         if self.ray is not None and self.mailbox is not None:
             self.ray.kill(self.mailbox)
         self.mailbox, self.packed = None, (None, None)
-        if self.started_here:
-            self.ray.shutdown()
-            if Path(self.started_here).parent != paths.data_dir():  # a scratch folder of ours, not data/ray
-                shutil.rmtree(self.started_here, ignore_errors=True)
-            self.started_here, self.ray = False, None
+        if self.ray is not None:
+            self.ray = None
+            disconnect()
 
     def map(self, inputs, specs, events, cancel=None):
         """Submit every job at once (Ray queues what the cluster cannot run yet); yield Results as they finish."""

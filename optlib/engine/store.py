@@ -140,10 +140,13 @@ class Store:
         with self._connect() as db:
             rows = db.execute("SELECT id, pid, host FROM runs WHERE status='running'").fetchall()
             dead = [r["id"] for r in rows if r["host"] == host and not _alive(r["pid"])]
-            for run_id in dead:
-                db.execute("UPDATE runs SET status='interrupted', error=?, finished_at=? WHERE id=?",
-                           ("the process running this scheme stopped before it finished", time.time(), run_id))
-        return len(dead)
+            marked = 0
+            for run_id in dead:  # only if still running: its own sweep may have finished it since the SELECT
+                marked += db.execute("UPDATE runs SET status='interrupted', error=?, finished_at=?"
+                                     " WHERE id=? AND status='running'",
+                                     ("the process running this scheme stopped before it finished", time.time(),
+                                      run_id)).rowcount
+        return marked
 
     # --- reading ---------------------------------------------------------
 

@@ -118,9 +118,10 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
         try:
             # At most K sweeps run jobs at once on this machine; this one may wait its turn.
             with admission.turn(lambda place, limit: report(-1, "", "queued", 0.0, admission.describe(place, limit)),
-                                cancel, f"{inputs.model.name} / {inputs.data.name}") as waited:
-                if waited:  # a sweep that ran meanwhile may have made some of these
-                    todo = _from_store(todo, store, report, rows, recompute)
+                                cancel, f"{inputs.model.name} / {inputs.data.name}"):
+                # A sweep that ran meanwhile may have made some of these, even one that ended just before this
+                # sweep took its turn without waiting: look again (a few milliseconds).
+                todo = _from_store(todo, store, report, rows, recompute)
                 _dispatch(executor, inputs, todo, store, report, rows, cancel)
         except executors.Cancelled:
             for spec in todo:

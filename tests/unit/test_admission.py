@@ -181,3 +181,33 @@ def test_a_clock_stepped_back_does_not_put_a_new_ticket_ahead(one_at_a_time, mon
     finally:
         first.close()
         second.close()
+
+
+def test_a_sweep_finds_what_another_made_before_its_turn_even_without_waiting(one_at_a_time, monkeypatch, tmp_path):
+    """Sweep B misses a result in the store while sweep A is making it; A ends and B takes its turn at once
+    (nobody ahead, so it did not wait): B must look in the store again, not make the result a second time."""
+    import contextlib
+
+    from optlib.engine import sweep
+    from optlib.engine.job import Result
+
+    store = Store(tmp_path / "runs.sqlite")
+    inputs, specs = sweep.plan("digits_cnn", "digits", "float16")
+
+    @contextlib.contextmanager
+    def turn_after_a_finished(*args, **kwargs):
+        for spec in specs:  # sweep A stores its result in the gap, then releases the line
+            store.finish(store.start(inputs, spec, "host", 1), Result(spec, "ok", metrics={}, artifact=b"TFL3"))
+        yield False
+
+    class Recording:
+        given = []
+
+        def map(self, inputs, todo, on_event, cancel=None):
+            self.given.extend(todo)
+            return iter(())
+
+    monkeypatch.setattr(sweep.admission, "turn", turn_after_a_finished)
+    rows = sweep.run("digits_cnn", "digits", "float16", store=store, executor=Recording())["results"]
+    assert Recording.given == []
+    assert [row["status"] for row in rows] == ["ok"] and len(store.rows()) == 1

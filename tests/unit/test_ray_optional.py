@@ -73,3 +73,39 @@ def test_the_cli_starts_ray_here_for_the_sweep_when_no_cluster_is_named(tiny_mod
         assert leftover.stdout.strip() == ""  # the sweep's Ray stopped with it
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_the_local_ray_is_shut_down_by_the_last_sweep_using_it_not_the_first(monkeypatch, tmp_path):
+    """Two browser sessions' sweeps in one server: the second joins the Ray the first started; the first ending
+    must not shut it down under the second (whose jobs then failed), the last one ending must."""
+    import types
+
+    class Remote:  # what ray.remote gives: a task or actor class whose .options(...).remote() submits
+        def options(self, **options):
+            return self
+
+        def remote(self, *args):
+            return "handle"
+
+    calls = []
+    fake = types.SimpleNamespace(initialized=False, kill=lambda handle: None)
+    fake.is_initialized = lambda: fake.initialized
+    fake.init = lambda **options: (calls.append("init"), setattr(fake, "initialized", True))
+    fake.shutdown = lambda: (calls.append("shutdown"), setattr(fake, "initialized", False))
+    fake.remote = lambda *function, **options: Remote() if function else (lambda cls: Remote())
+    fake.get_runtime_context = lambda: types.SimpleNamespace(get_node_id=lambda: "node")
+    strategies = types.SimpleNamespace(NodeAffinitySchedulingStrategy=lambda node, soft: node)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setitem(sys.modules, "ray.util", types.SimpleNamespace(scheduling_strategies=strategies))
+    monkeypatch.setitem(sys.modules, "ray.util.scheduling_strategies", strategies)
+    monkeypatch.setenv("OPTLIB_HOME", str(tmp_path))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray_executor, "runtime_env", dict)
+
+    first, second = ray_executor.RayCluster(), ray_executor.RayCluster()
+    first._ready()  # session A's sweep starts Ray in the server
+    second._ready()  # session B's sweep joins it
+    first.close()  # A's sweep ends
+    assert calls == ["init"] and fake.initialized
+    second.close()  # B's sweep ends: the last user
+    assert calls == ["init", "shutdown"] and not fake.initialized

@@ -29,3 +29,23 @@ def test_a_failed_or_timed_out_rerun_never_hides_the_newest_ok_result(tmp_path):
                                                                  "int16x8": only_failed}
     assert shown["qat"]["metrics"]["accuracy"] == 0.97
     assert len(store.rows()) == 7  # the history keeps every run
+
+
+def test_marking_dead_runs_never_overwrites_a_run_that_finished_meanwhile(tmp_path, monkeypatch):
+    """A worker killed for its time budget leaves its row 'running' for a moment; another sweep that checks for
+    dead runs then must not turn the 'timeout' its own sweep writes meanwhile into 'interrupted'."""
+    import socket
+
+    from optlib.engine import store as store_module
+
+    store = Store(tmp_path / "r.sqlite")
+    spec = Spec(0, "qat", {}, run_key("mfp", "dfp", "qat", {}))
+    run_id = store.start(INPUTS, spec, socket.gethostname(), 4_000_000)
+
+    def dead_and_meanwhile_finished(pid):
+        store.finish(run_id, Result(spec, "timeout", "took longer than its budget"))
+        return False
+
+    monkeypatch.setattr(store_module, "_alive", dead_and_meanwhile_finished)
+    store.mark_interrupted()
+    assert store.get(run_id)["status"] == "timeout"

@@ -234,3 +234,33 @@ def test_the_tflm_helper_dies_with_the_process_that_started_it_even_in_the_middl
         time.sleep(0.1)
     else:
         raise AssertionError(f"the TFLM helper {helper} outlived the process that started it")
+
+
+def test_a_paused_micro_helper_keeps_its_whole_subset(monkeypatch):
+    """The TFLM helper is paused (SIGSTOP) while another worker times a latency: the wall clock runs on, its
+    CPU time does not; the subset is not cut short by the pause."""
+    import itertools
+
+    import numpy as np
+
+    class Interpreter:  # one float input, two class scores
+        def get_input_details(self, index):
+            return {"shape": (1, 2), "dtype": np.float32}
+
+        def get_output_details(self, index):
+            return {"dtype": np.float32}
+
+        def set_input(self, value, index):
+            self.value = value
+
+        def invoke(self):
+            pass
+
+        def get_output(self, index):
+            return self.value
+
+    wall = itertools.count(0, 60.0)  # a minute of wall time between two reads: a long pause
+    monkeypatch.setattr(targets.time, "perf_counter", lambda: next(wall))
+    x = np.eye(2, dtype=np.float32)[np.arange(30) % 2]
+    found = targets._micro_accuracy(Interpreter(), x, np.arange(30) % 2, None)
+    assert found["samples"] == 30 and found["accuracy"] == 1.0
