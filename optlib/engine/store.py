@@ -113,7 +113,7 @@ class Store:
     def finish(self, run_id, result):
         """Record a job's :class:`~optlib.engine.job.Result`: status, figures and artifact; return the row id."""
         metrics = json.dumps(result.metrics or {})  # before the artifact: a figure that is not JSON stops here
-        path = self.save_artifact(result.spec.key, result.scheme, result.artifact) if result.artifact else None
+        path = self.save_artifact(result.spec.key, result.scheme, result.artifact, run_id) if result.artifact else None
         with self._connect() as db:
             db.execute("UPDATE runs SET status=?, error=?, metrics=?, tflite_path=?, host=COALESCE(?, host),"
                        " pid=COALESCE(?, pid),"
@@ -123,9 +123,13 @@ class Store:
                         result.started_at or None, result.finished_at or time.time(), run_id))
         return run_id
 
-    def save_artifact(self, key, scheme, content):
-        """Write ``content`` atomically as the artifact of a run; return its path."""
-        final = self.artifacts / f"{scheme}-{key}.tflite"
+    def save_artifact(self, key, scheme, content, run_id):
+        """Write ``content`` atomically as the artifact of run ``run_id``; return its path.
+
+        One file per run, not per key: a run made again (recompute, or two sweeps at once) does not change
+        the bytes an older row's figures were measured on (training is not bit-exact from run to run).
+        """
+        final = self.artifacts / f"{scheme}-{key}-{run_id}.tflite"
         handle, tmp = tempfile.mkstemp(dir=self.artifacts, suffix=".part")
         with os.fdopen(handle, "wb") as sink:
             sink.write(content)

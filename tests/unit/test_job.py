@@ -108,7 +108,7 @@ def test_a_result_that_cannot_be_stored_is_that_schemes_failed_row(tmp_path):
     _dispatch(_Executor(results), inputs, specs, store, lambda *a, **k: None, rows)
     assert rows[0]["status"] == "failed" and "could not be stored: TypeError" in rows[0]["error"]
     assert rows[1]["status"] == "ok" and rows[1]["size_bytes"] == 1
-    assert [r.name for r in store.artifacts.iterdir()] == [f"int8-{specs[1].key}.tflite"]  # no orphan file
+    assert [r.name for r in store.artifacts.iterdir()] == [f"int8-{specs[1].key}-{rows[1]['id']}.tflite"]  # no orphan
 
 
 def test_a_sweep_stopped_half_way_leaves_no_row_running(tmp_path):

@@ -49,3 +49,17 @@ def test_marking_dead_runs_never_overwrites_a_run_that_finished_meanwhile(tmp_pa
     monkeypatch.setattr(store_module, "_alive", dead_and_meanwhile_finished)
     store.mark_interrupted()
     assert store.get(run_id)["status"] == "timeout"
+
+
+def test_a_run_made_again_keeps_the_older_runs_bytes(tmp_path):
+    """Recompute (or two sweeps at once) makes a key again: the older row still points at the bytes its figures
+    were measured on."""
+    from pathlib import Path
+
+    store = Store(tmp_path / "r.sqlite")
+    spec = Spec(0, "qat", {}, run_key("mfp", "dfp", "qat", {}))
+    older = store.finish(store.start(INPUTS, spec, "host", 1), Result(spec, "ok", metrics={}, artifact=b"first"))
+    newer = store.finish(store.start(INPUTS, spec, "host", 1), Result(spec, "ok", metrics={}, artifact=b"again"))
+    assert Path(store.get(older)["tflite_path"]).read_bytes() == b"first"
+    assert Path(store.get(newer)["tflite_path"]).read_bytes() == b"again"
+    assert store.lookup(spec.key)["id"] == newer
