@@ -207,10 +207,14 @@ class LayerJob(_PageJob):
         from optlib.analysis import insight
         from optlib.engine import isolated
 
+        progress = lambda fraction, message: self._progress((fraction, message))  # noqa: E731
+        # What is missing is made first, by a sweep from here (in the sweeps' line, with its own workers), so
+        # the child below does not hold one of the few page-work turns while it waits for that line.
+        runs = insight.layer_runs(self.model_ref, self.data_ref, self.store, self.trusted, progress)
         # In a process of its own under the worker memory budget: the server never holds TensorFlow for it.
         return isolated.call(insight.layer_report, self.model_ref, self.data_ref, self.store, self.trusted,
-                             progress=lambda fraction, message: self._progress((fraction, message)),
-                             what="The layer comparison")
+                             progress=progress, what="The layer comparison", runs=runs,
+                             waiting=lambda place, limit: progress(0.7, isolated.describe(place, limit)))
 
     def state(self):
         """Return (fraction, last message) so far."""

@@ -267,13 +267,34 @@ def probe_count(input_shape):
     return 64 if size <= 64 * 64 * 3 else 8
 
 
-def layer_report(model_ref, data_ref, store=None, trusted=False, progress=None):
+def layer_runs(model_ref, data_ref, store=None, trusted=False, progress=None):
+    """The runs the layer comparison reads: float32, int8 and int16x8 from the store when they are there (any
+    settings), else made now by an ordinary sweep (and stored). Returns {scheme: result row}.
+
+    Args:
+        progress: called with (fraction 0..0.7, message) while a sweep makes what is missing.
+    """
+    from optlib.engine import sweep
+
+    progress = progress or (lambda fraction, message: None)
+    runs = newest_runs(model_ref, data_ref, LAYER_SCHEMES, store)
+    missing = [name for name in LAYER_SCHEMES if name not in runs]
+    if missing:
+        def forward(event):
+            step = f"{event.scheme}: " if event.scheme else ""
+            progress(0.7 * event.fraction, f"{step}{event.message or event.stage}")
+
+        made = sweep.run(model_ref, data_ref, ",".join(missing), None, store, trusted=trusted, progress=forward)
+        runs.update({row["scheme"]: row for row in made["results"]})
+    return runs
+
+
+def layer_report(model_ref, data_ref, store=None, trusted=False, progress=None, runs=None):
     """Compare every layer of int8 (and int16x8) with float32 on the same inputs; add the debugger's metrics.
 
-    float32, int8 and int16x8 come from the store when they are there (any
-    settings), else they are made now by an ordinary sweep (and stored).
-    int16x8 may fail on some models (e.g. MobileNetV2): the comparison then
-    covers int8 alone and says why.
+    The runs compared are ``runs`` or :func:`layer_runs`'s. int16x8 may fail
+    on some models (e.g. MobileNetV2): the comparison then covers int8 alone
+    and says why.
 
     Args:
         progress: called with (fraction 0..1, message).
@@ -288,19 +309,10 @@ def layer_report(model_ref, data_ref, store=None, trusted=False, progress=None):
     Raises:
         InputError: the model or data cannot be used, or float32 or int8 cannot be made.
     """
-    from optlib.engine import sweep
     from optlib.inputs import data, models
 
     progress = progress or (lambda fraction, message: None)
-    runs = newest_runs(model_ref, data_ref, LAYER_SCHEMES, store)
-    missing = [name for name in LAYER_SCHEMES if name not in runs]
-    if missing:
-        def forward(event):
-            step = f"{event.scheme}: " if event.scheme else ""
-            progress(0.7 * event.fraction, f"{step}{event.message or event.stage}")
-
-        made = sweep.run(model_ref, data_ref, ",".join(missing), None, store, trusted=trusted, progress=forward)
-        runs.update({row["scheme"]: row for row in made["results"]})
+    runs = layer_runs(model_ref, data_ref, store, trusted, progress) if runs is None else runs
     for name in ("float32", "int8"):
         if runs[name]["status"] != "ok":
             raise InputError(f"{name} could not be made ({runs[name]['error'] or runs[name]['status']}); "

@@ -31,7 +31,15 @@ OUT_OF_MEMORY = ("{what} ran out of memory: it used {used} of the {limit} limit 
                  "machine has the memory.")
 
 
-def call(work, *args, progress=None, what=None, memory=None, **kwargs):
+def describe(place, limit):
+    """What page work waiting for its turn says: its place in line and why it waits."""
+    ahead = "it is next" if place == 1 else f"{place - 1} waiting before it"
+    running = "1 runs" if limit == 1 else f"{limit} run"
+    return (f"waiting in line, number {place} ({ahead}): {running} at a time on this machine, each in a "
+            "process of its own (OPTLIB_MAX_PAGE_WORK)")
+
+
+def call(work, *args, progress=None, what=None, memory=None, waiting=None, **kwargs):
     """Return ``work(*args, **kwargs)`` computed in a child process.
 
     ``work`` and its arguments go to the child by pickling (a module-level
@@ -41,6 +49,8 @@ def call(work, *args, progress=None, what=None, memory=None, **kwargs):
     Args:
         what: what the work is, for messages ("The layer comparison"); default: the function's name.
         memory: the child's memory budget in bytes (default: the worker budget).
+        waiting: called with (place in line, the number that run at once) when the work waits for a turn
+            and whenever its place changes (:func:`describe` says it in words).
 
     Raises:
         InputError: ``work`` raised one (the same message), or the child ran out of memory or died.
@@ -56,7 +66,7 @@ def call(work, *args, progress=None, what=None, memory=None, **kwargs):
 
     what = what or f"{work.__name__}()"
     limit = memory or limits.worker_memory()
-    with admission.turn(queue="page-work", limit=limits.max_page_work(), label=what):
+    with admission.turn(waiting, queue="page-work", limit=limits.max_page_work(), label=what):
         process, conn = processes.start(__name__, os.getpid(), pythonpath=sys.path)
         try:
             watched = psutil.Process(process.pid)

@@ -63,7 +63,7 @@ class FakeLayerReport:
         self.int16_problem, self.debugger_problem, self.error = int16_problem, debugger_problem, error
         self.calls = []
 
-    def __call__(self, model_ref, data_ref, store=None, trusted=False, progress=None):
+    def __call__(self, model_ref, data_ref, store=None, trusted=False, progress=None, runs=None):
         self.calls.append({"model": model_ref, "data": data_ref, "trusted": trusted})
         progress(0.5, "int8: converting")
         if self.error:
@@ -154,9 +154,10 @@ def use_fake_layer_report(monkeypatch, fake):
     could not record its calls or wait on a test's events); the real comparison runs isolated below."""
     from optlib.engine import isolated
 
-    def here(work, *args, progress=None, what=None, memory=None, **kwargs):
+    def here(work, *args, progress=None, what=None, memory=None, waiting=None, **kwargs):
         return work(*args, **kwargs, **({"progress": progress} if progress else {}))
 
+    monkeypatch.setattr(insight, "layer_runs", lambda *args, **kwargs: {})  # the fake makes and stores its runs
     monkeypatch.setattr(insight, "layer_report", fake)
     monkeypatch.setattr(isolated, "call", here)
 
@@ -546,7 +547,7 @@ def test_report_frame_puts_int8_selective_right_after_int8_with_its_own_colour()
 
 
 
-def layer_report_that_breaks(model_ref, data_ref, store=None, trusted=False, progress=None):
+def layer_report_that_breaks(model_ref, data_ref, store=None, trusted=False, progress=None, runs=None):
     """A layer comparison that fails half-way with an error that is not an InputError (run in the child)."""
     progress(0.1, "int8: converting")
     raise RuntimeError("the debugger broke")
@@ -555,9 +556,35 @@ def layer_report_that_breaks(model_ref, data_ref, store=None, trusted=False, pro
 def test_a_layer_comparison_that_breaks_in_its_own_process_says_how_and_keeps_its_progress(home, monkeypatch):
     from pages._jobs import LayerJob
 
+    monkeypatch.setattr(insight, "layer_runs", lambda *args, **kwargs: {})  # nothing to make first
     monkeypatch.setattr(insight, "layer_report", layer_report_that_breaks)  # pickled by name: runs in the child
     job = LayerJob("digits_cnn", "digits").start()
     job.wait(120)
     assert not job.running
     assert job.error == "The layer comparison stopped: RuntimeError: the debugger broke"
     assert job.events() == [(0.1, "int8: converting")]  # through the pipe, in order
+
+
+def layer_report_of(model_ref, data_ref, store=None, trusted=False, progress=None, runs=None):
+    """The runs the child was given (run in the child)."""
+    return runs
+
+
+def test_what_is_missing_is_made_before_a_page_work_turn_is_taken(home, monkeypatch):
+    """The sweep that makes float32, int8 and int16x8 waits in the sweeps' line: it must not hold one of the
+    few page-work turns meanwhile (Model & data's facts of other sessions would wait on a whole sweep)."""
+    from optlib.engine import admission
+    from pages._jobs import LayerJob
+
+    turns_held = []
+
+    def layer_runs(*args, **kwargs):
+        turns_held.append(len(list(admission.queue_dir("page-work").glob("*.ticket"))))
+        return {"float32": {"id": 1}}
+
+    monkeypatch.setattr(insight, "layer_runs", layer_runs)
+    monkeypatch.setattr(insight, "layer_report", layer_report_of)  # pickled by name: runs in the child
+    job = LayerJob("digits_cnn", "digits").start()
+    job.wait(120)
+    assert job.error is None and job.result == {"float32": {"id": 1}}  # the child compared what was made
+    assert turns_held == [0]

@@ -127,3 +127,24 @@ def test_a_function_the_child_cannot_find_is_an_error_not_a_silent_exit(monkeypa
     monkeypatch.setattr(sys.modules[__name__], "parent_only", parent_only, raising=False)
     with pytest.raises(AttributeError, match="Can't get attribute 'parent_only'"):  # not "exited with status 1"
         isolated.call(parent_only)
+
+
+def test_work_waiting_for_its_turn_is_told_its_place(tmp_path, monkeypatch):
+    import threading
+
+    from optlib.engine import admission
+
+    monkeypatch.setenv("OPTLIB_HOME", str(tmp_path))
+    monkeypatch.setenv("OPTLIB_MAX_PAGE_WORK", "1")
+    monkeypatch.setattr(admission, "POLL_S", 0.05)
+    first = threading.Thread(target=isolated.call, args=(span, 3.0))
+    first.start()
+    deadline = time.monotonic() + 60
+    while not list(admission.queue_dir("page-work").glob("*.ticket")):  # the first holds the one turn
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    places = []
+    isolated.call(span, 0.0, waiting=lambda place, limit: places.append((place, limit)))
+    first.join(60)
+    assert places == [(1, 1)]
+    assert isolated.describe(1, 1).startswith("waiting in line, number 1 (it is next): 1 runs at a time")
