@@ -205,7 +205,7 @@ class LayerJob(_PageJob):
 
     def work(self):
         from optlib.analysis import insight
-        from optlib.engine import isolated
+        from optlib.engine import admission, isolated
 
         progress = lambda fraction, message: self._progress((fraction, message))  # noqa: E731
         # What is missing is made first, by a sweep from here (in the sweeps' line, with its own workers), so
@@ -214,7 +214,7 @@ class LayerJob(_PageJob):
         # In a process of its own under the worker memory budget: the server never holds TensorFlow for it.
         return isolated.call(insight.layer_report, self.model_ref, self.data_ref, self.store, self.trusted,
                              progress=progress, what="The layer comparison", runs=runs,
-                             waiting=lambda place, limit: progress(0.7, isolated.describe(place, limit)))
+                             waiting=lambda place, limit: progress(0.7, admission.describe(place, limit, "page-work")))
 
     def state(self):
         """Return (fraction, last message) so far."""

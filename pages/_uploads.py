@@ -104,17 +104,6 @@ def model_summary(ref, fingerprint, trusted_flag):
     return _shared.answer(_facts_outcome("model_facts", (ref, trusted_flag), fingerprint, "Loading the model"))
 
 
-def data_summary(model_ref_, model_fp, trusted_flag, data_ref_, data_fp, examples=10, task=""):
-    """Plain facts and a few example images of a dataset, checked against the model
-    (:func:`optlib.inputs.facts.data_facts`, in a process of its own like :func:`model_summary`).
-
-    Raises:
-        InputError: the data is unreadable or does not fit the model.
-    """
-    return _shared.answer(_facts_outcome("data_facts", (model_ref_, trusted_flag, data_ref_, examples, task),
-                                         (model_fp, data_fp), "Reading the dataset"))
-
-
 def summaries(model_ref_, model_fp, trusted_flag, data_ref_, data_fp, examples=10, task=""):
     """Both at once, with one start of TensorFlow (:func:`optlib.inputs.facts.model_and_data_facts`):
     {"model": facts, "data": facts} or {"model": facts, "data_problem": message}.

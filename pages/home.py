@@ -60,24 +60,33 @@ best = min(measured, key=lambda row: (quality.best_first(row), row["size_bytes"]
 
 
 def versus(row, column, what):
-    """The tile's short note ("int8 · 3.5× smaller"): a third of a 1024 px page holds about 20 characters."""
+    """The tile's short note, "int8 · 3.5× smaller", and the whole sentence for its help. A third of a 1024 px
+    page shows about 22 characters: a longer note drops words, then the ratio; the name stays whole."""
     value = row[column]
     if row["scheme"] == "float32" or value != value:  # float32 itself, or NaN: no baseline
-        return row["scheme"]
-    return f"{row['scheme']} · {value:.1f}× {what}"
+        return row["scheme"], f"{row['scheme']}."
+    notes = [f"{row['scheme']} · {value:.1f}× {what}", f"{row['scheme']} · {value:.1f}×", row["scheme"]]
+    return next(note for note in notes if len(note) <= TILE_NOTE or note == notes[-1]), \
+        f"{row['scheme']}: {value:.1f}× {what} than float32."
 
 
+TILE_NOTE = 22
+smaller, smaller_help = versus(smallest, "size_ratio", "smaller")
+faster, faster_help = versus(fastest, "speedup", "faster")
 metric1, metric2, metric3 = st.columns(3)
-metric1.metric("Smallest file", format_bytes(smallest["size_bytes"]), versus(smallest, "size_ratio", "smaller"),
-               help="The smallest .tflite file of this model and dataset, and how many times smaller than the "
-                    "float32 file it is.", delta_color="off", delta_arrow="off", border=True)
-metric2.metric("Fastest (median)", f"{fastest['latency_ms']:.3g} ms", versus(fastest, "speedup", "faster"),
-               help="The lowest median latency on the LiteRT interpreter of this machine, and how many times "
-                    "faster than float32 it is.", delta_color="off", delta_arrow="off", border=True)
+metric1.metric("Smallest file", format_bytes(smallest["size_bytes"]), smaller,
+               help=f"The smallest .tflite file of this model and dataset. {smaller_help}",
+               delta_color="off", delta_arrow="off", border=True)
+metric2.metric("Fastest (median)", f"{fastest['latency_ms']:.3g} ms", faster,
+               help=f"The lowest median latency on the LiteRT interpreter of this machine. {faster_help}",
+               delta_color="off", delta_arrow="off", border=True)
 if best is not None:
-    metric3.metric(f"Best {quality.short_name(best)}", quality.figure(best),
-                   best["scheme"] + ("" if quality.higher_is_better(best) else f" · {quality.direction(best)}"),
-                   help="On a tie, the smaller file is named.", delta_color="off", delta_arrow="off", border=True)
+    direction = "" if quality.higher_is_better(best) else f" · {quality.direction(best)}"
+    best_note = best["scheme"] + direction if len(best["scheme"] + direction) <= TILE_NOTE else best["scheme"]
+    best_label = f"Best {quality.short_name(best)}" if quality.higher_is_better(best) else f"Lowest {quality.name(best)}"
+    metric3.metric(best_label, quality.figure(best), best_note,
+                   help=f"{best['scheme']}, {quality.direction(best)}; on a tie, the smaller file is named.",
+                   delta_color="off", delta_arrow="off", border=True)
 else:
     metric3.metric("Accuracy", _shared.GAP, "untrained model",
                    help="The model is untrained (no labels it was trained for), so its runs give size and latency "

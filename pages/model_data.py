@@ -181,6 +181,14 @@ def data_facts_ui(facts):
             column.image(image, caption=f"class {label}", width=64, clamp=True)
 
 
+def stop_on_the_model(problem):
+    """Say that the model cannot be used, and why; nothing below it runs."""
+    _shared.refuse("model", _shared.model_ref(), str(problem))
+    st.error(f"Model: {problem} Choose or upload another model above; nothing can run on this one.",
+             icon=":material/error:")
+    st.stop()
+
+
 st.title("Model & data")
 st.caption("Choose what to optimize. The built-in digits model and data work offline and are chosen by default.")
 
@@ -231,22 +239,24 @@ try:
                                       _shared.data_ref(), data_source.fingerprint, task=asked_task)
     model_facts = both["model"]
 except InputError as problem:
-    _shared.refuse("model", _shared.model_ref(), str(problem))
-    st.error(f"Model: {problem} Choose or upload another model above; nothing can run on this one.",
-             icon=":material/error:")
-    st.stop()
+    stop_on_the_model(problem)
 _shared.accept("model")
 model_facts_ui(model_facts)
 task_ui(model_facts)
+if data_source is not None and _shared.task() != asked_task:
+    # The task was just set for this model's outputs: read the data for it, with the call the next rerun
+    # makes (so that one finds it cached).
+    try:
+        with st.spinner("Reading the model and the dataset for this task…"):
+            both = _uploads.summaries(_shared.model_ref(), model_source.fingerprint, _shared.trusted(),
+                                      _shared.data_ref(), data_source.fingerprint, task=_shared.task())
+    except InputError as problem:  # the model's side (out of memory, a crash): not the data's fault
+        stop_on_the_model(problem)
 
 try:
     if data_problem:
         raise InputError(data_problem)
-    if _shared.task() != asked_task:  # the task was just set for this model's outputs: read the data for it
-        with st.spinner("Reading the dataset…"):
-            data_facts = _uploads.data_summary(_shared.model_ref(), model_source.fingerprint, _shared.trusted(),
-                                              _shared.data_ref(), data_source.fingerprint, task=_shared.task())
-    elif "data_problem" in both:
+    if "data_problem" in both:
         raise InputError(both["data_problem"])
     else:
         data_facts = both["data"]

@@ -136,9 +136,16 @@ def turn(waiting=None, cancel=None, label="", queue="queue", limit=None):
         ticket.close()
 
 
-def describe(place, limit):
-    """What a waiting sweep says: its place in line and why it waits."""
-    sweeps = "1 sweep runs" if limit == 1 else f"{limit} sweeps run"
+LINES = {  # what runs in each line, one and several, and why it waits
+    "queue": ("1 sweep runs", "{} sweeps run", "so that latencies are timed on a quiet machine (OPTLIB_MAX_SWEEPS)"),
+    "page-work": ("1 page computation runs", "{} page computations run",
+                  "each in a process of its own (OPTLIB_MAX_PAGE_WORK)"),
+}
+
+
+def describe(place, limit, queue="queue"):
+    """What a sweep (or page work, ``queue="page-work"``) waiting in line says: its place and why it waits."""
+    one, several, why = LINES[queue]
+    running = one if limit == 1 else several.format(limit)
     ahead = "it is next" if place == 1 else f"{place - 1} waiting before it"
-    return (f"waiting in line, number {place} ({ahead}): {sweeps} at a time on this machine so that "
-            "latencies are timed on a quiet machine (OPTLIB_MAX_SWEEPS)")
+    return f"waiting in line, number {place} ({ahead}): {running} at a time on this machine {why}"

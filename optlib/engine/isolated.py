@@ -12,7 +12,7 @@ most ``OPTLIB_MAX_PAGE_WORK`` such children run at once on the machine (a
 line of their own, like the sweeps', :mod:`optlib.engine.admission`); the
 child ends with the call and dies with its parent.
 
-    report = isolated.call(insight.layer_report, "digits_cnn", "digits", progress=on_progress)
+    facts = isolated.call(facts.model_facts, "digits_cnn", False, what="Loading the model")
 
 Sweeps the function starts run in their own workers, under their own budget and in the sweeps' line.
 """
@@ -31,14 +31,6 @@ OUT_OF_MEMORY = ("{what} ran out of memory: it used {used} of the {limit} limit 
                  "machine has the memory.")
 
 
-def describe(place, limit):
-    """What page work waiting for its turn says: its place in line and why it waits."""
-    ahead = "it is next" if place == 1 else f"{place - 1} waiting before it"
-    running = "1 runs" if limit == 1 else f"{limit} run"
-    return (f"waiting in line, number {place} ({ahead}): {running} at a time on this machine, each in a "
-            "process of its own (OPTLIB_MAX_PAGE_WORK)")
-
-
 def call(work, *args, progress=None, what=None, memory=None, waiting=None, **kwargs):
     """Return ``work(*args, **kwargs)`` computed in a child process.
 
@@ -50,7 +42,7 @@ def call(work, *args, progress=None, what=None, memory=None, waiting=None, **kwa
         what: what the work is, for messages ("The layer comparison"); default: the function's name.
         memory: the child's memory budget in bytes (default: the worker budget).
         waiting: called with (place in line, the number that run at once) when the work waits for a turn
-            and whenever its place changes (:func:`describe` says it in words).
+            and whenever its place changes (``admission.describe(place, limit, "page-work")`` says it in words).
 
     Raises:
         InputError: ``work`` raised one (the same message), or the child ran out of memory or died.

@@ -342,11 +342,14 @@ class RayCluster(Executor):
         return self.packed[1]
 
     def close(self):
-        if self.ray is not None and self.mailbox is not None:
-            self.ray.kill(self.mailbox)
-        self.mailbox, self.packed = None, (None, None)
-        if self.ray is not None:
-            self.ray = None
+        ray, mailbox = self.ray, self.mailbox
+        self.ray, self.mailbox, self.packed = None, None, (None, None)
+        if ray is None:
+            return
+        try:
+            if mailbox is not None:
+                ray.kill(mailbox)
+        finally:  # even if Ray is gone already: this sweep no longer uses it
             disconnect()
 
     def map(self, inputs, specs, events, cancel=None):

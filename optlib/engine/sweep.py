@@ -122,7 +122,8 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
                 # A sweep that ran meanwhile may have made some of these, even one that ended just before this
                 # sweep took its turn without waiting: look again (a few milliseconds).
                 todo = _from_store(todo, store, report, rows, recompute)
-                _dispatch(executor, inputs, todo, store, report, rows, cancel)
+                if todo:  # (a Ray executor would connect, and pack the inputs, for nothing)
+                    _dispatch(executor, inputs, todo, store, report, rows, cancel)
         except executors.Cancelled:
             for spec in todo:
                 if spec.index not in rows:  # never started: nothing stored

@@ -35,7 +35,7 @@ from optlib.errors import InputError, first_line
 from optlib.units import format_bytes
 
 MICRO_SAMPLES = 200  # TFLM's reference kernels are slow: the first 200 test inputs at most ...
-MICRO_BUDGET_S = 10.0  # ... and fewer if these take longer than this
+MICRO_BUDGET_S = 10.0  # ... and fewer if these take more CPU seconds than this
 
 GPU_DOC = "https://ai.google.dev/edge/litert/performance/gpu"
 # The GPU delegate's supported ops (16- and 32-bit float), from its documentation (GPU_DOC,
@@ -310,7 +310,7 @@ def micro(tflite, x=None, y=None, reference=None):
     """Run the model on TensorFlow Lite for Microcontrollers (built-in ops only), in this process.
 
     The arena is what TFLM's recording allocator used; accuracy is over the first inputs of ``x``
-    (at most :data:`MICRO_SAMPLES`, fewer if they take over :data:`MICRO_BUDGET_S` seconds).
+    (at most :data:`MICRO_SAMPLES`, fewer if they take over :data:`MICRO_BUDGET_S` seconds of CPU time).
     :func:`check` runs it in a helper process instead, where an abort in TFLM's C++ costs only this check.
     """
     tflite = bytes(tflite)

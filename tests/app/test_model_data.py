@@ -234,9 +234,16 @@ def test_a_model_whose_configuration_declares_huge_layers_is_stopped_outside_the
     assert huge == ["model_and_data_facts"]  # once: the refusal is remembered, reruns start no new process
 
 
-def test_a_task_set_on_the_page_is_the_one_the_data_is_read_for(app):
+def test_a_task_set_on_the_page_is_the_one_the_data_is_read_for(app, monkeypatch):
     """The model's and the data's facts are read together with the task in force; a task changed on the
-    page is the one the data is then read for, on this run and the next."""
+    page is the one the data is then read for, on this run and the next, by one more child process."""
+    from optlib.engine import isolated
+    from pages import _uploads
+
+    _uploads._facts_outcome.clear()  # facts other tests read are cached in this process too
+    started, real = [], isolated.call
+    monkeypatch.setattr(isolated, "call", lambda work, *args, **kwargs: started.append(args[-1])
+                        or real(work, *args, **kwargs))
     at = app("model_data.py")
     assert "fit together" in texts(at.success)
     at.selectbox(key="data_task").set_value("binary").run()
@@ -244,5 +251,6 @@ def test_a_task_set_on_the_page_is_the_one_the_data_is_read_for(app):
     assert "Output 'dense_1' has shape (10,): binary needs one score per sample" in texts(at.error)
     at.run()
     assert "binary needs one score per sample" in texts(at.error)
+    assert started[1:] == ["binary"]  # read once for "binary" (it was twice: on that rerun, then the next)
     at.selectbox(key="data_task").set_value("auto").run()
     assert not at.error and "fit together" in texts(at.success)

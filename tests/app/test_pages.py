@@ -540,8 +540,8 @@ def test_a_regression_model_is_shown_by_its_mae_where_lower_is_better_on_every_p
     at = app()
     assert not at.exception
     best = at.metric[2]
-    assert (best.label, best.value) == ("Best MAE", "39.9")  # the lowest MAE, not the highest
-    assert "lower is better" in best.delta
+    assert (best.label, best.value) == ("Lowest MAE", "39.9")  # the lowest MAE, not the highest
+    assert "lower is better" in best.help
     at = app("compare.py")
     assert not at.exception
     table = displayed(at.dataframe[0]).set_index("Scheme")
@@ -588,6 +588,11 @@ def test_home_tiles_fit_a_third_of_a_1024_px_page(app, home):
     assert (at.metric[2].value, at.metric[2].delta) == ("—", "untrained model")
     for tile in at.metric:  # "not me…", "int8 · 3.5× smaller th…" and "Fastest (median la…" were cut off at 1024 px
         assert len(tile.label) <= 16 and len(tile.value) <= 10 and len(tile.delta) <= 22, tile
+    apphelpers.put_run(store, "lq_blockwise_int4", "mobilenet_v2", "mnv2-fp", "digits", "digits-fp",
+                       metrics=apphelpers.canned_metrics("int8"))  # a long scheme name
+    at = app()
+    assert at.metric[0].delta == "lq_blockwise_int4"  # the name whole; its ratio in the help
+    assert "lq_blockwise_int4: 3.6× smaller than float32." in at.metric[0].help
 
 
 @pytest.mark.parametrize("page", [None, "compare.py", "tables.py"])

@@ -147,4 +147,5 @@ def test_work_waiting_for_its_turn_is_told_its_place(tmp_path, monkeypatch):
     isolated.call(span, 0.0, waiting=lambda place, limit: places.append((place, limit)))
     first.join(60)
     assert places == [(1, 1)]
-    assert isolated.describe(1, 1).startswith("waiting in line, number 1 (it is next): 1 runs at a time")
+    assert admission.describe(1, 1, "page-work").startswith(
+        "waiting in line, number 1 (it is next): 1 page computation runs at a time on this machine")

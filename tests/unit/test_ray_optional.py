@@ -101,6 +101,7 @@ def test_the_local_ray_is_shut_down_by_the_last_sweep_using_it_not_the_first(mon
     monkeypatch.setenv("OPTLIB_HOME", str(tmp_path))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setattr(ray_executor, "runtime_env", dict)
+    monkeypatch.setattr(ray_executor, "_SHARED", {"users": 0, "folder": None})
 
     first, second = ray_executor.RayCluster(), ray_executor.RayCluster()
     first._ready()  # session A's sweep starts Ray in the server
