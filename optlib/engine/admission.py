@@ -137,9 +137,9 @@ def turn(waiting=None, cancel=None, label="", queue="queue", limit=None):
 
 
 LINES = {  # what runs in each line, one and several, and why it waits
-    "queue": ("1 sweep runs", "{} sweeps run", "so that latencies are timed on a quiet machine (OPTLIB_MAX_SWEEPS)"),
+    "queue": ("1 sweep runs", "{} sweeps run", " so that latencies are timed on a quiet machine (OPTLIB_MAX_SWEEPS)"),
     "page-work": ("1 page computation runs", "{} page computations run",
-                  "each in a process of its own (OPTLIB_MAX_PAGE_WORK)"),
+                  ", each in a process of its own (OPTLIB_MAX_PAGE_WORK)"),
 }
 
 
@@ -148,4 +148,4 @@ def describe(place, limit, queue="queue"):
     one, several, why = LINES[queue]
     running = one if limit == 1 else several.format(limit)
     ahead = "it is next" if place == 1 else f"{place - 1} waiting before it"
-    return f"waiting in line, number {place} ({ahead}): {running} at a time on this machine {why}"
+    return f"waiting in line, number {place} ({ahead}): {running} at a time on this machine{why}"

@@ -148,4 +148,5 @@ def test_work_waiting_for_its_turn_is_told_its_place(tmp_path, monkeypatch):
     first.join(60)
     assert places == [(1, 1)]
     assert admission.describe(1, 1, "page-work").startswith(
-        "waiting in line, number 1 (it is next): 1 page computation runs at a time on this machine")
+        "waiting in line, number 1 (it is next): 1 page computation runs at a time on this machine, each in a "
+        "process of its own (OPTLIB_MAX_PAGE_WORK)")
