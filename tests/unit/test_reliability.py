@@ -40,9 +40,10 @@ def test_a_worker_that_dies_costs_one_failed_row_and_the_sweep_goes_on(tmp_path,
 
 def test_a_scheme_over_its_time_budget_is_stopped_and_marked(tmp_path, tiny_model_path, digits_npz):
     store = Store(tmp_path / "r.sqlite")
-    # qat with 500 epochs needs many minutes; float32 needs seconds even beside qat on a loaded machine
-    result = sweep.run(str(tiny_model_path), str(digits_npz), "qat,float32", {**FAST, "epochs": "500"}, store,
-                       budget_s=40)
+    # qat with 1,000 epochs of one-sample batches needs hours (500 epochs of 32 once finished in 40 s on CI);
+    # float32 needs seconds even beside qat on a loaded machine
+    result = sweep.run(str(tiny_model_path), str(digits_npz), "qat,float32",
+                       {**FAST, "epochs": "1000", "batch_size": "1"}, store, budget_s=40)
     rows = {r["scheme"]: r for r in result["results"]}
     assert rows["qat"]["status"] == "timeout" and "time budget" in rows["qat"]["error"]
     assert rows["float32"]["status"] == "ok"
