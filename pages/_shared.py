@@ -447,7 +447,7 @@ def results_text_table(df):
     shown = df[[c for c in columns if c in df.columns]].copy()
     for column, pattern in formats.items():
         if column in shown:
-            shown[column] = shown[column].map(lambda v, p=pattern: "—" if v != v else p.format(v))
+            shown[column] = shown[column].map(lambda v, p=pattern: GAP if v != v else p.format(v))
     shown.columns = [RESULT_COLUMNS[c].get("label", c) if c in RESULT_COLUMNS else c for c in shown.columns]
     st.table(shown.set_index(shown.columns[0]))
 

@@ -141,7 +141,7 @@ def model_facts_ui(facts):
     columns[0].metric("Input shape", " × ".join(map(str, facts["input_shape"])))
     columns[1].metric("Parameters", f"{facts['parameters']:,}")
     columns[2].metric("Layers", facts["layers"])
-    columns[3].metric("Classes", facts["classes"] or "—")
+    columns[3].metric("Classes", facts["classes"] or _shared.GAP)
     ports = [f"input `{p['name']}` {' × '.join(map(str, p['shape']))} ({p['dtype']})" for p in facts["inputs"]]
     ports += [f"output `{o['name']}` {' × '.join(map(str, o['shape']))}" + (f" ({o['activation']})" if o["activation"]
                                                                           else "") for o in facts["outputs"]]

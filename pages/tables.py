@@ -210,7 +210,7 @@ def ratios_ui(table):
                     ("(INT8-FP32)/FP32 accuracy", "Accuracy change", "(int8 − float32) ÷ float32 top-1",
                      "{:+.1%}"))):
                 mine = row[name]  # short labels and values: a third of a 1024 px page cuts longer ones
-                value = spec.format(mine) if pd.notna(mine) else "—"
+                value = spec.format(mine) if pd.notna(mine) else _shared.GAP
                 column.metric(label, value, f"published {spec.format(base[name])}", delta_color="off",
                               delta_arrow="off", border=False,
                               help=formula + ("" if pd.notna(mine) else "; not measured here, see the note"))
