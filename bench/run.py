@@ -328,6 +328,10 @@ def markdown(result):
         from bench.ray_grid import markdown_lines
 
         lines += markdown_lines(r["ray_grid"])
+    if "sandbox" in r:
+        from bench.sandbox import markdown_lines
+
+        lines += markdown_lines(r["sandbox"])
     if "app" in r:
         row("app first page served", r["app"]["first_page_served_s"], "s")
         row("app interactive in Chromium", r["app"]["interactive_s"], "s")
@@ -346,7 +350,7 @@ def markdown(result):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip", default="", help="comma-separated: sweep, search, mobilenet, app, backends, "
+    parser.add_argument("--skip", default="", help="comma-separated: sweep, search, mobilenet, sandbox, app, backends, "
                         "limits (or its sections: hostile, memory, load), ray")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="optlib-bench-") as scratch:
@@ -370,6 +374,11 @@ def run_sections(args):
         print("evaluation overhead and latency ...", file=sys.stderr)
         result["eval_overhead"] = bench_eval_overhead(artifacts["float32"], args.repeats)
         result["latency"] = bench_latency(artifacts, args.repeats)
+    if "sandbox" not in skip:
+        print("the sandbox's cost ...", file=sys.stderr)
+        from bench.sandbox import bench_sandbox
+
+        result["sandbox"] = bench_sandbox(cli_sweep, trained_zoo, summary, args.repeats)
     if "ray" not in skip:
         print("grid sweep, local and Ray ...", file=sys.stderr)
         from bench.ray_grid import bench_ray_grid

@@ -121,7 +121,8 @@ def _sweep(args):
 
     from optlib.engine import grid
 
-    varying = grid.varying(sweep.plan(args.model, args.data, args.schemes, overrides, args.weights)[1])
+    varying = grid.varying(sweep.plan(args.model, args.data, args.schemes, overrides, args.weights,
+                                        trusted=args.trust)[1])
 
     def progress(event):
         if not args.json and event.stage not in ("running", "starting") and event.scheme:

@@ -22,8 +22,12 @@ def outcome_of(model_ref, data_ref, scheme, run_id, store, trusted):
     """
     from optlib.engine import isolated
 
+    # The runs are read here; the child, in its sandbox, reads only their files (not the store).
+    runs = newest_runs(model_ref, data_ref, ("float32", scheme), store)
+    files = tuple(row["tflite_path"] for row in runs.values())
     return _shared.outcome(isolated.call, validation.tensor_report, model_ref, data_ref, scheme, store, trusted,
-                           what="The per-tensor validation")
+                           runs=runs, what="The per-tensor validation",
+                           touches=isolated.Touches(model_ref, data_ref, files))
 
 
 def table(rows):

@@ -193,6 +193,11 @@ class _PageJob(BackgroundJob):
         return (self.model_ref, self.data_ref) == (str(model_ref), str(data_ref))
 
 
+def _artifacts(runs):
+    """The .tflite files of the runs a page work reads (its sandbox lets it read those)."""
+    return tuple(row["tflite_path"] for row in runs.values() if row and row.get("tflite_path"))
+
+
 class LayerJob(_PageJob):
     """:func:`optlib.analysis.insight.layer_report` in a daemon thread, for the Layer insight & search page."""
 
@@ -214,6 +219,7 @@ class LayerJob(_PageJob):
         # In a process of its own under the worker memory budget: the server never holds TensorFlow for it.
         return isolated.call(insight.layer_report, self.model_ref, self.data_ref, self.store, self.trusted,
                              progress=progress, what="The layer comparison", runs=runs,
+                             touches=isolated.Touches(self.model_ref, self.data_ref, _artifacts(runs)),
                              waiting=lambda place, limit: progress(0.7, admission.describe(place, limit, "page-work")))
 
     def state(self):

@@ -226,6 +226,24 @@ def busy():
     return None
 
 
+@st.cache_resource(show_spinner=False)
+def sandbox_status():
+    """Whether this server can sandbox model work (:mod:`optlib.engine.sandbox`); said once in the server's
+    log when the app starts, and in the sidebar when there is none."""
+    import logging
+
+    from optlib.engine import sandbox
+
+    found = sandbox.status()
+    if found.available:
+        logging.getLogger("optlib").warning("optlib: model work runs in a Landlock sandbox (ABI %s): %s.",
+                                            found.abi, "; ".join(found.covers))
+    else:
+        logging.getLogger("optlib").warning("optlib: NO SANDBOX (%s). Model files from users are refused unless "
+                                            "OPTLIB_ALLOW_UNSANDBOXED=1.", found.reason)
+    return found
+
+
 def sidebar():
     """The sidebar every page shows: current model, dataset and store."""
     with st.sidebar:
@@ -236,6 +254,10 @@ def sidebar():
             st.caption(":material/block: not usable; see Model & data")
         if trusted():
             st.caption(":material/warning: trusted loading is on (code in model files may run)")
+        found = sandbox_status()
+        if not found.available:
+            st.caption(f":material/warning: no sandbox on this server ({found.reason}): model files from users "
+                       "are refused unless the operator set OPTLIB_ALLOW_UNSANDBOXED=1")
         running = busy()
         if running:
             page, title = BACKGROUND_JOBS[running]
@@ -326,6 +348,12 @@ def keep_choice(key, options):
     """Forget a kept selectbox value that is no longer among the options."""
     if key in st.session_state and st.session_state[key] not in options:
         del st.session_state[key]
+
+
+def literal(text):
+    """``text`` as written, in a Markdown element (st.error, st.caption): names like tf.__operators__.getitem
+    keep their underscores instead of turning bold."""
+    return str(text).replace("__", "\\_\\_")
 
 
 def outcome(function, *args, **kwargs):

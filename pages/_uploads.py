@@ -13,6 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from optlib.engine import processes
 from optlib.errors import InputError
 from optlib.inputs import archive
 from pages import _shared
@@ -28,11 +29,15 @@ def upload_limit_mb():
     return int(st.get_option("server.maxUploadSize"))
 
 
+UPLOADS = "optlib-upload-"  # optlib-upload-<server's pid>-<random>
+
+
 def _upload_dir():
     """This session's private folder for uploads (mode 0700), made on first use."""
     folder = st.session_state["app_upload_dir"]
     if not folder or not Path(folder).is_dir():
-        folder = tempfile.mkdtemp(prefix="optlib-upload-")
+        processes.remove_orphans(UPLOADS)  # a crashed server's uploads go at the next start
+        folder = tempfile.mkdtemp(prefix=f"{UPLOADS}{os.getpid()}-")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)  # uploads live as long as the server
         st.session_state["app_upload_dir"] = folder
     return Path(folder)
@@ -121,4 +126,5 @@ def _facts_outcome(name, args, fingerprints, what):
     from optlib.engine import isolated
     from optlib.inputs import facts
 
-    return _shared.outcome(isolated.call, getattr(facts, name), *args, what=what)
+    touches = isolated.Touches(model=args[0], data=args[2] if len(args) > 2 else "")
+    return _shared.outcome(isolated.call, getattr(facts, name), *args, what=what, touches=touches)

@@ -73,7 +73,8 @@ def source_model(ref, fingerprint, folder):
     try:
         if ref not in models.ZOO:  # a file: nothing to build
             return bundle.source_model(ref, fingerprint, folder)
-        return isolated.call(bundle.source_model, ref, fingerprint, folder, what="Saving the source model")
+        return isolated.call(bundle.source_model, ref, fingerprint, folder, what="Saving the source model",
+                             touches=isolated.Touches(model=ref, write=(folder,)))
     except InputError as problem:
         return None, f"the source model could not be saved ({problem})"
 

@@ -184,7 +184,7 @@ def data_facts_ui(facts):
 def stop_on_the_model(problem):
     """Say that the model cannot be used, and why; nothing below it runs."""
     _shared.refuse("model", _shared.model_ref(), str(problem))
-    st.error(f"Model: {problem} Choose or upload another model above; nothing can run on this one.",
+    st.error(f"Model: {_shared.literal(problem)} Choose or upload another model above; nothing can run on this one.",
              icon=":material/error:")
     st.stop()
 
@@ -223,7 +223,7 @@ try:
     model_source = models.resolve(_shared.model_ref())
 except InputError as problem:
     _shared.refuse("model", _shared.model_ref(), str(problem))
-    st.error(f"Model: {problem} Choose another model above.", icon=":material/error:")
+    st.error(f"Model: {_shared.literal(problem)} Choose another model above.", icon=":material/error:")
     st.stop()
 try:
     data_source, data_problem = data.resolve(_shared.data_ref()), None

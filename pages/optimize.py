@@ -184,9 +184,12 @@ if not selected:
     st.stop()
 try:
     inputs, jobs = sweep.plan(_shared.model_ref(), _shared.data_ref(), ",".join(selected), overrides,
-                              task=_shared.task())
-except InputError as problem:
-    st.error(f"{problem} Choose another model or dataset on the Model & data page.", icon=":material/error:")
+                              trusted=_shared.trusted(), task=_shared.task())
+except InputError as problem:  # a refused model (the allowlist) or data: Run stays disabled, saying why
+    blocked = _shared.run_blocked_reason() or f"{problem} Choose another model or dataset on the Model & data page."
+    st.error(_shared.literal(blocked), icon=":material/block:")
+    st.button(f"Run {len(selected)} scheme{'s' if len(selected) != 1 else ''}", type="primary",
+              icon=":material/play_arrow:", key="optimize_run_button", disabled=True, help=blocked)
     st.stop()
 
 store = Store(_shared.store_path())

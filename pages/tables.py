@@ -302,7 +302,8 @@ def table2_section(runs):
                 "with int8 weights (`int16x8`), below the published rows.")
     st.page_link("pages/model_data.py", label="Change model or data", icon=":material/swap_horiz:")
     try:
-        inputs, _ = sweep.plan(_shared.model_ref(), _shared.data_ref(), ",".join(tables.TABLE2_SCHEMES))
+        inputs, _ = sweep.plan(_shared.model_ref(), _shared.data_ref(), ",".join(tables.TABLE2_SCHEMES),
+                              trusted=_shared.trusted())
         model_src, data_src = inputs.model, inputs.data
     except InputError as problem:
         st.error(f"{problem} Choose another model or dataset on the Model & data page.", icon=":material/error:")

@@ -67,7 +67,7 @@ def search(model_ref, data_ref, max_loss=0.01, objective="size", trials=8, budge
     if trials < 1:
         raise InputError("The search needs at least one trial.")
     started = time.monotonic()
-    sweep.plan(model_ref, data_ref, "float32", overrides)  # bad input fails here, before anything is written
+    sweep.plan(model_ref, data_ref, "float32", overrides, trusted=trusted)  # bad input fails here, before anything is written
     store = store if isinstance(store, Store) else Store(store)
     # One worker for every trial: TensorFlow, the model and the data load once, not once per trial.
     with executors.LocalWorkers(count=1) as workers:

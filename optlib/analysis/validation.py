@@ -21,8 +21,11 @@ def candidates():
     return QUANTIZED + tuple(s.name for s in schemes.SCHEMES.values() if s.backend == "litert-quantizer")
 
 
-def tensor_report(model_ref, data_ref, scheme, store=None, trusted=False):
+def tensor_report(model_ref, data_ref, scheme, store=None, trusted=False, runs=None):
     """Validate the newest stored run of ``scheme`` against the newest float32 run, tensor by tensor.
+
+    ``runs`` ({"float32": row, scheme: row}, from :func:`optlib.analysis.insight.newest_runs`) spares reading
+    the store: a sandboxed child is given the runs and reads only their files.
 
     Returns:
         dict: ``run`` and ``float32`` (result rows), ``samples``, ``backend``, ``channel_problem`` (why
@@ -37,7 +40,7 @@ def tensor_report(model_ref, data_ref, scheme, store=None, trusted=False):
     from optlib.engine import lq_backend, schemes
     from optlib.inputs import data, models
 
-    runs = insight.newest_runs(model_ref, data_ref, ("float32", scheme), store)
+    runs = insight.newest_runs(model_ref, data_ref, ("float32", scheme), store) if runs is None else runs
     for name in ("float32", scheme):
         if name not in runs:
             raise InputError(f"No stored {name} run of this model and data: run {name} first (Optimize page, or "

@@ -21,8 +21,8 @@ writes nothing: the sweep's driver persists every Result.
 """
 
 import contextlib
+import dataclasses
 import os
-import pickle
 import signal
 import socket
 import subprocess
@@ -31,7 +31,7 @@ import time
 from multiprocessing.connection import Connection
 
 from optlib import paths
-from optlib.engine import job, processes
+from optlib.engine import job, processes, sandbox, wire
 from optlib.engine.processes import die_with_parent, how_it_ended
 from optlib.errors import InputError, first_line
 
@@ -107,22 +107,22 @@ def serve(conn):
 
     @contextlib.contextmanager
     def quiet():
-        conn.send(("quiet",))
+        wire.send(conn, ("quiet",))
         conn.recv()  # "go": the other workers are paused
         try:
             yield
         finally:
-            conn.send(("loud",))
+            wire.send(conn, ("loud",))
 
     try:
-        context = job.Context(inputs, lambda event: conn.send(("event", event)), quiet)
+        context = job.Context(inputs, lambda event: wire.send(conn, ("event", event)), quiet)
     except InputError as problem:
-        conn.send(("fatal", str(problem)))
+        wire.send(conn, ("fatal", str(problem)))
         return
     except Exception as problem:
-        conn.send(("fatal", f"{type(problem).__name__}: {first_line(problem)}"))
+        wire.send(conn, ("fatal", f"{type(problem).__name__}: {first_line(problem)}"))
         return
-    conn.send(("ready",))
+    wire.send(conn, ("ready",))
     while True:
         try:
             spec = conn.recv()
@@ -132,9 +132,9 @@ def serve(conn):
             os._exit(0)
         result = job.run(context, spec)
         try:
-            conn.send(("done", result))
-        except (TypeError, AttributeError, pickle.PicklingError) as problem:  # e.g. a plugin's figure
-            conn.send(("done", job.gave_up(spec, "failed", f"the result could not be sent back: "
+            wire.send(conn, ("done", result))
+        except (TypeError, ValueError) as problem:  # e.g. a plugin's figure that is not plain data
+            wire.send(conn, ("done", job.gave_up(spec, "failed", f"the result could not be sent back: "
                                            f"{type(problem).__name__}: {first_line(problem)}",
                                            result.started_at, result.host, result.pid)))
 
@@ -153,8 +153,10 @@ class _Worker:
     (:func:`optlib.engine.processes.start`)."""
 
     def __init__(self, inputs):
+        read, write = sandbox.reach(inputs.model, inputs.data)  # its inputs only: not the store, not the network
         self.process, self.conn = processes.start(
-            "optlib.engine.executors", pythonpath=(str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")))
+            "optlib.engine.executors", pythonpath=(str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")),
+            read=read, write=write)
         self.conn.send(inputs)
         self.ready, self.spec, self.started, self.started_at, self.paused_at = False, None, 0.0, 0.0, None
         self.paused_helpers = []
@@ -209,9 +211,7 @@ class _Worker:
                 self.process.wait(10)
             except (OSError, subprocess.TimeoutExpired):
                 pass
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(5)
+        processes.reap(self.process, 0)  # killed if it is still there; its scratch folder goes
         self.conn.close()
 
 
@@ -289,9 +289,9 @@ class LocalWorkers(Executor):
                         worker.ready = True
                     elif kind == "fatal":
                         raise InputError(message[1])
-                    elif kind == "done":
-                        worker.spec = None
-                        yield message[1]
+                    elif kind == "done" and worker.spec is not None:
+                        spec, worker.spec = worker.spec, None
+                        yield dataclasses.replace(message[1], spec=spec)  # the job it was given, whatever it says
                     elif kind == "died" and not worker.ready and worker.out_of_memory:
                         raise InputError("The worker process ran out of memory while loading the model and data ("
                                          + _out_of_memory(worker, LOADING_OUT_OF_MEMORY) + ").")
@@ -434,14 +434,29 @@ def _messages(pool, timeout):
         if worker.conn in ready:
             try:
                 while worker.paused_at is None and worker.conn.poll():
-                    yield worker, worker.conn.recv()
+                    yield worker, _checked(wire.recv(worker.conn))
                 continue
-            except (EOFError, OSError):
+            except (EOFError, OSError, wire.WireError):  # gone, or it sent what no worker sends
                 pass
         elif worker.process.poll() is None:
             continue
         yield worker, ("died", worker.wait_exit())
 
+
+
+# What a worker may say (kind: the types of what follows). Anything else counts as the worker dying.
+MESSAGES = {"quiet": (), "loud": (), "ready": (), "fatal": (str,), "event": (job.Event,), "done": (job.Result,)}
+
+
+def _checked(message):
+    """A worker's message, checked against :data:`MESSAGES` (a worker that was subverted may send anything)."""
+    if not (isinstance(message, tuple) and message and message[0] in MESSAGES
+            and len(message) == 1 + len(MESSAGES[message[0]])
+            and all(isinstance(v, t) for v, t in zip(message[1:], MESSAGES[message[0]]))):
+        raise wire.WireError("a message no worker sends")
+    if message[0] == "done" and not isinstance(message[1].spec, job.Spec):
+        raise wire.WireError("a result of no job")
+    return message
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 The LiteRT Quantizer schemes and the float32 baseline all start from the same
 plain conversion. Workers of a sweep are separate processes, so the bytes are
-kept in the data folder (``cache/float32/``), keyed by the model's fingerprint
-and TensorFlow's version; a file lock makes a second worker wait for the first
+kept in the data folder (``cache/float32/MODEL/``, one folder per model
+fingerprint), keyed by TensorFlow's version too; a file lock makes a second worker wait for the first
 one's conversion instead of repeating it. The folder keeps at most
 ``OPTLIB_FLOAT32_CACHE_MB`` (:func:`optlib.inputs.limits.float32_cache`):
 after each new conversion the least recently used ones go (a reuse
@@ -30,8 +30,7 @@ def float32_bytes(fingerprint, make):
 
     limit = limits.float32_cache()  # a bad setting fails here, before the conversion
     key = hashlib.sha256(f"{fingerprint}|tensorflow {_tf_version()}".encode()).hexdigest()[:24]
-    folder = paths.data_dir() / "cache" / "float32"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = folder_for(fingerprint)
     model, facts = folder / f"{key}.tflite", folder / f"{key}.json"
     with FileLock(str(folder / f"{key}.lock")):
         try:
@@ -46,8 +45,21 @@ def float32_bytes(fingerprint, make):
             partial = path.with_suffix(".partial")
             partial.write_bytes(content)
             os.replace(partial, path)
-        prune(folder, limit, keep=model)
+        prune(root(), limit, keep=model)
     return made, {"convert_s": convert_s, "reused": False}
+
+
+def root():
+    """The cache's folder: one sub-folder per model."""
+    return paths.data_dir() / "cache" / "float32"
+
+
+def folder_for(fingerprint):
+    """The folder of one model's conversions (made if missing). A sandboxed worker may write this folder
+    and no other one of the cache: a hostile file can spoil only its own conversion."""
+    folder = root() / hashlib.sha256(str(fingerprint).encode()).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _tf_version():
@@ -65,7 +77,7 @@ def prune(folder, limit_bytes, keep=None):
     from filelock import FileLock, Timeout
 
     found = []
-    for path in folder.glob("*.tflite"):
+    for path in folder.glob("*/*.tflite"):
         try:
             info = path.stat()
         except FileNotFoundError:  # another process pruned it

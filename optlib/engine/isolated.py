@@ -22,16 +22,48 @@ import os
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 
+from optlib.engine import wire
 from optlib.errors import InputError, first_line
 
 INTERVAL_S = 0.1  # how often the parent reads the child's memory
+OUT_OF_TIME = ("{what} was stopped after {seconds} s, the deadline for a page's work. Use a smaller model or "
+               "dataset, or raise OPTLIB_PAGE_WORK_DEADLINE_S (seconds).")
 OUT_OF_MEMORY = ("{what} ran out of memory: it used {used} of the {limit} limit per worker process, so it was "
                  "stopped. Use a smaller model or dataset, or raise OPTLIB_WORKER_MEMORY_MB (megabytes) if this "
                  "machine has the memory.")
 
 
-def call(work, *args, progress=None, what=None, memory=None, waiting=None, **kwargs):
+@dataclass(frozen=True)
+class Touches:
+    """What one page work reads and writes: the child's sandbox lets it reach these and nothing else of the
+    data folder (:func:`optlib.engine.sandbox.reach`).
+
+    Attributes:
+        model, data: model and data references ("" for none).
+        files: other files it reads (the artifacts of stored runs).
+        write: folders it writes (where a bundle's source model is saved).
+    """
+
+    model: str = ""
+    data: str = ""
+    files: tuple = ()
+    write: tuple = ()
+
+    def reach(self):
+        from optlib.engine import sandbox
+        from optlib.inputs import data, models
+
+        model = models.resolve(self.model) if self.model else None
+        if model is not None and model.kind != "zoo":
+            sandbox.require_for_untrusted()
+        found = data.resolve(self.data) if self.data else None
+        return sandbox.reach(model, found, read=self.files, write=self.write)
+
+
+def call(work, *args, progress=None, what=None, memory=None, waiting=None, touches=Touches(), deadline_s=None,
+         **kwargs):
     """Return ``work(*args, **kwargs)`` computed in a child process.
 
     ``work`` and its arguments go to the child by pickling (a module-level
@@ -43,9 +75,13 @@ def call(work, *args, progress=None, what=None, memory=None, waiting=None, **kwa
         memory: the child's memory budget in bytes (default: the worker budget).
         waiting: called with (place in line, the number that run at once) when the work waits for a turn
             and whenever its place changes (``admission.describe(place, limit, "page-work")`` says it in words).
+        touches: the model, data and files the work reads, and the folders it writes (:class:`Touches`); the
+            child's sandbox allows those and nothing else of the data folder.
+        deadline_s: the child is stopped after this many seconds of work (its wait for a turn not counted);
+            default ``OPTLIB_PAGE_WORK_DEADLINE_S`` (:func:`optlib.inputs.limits.page_work_deadline`).
 
     Raises:
-        InputError: ``work`` raised one (the same message), or the child ran out of memory or died.
+        InputError: ``work`` raised one (the same message), or the child ran out of memory, out of time, or died.
         The built-in exception ``work`` raised (ValueError, RuntimeError, ...) with its message; one
         that is not built in, or not made from a message alone, as RuntimeError("TypeName: message").
         The child prints the traceback on its stderr (the server's log).
@@ -58,16 +94,19 @@ def call(work, *args, progress=None, what=None, memory=None, waiting=None, **kwa
 
     what = what or f"{work.__name__}()"
     limit = memory or limits.worker_memory()
+    deadline_s = deadline_s or limits.page_work_deadline()
+    read, write = touches.reach()
     with admission.turn(waiting, queue="page-work", limit=limits.max_page_work(), label=what):
-        process, conn = processes.start(__name__, os.getpid(), pythonpath=sys.path)
+        process, conn = processes.start(__name__, os.getpid(), pythonpath=sys.path, read=read, write=write,
+                                        packages=_package_of(work))
         try:
             watched = psutil.Process(process.pid)
             conn.send((work, args, kwargs, progress is not None))
-            next_check = 0.0
+            next_check, ends = 0.0, time.monotonic() + deadline_s
             while True:
                 try:
-                    message = conn.recv() if conn.poll(INTERVAL_S) else None
-                except (EOFError, OSError):  # it died without a word
+                    message = _checked(wire.recv(conn)) if conn.poll(INTERVAL_S) else None
+                except (EOFError, OSError, wire.WireError):  # it died without a word, or said what no child says
                     code = processes.reap(process)
                     raise InputError(f"{what} stopped: its process {processes.how_it_ended(code)}.") from None
                 if message is not None:
@@ -88,11 +127,35 @@ def call(work, *args, progress=None, what=None, memory=None, waiting=None, **kwa
                         processes.reap(process)
                         raise InputError(OUT_OF_MEMORY.format(what=what, used=format_bytes(used),
                                                               limit=format_bytes(limit)))
+                    if time.monotonic() > ends:
+                        watched.kill()
+                        processes.reap(process)
+                        raise InputError(OUT_OF_TIME.format(what=what, seconds=f"{deadline_s:g}"))
         finally:
             conn.close()
             if process.poll() is None:
                 process.kill()
             processes.reap(process)
+
+
+def _package_of(work):
+    """The folder of the package ``work`` comes from when it is a package beside optlib in the repository
+    (which the child cannot list): the child imports it, through a link, to unpickle the work."""
+    top = sys.modules.get(work.__module__.split(".")[0])
+    if top is None or top.__name__ in ("optlib", "__main__") or not getattr(top, "__path__", None):
+        return ()
+    return (os.path.realpath(list(top.__path__)[0]),)
+
+
+def _checked(message):
+    """A child's message: ("ok", value), ("error", (type name, text)) or ("progress", tuple); else WireError."""
+    if isinstance(message, tuple) and len(message) == 2:
+        kind, value = message
+        if kind == "ok" or (kind == "progress" and isinstance(value, tuple)) or (
+                kind == "error" and isinstance(value, tuple) and len(value) == 2
+                and all(isinstance(v, str) for v in value)):
+            return message
+    raise wire.WireError("a message no child sends")
 
 
 def _error(kind, message):
@@ -124,13 +187,13 @@ def _serve(conn, parent):
         except (EOFError, OSError):
             return
         if wants_progress:
-            kwargs["progress"] = lambda *event: conn.send(("progress", event))
-        conn.send(("ok", work(*args, **kwargs)))
+            kwargs["progress"] = lambda *event: wire.send(conn, ("progress", event))
+        wire.send(conn, ("ok", work(*args, **kwargs)))
     except InputError as problem:
-        conn.send(("error", ("InputError", str(problem))))
-    except Exception as problem:  # noqa: BLE001 — raised again in the asking process; an unpicklable answer too
+        wire.send(conn, ("error", ("InputError", str(problem))))
+    except Exception as problem:  # noqa: BLE001 — raised again in the asking process; an answer that is not data too
         traceback.print_exc()
-        conn.send(("error", (type(problem).__name__, first_line(problem))))
+        wire.send(conn, ("error", (type(problem).__name__, first_line(problem))))
 
 
 if __name__ == "__main__":

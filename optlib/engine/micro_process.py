@@ -13,6 +13,8 @@ import sys
 import threading
 from multiprocessing.connection import Connection
 
+from optlib.engine import wire
+
 TIMEOUT_S = 300  # loading, one invoke and the accuracy subset (targets.MICRO_BUDGET_S) of a model under the cap
 
 _helper = None
@@ -68,10 +70,14 @@ class _Helper:
         try:
             self.conn.send(request)
             if self.conn.poll(timeout_s):
-                return self.conn.recv()
+                answer = wire.recv(self.conn)
+                if isinstance(answer, tuple) and len(answer) == 2 and answer[0] in ("ok", "error"):
+                    return answer
+                hung = "its helper process answered with something no helper sends, so it was stopped"
+                self.process.kill()
             self.process.kill()
             hung = f"not finished after {timeout_s} s on TensorFlow Lite for Microcontrollers, so it was stopped"
-        except (EOFError, OSError):  # it died: TFLM aborted it
+        except (EOFError, OSError, wire.WireError):  # it died (TFLM aborted it), or sent what no helper sends
             pass
         code = reap(self.process)
         self.conn.close()
@@ -97,7 +103,10 @@ def _serve(conn, parent):
             answer = ("ok", work(*args))
         except Exception as problem:  # noqa: BLE001 — reported to the asking process as the check's failure
             answer = ("error", f"{type(problem).__name__}: {first_line(problem)}")
-        conn.send(answer)
+        try:
+            wire.send(conn, answer)
+        except (TypeError, ValueError) as problem:  # an answer that is not plain data
+            wire.send(conn, ("error", f"{type(problem).__name__}: {first_line(problem)}"))
 
 
 if __name__ == "__main__":

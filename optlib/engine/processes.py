@@ -1,38 +1,98 @@
-"""The engine's child processes (the sweep's workers, the TFLM helper): how they start, end and are reaped.
+"""The engine's child processes (the sweep's workers, page work, the TFLM helper): how they start, end and
+are reaped.
 
-Each is a fresh interpreter running ``python -m MODULE FD ...`` and joined to its parent by a socket pair
-(not multiprocessing's spawn, which would import the parent's main script: under Streamlit, the app itself;
-nor a fork of a process running TensorFlow's threads).
+Each is a fresh interpreter running ``python -m optlib.engine.child MODULE FD ...``, joined to its parent by
+a socket pair (not multiprocessing's spawn, which would import the parent's main script: under Streamlit, the
+app itself; nor a fork of a process running TensorFlow's threads). Every child enters its sandbox
+(:mod:`optlib.engine.sandbox`) before its module is imported: it reads only the system, Python, optlib and
+the inputs named here, and writes only its own scratch folder (its ``TMPDIR``, removed when it is reaped)
+and the folders named here.
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from multiprocessing.connection import Connection
 
+from optlib.engine import sandbox
 
-def start(module, *args, pythonpath):
-    """Start ``python -m module FD *args``; return (its Popen, our Connection to it; FD is its end).
 
-    ``pythonpath``: the folders it imports from.
+def start(module, *args, pythonpath, read=(), write=(), packages=()):
+    """Start ``python -m module FD *args`` in its sandbox; return (its Popen, our Connection to it; FD is its end).
+
+    Args:
+        pythonpath: the folders it imports from.
+        read: files and folders it may read besides the system's, Python's and optlib's (its inputs).
+        write: folders it may write besides its scratch folder.
+        packages: folders of other top-level packages it imports code from (besides optlib), readable too.
     """
+    remove_orphans()
     ours, theirs = socket.socketpair()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in pythonpath if p)}
+    scratch = tempfile.mkdtemp(prefix=f"{SCRATCH}{os.getpid()}-")
+    # optlib is imported through a link in the scratch folder: the sandbox lets the child read optlib/, not list
+    # the repository's folder (which holds the data folder).
+    code = os.path.join(scratch, ".code")
+    os.mkdir(code)
+    for folder in (sandbox.code_folder(), *packages):
+        os.symlink(folder, os.path.join(code, os.path.basename(folder)))
+    code_paths = sandbox.importable(pythonpath)  # where it imports from, the data folder's ancestors left out
+    policy = sandbox.Policy(tuple(str(p) for p in (*read, *packages, *code_paths)),
+                            (scratch, *(str(p) for p in write)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([code, *(p for p in pythonpath if p)]),
+           sandbox.ENV: policy.to_env(), "TMPDIR": scratch}
     with theirs:
-        process = subprocess.Popen([sys.executable, "-m", module, str(theirs.fileno()), *map(str, args)],
-                                   pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen([sys.executable, "-m", "optlib.engine.child", module, str(theirs.fileno()),
+                                    *map(str, args)], pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
+                                   cwd=scratch)
+    process.scratch = scratch
     return process, Connection(ours.detach())
 
 
-def reap(process, seconds=5):
-    """Wait for a child that has stopped talking, killing it if it does not end; return its exit status."""
+SCRATCH = "optlib-child-"  # scratch folders are optlib-child-<parent's pid>-<random>
+_LOOKED = set()
+
+
+def remove_orphans(prefix=SCRATCH):
+    """Once per process and prefix: remove the temporary folders ``<prefix><pid>-...`` whose process is gone
+    (a crash, a kill): children's scratch folders, a crashed server's uploads."""
+    if prefix in _LOOKED:
+        return
+    _LOOKED.add(prefix)
+    root = tempfile.gettempdir()
+    for name in os.listdir(root):
+        pid = name[len(prefix):].split("-")[0] if name.startswith(prefix) else ""
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+def _alive(pid):
     try:
-        process.wait(seconds)
-    except subprocess.TimeoutExpired:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+
+
+def reap(process, seconds=5):
+    """Wait for a child that has stopped talking, killing it if it does not end; remove its scratch folder;
+    return its exit status."""
+    if seconds:
+        try:
+            process.wait(seconds)
+        except subprocess.TimeoutExpired:
+            pass
+    if process.poll() is None:
         process.kill()
-        process.wait(seconds)
+        process.wait(5)
+    scratch = getattr(process, "scratch", None)
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
     return process.returncode
 
 

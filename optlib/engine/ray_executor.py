@@ -3,7 +3,13 @@
     python -m optlib sweep --model digits_cnn --data digits --executor ray [--ray-address HOST:PORT]
 
 With no address (and no ``RAY_ADDRESS``) it starts Ray on this machine for the sweep and stops it
-at the end; with one it joins that cluster. Each job is one Ray task asking for ``cpus`` CPUs;
+at the end; with one it joins that cluster. A Ray started here has 127.0.0.1 as its node's address
+and listens on loopback only: every TCP server of it (the GCS, the raylet and its object manager,
+the runtime env and dashboard agents, the metrics ports when Ray's full install has them, the gRPC
+server of the driver and of every Ray worker) is bound to 127.0.0.1; nothing on the network can
+reach it or join it (:func:`_start_on_loopback`).
+
+Each job is one Ray task asking for ``cpus`` CPUs;
 the task sets TensorFlow's and LiteRT's thread counts to that share. The model and the data
 travel by value: the driver reads their bytes once per sweep and puts them in Ray's object
 store (``ray.put``); a task writes them to its own temporary folder, and each Ray worker process
@@ -39,8 +45,17 @@ from optlib.errors import InputError, first_line
 
 LOST = "lost twice with the machine or worker process running it ({why})"
 RETRIES = 1  # a job lost with its node is run once more
-# Ray replaces 127.0.0.1 with the machine's network address; another loopback address keeps a Ray
-# started here on this machine's loopback interface.
+# A Ray task runs in a Ray worker process, which this project does not sandbox (yet): model files stay local.
+UNSANDBOXED = ("'{name}' is a model file, and Ray tasks do not run in optlib's sandbox: run it with the local "
+               "workers (leave out --executor ray), or add --trust if you made the file yourself.")
+# The node address of a Ray started here. Ray 2.60 binds its servers to loopback only when the node's address
+# is 127.0.0.1 (its "localhost"); for any other address, 127.0.0.2 included, its C++ gRPC servers (GCS, raylet,
+# every worker) listen on all interfaces, and so do its agents' gRPC and metrics ports. But ray.init replaces
+# a 127.0.0.1 node address with the machine's network address unless Ray takes this machine for one that
+# joins no cluster (ray_constants.ENABLE_RAY_CLUSTER false, as on Windows and macOS): :func:`_start_on_loopback`.
+LOCALHOST = "127.0.0.1"
+# A loopback address other than 127.0.0.1, which `ray start --node-ip-address` keeps as given (the test
+# cluster's address). Ray does not take it for localhost: its servers then listen on all interfaces.
 LOOPBACK = "127.0.0.2"
 SOCKET_PATH_ROOM = 40  # Ray's socket paths add ~70 characters to its temp dir; Unix allows ~107
 
@@ -101,14 +116,31 @@ def connect(address=None):
                     ray.init(address=address, **options)
                 else:
                     folder = temp_dir()
-                    ray.init(address="local", include_dashboard=False, _temp_dir=folder,
-                             _node_ip_address=LOOPBACK, **options)
+                    _start_on_loopback(ray, folder, options)
                     _SHARED["folder"] = folder
             except (ConnectionError, RuntimeError, ValueError) as problem:
                 raise InputError(f"Could not reach the Ray cluster at {address or 'this machine'}: "
                                  f"{first_line(problem)}. Start it (ray start --head) or check --ray-address / "
                                  "RAY_ADDRESS.") from None
         _SHARED["users"] += 1
+
+
+def _start_on_loopback(ray, folder, options):
+    """Start Ray on this machine with every server of it listening on loopback only (see :data:`LOCALHOST`).
+
+    Only while ``ray.init`` runs does Ray take this machine for one that joins no cluster, so that it keeps
+    127.0.0.1 as the node's address instead of the machine's network address; once started, Ray answers
+    with that node's address. Not through ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``: read once, when Ray is first
+    imported, and inherited by every child process, it would also stop a later ``ray start --address``.
+    """
+    from ray._private import ray_constants
+
+    cluster = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(address="local", include_dashboard=False, _temp_dir=folder, _node_ip_address=LOCALHOST, **options)
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = cluster
 
 
 def disconnect():
@@ -354,6 +386,8 @@ class RayCluster(Executor):
 
     def map(self, inputs, specs, events, cancel=None):
         """Submit every job at once (Ray queues what the cluster cannot run yet); yield Results as they finish."""
+        if inputs.model.kind != "zoo" and not inputs.trusted:
+            raise InputError(UNSANDBOXED.format(name=inputs.model.name))
         self._ready()
         ray = self.ray
         if self.latency_resource and not ray.cluster_resources().get(self.latency_resource):

@@ -10,7 +10,7 @@ Result comes back. A failure stays with its scheme.
 
 from dataclasses import dataclass
 
-from optlib.engine import admission, executors, grid, schemes
+from optlib.engine import admission, executors, grid, sandbox, schemes
 from optlib.engine.job import Inputs, Spec, gave_up
 from optlib.engine.store import Store, result_row, run_key
 from optlib.errors import first_line
@@ -71,7 +71,9 @@ def plan(model_ref, data_ref, selection="all", overrides=None, weights=None, tru
     task = "" if str(task or "").strip() in ("", "auto") else str(task).strip()
     inputs = Inputs(models.resolve(model_ref, weights), data.resolve(data_ref), trusted, task)
     limits.check_inputs(inputs.model, inputs.data)  # what the files declare, before any worker starts
-    models.check_tf_ops(inputs.model, trusted)
+    if inputs.model.kind != "zoo":
+        sandbox.require_for_untrusted(trusted)  # no sandbox on this machine: refused unless the operator allows
+    models.check(inputs.model, trusted)  # the allowlist, before anything loads
     selected = schemes.select(selection)
     grid.check(overrides)  # a setting may take several values: one job per combination
     specs = []

@@ -45,7 +45,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 WORKERS_PER_SWEEP = 2
 
 
-def _setting(name, default):
+def _setting(name, default, unit="megabytes"):
     """A number from the environment (``name``), or ``default``; a bad value is an InputError."""
     text = os.environ.get(name, "").strip()
     if not text:
@@ -53,7 +53,7 @@ def _setting(name, default):
     try:
         value = float(text)
     except ValueError:
-        raise InputError(f"{name}={text!r} is not a number; set it to a number of megabytes "
+        raise InputError(f"{name}={text!r} is not a number; set it to a number of {unit} "
                          "(or unset it for the default).") from None
     if value <= 0:
         raise InputError(f"{name}={text!r} must be more than 0.")
@@ -93,6 +93,12 @@ def max_page_work():
     """How many isolated page-work processes may run at once on this machine (``OPTLIB_MAX_PAGE_WORK``)."""
     given = _count("OPTLIB_MAX_PAGE_WORK")
     return 2 if given is None else given
+
+
+def page_work_deadline():
+    """Seconds a page's heavy work (model facts, layer comparison, validation) may take
+    (``OPTLIB_PAGE_WORK_DEADLINE_S``, default 1,800: a MobileNetV2 layer comparison takes a few minutes)."""
+    return _setting("OPTLIB_PAGE_WORK_DEADLINE_S", 1800.0, "seconds")
 
 
 def worker_memory():

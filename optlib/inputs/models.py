@@ -4,16 +4,16 @@ Resolving a model reference (:func:`resolve`) is cheap and never imports
 TensorFlow, so a sweep whose results are all in the store stays fast.
 Loading (:func:`load`) builds or reads the Keras model.
 
-User files are untrusted: they are loaded in Keras safe mode, and a model
-with a ``Lambda`` layer or unknown custom objects is refused unless the
-caller says it trusts the file (``trusted=True``).
+User files are untrusted: their configuration is checked against an
+allowlist before Keras reads them (:mod:`optlib.inputs.allowlist`), they are
+loaded in Keras safe mode, and only ever in a sandboxed child process
+(:mod:`optlib.engine.sandbox`). ``trusted=True`` (the operator's choice) lets
+``Lambda`` layers and custom objects through.
 """
 
 import fcntl
 import hashlib
-import json
 import os
-import re
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -145,46 +145,19 @@ def resolve(ref, weights=None):
     return ModelSource(str(path), kind, path=path, fingerprint=_hash_path(path))
 
 
-def check_tf_ops(source, trusted=False):
-    """Refuse a model file whose TF op layers name ops off the safe-mode allowlist, without loading TensorFlow.
+def check(source, trusted=False):
+    """Refuse a model file whose configuration is off the allowlist (:mod:`optlib.inputs.allowlist`),
+    without loading TensorFlow or the model. Zoo models are the project's own.
 
     A sweep calls it before it opens the store, so such a file leaves nothing behind.
 
     Raises:
-        InputError: naming the op and what it can reach.
+        InputError: naming the object, where it sits and what it can reach; or the file cannot be read.
     """
-    from optlib.inputs import tfops
+    from optlib.inputs import allowlist
 
-    if trusted or source.kind not in ("keras", "h5"):
-        return
-    try:
-        if source.kind == "keras":
-            with zipfile.ZipFile(source.path) as bundle:
-                config = bundle.read("config.json")
-        else:
-            import h5py
-
-            with h5py.File(source.path, "r") as handle:
-                config = handle.attrs.get("model_config")
-        config = json.loads(config.decode() if isinstance(config, bytes) else config or "{}")
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
-        return  # loading says what is wrong with the file
-    for cls, name, op in _tf_ops(config):
-        if not tfops.allowed(op):
-            raise InputError(f"'{source.path.name}' is refused: layer '{name}' calls the TensorFlow op tf.{op}, "
-                             f"which {tfops.why_refused(op)}. Load it only if you trust the file (trusted loading).")
-
-
-def _tf_ops(config):
-    """Yield (class_name, layer name, op) of every TFOpLambda layer in a Keras config."""
-    if isinstance(config, dict):
-        if config.get("class_name") == "TFOpLambda" and isinstance(config.get("config"), dict):
-            yield "TFOpLambda", config["config"].get("name", "?"), str(config["config"].get("function", ""))
-        for value in config.values():
-            yield from _tf_ops(value)
-    elif isinstance(config, list):
-        for value in config:
-            yield from _tf_ops(value)
+    if source.kind != "zoo":
+        allowlist.check(source.path, source.kind, trusted)
 
 
 def trusted_loading_allowed():
@@ -214,14 +187,8 @@ def load(source, trusted=False):
             inner = archive.extract_model_zip(source.path, Path(folder))
             model = load(ModelSource(str(inner), _kind_of(inner), path=inner), trusted)
             return model
-    if source.kind in ("h5", "keras", "savedmodel"):
-        limits.check_model(source.path, source.kind, source.name)  # declared weights, before any is read
-    if source.kind == "h5":
-        _check_h5(source.path, trusted)
-    elif source.kind == "keras":
-        _check_keras_zip(source.path, trusted)
-    elif source.kind == "savedmodel":
-        _check_savedmodel(source.path, trusted)
+    limits.check_model(source.path, source.kind, source.name)  # declared weights, before any is read
+    check(source, trusted)
     return _keras_load(source.path, trusted)
 
 
@@ -250,108 +217,17 @@ def _keras_load(path, trusted):
 
 
 def _explain_load_error(path, error):
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    whole = str(error)
+    if isinstance(error, PermissionError) or "Permission denied" in whole or "PERMISSION_DENIED" in whole:
+        return (f"'{path.name}' tried to reach a file or the network while it was being read, and the sandbox "
+                "stopped it: the file runs code. Nothing was written. Use a model you trust.")
+    text = whole.strip().splitlines()[0] if whole.strip() else type(error).__name__
     if "Lambda" in text or "safe_mode" in text:
         return (f"'{path.name}' has a Lambda layer, which runs Python code stored in the file; "
                 "it is refused in safe mode. Trust the file only if you made it.")
     if "Unknown" in text or "custom" in text.lower():
         return f"'{path.name}' uses a custom object Keras does not know ({text[:160]}); it cannot be loaded safely."
     return f"'{path.name}' could not be read as a Keras model ({text[:160]}). Is the file complete?"
-
-
-# Layers that run code stored in the model file. A TFOpLambda names a TensorFlow op instead:
-# it loads when the op is on optlib.inputs.tfops' allowlist.
-CODE_LAYERS = {"Lambda", "TFOpLambda"}
-
-
-def _scan_config(config, known):
-    """Yield (class_name, layer name, op) of layers that are code-bearing or not built in.
-
-    ``op`` is the TensorFlow function a TFOpLambda names ("" for other layers); an
-    allowed op is not yielded.
-    """
-    from optlib.inputs import tfops
-
-    if isinstance(config, dict):
-        cls = config.get("class_name")
-        if isinstance(cls, str) and isinstance(config.get("config"), dict):
-            module = config.get("module") or ""
-            op = str(config["config"].get("function", "")) if cls == "TFOpLambda" else ""
-            if cls == "TFOpLambda" and tfops.allowed(op):
-                pass
-            elif cls in CODE_LAYERS or (cls not in known and not module.startswith("keras")):
-                yield cls, config["config"].get("name", "?"), op
-        for value in config.values():
-            yield from _scan_config(value, known)
-    elif isinstance(config, list):
-        for value in config:
-            yield from _scan_config(value, known)
-
-
-def _refuse_if_unsafe(path, config, trusted):
-    if trusted:
-        return
-    from optlib._keras import keras
-
-    layers = keras().layers
-    known = {n for n in dir(layers) if not n.startswith("_")} | {
-        "Functional", "Sequential", "Model", "InputLayer", "TFOpLambda", "SlicingOpLambda"}
-    found = [f for f in _scan_config(config, known) if f[0] != "SlicingOpLambda"]
-    if found:
-        cls, name, op = found[0]
-        if op:
-            from optlib.inputs import tfops
-
-            raise InputError(f"'{path.name}' is refused: layer '{name}' calls the TensorFlow op tf.{op}, which "
-                             f"{tfops.why_refused(op)}. Load it only if you trust the file (trusted loading).")
-        if cls in CODE_LAYERS:
-            why = "runs Python code stored in the file"
-        else:
-            why = "is a custom layer whose code is not part of Keras"
-        raise InputError(f"'{path.name}' is refused: layer '{name}' ({cls}) {why}. "
-                         "Load it only if you trust the file (trusted loading).")
-
-
-def _check_h5(path, trusted):
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as handle:
-            raw = handle.attrs.get("model_config")
-    except OSError:
-        raise InputError(f"'{path.name}' is not a readable HDF5 (.h5) file. Is it complete?") from None
-    if raw is None:
-        raise InputError(f"'{path.name}' holds only weights, not a model; save the whole model.")
-    config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-    _refuse_if_unsafe(path, config, trusted)
-
-
-def _check_keras_zip(path, trusted):
-    try:
-        with zipfile.ZipFile(path) as bundle:
-            config = json.loads(bundle.read("config.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
-        raise InputError(f"'{path.name}' is not a valid .keras file (it may be truncated or not a model).") from None
-    _refuse_if_unsafe(path, config, trusted)
-
-
-def _check_savedmodel(path, trusted):
-    metadata = path / "keras_metadata.pb"
-    if not metadata.is_file():
-        raise InputError(f"'{path.name}' is a SavedModel without Keras metadata; "
-                         "export it with model.save() from Keras.")
-    # The metadata is a protobuf whose node entries hold JSON layer configs.
-    data = metadata.read_bytes()
-    if b'"class_name": "Lambda"' in data and not trusted:
-        raise InputError(f"'{path.name}' is refused: it has a Lambda layer, which runs Python code "
-                         "stored in the file. Load it only if you trust the file.")
-    from optlib.inputs import tfops
-
-    for op in re.findall(rb'"function": "([^"]*)"', data):
-        op = op.decode("utf-8", "replace")
-        if not trusted and not tfops.allowed(op):
-            raise InputError(f"'{path.name}' is refused: a layer calls the TensorFlow op tf.{op}, which "
-                             f"{tfops.why_refused(op)}. Load it only if you trust the file (trusted loading).")
 
 
 # --- The zoo ----------------------------------------------------------------

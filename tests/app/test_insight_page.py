@@ -154,7 +154,7 @@ def use_fake_layer_report(monkeypatch, fake):
     could not record its calls or wait on a test's events); the real comparison runs isolated below."""
     from optlib.engine import isolated
 
-    def here(work, *args, progress=None, what=None, memory=None, waiting=None, **kwargs):
+    def here(work, *args, progress=None, what=None, memory=None, waiting=None, touches=None, deadline_s=None, **kwargs):
         return work(*args, **kwargs, **({"progress": progress} if progress else {}))
 
     monkeypatch.setattr(insight, "layer_runs", lambda *args, **kwargs: {})  # the fake makes and stores its runs

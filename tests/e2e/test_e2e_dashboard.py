@@ -4,6 +4,7 @@ Run with ``.venv/bin/python -m pytest tests/e2e -m e2e``. Screenshots go to
 assets/screenshots/ (the README shows them).
 """
 
+import re
 import time
 import zipfile
 
@@ -122,6 +123,27 @@ def test_bad_uploads_are_explained_and_the_app_keeps_working(server, page, scree
     assert errors(page, "").count() == 0
     open_page(page, "Home", heading="Shrink")
     assert "digits_cnn" in sidebar_text(page)
+
+
+def test_a_hostile_upload_shows_the_reason_and_run_stays_disabled(server, page, screenshots, tmp_path):
+    """A .keras whose slicing layer calls tf.io.write_file on a path of its choosing (tests/hostile_models.py)."""
+    import hostile_models
+    from playwright.sync_api import expect
+
+    url, _ = server
+    path, marker = hostile_models.CATALOGUE["keras_slicing_write_file"][0](tmp_path, tmp_path / "pwned.marker"), \
+        tmp_path / "pwned.marker"
+    page.goto(url)
+    title(page, "Shrink")
+    open_page(page, "Model & data")
+    page.get_by_text("fit together").wait_for()
+    upload_model(page, path)
+    errors(page, "calls tf.io.write_file, which can reach files").wait_for()
+    page.screenshot(path=screenshots / "hostile-upload.png")
+    open_page(page, "Optimize")
+    run = page.get_by_role("button", name=re.compile(r"^Run \d+ scheme"))
+    expect(run).to_be_disabled()
+    assert not marker.exists()
 
 
 def test_the_server_itself_never_loaded_tensorflow(server):

@@ -150,3 +150,54 @@ def test_work_waiting_for_its_turn_is_told_its_place(tmp_path, monkeypatch):
     assert admission.describe(1, 1, "page-work").startswith(
         "waiting in line, number 1 (it is next): 1 page computation runs at a time on this machine, each in a "
         "process of its own (OPTLIB_MAX_PAGE_WORK)")
+
+
+def test_page_work_past_its_deadline_is_stopped_and_says_so():
+    started = time.monotonic()
+    with pytest.raises(InputError, match=r"^The nap was stopped after 1 s, the deadline for a page's work"):
+        isolated.call(time.sleep, 600, what="The nap", deadline_s=1)
+    assert time.monotonic() - started < 120  # stopped, not slept out
+
+
+def test_a_page_work_child_cannot_read_the_store_or_write_outside_its_scratch(tmp_path, monkeypatch):
+    """The sandbox of every engine child: the data folder (the store) and other folders are out of reach."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "results.sqlite").write_text("the store")
+    monkeypatch.setenv("OPTLIB_HOME", str(home))
+    outside = tmp_path / "outside.txt"
+    said = isolated.call(_try_to_escape, str(home / "results.sqlite"), str(outside), what="Escaping")
+    assert said == {"read store": "PermissionError", "write outside": "PermissionError",
+                    "connect": "PermissionError", "write scratch": "ok"}
+    assert not outside.exists()
+
+
+def _try_to_escape(store, outside):
+    import socket
+    import tempfile
+
+    said = {}
+    for name, attempt in (("read store", lambda: open(store).read()),
+                          ("write outside", lambda: open(outside, "w").write("x")),
+                          ("connect", lambda: socket.create_connection(("127.0.0.1", 9), timeout=2)),
+                          ("write scratch", lambda: open(tempfile.mktemp(), "w").write("x"))):
+        try:
+            attempt()
+            said[name] = "ok"
+        except OSError as problem:
+            said[name] = type(problem).__name__
+    return said
+
+
+def test_scratch_folders_of_a_process_that_died_are_removed_at_the_next_start(tmp_path, monkeypatch):
+    from optlib.engine import processes
+
+    monkeypatch.setattr(processes.tempfile, "gettempdir", lambda: str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan, ours = tmp_path / f"optlib-child-{dead.pid}-x", tmp_path / f"optlib-child-{os.getpid()}-y"
+    (orphan / "deep").mkdir(parents=True)
+    ours.mkdir()
+    monkeypatch.setattr(processes, "_LOOKED", set())
+    processes.remove_orphans()
+    assert not orphan.exists() and ours.exists()

@@ -1,6 +1,7 @@
 """Ray is optional: importing optlib (the Ray executor's module included) never imports Ray, and the
 inputs a Ray task receives are values, not paths on the driver's machine."""
 
+import os
 import subprocess
 import sys
 
@@ -62,7 +63,7 @@ def test_the_cli_starts_ray_here_for_the_sweep_when_no_cluster_is_named(tiny_mod
     try:
         done = subprocess.run([sys.executable, "-m", "optlib", "sweep", "--model", str(tiny_model_path), "--data",
                                str(digits_npz), "--schemes", "float32,dynamic", "--param", "runs=3",
-                               "--executor", "ray", "--json"], capture_output=True, text=True, env=env, timeout=600,
+                               "--executor", "ray", "--trust", "--json"], capture_output=True, text=True, env=env, timeout=600,
                               check=False)
         assert done.returncode == 0, done.stderr[-3000:]
         rows = json.loads(done.stdout)["results"]
@@ -95,6 +96,8 @@ def test_the_local_ray_is_shut_down_by_the_last_sweep_using_it_not_the_first(mon
     fake.remote = lambda *function, **options: Remote() if function else (lambda cls: Remote())
     fake.get_runtime_context = lambda: types.SimpleNamespace(get_node_id=lambda: "node")
     strategies = types.SimpleNamespace(NodeAffinitySchedulingStrategy=lambda node, soft: node)
+    constants = types.SimpleNamespace(ENABLE_RAY_CLUSTER=True)  # set aside while a Ray is started here
+    monkeypatch.setitem(sys.modules, "ray._private", types.SimpleNamespace(ray_constants=constants))
     monkeypatch.setitem(sys.modules, "ray", fake)
     monkeypatch.setitem(sys.modules, "ray.util", types.SimpleNamespace(scheduling_strategies=strategies))
     monkeypatch.setitem(sys.modules, "ray.util.scheduling_strategies", strategies)
@@ -110,3 +113,14 @@ def test_the_local_ray_is_shut_down_by_the_last_sweep_using_it_not_the_first(mon
     assert calls == ["init"] and fake.initialized
     second.close()  # B's sweep ends: the last user
     assert calls == ["init", "shutdown"] and not fake.initialized
+
+
+def test_a_model_file_does_not_go_to_ray_unless_trusted(tiny_model_path, digits_npz, tmp_path):
+    """Ray tasks run outside optlib's sandbox: a model file is refused there (exit 2, nothing stored)."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")}, "OPTLIB_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "optlib", "sweep", "--model", str(tiny_model_path), "--data",
+                           str(digits_npz), "--schemes", "float32", "--executor", "ray"], capture_output=True,
+                          text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "sandbox" in done.stderr and "--trust" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "ray").exists()  # refused before Ray started
