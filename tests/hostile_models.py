@@ -259,6 +259,27 @@ def _saved_model_folder(model, folder, edit, compact=True):
     return Path(folder)
 
 
+def savedmodel_graph_code_as_dense(folder, marker):
+    """A SavedModel folder whose custom layer writes the marker in its graph (``tf.io.write_file`` in ``call``),
+    its class renamed ``Dense`` in keras_metadata.pb: the configuration passes any class check, the config
+    does not fit Dense, so tf_keras revives the layer from the graph functions stored in ``saved_model.pb``,
+    which write the marker whenever the model runs. Naive loading: loads; the marker is written on predict."""
+    keras, tf = _fresh(), _tf()
+
+    class Evil(keras.layers.Layer):
+        def call(self, x):
+            tf.io.write_file(str(marker), tf.strings.as_string(tf.reduce_sum(x)))
+            return x
+
+    inputs = keras.Input((4,), name="x")
+    model = keras.Model(inputs, Evil(name="evil")(keras.layers.Dense(2, name="d")(inputs)))
+
+    def rename(data):
+        if data.get("class_name") == "Evil":
+            data["class_name"] = "Dense"
+    return _saved_model_folder(model, Path(folder) / "savedmodel_graph_code_as_dense", rename, compact=False)
+
+
 def _zip_folder(folder, path, prefix):
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bundle:
         for file in sorted(Path(folder).rglob("*")):
@@ -617,6 +638,9 @@ def keras_inputlayer_typespec_module(folder, marker):
 
 
 CATALOGUE = {
+    "savedmodel_graph_code_as_dense": (savedmodel_graph_code_as_dense,
+                                       "SavedModel folder: a custom layer writing in its graph, renamed Dense in "
+                                       "the metadata, so it is revived from saved_model.pb"),
     "keras_slicing_write_file": (keras_slicing_write_file,
                                  ".keras: SlicingOpLambda names io.write_file, fed the marker path as a constant"),
     "h5_slicing_write_file": (h5_slicing_write_file, ".h5: the same SlicingOpLambda io.write_file in model_config"),
@@ -665,6 +689,7 @@ CATALOGUE = {
 # thread, and loading the "<stem>.next.keras" the maker wrote beside it then writes the marker,
 # False = no marker (tf_keras fails, or loads without writing).
 NAIVE = {
+    "savedmodel_graph_code_as_dense": "call",
     "keras_slicing_write_file": True,
     "h5_slicing_write_file": True,
     "savedmodel_zip_lambda_compact_json": True,

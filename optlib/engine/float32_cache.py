@@ -16,6 +16,7 @@ import os
 import time
 
 from optlib import paths
+from optlib.engine import sandbox
 from optlib.inputs import limits
 
 
@@ -45,7 +46,8 @@ def float32_bytes(fingerprint, make):
             partial = path.with_suffix(".partial")
             partial.write_bytes(content)
             os.replace(partial, path)
-        prune(root(), limit, keep=model)
+        if not os.environ.get(sandbox.ENV):  # a sandboxed worker can remove only its own: its sweep prunes
+            prune(root(), limit, keep=model)
     return made, {"convert_s": convert_s, "reused": False}
 
 
@@ -66,6 +68,12 @@ def _tf_version():
     from optlib._keras import tf
 
     return tf().__version__
+
+
+def prune_all():
+    """Keep the cache within ``OPTLIB_FLOAT32_CACHE_MB`` (the sweep's driver calls it after its workers)."""
+    if root().is_dir():
+        prune(root(), limits.float32_cache())
 
 
 def prune(folder, limit_bytes, keep=None):

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -42,16 +43,20 @@ def start(module, *args, pythonpath, read=(), write=(), packages=()):
     code_paths = sandbox.importable(pythonpath)  # where it imports from, the data folder's ancestors left out
     policy = sandbox.Policy(tuple(str(p) for p in (*read, *packages, *code_paths)),
                             (scratch, *(str(p) for p in write)))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([code, *(p for p in pythonpath if p)]),
+    env = {**sandbox.environment(), "PYTHONPATH": os.pathsep.join([code, *(p for p in pythonpath if p)]),
            sandbox.ENV: policy.to_env(), "TMPDIR": scratch}
+    # A message that stops half-way for this long is a child that will not finish it (a running child writes on).
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", STALLED_S, 0))
     with theirs:
+        # A session of its own: no controlling terminal, so it cannot type into the operator's (TIOCSTI).
         process = subprocess.Popen([sys.executable, "-m", "optlib.engine.child", module, str(theirs.fileno()),
                                     *map(str, args)], pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
-                                   cwd=scratch)
+                                   cwd=scratch, start_new_session=True)
     process.scratch = scratch
     return process, Connection(ours.detach())
 
 
+STALLED_S = 60
 SCRATCH = "optlib-child-"  # scratch folders are optlib-child-<parent's pid>-<random>
 _LOOKED = set()
 

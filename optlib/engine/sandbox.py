@@ -13,7 +13,9 @@ kernel's unprivileged sandbox (Linux 5.13+; network rules 6.7+):
   parent names (the float32 cache folder of this model, the zoo cache for
   the project's own models);
 - it may neither bind nor connect a TCP port, nor signal or reach (abstract
-  sockets) processes outside its sandbox.
+  sockets) processes outside its sandbox; where the system allows
+  unprivileged user namespaces, it also gets a network namespace of its own
+  with no interface up, so UDP and every other protocol go nowhere.
 
 The store, the rest of the data folder, other sessions' uploads and the
 network stay out of reach, even for a bypass of the allowlist that no one
@@ -40,6 +42,7 @@ ENV = "OPTLIB_SANDBOX"  # the policy a child applies to itself, as JSON (set by 
 # System calls (the same numbers on every architecture Linux added them to at once).
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446
 _PR_SET_NO_NEW_PRIVS = 38
+_CLONE_NEWUSER, _CLONE_NEWNET = 0x10000000, 0x40000000
 _CREATE_RULESET_VERSION = 1
 _RULE_PATH_BENEATH = 1
 
@@ -119,7 +122,8 @@ def status():
         return Status(0, why.get(error, f"Landlock answered {os.strerror(error)}"))
     covers = ["files: read only the system, Python and the named inputs; write only the scratch folder"]
     if abi >= 4:
-        covers.append("network: no TCP bind or connect")
+        covers.append("network: no TCP bind or connect (and, where user namespaces are allowed, no network at "
+                      "all: a network namespace of its own)")
     if abi >= 6:
         covers.append("signals and abstract Unix sockets: only within the sandbox")
     return Status(int(abi), "", covers)
@@ -151,7 +155,8 @@ def code_folder():
 def system_reads():
     """Folders every child reads: the system's, Python's, the virtual environment's, optlib's code and the
     scheme plugins the operator named (``OPTLIB_PLUGINS``)."""
-    found = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev", "/opt",
+    found = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/proc", "/sys", "/opt",
+             "/dev/urandom", "/dev/random", "/dev/zero",
              sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
              code_folder(), *_plugin_folders()]
     return [p for p in dict.fromkeys(os.path.realpath(p) for p in found if p) if os.path.exists(p)]
@@ -162,13 +167,23 @@ def importable(pythonpath):
     (the repository's root, say) or lies in it. optlib itself comes through a link (:mod:`processes`)."""
     from optlib import paths
 
-    data = os.path.realpath(paths.data_dir())
+    data, repo = os.path.realpath(paths.data_dir()), os.path.realpath(paths.REPO_ROOT)
     found = []
     for entry in pythonpath:
         real = os.path.realpath(entry) if entry else ""
-        if real and os.path.isdir(real) and not _within(data, real) and not _within(real, data):
+        if real and os.path.isdir(real) and real != repo and not _within(data, real) and not _within(real, data):
             found.append(real)
     return found
+
+
+# What a child's environment keeps of its parent's: settings, never the server's secrets (tokens, keys).
+ENVIRONMENT_PREFIXES = ("OPTLIB_", "TF_", "KERAS_", "TFDS_", "OMP_", "MKL_", "OPENBLAS_", "XLA_", "LC_", "PYTHON")
+ENVIRONMENT_NAMES = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME", "CUDA_VISIBLE_DEVICES"}
+
+
+def environment():
+    """The parent's environment as a child gets it: the settings it needs (:data:`ENVIRONMENT_PREFIXES`)."""
+    return {k: v for k, v in os.environ.items() if k in ENVIRONMENT_NAMES or k.startswith(ENVIRONMENT_PREFIXES)}
 
 
 def _within(path, folder):
@@ -201,6 +216,7 @@ def apply(policy):
         return False
     libc = _libc()
     libc.syscall.restype = ctypes.c_long
+    _no_network(libc)
     handled = EXECUTE | WRITE_FILE | READ_FILE | READ_DIR | REMOVE_DIR | REMOVE_FILE | MAKE_CHAR | MAKE_DIR \
         | MAKE_REG | MAKE_SOCK | MAKE_FIFO | MAKE_BLOCK | MAKE_SYM
     if abi >= 2:
@@ -227,6 +243,27 @@ def apply(policy):
             raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
     finally:
         os.close(ruleset)
+    return True
+
+
+def _no_network(libc):
+    """Best effort, before Landlock: a user and network namespace of its own, whose only interface is a
+    loopback that is down. Landlock stops TCP; this stops UDP and the rest, and hides the host's abstract
+    sockets. Where the system forbids unprivileged user namespaces it is skipped (Landlock still holds)."""
+    uid, gid = os.getuid(), os.getgid()
+    try:  # a child of a sandboxed process is in its namespace already, and may not write /proc: nothing to do
+        with open("/proc/self/uid_map", "r+"):
+            pass
+    except OSError:
+        return False
+    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET) != 0:
+        return False
+    try:  # the same user inside as outside, so its files stay its own
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as handle:
+                handle.write(text)
+    except OSError as problem:
+        raise OSError(problem.errno, f"could not map the user into its namespace ({problem})") from None
     return True
 
 
@@ -261,8 +298,9 @@ def reach(model=None, data=None, read=(), write=()):
     """(read, write): what a child working on ``model`` and ``data`` (resolved sources) may touch.
 
     It reads the model file (or, for a zoo model, its ImageNet weights) and the data it names, and writes
-    the float32 cache folder of that model; the project's own zoo models also read and write the zoo
-    cache (they are trained once and kept). Nothing else of the data folder.
+    the float32 cache folder of that model; a child working on one of the project's own zoo models also
+    reads and writes the zoo cache (they are trained once and kept); a child working on a file never does,
+    so it cannot spoil a built-in model for the next person. Nothing else of the data folder.
     """
     from optlib import paths
     from optlib.engine import float32_cache
@@ -270,7 +308,7 @@ def reach(model=None, data=None, read=(), write=()):
     reads, writes = [paths.keras_home(), *read], [*write]
     if model is not None:
         writes.append(float32_cache.folder_for(model.fingerprint))
-        if model.kind == "zoo":
+        if model.kind == "zoo":  # the project's own: it may train and keep the demos (and only it)
             writes.append(paths.zoo_dir())
             reads.append(model.weights or paths.keras_home())
         else:
@@ -282,6 +320,4 @@ def reach(model=None, data=None, read=(), write=()):
             from optlib.inputs.data import tfds_data_dir
 
             reads.append(tfds_data_dir())
-        if data.kind in ("digits", "diabetes"):
-            writes.append(paths.zoo_dir())  # the demos' own models train on them once
     return [str(p) for p in reads if p], [str(p) for p in writes if p]

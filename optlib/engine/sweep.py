@@ -10,7 +10,7 @@ Result comes back. A failure stays with its scheme.
 
 from dataclasses import dataclass
 
-from optlib.engine import admission, executors, grid, sandbox, schemes
+from optlib.engine import admission, executors, float32_cache, grid, sandbox, schemes
 from optlib.engine.job import Inputs, Spec, gave_up
 from optlib.engine.store import Store, result_row, run_key
 from optlib.errors import first_line
@@ -138,6 +138,7 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
         finally:
             if own:
                 executor.close()
+            float32_cache.prune_all()  # here: a sandboxed worker may not remove other models' conversions
     return {"model": inputs.model.name, "model_note": inputs.model.note, "dataset": inputs.data.name,
             "store": str(store.path), "results": [rows[spec.index] for spec in specs]}
 

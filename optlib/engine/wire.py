@@ -126,8 +126,9 @@ def decode(data):
     reader = _Reader()
     try:
         # msgpack bounds every length by len(data): nothing is allocated beyond what was received.
+        # At most MAX_MAP_KEYS keys a map: a map of colliding keys costs its square to build.
         value = msgpack.unpackb(data, raw=False, strict_map_key=False, use_list=True, timestamp=1,
-                                ext_hook=reader.ext, list_hook=reader.container)
+                                ext_hook=reader.ext, list_hook=reader.container, max_map_len=MAX_MAP_KEYS)
     except WireError:
         raise
     except Exception as problem:  # noqa: BLE001 — any failure on crafted bytes is the bytes' fault
@@ -145,7 +146,11 @@ def send(conn, value):
         conn.send_bytes(message)
 
 
-def recv(conn, maxlength=None):
+MAX_MAP_KEYS = 10_000
+MAX_MESSAGE = 4_000_000_000  # bytes: far above any artifact, far below what would take the machine's memory
+
+
+def recv(conn, maxlength=MAX_MESSAGE):
     """Receive one value :func:`send` sent (``maxlength``: refuse longer messages, see ``recv_bytes``).
 
     Raises:

@@ -88,6 +88,7 @@ CODE_KEYS = {"function", "fn", "module", "registered_name", "cls_symbol", "metho
 STRING_KWARGS = {"name", "method", "padding", "data_format", "mode", "interpolation", "dtype", "out_type",
                  "output_type", "reduction", "antialias"}
 SKIP = "OPTLIB_TEST_SKIP_ALLOWLIST"  # "1": no check at all, so a test can show what the sandbox alone stops
+LAYER_KEYS = {"layer", "cell", "cells", "backward_layer", "forward_layer"}  # a bare name makes that layer
 GROUP_NAMES = {"activation": "activations", "recurrent_activation": "activations"}
 
 
@@ -242,6 +243,8 @@ class _Walk:
         elif isinstance(value, str) and key in GROUP_NAMES:
             if value not in self.names[GROUP_NAMES[key]] - NOT_OBJECTS:
                 self.refuse(f"the {key} '{value}' in {where}", "is not a built-in Keras function")
+        elif isinstance(value, str) and key in LAYER_KEYS and value not in self.classes:
+            self.refuse(f"the {key} '{value}' in {where}", "is not a built-in Keras layer")
 
     def key(self, name, value, where):
         if name in CODE_KEYS:
@@ -270,7 +273,7 @@ class _Walk:
             self.refuse(here, REACHES_OUT[cls])
         if cls not in self.classes:
             self.refuse(here, "is not a built-in Keras class; its code is not part of Keras")
-        if module not in MODULES and not str(module).startswith("tensorflow_model_optimization."):
+        if module not in MODULES:
             self.refuse(here, f"names the module '{module}', which is not a Keras module")
         if registered not in (None, cls):
             self.refuse(here, f"is registered as '{registered}', a custom object")
@@ -286,6 +289,8 @@ class _Walk:
         "config": "relu"}``."""
         groups = {"keras.activations": "activations", "keras.losses": "losses", "keras.metrics": "metrics"}
         group, name = groups.get(obj.get("module")), obj.get("config")
+        if obj.get("registered_name") not in (None, name):
+            self.refuse(here, f"is registered as '{obj.get('registered_name')}', a custom function")
         if group is None or not isinstance(name, str) or name not in self.names[group] - NOT_OBJECTS:
             self.refuse(here, f"names the function {obj.get('module')}.{name}, which is not a built-in Keras "
                               "activation, loss or metric")

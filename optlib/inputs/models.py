@@ -213,6 +213,12 @@ def _keras_load(path, trusted):
         raise InputError(_explain_load_error(path, error)) from None
     if not isinstance(model, keras().Model):
         raise InputError(f"'{path.name}' holds no Keras model.")
+    if not trusted:
+        revived = [m for m in (model, *model.submodules) if "saved_model" in type(m).__module__]
+        if revived:  # rebuilt from the SavedModel's own graph functions, not from a configuration we checked
+            raise InputError(f"'{path.name}' is refused: layer '{getattr(revived[0], 'name', '?')}' could not be "
+                             "rebuilt from its Keras configuration, so it would run the graph code stored in the "
+                             "file. Load it only if you made the file and trust it (trusted loading).")
     return model
 
 
@@ -260,29 +266,33 @@ def _build_zoo(source):
 
 def _digits_cnn():
     """Return the digits CNN, training it once (seconds) and caching it."""
-    from optlib._keras import keras
-
     cached = paths.zoo_dir() / f"{DIGITS_CNN_RECIPE}.keras"
     if cached.is_file():
-        return keras().models.load_model(str(cached), compile=False)
+        return _load_cached(cached)
     with open(paths.zoo_dir() / f".{DIGITS_CNN_RECIPE}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two workers (or sessions) train it once, not twice
         if cached.is_file():
-            return keras().models.load_model(str(cached), compile=False)
+            return _load_cached(cached)
         return _train_digits_cnn(cached)
+
+
+def _load_cached(path):
+    """A trained demo from the zoo cache, checked like any file (the cache is a file on disk like any other)."""
+    from optlib.inputs import allowlist
+
+    allowlist.check(path, _kind_of(path))
+    return _keras_load(path, trusted=False)
 
 
 def _cached_demo(name):
     """Return a demo model, training it once (seconds) and caching it, as :func:`_digits_cnn` does."""
-    from optlib._keras import keras
-
     cached = paths.zoo_dir() / f"{TRAINED[name]}.keras"
     if cached.is_file():
-        return keras().models.load_model(str(cached), compile=False)
+        return _load_cached(cached)
     with open(paths.zoo_dir() / f".{TRAINED[name]}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if cached.is_file():
-            return keras().models.load_model(str(cached), compile=False)
+            return _load_cached(cached)
         model = {"digits_lstm": _train_digits_lstm, "diabetes_mlp": _train_diabetes_mlp}[name]()
         handle, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".keras")
         os.close(handle)

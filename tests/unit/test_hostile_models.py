@@ -44,7 +44,10 @@ def test_each_hostile_file_is_refused_with_one_line_and_writes_nothing(name, hos
     assert done.returncode == 2, done.stderr[-2000:]
     assert len(lines) == 1 and "refused" in lines[0] and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert not marker.exists()
-    assert not store.exists()  # refused before the store was opened
+    if store.exists():  # refused before anything was stored (most before the store was even opened)
+        from optlib.engine.store import Store
+
+        assert Store(store).rows() == []
 
 
 def test_a_refusal_names_the_layer_where_it_sits_and_what_it_reaches(hostile):

@@ -168,7 +168,7 @@ def test_a_page_work_child_cannot_read_the_store_or_write_outside_its_scratch(tm
     outside = tmp_path / "outside.txt"
     said = isolated.call(_try_to_escape, str(home / "results.sqlite"), str(outside), what="Escaping")
     assert said == {"read store": "PermissionError", "write outside": "PermissionError",
-                    "connect": "PermissionError", "write scratch": "ok"}
+                    "connect": "PermissionError", "udp": "OSError", "write scratch": "ok"}
     assert not outside.exists()
 
 
@@ -180,6 +180,7 @@ def _try_to_escape(store, outside):
     for name, attempt in (("read store", lambda: open(store).read()),
                           ("write outside", lambda: open(outside, "w").write("x")),
                           ("connect", lambda: socket.create_connection(("127.0.0.1", 9), timeout=2)),
+                          ("udp", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("127.0.0.1", 9))),
                           ("write scratch", lambda: open(tempfile.mktemp(), "w").write("x"))):
         try:
             attempt()
@@ -201,3 +202,26 @@ def test_scratch_folders_of_a_process_that_died_are_removed_at_the_next_start(tm
     monkeypatch.setattr(processes, "_LOOKED", set())
     processes.remove_orphans()
     assert not orphan.exists() and ours.exists()
+
+
+def _environment_variable(name):
+    return os.environ.get(name)
+
+
+def test_a_child_gets_the_settings_but_not_the_servers_secrets(monkeypatch):
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "s3cr3t")
+    monkeypatch.setenv("OPTLIB_WORKER_MEMORY_MB", "3000")
+    assert isolated.call(_environment_variable, "RAY_AUTH_TOKEN", what="Reading") is None
+    assert isolated.call(_environment_variable, "OPTLIB_WORKER_MEMORY_MB", what="Reading") == "3000"
+
+
+def test_only_a_child_working_on_a_built_in_model_may_write_the_zoo_cache(tiny_model_path):
+    from optlib import paths
+    from optlib.engine import sandbox
+    from optlib.inputs import data, models
+
+    zoo = str(paths.zoo_dir())
+    _, writes = sandbox.reach(models.resolve(str(tiny_model_path)), data.resolve("digits"))
+    assert zoo not in writes and str(tiny_model_path) not in writes
+    _, writes = sandbox.reach(models.resolve("digits_cnn"), data.resolve("digits"))
+    assert zoo in writes

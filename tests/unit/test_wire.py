@@ -11,7 +11,6 @@ import os
 import pathlib
 import pickle
 import threading
-import time
 from dataclasses import dataclass, field
 from multiprocessing import Pipe
 
@@ -126,7 +125,7 @@ def test_plain_values_tuples_lists_and_nested_containers():
 
 def test_dict_keys_of_several_types_round_trip():
     value = {1: "int", 2.5: "float", None: "none", (1, "a"): "tuple", frozenset({3}): "frozenset", "s": "str",
-             True: "bool", Point(1.0, 2.0): "dataclass"}
+             Point(1.0, 2.0): "dataclass"}
     back = roundtrip(value)
     assert back == value
     assert {type(k) for k in back} == {type(k) for k in value}
