@@ -246,6 +246,9 @@ def sandbox_status():
 
 def sidebar():
     """The sidebar every page shows: current model, dataset and store."""
+    from pages import _workspace
+
+    _workspace.token()  # in the address from the first page on, so a reload keeps this browser's workspace
     with st.sidebar:
         st.markdown("#### Current selection")
         st.markdown(f":material/neurology: **Model**  \n`{model_label()}`")
@@ -266,7 +269,8 @@ def sidebar():
             st.page_link(page, label=title, icon=":material/progress_activity:")
         runs = stored_runs()
         st.markdown(f":material/database: **Store**  \n`{store_path()}`")
-        st.caption(f"{len(runs)} stored run{'s' if len(runs) != 1 else ''}")
+        st.caption(f"{len(runs)} stored run{'s' if len(runs) != 1 else ''}"
+                   + ("" if _workspace.shared_gallery() else " (the built-in models' and your uploads')"))
 
 
 def _store_version(path):
@@ -290,10 +294,13 @@ def _stored_runs(path, version):
 
 
 def stored_runs():
-    """Every stored run (the newest per model, data, scheme and settings) as a DataFrame."""
+    """Every stored run this visitor may see (:mod:`pages._workspace`: the built-in models' and their own
+    uploads'), the newest per model, data, scheme and settings, as a DataFrame."""
+    from pages import _workspace
+
     path = Path(store_path())
     Store(path)  # creates an empty store on first use
-    return _stored_runs(str(path), _store_version(path))
+    return _workspace.visible(_stored_runs(str(path), _store_version(path)))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

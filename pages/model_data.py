@@ -4,7 +4,7 @@ import streamlit as st
 
 from optlib.inputs import data, models, tasks
 from optlib.errors import InputError
-from pages import _shared, _uploads
+from pages import _shared, _uploads, _workspace
 
 _shared.through_router(__file__)
 
@@ -49,6 +49,10 @@ def model_ui():
             return current, _shared.model_label()
         return None
     path = _uploads.save_upload(uploaded, _uploads.MODEL_UPLOAD_TYPES, "model")
+    try:
+        _workspace.add_model(models.resolve(str(path)).fingerprint)  # its results are this browser's to see
+    except InputError:
+        pass  # the summary below says what is wrong with it
     return str(path), path.name
 
 

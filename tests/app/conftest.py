@@ -17,6 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OPTLIB_HOME", tempfile.mkdtemp(prefix="optlib-apptests-"))
+# These tests fill the store as an operator would (the CLI, canned rows of model files) and read it in the
+# app: the shared gallery shows those. test_workspace.py checks what a visitor sees without it.
+os.environ.setdefault("OPTLIB_SHARED_GALLERY", "1")
 
 from apphelpers import APP, PTQ, store_canned  # noqa: E402
 

@@ -53,7 +53,7 @@ def running_app(home):
     """Start ``streamlit run app.py`` with OPTLIB_HOME=home on a free port; yield its URL; stop it."""
     port = _free_port()
     log = open(home / "streamlit.log", "w")
-    env = {**os.environ, "OPTLIB_HOME": str(home)}
+    env = {"OPTLIB_SHARED_GALLERY": "1", **os.environ, "OPTLIB_HOME": str(home)}  # stores filled by the CLI too
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
