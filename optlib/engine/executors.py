@@ -31,7 +31,7 @@ import time
 from multiprocessing.connection import Connection
 
 from optlib import paths
-from optlib.engine import job, processes, sandbox, wire
+from optlib.engine import job, messages, processes, sandbox, wire
 from optlib.engine.processes import die_with_parent, how_it_ended
 from optlib.errors import InputError, first_line
 
@@ -107,22 +107,22 @@ def serve(conn):
 
     @contextlib.contextmanager
     def quiet():
-        wire.send(conn, ("quiet",))
+        wire.send(conn, messages.Quiet())
         conn.recv()  # "go": the other workers are paused
         try:
             yield
         finally:
-            wire.send(conn, ("loud",))
+            wire.send(conn, messages.Loud())
 
     try:
-        context = job.Context(inputs, lambda event: wire.send(conn, ("event", event)), quiet)
+        context = job.Context(inputs, lambda event: wire.send(conn, messages.Reported(event)), quiet)
     except InputError as problem:
-        wire.send(conn, ("fatal", str(problem)))
+        wire.send(conn, messages.Fatal(str(problem)))
         return
     except Exception as problem:
-        wire.send(conn, ("fatal", f"{type(problem).__name__}: {first_line(problem)}"))
+        wire.send(conn, messages.Fatal(f"{type(problem).__name__}: {first_line(problem)}"))
         return
-    wire.send(conn, ("ready",))
+    wire.send(conn, messages.Ready())
     while True:
         try:
             spec = conn.recv()
@@ -132,11 +132,11 @@ def serve(conn):
             os._exit(0)
         result = job.run(context, spec)
         try:
-            wire.send(conn, ("done", result))
+            wire.send(conn, messages.Done(result))
         except (TypeError, ValueError) as problem:  # e.g. a plugin's figure that is not plain data
-            wire.send(conn, ("done", job.gave_up(spec, "failed", f"the result could not be sent back: "
-                                           f"{type(problem).__name__}: {first_line(problem)}",
-                                           result.started_at, result.host, result.pid)))
+            wire.send(conn, messages.Done(job.gave_up(spec, "failed", f"the result could not be sent back: "
+                                                      f"{type(problem).__name__}: {first_line(problem)}",
+                                                      result.started_at, result.host, result.pid)))
 
 
 def _silence_native_logs():
@@ -278,33 +278,33 @@ class LocalWorkers(Executor):
                     if worker.ready and worker.spec is None and worker.paused_at is None and pending:
                         worker.start(pending.pop(0 if worker is pool[0] else -1))
                 for worker, message in _messages(pool, timeout=1.0):
-                    kind = message[0]
-                    if kind == "event":
-                        events(message[1])
-                    elif kind == "quiet":
+                    died = isinstance(message, Died)
+                    if isinstance(message, messages.Reported):
+                        events(message.event)
+                    elif isinstance(message, messages.Quiet):
                         quiet.ask(worker)
-                    elif kind == "loud":
+                    elif isinstance(message, messages.Loud):
                         quiet.done(worker)
-                    elif kind == "ready":
+                    elif isinstance(message, messages.Ready):
                         worker.ready = True
-                    elif kind == "fatal":
-                        raise InputError(message[1])
-                    elif kind == "done" and worker.spec is not None:
+                    elif isinstance(message, messages.Fatal):
+                        raise InputError(message.text)
+                    elif isinstance(message, messages.Done) and worker.spec is not None:
                         spec, worker.spec = worker.spec, None
-                        yield dataclasses.replace(message[1], spec=spec)  # the job it was given, whatever it says
-                    elif kind == "died" and not worker.ready and worker.out_of_memory:
+                        yield dataclasses.replace(message.result, spec=spec)  # the job it was given, whatever it says
+                    elif died and not worker.ready and worker.out_of_memory:
                         raise InputError("The worker process ran out of memory while loading the model and data ("
                                          + _out_of_memory(worker, LOADING_OUT_OF_MEMORY) + ").")
-                    elif kind == "died" and not worker.ready:
+                    elif died and not worker.ready:
                         raise InputError("The worker process stopped while loading the model and data "
-                                         f"(it {how_it_ended(message[1])}).")
-                    elif kind == "died" and worker.spec is None:  # an idle worker kept from an earlier sweep
+                                         f"(it {how_it_ended(message.code)}).")
+                    elif died and worker.spec is None:  # an idle worker kept from an earlier sweep
                         pool.remove(worker)
-                    elif kind == "died":
+                    elif died:
                         quiet.gone(worker)
                         pool.remove(worker)
                         yield worker.gave_up("failed", _out_of_memory(worker) if worker.out_of_memory
-                                             else CRASHED.format(how=how_it_ended(message[1])))
+                                             else CRASHED.format(how=how_it_ended(message.code)))
                 for worker in list(pool):
                     if worker.spec and worker.paused_at is None and self.budget_s \
                             and time.monotonic() - worker.started > self.budget_s:
@@ -434,29 +434,25 @@ def _messages(pool, timeout):
         if worker.conn in ready:
             try:
                 while worker.paused_at is None and worker.conn.poll():
-                    yield worker, _checked(wire.recv(worker.conn))
+                    yield worker, messages.receive(worker.conn, *WORKER_SAYS)
                 continue
             except (EOFError, OSError, wire.WireError):  # gone, or it sent what no worker sends
                 pass
         elif worker.process.poll() is None:
             continue
-        yield worker, ("died", worker.wait_exit())
+        yield worker, Died(worker.wait_exit())
 
 
 
-# What a worker may say (kind: the types of what follows). Anything else counts as the worker dying.
-MESSAGES = {"quiet": (), "loud": (), "ready": (), "fatal": (str,), "event": (job.Event,), "done": (job.Result,)}
+# What a worker may say; anything else counts as the worker dying.
+WORKER_SAYS = (messages.Ready, messages.Fatal, messages.Reported, messages.Quiet, messages.Loud, messages.Done)
 
 
-def _checked(message):
-    """A worker's message, checked against :data:`MESSAGES` (a worker that was subverted may send anything)."""
-    if not (isinstance(message, tuple) and message and message[0] in MESSAGES
-            and len(message) == 1 + len(MESSAGES[message[0]])
-            and all(isinstance(v, t) for v, t in zip(message[1:], MESSAGES[message[0]]))):
-        raise wire.WireError("a message no worker sends")
-    if message[0] == "done" and not isinstance(message[1].spec, job.Spec):
-        raise wire.WireError("a result of no job")
-    return message
+@dataclasses.dataclass(frozen=True)
+class Died:
+    """Not a message: what the parent notes when a worker's pipe closes (its exit status)."""
+
+    code: int
 
 
 if __name__ == "__main__":

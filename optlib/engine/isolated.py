@@ -24,7 +24,7 @@ import time
 import traceback
 from dataclasses import dataclass
 
-from optlib.engine import wire
+from optlib.engine import messages, wire
 from optlib.errors import InputError, first_line
 
 INTERVAL_S = 0.1  # how often the parent reads the child's memory
@@ -105,17 +105,17 @@ def call(work, *args, progress=None, what=None, memory=None, waiting=None, touch
             next_check, ends = 0.0, time.monotonic() + deadline_s
             while True:
                 try:
-                    message = _checked(wire.recv(conn)) if conn.poll(INTERVAL_S) else None
+                    message = messages.receive(conn, messages.Answer, messages.Failure, messages.Progress) \
+                        if conn.poll(INTERVAL_S) else None
                 except (EOFError, OSError, wire.WireError):  # it died without a word, or said what no child says
                     code = processes.reap(process)
                     raise InputError(f"{what} stopped: its process {processes.how_it_ended(code)}.") from None
-                if message is not None:
-                    kind, value = message
-                    if kind == "ok":
-                        return value
-                    if kind == "error":
-                        raise _error(*value)
-                    progress(*value)
+                if isinstance(message, messages.Answer):
+                    return message.value
+                if isinstance(message, messages.Failure):
+                    raise _error(message.kind, message.text)
+                if isinstance(message, messages.Progress):
+                    progress(*message.args)
                 if time.monotonic() >= next_check:  # however often it reports progress
                     next_check = time.monotonic() + INTERVAL_S
                     try:
@@ -147,17 +147,6 @@ def _package_of(work):
     return (os.path.realpath(list(top.__path__)[0]),)
 
 
-def _checked(message):
-    """A child's message: ("ok", value), ("error", (type name, text)) or ("progress", tuple); else WireError."""
-    if isinstance(message, tuple) and len(message) == 2:
-        kind, value = message
-        if kind == "ok" or (kind == "progress" and isinstance(value, tuple)) or (
-                kind == "error" and isinstance(value, tuple) and len(value) == 2
-                and all(isinstance(v, str) for v in value)):
-            return message
-    raise wire.WireError("a message no child sends")
-
-
 def _error(kind, message):
     """The exception to raise here for one the work raised in the child."""
     if kind == "InputError":
@@ -187,13 +176,13 @@ def _serve(conn, parent):
         except (EOFError, OSError):
             return
         if wants_progress:
-            kwargs["progress"] = lambda *event: wire.send(conn, ("progress", event))
-        wire.send(conn, ("ok", work(*args, **kwargs)))
+            kwargs["progress"] = lambda *event: wire.send(conn, messages.Progress(event))
+        wire.send(conn, messages.Answer(work(*args, **kwargs)))
     except InputError as problem:
-        wire.send(conn, ("error", ("InputError", str(problem))))
+        wire.send(conn, messages.Failure("InputError", str(problem)))
     except Exception as problem:  # noqa: BLE001 — raised again in the asking process; an answer that is not data too
         traceback.print_exc()
-        wire.send(conn, ("error", (type(problem).__name__, first_line(problem))))
+        wire.send(conn, messages.Failure(type(problem).__name__, first_line(problem)))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import sys
 import threading
 from multiprocessing.connection import Connection
 
-from optlib.engine import wire
+from optlib.engine import messages, wire
 
 TIMEOUT_S = 300  # loading, one invoke and the accuracy subset (targets.MICRO_BUDGET_S) of a model under the cap
 
@@ -45,10 +45,9 @@ def run(work, *args, timeout_s=TIMEOUT_S):
         if answer is None:
             why, _helper = _helper.why, None
             raise Stopped(why)
-    kind, value = answer
-    if kind == "error":
-        raise CheckFailed(value)
-    return value
+    if isinstance(answer, messages.Failure):
+        raise CheckFailed(answer.text)
+    return answer.value
 
 
 class _Helper:
@@ -70,14 +69,13 @@ class _Helper:
         try:
             self.conn.send(request)
             if self.conn.poll(timeout_s):
-                answer = wire.recv(self.conn)
-                if isinstance(answer, tuple) and len(answer) == 2 and answer[0] in ("ok", "error"):
-                    return answer
-                hung = "its helper process answered with something no helper sends, so it was stopped"
-                self.process.kill()
+                return messages.receive(self.conn, messages.Answer, messages.Failure)
             self.process.kill()
             hung = f"not finished after {timeout_s} s on TensorFlow Lite for Microcontrollers, so it was stopped"
-        except (EOFError, OSError, wire.WireError):  # it died (TFLM aborted it), or sent what no helper sends
+        except wire.WireError:
+            self.process.kill()
+            hung = "its helper process answered with something no helper sends, so it was stopped"
+        except (EOFError, OSError):  # it died: TFLM aborted it
             pass
         code = reap(self.process)
         self.conn.close()
@@ -100,13 +98,13 @@ def _serve(conn, parent):
         except (EOFError, OSError):
             return
         try:
-            answer = ("ok", work(*args))
+            answer = messages.Answer(work(*args))
         except Exception as problem:  # noqa: BLE001 — reported to the asking process as the check's failure
-            answer = ("error", f"{type(problem).__name__}: {first_line(problem)}")
+            answer = messages.Failure(type(problem).__name__, f"{type(problem).__name__}: {first_line(problem)}")
         try:
             wire.send(conn, answer)
         except (TypeError, ValueError) as problem:  # an answer that is not plain data
-            wire.send(conn, ("error", f"{type(problem).__name__}: {first_line(problem)}"))
+            wire.send(conn, messages.Failure(type(problem).__name__, f"{type(problem).__name__}: {first_line(problem)}"))
 
 
 if __name__ == "__main__":

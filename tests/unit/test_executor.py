@@ -115,14 +115,14 @@ def test_a_paused_worker_is_not_read_from_until_it_runs_again():
     paused, running = Worker(), Worker()
     paused.other_end.sendall(b"\x00\x00\x01\x00")  # a message header whose body never came: 256 bytes announced
     sender = Connection(running.other_end.detach())  # kept open: a closed end reads as a dead worker
-    from optlib.engine import job, wire
+    from optlib.engine import job, messages, wire
 
-    hello = job.Event(0, "float32", "running", 0.5, "hello", 1, "here")
-    wire.send(sender, ("event", hello))
+    hello = messages.Reported(job.Event(0, "float32", "running", 0.5, "hello", 1, "here"))
+    wire.send(sender, hello)
     paused.paused_at = time.monotonic()
     got = []
     reader = threading.Thread(target=lambda: got.extend(_messages([paused, running], timeout=0.5)), daemon=True)
     reader.start()
     reader.join(10)
     assert not reader.is_alive(), "reading the paused worker's half message blocked"
-    assert got == [(running, ("event", hello))]
+    assert got == [(running, hello)]

@@ -1,0 +1,35 @@
+"""The children's messages (optlib/engine/messages.py): only the kinds a listener expects, with fields of
+their types, get through; anything else is refused as a child that was subverted."""
+
+import socket
+from multiprocessing.connection import Connection
+
+import pytest
+
+from optlib.engine import job, messages, wire
+
+
+def _pair():
+    ours, theirs = socket.socketpair()
+    return Connection(ours.detach()), Connection(theirs.detach())
+
+
+def test_an_expected_message_comes_through_whole():
+    parent, child = _pair()
+    result = job.Result(job.Spec(0, "int8", {}, "k"), "ok", None, {"size_bytes": 10}, b"TFL3")
+    wire.send(child, messages.Done(result))
+    assert messages.receive(parent, messages.Done, messages.Ready) == messages.Done(result)
+
+
+@pytest.mark.parametrize("sent", [
+    messages.Answer("a page work's answer, on a worker's pipe"),
+    messages.Fatal(b"bytes where text belongs"),
+    messages.Reported("not an event"),
+    messages.Done(job.Result(b"not a spec", "ok")),
+    ("ready",),  # the old tuple form
+])
+def test_a_message_of_another_kind_or_with_fields_of_other_types_is_refused(sent):
+    parent, child = _pair()
+    wire.send(child, sent)
+    with pytest.raises(wire.WireError):
+        messages.receive(parent, messages.Ready, messages.Fatal, messages.Reported, messages.Done)
