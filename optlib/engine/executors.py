@@ -31,7 +31,7 @@ import time
 from multiprocessing.connection import Connection
 
 from optlib import paths
-from optlib.engine import job, messages, processes, sandbox, wire
+from optlib.engine import admission, job, messages, processes, sandbox, wire
 from optlib.engine.processes import die_with_parent, how_it_ended
 from optlib.errors import InputError, first_line
 
@@ -107,10 +107,11 @@ def serve(conn):
 
     @contextlib.contextmanager
     def quiet():
+        asked = time.perf_counter()
         wire.send(conn, messages.Quiet())
-        conn.recv()  # "go": the other workers are paused
+        conn.recv()  # "go": the other workers are paused, and no other sweep on the machine is timing
         try:
-            yield
+            yield time.perf_counter() - asked
         finally:
             wire.send(conn, messages.Loud())
 
@@ -277,7 +278,8 @@ class LocalWorkers(Executor):
                 for worker in pool:
                     if worker.ready and worker.spec is None and worker.paused_at is None and pending:
                         worker.start(pending.pop(0 if worker is pool[0] else -1))
-                for worker, message in _messages(pool, timeout=1.0):
+                quiet.retry()
+                for worker, message in _messages(pool, timeout=0.05 if quiet.blocked else 1.0):
                     died = isinstance(message, Died)
                     if isinstance(message, messages.Reported):
                         events(message.event)
@@ -318,6 +320,7 @@ class LocalWorkers(Executor):
             self.pool.clear()
             raise
         finally:
+            quiet.release()
             watchdog.stop()
         for worker in pool:
             worker.resume()
@@ -387,10 +390,11 @@ class _MemoryWatchdog:
 
 
 class _Quiet:
-    """One worker at a time times a latency while the others are paused."""
+    """One worker at a time times a latency while the others are paused, and one sweep at a time on the
+    machine (:func:`optlib.engine.admission.try_latency_turn`), whatever its data folder."""
 
     def __init__(self, pool):
-        self.pool, self.owner, self.waiting = pool, None, []
+        self.pool, self.owner, self.waiting, self.turn = pool, None, [], None
 
     def ask(self, worker):
         self.waiting.append(worker)
@@ -399,8 +403,23 @@ class _Quiet:
     def done(self, worker):
         if worker is self.owner:
             self.owner = None
+            self.release()
             for other in self.pool:
                 other.resume()
+        self._next()
+
+    def release(self):
+        """Give the machine's latency turn back (at the end of a latency, and when the sweep ends)."""
+        if self.turn is not None:
+            self.turn.close()
+            self.turn = None
+
+    @property
+    def blocked(self):
+        """A worker waits to time a latency while another sweep on this machine times one."""
+        return self.owner is None and bool(self.waiting)
+
+    def retry(self):
         self._next()
 
     def gone(self, worker):
@@ -410,6 +429,9 @@ class _Quiet:
 
     def _next(self):
         if self.owner is None and self.waiting:
+            self.turn = admission.try_latency_turn()
+            if self.turn is None:
+                return  # another sweep on this machine is timing: retry() asks again
             self.owner = self.waiting.pop(0)
             for other in self.pool:
                 if other is not self.owner:

@@ -194,12 +194,16 @@ def _measure(context, built, settings):
         metrics = {"size_bytes": raw, "gzip_bytes": gz, "threads": settings["threads"], "classes": d.num_classes,
                    "recipe": built.recipe, "data_recipe": d.recipe, "trained": context.inputs.model.trained}
         metrics.update(task_metrics.measure(context, path, built.model))
-        with context.quiet():  # the sweep's other workers are paused while the latency is timed
+        # The sweep's other workers are paused, and no other sweep on the machine times, while this one does.
+        with context.quiet() as waited:
             load = os.getloadavg()[0]  # what else ran on the machine (other sweeps, other programs)
             sample = d.xs_test[0][0] if len(d.inputs) == 1 else None  # several inputs: zeros in each
+            timed_from = time.time()
             metrics["latency_ms"] = measure.latency(path, sample, settings["threads"],
                                                     settings["runs"], settings["warmup"])
-        metrics["latency_ms"]["load_1m"] = round(load, 2)
+            timed_to = time.time()
+        metrics["latency_ms"].update(load_1m=round(load, 2), waited_s=round(waited or 0.0, 3),
+                                     timed=[round(timed_from, 3), round(timed_to, 3)])
         stats = measure.weight_stats(path)
         from optlib.engine import targets
 
