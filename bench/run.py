@@ -95,7 +95,10 @@ def bench_default_sweep(repeats):
         for _ in range(repeats):
             warm.append(cli_sweep(home, "--model", "digits_cnn", "--data", "digits", "--schemes", "all")[0])
     ok = sum(r["status"] == "ok" for r in rows)
+    from optlib.analysis.timing import where_the_time_went
+
     return {"cold_s": summary(cold), "warm_s": summary(warm), "schemes_ok": ok, "schemes": len(rows),
+            "where_the_time_went_s": where_the_time_went(rows),
             "per_scheme_s": {r["scheme"]: r.get("total_s") for r in rows},
             "background_cpu": {**summary(background), "max": max(background)} if background else None}
 
@@ -297,6 +300,12 @@ def markdown(result):
         row("default sweep, warm", d["warm_s"], "s")
         lines.append(f"| schemes ok in the default sweep | {d['schemes_ok']}/{d['schemes']} | | 11/11 | "
                      f"{'yes' if d['schemes_ok'] == 11 else 'no'} |")
+        went = d.get("where_the_time_went_s")
+        if went:
+            from optlib.analysis.timing import PHASES
+
+            lines.append("| default sweep, where the time went (summed over its jobs, the last cold run) | "
+                         + ", ".join(f"{PHASES.get(k, k)} {v:.1f} s" for k, v in went.items()) + " | | | |")
         b = d.get("background_cpu")
         if b:
             target, check = TARGETS["background CPU while timing"]

@@ -5,7 +5,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from optlib.analysis import explain, quality
+from optlib.analysis import explain, quality, timing
 from optlib.engine.store import Store
 from optlib.views import charts
 from pages import _compare_settings, _compare_targets, _shared
@@ -71,6 +71,8 @@ def run_details_ui(runs):
     _shared.results_table(runs[runs["id"].eq(run_id)])
     if isinstance(row.get("runtime"), str):
         st.caption(f"Latency {explain.fallback_note(row) or 'timed on ' + row['runtime']}.")
+    if row.get("phases_s"):
+        st.caption("Where its time went: " + timing.phases_text(row["phases_s"]) + ".")
     settings, code = st.columns([1, 2])
     settings.markdown("**Settings**")
     settings.json(row["settings"], expanded=True)

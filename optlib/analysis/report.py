@@ -38,6 +38,7 @@ COLUMNS = (
     "accuracy_delta", "metric_delta", "size_ratio", "gzip_ratio", "speedup",
     "scheme_order", "cached", "accuracy_note", "recipe", "model_fingerprint", "dataset_fingerprint",
     "targets",  # where it runs (optlib.engine.targets): dict per target, None for runs from before
+    "phases_s",  # where its time went: {phase: seconds} (optlib.engine.job), {} for runs from before
     "backend", "float32_convert_s", "calibrate_s", "quantize_s",
     # What the outputs are for, and how close each run stays to the Keras float model (optlib.engine.task_metrics).
     "task", "metric_name", "metric_type", "metric_value", "higher_is_better", "mae", "rmse", "auc",
@@ -105,6 +106,7 @@ def _record(row):
         # Stored rows carry them: a baseline is always of the very same model file and data.
         "model_fingerprint": row.get("model_fingerprint"), "dataset_fingerprint": row.get("dataset_fingerprint"),
         "targets": row.get("targets"),
+        "phases_s": row.get("phases_s") or {},  # where the run's time went (optlib.engine.job)
         # What made the model (training schemes end in a converter conversion), and LiteRT Quantizer's timings.
         "backend": ((known.backend or "converter") if known else None),
         "float32_convert_s": _number(row.get("float32_convert_s")), "calibrate_s": _number(row.get("calibrate_s")),

@@ -90,3 +90,29 @@ def estimate(typical, names, runs_of=None):
         return f"about {total} in all {source}"
     return (f"about {total} for {', '.join(known)} {source}; "
             f"no earlier runs of {', '.join(unknown)} to estimate from")
+
+
+PHASES = {"load_model": "loading the model", "load_data": "loading the data", "build": "building",
+          "evaluate": "accuracy and fidelity", "latency_wait": "waiting to time", "latency": "timing the latency",
+          "weights": "reading the weights", "targets": "targets (TFLite Micro included)"}
+
+
+def phases_text(phases):
+    """A run's phase times in words: "building 2.10 s · accuracy and fidelity 0.40 s · ..." (loading the
+    model and the data happen once per worker, before its first job)."""
+    return " · ".join(f"{PHASES.get(name, name)} {seconds:.2f} s" for name, seconds in phases.items()
+                      if isinstance(seconds, (int, float)))
+
+
+def where_the_time_went(rows):
+    """{phase: seconds summed over the rows} (loading counted once per worker process), for the benchmark."""
+    total, workers = {}, set()
+    for row in rows:
+        phases = row.get("phases_s") or {}
+        for name, seconds in phases.items():
+            if name.startswith("load_"):
+                if (row.get("pid"), name) in workers:
+                    continue
+                workers.add((row.get("pid"), name))
+            total[name] = round(total.get(name, 0.0) + seconds, 2)
+    return total

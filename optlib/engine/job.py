@@ -116,10 +116,14 @@ class Context:
         self.events = events or (lambda event: None)
         host, pid = here()
         self.events(Event(-1, "", "loading", 0.0, f"loading model {inputs.model.name}", pid, host))
+        started = time.perf_counter()
         self.model = models.load(inputs.model, inputs.trusted)
         scale = models.ZOO[inputs.model.ref].scale if inputs.model.kind == "zoo" else "0..1"
         self.events(Event(-1, "", "loading", 0.0, f"loading data {inputs.data.name}", pid, host))
+        loaded = time.perf_counter()
         self.data = data.load(inputs.data, self.model, scale, inputs.task)
+        # Once per worker (every job of the worker records it; summing over jobs counts it once per worker).
+        self.load_s = {"load_model": round(loaded - started, 3), "load_data": round(time.perf_counter() - loaded, 3)}
         # Keyed by the model object, not id(): a freed fine-tuned model's id can be reused by the next one.
         self._keras_outputs = weakref.WeakKeyDictionary()
         self._float32 = None  # (bytes, facts), made on first use
@@ -177,6 +181,7 @@ def run(context, spec):
         progress(0.92, "measuring")
         metrics = _measure(context, built, spec.settings)
         metrics.update(build_s=round(build_s, 2), total_s=round(time.perf_counter() - started, 2))
+        metrics["phases_s"] = {**getattr(context, "load_s", {}), "build": round(build_s, 3), **metrics["phases_s"]}
         return Result(spec, "ok", None, metrics, built.tflite, started_at, time.time(), host, pid)
     except Exception as problem:  # one failing scheme never takes down the sweep
         error = str(problem) if isinstance(problem, InputError) else f"{type(problem).__name__}: {first_line(problem)}"
@@ -187,6 +192,13 @@ def _measure(context, built, settings):
     from optlib.engine import measure, task_metrics
 
     d = context.data
+    phases, clock = {}, [time.perf_counter()]
+
+    def phase(name):  # the seconds since the last phase ended, under ``name``
+        now = time.perf_counter()
+        phases[name] = round(phases.get(name, 0.0) + now - clock[0], 3)
+        clock[0] = now
+
     with tempfile.TemporaryDirectory(prefix="optlib-job-") as folder:  # LiteRT reads a file
         path = Path(folder) / "model.tflite"
         path.write_bytes(built.tflite)
@@ -194,23 +206,30 @@ def _measure(context, built, settings):
         metrics = {"size_bytes": raw, "gzip_bytes": gz, "threads": settings["threads"], "classes": d.num_classes,
                    "recipe": built.recipe, "data_recipe": d.recipe, "trained": context.inputs.model.trained}
         metrics.update(task_metrics.measure(context, path, built.model))
+        phase("evaluate")  # accuracy on LiteRT and fidelity to the float model
         # The sweep's other workers are paused, and no other sweep on the machine times, while this one does.
+        phase("evaluate")
         with context.quiet() as waited:
+            phase("latency_wait")  # for the other workers to pause and the machine's latency turn
             load = os.getloadavg()[0]  # what else ran on the machine (other sweeps, other programs)
             sample = d.xs_test[0][0] if len(d.inputs) == 1 else None  # several inputs: zeros in each
             timed_from = time.time()
             metrics["latency_ms"] = measure.latency(path, sample, settings["threads"],
                                                     settings["runs"], settings["warmup"])
             timed_to = time.time()
+            phase("latency")
         metrics["latency_ms"].update(load_1m=round(load, 2), waited_s=round(waited or 0.0, 3),
                                      timed=[round(timed_from, 3), round(timed_to, 3)])
         stats = measure.weight_stats(path)
+        phase("weights")  # sparsity and unique values, read from the file
         from optlib.engine import targets
 
         # GPU, integer-only, MCU; accuracy on the microcontroller only where the task has top-1 labels
         metrics["targets"] = targets.of_job(path, d, context.inputs.model.trained and d.num_classes > 0 and d.has_labels)
+        phase("targets")  # GPU and integer-only checks, and the model on TensorFlow Lite Micro
     metrics.update(sparsity=stats["sparsity"], max_unique_weights=stats["max_unique"],
                    max_unique_per_channel=stats["max_unique_per_channel"], kernels=stats["kernels"])
     metrics.update(built.extra)
     metrics["peak_rss_mb"] = round(measure.peak_rss_mb(), 1)
+    metrics["phases_s"] = phases
     return metrics
