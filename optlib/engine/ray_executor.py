@@ -12,8 +12,10 @@ reach it or join it (:func:`_start_on_loopback`).
 Each job is one Ray task asking for ``cpus`` CPUs;
 the task sets TensorFlow's and LiteRT's thread counts to that share. The model and the data
 travel by value: the driver reads their bytes once per sweep and puts them in Ray's object
-store (``ray.put``); a task writes them to its own temporary folder, and each Ray worker process
-keeps the loaded model and data for the next job of the same sweep. Results, artifacts included,
+store (``ray.put``); a task writes them to its own temporary folder and runs the job in a sandboxed
+worker process of its own (:class:`~optlib.engine.executors.LocalWorkers`, one process: the sandbox, the
+worker memory budget, plain-data answers), which each Ray worker process keeps, with the loaded model and
+data, for the next job of the same sweep. Results, artifacts included,
 come back to the driver, which alone writes the store. Job progress comes back through a small
 actor on the driver's node.
 
@@ -45,9 +47,9 @@ from optlib.errors import InputError, first_line
 
 LOST = "lost twice with the machine or worker process running it ({why})"
 RETRIES = 1  # a job lost with its node is run once more
-# A Ray task runs in a Ray worker process, which this project does not sandbox (yet): model files stay local.
-UNSANDBOXED = ("'{name}' is a model file, and Ray tasks do not run in optlib's sandbox: run it with the local "
-               "workers (leave out --executor ray), or add --trust if you made the file yourself.")
+# Jobs run in a sandboxed worker of the Ray task; the latency node's timing task loads the model itself.
+UNSANDBOXED = ("'{name}' is a model file, and the latency node's timing runs outside optlib's sandbox: leave out "
+               "--latency-node, or add --trust if you made the file yourself.")
 # The node address of a Ray started here. Ray 2.60 binds its servers to loopback only when the node's address
 # is 127.0.0.1 (its "localhost"); for any other address, 127.0.0.2 included, its C++ gRPC servers (GCS, raylet,
 # every worker) listen on all interfaces, and so do its agents' gRPC and metrics ports. But ray.init replaces
@@ -272,17 +274,36 @@ def _context(payload, events):
     return context
 
 
+def _sandboxed(payload):
+    """(inputs, a worker) for the packed inputs: the job runs in a sandboxed worker process of this Ray worker
+    (:class:`~optlib.engine.executors.LocalWorkers`, one process, the worker memory budget), as a local sweep's
+    would; kept for the next job of the same sweep. The Ray worker itself never loads the model."""
+    from optlib.engine.executors import LocalWorkers
+
+    identity = payload["inputs"].identity
+    if _SANDBOXED.get("identity") != identity:
+        if _SANDBOXED.get("workers") is not None:
+            _SANDBOXED["workers"].close()
+        _SANDBOXED.clear()
+        folder = tempfile.mkdtemp(prefix="optlib-ray-")
+        _SANDBOXED.update(identity=identity, inputs=unpack(payload, folder), workers=LocalWorkers(count=1))
+    return _SANDBOXED["inputs"], _SANDBOXED["workers"]
+
+
+_SANDBOXED = {}
+
+
 def run_job(payload, spec, cpus, mailbox):
-    """A Ray task: one job on the packed inputs; ("done", Result) or ("fatal", message)."""
+    """A Ray task: one job on the packed inputs, in a sandboxed worker; ("done", Result) or ("fatal", message)."""
     _threads(cpus)
     send = _Sender(mailbox)
     try:
-        context = _context(payload, send)
+        inputs, workers = _sandboxed(payload)
+        [result] = list(workers.map(inputs, [spec], send))
     except InputError as problem:
         return "fatal", str(problem)
     except Exception as problem:  # noqa: BLE001 -- any loading error is the sweep's one message, as locally
         return "fatal", f"{type(problem).__name__}: {first_line(problem)}"
-    result = job.run(context, spec)
     send.flush()
     return "done", _on_node(result, cpus)
 
@@ -386,7 +407,7 @@ class RayCluster(Executor):
 
     def map(self, inputs, specs, events, cancel=None):
         """Submit every job at once (Ray queues what the cluster cannot run yet); yield Results as they finish."""
-        if inputs.model.kind != "zoo" and not inputs.trusted:
+        if self.latency_resource and inputs.model.kind != "zoo" and not inputs.trusted:
             raise InputError(UNSANDBOXED.format(name=inputs.model.name))
         self._ready()
         ray = self.ray

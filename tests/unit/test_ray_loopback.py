@@ -69,7 +69,7 @@ def test_a_ray_started_for_a_sweep_listens_on_loopback_only(tiny_model_path, dig
     try:
         with subprocess.Popen([sys.executable, "-m", "optlib", "sweep", "--model", str(tiny_model_path), "--data",
                                str(digits_npz), "--schemes", "float32", "--param", "runs=3", "--executor", "ray",
-                               "--trust", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as sweep:
+                               "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as sweep:
             deadline = time.monotonic() + 600
             while sweep.poll() is None and time.monotonic() < deadline:  # look again and again while it runs
                 seen |= _listening(sweep.pid, str(home))

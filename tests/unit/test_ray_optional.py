@@ -63,7 +63,7 @@ def test_the_cli_starts_ray_here_for_the_sweep_when_no_cluster_is_named(tiny_mod
     try:
         done = subprocess.run([sys.executable, "-m", "optlib", "sweep", "--model", str(tiny_model_path), "--data",
                                str(digits_npz), "--schemes", "float32,dynamic", "--param", "runs=3",
-                               "--executor", "ray", "--trust", "--json"], capture_output=True, text=True, env=env, timeout=600,
+                               "--executor", "ray", "--json"], capture_output=True, text=True, env=env, timeout=600,
                               check=False)
         assert done.returncode == 0, done.stderr[-3000:]
         rows = json.loads(done.stdout)["results"]
@@ -115,12 +115,17 @@ def test_the_local_ray_is_shut_down_by_the_last_sweep_using_it_not_the_first(mon
     assert calls == ["init", "shutdown"] and not fake.initialized
 
 
-def test_a_model_file_does_not_go_to_ray_unless_trusted(tiny_model_path, digits_npz, tmp_path):
-    """Ray tasks run outside optlib's sandbox: a model file is refused there (exit 2, nothing stored)."""
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")}, "OPTLIB_HOME": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "optlib", "sweep", "--model", str(tiny_model_path), "--data",
+def test_a_hostile_model_file_on_ray_is_loaded_in_the_sandbox_and_writes_nothing(tmp_path, digits_npz):
+    """A Ray task runs its job in a sandboxed worker: with the allowlist switched off (as if bypassed), a .keras
+    whose slicing layer writes a file does not write it."""
+    import hostile_models
+
+    path = hostile_models.keras_slicing_write_file(tmp_path, tmp_path / "pwned.marker")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")}, "OPTLIB_HOME": str(tmp_path / "h"),
+           "HOME": str(tmp_path / "user"), "OPTLIB_TEST_SKIP_ALLOWLIST": "1"}
+    done = subprocess.run([sys.executable, "-m", "optlib", "sweep", "--model", str(path), "--data",
                            str(digits_npz), "--schemes", "float32", "--executor", "ray"], capture_output=True,
-                          text=True, env=env, timeout=300, check=False)
+                          text=True, env=env, timeout=600, check=False)
     assert done.returncode == 2, done.stderr[-2000:]
-    assert "sandbox" in done.stderr and "--trust" in done.stderr and "Traceback" not in done.stderr
-    assert not (tmp_path / "ray").exists()  # refused before Ray started
+    assert "the sandbox stopped it" in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert not (tmp_path / "pwned.marker").exists()
