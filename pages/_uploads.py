@@ -3,12 +3,12 @@
 Only the Model & data page uses these; what every page shares is in ``_shared.py``.
 """
 
-import atexit
 import hashlib
 import os
 import re
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 
 import streamlit as st
@@ -32,15 +32,24 @@ def upload_limit_mb():
 UPLOADS = "optlib-upload-"  # optlib-upload-<server's pid>-<random>
 
 
+class UploadFolder:
+    """A session's upload folder, removed when the session ends: Streamlit drops a closed tab's session (and
+    with it this object) after ``server.disconnectedSessionTTL``; also when the server stops, and after a
+    crash at the next start (:func:`optlib.engine.processes.remove_orphans`)."""
+
+    def __init__(self):
+        processes.remove_orphans(UPLOADS)
+        self.path = tempfile.mkdtemp(prefix=f"{UPLOADS}{os.getpid()}-")
+        self._remove = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)  # runs at exit too
+
+
 def _upload_dir():
     """This session's private folder for uploads (mode 0700), made on first use."""
-    folder = st.session_state["app_upload_dir"]
-    if not folder or not Path(folder).is_dir():
-        processes.remove_orphans(UPLOADS)  # a crashed server's uploads go at the next start
-        folder = tempfile.mkdtemp(prefix=f"{UPLOADS}{os.getpid()}-")
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)  # uploads live as long as the server
-        st.session_state["app_upload_dir"] = folder
-    return Path(folder)
+    folder = st.session_state.get("app_upload_folder")
+    if folder is None or not Path(folder.path).is_dir():
+        folder = st.session_state["app_upload_folder"] = UploadFolder()
+        st.session_state["app_upload_dir"] = folder.path
+    return Path(folder.path)
 
 
 def safe_name(name, allowed_suffixes, fallback):

@@ -63,3 +63,17 @@ def opened_at(token):
 def test_the_operators_shared_gallery_shows_everything(app, private, monkeypatch):
     monkeypatch.setenv("OPTLIB_SHARED_GALLERY", "1")
     assert models_on_compare(app("home.py")) == {"digits_cnn", "tiny.keras"}
+
+
+def test_a_sessions_upload_folder_goes_when_the_session_is_dropped():
+    """Streamlit drops a closed tab's session state; the upload folder kept there goes with it."""
+    import gc
+
+    from pages._uploads import UploadFolder
+
+    folder = UploadFolder()
+    (Path(folder.path) / "model.keras").write_bytes(b"x")
+    path = Path(folder.path)
+    del folder
+    gc.collect()
+    assert not path.exists()
