@@ -333,24 +333,10 @@ def _out_of_memory(worker, text=OUT_OF_MEMORY):
     return text.format(used=format_bytes(used), limit=format_bytes(limit))
 
 
-def _children_rss(process):
-    """The resident memory of a worker's helpers (TFLM's process): they count against its budget."""
-    import psutil
-
-    total = 0
-    with contextlib.suppress(psutil.Error):
-        for child in process.children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                total += child.memory_info().rss
-    return total
-
-
 class _MemoryWatchdog:
-    """Stops (SIGKILL) any worker of the pool whose resident memory passes the limit, checking 10 times a second.
-
-    An address-space limit (RLIMIT_AS) cannot serve: TensorFlow reserves far more virtual memory than
-    it uses. The worker's job comes back as out of memory (``_Worker.out_of_memory`` says by how much).
-    """
+    """Stops (SIGKILL) any worker of the pool whose resident memory (:class:`processes.Memory`, its helpers'
+    included) passes the limit, checking 10 times a second. The worker's job comes back as out of memory
+    (``_Worker.out_of_memory`` says by how much)."""
 
     INTERVAL_S = 0.1
 
@@ -364,20 +350,15 @@ class _MemoryWatchdog:
     def _watch(self):
         import psutil
 
-        watched = {}  # worker -> its psutil.Process, taken while it surely runs: kill() checks it is still
-        # that process (its start time), so a pid the system gave to another process is never signalled
-        helpers, tick = {}, 0  # worker -> its helpers' memory, read once a second (listing children scans /proc)
+        watched = {}  # worker -> its processes.Memory
         while not self.stopped.wait(self.INTERVAL_S):
-            tick += 1
             for worker in list(self.pool):
                 try:
                     if worker not in watched:
                         if worker.process.poll() is not None:
                             continue
-                        watched[worker] = psutil.Process(worker.process.pid)
-                    if tick % 10 == 1 or worker not in helpers:
-                        helpers[worker] = _children_rss(watched[worker])
-                    used = watched[worker].memory_info().rss + helpers[worker]
+                        watched[worker] = processes.Memory(worker.process)
+                    used = watched[worker].used()
                     if used > self.limit and worker.out_of_memory is None:
                         worker.out_of_memory = (used, self.limit)
                         watched[worker].kill()

@@ -100,7 +100,7 @@ def call(work, *args, progress=None, what=None, memory=None, waiting=None, touch
         process, conn = processes.start(__name__, os.getpid(), pythonpath=sys.path, read=read, write=write,
                                         packages=_package_of(work))
         try:
-            watched = psutil.Process(process.pid)
+            watched = processes.Memory(process)
             conn.send((work, args, kwargs, progress is not None))
             next_check, ends = 0.0, time.monotonic() + deadline_s
             while True:
@@ -119,7 +119,7 @@ def call(work, *args, progress=None, what=None, memory=None, waiting=None, touch
                 if time.monotonic() >= next_check:  # however often it reports progress
                     next_check = time.monotonic() + INTERVAL_S
                     try:
-                        used = watched.memory_info().rss
+                        used = watched.used()
                     except psutil.Error:
                         continue  # ending: the pipe says how
                     if used > limit:

@@ -9,6 +9,7 @@ the inputs named here, and writes only its own scratch folder (its ``TMPDIR``, r
 and the folders named here.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -99,6 +100,36 @@ def reap(process, seconds=5):
     if scratch:
         shutil.rmtree(scratch, ignore_errors=True)
     return process.returncode
+
+
+class Memory:
+    """The resident memory of a child and of its own children (a worker's TFLM helper counts against the
+    worker's budget), as the memory budget of every child is read. An address-space limit (RLIMIT_AS) cannot
+    serve: TensorFlow reserves far more virtual memory than it uses.
+
+    Taken while the child surely runs: :meth:`kill` checks it is still that process (its start time), so a pid
+    the system gave to another process is never signalled. Raises ``psutil.Error`` once the child is gone.
+    """
+
+    def __init__(self, process):
+        import psutil
+
+        self.process, self.children, self.reads = psutil.Process(process.pid), 0, 0
+
+    def used(self):
+        """Bytes: the child's resident memory, plus its children's (listed once every ten reads: it scans /proc)."""
+        import psutil
+
+        if self.reads % 10 == 0:
+            self.children = 0
+            for child in self.process.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    self.children += child.memory_info().rss
+        self.reads += 1
+        return self.process.memory_info().rss + self.children
+
+    def kill(self):
+        self.process.kill()
 
 
 def how_it_ended(code):
