@@ -150,25 +150,3 @@ def describe(place, limit, queue="queue"):
     ahead = "it is next" if place == 1 else f"{place - 1} waiting before it"
     return f"waiting in line, number {place} ({ahead}): {running} at a time on this machine{why}"
 
-
-# --- One latency at a time on the machine ---------------------------------------------------------------
-
-LATENCY_TURN = "\0optlib-latency-timing"  # an abstract Unix socket name: one holder per machine (network namespace)
-
-
-def try_latency_turn():
-    """The machine's one turn to time a latency, or None while another process holds it.
-
-    Sweeps of every data folder (two apps, two CLIs with different ``OPTLIB_HOME``) take turns here: the
-    turn is a socket bound to one abstract name, which only one process can hold and which the kernel frees
-    when its holder ends, however it ends. Close the socket to give the turn back.
-    """
-    import socket
-
-    holder = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        holder.bind(LATENCY_TURN)
-    except OSError:  # EADDRINUSE: another process is timing
-        holder.close()
-        return None
-    return holder

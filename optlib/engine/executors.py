@@ -31,7 +31,7 @@ import time
 from multiprocessing.connection import Connection
 
 from optlib import paths
-from optlib.engine import admission, job, messages, processes, sandbox, wire
+from optlib.engine import job, machine, messages, processes, sandbox, wire
 from optlib.engine.processes import die_with_parent, how_it_ended
 from optlib.errors import InputError, first_line
 
@@ -372,7 +372,7 @@ class _MemoryWatchdog:
 
 class _Quiet:
     """One worker at a time times a latency while the others are paused, and one sweep at a time on the
-    machine (:func:`optlib.engine.admission.try_latency_turn`), whatever its data folder."""
+    machine (:func:`optlib.engine.machine.try_latency_turn`), whatever its data folder."""
 
     def __init__(self, pool):
         self.pool, self.owner, self.waiting, self.turn = pool, None, [], None
@@ -410,7 +410,7 @@ class _Quiet:
 
     def _next(self):
         if self.owner is None and self.waiting:
-            self.turn = admission.try_latency_turn()
+            self.turn = machine.try_latency_turn()
             if self.turn is None:
                 return  # another sweep on this machine is timing: retry() asks again
             self.owner = self.waiting.pop(0)
@@ -437,7 +437,10 @@ def _messages(pool, timeout):
         if worker.conn in ready:
             try:
                 while worker.paused_at is None and worker.conn.poll():
-                    yield worker, messages.receive(worker.conn, *WORKER_SAYS)
+                    message = messages.receive(worker.conn, *WORKER_SAYS, fields=WORKER_FIELDS)
+                    if isinstance(message, messages.Done) and not isinstance(message.result.spec, job.Spec):
+                        raise wire.WireError("a result of no job")
+                    yield worker, message
                 continue
             except (EOFError, OSError, wire.WireError):  # gone, or it sent what no worker sends
                 pass
@@ -449,6 +452,7 @@ def _messages(pool, timeout):
 
 # What a worker may say; anything else counts as the worker dying.
 WORKER_SAYS = (messages.Ready, messages.Fatal, messages.Reported, messages.Quiet, messages.Loud, messages.Done)
+WORKER_FIELDS = {messages.Reported: {"event": job.Event}, messages.Done: {"result": job.Result}}
 
 
 @dataclasses.dataclass(frozen=True)

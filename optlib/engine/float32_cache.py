@@ -16,8 +16,9 @@ import os
 import time
 
 from optlib import paths
-from optlib.engine import sandbox
 from optlib.inputs import limits
+
+SANDBOXED = "OPTLIB_SANDBOX"  # set in every sandboxed child (optlib.engine.sandbox.ENV; not imported: it imports us)
 
 
 def float32_bytes(fingerprint, make):
@@ -46,7 +47,7 @@ def float32_bytes(fingerprint, make):
             partial = path.with_suffix(".partial")
             partial.write_bytes(content)
             os.replace(partial, path)
-        if not os.environ.get(sandbox.ENV):  # a sandboxed worker can remove only its own: its sweep prunes
+        if not os.environ.get(SANDBOXED):  # a sandboxed worker can remove only its own: its sweep prunes
             prune(root(), limit, keep=model)
     return made, {"convert_s": convert_s, "reused": False}
 

@@ -12,7 +12,7 @@ that was subverted can neither run code in its parent nor make it act on a messa
 
 from dataclasses import dataclass
 
-from optlib.engine import job, wire
+from optlib.engine import wire
 
 
 @wire.register
@@ -32,9 +32,9 @@ class Fatal:
 @wire.register
 @dataclass(frozen=True)
 class Reported:
-    """A job's progress."""
+    """A job's progress (an :class:`optlib.engine.job.Event`)."""
 
-    event: job.Event
+    event: object
 
 
 @wire.register
@@ -52,9 +52,9 @@ class Loud:
 @wire.register
 @dataclass(frozen=True)
 class Done:
-    """A job's Result (its spec is the parent's, whatever this one says)."""
+    """A job's Result (an :class:`optlib.engine.job.Result`; its spec is the parent's, whatever this one says)."""
 
-    result: job.Result
+    result: object
 
 
 @wire.register
@@ -82,21 +82,21 @@ class Progress:
     args: tuple
 
 
-FIELD_TYPES = {Fatal: {"text": str}, Reported: {"event": job.Event}, Done: {"result": job.Result},
-               Failure: {"kind": str, "text": str}, Progress: {"args": tuple}}
+FIELD_TYPES = {Fatal: {"text": str}, Failure: {"kind": str, "text": str}, Progress: {"args": tuple}}
 
 
-def receive(conn, *kinds):
+def receive(conn, *kinds, fields=None):
     """The next message on ``conn``, which must be one of ``kinds`` with fields of their types.
+
+    Args:
+        fields: {kind: {field: type}} beyond :data:`FIELD_TYPES` (the executors' job types).
 
     Raises:
         EOFError, OSError: the child closed its end, died, or stalled half-way through a message.
         wire.WireError: it sent what no such child sends.
     """
     message = wire.recv(conn)
-    if type(message) not in kinds or any(not isinstance(getattr(message, name), kind)
-                                         for name, kind in FIELD_TYPES.get(type(message), {}).items()):
+    types = {**FIELD_TYPES.get(type(message), {}), **(fields or {}).get(type(message), {})}
+    if type(message) not in kinds or any(not isinstance(getattr(message, name), kind) for name, kind in types.items()):
         raise wire.WireError(f"a message no such child sends ({type(message).__name__})")
-    if isinstance(message, Done) and not isinstance(message.result.spec, job.Spec):
-        raise wire.WireError("a result of no job")
     return message

@@ -1,5 +1,5 @@
 """Latency timing takes turns on the machine, not only within a data folder: two sweeps with different
-``OPTLIB_HOME`` (two apps, two CLIs) never time a latency at the same moment (optlib/engine/admission.py,
+``OPTLIB_HOME`` (two apps, two CLIs) never time a latency at the same moment (optlib/engine/machine.py,
 try_latency_turn), and each latency records how long it waited for its turn."""
 
 import json
@@ -7,15 +7,15 @@ import os
 import subprocess
 import sys
 
-from optlib.engine import admission
+from optlib.engine import machine
 
 
 def test_the_latency_turn_is_one_per_machine_and_comes_back_when_given_back():
-    first = admission.try_latency_turn()
+    first = machine.try_latency_turn()
     assert first is not None
-    assert admission.try_latency_turn() is None  # held (by this process here; by any process in general)
+    assert machine.try_latency_turn() is None  # held (by this process here; by any process in general)
     first.close()
-    again = admission.try_latency_turn()
+    again = machine.try_latency_turn()
     assert again is not None
     again.close()
 

@@ -9,6 +9,9 @@ import pytest
 from optlib.engine import job, messages, wire
 
 
+FIELDS = {messages.Reported: {"event": job.Event}, messages.Done: {"result": job.Result}}
+
+
 def _pair():
     ours, theirs = socket.socketpair()
     return Connection(ours.detach()), Connection(theirs.detach())
@@ -18,18 +21,38 @@ def test_an_expected_message_comes_through_whole():
     parent, child = _pair()
     result = job.Result(job.Spec(0, "int8", {}, "k"), "ok", None, {"size_bytes": 10}, b"TFL3")
     wire.send(child, messages.Done(result))
-    assert messages.receive(parent, messages.Done, messages.Ready) == messages.Done(result)
+    assert messages.receive(parent, messages.Done, messages.Ready, fields=FIELDS) == messages.Done(result)
 
 
 @pytest.mark.parametrize("sent", [
     messages.Answer("a page work's answer, on a worker's pipe"),
     messages.Fatal(b"bytes where text belongs"),
     messages.Reported("not an event"),
-    messages.Done(job.Result(b"not a spec", "ok")),
     ("ready",),  # the old tuple form
 ])
 def test_a_message_of_another_kind_or_with_fields_of_other_types_is_refused(sent):
     parent, child = _pair()
     wire.send(child, sent)
     with pytest.raises(wire.WireError):
-        messages.receive(parent, messages.Ready, messages.Fatal, messages.Reported, messages.Done)
+        messages.receive(parent, messages.Ready, messages.Fatal, messages.Reported, messages.Done, fields=FIELDS)
+
+
+def test_a_worker_result_of_no_job_counts_as_the_worker_dying():
+    from optlib.engine.executors import _messages
+
+    class Process:
+        def poll(self):
+            return None
+
+    class Worker:
+        def __init__(self):
+            self.conn, self.other_end = _pair()
+            self.process, self.paused_at = Process(), None
+
+        def wait_exit(self):
+            return -9
+
+    worker = Worker()
+    wire.send(worker.other_end, messages.Done(job.Result(b"not a spec", "ok")))
+    got = list(_messages([worker], timeout=0.5))
+    assert len(got) == 1 and type(got[0][1]).__name__ == "Died"
