@@ -537,26 +537,26 @@ def savedmodel_folder_tfop_io(folder, marker):
     return _saved_model_folder(_tfop_model(), Path(folder) / "savedmodel_folder_tfop_io", edit, compact=False)
 
 
+def _zip_of(maker, folder, marker, name, member):
+    """A ``.zip`` named ``name`` holding, as ``member``, the one model file ``maker`` makes."""
+    with tempfile.TemporaryDirectory() as scratch:
+        inner = maker(Path(scratch), marker)
+        path = Path(folder) / name
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bundle:
+            bundle.write(inner, member)
+    return path
+
+
 def zip_of_h5_slicing(folder, marker):
     """A ``.zip`` holding one ``.h5`` model: the SlicingOpLambda ``io.write_file`` of ``h5_slicing_write_file``.
     Naive loading of the extracted ``.h5``: marker written."""
-    with tempfile.TemporaryDirectory() as scratch:
-        inner = h5_slicing_write_file(Path(scratch), marker)
-        path = Path(folder) / "zip_of_h5_slicing.zip"
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bundle:
-            bundle.write(inner, "model/model.h5")
-    return path
+    return _zip_of(h5_slicing_write_file, folder, marker, "zip_of_h5_slicing.zip", "model/model.h5")
 
 
 def zip_of_keras_module_import(folder, marker):
     """A ``.zip`` holding one ``.keras`` model: the module-import Lambda of ``keras_module_import``. Naive
     loading of the extracted ``.keras``: marker written."""
-    with tempfile.TemporaryDirectory() as scratch:
-        inner = keras_module_import(Path(scratch), marker)
-        path = Path(folder) / "zip_of_keras_module_import.zip"
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bundle:
-            bundle.write(inner, "model.keras")
-    return path
+    return _zip_of(keras_module_import, folder, marker, "zip_of_keras_module_import.zip", "model.keras")
 
 
 def keras_tfop_py_function(folder, marker):

@@ -181,7 +181,7 @@ def run(context, spec):
         progress(0.92, "measuring")
         metrics = _measure(context, built, spec.settings)
         metrics.update(build_s=round(build_s, 2), total_s=round(time.perf_counter() - started, 2))
-        metrics["phases_s"] = {**getattr(context, "load_s", {}), "build": round(build_s, 3), **metrics["phases_s"]}
+        metrics["phases_s"] = {**context.load_s, "build": round(build_s, 3), **metrics["phases_s"]}
         return Result(spec, "ok", None, metrics, built.tflite, started_at, time.time(), host, pid)
     except Exception as problem:  # one failing scheme never takes down the sweep
         error = str(problem) if isinstance(problem, InputError) else f"{type(problem).__name__}: {first_line(problem)}"
@@ -208,8 +208,7 @@ def _measure(context, built, settings):
         metrics.update(task_metrics.measure(context, path, built.model))
         phase("evaluate")  # accuracy on LiteRT and fidelity to the float model
         # The sweep's other workers are paused, and no other sweep on the machine times, while this one does.
-        phase("evaluate")
-        with context.quiet() as waited:
+        with context.quiet():
             phase("latency_wait")  # for the other workers to pause and the machine's latency turn
             load = os.getloadavg()[0]  # what else ran on the machine (other sweeps, other programs)
             sample = d.xs_test[0][0] if len(d.inputs) == 1 else None  # several inputs: zeros in each
@@ -218,7 +217,7 @@ def _measure(context, built, settings):
                                                     settings["runs"], settings["warmup"])
             timed_to = time.time()
             phase("latency")
-        metrics["latency_ms"].update(load_1m=round(load, 2), waited_s=round(waited or 0.0, 3),
+        metrics["latency_ms"].update(load_1m=round(load, 2), waited_s=phases["latency_wait"],
                                      timed=[round(timed_from, 3), round(timed_to, 3)])
         stats = measure.weight_stats(path)
         phase("weights")  # sparsity and unique values, read from the file

@@ -27,7 +27,6 @@ file is also loaded only in a sandboxed child (:mod:`optlib.engine.sandbox`).
 
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -101,7 +100,7 @@ def check(path, kind, trusted=False):
 
     Args:
         path: the file or SavedModel folder.
-        kind: "keras", "h5", "savedmodel" or "zip" (see :func:`optlib.inputs.models.resolve`).
+        kind: "keras", "h5" or "savedmodel" (a ``.zip`` is extracted by :func:`optlib.inputs.models.check` first).
         trusted: allow ``Lambda`` layers and unknown objects (the operator's choice; runs the file's code).
 
     Raises:
@@ -109,22 +108,11 @@ def check(path, kind, trusted=False):
         InputError: the file cannot be read (truncated, not a model).
     """
     path = Path(path)
-    if kind == "zip":
-        with tempfile.TemporaryDirectory(prefix="optlib-check-") as folder:
-            inner = archive.extract_model_zip(path, Path(folder))
-            return check(inner, _kind_of(inner), trusted)
     configs = list(read_configs(path, kind))  # sizes and syntax: checked even when the walk below is not
     if trusted or os.environ.get(SKIP) == "1":  # SKIP: only the tests that prove the sandbox holds alone
         return
     for where, config in configs:
         _Walk(path.name).object_or_value(config, where)
-
-
-def _kind_of(path):
-    if path.is_dir():
-        return "savedmodel"
-    with open(path, "rb") as handle:
-        return "h5" if handle.read(8) == b"\x89HDF\r\n\x1a\n" else "keras"
 
 
 def read_configs(path, kind):

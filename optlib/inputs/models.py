@@ -156,7 +156,11 @@ def check(source, trusted=False):
     """
     from optlib.inputs import allowlist
 
-    if source.kind != "zoo":
+    if source.kind == "zip":
+        with tempfile.TemporaryDirectory(prefix="optlib-check-") as folder:
+            inner = archive.extract_model_zip(source.path, Path(folder))
+            allowlist.check(inner, _kind_of(inner), trusted)
+    elif source.kind != "zoo":
         allowlist.check(source.path, source.kind, trusted)
 
 
