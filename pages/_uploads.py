@@ -136,4 +136,14 @@ def _facts_outcome(name, args, fingerprints, what):
     from optlib.inputs import facts
 
     touches = isolated.Touches(model=args[0], data=args[2] if len(args) > 2 else "")
-    return _shared.outcome(isolated.call, getattr(facts, name), *args, what=what, touches=touches)
+
+    def read():
+        from optlib.inputs import data
+
+        if touches.data and data.tfds_downloads_allowed():  # a tfds dataset is downloaded first, if it must be
+            from optlib.engine import datasets
+
+            datasets.prepare(data.resolve(touches.data))
+        return isolated.call(getattr(facts, name), *args, what=what, touches=touches)
+
+    return _shared.outcome(read)

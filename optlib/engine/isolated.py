@@ -44,12 +44,14 @@ class Touches:
         model, data: model and data references ("" for none).
         files: other files it reads (the artifacts of stored runs).
         write: folders it writes (where a bundle's source model is saved).
+        network: it uses the network (downloading a tfds dataset the operator allows; no model work).
     """
 
     model: str = ""
     data: str = ""
     files: tuple = ()
     write: tuple = ()
+    network: bool = False
 
     def reach(self):
         from optlib.engine import sandbox
@@ -98,7 +100,7 @@ def call(work, *args, progress=None, what=None, memory=None, waiting=None, touch
     read, write = touches.reach()
     with admission.turn(waiting, queue="page-work", limit=limits.max_page_work(), label=what):
         process, conn = processes.start(__name__, os.getpid(), pythonpath=sys.path, read=read, write=write,
-                                        packages=_package_of(work))
+                                        packages=_package_of(work), network=touches.network)
         try:
             watched = processes.Memory(process)
             conn.send((work, args, kwargs, progress is not None))

@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection
 from optlib.engine import sandbox
 
 
-def start(module, *args, pythonpath, read=(), write=(), packages=()):
+def start(module, *args, pythonpath, read=(), write=(), packages=(), network=False):
     """Start ``python -m module FD *args`` in its sandbox; return (its Popen, our Connection to it; FD is its end).
 
     Args:
@@ -31,6 +31,7 @@ def start(module, *args, pythonpath, read=(), write=(), packages=()):
         read: files and folders it may read besides the system's, Python's and optlib's (its inputs).
         write: folders it may write besides its scratch folder.
         packages: folders of other top-level packages it imports code from (besides optlib), readable too.
+        network: it may use the network (the tfds download child only).
     """
     remove_orphans()
     ours, theirs = socket.socketpair()
@@ -43,7 +44,7 @@ def start(module, *args, pythonpath, read=(), write=(), packages=()):
         os.symlink(folder, os.path.join(code, os.path.basename(folder)))
     code_paths = sandbox.importable(pythonpath)  # where it imports from, the data folder's ancestors left out
     policy = sandbox.Policy(tuple(str(p) for p in (*read, *packages, *code_paths)),
-                            (scratch, *(str(p) for p in write)))
+                            (scratch, *(str(p) for p in write)), network)
     env = {**sandbox.environment(), "PYTHONPATH": os.pathsep.join([code, *(p for p in pythonpath if p)]),
            sandbox.ENV: policy.to_env(), "TMPDIR": scratch}
     # A message that stops half-way for this long is a child that will not finish it (a running child writes on).

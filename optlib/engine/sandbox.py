@@ -75,10 +75,13 @@ class Policy:
     Attributes:
         read: files and folders it may read (its inputs).
         write: folders it may read and write (its scratch folder first).
+        network: it may use the network (only the child that downloads a tfds dataset the operator allows,
+            :func:`optlib.engine.datasets.prepare`; it reads and writes no model).
     """
 
     read: tuple = ()
     write: tuple = ()
+    network: bool = False
 
     def to_env(self):
         return json.dumps(asdict(self))
@@ -86,7 +89,7 @@ class Policy:
     @classmethod
     def from_env(cls, text):
         values = json.loads(text)
-        return cls(tuple(values.get("read", ())), tuple(values.get("write", ())))
+        return cls(tuple(values.get("read", ())), tuple(values.get("write", ())), values.get("network") is True)
 
 
 @dataclass(frozen=True)
@@ -216,7 +219,8 @@ def apply(policy):
         return False
     libc = _libc()
     libc.syscall.restype = ctypes.c_long
-    _no_network(libc)
+    if not policy.network:
+        _no_network(libc)
     handled = EXECUTE | WRITE_FILE | READ_FILE | READ_DIR | REMOVE_DIR | REMOVE_FILE | MAKE_CHAR | MAKE_DIR \
         | MAKE_REG | MAKE_SOCK | MAKE_FIFO | MAKE_BLOCK | MAKE_SYM
     if abi >= 2:
@@ -225,7 +229,7 @@ def apply(policy):
         handled |= TRUNCATE
     if abi >= 5:
         handled |= IOCTL_DEV
-    attr = _RulesetAttr(handled, NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0,
+    attr = _RulesetAttr(handled, NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 and not policy.network else 0,
                         SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0)
     size = ctypes.sizeof(ctypes.c_uint64) * (3 if abi >= 6 else 2 if abi >= 4 else 1)
     ruleset = libc.syscall(_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))

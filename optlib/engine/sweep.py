@@ -10,7 +10,7 @@ Result comes back. A failure stays with its scheme.
 
 from dataclasses import dataclass
 
-from optlib.engine import admission, executors, float32_cache, grid, sandbox, schemes
+from optlib.engine import admission, datasets, executors, float32_cache, grid, sandbox, schemes
 from optlib.engine.job import Inputs, Spec, gave_up
 from optlib.engine.store import Store, result_row, run_key
 from optlib.errors import first_line
@@ -107,6 +107,7 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
         InputError: the model, the data or the settings cannot be used at all.
     """
     inputs, specs = plan(model_ref, data_ref, selection, overrides, weights, trusted, task)  # nothing written before
+    datasets.prepare(inputs.data)  # a tfds download, where the operator allows it (workers have no network)
     if budget_s and executor is not None:
         raise ValueError("budget_s applies to the default executor; pass LocalWorkers(budget_s=...) instead")
     store = store if isinstance(store, Store) else Store(store)

@@ -102,7 +102,7 @@ CASES = {
     "Lambda layer in .keras": (["--model", "{lambda.keras}", "--data", "digits"], ["Lambda", "refused"]),
     "Lambda layer in .h5": (["--model", "{lambda.h5}", "--data", "digits"], ["Lambda", "refused"]),
     "tfds data not prepared, no network": (["--model", "digits_cnn", "--data", "tfds:mnist"],
-                                           ["not prepared in", "TFDS_DATA_DIR"]),
+                                           ["not prepared on this server", "OPTLIB_TFDS_DOWNLOADS=1"]),
     "zip with ../ paths": (["--model", "{slip.zip}", "--data", "digits"], ["points outside the archive"]),
 }
 

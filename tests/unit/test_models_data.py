@@ -125,11 +125,12 @@ def test_tfds_dataset_prepared_locally(tmp_path, monkeypatch, digits_arrays, tin
                 yield i, {"image": (image[..., None] * 255 / 16).astype(np.uint8), "label": int(label)}
 
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    TinyDigits(data_dir=str(tmp_path / "tfds")).download_and_prepare()  # prepared on the server beforehand
     rows = one(tiny_model_path, "tfds:tiny_digits", tmp_path, executor=InProcess())  # the builder lives here
     assert rows[0]["status"] == "ok" and rows[0]["accuracy"] > 0.5 and rows[0]["accuracy_samples"] == 360
     with pytest.raises(InputError, match="has no split 'validation'; it has: "):
         one(tiny_model_path, "tfds:tiny_digits:validation", tmp_path, executor=InProcess())
-    with pytest.raises(InputError, match="tfds has no dataset 'no_such_dataset_xyz'"):
+    with pytest.raises(InputError, match="'no_such_dataset_xyz' is not prepared on this server"):
         one(tiny_model_path, "tfds:no_such_dataset_xyz", tmp_path)
 
 
