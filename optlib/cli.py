@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from optlib.engine import schemes
 from optlib.errors import InputError
@@ -89,6 +90,8 @@ def build_parser():
     layers.add_argument("--json", action="store_true", help="print the whole report as one JSON document")
 
     listing = sub.add_parser("schemes", help="list the schemes and their settings")
+    listing.add_argument("--model", help="say which schemes this model can take, and why not the others "
+                                         "(read from the file's format, nothing is loaded)")
     listing.add_argument("--json", action="store_true")
 
     recommend = sub.add_parser("recommend", help="answer the wizard's questions, get ranked schemes")
@@ -193,15 +196,24 @@ def format_table(rows):
 
 
 def _schemes(args):
+    from optlib.inputs import graph_models, models
+
     schemes.check_plugins()
+    form = models.resolve(args.model).form if args.model else "keras"
+    in_all = schemes.for_form(form)
     rows = [{"name": s.name, "family": s.family, "title": s.title, "needs": s.needs, "summary": s.summary,
              "settings": {p.name: p.default for p in schemes.params_of(s.name)},
              "ranges": {p.name: list(p.choices) if p.choices else [p.min, p.max] for p in schemes.params_of(s.name)
                         if p.choices or p.min is not None or p.max is not None},
-             "backend": s.backend, "in_all": s.name in schemes.names()}
+             "backend": s.backend, "in_all": s.name in in_all, "cannot": schemes.refusal(s.name, form)}
             for s in schemes.list_schemes(variants=True)]
     if args.json:
         print(json.dumps(rows))
+    elif args.model:
+        print(f"{Path(args.model).name} is {graph_models.FORMS[form]}.")
+        for r in rows:
+            print(f"{r['name']:<18}{'in all' if r['in_all'] else 'can run' if not r['cannot'] else 'no':<9}"
+                  f"{r['cannot'] or r['title']}")
     else:
         for r in rows:
             print(f"{r['name']:<18}{r['family']:<15}{r['summary']}")

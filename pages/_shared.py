@@ -149,6 +149,17 @@ def task():
     return st.session_state["app_task"]
 
 
+def model_form():
+    """What the current model is (``ModelSource.form``: keras, savedmodel, tflite, tflite-quantized), read from
+    its file without loading it; "keras" when the reference does not resolve (the pages say why elsewhere)."""
+    from optlib.inputs import models
+
+    try:
+        return models.resolve(model_ref()).form
+    except InputError:
+        return "keras"
+
+
 def model_label():
     """The model as a person knows it: zoo name or the uploaded file's name."""
     return st.session_state["app_model_label"] or st.session_state["app_model_ref"]

@@ -18,7 +18,7 @@ from optlib.errors import InputError
 from optlib.inputs import archive
 from pages import _shared
 
-MODEL_UPLOAD_TYPES = ("keras", "h5", "zip")
+MODEL_UPLOAD_TYPES = ("keras", "h5", "zip", "tflite")
 DATA_UPLOAD_TYPES = {"npz": ("npz",), "zip": ("zip",)}
 
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from optlib.inputs import data, models, tasks
+from optlib.inputs import data, graph_models, models, tasks
 from optlib.errors import InputError
 from pages import _shared, _uploads, _workspace
 
@@ -39,7 +39,8 @@ def model_ui():
                        "architecture is untrained and only size and latency are meaningful.")
         return name, ""
     uploaded = st.file_uploader(
-        f"A .keras file, an .h5 file, or a .zip of a SavedModel folder (up to {_uploads.upload_limit_mb()} MB)",
+        f"A .keras or .h5 file, a .tflite (from TensorFlow, PyTorch, JAX or ONNX tools), or a .zip of a "
+        f"SavedModel folder (up to {_uploads.upload_limit_mb()} MB)",
         type=list(_uploads.MODEL_UPLOAD_TYPES), key="data_model_upload")
     trusted_loading_ui()
     if uploaded is None:
@@ -144,12 +145,16 @@ def model_facts_ui(facts):
     columns = st.columns(4)
     columns[0].metric("Input shape", " × ".join(map(str, facts["input_shape"])))
     columns[1].metric("Parameters", f"{facts['parameters']:,}")
-    columns[2].metric("Layers", facts["layers"])
+    columns[2].metric("Operators" if facts.get("form", "keras").startswith("tflite") else "Layers",
+                      facts["layers"] or _shared.GAP)
     columns[3].metric("Classes", facts["classes"] or _shared.GAP)
     ports = [f"input `{p['name']}` {' × '.join(map(str, p['shape']))} ({p['dtype']})" for p in facts["inputs"]]
     ports += [f"output `{o['name']}` {' × '.join(map(str, o['shape']))}" + (f" ({o['activation']})" if o["activation"]
                                                                           else "") for o in facts["outputs"]]
     st.caption("; ".join(ports))
+    follows = graph_models.WHAT_FOLLOWS.get(facts.get("form", "keras"))
+    if follows:  # what this format can and cannot take, before any run
+        st.info(f"This model is {follows}", icon=":material/info:")
 
 
 def data_facts_ui(facts):

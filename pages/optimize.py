@@ -14,13 +14,27 @@ from pages._optimize_backends import lq_schemes_ui
 _shared.through_router(__file__)
 
 def select_family(family):
-    """Button callback: select exactly the schemes of one family (or all with None)."""
+    """Button callback: select exactly the schemes of one family (or all with None) that this model can take."""
+    form = _shared.model_form()
     for scheme in schemes.list_schemes():
-        st.session_state[_shared.scheme_key(scheme.name)] = family is None or scheme.family == family
+        st.session_state[_shared.scheme_key(scheme.name)] = (family is None or scheme.family == family) \
+            and not schemes.refusal(scheme.name, form)
+
+
+def scheme_box(scheme, form, where=st):
+    """One scheme's checkbox: disabled, with the reason, when this model cannot take it (never selected then)."""
+    key = _shared.scheme_key(scheme.name)
+    why_not = schemes.refusal(scheme.name, form)
+    if why_not and st.session_state.get(key):
+        st.session_state[key] = False
+    where.checkbox(f"{scheme.title} (`{scheme.name}`)", key=key, disabled=bool(why_not),
+                   help=f"Not for this model: {why_not}." if why_not else scheme.summary)
+    return why_not
 
 
 def schemes_ui():
     """Draw the scheme checkboxes grouped by family; return the selected names in registry order."""
+    form = _shared.model_form()
     buttons = st.columns(4)
     buttons[0].button("Post-training only", key="optimize_ptq_button", on_click=select_family,
                       args=("post-training",), width="stretch")
@@ -33,10 +47,9 @@ def schemes_ui():
         with column.container(border=True):
             st.markdown(f"**{schemes.FAMILY_TITLES[family]}**")
             for scheme in schemes.list_schemes(family=family):
-                st.checkbox(f"{scheme.title} (`{scheme.name}`)", key=_shared.scheme_key(scheme.name),
-                            help=scheme.summary)
-                st.caption(f"Needs {schemes.NEEDS[scheme.needs]}.")
-    return [name for name in schemes.names() if st.session_state[_shared.scheme_key(name)]] + lq_schemes_ui()
+                why_not = scheme_box(scheme, form)
+                st.caption(f"Not for this model: {why_not}." if why_not else f"Needs {schemes.NEEDS[scheme.needs]}.")
+    return [name for name in schemes.names() if st.session_state[_shared.scheme_key(name)]] + lq_schemes_ui(form)
 
 
 def param_widget(param, used_by):

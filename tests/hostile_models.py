@@ -280,6 +280,28 @@ def savedmodel_graph_code_as_dense(folder, marker):
     return _saved_model_folder(model, Path(folder) / "savedmodel_graph_code_as_dense", rename, compact=False)
 
 
+def savedmodel_plain_write_file(folder, marker):
+    """A plain SavedModel (``tf.saved_model.save`` of a ``tf.Module``, no Keras metadata) whose serving
+    signature writes the marker (a WriteFile op in its graph). Naive loading (``tf.saved_model.load``):
+    loads; the marker is written when the signature runs."""
+    tf = _tf()
+
+    class Serving(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = tf.Variable(tf.ones((64, 10)) / 64.0)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 1], tf.float32, name="image")])
+        def serve(self, image):
+            tf.io.write_file(str(marker), tf.strings.as_string(tf.reduce_sum(image)))
+            return {"scores": tf.nn.softmax(tf.matmul(tf.reshape(image, (-1, 64)), self.scale))}
+
+    module = Serving()
+    path = Path(folder) / "savedmodel_plain_write_file"
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return path
+
+
 def _zip_folder(folder, path, prefix):
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bundle:
         for file in sorted(Path(folder).rglob("*")):
@@ -641,6 +663,9 @@ CATALOGUE = {
     "savedmodel_graph_code_as_dense": (savedmodel_graph_code_as_dense,
                                        "SavedModel folder: a custom layer writing in its graph, renamed Dense in "
                                        "the metadata, so it is revived from saved_model.pb"),
+    "savedmodel_plain_write_file": (savedmodel_plain_write_file,
+                                    "plain SavedModel (no Keras metadata): its serving signature holds a WriteFile "
+                                    "op"),
     "keras_slicing_write_file": (keras_slicing_write_file,
                                  ".keras: SlicingOpLambda names io.write_file, fed the marker path as a constant"),
     "h5_slicing_write_file": (h5_slicing_write_file, ".h5: the same SlicingOpLambda io.write_file in model_config"),
@@ -690,6 +715,7 @@ CATALOGUE = {
 # False = no marker (tf_keras fails, or loads without writing).
 NAIVE = {
     "savedmodel_graph_code_as_dense": "call",
+    "savedmodel_plain_write_file": "call",
     "keras_slicing_write_file": True,
     "h5_slicing_write_file": True,
     "savedmodel_zip_lambda_compact_json": True,

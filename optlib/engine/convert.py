@@ -31,14 +31,20 @@ def _recurrent(model):
     """True when the model has a recurrent layer (LSTM, GRU, ...): those convert with a fixed batch."""
     from optlib._keras import keras
 
+    if _saved_model(model):
+        return False
     return any(isinstance(layer, keras().layers.RNN) for layer in model.submodules)
+
+
+def _saved_model(model):
+    return getattr(model, "form", "") == "savedmodel"
 
 
 def converter_for(model, recipe, representative=None, fixed_batch=False):
     """Return a TFLiteConverter for a Keras model, set up following ``recipe`` (not yet run).
 
     Args:
-        model: a Keras (tf_keras) model.
+        model: a Keras (tf_keras) model, or a plain SavedModel (:class:`optlib.inputs.graph_models.SavedModelGraph`).
         recipe: converter settings, see the module docstring.
         representative: float32 array of calibration inputs, if the recipe needs them.
         fixed_batch: trace the model with a batch of one (what :func:`convert` falls back to when the
@@ -47,7 +53,12 @@ def converter_for(model, recipe, representative=None, fixed_batch=False):
     from optlib._keras import tf
 
     lite = tf().lite
-    converter = _fixed_batch_converter(model) if fixed_batch else lite.TFLiteConverter.from_keras_model(model)
+    if _saved_model(model):  # a plain SavedModel (optlib.inputs.graph_models): its chosen signature
+        converter = lite.TFLiteConverter.from_saved_model(model.folder, signature_keys=[model.signature])
+    elif fixed_batch:
+        converter = _fixed_batch_converter(model)
+    else:
+        converter = lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [getattr(lite.Optimize, o) for o in recipe.get("optimizations", [])]
     if recipe.get("supported_types"):
         converter.target_spec.supported_types = [getattr(tf(), t) for t in recipe["supported_types"]]

@@ -68,7 +68,7 @@ class Result:
 
     Attributes:
         spec: the job.
-        status: "ok", "failed" or "timeout".
+        status: "ok", "failed", "timeout" or "skipped" (the model cannot take the scheme: ``error`` says why).
         error: why it did not succeed (None when ok).
         metrics: every measured figure (accuracy, sizes, latency, sparsity, ...),
             the converter and training recipe, and timings.
@@ -128,12 +128,20 @@ class Context:
         self._keras_outputs = weakref.WeakKeyDictionary()
         self._float32 = None  # (bytes, facts), made on first use
 
+    @property
+    def form(self):
+        """What the loaded model is: "keras", "savedmodel", "tflite" or "tflite-quantized"."""
+        return getattr(self.model, "form", "keras")
+
     def float32(self):
         """The model converted to float32 TFLite once (:mod:`optlib.engine.float32_cache`), shared by the
-        float32 baseline and every LiteRT Quantizer scheme. Returns (bytes, {"convert_s", "reused"})."""
+        float32 baseline and every LiteRT Quantizer scheme; a float ``.tflite`` model is its own.
+        Returns (bytes, {"convert_s", "reused"})."""
         from optlib.engine.convert import convert
         from optlib.engine.float32_cache import float32_bytes
 
+        if self.form == "tflite":
+            return self.model.tflite, {"convert_s": 0.0, "reused": True, "given": True}
         if self._float32 is None:
             self._float32 = float32_bytes(self.inputs.model.fingerprint, lambda: convert(self.model, {}))
             return self._float32
@@ -146,6 +154,16 @@ class Context:
         """
         import numpy as np
 
+        if model not in self._keras_outputs and hasattr(model, "tflite"):  # a .tflite model: its own outputs
+            from optlib.engine import outputs
+
+            self._keras_outputs[model] = outputs.predict(model.tflite, self.data.xs_test,
+                                                         [p.name for p in self.data.inputs],
+                                                         [o.name for o in self.data.outputs])
+        elif model not in self._keras_outputs and hasattr(model, "function"):  # a SavedModel's signature
+            xs, count = self.data.xs_test, self.data.test_count
+            chunks = [model.predict([x[i:i + 64] for x in xs]) for i in range(0, count, 64)]
+            self._keras_outputs[model] = [np.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
         if model not in self._keras_outputs:
             xs, count, many = self.data.xs_test, self.data.test_count, len(self.data.outputs) > 1
             chunks = [model.predict_on_batch(xs[0][i:i + 64] if len(xs) == 1 else [x[i:i + 64] for x in xs])
@@ -174,6 +192,9 @@ def run(context, spec):
         context.events(Event(spec.index, spec.scheme, stage, within, message, pid, host))
 
     progress(0.0, "starting", "starting")
+    why_not = schemes.refusal(spec.scheme, context.form, getattr(context.model, "untrainable", ""))
+    if why_not:  # this model cannot take the scheme: its row says why, nothing ran
+        return Result(spec, "skipped", why_not, {}, None, started_at, time.time(), host, pid)
     try:
         job = Job(spec.scheme, context.model, context.data, spec.settings, progress, context.float32)
         built = schemes.get(spec.scheme).build_function()(job)

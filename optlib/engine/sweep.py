@@ -74,7 +74,7 @@ def plan(model_ref, data_ref, selection="all", overrides=None, weights=None, tru
     if inputs.model.kind != "zoo":
         sandbox.require_for_untrusted(trusted)  # no sandbox on this machine: refused unless the operator allows
     models.check(inputs.model, trusted)  # the allowlist, before anything loads
-    selected = schemes.select(selection)
+    selected = schemes.select(selection, inputs.model.form)  # all: what this model can take
     grid.check(overrides)  # a setting may take several values: one job per combination
     specs = []
     for name in selected:

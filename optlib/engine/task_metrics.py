@@ -53,6 +53,11 @@ def measure(context, path, built_model):
               "accuracy_samples": d.test_count, "labels": labels is not None,
               "fidelity": primary["fidelity"], "outputs": per_output}
     result.update({f"fidelity_{key}": value for key, value in primary["fidelity"].items()})
+    if context.form == "tflite-quantized":  # no float model to compare with: its outputs are its own reference
+        result["fidelity"] = None
+        result.update({f"fidelity_{key}": None for key in primary["fidelity"]})
+        for entry in per_output:
+            entry["fidelity"] = None
     if not context.inputs.model.trained:
         result["accuracy_note"] = context.inputs.model.note
     elif labels is None:

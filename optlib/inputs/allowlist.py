@@ -108,11 +108,86 @@ def check(path, kind, trusted=False):
         InputError: the file cannot be read (truncated, not a model).
     """
     path = Path(path)
+    if kind == "tflite":  # no configuration and no code: the runtime reads it, in the sandbox
+        return
     configs = list(read_configs(path, kind))  # sizes and syntax: checked even when the walk below is not
     if trusted or os.environ.get(SKIP) == "1":  # SKIP: only the tests that prove the sandbox holds alone
         return
+    if kind == "savedmodel" and not configs:  # a plain SavedModel: its graph's ops
+        check_graph(path)
     for where, config in configs:
         _Walk(path.name).object_or_value(config, where)
+
+
+# TensorFlow ops a plain SavedModel's graph may not hold: they run Python, or reach files by a path in the
+# graph. (The saver's SaveV2 and MergeV2Checkpoints, in every SavedModel, only run when one saves it; the
+# sandbox holds them anyway.)
+GRAPH_OPS_REFUSED = {
+    "PyFunc": "runs Python code stored in the file", "PyFuncStateless": "runs Python code stored in the file",
+    "EagerPyFunc": "runs Python code stored in the file",
+    "WriteFile": "can reach files", "ReadFile": "can reach files", "MatchingFiles": "can list files",
+    "ImmutableConst": "can reach files", "Save": "can reach files", "SaveSlices": "can reach files",
+    "LoadAndRemapMatrix": "can reach files", "FixedLengthRecordReaderV2": "can reach files",
+    "TFRecordReaderV2": "can reach files", "TextLineReaderV2": "can reach files", "WholeFileReaderV2": "can reach files",
+    "CreateSummaryFileWriter": "can reach files", "CreateSummaryDbWriter": "can reach files",
+    "WriteSummary": "can reach files", "WriteScalarSummary": "can reach files", "WriteRawProtoSummary": "can reach files",
+    "ExperimentalDatasetToTFRecord": "can reach files", "DatasetToTFRecord": "can reach files",
+    "SaveDataset": "can reach files", "SaveDatasetV2": "can reach files", "LoadDataset": "can reach files",
+    "TFRecordDataset": "can reach files", "TFRecordDatasetV2": "can reach files",
+    "FixedLengthRecordDataset": "can reach files", "TextLineDataset": "can reach files",
+    "ShellExecute": "runs programs",
+}
+
+
+def check_graph(folder):
+    """Refuse a plain SavedModel (no Keras metadata) whose graph or functions hold an op that runs Python or
+    reaches files (:data:`GRAPH_OPS_REFUSED`), read from ``saved_model.pb`` without TensorFlow.
+
+    Raises:
+        Refused: naming the op, the node and the function it sits in.
+        InputError: ``saved_model.pb`` cannot be read.
+    """
+    folder = Path(folder)
+    try:
+        data = (folder / "saved_model.pb").read_bytes()
+        found = list(_graph_ops(data))
+    except (OSError, ValueError, IndexError):
+        raise InputError(f"'{folder.name}' has a saved_model.pb that cannot be read; it is not a usable "
+                         "SavedModel.") from None
+    for where, node, op in found:
+        if op in GRAPH_OPS_REFUSED:
+            raise Refused(f"'{folder.name}' is refused: node '{node}' ({op}) in {where} "
+                          f"{GRAPH_OPS_REFUSED[op]}.")
+
+
+def _graph_ops(data):
+    """Yield (where, node name, op) of every node of every graph and function in a SavedModel protobuf
+    (SavedModel.meta_graphs = 2; MetaGraphDef.graph_def = 2; GraphDef.node = 1, .library = 2;
+    FunctionDefLibrary.function = 1; FunctionDef.signature = 1 (OpDef.name = 1), .node_def = 3;
+    NodeDef.name = 1, .op = 2)."""
+    def node(entry):
+        fields = dict((f, v) for f, v in _fields(entry) if f in (1, 2))
+        return (fields.get(1) or b"").decode("utf-8", "replace"), (fields.get(2) or b"").decode("utf-8", "replace")
+
+    for field, meta in _fields(data):
+        if field != 2 or not isinstance(meta, bytes):
+            continue
+        for inner, graph in _fields(meta):
+            if inner != 2 or not isinstance(graph, bytes):
+                continue
+            for part, value in _fields(graph):
+                if part == 1 and isinstance(value, bytes):
+                    yield ("the graph", *node(value))
+                elif part == 2 and isinstance(value, bytes):
+                    for kind, function in _fields(value):
+                        if kind != 1 or not isinstance(function, bytes):
+                            continue
+                        name = "a function"
+                        for piece, content in _fields(function):
+                            if piece == 1 and isinstance(content, bytes):
+                                name = f"function '{node(content)[0]}'"
+                            elif piece == 3 and isinstance(content, bytes):
+                                yield (name, *node(content))
 
 
 def read_configs(path, kind):
@@ -147,9 +222,8 @@ def read_configs(path, kind):
             raise InputError(f"'{name}' has a model_config that is not JSON; it is not a Keras model.") from None
     elif kind == "savedmodel":
         metadata = Path(path) / "keras_metadata.pb"
-        if not metadata.is_file():
-            raise InputError(f"'{name}' is a SavedModel without Keras metadata; export it with model.save() "
-                             "from Keras.")
+        if not metadata.is_file():  # a plain SavedModel: no Keras configuration, its graph's ops are checked
+            return
         try:
             for index, text in enumerate(_metadata_entries(metadata.read_bytes())):
                 yield f"keras_metadata.pb node {index}", json.loads(text)

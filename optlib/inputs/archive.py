@@ -90,7 +90,7 @@ def extract_model_zip(path, folder):
     """Extract a zipped model and return the path of the model inside.
 
     The archive may hold a SavedModel folder (with ``saved_model.pb``) or one
-    ``.keras`` / ``.h5`` file.
+    ``.keras`` / ``.h5`` / ``.tflite`` file.
     """
     try:
         extract(path, folder)
@@ -99,7 +99,7 @@ def extract_model_zip(path, folder):
     saved = sorted(p.parent for p in Path(folder).rglob("saved_model.pb"))
     if saved:
         return saved[0]
-    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in (".keras", ".h5", ".hdf5"))
+    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in (".keras", ".h5", ".hdf5", ".tflite"))
     if len(files) == 1:
         return files[0]
-    raise InputError(f"'{Path(path).name}' holds no SavedModel folder and no single .keras or .h5 file.")
+    raise InputError(f"'{Path(path).name}' holds no SavedModel folder and no single .keras, .h5 or .tflite file.")

@@ -24,7 +24,7 @@ def _model_facts(source, model):
 
     input_shape, classes = data.model_io(model)
     inputs, outputs = tasks.signature(model)
-    return {"name": model.name, "kind": source.kind, "input_shape": tuple(int(d) for d in input_shape),
+    return {"name": model.name, "kind": source.kind, "form": getattr(model, "form", "keras"), "input_shape": tuple(int(d) for d in input_shape),
             "classes": classes, "parameters": int(model.count_params()), "layers": len(model.layers),
             "trained": source.trained, "note": source.note,
             "inputs": [{"name": p.name, "shape": p.shape, "dtype": p.dtype} for p in inputs],

@@ -331,6 +331,8 @@ def weight_bytes(path, kind):
         return _keras_weight_bytes(path)
     if kind == "savedmodel":
         return _savedmodel_weight_bytes(path)
+    if kind == "tflite":  # the weights are in the file
+        return Path(path).stat().st_size
     return 0
 
 
@@ -356,6 +358,6 @@ def check_inputs(model, data):
     """Check a resolved model and dataset (:class:`~optlib.inputs.models.ModelSource`,
     :class:`~optlib.inputs.data.DataSource`) before any worker starts. A zipped model is checked
     when it is unpacked, on loading."""
-    if model.kind in ("keras", "h5", "savedmodel"):
+    if model.kind in ("keras", "h5", "savedmodel", "tflite"):
         check_model(model.path, model.kind, model.name)
     check_data(data)

@@ -14,16 +14,18 @@ loaded in Keras safe mode, and only ever in a sandboxed child process
 import fcntl
 import hashlib
 import os
+import shutil
 import tempfile
+import weakref
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from optlib import paths
 from optlib.errors import InputError, first_line
-from optlib.inputs import archive, limits
+from optlib.inputs import archive, graph_models, limits
 
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".zip")
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".zip", ".tflite")
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,9 @@ class ModelSource:
 
     Attributes:
         ref: what the person gave (zoo name or path).
-        kind: "zoo", "keras", "h5", "savedmodel" or "zip".
+        kind: "zoo", "keras", "h5", "savedmodel", "tflite" or "zip".
+        form: what the model is, which decides the schemes it takes (:data:`optlib.inputs.graph_models.FORMS`):
+            "keras", "savedmodel" (plain, no Keras metadata), "tflite" (float) or "tflite-quantized".
         path: the file or folder, or None for zoo models.
         fingerprint: content hash; equal fingerprints mean the same model.
         trained: False for zoo architectures without weights (size and latency only).
@@ -80,6 +84,7 @@ class ModelSource:
     trained: bool = True
     note: str = ""
     weights: Path = None
+    form: str = "keras"
 
     @property
     def name(self):
@@ -137,12 +142,36 @@ def resolve(ref, weights=None):
             raise InputError(f"Folder '{ref}' is not a SavedModel (no saved_model.pb inside).")
         kind = "savedmodel"
     elif path.suffix.lower() in MODEL_SUFFIXES:
-        kind = {".keras": "keras", ".h5": "h5", ".hdf5": "h5", ".zip": "zip"}[path.suffix.lower()]
+        kind = {".keras": "keras", ".h5": "h5", ".hdf5": "h5", ".zip": "zip", ".tflite": "tflite"}[path.suffix.lower()]
         if kind == "keras" and _is_hdf5(path):  # tf_keras can write HDF5 under a .keras name
             kind = "h5"
+        if kind == "tflite" and not graph_models.is_tflite(path):
+            raise InputError(f"'{path.name}' is not a TFLite model (no TFL3 identifier); give a .tflite made by a "
+                             "LiteRT converter.")
     else:
-        raise InputError(f"'{path.name}' is not a model file: use .keras, .h5, a SavedModel folder or a .zip of one.")
-    return ModelSource(str(path), kind, path=path, fingerprint=_hash_path(path))
+        raise InputError(f"'{path.name}' is not a model file: use .keras, .h5, .tflite, a SavedModel folder or a "
+                         ".zip of one.")
+    return ModelSource(str(path), kind, path=path, fingerprint=_hash_path(path), form=_form_of(path, kind))
+
+
+def _form_of(path, kind):
+    """What a model file is, from its name and layout (no model is read): see :attr:`ModelSource.form`."""
+    if kind == "tflite":
+        return graph_models.tflite_form(path)
+    if kind == "savedmodel":
+        return "keras" if (path / "keras_metadata.pb").is_file() else "savedmodel"
+    if kind == "zip":
+        try:
+            with zipfile.ZipFile(path) as bundle:
+                names = [Path(n) for n in bundle.namelist()]
+        except (zipfile.BadZipFile, OSError):
+            return "keras"  # unpacking says what is wrong with it
+        if any(n.suffix.lower() == ".tflite" for n in names):
+            return "tflite"
+        saved = {n.parent for n in names if n.name == "saved_model.pb"}
+        if saved and not any(n.name == "keras_metadata.pb" and n.parent in saved for n in names):
+            return "savedmodel"
+    return "keras"
 
 
 def check(source, trusted=False):
@@ -187,18 +216,32 @@ def load(source, trusted=False):
     if source.kind == "zoo":
         return _build_zoo(source)
     if source.kind == "zip":
-        with tempfile.TemporaryDirectory(prefix="optlib-model-") as folder:
+        folder = tempfile.mkdtemp(prefix="optlib-model-")
+        try:
             inner = archive.extract_model_zip(source.path, Path(folder))
             model = load(ModelSource(str(inner), _kind_of(inner), path=inner), trusted)
-            return model
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        if getattr(model, "folder", None):  # a plain SavedModel converts from its folder: kept while it lives
+            weakref.finalize(model, shutil.rmtree, folder, True)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+        return model
     limits.check_model(source.path, source.kind, source.name)  # declared weights, before any is read
     check(source, trusted)
+    if source.kind == "tflite":
+        return graph_models.load_tflite(source.path)
+    if source.kind == "savedmodel" and not (source.path / "keras_metadata.pb").is_file():
+        return graph_models.load_saved_model(source.path)
     return _keras_load(source.path, trusted)
 
 
 def _kind_of(path):
     if path.is_dir():
         return "savedmodel"
+    if path.suffix.lower() == ".tflite":
+        return "tflite"
     return "h5" if _is_hdf5(path) else {".keras": "keras", ".h5": "h5", ".hdf5": "h5"}[path.suffix.lower()]
 
 

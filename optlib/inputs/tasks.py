@@ -55,11 +55,14 @@ def _activation(model, tensor):
 
 
 def signature(model):
-    """Return (inputs, outputs) of a Keras model as lists of :class:`Port`.
+    """Return (inputs, outputs) of a Keras model (or a :mod:`~optlib.inputs.graph_models` one, which knows its
+    own) as lists of :class:`Port`.
 
     Raises:
         InputError: an input with unknown sizes (other than the batch).
     """
+    if hasattr(model, "ports"):
+        return model.ports
     inputs = []
     for name, tensor in zip(model.input_names, model.inputs):
         shape = tuple(tensor.shape[1:])

@@ -133,6 +133,9 @@ class Scheme:
         recipe: for a post-training scheme, its TFLiteConverter settings as data.
         search: where the accuracy-targeted search tries it (:class:`Candidate` entries).
         backend: for a post-training scheme, what makes its model: a key of BACKENDS.
+        takes: the model forms it can start from (:data:`optlib.inputs.graph_models.FORMS`): a Keras model
+            for fine-tuning, a Keras model or SavedModel for the converter, a float ``.tflite`` too for
+            LiteRT Quantizer (:func:`refusal` says why not for the others).
     """
 
     name: str
@@ -151,6 +154,7 @@ class Scheme:
     search: tuple = ()
     slower_source: str = ""  # where slower_because comes from (a source id of optlib.guide.wizard), if cited
     backend: str = ""
+    takes: tuple = ("keras",)
 
     @property
     def prunes(self):
@@ -200,10 +204,15 @@ PTQ_AFTER_PRUNING = Param("ptq", "none", "post-training quantization after pruni
 INT8_RECIPE = {"optimizations": ["DEFAULT"], "supported_ops": ["TFLITE_BUILTINS_INT8"]}
 
 
+CONVERTIBLE = ("keras", "savedmodel")  # what TFLiteConverter converts
+FLOAT_GRAPHS = CONVERTIBLE + ("tflite",)  # what has (or converts to) a float32 .tflite
+
+
 def _ptq(name, title, summary, needs, extra=(), **facts):
     params = (REPRESENTATIVE_PARAMS if needs == "representative" else ()) + tuple(extra)
     return Scheme(name, "post-training", title, summary, needs,
-                  f"optlib.engine.schemes.post_training:build_{name}", params, backend="converter", **facts)
+                  f"optlib.engine.schemes.post_training:build_{name}", params, backend="converter",
+                  takes=FLOAT_GRAPHS if name == "float32" else CONVERTIBLE, **facts)
 
 
 def _trained(name, family, title, summary, techniques, extra=(), **facts):
@@ -288,6 +297,11 @@ _ALL = (
 )
 
 VARIANTS = (
+    Scheme("as_given", "post-training", "The file as given",
+           "A .tflite that is already quantized, measured as it is: its accuracy, size and latency beside the "
+           "others (it has no float model, so no fidelity figure).", "nothing",
+           "optlib.engine.schemes.post_training:build_as_given", variant_of="float32", color="#8c564b",
+           takes=("tflite-quantized",), tradeoff="What the file you brought measures on this machine."),
     Scheme("int8_selective", "post-training", "Selective int8",
            "Full integer int8 with the layers that quantize worst (and the layers reading them) kept in float.",
            "representative", "optlib.engine.schemes.selective:build_int8_selective",
@@ -360,7 +374,7 @@ _TABLE = {
 LQ_SCHEMES = tuple(
     Scheme(name, "post-training", title, summary, "representative" if base.startswith("static") else "nothing",
            "optlib.engine.schemes.lq:build", (REPRESENTATIVE_PARAMS if base.startswith("static") else ()) + extra,
-           variant_of=core, color=color, tradeoff=tradeoff, backend="litert-quantizer")
+           variant_of=core, color=color, tradeoff=tradeoff, backend="litert-quantizer", takes=FLOAT_GRAPHS)
     for name, (base, core, title, summary, tradeoff, color, extra) in _TABLE.items()
 )
 
@@ -422,17 +436,57 @@ def get(name):
         ) from None
 
 
+def refusal(name, form, untrainable=""):
+    """"" when a model of ``form`` can take scheme ``name``, else why not, in words for its row.
+
+    Args:
+        form: the model's form (``ModelSource.form``, or a loaded model's ``form``).
+        untrainable: why this model cannot be fine-tuned, when its form alone does not say (a Keras 3 layer
+            with no Keras 2 equivalent).
+    """
+    from optlib.inputs.graph_models import FORMS
+
+    entry = get(name)
+    if form in entry.takes and not (untrainable and entry.family != "post-training"):
+        return ""
+    what = FORMS.get(form, form)
+    if form == "tflite-quantized":
+        return f"this model is {what}: it is measured as it is, not converted or quantized again"
+    if entry.takes == ("tflite-quantized",):
+        return f"only for a .tflite that is already quantized; this model is {what}"
+    if entry.family != "post-training":
+        return untrainable or (f"needs a Keras model to fine-tune (the Model Optimization Toolkit trains Keras "
+                               f"models); this model is {what}")
+    if entry.backend == "converter":
+        return (f"needs a Keras model or a SavedModel (TFLiteConverter quantizes while it converts); this model "
+                f"is {what}: LiteRT Quantizer's lq_ schemes quantize it")
+    return f"cannot start from {what}"
+
+
+def for_form(form):
+    """The schemes ``all`` means for a model of ``form``: those it can take, without the variants; for a float
+    ``.tflite``, whose only quantizer is LiteRT Quantizer, float32 and every lq_ scheme; for a quantized one,
+    the file as given."""
+    if form == "tflite-quantized":
+        return tuple(s.name for s in SCHEMES.values() if form in s.takes)
+    if form == "tflite":
+        return tuple(s.name for s in SCHEMES.values() if form in s.takes and s.backend in ("converter",
+                                                                                            "litert-quantizer"))
+    return tuple(n for n in names() if form in SCHEMES[n].takes)
+
+
 def list_schemes(pattern="*", family=None, variants=False):
     """Return the schemes whose name matches a shell-style pattern (and family)."""
     return [s for s in SCHEMES.values() if fnmatch.fnmatch(s.name, pattern)
             and (family is None or s.family == family) and (variants or not s.variant_of)]
 
 
-def select(text):
+def select(text, form="keras"):
     """Parse a selection such as ``"all"``, ``"int8,qat"``, ``"post-training"`` or a backend (``"litert-quantizer"``).
 
     ``all`` and the families leave out the variants (LiteRT Quantizer's schemes among them), which run
-    only when named or selected by their backend.
+    only when named or selected by their backend; for a model of another ``form`` than Keras they mean
+    what it can take (:func:`for_form`). A scheme named by itself is kept: its row says why it cannot run.
 
     Raises:
         InputError: an unknown name; the message lists the known ones.
@@ -441,9 +495,9 @@ def select(text):
     check_plugins()
     for part in [p.strip() for p in str(text).split(",") if p.strip()]:
         if part == "all":
-            chosen += names()
+            chosen += for_form(form)
         elif part in FAMILIES:
-            chosen += [s.name for s in list_schemes(family=part)]
+            chosen += [n for n in for_form(form) if SCHEMES[n].family == part]
         elif part in BACKENDS:
             chosen += [s.name for s in SCHEMES.values() if s.backend == part]
         else:

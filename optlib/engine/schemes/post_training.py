@@ -31,3 +31,8 @@ def build(job):
 
 
 build_float32 = build_float16 = build_dynamic = build_int8 = build_int16x8 = build
+
+
+def build_as_given(job):
+    """A quantized ``.tflite`` model as it is (:mod:`optlib.inputs.graph_models`): nothing is converted."""
+    return Built(job.model.tflite, {"converter": None, "given": job.model.name}, job.model, {"backend": "given"})
