@@ -23,16 +23,14 @@ writes nothing: the sweep's driver persists every Result.
 import contextlib
 import dataclasses
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 from multiprocessing.connection import Connection
 
 from optlib import paths
 from optlib.engine import job, machine, messages, processes, sandbox, wire
-from optlib.engine.processes import die_with_parent, how_it_ended
+from optlib.engine.processes import die_with_parent
 from optlib.errors import InputError, first_line
 
 CRASHED = "the worker process {how} while running this scheme; the rest of the sweep went on"
@@ -148,56 +146,28 @@ def _silence_native_logs():
         os.close(devnull)
 
 
-class _Worker:
-    """A ``python -m optlib.engine.executors`` process joined to this one by a socket pair
-    (:func:`optlib.engine.processes.start`)."""
+class _Worker(processes.Child):
+    """A ``python -m optlib.engine.executors`` process (a :class:`processes.Child` under the worker memory budget)
+    and the job it runs, if any; the job's time budget is the child's deadline."""
 
-    def __init__(self, inputs):
+    def __init__(self, inputs, memory):
         read, write = sandbox.reach(inputs.model, inputs.data)  # its inputs only: not the store, not the network
-        self.process, self.conn = processes.start(
-            "optlib.engine.executors", pythonpath=(str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")),
-            read=read, write=write)
-        self.conn.send(inputs)
-        self.ready, self.spec, self.started, self.started_at, self.paused_at = False, None, 0.0, 0.0, None
-        self.paused_helpers = []
-        self.out_of_memory = None  # (resident bytes, limit) when the memory watchdog stopped it
+        super().__init__("optlib.engine.executors", pythonpath=(str(paths.REPO_ROOT), os.environ.get("PYTHONPATH", "")),
+                         read=read, write=write, memory=memory)
+        self.send(inputs)
+        self.ready, self.spec, self.started_at = False, None, 0.0
 
-    def start(self, spec):
-        self.spec, self.started, self.started_at = spec, time.monotonic(), time.time()
-        self.conn.send(spec)
+    def run(self, spec, budget_s):
+        """Give it ``spec``, to finish within ``budget_s`` seconds of running (None: no limit)."""
+        self.spec, self.started_at = spec, time.time()
+        self.deadline(budget_s)
+        self.send(spec)
 
-    def pause(self):
-        if self.paused_at is None and self.process.poll() is None:
-            self.paused_helpers = self._helpers()  # its TFLM process pauses with it ...
-            for helper in self.paused_helpers:
-                with contextlib.suppress(Exception):
-                    helper.suspend()
-            os.kill(self.process.pid, signal.SIGSTOP)
-            self.paused_at = time.monotonic()
-
-    def resume(self):
-        if self.paused_at is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.process.pid, signal.SIGCONT)
-            for helper in self.paused_helpers:  # ... and resumes with it, even if the worker is gone meanwhile
-                with contextlib.suppress(Exception):
-                    helper.resume()
-            self.paused_helpers = []
-            self.started += time.monotonic() - self.paused_at  # a paused job's clock stops
-            self.paused_at = None
-
-    def _helpers(self):
-        """The worker's own helper processes (TFLM's), as psutil.Process objects (which check their pid's owner)."""
-        import psutil
-
-        try:
-            return psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.Error:
-            return []
-
-    def wait_exit(self):
-        """Return the exit code of a worker that has stopped talking (killing it if needed)."""
-        return processes.reap(self.process)
+    def finished(self):
+        """Its job's Result came: return the job's spec; it is free again, with no deadline."""
+        spec, self.spec = self.spec, None
+        self.deadline(None)
+        return spec
 
     def gave_up(self, status, error):
         """The Result of this worker's job, stopped or lost."""
@@ -206,13 +176,9 @@ class _Worker:
     def stop(self, kill=False):
         self.resume()
         if not kill:
-            try:
-                self.conn.send(None)
-                self.process.wait(10)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-        processes.reap(self.process, 0)  # killed if it is still there; its scratch folder goes
-        self.conn.close()
+            with contextlib.suppress(OSError):
+                self.send(None)
+        self.end(0 if kill else 10)  # killed if it is still there; its scratch folder goes
 
 
 def default_workers(model_src):
@@ -253,7 +219,7 @@ class LocalWorkers(Executor):
         count = self.count or default_workers(inputs.model)
         new = []
         while len(self.pool) < min(count, wanted):
-            new.append(_Worker(inputs))
+            new.append(_Worker(inputs, self.memory))
             self.pool.append(new[-1])
         return new
 
@@ -266,7 +232,6 @@ class LocalWorkers(Executor):
         """
         pending, pool = list(specs), self.pool
         quiet = _Quiet(pool)
-        watchdog = _MemoryWatchdog(pool, self.memory)
         try:
             while pending or any(w.spec for w in pool):
                 if cancel is not None and cancel.is_set():  # checked at least once a second
@@ -276,10 +241,10 @@ class LocalWorkers(Executor):
                         worker.pause()
                 for worker in pool:
                     if worker.ready and worker.spec is None and worker.paused_at is None and pending:
-                        worker.start(pending.pop(0 if worker is pool[0] else -1))
+                        worker.run(pending.pop(0 if worker is pool[0] else -1), self.budget_s)
                 quiet.retry()
                 for worker, message in _messages(pool, timeout=0.05 if quiet.blocked else 1.0):
-                    died = isinstance(message, Died)
+                    ended = isinstance(message, ENDINGS)
                     if isinstance(message, messages.Reported):
                         events(message.event)
                     elif isinstance(message, messages.Quiet):
@@ -291,28 +256,20 @@ class LocalWorkers(Executor):
                     elif isinstance(message, messages.Fatal):
                         raise InputError(message.text)
                     elif isinstance(message, messages.Done) and worker.spec is not None:
-                        spec, worker.spec = worker.spec, None
-                        yield dataclasses.replace(message.result, spec=spec)  # the job it was given, whatever it says
-                    elif died and not worker.ready and worker.out_of_memory:
+                        # the job it was given, whatever it says
+                        yield dataclasses.replace(message.result, spec=worker.finished())
+                    elif ended and not worker.ready and isinstance(message, processes.OutOfMemory):
                         raise InputError("The worker process ran out of memory while loading the model and data ("
-                                         + _out_of_memory(worker, LOADING_OUT_OF_MEMORY) + ").")
-                    elif died and not worker.ready:
+                                         + _out_of_memory(message, LOADING_OUT_OF_MEMORY) + ").")
+                    elif ended and not worker.ready:
                         raise InputError("The worker process stopped while loading the model and data "
-                                         f"(it {how_it_ended(message.code)}).")
-                    elif died and worker.spec is None:  # an idle worker kept from an earlier sweep
+                                         f"(it {message.how()}).")
+                    elif ended and worker.spec is None:  # an idle worker kept from an earlier sweep
                         pool.remove(worker)
-                    elif died:
+                    elif ended:
                         quiet.gone(worker)
                         pool.remove(worker)
-                        yield worker.gave_up("failed", _out_of_memory(worker) if worker.out_of_memory
-                                             else CRASHED.format(how=how_it_ended(message.code)))
-                for worker in list(pool):
-                    if worker.spec and worker.paused_at is None and self.budget_s \
-                            and time.monotonic() - worker.started > self.budget_s:
-                        quiet.gone(worker)
-                        worker.stop(kill=True)
-                        pool.remove(worker)
-                        yield worker.gave_up("timeout", TIMED_OUT.format(budget=self.budget_s))
+                        yield _gave_up(worker, message)
         except BaseException:  # an abandoned sweep: a worker half-way through a job cannot be reused
             for worker in self.pool:
                 worker.stop(kill=worker.spec is not None)
@@ -320,53 +277,23 @@ class LocalWorkers(Executor):
             raise
         finally:
             quiet.release()
-            watchdog.stop()
         for worker in pool:
             worker.resume()
 
 
-def _out_of_memory(worker, text=OUT_OF_MEMORY):
+def _gave_up(worker, why):
+    """The Result of the job of a worker that was stopped (its memory budget, its job's time budget) or died."""
+    if isinstance(why, processes.OutOfTime):
+        return worker.gave_up("timeout", TIMED_OUT.format(budget=why.seconds))
+    if isinstance(why, processes.OutOfMemory):
+        return worker.gave_up("failed", _out_of_memory(why))
+    return worker.gave_up("failed", CRASHED.format(how=why.how()))
+
+
+def _out_of_memory(why, text=OUT_OF_MEMORY):
     from optlib.units import format_bytes
 
-    used, limit = worker.out_of_memory
-    return text.format(used=format_bytes(used), limit=format_bytes(limit))
-
-
-class _MemoryWatchdog:
-    """Stops (SIGKILL) any worker of the pool whose resident memory (:class:`processes.Memory`, its helpers'
-    included) passes the limit, checking 10 times a second. The worker's job comes back as out of memory
-    (``_Worker.out_of_memory`` says by how much)."""
-
-    INTERVAL_S = 0.1
-
-    def __init__(self, pool, limit):
-        import threading
-
-        self.pool, self.limit, self.stopped = pool, limit, threading.Event()
-        self.thread = threading.Thread(target=self._watch, name="optlib-memory-watchdog", daemon=True)
-        self.thread.start()
-
-    def _watch(self):
-        import psutil
-
-        watched = {}  # worker -> its processes.Memory
-        while not self.stopped.wait(self.INTERVAL_S):
-            for worker in list(self.pool):
-                try:
-                    if worker not in watched:
-                        if worker.process.poll() is not None:
-                            continue
-                        watched[worker] = processes.Memory(worker.process)
-                    used = watched[worker].used()
-                    if used > self.limit and worker.out_of_memory is None:
-                        worker.out_of_memory = (used, self.limit)
-                        watched[worker].kill()
-                except psutil.Error:  # gone already, or another process now has its pid
-                    continue
-
-    def stop(self):
-        self.stopped.set()
-        self.thread.join()
+    return text.format(used=format_bytes(why.used), limit=format_bytes(why.limit))
 
 
 class _Quiet:
@@ -420,7 +347,8 @@ class _Quiet:
 
 
 def _messages(pool, timeout):
-    """Yield (worker, message) for every running worker with something to say (or that died).
+    """Yield (worker, message) for every running worker with something to say; for one that ended, (worker, why)
+    (one of :data:`ENDINGS`).
 
     A paused worker is not read from: it may have been stopped half-way
     through writing a message, and reading would wait for the rest forever.
@@ -441,24 +369,21 @@ def _messages(pool, timeout):
                         raise wire.WireError("a result of no job")
                     yield worker, message
                 continue
-            except (EOFError, OSError, wire.WireError):  # gone, or it sent what no worker sends
+            except wire.WireError:  # it sent what no worker sends: it is stopped
+                yield worker, worker.refuse()
+                continue
+            except (EOFError, OSError):  # gone
                 pass
         elif worker.process.poll() is None:
             continue
-        yield worker, Died(worker.wait_exit())
-
+        yield worker, worker.end()
 
 
 # What a worker may say; anything else counts as the worker dying.
 WORKER_SAYS = (messages.Ready, messages.Fatal, messages.Reported, messages.Quiet, messages.Loud, messages.Done)
 WORKER_FIELDS = {messages.Reported: {"event": job.Event}, messages.Done: {"result": job.Result}}
-
-
-@dataclasses.dataclass(frozen=True)
-class Died:
-    """Not a message: what the parent notes when a worker's pipe closes (its exit status)."""
-
-    code: int
+# Not messages: why a worker ended (its pipe closed), as :func:`_messages` yields it.
+ENDINGS = (processes.OutOfMemory, processes.OutOfTime, processes.Died)
 
 
 if __name__ == "__main__":

@@ -20,14 +20,12 @@ Sweeps the function starts run in their own workers, under their own budget and 
 import builtins
 import os
 import sys
-import time
 import traceback
 from dataclasses import dataclass
 
 from optlib.engine import messages, wire
 from optlib.errors import InputError, first_line
 
-INTERVAL_S = 0.1  # how often the parent reads the child's memory
 OUT_OF_TIME = ("{what} was stopped after {seconds} s, the deadline for a page's work. Use a smaller model or "
                "dataset, or raise OPTLIB_PAGE_WORK_DEADLINE_S (seconds).")
 OUT_OF_MEMORY = ("{what} ran out of memory: it used {used} of the {limit} limit per worker process, so it was "
@@ -88,56 +86,42 @@ def call(work, *args, progress=None, what=None, memory=None, waiting=None, touch
         that is not built in, or not made from a message alone, as RuntimeError("TypeName: message").
         The child prints the traceback on its stderr (the server's log).
     """
-    import psutil
-
     from optlib.engine import admission, processes
     from optlib.inputs import limits
-    from optlib.units import format_bytes
 
     what = what or f"{work.__name__}()"
     limit = memory or limits.worker_memory()
     deadline_s = deadline_s or limits.page_work_deadline()
     read, write = touches.reach()
     with admission.turn(waiting, queue="page-work", limit=limits.max_page_work(), label=what):
-        process, conn = processes.start(__name__, os.getpid(), pythonpath=sys.path, read=read, write=write,
-                                        packages=_package_of(work), network=touches.network)
+        child = processes.Child(__name__, os.getpid(), pythonpath=sys.path, read=read, write=write,
+                                packages=_package_of(work), memory=limit, network=touches.network)
         try:
-            watched = processes.Memory(process)
-            conn.send((work, args, kwargs, progress is not None))
-            next_check, ends = 0.0, time.monotonic() + deadline_s
+            child.deadline(deadline_s)
+            child.send((work, args, kwargs, progress is not None))
             while True:
-                try:
-                    message = messages.receive(conn, messages.Answer, messages.Failure, messages.Progress) \
-                        if conn.poll(INTERVAL_S) else None
-                except (EOFError, OSError, wire.WireError):  # it died without a word, or said what no child says
-                    code = processes.reap(process)
-                    raise InputError(f"{what} stopped: its process {processes.how_it_ended(code)}.") from None
+                message = child.receive(messages.Answer, messages.Failure, messages.Progress)
                 if isinstance(message, messages.Answer):
                     return message.value
                 if isinstance(message, messages.Failure):
                     raise _error(message.kind, message.text)
-                if isinstance(message, messages.Progress):
-                    progress(*message.args)
-                if time.monotonic() >= next_check:  # however often it reports progress
-                    next_check = time.monotonic() + INTERVAL_S
-                    try:
-                        used = watched.used()
-                    except psutil.Error:
-                        continue  # ending: the pipe says how
-                    if used > limit:
-                        watched.kill()
-                        processes.reap(process)
-                        raise InputError(OUT_OF_MEMORY.format(what=what, used=format_bytes(used),
-                                                              limit=format_bytes(limit)))
-                    if time.monotonic() > ends:
-                        watched.kill()
-                        processes.reap(process)
-                        raise InputError(OUT_OF_TIME.format(what=what, seconds=f"{deadline_s:g}"))
+                progress(*message.args)
+        except processes.Ended as ended:
+            raise InputError(_stopped(what, ended.why)) from None
         finally:
-            conn.close()
-            if process.poll() is None:
-                process.kill()
-            processes.reap(process)
+            child.end(0)
+
+
+def _stopped(what, why):
+    """What to tell the person when the work's child was stopped or died (``why``, from :class:`processes.Ended`)."""
+    from optlib.engine import processes
+    from optlib.units import format_bytes
+
+    if isinstance(why, processes.OutOfMemory):
+        return OUT_OF_MEMORY.format(what=what, used=format_bytes(why.used), limit=format_bytes(why.limit))
+    if isinstance(why, processes.OutOfTime):
+        return OUT_OF_TIME.format(what=what, seconds=f"{why.seconds:g}")
+    return f"{what} stopped: its process {why.how()}."
 
 
 def _package_of(work):

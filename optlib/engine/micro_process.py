@@ -38,50 +38,46 @@ def run(work, *args, timeout_s=TIMEOUT_S):
         CheckFailed: ``work`` raised (its type and message), as it would have in this process.
     """
     global _helper
+    from optlib.engine import processes
+
     with _lock:
         if _helper is None or not _helper.alive():
-            _helper = _Helper()
-        answer = _helper.ask((work, args), timeout_s)
-        if answer is None:
-            why, _helper = _helper.why, None
-            raise Stopped(why)
+            # It imports what this process can (its sys.path), wherever this one runs (a sweep's worker, a Ray task).
+            _helper = processes.Child("optlib.engine.micro_process", os.getpid(), pythonpath=sys.path)
+        try:
+            answer = _ask(_helper, (work, args), timeout_s)
+        except processes.Ended as ended:
+            _helper = None
+            raise Stopped(_stopped(ended.why)) from None
     if isinstance(answer, messages.Failure):
         raise CheckFailed(answer.text)
     return answer.value
 
 
-class _Helper:
-    def __init__(self):
-        from optlib.engine import processes
+def _ask(helper, request, timeout_s):
+    """The helper's answer to ``request`` (a :class:`processes.Child`; ``Ended`` if it died or took too long)."""
+    from optlib.engine import processes
 
-        # It imports what this process can (its sys.path), wherever this one runs (a sweep's worker, a Ray task).
-        self.process, self.conn = processes.start("optlib.engine.micro_process", os.getpid(), pythonpath=sys.path)
-        self.why = None
+    helper.deadline(timeout_s)
+    try:
+        helper.send(request)
+    except OSError:  # it died before the request reached it
+        raise processes.Ended(helper.end()) from None
+    answer = helper.receive(messages.Answer, messages.Failure)
+    helper.deadline(None)
+    return answer
 
-    def alive(self):
-        return self.process.poll() is None
 
-    def ask(self, request, timeout_s):
-        """The helper's answer, or None with ``why`` set when it died or took longer than ``timeout_s``."""
-        from optlib.engine.processes import how_it_ended, reap
+def _stopped(why):
+    """Why the helper stopped, in words (``why``, from :class:`processes.Ended`: it has no memory budget)."""
+    from optlib.engine import processes
 
-        hung = None
-        try:
-            self.conn.send(request)
-            if self.conn.poll(timeout_s):
-                return messages.receive(self.conn, messages.Answer, messages.Failure)
-            self.process.kill()
-            hung = f"not finished after {timeout_s} s on TensorFlow Lite for Microcontrollers, so it was stopped"
-        except wire.WireError:
-            self.process.kill()
-            hung = "its helper process answered with something no helper sends, so it was stopped"
-        except (EOFError, OSError):  # it died: TFLM aborted it
-            pass
-        code = reap(self.process)
-        self.conn.close()
-        self.why = hung or ("TensorFlow Lite for Microcontrollers stopped its process on this model (it "
-                            f"{how_it_ended(code).removesuffix(' before it finished')})")
-        return None
+    if isinstance(why, processes.OutOfTime):
+        return f"not finished after {why.seconds:g} s on TensorFlow Lite for Microcontrollers, so it was stopped"
+    if why.garbled:
+        return "its helper process answered with something no helper sends, so it was stopped"
+    return ("TensorFlow Lite for Microcontrollers stopped its process on this model (it "
+            f"{why.how().removesuffix(' before it finished')})")
 
 
 def _serve(conn, parent):

@@ -1,5 +1,5 @@
-"""The engine's child processes (the sweep's workers, page work, the TFLM helper): how they start, end and
-are reaped.
+"""The engine's child processes (the sweep's workers, page work, the TFLM helper): how they start, are
+watched, end and are reaped.
 
 Each is a fresh interpreter running ``python -m optlib.engine.child MODULE FD ...``, joined to its parent by
 a socket pair (not multiprocessing's spawn, which would import the parent's main script: under Streamlit, the
@@ -7,6 +7,18 @@ app itself; nor a fork of a process running TensorFlow's threads). Every child e
 (:mod:`optlib.engine.sandbox`) before its module is imported: it reads only the system, Python, optlib and
 the inputs named here, and writes only its own scratch folder (its ``TMPDIR``, removed when it is reaped)
 and the folders named here.
+
+:class:`Child` is the one way the engine holds such a process: it starts it (:func:`start`), keeps it under a
+memory budget and a deadline, pauses and resumes it, receives its typed messages, and says in one value why it
+ended (:class:`OutOfMemory`, :class:`OutOfTime`, :class:`Died`).
+
+    child = Child("optlib.engine.micro_process", os.getpid(), pythonpath=sys.path, memory=2 * 10**9)
+    child.deadline(300)
+    child.send(request)
+    try:
+        answer = child.receive(messages.Answer, messages.Failure)
+    except Ended as ended:  # ended.why: OutOfMemory(used, limit), OutOfTime(seconds) or Died(code)
+        ...
 """
 
 import contextlib
@@ -18,9 +30,12 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from optlib.engine import sandbox
+from optlib.engine import messages, sandbox, wire
 
 
 def start(module, *args, pythonpath, read=(), write=(), packages=(), network=False):
@@ -152,3 +167,198 @@ def die_with_parent():
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass  # not Linux: it stops at its next request instead (its pipe is closed)
+
+
+@dataclass(frozen=True)
+class OutOfMemory:
+    """The child was stopped: its resident memory (its helpers' included) passed its budget (bytes)."""
+
+    used: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class OutOfTime:
+    """The child was stopped: it ran past its deadline (``seconds`` of running, paused time not counted)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Died:
+    """The child ended by itself (or by a signal from outside) with exit status ``code``; or, when ``garbled``,
+    it was stopped for sending what no such child sends (it may have been subverted)."""
+
+    code: int
+    garbled: bool = False
+
+    def how(self):
+        """How it ended, in words: "was killed by SIGABRT", "exited with status 1 before it finished", ..."""
+        if self.garbled:
+            return "sent a message no such child sends, so it was stopped"
+        return how_it_ended(self.code)
+
+
+class Ended(Exception):
+    """The child ended or was stopped; ``why`` says which (:class:`OutOfMemory`, :class:`OutOfTime`, :class:`Died`)."""
+
+    def __init__(self, why):
+        super().__init__(why)
+        self.why = why
+
+
+class Child:
+    """One engine child process (:func:`start`), joined to this one by ``conn``, watched while it runs.
+
+    A thread of this process (running once there is a memory budget or a deadline) reads the child's memory
+    (:class:`Memory`) and its clock every :attr:`INTERVAL_S` seconds and kills it when it is over either; the
+    next :meth:`receive` then raises :class:`Ended` saying which. A paused child's clock stops.
+
+    Args:
+        module, args, where: what :func:`start` takes (``pythonpath``, ``read``, ``write``, ``packages``).
+        memory: its memory budget in bytes (None: none).
+
+    Attributes:
+        process, conn, scratch: its Popen, our end of its connection, its scratch folder.
+        paused_at: when :meth:`pause` stopped it (``time.monotonic()``), or None while it runs.
+        stopped: why this process stopped it (:class:`OutOfMemory`, :class:`OutOfTime`), or None.
+    """
+
+    INTERVAL_S = 0.1
+
+    def __init__(self, module, *args, memory=None, **where):
+        self.process, self.conn = start(module, *args, **where)
+        self.scratch, self.memory = self.process.scratch, memory
+        self.paused_at, self.stopped, self.ended = None, None, None
+        self._ends, self._budget_s, self._garbled = None, None, False
+        self._helpers, self._watched, self._watch = [], None, None
+        self._lock = threading.Lock()  # the clock and the stop, shared with the watching thread
+        if memory:
+            self._start_watching()
+
+    def send(self, value):
+        """Send ``value`` to the child (pickled: what goes from parent to child is the parent's own).
+
+        Raises:
+            OSError: it is gone.
+        """
+        self.conn.send(value)
+
+    def deadline(self, seconds):
+        """Stop the child once it has run ``seconds`` more (paused time not counted); None: no deadline."""
+        with self._lock:
+            self._budget_s = seconds
+            since = time.monotonic() if self.paused_at is None else self.paused_at  # resume() adds the pause
+            self._ends = None if seconds is None else since + seconds
+        if seconds is not None:
+            self._start_watching()
+
+    def receive(self, *kinds, timeout=None, fields=None):
+        """The child's next message, one of ``kinds`` (:func:`optlib.engine.messages.receive`); None if none came
+        within ``timeout`` seconds (None: wait while it runs).
+
+        Raises:
+            Ended: it ended, was stopped, or sent what no such child sends (it is stopped then).
+        """
+        until = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait_s = self.INTERVAL_S if until is None else max(0.0, min(self.INTERVAL_S, until - time.monotonic()))
+            if self.conn.poll(wait_s):
+                try:
+                    return messages.receive(self.conn, *kinds, fields=fields)
+                except wire.WireError:
+                    raise Ended(self.refuse()) from None
+                except (EOFError, OSError):  # it died, or stalled half-way through a message
+                    raise Ended(self.end()) from None
+            # Gone, or stopped while a process it started holds its end open: once its last words are read.
+            if (self.stopped is not None or self.process.poll() is not None) and not self.conn.poll(0):
+                raise Ended(self.end())
+            if until is not None and time.monotonic() >= until:
+                return None
+
+    def alive(self):
+        return self.ended is None and self.process.poll() is None
+
+    def pause(self):
+        """Stop the child (SIGSTOP) and its own helper processes (a worker's TFLM helper); its clock stops."""
+        with self._lock:
+            if self.paused_at is not None or not self.alive():
+                return
+            self._helpers = self._children()
+            for helper in self._helpers:
+                with contextlib.suppress(Exception):
+                    helper.suspend()
+            os.kill(self.process.pid, signal.SIGSTOP)
+            self.paused_at = time.monotonic()
+
+    def resume(self):
+        """Let a paused child and its helpers run on (the helpers even if the child is gone meanwhile)."""
+        with self._lock:
+            if self.paused_at is None:
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGCONT)
+            for helper in self._helpers:
+                with contextlib.suppress(Exception):
+                    helper.resume()
+            self._helpers = []
+            if self._ends is not None:
+                self._ends += time.monotonic() - self.paused_at  # a paused child's clock stops
+            self.paused_at = None
+
+    def refuse(self):
+        """Stop a child that sent what no such child sends; return why it ended (a garbled :class:`Died`)."""
+        self._garbled = True
+        return self.end(0)
+
+    def end(self, wait_s=5):
+        """Reap a child that has stopped talking (killed if it does not end within ``wait_s`` seconds), close its
+        connection and remove its scratch folder; return why it ended (the same value each time)."""
+        if self.ended is None:
+            code = reap(self.process, wait_s)
+            self.conn.close()
+            self.ended = self.stopped or Died(code, self._garbled)
+        return self.ended
+
+    def _children(self):
+        """The child's own processes, as psutil.Process objects (which check their pid's owner)."""
+        import psutil
+
+        try:
+            return psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.Error:
+            return []
+
+    def _start_watching(self):
+        with self._lock:
+            if self._watch is not None or not self.alive():
+                return
+            import psutil
+
+            try:
+                self._watched = Memory(self.process)  # now, while the child surely is this pid's process
+            except psutil.Error:
+                return
+            self._watch = threading.Thread(target=self._watching, name="optlib-child-watch", daemon=True)
+            self._watch.start()
+
+    def _watching(self):
+        import psutil
+
+        while self.alive() and self.stopped is None:
+            time.sleep(self.INTERVAL_S)
+            try:
+                used = self._watched.used() if self.memory else 0
+            except psutil.Error:  # ending: its pipe says how
+                return
+            with self._lock:
+                if self.ended is not None:
+                    return
+                if self.memory and used > self.memory:
+                    self.stopped = OutOfMemory(used, self.memory)
+                elif self._ends is not None and self.paused_at is None and time.monotonic() > self._ends:
+                    self.stopped = OutOfTime(self._budget_s)
+                else:
+                    continue
+                with contextlib.suppress(psutil.Error):
+                    self._watched.kill()

@@ -6,7 +6,7 @@ from multiprocessing.connection import Connection
 
 import pytest
 
-from optlib.engine import job, messages, wire
+from optlib.engine import job, messages, processes, wire
 
 
 FIELDS = {messages.Reported: {"event": job.Event}, messages.Done: {"result": job.Result}}
@@ -49,8 +49,8 @@ def test_a_worker_result_of_no_job_counts_as_the_worker_dying():
             self.conn, self.other_end = _pair()
             self.process, self.paused_at = Process(), None
 
-        def wait_exit(self):
-            return -9
+        def refuse(self):  # what a processes.Child says when it stops one for such a message
+            return processes.Died(-9, garbled=True)
 
     worker = Worker()
     wire.send(worker.other_end, messages.Done(job.Result(b"not a spec", "ok")))
