@@ -309,7 +309,7 @@ def layer_report(model_ref, data_ref, store=None, trusted=False, progress=None, 
     Raises:
         InputError: the model or data cannot be used, or float32 or int8 cannot be made.
     """
-    from optlib.inputs import data, models
+    from optlib.inputs import opening
 
     progress = progress or (lambda fraction, message: None)
     runs = layer_runs(model_ref, data_ref, store, trusted, progress) if runs is None else runs
@@ -318,10 +318,7 @@ def layer_report(model_ref, data_ref, store=None, trusted=False, progress=None, 
             raise InputError(f"{name} could not be made ({runs[name]['error'] or runs[name]['status']}); "
                              "the layer comparison needs it.")
     progress(0.72, "loading the model and sample inputs")
-    source = models.resolve(model_ref)
-    model = models.load(source, trusted)
-    scale = models.ZOO[source.ref].scale if source.kind == "zoo" else "0..1"
-    dataset = data.load(data.resolve(data_ref), model, scale)
+    _, model, dataset = opening.open_inputs(model_ref, data_ref, trusted)
     x = dataset.representative(probe_count(dataset.input_shape))
     quantized = {"int8": runs["int8"]["tflite_path"]}
     int16_problem = ""

@@ -38,17 +38,14 @@ def tensor_report(model_ref, data_ref, scheme, store=None, trusted=False, runs=N
     """
     from optlib.analysis import insight
     from optlib.engine import lq_backend, schemes
-    from optlib.inputs import data, models
+    from optlib.inputs import opening
 
     runs = insight.newest_runs(model_ref, data_ref, ("float32", scheme), store) if runs is None else runs
     for name in ("float32", scheme):
         if name not in runs:
             raise InputError(f"No stored {name} run of this model and data: run {name} first (Optimize page, or "
                              f"python -m optlib sweep --schemes {name}).")
-    source = models.resolve(model_ref)
-    model = models.load(source, trusted)
-    scale = models.ZOO[source.ref].scale if source.kind == "zoo" else "0..1"
-    x = data.load(data.resolve(data_ref), model, scale).representative(VALIDATION_SAMPLES)
+    x = opening.open_inputs(model_ref, data_ref, trusted)[2].representative(VALIDATION_SAMPLES)
     float32, quantized = runs["float32"]["tflite_path"], runs[scheme]["tflite_path"]
     try:
         rows = lq_backend.validate(float32, quantized, x)

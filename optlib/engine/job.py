@@ -110,7 +110,7 @@ class Context:
     """
 
     def __init__(self, inputs, events=None, quiet=contextlib.nullcontext):
-        from optlib.inputs import data, models
+        from optlib.inputs import models, opening
 
         self.inputs, self.quiet = inputs, quiet
         self.events = events or (lambda event: None)
@@ -118,10 +118,9 @@ class Context:
         self.events(Event(-1, "", "loading", 0.0, f"loading model {inputs.model.name}", pid, host))
         started = time.perf_counter()
         self.model = models.load(inputs.model, inputs.trusted)
-        scale = models.ZOO[inputs.model.ref].scale if inputs.model.kind == "zoo" else "0..1"
         self.events(Event(-1, "", "loading", 0.0, f"loading data {inputs.data.name}", pid, host))
         loaded = time.perf_counter()
-        self.data = data.load(inputs.data, self.model, scale, inputs.task)
+        self.data = opening.load_data(inputs.model, self.model, inputs.data, inputs.task)
         # Once per worker (every job of the worker records it; summing over jobs counts it once per worker).
         self.load_s = {"load_model": round(loaded - started, 3), "load_data": round(time.perf_counter() - loaded, 3)}
         # Keyed by the model object, not id(): a freed fine-tuned model's id can be reused by the next one.
@@ -225,6 +224,7 @@ def _measure(context, built, settings):
         path.write_bytes(built.tflite)
         raw, gz = measure.sizes(path)
         metrics = {"size_bytes": raw, "gzip_bytes": gz, "threads": settings["threads"], "classes": d.num_classes,
+                   "model_form": context.form,
                    "recipe": built.recipe, "data_recipe": d.recipe, "trained": context.inputs.model.trained}
         metrics.update(task_metrics.measure(context, path, built.model))
         phase("evaluate")  # accuracy on LiteRT and fidelity to the float model

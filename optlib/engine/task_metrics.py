@@ -38,7 +38,7 @@ def measure(context, path, built_model):
     for name, values, ref in zip(names, got, reference):
         task = d.tasks[name]
         entry = {"name": name, "task": task, "fidelity": figures.fidelity(task, values, ref)}
-        if labels is not None:
+        if labels is not None and name in labels:  # one set of labels may fit one output of several
             entry["metrics"], entry["value"] = figures.score(task, values, labels[name])
         per_output.append(entry)
     primary = per_output[names.index(d.primary)]

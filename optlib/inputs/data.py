@@ -455,10 +455,15 @@ def _as_named(value, ports, name, what):
     if value is None:
         return None
     if not isinstance(value, dict):
+        fitting = [p.name for p in ports if _labels_fit(value, p)] if what == "output" else []
+        if len(names) != 1 and len(fitting) == 1:  # one set of labels that fits exactly one output: its labels
+            return {fitting[0]: value}
         if len(names) != 1:
+            fit = (f" The labels fit {len(fitting)} of them, so which one they belong to is ambiguous."
+                   if what == "output" and fitting else "")
             raise InputError(f"'{name}': the model has {len(names)} {what}s ({', '.join(names)}); name each one's "
                              f"arrays {', '.join(f'x_test/{n}' if what == 'input' else f'y_test/{n}' for n in names)} "
-                             "(or with '_' instead of '/').")
+                             f"(or with '_' instead of '/').{fit}")
         return {names[0]: value}
     if len(names) == 1 and len(value) == 1 and names[0] not in value:
         return {names[0]: next(iter(value.values()))}
@@ -466,6 +471,21 @@ def _as_named(value, ports, name, what):
         raise InputError(f"'{name}' names {what} arrays {', '.join(sorted(value))}, but the model's {what}s are "
                          f"{', '.join(names)}: name the arrays after them (e.g. x_test/{names[0]}).")
     return {n: value[n] for n in names}
+
+
+def _labels_fit(y, port):
+    """Whether one array of labels fits an output: class indices or one-hot rows for a class-score vector,
+    one number per sample for a one-score output (and only there)."""
+    y = np.asarray(y)
+    width = int(np.prod([d or 1 for d in port.shape])) if port.shape else 1
+    if width == 1:
+        return y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)
+    if len(port.shape) != 1:
+        return y.ndim >= 2 and int(np.prod(y.shape[1:])) == width
+    if y.ndim == 2:
+        return y.shape[1] == width
+    whole = np.issubdtype(y.dtype, np.integer) or (np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)))
+    return y.ndim == 1 and bool(whole) and y.size > 0 and 0 <= y.min() and y.max() < width
 
 
 def _check_x(x, name, which):
@@ -652,6 +672,10 @@ class Dataset:
         if not self.has_training_data:
             raise InputError(f"'{self.source.name}' has no training split (x_train, y_train); "
                              "training-time schemes need labelled training data.")
+        missing = [o.name for o in self.outputs if o.name not in self.y["train"]]
+        if missing:
+            raise InputError(f"'{self.source.name}' has labels for output '{next(iter(self.y['train']))}' only; "
+                             f"fine-tuning needs labels for every output (none for {', '.join(missing)}).")
         count = count if count and count > 0 else self.train_count
         x = self._shape(self._prepare("train", slice(0, count)))
         ys = {name: self._target(name, y[:count]) for name, y in self.y["train"].items()}
@@ -729,7 +753,7 @@ def load(source, model, scale="0..1", task=""):
             for port in inputs:
                 limits.check_prepared(count, port.shape, source.name)
         for output in outputs:
-            labels = None if ys is None else ys[output.name]
+            labels = None if ys is None else ys.get(output.name)
             if output.name not in task_of:
                 task_of[output.name] = chosen.get(output.name) or tasks.detect(output, labels)
                 tasks.check(task_of[output.name], output)
@@ -740,4 +764,11 @@ def load(source, model, scale="0..1", task=""):
         raise InputError(f"'{source.name}': training images have shape {raw.x_train.shape[1:]} "
                          f"but test images {raw.x_test.shape[1:]}.")
     declared = raw.value_range if source.kind in ("digits", "folder", "zip", "tfds") else 0.0
+    labelled = _as_named(raw.y_test, outputs, source.name, "output")
+    if labelled is not None and len(labelled) < len(outputs):  # one set of labels for one of several outputs
+        (only,) = labelled
+        if primary not in labelled and not any(part.strip().startswith("primary=") for part in str(task).split(",")):
+            primary = only
+        raw.notes.append(f"The labels fit output '{only}' only: its metric is measured on them; the other "
+                         "outputs are measured by fidelity to the float model.")
     return Dataset(source, raw, inputs, outputs, task_of, primary, scale, declared)

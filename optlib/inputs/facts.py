@@ -39,7 +39,8 @@ def data_facts(model_ref, trusted, data_ref, examples=10, task=""):
     """
     from optlib.inputs import models
 
-    return _data_facts(models.load(models.resolve(model_ref), trusted), data_ref, examples, task)
+    source = models.resolve(model_ref)
+    return _data_facts(source, models.load(source, trusted), data_ref, examples, task)
 
 
 def model_and_data_facts(model_ref, trusted, data_ref, examples=10, task=""):
@@ -58,18 +59,18 @@ def model_and_data_facts(model_ref, trusted, data_ref, examples=10, task=""):
     model = models.load(source, trusted)
     both = {"model": _model_facts(source, model)}
     try:
-        both["data"] = _data_facts(model, data_ref, examples, task)
+        both["data"] = _data_facts(source, model, data_ref, examples, task)
     except InputError as problem:
         both["data_problem"] = str(problem)
     return both
 
 
-def _data_facts(model, data_ref, examples, task):
+def _data_facts(source, model, data_ref, examples, task):
     import numpy as np
 
-    from optlib.inputs import data
+    from optlib.inputs import opening
 
-    dataset = data.load(data.resolve(data_ref), model, task=task)
+    dataset = opening.load_data(source, model, data_ref, task)  # prepared as a sweep prepares it
     facts = dataset.summary()
     raw_x = dataset.x["test"][dataset.inputs[0].name]
     raw_y = dataset.y_test

@@ -278,8 +278,9 @@ def _step(number, step):
     return lines + [""]
 
 
-def _converter(converter):
-    lines = ["converter = tf.lite.TFLiteConverter.from_keras_model(model)"]
+def _converter(converter, form="keras"):
+    lines = ["converter = tf.lite.TFLiteConverter.from_saved_model(MODEL_PATH)" if form == "savedmodel"
+             else "converter = tf.lite.TFLiteConverter.from_keras_model(model)"]
     optimizations = [_name(o, "optimization") for o in converter.get("optimizations") or []]
     if optimizations:
         names = ", ".join(f"tf.lite.Optimize.{o}" for o in optimizations)
@@ -343,13 +344,14 @@ def _plain_data(value, what):
     raise ValueError(f"Cannot generate code: the {what} holds {value!r}, which is not plain data.")
 
 
-def _litert_quantizer(lq, calibrate):
+def _litert_quantizer(lq, calibrate, converted=True):
     """Quantize the float32 conversion with the run's LiteRT Quantizer recipe, calibrated like optlib did."""
     entries = _plain_data(lq.get("recipe"), "LiteRT Quantizer recipe")
     if not isinstance(entries, list) or not entries:
         raise ValueError("Cannot generate code: the run recorded no LiteRT Quantizer recipe.")
     signature = _plain_data(lq.get("signature") or "serving_default", "signature")
-    lines = [("float_model = converter.convert()", "the float32 LiteRT model LiteRT Quantizer starts from"), "",
+    lines = [("float_model = converter.convert()", "the float32 LiteRT model LiteRT Quantizer starts from"), ""]
+    lines = (lines if converted else []) + [
              "# LiteRT Quantizer's recipe as this run recorded it (plain data): which algorithm, on which ops",
              "# (regex on each op's output tensor names), with how many bits.",
              *f"RECIPE = {pprint.pformat(entries, width=96, sort_dicts=False)}".splitlines(), "",
@@ -416,7 +418,8 @@ def code_for(row, model_path=None, samples_npz=None, output_path=None):
              ""]
     if needs_data:
         code.append("import numpy as np")
-    code += ["import tensorflow as tf", "import tf_keras as keras"]
+    form = row.get("model_form") or "keras"  # a Keras model, a plain SavedModel, or a .tflite (float or not)
+    code += ["import tensorflow as tf"] + (["import tf_keras as keras"] if form == "keras" else [])
     if training:
         code.append("import tensorflow_model_optimization as tfmot")
     if lq:
@@ -424,7 +427,11 @@ def code_for(row, model_path=None, samples_npz=None, output_path=None):
     code += [""] + _paths(row, model_path, samples_npz, output_path, needs_data) + [""]
     if needs_data:
         code += [""] + _load_raw(row, bool(training)) + [""] + _prepare(row.get("data_recipe")) + [""]
-    code.append("model = keras.models.load_model(MODEL_PATH, compile=False)")
+    if form == "keras":
+        code.append("model = keras.models.load_model(MODEL_PATH, compile=False)")
+    elif form.startswith("tflite"):
+        code += ["with open(MODEL_PATH, \"rb\") as source:",
+                 ("    float_model = source.read()", "the .tflite itself: nothing to convert")]
     if needs_data:
         code.append("x_raw, y_raw = load_raw()")
     if training:
@@ -452,9 +459,14 @@ def code_for(row, model_path=None, samples_npz=None, output_path=None):
                      "        yield [sample[None, ...]]  # one input at a time, with a batch axis", "", ""]
     else:
         code.append("")
-    code += _converter(converter)
-    selective = None if lq else _selective_of(row)
-    if lq:
+    if form.startswith("tflite"):
+        code += _litert_quantizer(lq, calibrate, converted=False) if lq else ["tflite_model = float_model"]
+    else:
+        code += _converter(converter, form)
+    selective = None if lq or form.startswith("tflite") else _selective_of(row)
+    if form.startswith("tflite"):
+        pass
+    elif lq:
         code += _litert_quantizer(lq, calibrate)
     else:
         code += _selective(selective, calibrate) if selective else ["tflite_model = converter.convert()"]

@@ -66,6 +66,16 @@ def test_a_float_tflite_is_its_own_float32_and_takes_every_lq_scheme(made, digit
     assert rows["int8"]["status"] == "skipped" and "needs a Keras model or a SavedModel" in rows["int8"]["error"]
     assert rows["qat"]["status"] == "skipped" and "needs a Keras model to fine-tune" in rows["qat"]["error"]
 
+    # The generated code starts from the .tflite itself and makes the same bytes.
+    from optlib.views import codegen
+
+    out = tmp_path / "again.tflite"
+    code = codegen.code_for(rows["lq_dynamic_int8"], model_path=str(made["float"]), output_path=str(out))
+    assert "from_keras_model" not in code and "float_model = source.read()" in code
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert out.read_bytes() == open(rows["lq_dynamic_int8"]["tflite_path"], "rb").read()
+
 
 def test_a_quantized_tflite_is_measured_as_given(made, digits_npz, tmp_path):
     rows = rows_of(made["int8"], digits_npz, tmp_path, "all,lq_int8,float32")
@@ -83,6 +93,11 @@ def test_a_plain_savedmodel_takes_the_converter_schemes_and_lq(made, digits_npz,
         assert rows[name]["status"] == "ok", (name, rows[name]["error"])
         assert rows[name]["accuracy"] > 0.5 and rows[name]["fidelity_top1_agreement"] > 0.8, name
     assert rows["prune"]["status"] == "skipped" and "a SavedModel without Keras metadata" in rows["prune"]["error"]
+    from optlib.views import codegen
+
+    code = codegen.code_for(rows["dynamic"], model_path=str(made["saved"]))
+    assert "TFLiteConverter.from_saved_model(MODEL_PATH)" in code and "tf_keras" not in code
+    compile(code, "reproduce.py", "exec")
     zipped = rows_of(made["saved_zip"], digits_npz, tmp_path, "float32")
     assert zipped["float32"]["status"] == "ok", zipped["float32"]["error"]
     assert zipped["float32"]["accuracy"] == rows["float32"]["accuracy"]
@@ -104,3 +119,36 @@ def test_a_file_named_tflite_that_is_not_one_is_refused_in_one_line(tmp_path):
                            "--store", str(tmp_path / "r.sqlite")], capture_output=True, text=True, timeout=120,
                           check=False)
     assert done.returncode == 2 and "is not a TFLite model" in done.stderr and "Traceback" not in done.stderr
+
+
+def _two_output_model(path, second):
+    from optlib._keras import keras
+
+    k = keras()
+    k.utils.set_random_seed(0)
+    image = k.Input((8, 8, 1), name="image")
+    hidden = k.layers.Dense(16, activation="relu")(k.layers.Flatten()(image))
+    model = k.Model(image, [k.layers.Dense(10, activation="softmax", name="digit")(hidden), second(hidden)])
+    model.save(path, save_format="keras_v3")
+    return path
+
+
+def test_one_set_of_labels_that_fits_one_output_of_two_is_used_for_it(tmp_path, digits_arrays):
+    import numpy as np
+
+    from optlib._keras import keras
+
+    x_train, y_train, x_test, y_test = digits_arrays
+    data = tmp_path / "one_label_set.npz"
+    np.savez(data, x_train=x_train[..., None], y_train=y_train, x_test=x_test[..., None], y_test=y_test)
+    model = _two_output_model(tmp_path / "two_outputs.keras", lambda h: keras().layers.Dense(4, name="box")(h))
+    rows = rows_of(model, data, tmp_path, "float32,qat")
+    row = rows["float32"]
+    assert row["status"] == "ok" and row["primary_output"] == "digit" and row["accuracy"] is not None
+    outputs = {o["name"]: o for o in row["outputs"]}
+    assert "value" in outputs["digit"] and "value" not in outputs["box"] and outputs["box"]["fidelity"]
+    assert rows["qat"]["status"] == "failed" and "labels for every output" in rows["qat"]["error"]
+    ambiguous = _two_output_model(tmp_path / "two_heads.keras",
+                                  lambda h: keras().layers.Dense(10, activation="softmax", name="other")(h))
+    with pytest.raises(Exception, match="ambiguous"):
+        rows_of(ambiguous, data, tmp_path, "float32")
