@@ -264,6 +264,7 @@ def _search(args):
 
 def _layers(args):
     from optlib.analysis import insight
+    from optlib.engine import layers
 
     def progress(fraction, message):
         if not args.json:
@@ -279,7 +280,7 @@ def _layers(args):
     for label in report["labels"]:
         print(f"Worst layers in {label} (position, op, channel error, layer):")
         by_name = {row["layer"]: row for row in report["layers"]}
-        for name in insight.worst_layers(report["layers"], label, args.top):
+        for name in layers.worst_layers(report["layers"], label, args.top):
             row = by_name[name]
             print(f"  {row['position']:3d} {row['op']:<18} {row[f'{label}_error']:.4f}  {name}")
     if report["int16_problem"]:

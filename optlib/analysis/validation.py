@@ -4,7 +4,7 @@
 its float32 run of the same model and data, feeds both the same few inputs,
 and returns one row per tensor with the quantizer's MSE, SNR and cosine
 similarity against float (``litert_quantizer``'s ``model_validator``) and the
-channel error of :func:`optlib.analysis.insight.compare_layers` where the
+channel error of :func:`optlib.engine.layers.compare_layers` where the
 tensor is a layer's output.
 """
 
@@ -37,7 +37,7 @@ def tensor_report(model_ref, data_ref, scheme, store=None, trusted=False, runs=N
             cannot be compared.
     """
     from optlib.analysis import insight
-    from optlib.engine import lq_backend, schemes
+    from optlib.engine import layers, lq_backend, schemes
     from optlib.inputs import opening
 
     runs = insight.newest_runs(model_ref, data_ref, ("float32", scheme), store) if runs is None else runs
@@ -52,7 +52,7 @@ def tensor_report(model_ref, data_ref, scheme, store=None, trusted=False, runs=N
     except (ValueError, RuntimeError) as problem:
         raise InputError(f"LiteRT Quantizer could not compare {scheme} with float32: {problem}") from None
     try:
-        layers, channel_problem = insight.compare_layers(float32, {"q": quantized}, x), ""
+        layers, channel_problem = layers.compare_layers(float32, {"q": quantized}, x), ""
     except RuntimeError as problem:  # reference kernels (kept intermediates) may refuse what XNNPACK runs
         layers, channel_problem = [], f"no channel error: LiteRT's reference kernels refused the model ({problem})"
     errors = {row["layer"]: row["q_error"] for row in layers}

@@ -1,6 +1,6 @@
 """Plotly figures and tables for the Layer insight & search page.
 
-Every function is pure: plain data in — rows of :func:`optlib.analysis.insight.compare_layers`,
+Every function is pure: plain data in — rows of :func:`optlib.engine.layers.compare_layers`,
 QuantizationDebugger metrics, dequantized kernels, stored per-kernel facts,
 a result of :func:`optlib.analysis.search.search`, a results DataFrame of
 :func:`optlib.analysis.report.frame` — and a ``go.Figure`` or a DataFrame out, nothing
@@ -60,7 +60,7 @@ def short_name(layer):
 
 
 def layer_label(row):
-    """A unique, readable label for a row of :func:`optlib.analysis.insight.compare_layers`."""
+    """A unique, readable label for a row of :func:`optlib.engine.layers.compare_layers`."""
     return f"{short_name(row['layer'])} · #{row['position']}"
 
 
@@ -77,7 +77,7 @@ def error_ranking(rows, label="int8", count=12, kept=()):
     """Return the layers with the largest channel error of ``label``, worst at the top.
 
     Args:
-        rows: rows of :func:`optlib.analysis.insight.compare_layers`.
+        rows: rows of :func:`optlib.engine.layers.compare_layers`.
         label: which quantized model to rank ("int8" or "int16x8").
         count: how many layers to show.
         kept: layer names chosen to stay in float; drawn in another colour.
@@ -112,7 +112,7 @@ def error_sequence(rows, labels=("int8", "int16x8"), problem=""):
     """Return the channel error of each quantized model along the layer sequence (log scale).
 
     Args:
-        rows: rows of :func:`optlib.analysis.insight.compare_layers`, in graph order.
+        rows: rows of :func:`optlib.engine.layers.compare_layers`, in graph order.
         labels: the quantized models to draw, e.g. ("int8", "int16x8").
         problem: why a model is missing (e.g. int16x8 failed), said in a note.
     """
@@ -207,7 +207,7 @@ def weight_histogram(versions, kernel="", bins=80):
 
     Args:
         versions: {label: array of float weights}, e.g. {"float32": ..., "int8": ..., "cluster": ...}
-            (dequantized values, as :func:`optlib.analysis.insight.weight_values` returns them).
+            (dequantized values, as :func:`optlib.engine.layers.weight_values` returns them).
         kernel: the kernel's name, for the title.
         bins: number of bins over the range of all versions.
 

@@ -14,12 +14,13 @@ from apphelpers import canned_metrics, put_run, texts, wait_until
 import optlib.analysis.search
 from optlib.analysis import insight, report
 from optlib.engine import sweep
+from optlib.engine.layers import worst_layers
 from optlib.errors import InputError
 from optlib.engine.schemes.post_training import recipe_for
 from optlib.engine.store import Store
 from optlib.engine.sweep import Progress
 
-# The layers of digits_cnn as optlib.analysis.insight.compare_layers names them; dense_1 quantizes worst.
+# The layers of digits_cnn as optlib.engine.layers.compare_layers names them; dense_1 quantizes worst.
 LAYER_NAMES = [("digits_cnn/conv2d/Relu;digits_cnn/conv2d/BiasAdd;digits_cnn/conv2d/Conv2D", "CONV_2D"),
                ("digits_cnn/max_pooling2d/MaxPool", "MAX_POOL_2D"),
                ("digits_cnn/dense/MatMul;digits_cnn/dense/Relu;digits_cnn/dense/BiasAdd", "FULLY_CONNECTED"),
@@ -220,7 +221,7 @@ def test_a_real_layer_comparison_of_the_built_in_model(app, swept_home, monkeypa
     result = job.result
     assert result["labels"] == ["int8", "int16x8"] and result["samples"] == 64
     assert [r["op"] for r in result["layers"]][:2] == ["CONV_2D", "MAX_POOL_2D"]
-    worst = insight.worst_layers(result["layers"], "int8", 1)
+    worst = worst_layers(result["layers"], "int8", 1)
     assert at.session_state["insight_keep"] == worst  # the worst layer is suggested at once
     assert at.button(key="insight_keep_button").label == "Keep 1 layer in float and re-convert"
     assert chart_titles(at) == ["Layers that lose most in int8 (worst first)",

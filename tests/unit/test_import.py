@@ -85,3 +85,44 @@ def test_pages_use_the_public_modules_and_the_store_never_engine_internals():
                     if target.startswith(internal) or alias.name.startswith("_"):
                         found.setdefault(page.name, []).append(full)
     assert len(pages) > 8 and found == {}
+
+
+# The floors of optlib, lowest first: a module may import its own floor and those below, never one above.
+FLOORS = ("optlib.inputs", "optlib.engine", "optlib.guide", "optlib.analysis", "optlib.views")
+BASE = {"optlib._keras", "optlib._quiet", "optlib.errors", "optlib.paths", "optlib.units"}  # below every floor
+
+
+def _floor(name):
+    if name in BASE:
+        return -1
+    for number, floor in enumerate(FLOORS):
+        if name == floor or name.startswith(floor + "."):
+            return number
+    return len(FLOORS)  # optlib itself, the CLI and the API: the top
+
+
+def _builder_modules():
+    """The modules named by the registry's builder strings ("module:function"), imported when a scheme runs."""
+    from optlib.engine import schemes
+
+    return {s.builder.split(":")[0] for s in schemes.SCHEMES.values()}
+
+
+def _upward(modules, graph):
+    return sorted(f"{a} -> {b}" for a, edges in graph.items() for b in edges
+                  if _floor(a) < len(FLOORS) and _floor(b) > _floor(a))
+
+
+def test_engine_and_inputs_never_import_a_floor_above_them():
+    """Every import counts, those inside functions and the registry's builder strings too."""
+    modules = _modules()
+    graph = {name: _imports(path, modules) - {name} for name, path in modules.items()}
+    graph["optlib.engine.schemes"] |= _builder_modules() & set(modules)
+    assert [edge for edge in _upward(modules, graph) if _floor(edge.split(" -> ")[0]) <= 1] == []
+
+
+def test_the_floor_check_sees_a_planted_import_inside_a_function():
+    modules = _modules()
+    graph = {name: _imports(path, modules) - {name} for name, path in modules.items()}
+    graph["optlib.engine.measure"] = graph["optlib.engine.measure"] | {"optlib.analysis.insight"}
+    assert "optlib.engine.measure -> optlib.analysis.insight" in _upward(modules, graph)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from optlib.analysis import insight
 from optlib.engine import sweep
+from optlib.engine.layers import compare_layers, debugger_metrics, weight_values, worst_layers
 from optlib.engine.store import Store
 
 
@@ -54,9 +54,9 @@ def rows(bad_model, store):
 
 def test_the_bad_layer_ranks_first_and_int16_activations_fix_it(rows, digits_arrays):
     x = (digits_arrays[2].reshape(-1, 64) / 16.0)[:48].astype(np.float32)
-    layers = insight.compare_layers(rows["float32"]["tflite_path"], {
+    layers = compare_layers(rows["float32"]["tflite_path"], {
         "int8": rows["int8"]["tflite_path"], "int16x8": rows["int16x8"]["tflite_path"]}, x)
-    worst = insight.worst_layers(layers, "int8", 1)[0]
+    worst = worst_layers(layers, "int8", 1)[0]
     assert "/bad/" in worst
     bad = next(r for r in layers if r["layer"] == worst)
     assert bad["int8_error"] > 0.5 and bad["int16x8_error"] < bad["int8_error"] / 10
@@ -80,10 +80,10 @@ def test_debugger_metrics_and_weight_values(bad_model, rows, digits_arrays):
 
     keras_model = models.load(models.resolve(str(bad_model[0])))
     rep = (digits_arrays[0].reshape(-1, 64) / 16.0)[:50].astype(np.float32)
-    metrics = insight.debugger_metrics(keras_model, rep)
+    metrics = debugger_metrics(keras_model, rep)
     assert metrics and {"tensor_name", "mean_squared_error", "max_abs_error", "scale", "rmse/scale"} <= metrics[0].keys()
-    float_kernels = insight.weight_values(rows["float32"]["tflite_path"])
-    int8_kernels = insight.weight_values(rows["int8"]["tflite_path"])
+    float_kernels = weight_values(rows["float32"]["tflite_path"])
+    int8_kernels = weight_values(rows["int8"]["tflite_path"])
     assert len(float_kernels) == len(int8_kernels) == 3
     for (_, _, f), (_, _, q) in zip(float_kernels, int8_kernels):
         assert f.shape == q.shape and np.max(np.abs(f - q)) <= np.max(np.abs(f)) / 100  # int8 per-channel steps

@@ -20,7 +20,7 @@ def layer(position, name, op, int8, int16=None):
     return row
 
 
-# The layers of digits_cnn as insight.compare_layers names them, with made-up errors.
+# The layers of digits_cnn as layers.compare_layers names them, with made-up errors.
 LAYERS = [
     layer(0, "digits_cnn/conv2d/Relu;digits_cnn/conv2d/BiasAdd;digits_cnn/conv2d/Conv2D", "CONV_2D", 0.0045, 0.0021),
     layer(1, "digits_cnn/max_pooling2d/MaxPool", "MAX_POOL_2D", 0.0043, 0.0020),

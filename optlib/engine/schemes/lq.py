@@ -61,22 +61,15 @@ def build(job):
         "signature": signature, "input": input_name}, **recorded}, job.model, extra)
 
 
-PROBE_SAMPLES = 64  # inputs used to rank the layers; a few dozen are plenty
-
-
 def _worst_layers(job, float32, rep):
     """Rank layers of plain LiteRT Quantizer int8 by channel error; return (worst names, their errors)."""
-    from optlib.analysis import insight
-    from optlib.engine import lq_backend
+    from optlib.engine import layers, lq_backend
     from optlib.errors import first_line
 
     job.progress(0.1, "ranking layers by quantization error")
     int8, _ = lq_backend.quantize(float32, lq_backend.quantizer_recipe({"base": "static_wi8_ai8"}), rep)
-    probe = rep[:min(PROBE_SAMPLES, insight.probe_count(rep.shape[1:]))]  # fewer for large inputs (memory)
     try:
-        rows = insight.compare_layers(float32, {"lq_int8": int8}, probe)
+        return layers.rank_worst(float32, int8, "lq_int8", rep, int(job.settings["worst_n"]))
     except RuntimeError as problem:  # the layer-by-layer run uses LiteRT's reference kernels, which check more
         raise RuntimeError(f"the layers could not be ranked: LiteRT's reference kernels refused LiteRT Quantizer's "
                            f"int8 model ({first_line(problem)}); name the layers to keep with keep_layers") from None
-    keep = insight.worst_layers(rows, "lq_int8", int(job.settings["worst_n"]))
-    return keep, {r["layer"]: r["lq_int8_error"] for r in rows if r["layer"] in keep}
