@@ -388,6 +388,30 @@ def figures_table(table, formats):
     st.dataframe(numbers.style.format(formats, na_rep=GAP), hide_index=True, placeholder=GAP)
 
 
+def failure_ui(raw, lead=""):
+    """An engine error as a sentence (what happened, what to try), the engine's own message one click away."""
+    from optlib.analysis import failures
+
+    said = failures.in_words(raw)
+    st.error(literal(lead + said.sentence), icon=":material/error:")
+    if said.known:
+        with st.expander("The engine's own message", icon=":material/terminal:"):
+            st.code(said.raw, language=None, wrap_lines=True)
+
+
+def raw_messages_ui(messages):
+    """The engine's own messages behind the sentences shown above ({what: raw}), one click away."""
+    from optlib.analysis import failures
+
+    known = {what: raw for what, raw in messages.items() if raw and failures.in_words(raw).known}
+    if known:
+        with st.expander(f"The engine's own message{'s' if len(known) != 1 else ''} ({len(known)})",
+                         icon=":material/terminal:"):
+            for what, raw in known.items():
+                st.markdown(f"**{what}**")
+                st.code(raw, language=None, wrap_lines=True)
+
+
 def code_for_run(run_id):
     """Runnable TensorFlow code reproducing a stored run (from its full stored record).
 
@@ -491,8 +515,11 @@ def results_table(df, columns=DEFAULT_COLUMNS):
     """Show result rows with readable headers and number formats (accuracies in percent)."""
     from optlib.analysis import quality
 
+    from optlib.analysis import failures
+
     columns = [c for c in columns if c in df.columns]
     df = quality.in_table_units(df)
-    df = df.assign(error=df["error"].fillna("")) if "error" in df.columns else df
+    df = df.assign(error=df["error"].map(lambda e: failures.sentence(e) if isinstance(e, str) and e else "")) \
+        if "error" in df.columns else df
     st.dataframe(df[columns], hide_index=True, column_config={c: RESULT_COLUMNS.get(c) for c in columns},
                  placeholder=GAP)

@@ -5,7 +5,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from optlib.analysis import explain, quality, timing
+from optlib.analysis import explain, failures, quality, timing
 from optlib.engine.store import Store
 from optlib.views import charts
 from pages import _compare_settings, _compare_targets, _shared
@@ -53,7 +53,8 @@ def history_ui(run_id):
         st.dataframe(pd.DataFrame([{
             "Run": r["id"], "Status": r["status"],
             "Finished": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["finished_at"])) if r["finished_at"] else "",
-            "Figure": quality.text(r["metrics"] or {}), "Reason (if not ok)": r["error"] or ""}
+            "Figure": quality.text(r["metrics"] or {}),
+            "Reason (if not ok)": failures.sentence(r["error"]) if r["error"] else ""}
             for r in history]), hide_index=True, placeholder=_shared.GAP)
 
 
@@ -65,9 +66,11 @@ def run_details_ui(runs):
     row = runs[runs["id"].eq(run_id)].iloc[0]
     history_ui(run_id)
     if row["status"] != "ok":
-        st.error(f"{row['scheme']} failed: {row['error'] or 'no reason recorded'}", icon=":material/error:")
+        _shared.failure_ui(row["error"] if isinstance(row["error"], str) else "no reason recorded",
+                           lead=f"{row['scheme']} {row['status']}: ")
         return
-    st.caption(row["title"] + (f" — {row['accuracy_note']}" if row.get("accuracy_note") else ""))
+    note = row.get("accuracy_note")  # a column of the frame: NaN for a run without one, never shown as "nan"
+    st.caption(row["title"] + (f" — {note}" if isinstance(note, str) and note else ""))
     _shared.results_table(runs[runs["id"].eq(run_id)])
     if isinstance(row.get("runtime"), str):
         st.caption(f"Latency {explain.fallback_note(row) or 'timed on ' + row['runtime']}.")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from optlib.analysis import explain, quality, report, timing
+from optlib.analysis import explain, failures, quality, report, timing
 from optlib.engine import schemes, sweep
 from optlib.engine.store import Store
 from optlib.errors import InputError
@@ -91,7 +91,7 @@ def settings_ui(selected):
 def row_line(row):
     """What a finished row says in the live status."""
     if row.get("status") != "ok":
-        return row.get("error") or "no reason given"
+        return failures.sentence(row["error"]) if row.get("error") else "no reason given"
     parts = []
     if quality.text(row):
         parts.append(quality.text(row))
@@ -108,12 +108,17 @@ def row_line(row):
 def progress_ui(job):
     """The progress bar, one line per scheme with its live status, and the results so far."""
     fraction, message, states = job.state()
-    st.progress(fraction if job.running else 1.0, text=message if job.running else "Done")
+    if not job.running:
+        fraction, message = job.ended()  # "Done", or "Stopped — 1 of 5 finished" after Stop
+    st.progress(fraction, text=message)
     with st.container(border=True):
         for name in job.selected:
             stage, text, row = states.get(name, ("waiting", "", None))
             st.markdown(_shared.status_line(name, stage, row_line(row) if row else text))
     rows = [row for _, _, row in states.values() if row]
+    _shared.raw_messages_ui({f"{row['scheme']} ({'latency' if row.get('status') == 'ok' else row.get('status')})":
+                             (row.get("error") if row.get("status") != "ok"
+                              else (row.get("latency_ms") or {}).get("fallback_reason")) for row in rows})
     if job.running and rows:
         st.markdown("**Results so far**")
         _shared.results_text_table(report.frame(rows))
@@ -133,8 +138,9 @@ def live_progress_ui(job):
 
 
 def last_run_ui(job):
-    """The outcome of the last sweep of this session: summary, table, code per result."""
+    """The outcome of the last sweep of this session: summary, each scheme's line, table, code per result."""
     if job.error:
+        progress_ui(job)
         st.error(f"{job.error} Fix the model or data on the Model & data page, then run again.",
                  icon=":material/error:")
         st.page_link("pages/model_data.py", label="Model & data", icon=":material/dataset:")
@@ -153,6 +159,7 @@ def last_run_ui(job):
         st.warning(message, icon=":material/warning:")
     else:
         st.success(message, icon=":material/check_circle:")
+    progress_ui(job)  # below the summary: each scheme's line, a failed one's reason in words
     if result.get("model_note"):
         st.caption(f"Note: {result['model_note']}.")
     _shared.results_table(report.frame(rows))
@@ -224,5 +231,4 @@ if job is not None and job.running:
     live_progress_ui(job)
 elif job is not None:
     st.subheader("Last run")
-    progress_ui(job)
     last_run_ui(job)

@@ -116,6 +116,17 @@ def worst_layers(rows, label="int8", count=1):
     return [r["layer"] for r in sorted(scored, key=lambda r: -r[f"{label}_error"])[:count]]
 
 
+def int8_lost_nothing(runs):
+    """True when the int8 run's metric is no worse than float32's (``runs``: {scheme: result row}, as
+    :func:`layer_report` returns them): keeping layers in float has nothing to win back. False when either
+    figure is missing (an untrained model): then nobody can tell."""
+    from optlib.analysis import quality
+
+    base, int8 = runs.get("float32") or {}, runs.get("int8") or {}
+    lost = quality.loss(int8, base) if base and int8 else None
+    return lost is not None and lost <= 0
+
+
 def consumers(model, names):
     """Return the output names of the ops that read any of the tensors ``names``.
 
