@@ -217,6 +217,19 @@ BACKGROUND_JOBS = {
 }
 
 
+def start_sweep(selected, overrides, recompute=False, budget_s=None, where="local", labels=None):
+    """Start a sweep of the ``selected`` schemes on the current model and data in the background, as this
+    session's Optimize job (its page shows the progress); the address carries its token, so a reload finds it."""
+    from pages._jobs import SweepJob
+
+    job = SweepJob(model_ref=model_ref(), data_ref=data_ref(), selection=",".join(selected), overrides=overrides,
+                   store=store_path(), recompute=recompute, trusted=trusted(), budget_s=budget_s, where=where,
+                   labels=labels, task=task()).start()
+    st.session_state["optimize_job"] = job
+    st.query_params["job"] = job.token
+    return job
+
+
 def busy():
     """The key of this session's running background job, if any (one at a time: they share two cores)."""
     for key in BACKGROUND_JOBS:

@@ -603,3 +603,14 @@ def test_every_table_shows_a_dash_for_a_missing_figure(app, filled_home, page):
     at = app(page)
     assert not at.exception and at.dataframe
     assert {frame.proto.placeholder for frame in at.dataframe} == {"—"}  # the browser's default is "None"
+
+
+def test_optimize_run_button_and_its_count_come_before_the_list_of_schemes(app, home):
+    from test_honest_words import in_order
+
+    at = app("optimize.py")
+    drawn = [(type(e).__name__, getattr(e, "key", None) or str(getattr(e, "value", ""))) for e in in_order(at.main)]
+    run = drawn.index(("Button", "optimize_run_button"))
+    count = next(i for i, (kind, text) in enumerate(drawn) if kind == "Caption" and "5 schemes selected" in text)
+    schemes_heading = drawn.index(("Subheader", "Schemes"))
+    assert count < run < schemes_heading  # on screen at 1024×768 without scrolling past the checkboxes
