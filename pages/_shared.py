@@ -393,12 +393,22 @@ def answer(result):
     return value
 
 
-def figures_table(table, formats):
+TALL_ENOUGH = 30  # rows a table shows whole, without a scroll bar of its own; a longer one scrolls inside
+
+
+def figures_table(table, formats, columns=None, labels=None, key=None):
     """Show a table of figures: each in its format, a missing one as "—". The cells keep their numbers, so a
-    click on a column's header sorts by value (9.1 before 10.2), not by the text."""
+    click on a column's header sorts by value (9.1 before 10.2), not by the text.
+
+    ``columns``: the columns shown, in order (all by default); ``labels``: {column: short header}, the full
+    name in the header's tooltip. Up to :data:`TALL_ENOUGH` rows, the table is as tall as its rows."""
     formats = {column: spec for column, spec in formats.items() if column in table}
     numbers = table.assign(**{column: pd.to_numeric(table[column]) for column in formats})
-    st.dataframe(numbers.style.format(formats, na_rep=GAP), hide_index=True, placeholder=GAP)
+    config = {column: st.column_config.Column(label, help=column) for column, label in (labels or {}).items()
+              if column in table}
+    st.dataframe(numbers.style.format(formats, na_rep=GAP), hide_index=True, placeholder=GAP,
+                 column_order=columns, column_config=config or None, key=key,
+                 height="content" if len(table) <= TALL_ENOUGH else "auto")
 
 
 def failure_ui(raw, lead=""):

@@ -89,6 +89,33 @@ def run_details_ui(runs):
         _shared.code_ui(run_id)
 
 
+# Table 1's comparison (scheme, the metric and its change, size and its ratio, latency and its speed-up) fits a
+# 1024 px window beside the sidebar under these short headers; the full names are in each header's tooltip.
+TABLE1_SHORT = {"Top-1 accuracy (%)": "Top-1 %", "Δ top-1 vs float32 (points)": "Δ pts", "Value": "Value",
+                "Δ vs float32": "Δ", "Size (MB)": "Size MB", "Smaller than float32 (×)": "Smaller",
+                "Latency (ms)": "Latency ms", "Speed-up vs float32 (×)": "Faster", "Gzipped (MB)": "Gzip MB",
+                "Gzipped smaller than float32 (×)": "Gzip smaller"}
+TABLE1_COMPARISON = ("Scheme", "Metric", "Top-1 accuracy (%)", "Δ top-1 vs float32 (points)", "Value", "Δ vs float32",
+                     "Size (MB)", "Smaller than float32 (×)", "Latency (ms)", "Speed-up vs float32 (×)")
+
+
+def table1_ui(view):
+    """Table 1, one table per model: the comparison's columns on screen at 1024 px, the rest (dataset, gzip, note)
+    one click away."""
+    table = charts.table1(view)
+    extras = [column for column in table.columns if column not in TABLE1_COMPARISON and column != "Model"]
+    more = st.multiselect("More columns", extras, key="compare_table1_more", placeholder="Dataset, gzip, note",
+                          help="The comparison's columns are always shown; add these beside them.")
+    st.caption("Hover a header for its full name; Smaller and Faster are float32's size and latency over each run's.")
+    for index, (model, rows) in enumerate(table.groupby("Model", sort=False)):
+        datasets = rows["Dataset"].unique()
+        several = ["Dataset"] if len(datasets) > 1 and "Dataset" not in more else []
+        st.markdown(f"**{model}**" + (f" on {datasets[0]}" if len(datasets) == 1 else ""))
+        shown = [*several, *(c for c in TABLE1_COMPARISON if c in rows), *more]
+        _shared.figures_table(rows, charts.TABLE1_FORMATS, columns=shown, labels=TABLE1_SHORT,
+                              key=f"compare_table1_table_{index}")
+
+
 def start_on_the_current_model(runs):
     """The first time Compare is shown, it shows the current model's runs; other models are one click away."""
     current = _shared.model_name()
@@ -125,7 +152,7 @@ chance_ui(view)
 
 st.subheader("Accuracy, latency and size per model and scheme")
 st.caption("In the style of Table 1 of the TensorFlow Lite optimization guide.")
-_shared.figures_table(charts.table1(view), charts.TABLE1_FORMATS)
+table1_ui(view)
 explanations_ui(view, runs)
 
 st.subheader("Trade-offs")

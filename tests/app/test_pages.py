@@ -476,8 +476,8 @@ def test_compare_opens_on_the_current_model_with_the_others_one_click_away(app, 
     assert at.multiselect(key="compare_filter_model").value == ["digits_cnn"]
     assert set(at.dataframe[0].value["Model"]) == {"digits_cnn"}
     assert "1 other model in the store (tiny.keras): add them under Models" in texts(at.caption)
-    at.multiselect(key="compare_filter_model").set_value([]).run()  # cleared: every model
-    assert set(at.dataframe[0].value["Model"]) == {"digits_cnn", "tiny.keras"}
+    at.multiselect(key="compare_filter_model").set_value([]).run()  # cleared: every model, a Table 1 for each
+    assert [set(table.value["Model"]) for table in at.dataframe[:2]] == [{"digits_cnn"}, {"tiny.keras"}]
     assert "other model" not in texts(at.caption)
 
 
@@ -491,7 +491,8 @@ def test_compare_tables_show_a_dash_for_a_missing_figure_never_none(app, home):
     at = app("compare.py")
     at.multiselect(key="compare_filter_model").set_value([]).run()
     assert not at.exception
-    table1, table2 = displayed(at.dataframe[0]), displayed(at.dataframe[1])
+    table1, table2 = displayed(at.dataframe[0]), displayed(at.dataframe[2])  # Table 1 per model, then Table 2
+    assert displayed(at.dataframe[1])["Model"].tolist() == ["mobilenet_v2"]
     untrained_row = table2[table2["Model"] == "mobilenet_v2"].iloc[0]
     assert untrained_row["Accuracy (float32 activations)"] == "—"
     assert "no accuracy (untrained model)" in untrained_row["Note"]
@@ -499,8 +500,8 @@ def test_compare_tables_show_a_dash_for_a_missing_figure_never_none(app, home):
     for table in (table1, table2):
         cells = table.astype(str).to_numpy().ravel()
         assert not {"None", "nan", "NaN", "<NA>"} & set(cells)
-    assert {frame.proto.placeholder for frame in at.dataframe[:2]} == {"—"}  # what the browser draws for a gap
-    figures = at.dataframe[1].value["Accuracy (float32 activations)"]  # numbers, so a header click sorts by value
+    assert {frame.proto.placeholder for frame in at.dataframe[:3]} == {"—"}  # what the browser draws for a gap
+    figures = at.dataframe[2].value["Accuracy (float32 activations)"]  # numbers, so a header click sorts by value
     assert figures.dtype.kind == "f" and figures.isna().sum() == 1
 
 
