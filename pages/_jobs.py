@@ -108,6 +108,18 @@ class SweepJob(BackgroundJob):
         """Ask the sweep to stop: finished schemes stay, the ones in flight are stopped within a second."""
         self.cancel.set()
 
+    def ended(self):
+        """(fraction, text) of the progress bar once the sweep ended: "Done" only when every scheme came to an
+        end; after Stop (or an error) how many of how many finished, the bar filled that far."""
+        total = len(self.selected)
+        rows = (self.result or {}).get("results") or []
+        finished = sum(row.get("status") in ("ok", "cached") for row in rows)
+        if self.error:
+            return 0.0, "Did not run: see the message below"
+        if self.cancel.is_set() or any(row.get("status") in ("interrupted", "cancelled") for row in rows):
+            return (finished / total if total else 0.0), f"Stopped — {finished} of {total} finished"
+        return 1.0, "Done"
+
     def state(self):
         """Return (overall fraction, last message, {scheme: (stage, message, row)}) so far."""
         events = self.events()

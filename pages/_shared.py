@@ -228,6 +228,19 @@ BACKGROUND_JOBS = {
 }
 
 
+def start_sweep(selected, overrides, recompute=False, budget_s=None, where="local", labels=None):
+    """Start a sweep of the ``selected`` schemes on the current model and data in the background, as this
+    session's Optimize job (its page shows the progress); the address carries its token, so a reload finds it."""
+    from pages._jobs import SweepJob
+
+    job = SweepJob(model_ref=model_ref(), data_ref=data_ref(), selection=",".join(selected), overrides=overrides,
+                   store=store_path(), recompute=recompute, trusted=trusted(), budget_s=budget_s, where=where,
+                   labels=labels, task=task()).start()
+    st.session_state["optimize_job"] = job
+    st.query_params["job"] = job.token
+    return job
+
+
 def busy():
     """The key of this session's running background job, if any (one at a time: they share two cores)."""
     for key in BACKGROUND_JOBS:
@@ -391,12 +404,46 @@ def answer(result):
     return value
 
 
-def figures_table(table, formats):
+TALL_ENOUGH = 30  # rows a table shows whole, without a scroll bar of its own; a longer one scrolls inside
+
+
+def figures_table(table, formats, columns=None, labels=None, key=None):
     """Show a table of figures: each in its format, a missing one as "—". The cells keep their numbers, so a
-    click on a column's header sorts by value (9.1 before 10.2), not by the text."""
+    click on a column's header sorts by value (9.1 before 10.2), not by the text.
+
+    ``columns``: the columns shown, in order (all by default); ``labels``: {column: short header}, the full
+    name in the header's tooltip. Up to :data:`TALL_ENOUGH` rows, the table is as tall as its rows."""
     formats = {column: spec for column, spec in formats.items() if column in table}
     numbers = table.assign(**{column: pd.to_numeric(table[column]) for column in formats})
-    st.dataframe(numbers.style.format(formats, na_rep=GAP), hide_index=True, placeholder=GAP)
+    config = {column: st.column_config.Column(label, help=column) for column, label in (labels or {}).items()
+              if column in table}
+    st.dataframe(numbers.style.format(formats, na_rep=GAP), hide_index=True, placeholder=GAP,
+                 column_order=columns, column_config=config or None, key=key,
+                 height="content" if len(table) <= TALL_ENOUGH else "auto")
+
+
+def failure_ui(raw, lead=""):
+    """An engine error as a sentence (what happened, what to try), the engine's own message one click away."""
+    from optlib.analysis import failures
+
+    said = failures.in_words(raw)
+    st.error(literal(lead + said.sentence), icon=":material/error:")
+    if said.known:
+        with st.expander("The engine's own message", icon=":material/terminal:"):
+            st.code(said.raw, language=None, wrap_lines=True)
+
+
+def raw_messages_ui(messages):
+    """The engine's own messages behind the sentences shown above ({what: raw}), one click away."""
+    from optlib.analysis import failures
+
+    known = {what: raw for what, raw in messages.items() if raw and failures.in_words(raw).known}
+    if known:
+        with st.expander(f"The engine's own message{'s' if len(known) != 1 else ''} ({len(known)})",
+                         icon=":material/terminal:"):
+            for what, raw in known.items():
+                st.markdown(f"**{what}**")
+                st.code(raw, language=None, wrap_lines=True)
 
 
 def code_for_run(run_id):
@@ -502,8 +549,11 @@ def results_table(df, columns=DEFAULT_COLUMNS):
     """Show result rows with readable headers and number formats (accuracies in percent)."""
     from optlib.analysis import quality
 
+    from optlib.analysis import failures
+
     columns = [c for c in columns if c in df.columns]
     df = quality.in_table_units(df)
-    df = df.assign(error=df["error"].fillna("")) if "error" in df.columns else df
+    df = df.assign(error=df["error"].map(lambda e: failures.sentence(e) if isinstance(e, str) and e else "")) \
+        if "error" in df.columns else df
     st.dataframe(df[columns], hide_index=True, column_config={c: RESULT_COLUMNS.get(c) for c in columns},
                  placeholder=GAP)

@@ -5,7 +5,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from optlib.analysis import explain, quality, timing
+from optlib.analysis import explain, failures, quality, timing
 from optlib.engine.store import Store
 from optlib.views import charts
 from pages import _compare_settings, _compare_targets, _shared
@@ -53,7 +53,8 @@ def history_ui(run_id):
         st.dataframe(pd.DataFrame([{
             "Run": r["id"], "Status": r["status"],
             "Finished": time.strftime("%Y-%m-%d %H:%M", time.localtime(r["finished_at"])) if r["finished_at"] else "",
-            "Figure": quality.text(r["metrics"] or {}), "Reason (if not ok)": r["error"] or ""}
+            "Figure": quality.text(r["metrics"] or {}),
+            "Reason (if not ok)": failures.sentence(r["error"]) if r["error"] else ""}
             for r in history]), hide_index=True, placeholder=_shared.GAP)
 
 
@@ -65,9 +66,11 @@ def run_details_ui(runs):
     row = runs[runs["id"].eq(run_id)].iloc[0]
     history_ui(run_id)
     if row["status"] != "ok":
-        st.error(f"{row['scheme']} failed: {row['error'] or 'no reason recorded'}", icon=":material/error:")
+        _shared.failure_ui(row["error"] if isinstance(row["error"], str) else "no reason recorded",
+                           lead=f"{row['scheme']} {row['status']}: ")
         return
-    st.caption(row["title"] + (f" — {row['accuracy_note']}" if row.get("accuracy_note") else ""))
+    note = row.get("accuracy_note")  # a column of the frame: NaN for a run without one, never shown as "nan"
+    st.caption(row["title"] + (f" — {note}" if isinstance(note, str) and note else ""))
     _shared.results_table(runs[runs["id"].eq(run_id)])
     if isinstance(row.get("runtime"), str):
         st.caption(f"Latency {explain.fallback_note(row) or 'timed on ' + row['runtime']}.")
@@ -84,6 +87,33 @@ def run_details_ui(runs):
     code.markdown("**Code that reproduces this result**")
     with code:
         _shared.code_ui(run_id)
+
+
+# Table 1's comparison (scheme, the metric and its change, size and its ratio, latency and its speed-up) fits a
+# 1024 px window beside the sidebar under these short headers; the full names are in each header's tooltip.
+TABLE1_SHORT = {"Top-1 accuracy (%)": "Top-1 %", "Δ top-1 vs float32 (points)": "Δ pts", "Value": "Value",
+                "Δ vs float32": "Δ", "Size (MB)": "Size MB", "Smaller than float32 (×)": "Smaller",
+                "Latency (ms)": "Latency ms", "Speed-up vs float32 (×)": "Faster", "Gzipped (MB)": "Gzip MB",
+                "Gzipped smaller than float32 (×)": "Gzip smaller"}
+TABLE1_COMPARISON = ("Scheme", "Metric", "Top-1 accuracy (%)", "Δ top-1 vs float32 (points)", "Value", "Δ vs float32",
+                     "Size (MB)", "Smaller than float32 (×)", "Latency (ms)", "Speed-up vs float32 (×)")
+
+
+def table1_ui(view):
+    """Table 1, one table per model: the comparison's columns on screen at 1024 px, the rest (dataset, gzip, note)
+    one click away."""
+    table = charts.table1(view)
+    extras = [column for column in table.columns if column not in TABLE1_COMPARISON and column != "Model"]
+    more = st.multiselect("More columns", extras, key="compare_table1_more", placeholder="Dataset, gzip, note",
+                          help="The comparison's columns are always shown; add these beside them.")
+    st.caption("Hover a header for its full name; Smaller and Faster are float32's size and latency over each run's.")
+    for index, (model, rows) in enumerate(table.groupby("Model", sort=False)):
+        datasets = rows["Dataset"].unique()
+        several = ["Dataset"] if len(datasets) > 1 and "Dataset" not in more else []
+        st.markdown(f"**{model}**" + (f" on {datasets[0]}" if len(datasets) == 1 else ""))
+        shown = [*several, *(c for c in TABLE1_COMPARISON if c in rows), *more]
+        _shared.figures_table(rows, charts.TABLE1_FORMATS, columns=shown, labels=TABLE1_SHORT,
+                              key=f"compare_table1_table_{index}")
 
 
 def start_on_the_current_model(runs):
@@ -122,7 +152,7 @@ chance_ui(view)
 
 st.subheader("Accuracy, latency and size per model and scheme")
 st.caption("In the style of Table 1 of the TensorFlow Lite optimization guide.")
-_shared.figures_table(charts.table1(view), charts.TABLE1_FORMATS)
+table1_ui(view)
 explanations_ui(view, runs)
 
 st.subheader("Trade-offs")

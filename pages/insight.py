@@ -5,9 +5,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from optlib.analysis import explain, quality, report, search
+from optlib.analysis import explain, insight, quality, report, search
 from optlib.analysis.insight import LAYER_SCHEMES, newest_runs
-from optlib.engine import layers, schemes
+from optlib.engine import schemes
+from optlib.engine.layers import weight_values, worst_layers
 from optlib.engine.store import Store, result_row
 from optlib.errors import InputError
 from optlib.units import format_bytes
@@ -35,7 +36,7 @@ TRAIL_FORMATS = {"Top-1 (%)": "%.2f", "Loss vs float32 (%)": "%.2f", "Size (kB)"
 @st.cache_resource(show_spinner=False, max_entries=8)
 def kernels_of(path, mtime):
     """Dequantized kernels of a .tflite file, read once (``mtime`` in the key: a new file reads anew)."""
-    return layers.weight_values(path)
+    return weight_values(path)
 
 
 def about_current(job):
@@ -197,18 +198,26 @@ def suggest(ranked):
 
 
 def suggest_once(layer_job):
-    """Suggest the worst layers once per comparison (the person's choice stands until the next one)."""
+    """Suggest the worst layers once per comparison (the person's choice stands until the next one); none when
+    int8 lost nothing against float32."""
     if st.session_state.get("insight_keep_for") != id(layer_job):
         st.session_state["insight_keep_for"] = id(layer_job)
         layers = layer_job.result["layers"]
-        suggest(layers.worst_layers(layers, "int8", len(layers)))
+        if insight.int8_lost_nothing(layer_job.result["runs"]):
+            st.session_state["insight_keep"] = []
+        else:
+            suggest(worst_layers(layers, "int8", len(layers)))
 
 
 def keep_ui(layer_job):
     """Pick the layers to keep in float (the worst one is suggested); return the chosen names."""
-    layers = layer_job.result["layers"]
-    ranked = layers.worst_layers(layers, "int8", len(layers))
+    layers, runs = layer_job.result["layers"], layer_job.result["runs"]
+    ranked = worst_layers(layers, "int8", len(layers))
     st.session_state["insight_keep"] = [n for n in st.session_state.get("insight_keep", []) if n in ranked]
+    if insight.int8_lost_nothing(runs):
+        st.success(f"int8 lost nothing against float32 on this data ({quality.text(runs['int8'])} against "
+                   f"{quality.text(runs['float32'])}): keeping layers in float is not needed, so none is chosen. "
+                   "Choose some only to see what it costs in size and speed.", icon=":material/check_circle:")
     count, button = st.columns([1, 3], vertical_alignment="bottom")
     count.number_input("Worst N layers", min_value=1, max_value=max(1, len(ranked)), step=1, key="insight_worst_n")
     button.button("Suggest the worst N", key="insight_suggest_button", on_click=suggest, args=(ranked,),

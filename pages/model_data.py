@@ -103,8 +103,9 @@ DEMOS = {"digits_lstm": "Sequence demo (LSTM)", "diabetes_mlp": "Regression demo
 def demos_ui():
     """One click: a built-in demo model with its own built-in data."""
     st.caption("Or try a built-in demo with its data:")
-    for column, (name, label) in zip(st.columns(len(DEMOS)), DEMOS.items()):
-        column.button(label, key=f"data_demo_{name}_button", icon=":material/play_circle:", on_click=choose_demo,
+    with st.container(horizontal=True):  # side by side where they fit, one under the other where they do not
+        for name, label in DEMOS.items():
+            st.button(label, key=f"data_demo_{name}_button", icon=":material/play_circle:", on_click=choose_demo,
                       args=(name,))
 
 

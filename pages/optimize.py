@@ -2,13 +2,12 @@
 
 import streamlit as st
 
-from optlib.analysis import explain, quality, report, timing
+from optlib.analysis import explain, failures, quality, report, timing
 from optlib.engine import schemes, sweep
 from optlib.engine.store import Store
 from optlib.errors import InputError
 from optlib.units import format_bytes
 from pages import _shared, _sweep_options
-from pages._jobs import SweepJob
 from pages._optimize_backends import lq_schemes_ui
 
 _shared.through_router(__file__)
@@ -104,7 +103,7 @@ def settings_ui(selected):
 def row_line(row):
     """What a finished row says in the live status."""
     if row.get("status") != "ok":
-        return row.get("error") or "no reason given"
+        return failures.sentence(row["error"]) if row.get("error") else "no reason given"
     parts = []
     if quality.text(row):
         parts.append(quality.text(row))
@@ -121,12 +120,17 @@ def row_line(row):
 def progress_ui(job):
     """The progress bar, one line per scheme with its live status, and the results so far."""
     fraction, message, states = job.state()
-    st.progress(fraction if job.running else 1.0, text=message if job.running else "Done")
+    if not job.running:
+        fraction, message = job.ended()  # "Done", or "Stopped — 1 of 5 finished" after Stop
+    st.progress(fraction, text=message)
     with st.container(border=True):
         for name in job.selected:
             stage, text, row = states.get(name, ("waiting", "", None))
             st.markdown(_shared.status_line(name, stage, row_line(row) if row else text))
     rows = [row for _, _, row in states.values() if row]
+    _shared.raw_messages_ui({f"{row['scheme']} ({'latency' if row.get('status') == 'ok' else row.get('status')})":
+                             (row.get("error") if row.get("status") != "ok"
+                              else (row.get("latency_ms") or {}).get("fallback_reason")) for row in rows})
     if job.running and rows:
         st.markdown("**Results so far**")
         _shared.results_text_table(report.frame(rows))
@@ -146,8 +150,9 @@ def live_progress_ui(job):
 
 
 def last_run_ui(job):
-    """The outcome of the last sweep of this session: summary, table, code per result."""
+    """The outcome of the last sweep of this session: summary, each scheme's line, table, code per result."""
     if job.error:
+        progress_ui(job)
         st.error(f"{job.error} Fix the model or data on the Model & data page, then run again.",
                  icon=":material/error:")
         st.page_link("pages/model_data.py", label="Model & data", icon=":material/dataset:")
@@ -166,6 +171,7 @@ def last_run_ui(job):
         st.warning(message, icon=":material/warning:")
     else:
         st.success(message, icon=":material/check_circle:")
+    progress_ui(job)  # below the summary: each scheme's line, a failed one's reason in words
     if result.get("model_note"):
         st.caption(f"Note: {result['model_note']}.")
     _shared.results_table(report.frame(rows))
@@ -177,9 +183,59 @@ def last_run_ui(job):
                 _shared.code_ui(row["id"])
 
 
+def run_ui(selected, overrides, grid_problem, where, recompute, budget):
+    """The count of what will run, the Run button, and the progress or outcome of the sweep."""
+    if not selected:
+        st.info("Select at least one scheme to run.", icon=":material/info:")
+        return
+    try:
+        inputs, jobs = sweep.plan(_shared.model_ref(), _shared.data_ref(), ",".join(selected), overrides,
+                                  trusted=_shared.trusted(), task=_shared.task())
+    except InputError as problem:  # a refused model (the allowlist) or data: Run stays disabled, saying why
+        blocked = _shared.run_blocked_reason() or f"{problem} Choose another model or dataset on the Model & data page."
+        st.error(_shared.literal(blocked), icon=":material/block:")
+        st.button(f"Run {len(selected)} scheme{'s' if len(selected) != 1 else ''}", type="primary",
+                  icon=":material/play_arrow:", key="optimize_run_button", disabled=True, help=blocked)
+        return
+
+    store = Store(_shared.store_path())
+    to_run = [job.scheme for job in jobs if recompute or not store.lookup(job.key)]
+    stored = len(jobs) - len(to_run)
+    training = [name for name in to_run if schemes.get(name).needs == "training"]
+    notes = [f"{len(selected)} scheme{'s' if len(selected) != 1 else ''} selected"]
+    if stored:
+        notes.append(f"{stored} of them already in the store (served at once)")
+    if training:
+        earlier = timing.estimate(_shared.typical_seconds(inputs.model.name), training, inputs.model.name)
+        notes.append(f"{len(training)} of them fine-tune{'s' if len(training) == 1 else ''} the model first ({earlier})")
+    st.caption("; ".join(notes) + ". The sweep runs in the background: look at other pages meanwhile; "
+               "every finished scheme is kept in the store.")
+
+    job = st.session_state["optimize_job"]
+    blocked = _shared.run_blocked_reason() or grid_problem
+    if _shared.selection_problem():
+        st.error(blocked, icon=":material/block:")
+    jobs_note = f" ({len(jobs)} runs)" if len(jobs) != len(selected) else ""
+    if st.button(f"Run {len(selected)} scheme{'s' if len(selected) != 1 else ''}{jobs_note}", type="primary",
+                 icon=":material/play_arrow:", key="optimize_run_button", disabled=bool(blocked), help=blocked):
+        _shared.start_sweep(selected, overrides, recompute=recompute, budget_s=budget or None, where=where,
+                            labels=_sweep_options.labels(jobs))
+        st.rerun()  # draw the page again with the Run button disabled and the progress below
+
+    if job is not None and job.running:
+        st.subheader("Progress")
+        live_progress_ui(job)
+    elif job is not None:
+        st.subheader("Last run")
+        last_run_ui(job)
+
+
 st.title("Optimize")
 st.markdown(f"Model **{_shared.model_label()}** with dataset **{_shared.data_label()}**.")
 st.page_link("pages/model_data.py", label="Change model or data", icon=":material/swap_horiz:")
+# At the top, with the count: Run and the progress are on screen without scrolling past the schemes (a 1024×768
+# projector shows little more than this). Drawn last, once the choices below are known.
+run_area = st.container(border=True)
 
 st.subheader("Schemes")
 selected = schemes_ui()
@@ -192,50 +248,5 @@ budget = st.number_input("Time budget per scheme (seconds, 0 for none)", min_val
                          step=30, key="optimize_budget",
                          help="A scheme that runs longer is stopped and marked 'timeout'; the rest go on.")
 
-if not selected:
-    st.info("Select at least one scheme to run.", icon=":material/info:")
-    st.stop()
-try:
-    inputs, jobs = sweep.plan(_shared.model_ref(), _shared.data_ref(), ",".join(selected), overrides,
-                              trusted=_shared.trusted(), task=_shared.task())
-except InputError as problem:  # a refused model (the allowlist) or data: Run stays disabled, saying why
-    blocked = _shared.run_blocked_reason() or f"{problem} Choose another model or dataset on the Model & data page."
-    st.error(_shared.literal(blocked), icon=":material/block:")
-    st.button(f"Run {len(selected)} scheme{'s' if len(selected) != 1 else ''}", type="primary",
-              icon=":material/play_arrow:", key="optimize_run_button", disabled=True, help=blocked)
-    st.stop()
-
-store = Store(_shared.store_path())
-to_run = [job.scheme for job in jobs if recompute or not store.lookup(job.key)]
-stored = len(jobs) - len(to_run)
-training = [name for name in to_run if schemes.get(name).needs == "training"]
-notes = [f"{len(selected)} scheme{'s' if len(selected) != 1 else ''} selected"]
-if stored:
-    notes.append(f"{stored} of them already in the store (served at once)")
-if training:
-    earlier = timing.estimate(_shared.typical_seconds(inputs.model.name), training, inputs.model.name)
-    notes.append(f"{len(training)} of them fine-tune{'s' if len(training) == 1 else ''} the model first ({earlier})")
-st.caption("; ".join(notes) + ". The sweep runs in the background: look at other pages meanwhile; "
-           "every finished scheme is kept in the store.")
-
-job = st.session_state["optimize_job"]
-blocked = _shared.run_blocked_reason() or grid_problem
-if _shared.selection_problem():
-    st.error(blocked, icon=":material/block:")
-jobs_note = f" ({len(jobs)} runs)" if len(jobs) != len(selected) else ""
-if st.button(f"Run {len(selected)} scheme{'s' if len(selected) != 1 else ''}{jobs_note}", type="primary",
-             icon=":material/play_arrow:", key="optimize_run_button", disabled=bool(blocked), help=blocked):
-    st.session_state["optimize_job"] = SweepJob(
-        model_ref=_shared.model_ref(), data_ref=_shared.data_ref(), selection=",".join(selected),
-        overrides=overrides, store=_shared.store_path(), recompute=recompute, trusted=_shared.trusted(),
-        budget_s=budget or None, where=where, labels=_sweep_options.labels(jobs), task=_shared.task()).start()
-    st.query_params["job"] = st.session_state["optimize_job"].token  # a reload finds this sweep again
-    st.rerun()  # draw the page again with the Run button disabled and the progress below
-
-if job is not None and job.running:
-    st.subheader("Progress")
-    live_progress_ui(job)
-elif job is not None:
-    st.subheader("Last run")
-    progress_ui(job)
-    last_run_ui(job)
+with run_area:
+    run_ui(selected, overrides, grid_problem, where, recompute, budget)

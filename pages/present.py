@@ -34,13 +34,20 @@ def choose_model_ui(runs):
 
 def baseline_ui(base):
     st.header("1 · The model as it is")
-    top1, size, latency = st.columns(3)
-    top1.metric(quality.name(base) if quality.is_percent(base) else quality.label(base),
-                quality.figure(base) or "not measured")
+    measured = quality.figure(base) is not None  # an untrained or unlabelled model has no metric: no empty tile
+    tiles = st.columns(3 if measured else 2)
+    if measured:
+        tiles[0].metric(quality.name(base) if quality.is_percent(base) else quality.label(base), quality.figure(base))
+    size, latency = tiles[-2:]
     size.metric("Download (gzipped)", format_bytes(base["gzip_bytes"]))
     latency.metric("Latency", f"{base['latency_ms']:.3g} ms")
     st.caption(f"float32, measured on this machine (run #{int(base['id'])}); latency is the median of one "
                "inference at a time.")
+    if not measured:
+        note = base.get("accuracy_note")
+        st.info(f"No accuracy for this model ({note if isinstance(note, str) and note else 'not measured'}): "
+                "the story is its size and speed, and how closely each scheme follows the float model.",
+                icon=":material/info:")
 
 
 def tried_ui(view):
@@ -49,9 +56,23 @@ def tried_ui(view):
         st.markdown(f"- **{row['scheme']}** — {row['title']}")
 
 
+def tradeoff_axis(view):
+    """The trade-off's quality axis: the task's metric; without one (untrained, unlabelled), fidelity to the float
+    model; None when neither was measured."""
+    for column in (charts.quality_column(view), "fidelity_snr_db", "fidelity_top1_agreement"):
+        if column in view and view[column].notna().any():
+            return column
+    return None
+
+
 def tradeoff_ui(view):
     st.header("3 · The trade-off")
-    figure = charts.scatter(view, x="gzip_mb")
+    y = tradeoff_axis(view)
+    if y is None:
+        st.info("No quality figure was measured for these runs: compare their size and latency on Compare.",
+                icon=":material/info:")
+        return
+    figure = charts.scatter(view, x="gzip_mb", y=y)
     figure.update_layout(font={"size": CHART_FONT}, height=640)
     figure.update_traces(textfont_size=CHART_FONT - 2, selector={"mode": "text"})  # the names of crowded points
     st.plotly_chart(figure, key="present_tradeoff_chart", theme=None)  # its own large type, not the page theme's

@@ -5,7 +5,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from optlib.analysis import report, tables, timing
+from optlib.analysis import failures, report, tables, timing
 from optlib.engine import sweep
 from optlib.engine.store import Store
 from optlib.errors import InputError
@@ -147,7 +147,8 @@ def start_table1(chosen, include_qat, data_ref):
 def table1_progress_ui(job):
     """The progress bar and one line per architecture and scheme."""
     fraction, message, states = job.state()
-    st.progress(fraction if job.running else 1.0, text=message if job.running else "Done")
+    ended = "Did not finish: see the message below" if job.error else "Done"
+    st.progress(fraction if job.running or job.error else 1.0, text=message if job.running else ended)
     with st.container(border=True):
         for model in job.models:
             lines = []
@@ -160,7 +161,7 @@ def table1_progress_ui(job):
 def row_summary(row):
     """What a finished row says in the live status: size and latency, or why it failed."""
     if row.get("status") != "ok":
-        return row.get("error") or "no reason given"
+        return failures.sentence(row["error"]) if row.get("error") else "no reason given"
     latency = row.get("latency_ms") or {}
     median = latency.get("median") if isinstance(latency, dict) else latency
     return f"{format_bytes(row.get('size_bytes'))} · {median:.2f} ms" if median else "done"
@@ -248,10 +249,11 @@ def start_table2(missing):
 
 def table2_progress_ui(job):
     fraction, message, states = job.state()
-    st.progress(fraction if job.running else 1.0, text=message if job.running else "Done")
+    st.progress(*(job.ended() if not job.running else (fraction, message)))
     for name in job.selected:
         stage, text, row = states.get(name, ("waiting", "", None))
-        st.markdown(_shared.status_line(name, stage, (row.get("error") or "done") if row else text))
+        said = failures.sentence(row["error"]) if row and row.get("error") else "done"
+        st.markdown(_shared.status_line(name, stage, said if row else text))
 
 
 @st.fragment(run_every=1.0)

@@ -138,6 +138,39 @@ def send_to_optimize(names, settings):
         st.session_state[_shared.param_key(name)] = value
 
 
+def with_baseline(names):
+    """float32 first, then the recommended schemes: every change is measured against the unoptimized model."""
+    return list(dict.fromkeys(["float32", *names]))
+
+
+def changed_settings(settings):
+    """The target's settings that differ from their defaults (what Optimize would pass for them)."""
+    defaults = {param.name: param.default for name in schemes.names() for param in schemes.params_of(name)}
+    return {name: value for name, value in settings.items() if defaults.get(name) != value}
+
+
+def run_ui(names, settings):
+    """Say exactly what will run, then run it now (progress on Optimize) or send it to Optimize to adjust first."""
+    to_run = with_baseline(names)
+    needs = ", ".join(f"`{name}={str(value).lower()}`" for name, value in settings.items())
+    st.markdown(f"**Runs** {', '.join(f'`{name}`' for name in to_run)} on **{_shared.model_label()}** with "
+                f"**{_shared.data_label()}** — float32 is the baseline every figure is compared with"
+                + (f"; with {needs}: this hardware runs integer-only models with integer input and output."
+                   if needs else "; every setting at its default."))
+    blocked = _shared.run_blocked_reason()
+    run, send = st.columns(2)
+    if run.button(f"Run these {len(to_run)} now", type="primary", icon=":material/play_arrow:",
+                  key="wizard_run_button", disabled=bool(blocked), help=blocked or "Runs in the background; "
+                  "its progress is on Optimize, and other pages stay usable meanwhile.", width="stretch"):
+        send_to_optimize(to_run, settings)  # Optimize shows the same selection beside the progress
+        _shared.start_sweep(to_run, changed_settings(settings))
+        st.switch_page("pages/optimize.py", query_params=st.query_params.to_dict())  # keeps ?job=: a reload finds it
+    if send.button(f"Send these {len(to_run)} to Optimize", icon=":material/arrow_forward:", key="wizard_send_button",
+                   on_click=send_to_optimize, args=(to_run, settings), width="stretch",
+                   help="Selects exactly these schemes and settings on Optimize, to change something before running."):
+        st.switch_page("pages/optimize.py")
+
+
 def use_sequence_demo():
     """Button callback: the built-in sequence demo (an LSTM over digit rows) and its data."""
     from optlib.inputs import models
@@ -203,15 +236,6 @@ for warning in recommendation.warnings:
 if answers.get("activation_sensitive") == "yes" and _shared.model_ref() != "digits_lstm":
     sequence_demo_ui()
 
-count = f"{len(names)} scheme{'s' if len(names) != 1 else ''}"
-if st.button(f"Send {'these ' if len(names) != 1 else ''}{count} to Optimize", type="primary",
-             icon=":material/arrow_forward:", key="wizard_send_button", on_click=send_to_optimize,
-             args=(names, recommendation.settings)):
-    st.switch_page("pages/optimize.py")
-needs = ", ".join(f"`{name}={str(value).lower()}`" for name, value in recommendation.settings.items())
-st.caption(f"Selects exactly {', '.join(names)} on the Optimize page, and nothing else"
-           + (f", and sets {needs}: this hardware runs integer-only models with integer input and output"
-              if needs else "; its settings stay as they are")
-           + ". Tick float32 there as well to see each scheme against the unoptimized model.")
+run_ui(names, recommendation.settings)
 
 tree_ui(answers)

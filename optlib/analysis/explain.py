@@ -9,6 +9,7 @@ each against its own baseline.
 
 import math
 
+from optlib.analysis import failures
 from optlib.analysis.report import BASELINE
 from optlib.engine import measure, schemes
 from optlib.guide import wizard
@@ -115,16 +116,22 @@ def fallback_note(latency):
             ``fallback_reason`` columns), or None.
 
     Returns:
-        e.g. ``"timed on LiteRT Interpreter (XNNPACK): CompiledModel could not
-        run it (ValueError: ...)"``; None when CompiledModel timed it or the
+        e.g. ``"timed on LiteRT Interpreter (XNNPACK): LiteRT's CompiledModel has no int16 tensors, and
+        this model's input is int16"`` (a reason :mod:`optlib.analysis.failures` knows, in words), ``"...:
+        CompiledModel could not run it (ValueError: ...)"`` (one it does not know); None when CompiledModel timed it or the
         figure was stored before runtimes were recorded.
     """
     runtime = latency.get("runtime") if hasattr(latency, "get") else None
     if not isinstance(runtime, str) or runtime == measure.COMPILED_MODEL:
         return None
     reason = latency.get("fallback_reason")
+    said = failures.in_words(reason) if isinstance(reason, str) and reason else None
+    if said is not None and said.known:  # in words; the raw message stays in the run's record
+        first = said.what.split()[0]
+        what = said.what if first[1:] != first[1:].lower() else said.what[0].lower() + said.what[1:]  # keep "LiteRT"
+        return f"timed on {runtime}: {what.rstrip('.')}"
     # Figures stored before the reason was recorded still say that the runtime differs.
-    reason = reason if isinstance(reason, str) and reason else "the reason was not recorded"
+    reason = said.raw if said is not None else "the reason was not recorded"
     return f"timed on {runtime}: CompiledModel could not run it ({reason})"
 
 

@@ -16,6 +16,17 @@ from optlib.errors import InputError, first_line
 log = logging.getLogger(__name__)
 
 
+def int8_lost_nothing(runs):
+    """True when the int8 run's metric is no worse than float32's (``runs``: {scheme: result row}, as
+    :func:`layer_report` returns them): keeping layers in float has nothing to win back. False when either
+    figure is missing (an untrained model): then nobody can tell."""
+    from optlib.analysis import quality
+
+    base, int8 = runs.get("float32") or {}, runs.get("int8") or {}
+    lost = quality.loss(int8, base) if base and int8 else None
+    return lost is not None and lost <= 0
+
+
 # --- The whole report for one model and dataset ---------------------------------------------
 
 LAYER_SCHEMES = ("float32", "int8", "int16x8")

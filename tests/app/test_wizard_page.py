@@ -146,7 +146,8 @@ def test_edge_tpu_with_samples_recommends_int8_then_qat_with_reasons_sources_and
     assert ".txt" not in page_text(at)
     assert [w.value for w in at.warning] == list(rec.warnings)
     assert "Quantization-aware training needs labelled training data." in texts(at.warning)
-    assert at.button(key="wizard_send_button").label == "Send these 2 schemes to Optimize"
+    assert at.button(key="wizard_send_button").label == "Send these 3 to Optimize"  # with the float32 baseline
+    assert at.button(key="wizard_run_button").label == "Run these 3 now"
     assert HIGHLIGHTED_EDGE.findall(dot(at)) == [
         ("data", "samples.hardware"), ("samples.hardware", "samples.integer.sensitive"),
         ("samples.integer.sensitive", "samples.integer.sensitive>int8_integer")]
@@ -174,7 +175,7 @@ def test_a_warning_for_integer_hardware_without_data(app, home):
     at = wizard_page(app, {"data": "none", "hardware": "microcontroller", "priority": "size"})
     assert headings(at) == ["#### 1. Dynamic range `dynamic` :gray-badge[Another trade-off]"]
     assert "nothing that can be made without data runs on it" in texts(at.warning)
-    assert at.button(key="wizard_send_button").label == "Send 1 scheme to Optimize"
+    assert at.button(key="wizard_send_button").label == "Send these 2 to Optimize"  # float32 and int8
 
 
 # --- Measured figures ------------------------------------------------------------
@@ -240,8 +241,9 @@ def test_send_to_optimize_preselects_exactly_the_recommended_schemes(app, home, 
     at.button(key="wizard_send_button").click().run()
     assert not at.exception
     assert at.title[0].value == "Optimize"
-    assert checked_on_optimize(at) == [name for name in schemes.names() if name in recommended]
-    n = len(recommended)
+    # the recommended schemes and the float32 baseline they are measured against
+    assert checked_on_optimize(at) == [name for name in schemes.names() if name in {"float32", *recommended}]
+    n = len({"float32", *recommended})
     assert at.button(key="optimize_run_button").label == f"Run {n} scheme{'s' if n != 1 else ''}"
     # integer-only hardware needs integer input and output: the preset goes with the schemes
     assert at.session_state["optimize_param_int8_io"] == (answers["hardware"] == "edgetpu")
@@ -279,3 +281,33 @@ def test_the_measured_compatibility_with_the_chosen_hardware_sits_beside_each_re
     notes = [c.value for c in at.caption if "Measured for your hardware" in c.value]
     assert notes == [(":material/block: Measured for your hardware — Integer-only accelerator: no — input is "
                       "float32; output is float32")]
+
+
+def test_run_these_now_starts_float32_and_the_recommended_schemes_with_what_the_target_needs(app, home,
+                                                                                             monkeypatch):
+    import threading
+
+    from apphelpers import FakeSweep, wait_until
+
+    from optlib.engine import sweep
+
+    gate = threading.Event()  # keeps the sweep running after its first scheme, as a real one would be
+    fake = FakeSweep(gate=gate)
+    monkeypatch.setattr(sweep, "run", fake)
+    at = wizard_page(app, EDGE_TPU)
+    recommended = wizard.schemes(wizard.recommend(EDGE_TPU))
+    said = texts(at.markdown)
+    assert "**Runs** `float32`, " + ", ".join(f"`{n}`" for n in recommended) in said and "`int8_io=true`" in said
+    at.button(key="wizard_run_button").click().run()
+    assert not at.exception
+    job = at.session_state["optimize_job"]
+    try:
+        assert wait_until(lambda: job.state()[2].get("float32", ("",))[0] == "ok")
+        assert job.running and job.selected == ["float32", *recommended]
+        assert fake.calls[0]["selection"] == ",".join(["float32", *recommended])
+        assert fake.calls[0]["overrides"] == {"int8_io": True}
+        assert at.title[0].value == "Optimize" and "Progress" in texts(at.subheader)
+        assert at.query_params["job"] == job.token  # a reload or another tab finds it
+    finally:
+        gate.set()
+        job.wait(30)

@@ -83,7 +83,7 @@ def test_edge_tpu_with_samples_and_accuracy_ends_in_int8_then_qat_and_runs_them(
     radio(page, "Edge TPU").click()
     radio(page, "Accuracy").click()
     # The page streams in; its button is drawn after the last recommendation.
-    page.get_by_role("button", name="Send these 2 schemes to Optimize").wait_for()
+    page.get_by_role("button", name="Run these 3 now").wait_for()
 
     # The tree asked one more question on this path (with its default), and not the accuracy budget.
     questions = page.locator('[data-testid="stRadio"]')
@@ -99,12 +99,13 @@ def test_edge_tpu_with_samples_and_accuracy_ends_in_int8_then_qat_and_runs_them(
     assert "needs labelled training data" in warnings.nth(1).inner_text()
     assert highlighted(page) == (["Data you have", "Runs on", "Sensitive activations", "int8 · qat"], 3)
 
-    page.get_by_role("button", name="Send these 2 schemes to Optimize").click()
+    # What will run is said before it runs: the float32 baseline, the two schemes, the setting the target needs.
+    assert page.get_by_text("float32 is the baseline every figure is compared with").is_visible()
+    assert "int8_io=true" in page.locator('[data-testid="stMarkdown"]', has_text="Runs").first.inner_text()
+    page.get_by_role("button", name="Run these 3 now").click()
     page.locator("h1", has_text="Optimize").wait_for()
-    assert checked_schemes(page) == ["int8", "qat"]
-    # As the wizard suggests, add the float32 baseline, so that the figures come with their gains.
-    page.locator('[data-testid="stCheckbox"]', has_text="(float32)").locator("label").click()
-    page.get_by_role("button", name="Run 3 schemes").click()
+    assert checked_schemes(page) == ["float32", "int8", "qat"]  # running: float32 and the recommended schemes
+    page.get_by_text(re.compile(r"of 3 done")).first.wait_for()
     page.get_by_text("3 of 3 schemes finished").wait_for(timeout=240_000)
 
     # Back on the wizard: the answers are kept, and the figures just measured sit beside each scheme.

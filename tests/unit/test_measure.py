@@ -58,9 +58,15 @@ def test_the_fallback_reason_is_the_exception_type_and_its_first_line(one_input,
 def test_fallback_note_names_the_runtime_and_the_reason():
     fell_back = {"median": 1.0, "runtime": "LiteRT Interpreter (XNNPACK)",
                  "fallback_reason": "ValueError: only single-input models are timed on CompiledModel"}
-    assert explain.fallback_note(fell_back) == (
-        "timed on LiteRT Interpreter (XNNPACK): CompiledModel could not run it "
-        "(ValueError: only single-input models are timed on CompiledModel)")
+    assert explain.fallback_note(fell_back) == (  # a reason optlib.analysis.failures knows: in words
+        "timed on LiteRT Interpreter (XNNPACK): the model has several inputs, and only single-input models are "
+        "timed on LiteRT's CompiledModel")
+    int16 = {**fell_back, "fallback_reason": "ValueError: Unsupported dtype: int16"}  # lq_int16x8's int16 input
+    assert explain.fallback_note(int16) == ("timed on LiteRT Interpreter (XNNPACK): LiteRT's CompiledModel has no "
+                                            "int16 tensors, and this model's input is int16")
+    new = {**fell_back, "fallback_reason": "RuntimeError: Failed to compile"}  # one it does not know: as it is
+    assert explain.fallback_note(new) == ("timed on LiteRT Interpreter (XNNPACK): CompiledModel could not run it "
+                                          "(RuntimeError: Failed to compile)")
     assert explain.fallback_note({"median": 1.0, "runtime": "LiteRT CompiledModel (CPU)",
                                   "fallback_reason": None}) is None
     assert explain.fallback_note({"median": 1.0, "runtime": "LiteRT Interpreter (XNNPACK)"}) == (

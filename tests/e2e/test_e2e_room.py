@@ -1,0 +1,84 @@
+"""Made for the room: at 1024×768 (a projector), Table 1's comparison fits and no text lies on other text.
+
+The store holds three models (test_e2e_many_models.three_models: the built-in CNN, an uploaded model and an
+untrained MobileNetV2), written as the sweep's driver writes them.
+"""
+
+import pytest
+import test_e2e_many_models as many
+from test_e2e_many_models import open_compare_with_every_model, overlaps, settle
+
+three_models = many.three_models  # the store with three models, served by one app server for this module
+
+pytestmark = pytest.mark.e2e
+
+ROOM = {"width": 1024, "height": 768}
+PAGES = {"": "Shrink", "model_data": "Model & data", "optimize": "Optimize", "compare": "Compare",
+         "present": "Present", "wizard": "Scheme wizard", "insight": "Layer insight", "export": "Export"}
+
+# Every line of text in the main column (HTML text nodes, one box per line) and every Plotly text (ticks,
+# legend, annotations, titles): [{text, x, y, width, height, chart}] where chart says which chart (-1: HTML).
+TEXT_BOXES = """() => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    const boxes = [];
+    let count = 0;  // one number per text node: the lines of one wrapped text are not a collision
+    const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const parent = node.parentElement;
+        if (!node.textContent.trim() || parent.closest('svg, details:not([open]), [data-testid="stTooltipContent"]')
+            || parent.offsetParent === null) continue;
+        const range = document.createRange(); range.selectNodeContents(node);
+        for (const r of range.getClientRects()) if (r.width > 1 && r.height > 1)
+            boxes.push({text: node.textContent.trim().slice(0, 50), x: r.x, y: r.y, width: r.width, height: r.height,
+                        chart: -1, node: count});
+        count += 1;
+    }
+    document.querySelectorAll('[data-testid="stPlotlyChart"]').forEach((chart, index) =>
+        chart.querySelectorAll('svg text').forEach(t => { const r = t.getBoundingClientRect();
+            if (t.textContent.trim() && r.width > 1) boxes.push({text: t.textContent.trim().slice(0, 50), x: r.x,
+                y: r.y, width: r.width, height: r.height, chart: index, node: count++}); }));
+    return boxes; }"""
+
+
+def collisions(boxes, slack=2.0):
+    """Pairs of texts that cover each other (within one chart, or both in the page's HTML)."""
+    found = []
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            if a["chart"] == b["chart"] and a["node"] != b["node"] and overlaps(a, b, slack):
+                found.append((a["text"], b["text"], a["chart"]))
+    return found
+
+
+@pytest.fixture
+def room(browser):
+    context = browser.new_context(viewport=ROOM)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
+
+
+def test_table1s_comparison_columns_are_on_screen_at_1024_without_scrolling_sideways(three_models, room):
+    open_compare_with_every_model(room, three_models)
+    tables = room.locator('[data-testid="stDataFrame"]')  # the page's first three: one Table 1 per model
+    assert room.locator('[data-testid="stMarkdownContainer"] strong', has_text="mobilenet_v2").count()
+    for index in range(3):
+        table = tables.nth(index)
+        table.scroll_into_view_if_needed()
+        box = table.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= ROOM["width"]
+        scroller = table.evaluate("""t => { const s = t.querySelector('.dvn-scroller');
+            return {scrollWidth: s.scrollWidth, clientWidth: s.clientWidth, scrollHeight: s.scrollHeight,
+                    clientHeight: s.clientHeight}; }""")
+        assert scroller["scrollWidth"] <= scroller["clientWidth"] + 1, scroller  # no sideways scroll
+        assert scroller["scrollHeight"] <= scroller["clientHeight"] + 1, scroller  # tall enough for its rows
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_no_text_lies_on_other_text_at_1024(three_models, room, path):
+    room.goto(f"{three_models}/{path}")
+    room.locator("h1", has_text=PAGES[path]).first.wait_for()
+    settle(room)
+    found = collisions(room.evaluate(TEXT_BOXES))
+    assert not found, f"/{path}: {found[:8]}"
