@@ -52,12 +52,12 @@ def tensor_report(model_ref, data_ref, scheme, store=None, trusted=False, runs=N
     except (ValueError, RuntimeError) as problem:
         raise InputError(f"LiteRT Quantizer could not compare {scheme} with float32: {problem}") from None
     try:
-        layers, channel_problem = layers.compare_layers(float32, {"q": quantized}, x), ""
+        compared, channel_problem = layers.compare_layers(float32, {"q": quantized}, x), ""
     except RuntimeError as problem:  # reference kernels (kept intermediates) may refuse what XNNPACK runs
-        layers, channel_problem = [], f"no channel error: LiteRT's reference kernels refused the model ({problem})"
-    errors = {row["layer"]: row["q_error"] for row in layers}
+        compared, channel_problem = [], f"no channel error: LiteRT's reference kernels refused the model ({problem})"
+    errors = {row["layer"]: row["q_error"] for row in compared}
     for row in rows:
-        row["channel_error"] = errors.get(insight._layer_name(row["tensor"]))
+        row["channel_error"] = errors.get(layers.layer_name(row["tensor"]))
     entry = schemes.SCHEMES.get(scheme)
     return {"run": runs[scheme], "float32": runs["float32"], "samples": len(x), "rows": rows,
             "backend": (entry.backend if entry else "") or "converter", "channel_problem": channel_problem}

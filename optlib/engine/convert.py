@@ -53,8 +53,10 @@ def converter_for(model, recipe, representative=None, fixed_batch=False):
     from optlib._keras import tf
 
     lite = tf().lite
-    if _saved_model(model):  # a plain SavedModel (optlib.inputs.graph_models): its chosen signature
-        converter = lite.TFLiteConverter.from_saved_model(model.folder, signature_keys=[model.signature])
+    if _saved_model(model):  # a plain SavedModel (optlib.inputs.graph_models): its loaded signature
+        # From the loaded function, not from_saved_model(folder): for a Keras 3 model saved with
+        # tf.saved_model.save, the latter gave a .tflite whose outputs were all NaN (TensorFlow 2.21).
+        converter = lite.TFLiteConverter.from_concrete_functions([model.function], model.holder)
     elif fixed_batch:
         converter = _fixed_batch_converter(model)
     else:

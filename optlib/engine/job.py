@@ -121,6 +121,9 @@ class Context:
         self.events(Event(-1, "", "loading", 0.0, f"loading data {inputs.data.name}", pid, host))
         loaded = time.perf_counter()
         self.data = opening.load_data(inputs.model, self.model, inputs.data, inputs.task)
+        xs = [x[:64] for x in self.data.xs_test]
+        # A Keras 3 file rebuilt as tf_keras: how far its outputs are from Keras 3's own (None for other models).
+        self.rebuild = models.rebuild_difference(self.model, xs[0] if len(xs) == 1 else xs)
         # Once per worker (every job of the worker records it; summing over jobs counts it once per worker).
         self.load_s = {"load_model": round(loaded - started, 3), "load_data": round(time.perf_counter() - loaded, 3)}
         # Keyed by the model object, not id(): a freed fine-tuned model's id can be reused by the next one.
@@ -224,7 +227,8 @@ def _measure(context, built, settings):
         path.write_bytes(built.tflite)
         raw, gz = measure.sizes(path)
         metrics = {"size_bytes": raw, "gzip_bytes": gz, "threads": settings["threads"], "classes": d.num_classes,
-                   "model_form": context.form,
+                   "model_form": context.form, "model_signature": getattr(context.model, "signature", None),
+                   "keras3_rebuild": context.rebuild,
                    "recipe": built.recipe, "data_recipe": d.recipe, "trained": context.inputs.model.trained}
         metrics.update(task_metrics.measure(context, path, built.model))
         phase("evaluate")  # accuracy on LiteRT and fidelity to the float model

@@ -36,7 +36,7 @@ def _interpreter(model):
     return it
 
 
-def _layer_name(name):
+def layer_name(name):
     """Tensor names match across float and quantized models, up to a suffix on the final output."""
     for suffix in ("_int16", "1"):
         if name.startswith("StatefulPartitionedCall") and name.endswith(suffix):
@@ -59,7 +59,9 @@ def layer_outputs(model, x):
         for op in ops:
             detail = details[op["outputs"][0]]
             value = dequantize_output(it.get_tensor(detail["index"]), detail)
-            collected.setdefault(_layer_name(detail["name"]), (op["op_name"], []))[1].append(value)
+            if value.ndim == 0 or value.shape[0] != 1:  # not a per-sample activation (a shape, a scalar constant)
+                continue
+            collected.setdefault(layer_name(detail["name"]), (op["op_name"], []))[1].append(value)
     return {name: (op, np.concatenate(values)) for name, (op, values) in collected.items()}
 
 
@@ -118,7 +120,7 @@ def consumers(model, names):
     """
     it = _interpreter(model)
     details = {d["index"]: d for d in it.get_tensor_details()}
-    by_name = {_layer_name(d["name"]): i for i, d in details.items()}
+    by_name = {layer_name(d["name"]): i for i, d in details.items()}
     wanted = {by_name[n] for n in names if n in by_name}
     found = []
     for op in it._get_ops_details():
@@ -182,7 +184,7 @@ def selective_int8(keras_model, representative, keep_float):
 
 def _original_names(model, names):
     it = _interpreter(model)
-    known = {_layer_name(d["name"]): d["name"] for d in it.get_tensor_details()}
+    known = {layer_name(d["name"]): d["name"] for d in it.get_tensor_details()}
     return [known.get(n, n) for n in names]
 
 

@@ -132,7 +132,13 @@ def _plain(value):
 
 
 def signature_of(model_bytes):
-    """Return (signature key, input name) of a one-input LiteRT model, as calibration and validation name them."""
+    """Return (signature key, the first input's name) of a LiteRT model, as calibration and validation name them."""
+    key, names = _signature(model_bytes)
+    return key, names[0]
+
+
+def _signature(model_bytes):
+    """(signature key, its input names) of a LiteRT model."""
     from ai_edge_litert.interpreter import Interpreter
 
     with silenced():
@@ -140,16 +146,22 @@ def signature_of(model_bytes):
     if not signatures:
         raise ValueError("the float32 model has no signature, which LiteRT Quantizer needs to calibrate")
     key = next(iter(signatures))
-    inputs = signatures[key]["inputs"]
-    if len(inputs) != 1:
-        raise ValueError(f"LiteRT Quantizer calibration here feeds one input; this model has {len(inputs)}")
-    return key, inputs[0]
+    return key, list(signatures[key]["inputs"])
 
 
 def samples_for(model_bytes, x):
-    """Return ``{signature key: [{input name: one sample with a batch axis}, ...]}`` for calibrate and validate."""
-    key, name = signature_of(model_bytes)
-    return {key: [{name: sample[None, ...]} for sample in x]}
+    """Return ``{signature key: [{input name: one sample with a batch axis}, ...]}`` for calibrate and validate.
+
+    ``x`` is one array (a one-input model) or {input name: array} (several inputs, named as the model's)."""
+    key, names = _signature(model_bytes)
+    arrays = x if isinstance(x, dict) else {names[0]: x}
+    if len(arrays) != len(names):
+        raise ValueError(f"the float32 model takes {len(names)} input(s) ({', '.join(names)}); "
+                         f"the data has {len(arrays)}")
+    if set(arrays) != set(names):  # the converter may name them otherwise: matched in order
+        arrays = dict(zip(names, arrays.values()))
+    count = len(next(iter(arrays.values())))
+    return {key: [{name: arrays[name][i:i + 1] for name in names} for i in range(count)]}
 
 
 def quantize(float32, recipe_entries, representative=None):
@@ -176,7 +188,8 @@ def quantize(float32, recipe_entries, representative=None):
             started = time.perf_counter()
             calibration = qt.calibrate(samples_for(float32, representative))
             timings.update(calibrate_s=round(time.perf_counter() - started, 3),
-                           calibration_samples=len(representative))
+                           calibration_samples=len(next(iter(representative.values())) if isinstance(
+                               representative, dict) else representative))
         started = time.perf_counter()
         result = qt.quantize(calibration, enable_progress_report=False)
         timings["quantize_s"] = round(time.perf_counter() - started, 3)

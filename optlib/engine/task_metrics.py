@@ -12,7 +12,10 @@ are the run's headline ones:
 - ``outputs``: every output's name, task, metrics and fidelity.
 """
 
+import numpy as np
+
 from optlib.engine import metrics as figures
+from optlib.errors import InputError
 from optlib.inputs import tasks
 
 
@@ -32,6 +35,10 @@ def measure(context, path, built_model):
     d = context.data
     names = [o.name for o in d.outputs]
     got = runner.predict(path, d.xs_test, [p.name for p in d.inputs], names)
+    broken = sum(int(np.sum(~np.isfinite(values))) for values in got)
+    if broken:  # a figure measured on such outputs would be a number about nothing
+        raise InputError(f"the .tflite gives {broken:,} NaN or infinite output values on the "
+                         f"{d.test_count:,} test inputs, so nothing was measured; the conversion went wrong.")
     reference = context.keras_outputs(context.model)
     labels = d.labels() if context.inputs.model.trained else None
     per_output = []

@@ -74,6 +74,7 @@ class SavedModelGraph:
     layers: list = field(default_factory=list)
     parameters: int = 0
     form: str = "savedmodel"
+    untrainable: str = ""  # why it cannot be fine-tuned, when its form alone does not say (a Keras 3 model)
 
     def count_params(self):
         return self.parameters
@@ -182,16 +183,17 @@ def load_saved_model(folder, signature=""):
     from optlib.inputs.tasks import Port
 
     folder = Path(folder)
-    signature = signature or "serving_default"
     try:
         loaded = tf().saved_model.load(str(folder))
     except Exception as error:  # TensorFlow raises many types for a bad SavedModel
         raise InputError(f"'{folder.name}' could not be read as a SavedModel ({first_line(error, 160)}).") from None
     signatures = dict(getattr(loaded, "signatures", {}) or {})
+    signature = signature or ("serving_default" if "serving_default" in signatures or len(signatures) != 1
+                              else next(iter(signatures)))  # the only one (Keras 3's model.export() names it serve)
     if signature not in signatures:
         have = ", ".join(signatures) or "none"
         raise InputError(f"'{folder.name}' has no signature '{signature}' (it has: {have}); export it with a "
-                         "serving signature, or name one with --signature.")
+                         "serving_default signature.")
     function = signatures[signature]
     specs = function.structured_input_signature[1]
     inputs = []

@@ -468,8 +468,9 @@ class _Weights:
 
     def __init__(self, store):
         self.store, self.used, self.counts = store, set(), {}
-        self.all = set()
-        store.visititems(lambda name, item: self.all.add(name) if hasattr(item, "shape") else None)
+        self.all = set()  # the model's arrays: a compiled model's file also holds its optimizer's state, not needed
+        store.visititems(lambda name, item: self.all.add(name)
+                         if hasattr(item, "shape") and not name.startswith("optimizer/") else None)
 
     def model(self, config, model, group, prefix):
         """``config``: the Keras 3 model entry; ``group``: its path in the file ("" at the top); ``prefix``: the

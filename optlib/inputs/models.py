@@ -23,7 +23,7 @@ from pathlib import Path
 
 from optlib import paths
 from optlib.errors import InputError, first_line
-from optlib.inputs import archive, graph_models, limits
+from optlib.inputs import archive, graph_models, keras3, limits
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5", ".zip", ".tflite")
 
@@ -223,7 +223,7 @@ def load(source, trusted=False):
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        if getattr(model, "folder", None):  # a plain SavedModel converts from its folder: kept while it lives
+        if getattr(model, "folder", None) or model in REBUILT:  # read again later (conversion, the rebuild check)
             weakref.finalize(model, shutil.rmtree, folder, True)
         else:
             shutil.rmtree(folder, ignore_errors=True)
@@ -234,7 +234,60 @@ def load(source, trusted=False):
         return graph_models.load_tflite(source.path)
     if source.kind == "savedmodel" and not (source.path / "keras_metadata.pb").is_file():
         return graph_models.load_saved_model(source.path)
+    if source.kind == "keras" and keras3.is_keras3(source.path):
+        return _keras3_load(source.path)
     return _keras_load(source.path, trusted)
+
+
+REBUILT = weakref.WeakKeyDictionary()  # a tf_keras model rebuilt from a Keras 3 file -> (that file, the rebuild's facts)
+
+
+def _keras3_load(path):
+    """A Keras 3 file: rebuilt as a tf_keras model where every layer has a Keras 2 twin (all schemes then),
+    else exported by Keras 3 itself as a SavedModel that takes the post-training schemes, its rows for
+    training-time schemes saying which layer has no Keras 2 equivalent. Never a different model silently:
+    :func:`rebuild_difference` measures the rebuild against Keras 3's own outputs."""
+    try:
+        model, facts = keras3.rebuild(path)
+    except (keras3.NoKeras2Twin, keras3.NotTranslated) as why:
+        return _keras3_as_saved_model(path, str(why))
+    REBUILT[model] = (Path(path), facts)
+    return model
+
+
+def _keras3_as_saved_model(path, why):
+    from optlib._keras import keras as tf_keras
+
+    tf_keras()  # TensorFlow with tf_keras first; Keras 3 imports beside it
+    import keras
+
+    try:
+        original = keras.saving.load_model(str(path), safe_mode=True, compile=False)
+        folder = tempfile.mkdtemp(prefix="optlib-keras3-")
+        from optlib._quiet import native_stderr
+
+        with native_stderr():
+            original.export(folder, verbose=False)
+    except Exception as error:  # Keras raises many types for a file it cannot read or export
+        raise InputError(f"'{Path(path).name}' could not be read as a Keras 3 model ({first_line(error, 160)}).") \
+            from None
+    model = graph_models.load_saved_model(folder)
+    model.untrainable = (f"{why.rstrip('.')}: the training-time schemes need a Keras 2 model, so this Keras 3 "
+                         "model runs the post-training schemes only")
+    model.name = Path(path).name
+    weakref.finalize(model, shutil.rmtree, folder, True)
+    return model
+
+
+def rebuild_difference(model, xs):
+    """For a model rebuilt from a Keras 3 file: {"max_abs_difference": the largest output difference from
+    Keras 3's own on ``xs``, "layers", "keras_version"}; None for any other model."""
+    found = REBUILT.get(model)
+    if found is None:
+        return None
+    path, facts = found
+    return {"max_abs_difference": keras3.max_difference(path, model, xs), "layers": len(facts["layers"]),
+            "keras_version": facts["keras_version"], "dropped": facts["dropped"]}
 
 
 def _kind_of(path):

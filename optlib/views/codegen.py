@@ -278,9 +278,13 @@ def _step(number, step):
     return lines + [""]
 
 
-def _converter(converter, form="keras"):
-    lines = ["converter = tf.lite.TFLiteConverter.from_saved_model(MODEL_PATH)" if form == "savedmodel"
-             else "converter = tf.lite.TFLiteConverter.from_keras_model(model)"]
+def _converter(converter, form="keras", signature="serving_default"):
+    if form == "savedmodel":  # the loaded signature, as optlib converts it (see optlib.engine.convert)
+        lines = ["loaded = tf.saved_model.load(MODEL_PATH)",
+                 f"serving = loaded.signatures[{_name(signature, 'signature')!r}]",
+                 "converter = tf.lite.TFLiteConverter.from_concrete_functions([serving], loaded)"]
+    else:
+        lines = ["converter = tf.lite.TFLiteConverter.from_keras_model(model)"]
     optimizations = [_name(o, "optimization") for o in converter.get("optimizations") or []]
     if optimizations:
         names = ", ".join(f"tf.lite.Optimize.{o}" for o in optimizations)
@@ -462,7 +466,7 @@ def code_for(row, model_path=None, samples_npz=None, output_path=None):
     if form.startswith("tflite"):
         code += _litert_quantizer(lq, calibrate, converted=False) if lq else ["tflite_model = float_model"]
     else:
-        code += _converter(converter, form)
+        code += _converter(converter, form, row.get("model_signature") or "serving_default")
     selective = None if lq or form.startswith("tflite") else _selective_of(row)
     if form.startswith("tflite"):
         pass

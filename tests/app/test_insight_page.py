@@ -222,8 +222,12 @@ def test_a_real_layer_comparison_of_the_built_in_model(app, swept_home, monkeypa
     assert result["labels"] == ["int8", "int16x8"] and result["samples"] == 64
     assert [r["op"] for r in result["layers"]][:2] == ["CONV_2D", "MAX_POOL_2D"]
     worst = worst_layers(result["layers"], "int8", 1)
-    assert at.session_state["insight_keep"] == worst  # the worst layer is suggested at once
-    assert at.button(key="insight_keep_button").label == "Keep 1 layer in float and re-convert"
+    if insight.int8_lost_nothing(result["runs"]):  # nothing to win back: none is suggested, and the page says so
+        assert at.session_state["insight_keep"] == []
+        assert any("keeping layers in float is not needed" in s.value for s in at.success)
+    else:
+        assert at.session_state["insight_keep"] == worst  # the worst layer is suggested at once
+        assert at.button(key="insight_keep_button").label == "Keep 1 layer in float and re-convert"
     assert chart_titles(at) == ["Layers that lose most in int8 (worst first)",
                                 "Layer by layer: int8 against int16 activations",
                                 "QuantizationDebugger · RMSE / scale (error in quantization steps) per layer",
@@ -489,7 +493,7 @@ def test_layer_report_compares_int8_alone_when_int16x8_failed(home, monkeypatch)
     compared = []
     monkeypatch.setattr(sweep, "run", fake_sweep)
     monkeypatch.setattr(models, "load", lambda source, trusted=False: "keras model")
-    monkeypatch.setattr(data, "load", lambda source, model, scale: Data())
+    monkeypatch.setattr(data, "load", lambda source, model, scale, task="": Data())
     monkeypatch.setattr(insight, "compare_layers", lambda f, q, x: compared.append(sorted(q)) or canned_layers(False))
     monkeypatch.setattr(insight, "debugger_metrics", lambda model, x: (_ for _ in ()).throw(RuntimeError("no ops")))
     events = []
@@ -520,7 +524,7 @@ def test_layer_report_falls_back_to_int8_when_int16x8_cannot_run_layer_by_layer(
         return canned_layers(False)
 
     monkeypatch.setattr(models, "load", lambda source, trusted=False: "keras model")
-    monkeypatch.setattr(data, "load", lambda source, model, scale: Data())
+    monkeypatch.setattr(data, "load", lambda source, model, scale, task="": Data())
     monkeypatch.setattr(insight, "compare_layers", fake_compare)
     monkeypatch.setattr(insight, "debugger_metrics", lambda model, x: DEBUGGER)
     result = insight.layer_report("digits_cnn", "digits")

@@ -29,7 +29,8 @@ NEEDS = {
 }
 
 
-BACKENDS = {"converter": "TFLiteConverter", "litert-quantizer": "LiteRT Quantizer"}  # what makes a post-training model
+# What makes a post-training model ("given": nothing does, a quantized .tflite is measured as it is).
+BACKENDS = {"converter": "TFLiteConverter", "litert-quantizer": "LiteRT Quantizer", "given": "The file as given"}
 GROUPS = ("Measurement", "Calibration", "Training", "Pruning and clustering", "LiteRT Quantizer")  # how settings are shown
 
 
@@ -300,7 +301,7 @@ VARIANTS = (
     Scheme("as_given", "post-training", "The file as given",
            "A .tflite that is already quantized, measured as it is: its accuracy, size and latency beside the "
            "others (it has no float model, so no fidelity figure).", "nothing",
-           "optlib.engine.schemes.post_training:build_as_given", variant_of="float32", color="#8c564b",
+           "optlib.engine.schemes.post_training:build_as_given", variant_of="float32", color="#8c564b", backend="given",
            takes=("tflite-quantized",), tradeoff="What the file you brought measures on this machine."),
     Scheme("int8_selective", "post-training", "Selective int8",
            "Full integer int8 with the layers that quantize worst (and the layers reading them) kept in float.",

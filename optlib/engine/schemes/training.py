@@ -54,10 +54,22 @@ def preflight(model, techniques):
             if isinstance(layer, k.Model):
                 raise InputError(f"Layer '{layer.name}' is a nested model; {label} needs a flat model "
                                  "(rebuild it without models inside models).")
-            if not supports(layer):
+            if not supports(layer) and not (technique == "quantize" and _folded_into_convolution(layer)):
                 raise InputError(f"Layer '{layer.name}' ({type(layer).__name__}) is not supported by "
                                  f"{label} in the Model Optimization Toolkit; it needs a custom config "
                                  "for that layer, or a model without it.")
+
+
+def _folded_into_convolution(layer):
+    """A BatchNormalization right after a convolution: the toolkit's quantization folds it into the
+    convolution (its Conv2DBatchNormFold transforms), so quantization-aware training takes it."""
+    from optlib._keras import keras
+
+    k = keras()
+    if not isinstance(layer, k.layers.BatchNormalization) or len(layer.inbound_nodes) != 1:
+        return False
+    before = layer.inbound_nodes[0].inbound_layers
+    return isinstance(before, (k.layers.Conv2D, k.layers.DepthwiseConv2D)) and len(before.outbound_nodes) == 1
 
 
 # --- Fine-tuning ---------------------------------------------------------------
