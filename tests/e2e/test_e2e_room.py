@@ -110,3 +110,15 @@ def test_the_wizards_tree_is_legible_at_1024_path_and_whole(three_models, room):
             assert drawing["smallest"] >= 11, (whole, drawing)  # legible on a projector
             assert drawing["right"] <= ROOM["width"]
             assert "None" not in drawing["texts"]
+
+
+def test_model_and_datas_facts_are_not_cut_at_1024(three_models, room):
+    room.goto(f"{three_models}/model_data")
+    room.locator("h1", has_text="Model & data").wait_for()
+    room.locator('[data-testid="stMetricValue"]').nth(7).wait_for()  # four facts of the model, four of the data
+    settle(room)
+    cut = room.evaluate("""() => [...document.querySelectorAll(
+        '[data-testid="stMetricValue"] div, [data-testid="stMetricValue"] p, [data-testid="stMetricLabel"] p')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > window.innerWidth)
+        .map(e => e.textContent)""")
+    assert not cut  # failed before: "28 × 2…", "Classes in the d…"
