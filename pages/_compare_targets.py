@@ -27,18 +27,24 @@ def runs_on_ui(view):
 
 
 def matrix_ui(view):
-    """The targets matrix: each run against the CPU, the GPU delegate, integer-only accelerators and TFLM."""
+    """Where each run runs: per model a compact yes/no matrix with one plain reason per 'no'; the engine's own
+    messages and the microcontroller's figures one click away."""
     st.subheader("Where it runs")
-    st.caption("Measured for each run. **GPU delegate**: its ops against the delegate's documented op list "
-               "(LiteRT's own analyzer no longer checks). **Integer-only accelerator** (Edge TPU, Hexagon DSP, "
-               "NPUs): a static check that every op and the input and output are integer; no vendor compiler "
-               "is run. **Microcontroller**: run on TensorFlow Lite for Microcontrollers; its arena, the flash "
-               "the file needs, and top-1 on the first test inputs beside LiteRT's on the same inputs (for a model "
-               "that is not a classifier, the largest difference between TFLM's and LiteRT's outputs). "
-               "**CPU**: ran on LiteRT.")
-    st.dataframe(where.matrix(view), hide_index=True, key="compare_targets_matrix", placeholder=_shared.GAP,
-                 column_config={"TFLM top-1": st.column_config.NumberColumn(format="percent"),
-                                "Integer-only accelerator": st.column_config.TextColumn(width="large"),
-                                "Microcontroller (TFLM)": st.column_config.TextColumn(width="large"),
-                                "LiteRT top-1 (same inputs)": st.column_config.NumberColumn(format="percent"),
-                                "TFLM vs LiteRT, max abs diff": st.column_config.NumberColumn(format="%.4g")})
+    st.caption("Measured for each run. **GPU**: its ops against the GPU delegate's documented op list "
+               "(LiteRT's own analyzer no longer checks). **Integer-only** (Edge TPU, Hexagon DSP, NPUs): a static "
+               "check that every op and the input and output are integer; no vendor compiler is run. "
+               "**Microcontroller**: run on TensorFlow Lite for Microcontrollers, with the arena it used and the "
+               "flash the file needs. **CPU**: ran on LiteRT.")
+    for model, table in where.compact(view).items():
+        st.markdown(f"**{model}**")
+        st.table(table, hide_index=True)
+    with st.expander("The engine's own messages, and the microcontroller's accuracy", icon=":material/terminal:"):
+        st.caption("Each target's reason as the check recorded it (TensorFlow Lite for Microcontrollers' own "
+                   "words), and top-1 on the microcontroller beside LiteRT's on the same inputs (for a model that "
+                   "is not a classifier, the largest difference between their outputs).")
+        st.dataframe(where.matrix(view), hide_index=True, key="compare_targets_matrix", placeholder=_shared.GAP,
+                     column_config={"TFLM top-1": st.column_config.NumberColumn(format="percent"),
+                                    "Integer-only accelerator": st.column_config.TextColumn(width="large"),
+                                    "Microcontroller (TFLM)": st.column_config.TextColumn(width="large"),
+                                    "LiteRT top-1 (same inputs)": st.column_config.NumberColumn(format="percent"),
+                                    "TFLM vs LiteRT, max abs diff": st.column_config.NumberColumn(format="%.4g")})

@@ -166,7 +166,8 @@ y_axis = charts.quality_column(view) if quality_axis == "metric" else quality_ax
 # One chart per row: side by side, a 1024 px window leaves each too narrow for its title, legend and ticks.
 st.plotly_chart(charts.scatter(view, x=st.session_state["compare_size_axis"], y=y_axis), key="compare_size_chart")
 st.plotly_chart(charts.scatter(view, x="latency_ms", y=y_axis), key="compare_latency_chart")
-st.caption("The line joins the Pareto front: runs that no other run beats on both the quality axis and the other axis.")
+st.caption("One panel per model, each with its own axes. The dashed line joins a model's Pareto front: its runs "
+           "that no other run of it beats on both axes. Runs on one spot are drawn as rings; hover for their names.")
 _compare_settings.against_setting_ui(view)
 
 st.subheader("Size and latency")

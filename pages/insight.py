@@ -113,6 +113,9 @@ def debugger_ui(result):
             column: st.column_config.NumberColumn(column, format=fmt) for column, fmt in DEBUGGER_FORMATS.items()})
 
 
+SIDE_BY_SIDE = 600  # px: each layer chart's width, wide enough for its title, legend and ticks
+
+
 def layers_ui(result):
     """The outcome of a layer comparison: the ranking, int8 against int16x8, and the debugger's metrics."""
     runs = result["runs"]
@@ -120,11 +123,14 @@ def layers_ui(result):
     st.caption(f"Compared on {result['samples']} inputs of **{_shared.data_label()}**; runs used: {used}.")
     if result["int16_problem"]:
         st.warning(f"Only int8 is compared with float32 here. {result['int16_problem']}", icon=":material/warning:")
-    left, right = st.columns(2)
+    # Side by side where both fit at SIDE_BY_SIDE px, one above the other below that (a 1024 px window): two
+    # equal columns there cut the charts' titles ("worst firs") and put the legend over them.
+    pair = st.container(horizontal=True, gap="medium")
     kept = st.session_state.get("insight_keep") or []
-    left.plotly_chart(charts.error_ranking(result["layers"], "int8", kept=kept), key="insight_ranking_chart")
-    right.plotly_chart(charts.error_sequence(result["layers"], result["labels"], result["int16_problem"]),
-                       key="insight_sequence_chart")
+    pair.plotly_chart(charts.error_ranking(result["layers"], "int8", kept=kept), key="insight_ranking_chart",
+                      width=SIDE_BY_SIDE)
+    pair.plotly_chart(charts.error_sequence(result["layers"], result["labels"], result["int16_problem"]),
+                      key="insight_sequence_chart", width=SIDE_BY_SIDE)
     debugger_ui(result)
 
 

@@ -141,14 +141,24 @@ def task_ui(facts):
     st.session_state["app_task"] = "auto" if chosen == names[0] else f"primary={chosen}"
 
 
+def facts_row():
+    """A row of facts, each as wide as its words, that wraps onto a second line where they do not fit: four
+    equal columns cut them at 1024 px ("28 × 2…", "Classes in the d…")."""
+    return st.container(horizontal=True, gap="large")
+
+
+def fact(row, label, value, **more):
+    row.metric(label, value, width="content", **more)
+
+
 def model_facts_ui(facts):
     st.markdown(f"**Model** `{_shared.model_label()}`" + (f" — *{facts['note']}*" if facts["note"] else ""))
-    columns = st.columns(4)
-    columns[0].metric("Input shape", " × ".join(map(str, facts["input_shape"])))
-    columns[1].metric("Parameters", f"{facts['parameters']:,}")
-    columns[2].metric("Operators" if facts.get("form", "keras").startswith("tflite") else "Layers",
-                      facts["layers"] or _shared.GAP)
-    columns[3].metric("Classes", facts["classes"] or _shared.GAP)
+    row = facts_row()
+    fact(row, "Input shape", " × ".join(map(str, facts["input_shape"])))
+    fact(row, "Parameters", f"{facts['parameters']:,}")
+    fact(row, "Operators" if facts.get("form", "keras").startswith("tflite") else "Layers",
+         facts["layers"] or _shared.GAP)
+    fact(row, "Classes", facts["classes"] or _shared.GAP)
     ports = [f"input `{p['name']}` {' × '.join(map(str, p['shape']))} ({p['dtype']})" for p in facts["inputs"]]
     ports += [f"output `{o['name']}` {' × '.join(map(str, o['shape']))}" + (f" ({o['activation']})" if o["activation"]
                                                                           else "") for o in facts["outputs"]]
@@ -160,16 +170,16 @@ def model_facts_ui(facts):
 
 def data_facts_ui(facts):
     st.markdown(f"**Dataset** `{_shared.data_label()}`")
-    columns = st.columns(4)
-    columns[0].metric("Sample shape", " × ".join(map(str, facts["sample_shape"])))
+    row = facts_row()
+    fact(row, "Sample shape", " × ".join(map(str, facts["sample_shape"])))
     if facts["classes"]:
-        columns[1].metric("Classes in the data", facts["classes_present"],
-                          help=f"The model predicts {facts['classes']} classes.")
+        fact(row, "Classes in the data", facts["classes_present"],
+             help=f"The model predicts {facts['classes']} classes.")
     else:
         primary_task = facts["tasks"][facts["primary"]]
-        columns[1].metric("Task", primary_task.capitalize(), help="Of the primary output.")
-    columns[2].metric("Test samples", f"{facts['test_samples']:,}")
-    columns[3].metric("Training samples", f"{facts['train_samples']:,}")
+        fact(row, "Task", primary_task.capitalize(), help="Of the primary output.")
+    fact(row, "Test samples", f"{facts['test_samples']:,}")
+    fact(row, "Training samples", f"{facts['train_samples']:,}")
     if not facts["train_samples"]:
         st.warning("This dataset has no training split: training-time schemes (QAT, pruning, clustering) "
                    "will fail; post-training schemes work.", icon=":material/warning:")

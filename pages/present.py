@@ -74,7 +74,6 @@ def tradeoff_ui(view):
         return
     figure = charts.scatter(view, x="gzip_mb", y=y)
     figure.update_layout(font={"size": CHART_FONT}, height=640)
-    figure.update_traces(textfont_size=CHART_FONT - 2, selector={"mode": "text"})  # the names of crowded points
     st.plotly_chart(figure, key="present_tradeoff_chart", theme=None)  # its own large type, not the page theme's
 
 

@@ -192,6 +192,24 @@ def sequence_demo_ui():
               on_click=use_sequence_demo)
 
 
+def whole_tree_ui(answers):
+    """The whole tree in parts legible at 1024 px: one fold per answer about data (the one your answers take
+    open), and in it one drawing per answer about hardware (a leaf reached directly is one line)."""
+    parts = wizard.branches(answers)
+    for data_answer in dict.fromkeys(part.data for part in parts):
+        mine = [part for part in parts if part.data == data_answer]
+        taken = any(part.taken for part in mine)
+        with st.expander(f"Data you have: {data_answer}" + (" — your answers" if taken else ""), expanded=taken,
+                         icon=":material/account_tree:"):
+            for part in mine:
+                mark = " :orange-badge[your answers]" if part.taken else ""
+                if part.schemes:
+                    st.markdown(f"**Runs on {part.hardware}** → {' · '.join(f'`{n}`' for n in part.schemes)}{mark}")
+                else:
+                    st.markdown(f"**Runs on {part.hardware}**{mark}")
+                    st.graphviz_chart(wizard.to_dot(answers, root=part.node), width="content")
+
+
 def tree_ui(answers):
     st.subheader("The decision tree")
     st.caption("Orange: the path your answers take. Each leaf lists its schemes in rank order. The tree follows "
@@ -200,7 +218,11 @@ def tree_ui(answers):
     if not whole:
         st.caption("Your path, legible on a projector. Dashed boxes: the branches your answers did not take, "
                    "folded; “Show the whole tree” opens them.")
-    st.graphviz_chart(wizard.to_dot(answers, path_only=not whole), width="stretch")
+        st.graphviz_chart(wizard.to_dot(answers, path_only=True), width="stretch")
+        return
+    st.caption("The whole tree, a part for each answer about data and about hardware, so its words stay "
+               "legible on a projector.")
+    whole_tree_ui(answers)
 
 
 st.title("Scheme wizard")

@@ -24,16 +24,19 @@ class Known:
     pattern: str
     what: str
     todo: str
+    short: str = ""  # a few words for a table cell ("needs int8 input; ..."), where the sentence is too long
 
 
 @dataclass(frozen=True)
 class Said:
-    """An engine message in words. ``known`` is False when the table had no entry for it."""
+    """An engine message in words. ``known`` is False when the table had no entry for it; ``short`` is a few
+    words for a table cell (the first words of the message when the table has none)."""
 
     what: str
     todo: str
     raw: str
     known: bool
+    short: str = ""
 
     @property
     def sentence(self):
@@ -78,16 +81,24 @@ KNOWN = (
           "on CompiledModel."),
     Known(TFLM, r"Hybrid models are not supported on TFLite Micro",
           "Microcontrollers do not run dynamic-range (hybrid) models: int8 weights with float arithmetic.",
-          "Use int8 (full integer) for a microcontroller."),
+          "Use int8 (full integer) for a microcontroller.",
+          "needs full int8; this model is hybrid (int8 weights, float math)"),
     Known(TFLM, r"input->type == kTfLite(?P<first>\w+)(?: \|\| input->type == kTfLite\w+)* was not true",
           "On a microcontroller, {op} layer takes only {types} input, and this model gives it float.",
-          "Use int8 (full integer) for a microcontroller."),
+          "Use int8 (full integer) for a microcontroller.",
+          "needs {first} input{at}; this model gives it float"),
     Known(TFLM, r"Didn't find op for builtin opcode|Failed to get registration from op code (?P<optype>\w+)",
           "TensorFlow Lite for Microcontrollers has no kernel for one of the model's operations.",
-          "Use a model built from operations microcontrollers support (convolutions, pooling, dense, softmax)."),
+          "Use a model built from operations microcontrollers support (convolutions, pooling, dense, softmax).",
+          "no microcontroller kernel for {optype_or_one}"),
+    Known(TFLM, r"Microcontrollers stopped its process on this model",
+          "TensorFlow Lite for Microcontrollers stopped (crashed or hung) on this model.",
+          "Use int8 (full integer) and a smaller model; the other targets' checks are not affected.",
+          "it stopped on this model (crashed or hung)"),
     Known(TFLM, r"Failed to (?:allocate|resize buffer)|Arena size is too small",
           "The model's working memory does not fit the microcontroller arena this check gives it.",
-          "Use int8 (a quarter of float32's activations) or a smaller model."),
+          "Use int8 (a quarter of float32's activations) or a smaller model.",
+          "its working memory does not fit the arena"),
 )
 
 _OP = re.compile(r"Node (?:number \d+ )?\(?(?P<op>[A-Z][A-Z0-9_]+)\)?(?: \(number \d+\))? failed to prepare")
@@ -101,14 +112,21 @@ def first_words(raw, limit=300):
     return _SOURCE_FILE.sub("", line)[:limit]
 
 
-def _fill(text, match, raw):
+def _values(match, raw):
+    """What the sentences' braces name: the failing op, the accepted types and the pattern's own groups."""
     op = _OP.search(raw)
     types = [name.lower() for name in _TYPES.findall(raw)]
-    values = {"op": f"the {op['op']}" if op else "one", "types": ", ".join(types[:-1]) + " or " + types[-1]
-              if len(types) > 1 else (types[0] if types else "integer"),
-              **{name: (value or "").lower() if name == "type" else (value or "")
+    values = {"op": f"the {op['op']}" if op else "one", "at": f" at {op['op']}" if op else "",
+              "types": ", ".join(types[:-1]) + " or " + types[-1] if len(types) > 1
+              else (types[0] if types else "integer"),
+              **{name: (value or "").lower() if name in ("type", "first") else (value or "")
                  for name, value in match.groupdict().items()}}
-    text = text.format(**values)
+    values["optype_or_one"] = values.get("optype") or "one of its operations"
+    return values
+
+
+def _fill(text, match, raw):
+    text = text.format(**_values(match, raw))
     return text[0].upper() + text[1:]
 
 
@@ -118,8 +136,18 @@ def in_words(raw):
     for known in KNOWN:
         match = re.search(known.pattern, raw)
         if match:
-            return Said(_fill(known.what, match, raw), _fill(known.todo, match, raw), raw, True)
-    return Said(first_words(raw), "", raw, False)
+            short = known.short.format(**_values(match, raw)) if known.short else ""
+            return Said(_fill(known.what, match, raw), _fill(known.todo, match, raw), raw, True,
+                        short or brief(first_words(raw)))
+    return Said(first_words(raw), "", raw, False, brief(first_words(raw)))
+
+
+def brief(text, limit=70):
+    """``text`` cut to about ``limit`` characters at a word, with "…" where it was cut."""
+    text = str(text).strip().rstrip(".")
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(" ,;:") + " …"
 
 
 def sentence(raw):

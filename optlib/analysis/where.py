@@ -4,8 +4,11 @@ Reads the ``targets`` column of the results frame (:func:`optlib.analysis.report
 which the job measured (:mod:`optlib.engine.targets`).
 """
 
+import re
+
 import pandas as pd
 
+from optlib.analysis import failures
 from optlib.engine.targets import TARGETS, fits
 from optlib.units import format_bytes
 
@@ -50,6 +53,80 @@ def matrix(df):
     columns = ["Run", "Model", "Scheme", "Settings", *TARGETS.values(), "TFLM arena", "Flash", "TFLM top-1",
                "LiteRT top-1 (same inputs)", "TFLM vs LiteRT, max abs diff", "TFLM inputs"]
     return pd.DataFrame(rows, columns=columns)
+
+
+# The compact matrix's headers: short enough for four targets side by side in a 1024 px window.
+SHORT_TARGETS = {"cpu": "CPU", "gpu": "GPU", "integer_only": "Integer-only", "micro": "Microcontroller"}
+FLOAT_NAMES = ("float16", "float32", "float64", "bfloat16")
+
+
+def _integer_only_words(entry, raw):
+    """Why not integer-only, in words: float arithmetic first, else the float input or output."""
+    ops = re.search(r"(\d+) of (\d+) ops compute in ([\w/]+)", raw)
+    if ops:
+        return f"needs integer ops; {ops[1]} of {ops[2]} compute in {ops[3]}"
+    taken = entry.get("input_type") or (re.search(r"input is ([\w,]+)", raw) or [None, ""])[1]
+    if any(name in taken for name in FLOAT_NAMES):
+        return f"needs int8 input; this model takes {taken}"
+    given = entry.get("output_type") or (re.search(r"output is ([\w,]+)", raw) or [None, ""])[1]
+    if any(name in given for name in FLOAT_NAMES):
+        return f"needs int8 output; this model gives {given}"
+    return failures.brief(raw)
+
+
+def _gpu_words(entry, raw):
+    """Why not on the GPU delegate, in words: the ops it has no kernel for, or int16 activations."""
+    missing = re.search(r"op list: ([^;]+)", raw)
+    if missing:
+        return f"no GPU kernel for {failures.brief(missing[1], 40)}"
+    if "int16 activations" in raw:
+        return "needs float or 8-bit; this model has int16 activations"
+    return failures.brief(raw)
+
+
+def _micro_words(entry, raw):
+    """Why not on a microcontroller, in words: TFLM's own message through :mod:`failures`, or our cap."""
+    over = re.search(r"not run: the model's (.+?) is over the (.+?) this check", raw)
+    if over:
+        return f"not run: its {over[1]} is over the {over[2]} checked"
+    return failures.in_words(raw).short
+
+
+WORDS = {"integer_only": _integer_only_words, "gpu": _gpu_words, "micro": _micro_words}
+
+
+def in_words(name, entry):
+    """One cell of the compact matrix: 'yes', 'no — a few plain words', 'check failed — ...' or 'not checked'."""
+    if not entry:
+        return "not checked"
+    raw = str(entry.get("reason") or "")
+    if entry.get("runs") is None:
+        said = re.sub(r"^the .+? check failed: ", "", failures.first_words(raw))
+        return f"check failed — {failures.brief(said, 50)}"
+    if entry["runs"]:
+        if name == "micro" and entry.get("arena_bytes"):
+            flash = f", flash {format_bytes(entry['flash_bytes'])}" if entry.get("flash_bytes") else ""
+            return f"yes — arena {format_bytes(entry['arena_bytes'])}{flash}"
+        return "yes"
+    if not raw:
+        return "no — no reason recorded"
+    return f"no — {WORDS.get(name, lambda e, r: failures.brief(r))(entry, raw)}"
+
+
+def compact(df):
+    """Per model, a yes/no matrix: one row per run (its scheme, and the settings it changed), one column per
+    target, one plain-language reason per 'no'. {model: frame}, in the order of ``df``."""
+    tables = {}
+    for model, runs in df.groupby("model", sort=False):
+        rows = []
+        for _, run in runs.iterrows():
+            found = run.get("targets") if isinstance(run.get("targets"), dict) else {}
+            changed = changed_settings(run)
+            row = {"Scheme": run["scheme"] + (f" ({changed})" if changed else "")}
+            row.update({label: in_words(name, found.get(name)) for name, label in SHORT_TARGETS.items()})
+            rows.append(row)
+        tables[model] = pd.DataFrame(rows, columns=["Scheme", *SHORT_TARGETS.values()])
+    return tables
 
 
 def runs_on(df, device):

@@ -671,12 +671,13 @@ _ACCENT, _ACCENT_TEXT, _ACCENT_FILL = "#ff6f00", "#b34d00", "#fff3e0"
 _MUTED, _MUTED_TEXT = "#c4c8ce", "#5f6670"
 
 
-_SHORT_ANSWERS = {"representative": "Unlabelled samples", "labelled": "Labelled data",
+_SHORT_ANSWERS = {"none": "Only the model", "representative": "Unlabelled samples", "labelled": "Labelled data",
                   "minimal": "< 0.5 point", "about_one": "About 1 point", "few": "A few points"}
 
 
 def _short_answer(value: str, label: str) -> str:
-    """'Model size (file and memory)' -> 'Model size'; 'None, only the trained model' -> 'None'."""
+    """'Model size (file and memory)' -> 'Model size'; 'None, only the trained model' -> 'Only the model' (a
+    lone 'None' between two arrows reads as a missing value)."""
     return _SHORT_ANSWERS.get(value) or label.split(" (")[0].split(",")[0]
 
 
@@ -686,7 +687,7 @@ def _quote(text: str) -> str:
     return f'"{escaped}"'
 
 
-def to_dot(answers: Mapping[str, str] | None = None, path_only: bool = False) -> str:
+def to_dot(answers: Mapping[str, str] | None = None, path_only: bool = False, root: str = ROOT) -> str:
     """Returns the whole tree as Graphviz DOT source, the path of the answers highlighted.
 
     With ``path_only`` it draws the path and, beside each step, the branches the
@@ -704,9 +705,11 @@ def to_dot(answers: Mapping[str, str] | None = None, path_only: bool = False) ->
 
     Args:
         answers: question id -> answer value (None counts as not answered).
+        path_only: draw the path and fold the branches not taken.
+        root: draw only the part of the tree below this question node (see `branches`), top to bottom.
 
     Returns:
-        DOT source, left to right: questions as rounded boxes, leaves as
+        DOT source, left to right (top to bottom for the path alone or a part): questions as rounded boxes, leaves as
         filled boxes naming their ranked schemes, edges labelled with the
         answers. For any Graphviz renderer, such as ``st.graphviz_chart``.
 
@@ -731,7 +734,7 @@ def to_dot(answers: Mapping[str, str] | None = None, path_only: bool = False) ->
     lines = [
         "digraph wizard {",
         # The path alone reads top to bottom: its width is one step's branches, not the tree's depth.
-        f'  graph [rankdir={"TB" if path_only else "LR"}, bgcolor="transparent", nodesep=0.08, ranksep=0.12];',
+        f'  graph [rankdir={"TB" if path_only or root != ROOT else "LR"}, bgcolor="transparent", nodesep=0.08, ranksep=0.12];',
         f'  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=14, '
         f'color="{_MUTED}", fillcolor="#ffffff", fontcolor="{_MUTED_TEXT}", '
         f'margin="0.1,0.04", height=0.3];',
@@ -769,9 +772,49 @@ def to_dot(answers: Mapping[str, str] | None = None, path_only: bool = False) ->
             lines.append(f"  {_quote(dot_id)} -> {_quote(child)} [label={_quote(label)}{look}];")
             draw(target, child, hit, folded=path_only and not hit)
 
-    draw(ROOT, ROOT, True)
+    draw(root, root, root == ROOT or any(node == root for _, node in taken))
     lines.append("}")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A part of the tree below the first two answers (what data, where it runs), drawn on its own.
+
+    Attributes:
+        data: the answer about data that leads here (its short label: 'Labelled data').
+        hardware: the answers about hardware that lead here ('Edge TPU, Hexagon DSP, Microcontroller').
+        node: the node these answers reach: a question (draw it with ``to_dot(answers, root=node)``) or a leaf.
+        schemes: the leaf's ranked schemes, or () for a question.
+        taken: True when the answers given so far lead here.
+    """
+
+    data: str
+    hardware: str
+    node: str
+    schemes: tuple[str, ...]
+    taken: bool
+
+
+def branches(answers: Mapping[str, str] | None = None) -> list[Branch]:
+    """The whole tree in parts small enough to read at 1024 px: one per answer about data and about hardware.
+
+    The tree drawn whole is about 1,200 px wide: a window of 1024 px shrinks its text to about 6 px. Below its
+    first two questions each part is a few boxes wide, and a leaf reached directly needs no drawing.
+    """
+    given = _check(answers or {})
+    graph = as_graph()
+    nodes = {item["id"]: item for item in graph["nodes"]}
+    out = []
+    for first in (edge for edge in graph["edges"] if edge["source"] == ROOT):
+        data_label = " / ".join(_short_answer(v, dict(_QUESTIONS[ROOT].options)[v]) for v in first["answers"])
+        hardware_question = _DECISIONS[first["target"]][0]
+        labels = dict(_QUESTIONS[hardware_question].options)
+        for second in (edge for edge in graph["edges"] if edge["source"] == first["target"]):
+            taken = (given.get(ROOT) in first["answers"] and given.get(hardware_question) in second["answers"])
+            out.append(Branch(data_label, ", ".join(_short_answer(v, labels[v]) for v in second["answers"]),
+                              second["target"], tuple(nodes[second["target"]].get("schemes", ())), taken))
+    return out
 
 
 def _check(answers: Mapping[str, str]) -> dict[str, str]:

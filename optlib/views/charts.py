@@ -56,7 +56,6 @@ def quality_column(df):
     """The column a chart of the task's metric reads: ``accuracy`` when every measured run is top-1 (runs of an
     untrained model have none: the chart says why), else ``metric_value`` (MAE, a binary accuracy, a mix)."""
     return "accuracy" if quality.only_top1(df) else "metric_value"
-MARKER_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star", "hexagon")
 TEMPLATE = "plotly_white"
 
 TABLE1_COLUMNS = (
@@ -384,10 +383,11 @@ def scatter(df, x="size_mb", y=None):
             task's metric (:func:`quality_column`).
 
     Returns:
-        A figure with one marker trace per scheme (registry order, named by
-        scheme; marker symbol per model) and one line trace per dataset named
-        "Pareto front" (or "Pareto front · DATASET" with several datasets),
-        through the runs no other run beats on both axes.
+        A figure with one panel per model (and dataset) when there are several, each with its own axes: in each,
+        one marker trace per scheme (registry order, named by scheme, one colour per scheme and one legend entry
+        per scheme) and a line trace "Pareto front" through the runs of that panel no other run of it beats on
+        both axes (drawn, and named in the legend, only where it joins two runs or more). Runs on one spot are
+        concentric rings, named in a hover over the spot; no text is written over the markers.
 
     Raises:
         ValueError: ``x`` or ``y`` is not one of the accepted columns.
@@ -409,41 +409,74 @@ def scatter(df, x="size_mb", y=None):
     if shown.empty:
         why = "an accuracy figure" if y == "accuracy" else f"a figure for {what.lower()}"
         return _empty(title, f"No finished run with {why} yet." + (f"<br>{note}" if note else ""))
-    models = list(dict.fromkeys(shown["model"]))
-    entries = shown["scheme"].nunique() + shown["dataset"].nunique() + (len(models) + 1 if len(models) > 1 else 0)
-    fig = _figure(title, note, xaxis_title=X_AXES[x], yaxis_title=y_title, legend_title_text="Scheme",
-                  height=max(480, 220 + 30 * entries))  # room for the whole legend: no scrolling in it
-    symbol = {m: MARKER_SYMBOLS[i % len(MARKER_SYMBOLS)] for i, m in enumerate(models)}
+    facets = _facets(shown)  # one panel per model (and dataset): each its own axes and its own Pareto front
+    if len(facets) > 1:
+        # Room between panels for one's x axis title and the next one's model: 110 px of each panel's height.
+        fig = _faceted(title, note, facets, spacing=110 / (SCATTER_PANEL * len(facets)), legend_title_text="Scheme")
+        # The title and note pinned to the top, the first model's name below them (Plotly centres a title in the
+        # top margin: a wider margin would move the note onto the name).
+        fig.update_layout(height=120 + SCATTER_PANEL * len(facets), margin_t=fig.layout.margin.t + 30,
+                          title={"yref": "container", "y": 1, "yanchor": "top", "pad": {"t": 16}})
+    else:
+        fig = _figure(title, note, legend_title_text="Scheme",
+                      height=max(480, 220 + 30 * (shown["scheme"].nunique() + 1)))  # the whole legend, unscrolled
     unit = "ms" if x == "latency_ms" else "MB"
     label = y_title.split(" (")[0]
     shown_y = "top-1 %{y:.2f}%" if y == "accuracy" else f"{label} %{{y:.4g}}{'%' if scale == 100 else ''}"
-    for scheme in in_registry_order(shown["scheme"]):
-        rows = shown[shown["scheme"] == scheme]
-        fig.add_trace(go.Scatter(
-            x=rows[x], y=rows[y] * scale, mode="markers", name=scheme,
-            marker={"color": color_of(scheme), "size": 11, "symbol": [symbol[m] for m in rows["model"]],
-                    "line": {"width": 1, "color": "white"}},
-            customdata=_custom(rows["scheme"], rows["model"], rows["dataset"], rows["id"],
-                                 rows["title"]),
-            hovertemplate=(f"<b>%{{customdata[0]}}</b> · %{{customdata[4]}}<br>model %{{customdata[1]}}"
-                           f"<br>dataset %{{customdata[2]}}<br>{shown_y}<br>{x.split('_')[0]} "
-                           f"%{{x:.4g}} {unit}<br>run #%{{customdata[3]}}<extra></extra>")))
-    datasets = list(dict.fromkeys(shown["dataset"]))
-    for dataset in datasets:
-        front = report.pareto(shown[shown["dataset"] == dataset], x, y, maximize=higher)
-        fig.add_trace(go.Scatter(
-            x=front[x], y=front[y] * scale, mode="lines", line={"color": "#444", "dash": "dash"},
-            name="Pareto front" if len(datasets) == 1 else f"Pareto front · {dataset}",
-            customdata=_custom(front["scheme"], front["model"]),
-            hovertemplate=(f"Pareto front<br><b>%{{customdata[0]}}</b> on %{{customdata[1]}}<br>"
-                           f"{shown_y}<br>%{{x:.4g}} {unit}<extra></extra>")))
-    if len(models) > 1:
-        _legend_symbols(fig, symbol)
-    log = _spans_orders(shown[x])
-    if log:  # e.g. int16x8 reference kernels; a tick per decade keeps the labels apart
-        fig.update_xaxes(type="log", dtick=1, title_text=X_AXES[x] + ", log scale")
-    _label_crowds(fig, shown, x, shown[y] * scale, log)
+    in_legend, front_named = set(), False
+    for row, (_, rows) in enumerate(facets, 1):
+        log = _spans_orders(rows[x])
+        sizes = _ring_sizes(rows, x, rows[y] * scale, log)
+        for scheme in in_registry_order(rows["scheme"]):
+            mine = rows[rows["scheme"] == scheme]
+            fig.add_trace(go.Scatter(
+                x=mine[x], y=mine[y] * scale, mode="markers", name=scheme, legendgroup=scheme,
+                showlegend=scheme not in in_legend,
+                marker={"color": color_of(scheme), "size": list(sizes[mine.index]),
+                        "line": {"width": 1, "color": "white"}},
+                customdata=_custom(mine["scheme"], mine["model"], mine["dataset"], mine["id"], mine["title"]),
+                hovertemplate=(f"<b>%{{customdata[0]}}</b> · %{{customdata[4]}}<br>model %{{customdata[1]}}"
+                               f"<br>dataset %{{customdata[2]}}<br>{shown_y}<br>{x.split('_')[0]} "
+                               f"%{{x:.4g}} {unit}<br>run #%{{customdata[3]}}<extra></extra>")),
+                row=row if len(facets) > 1 else None, col=1 if len(facets) > 1 else None)
+            in_legend.add(scheme)
+        front = report.pareto(rows, x, y, maximize=higher)
+        if len(front) > 1:  # a front of one run is no line: the legend names it only where it is drawn
+            fig.add_trace(go.Scatter(
+                x=front[x], y=front[y] * scale, mode="lines", line={"color": "#444", "dash": "dash"},
+                name="Pareto front", legendgroup="front", showlegend=not front_named,
+                customdata=_custom(front["scheme"], front["model"]),
+                hovertemplate=(f"Pareto front<br><b>%{{customdata[0]}}</b> on %{{customdata[1]}}<br>"
+                               f"{shown_y}<br>%{{x:.4g}} {unit}<extra></extra>")),
+                row=row if len(facets) > 1 else None, col=1 if len(facets) > 1 else None)
+            front_named = True
+        axis = {"row": row, "col": 1} if len(facets) > 1 else {}
+        fig.update_xaxes(title_text=X_AXES[x], **axis)
+        fig.update_yaxes(title_text=y_title, **axis)
+        if log:  # e.g. int16x8 reference kernels; a tick per decade keeps the labels apart
+            fig.update_xaxes(type="log", dtick=1, title_text=X_AXES[x] + ", log scale", **axis)
+        _name_crowds(fig, rows, x, rows[y] * scale, log, axis)
+    # Each y tick label above its grid line, so the lowest never meets the first x tick label in the corner
+    # (Present's "96.5" on "0.05"); the legend's markers one size, whatever the size of the rings.
+    fig.update_yaxes(ticklabelposition="outside top")
+    fig.update_layout(legend_itemsizing="constant")
     return fig
+
+
+SCATTER_PANEL = 330  # px per model's panel of a trade-off chart
+
+
+def _ring_sizes(rows, x, ys, log, smallest=10, step=7):
+    """Marker size per row: runs on one spot are drawn as rings, the first in registry order the widest (and
+    drawn first, beneath), so every run on the spot shows its colour and the legend tells them apart."""
+    sizes = pd.Series(smallest, index=rows.index)
+    points = pd.DataFrame({"x": rows[x].to_numpy(), "y": ys.to_numpy()})
+    order = rows["scheme_order"].to_numpy() if "scheme_order" in rows else np.arange(len(rows))
+    for group in crowds(points, log):
+        ranked = sorted(group, key=lambda i: order[i])
+        for rank, i in enumerate(ranked):
+            sizes.iloc[i] = smallest + step * (len(ranked) - 1 - rank)
+    return sizes
 
 
 def crowds(points, log_x=False, reach=0.05):
@@ -464,41 +497,19 @@ def crowds(points, log_x=False, reach=0.05):
     return [group for group in groups if len(group) > 1]
 
 
-def _label_crowds(fig, shown, x, ys, log):
-    """Name the schemes that share one spot beside it (and in its hover): a marker hides the ones under it.
-
-    ``ys``: the plotted y of each row of ``shown``. The label goes on the side with more room; the marker
-    symbols already tell the models apart.
-    """
+def _name_crowds(fig, shown, x, ys, log, axis):
+    """Name the schemes that share one spot in a hover over it: no text on the chart, where it would cover
+    other markers; the rings (:func:`_ring_sizes`) and the legend's colours tell them apart on screen."""
     points = pd.DataFrame({"x": shown[x].to_numpy(), "y": ys.to_numpy(),
                            "name": shown["scheme"].to_numpy(), "model": shown["model"].astype(str).to_numpy()})
-    xs = np.log10(points["x"].clip(lower=1e-12)) if log else points["x"]
-    middle = (float(xs.min()) + float(xs.max())) / 2
-    span_y = float(points["y"].max() - points["y"].min()) or 1.0
-    last_y = None
-    for group in sorted(crowds(points, log), key=lambda g: points["y"].iloc[g].mean()):
+    for group in crowds(points, log):
         members = points.iloc[group]
-        names = " · ".join(dict.fromkeys(members["name"]))
         where = "; ".join(f"{row.name} on {row.model}" for row in members.itertuples())
-        left = float(xs.iloc[group].mean()) > middle
-        y = float(members["y"].mean())
-        # A crowd just above the last one: its label goes above its spot, so the two labels do not collide.
-        vertical = "top" if last_y is not None and y - last_y < 0.06 * span_y else "middle"
-        last_y = y
         fig.add_trace(go.Scatter(
-            x=[members["x"].min() if left else members["x"].max()], y=[y], mode="text",
-            text=[f"{wrap(names, 36)}  " if left else f"  {wrap(names, 36)}"],
-            textposition=f"{vertical} {'left' if left else 'right'}", textfont={"size": 11, "color": "#333"},
-            showlegend=False, name="same spot", hovertemplate=f"Same spot: {where}<extra></extra>",
-            cliponaxis=False))
-
-
-def _legend_symbols(fig, symbol):
-    """Name each model's marker symbol in the legend (its own group), where no text can overlap the axes."""
-    for model, shape in symbol.items():
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=model, legendgroup="models",
-                                 legendgrouptitle_text="Model", hoverinfo="skip",
-                                 marker={"color": "#777", "size": 10, "symbol": shape}))
+            x=[members["x"].iloc[0]], y=[members["y"].iloc[0]], mode="markers", showlegend=False,
+            name="same spot", text=[" · ".join(dict.fromkeys(members["name"]))],
+            marker={"size": 10 + 7 * len(group), "color": "rgba(0,0,0,0)"},
+            hovertemplate=f"Same spot: {where}<extra></extra>"), **axis)
 
 
 def _spans_orders(values, ratio=30):
@@ -524,9 +535,9 @@ def _facets(rows):
     return [(label, rows[labels == label]) for label in dict.fromkeys(labels)]
 
 
-def _faceted(title, note, facets, **layout):
+def _faceted(title, note, facets, spacing=None, **layout):
     """A figure with one panel per model, stacked; each panel titled with its model when there are several."""
-    fig = make_subplots(rows=len(facets), cols=1, vertical_spacing=min(0.12, 0.5 / len(facets)),
+    fig = make_subplots(rows=len(facets), cols=1, vertical_spacing=spacing or min(0.12, 0.5 / len(facets)),
                         subplot_titles=[label for label, _ in facets] if len(facets) > 1 else None)
     fig.update_layout(template=TEMPLATE, hoverlabel={"align": "left"},
                       height=120 + FACET_HEIGHT * len(facets), **layout)

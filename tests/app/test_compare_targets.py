@@ -69,3 +69,42 @@ def test_two_runs_of_one_scheme_read_apart_by_their_settings(app, home):
     int8 = matrix[matrix["Scheme"].eq("int8")]
     assert sorted(int8["Settings"]) == ["", "int8_io=True"]
     assert list(int8[int8["Settings"].eq("int8_io=True")]["Integer-only accelerator"]) == ["yes"]
+
+
+TFLM_ASSERT = ("input->type == kTfLiteInt8 || input->type == kTfLiteInt16 || input->type == kTfLiteUInt8 was not "
+               "true.; Node DEQUANTIZE (number 0) failed to prepare with status 1")
+
+
+def test_where_it_runs_is_a_compact_yes_no_matrix_in_plain_words_with_the_raw_message_on_demand(app, home):
+    from optlib.engine.store import Store
+
+    _store(home)
+    float_io = {"runs": False, "reason": "input is float32; output is float32 (int8 with int8_io=true makes them "
+                                         "integer)", "input_type": "float32", "output_type": "float32"}
+    put_run(Store(), "int16x8", "digits_cnn", "m-fp", "digits", "d-fp", metrics={
+        **canned_metrics("int16x8"), "targets": {"cpu": YES, "gpu": YES, "integer_only": NOT_INTEGER,
+                                                 "micro": {"runs": False, "reason": TFLM_ASSERT}}})
+    put_run(Store(), "int8", "mobilenet_v2", "mn-fp", "digits", "d-fp", metrics={
+        **canned_metrics("int8"), "targets": {"integer_only": float_io}})
+    at = app("compare.py")
+    at.multiselect(key="compare_filter_model").set_value(["digits_cnn", "mobilenet_v2"]).run()
+    assert not at.exception
+    matrices = [t.value for t in at.table if list(t.value.columns) == ["Scheme", "CPU", "GPU", "Integer-only",
+                                                                     "Microcontroller"]]
+    assert len(matrices) == 2  # one per model, only the four targets beside the scheme
+    digits = matrices[0].set_index("Scheme")
+    assert digits.loc["int8", "Integer-only"] == "yes"
+    assert digits.loc["int8", "Microcontroller"] == "yes — arena 16.9 kB, flash 64.0 kB"
+    assert digits.loc["float32", "Integer-only"] == "no — needs integer ops; 8 of 8 compute in float32"
+    assert digits.loc["dynamic", "Microcontroller"] == ("no — needs full int8; this model is hybrid (int8 weights, "
+                                                        "float math)")
+    assert digits.loc["int16x8", "Microcontroller"] == "no — needs int8 input at DEQUANTIZE; this model gives it float"
+    assert "not checked" in set(digits["GPU"])  # the float16 run without targets
+    assert matrices[1].set_index("Scheme").loc["int8", "Integer-only"] == ("no — needs int8 input; this model "
+                                                                          "takes float32")
+    cells = " ".join(" ".join(m.astype(str).to_numpy().ravel()) for m in matrices)
+    for internal in ("kTfLite", "was not true", "Node ", "status 1", "None", "nan"):
+        assert internal not in cells
+    raw = next(d.value for d in at.dataframe if "Microcontroller (TFLM)" in d.value.columns)
+    assert f"no: {TFLM_ASSERT}" in set(raw["Microcontroller (TFLM)"])  # the engine's own words, one click away
+    assert "The engine's own messages, and the microcontroller's accuracy" in [e.label for e in at.expander]

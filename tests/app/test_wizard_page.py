@@ -311,3 +311,18 @@ def test_run_these_now_starts_float32_and_the_recommended_schemes_with_what_the_
     finally:
         gate.set()
         job.wait(30)
+
+
+def test_the_whole_tree_is_drawn_in_parts_your_answers_part_open_and_no_edge_says_none(app, home):
+    at = wizard_page(app, {"data": "labelled", "hardware": "cpu", "priority": "size"})
+    at.toggle(key="wizard_whole_tree").set_value(True).run()
+    assert not at.exception
+    folds = [e for e in at.expander if e.label.startswith("Data you have:")]
+    assert [e.label for e in folds] == ["Data you have: Only the model", "Data you have: Unlabelled samples",
+                                        "Data you have: Labelled data — your answers"]
+    drawings = [chart.proto.spec for chart in at.get("graphviz_chart")]
+    parts = [part for part in wizard.branches({"data": "labelled", "hardware": "cpu"}) if not part.schemes]
+    assert len(drawings) == len(parts) and all("rankdir=TB" in spec for spec in drawings)
+    assert any("→ `float16`" in m.value for m in at.markdown)  # a leaf right below the hardware: one line
+    for spec in drawings:
+        assert 'label="None"' not in spec

@@ -34,8 +34,31 @@ FIGURES = {
 }
 
 
+TFLM_ASSERT = ("input->type == kTfLiteInt8 || input->type == kTfLiteInt16 || input->type == kTfLiteUInt8 was not "
+               "true.; Node DEQUANTIZE (number 0) failed to prepare with status 1")
+
+
+def targets(scheme, size):
+    """Where a run runs, shaped like the checks' entries on this machine (tests/unit/test_targets.py measures them)."""
+    integer = scheme in ("int8", "qat")
+    micro = ({"runs": False, "reason": f"not run: the model's {size / 1e6:.1f} MB is over the 1.0 MB this check runs "
+                                       "on TensorFlow Lite for Microcontrollers (OPTLIB_MICRO_MAX_MB sets it)"}
+             if size > 1_000_000 else
+             {"runs": False, "reason": TFLM_ASSERT} if scheme == "float16" else
+             {"runs": False, "reason": "Hybrid models are not supported on TFLite Micro."} if scheme == "dynamic" else
+             {"runs": True, "reason": None, "arena_bytes": size // 4, "flash_bytes": size})
+    return {"cpu": {"runs": True, "reason": None},
+            "gpu": ({"runs": False, "reason": "int16 activations (the delegate runs float and 8-bit models): CONV_2D x2"}
+                    if scheme == "int16x8" else {"runs": True, "reason": None}),
+            "integer_only": ({"runs": False, "reason": "input is float32; output is float32 (int8 with int8_io=true "
+                                                       "makes them integer)", "input_type": "float32"} if integer else
+                             {"runs": False, "reason": "8 of 8 ops compute in float32: CONV_2D x2, FULLY_CONNECTED; "
+                                                       "input is float32"}),
+            "micro": micro}
+
+
 def metrics(accuracy, size, gz, latency, scheme):
-    return {"size_bytes": size, "gzip_bytes": gz, "threads": 1, "trained": accuracy is not None, "classes": 10,
+    return {"targets": targets(scheme, size), "size_bytes": size, "gzip_bytes": gz, "threads": 1, "trained": accuracy is not None, "classes": 10,
             "recipe": {"converter": {"optimizations": [] if scheme == "float32" else ["DEFAULT"]}},
             "data_recipe": {"scale": "x / 16 -> [0, 1]"}, "accuracy": accuracy, "accuracy_samples": 360,
             "latency_ms": {"median": latency, "p90": latency * 1.2, "mean": latency, "std": latency * 0.1,

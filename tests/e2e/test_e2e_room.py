@@ -82,3 +82,43 @@ def test_no_text_lies_on_other_text_at_1024(three_models, room, path):
     settle(room)
     found = collisions(room.evaluate(TEXT_BOXES))
     assert not found, f"/{path}: {found[:8]}"
+
+
+# The smallest text of every drawing of the decision tree: the whole tree drawn at once shrank to about 6 px.
+TREE_TEXT = """() => [...document.querySelectorAll('[data-testid="stGraphVizChart"] svg')].map(svg => ({
+    smallest: Math.min(...[...svg.querySelectorAll('text')].map(t => t.getBoundingClientRect().height)),
+    right: svg.getBoundingClientRect().right, texts: [...svg.querySelectorAll('text')].map(t => t.textContent)}))"""
+
+
+def test_the_wizards_tree_is_legible_at_1024_path_and_whole(three_models, room):
+    room.goto(f"{three_models}/wizard")
+    room.locator("h1", has_text="Scheme wizard").wait_for()
+    for label in ("Labelled training data", "CPU", "Accuracy"):
+        room.locator('[data-testid="stRadio"]').get_by_text(label, exact=True).click()
+        settle(room)
+    for whole in (False, True):
+        if whole:
+            room.locator('[data-testid="stCheckbox"]', has_text="Show the whole tree").click()
+            settle(room)
+            for fold in room.locator("details summary").all():  # open every part
+                if fold.locator("xpath=..").get_attribute("open") is None:
+                    fold.click()
+            settle(room)
+        drawings = room.evaluate(TREE_TEXT)
+        assert drawings and len(drawings) >= (6 if whole else 1)
+        for drawing in drawings:
+            assert drawing["smallest"] >= 11, (whole, drawing)  # legible on a projector
+            assert drawing["right"] <= ROOM["width"]
+            assert "None" not in drawing["texts"]
+
+
+def test_model_and_datas_facts_are_not_cut_at_1024(three_models, room):
+    room.goto(f"{three_models}/model_data")
+    room.locator("h1", has_text="Model & data").wait_for()
+    room.locator('[data-testid="stMetricValue"]').nth(7).wait_for()  # four facts of the model, four of the data
+    settle(room)
+    cut = room.evaluate("""() => [...document.querySelectorAll(
+        '[data-testid="stMetricValue"] div, [data-testid="stMetricValue"] p, [data-testid="stMetricLabel"] p')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > window.innerWidth)
+        .map(e => e.textContent)""")
+    assert not cut  # failed before: "28 × 2…", "Classes in the d…"

@@ -120,13 +120,16 @@ def test_scatter_one_trace_per_scheme_in_registry_order_plus_the_front(df, x, un
     fig = charts.scatter(df, x)
     names = [t.name for t in fig.data]
     shown = ["float32", "float16", "int8", "qat", "cluster"]  # ok runs with an accuracy
+    expected = report.pareto(trained(df), x)
+    if len(expected) < 2:  # cluster is both the smallest gzipped and the best: a front of one run is no line
+        assert names == registry_sorted(shown)
+        return
     assert names == registry_sorted(shown) + ["Pareto front"]
     assert unit in fig.layout.xaxis.title.text and "%" in fig.layout.yaxis.title.text
     for trace in fig.data[:-1]:
         assert trace.marker.color == charts.color_of(trace.name)
         assert "customdata[1]" in trace.hovertemplate  # the model
     front = fig.data[-1]
-    expected = report.pareto(trained(df), x)
     assert list(front.x) == pytest.approx(list(expected[x]))
     assert list(front.y) == pytest.approx(list(expected["accuracy"] * 100))
 
@@ -240,25 +243,47 @@ def test_one_big_model_does_not_flatten_the_others_and_models_are_named_in_the_l
     spread = report.frame([result("float32", 1, median=0.02), result("int16x8", 2, median=1.5)])
     assert charts.latency_bars(spread).layout.yaxis.type == "log"  # int16x8 reference kernels: 75x slower
     fig = charts.scatter(df, "latency_ms")
-    names = [t.name for t in fig.data if t.legendgroup == "models"]
-    assert names == ["m"] or names == []  # only models with an accuracy are plotted
-    two = report.frame([result("float32", 1, model="a"), result("int8", 2, model="b", median=0.5)])
-    fig = charts.scatter(two, "size_mb")
-    assert [t.name for t in fig.data if t.legendgroup == "models"] == ["a", "b"]
-    assert not [a for a in fig.layout.annotations if "Models:" in (a.text or "")]  # no text under the axis
+    assert "xaxis2" not in fig.layout  # only models with an accuracy are plotted: one panel
 
 
-def test_runs_on_one_spot_are_named_beside_it():
+def test_the_scatter_has_a_panel_and_a_pareto_front_per_model_and_its_legend_names_what_is_drawn():
+    # Two models, far apart in size: one panel each (its own axes, titled with its model), a front in each
+    # joining only that model's runs, and each scheme and "Pareto front" named once in the legend.
+    rows = [result("float32", 1, model="small", accuracy=0.90, size=40_000), result("int8", 2, model="small",
+            accuracy=0.88, size=14_000), result("float32", 3, model="big", accuracy=0.72, size=14_000_000),
+            result("int8", 4, model="big", accuracy=0.70, size=3_900_000), result("float16", 5, model="big",
+            accuracy=0.72, size=7_000_000), result("qat", 6, model="lone", accuracy=0.9, size=10_000)]
+    fig = charts.scatter(report.frame(rows), "size_mb")
+    titles = [a.text for a in fig.layout.annotations]
+    assert {"small", "big", "lone"} <= set(titles)  # each panel names its model
+    assert "xaxis3" in fig.layout and "yaxis3" in fig.layout  # each its own axes
+    fronts = [t for t in fig.data if t.name == "Pareto front"]
+    assert len(fronts) == 2  # big and small; lone's single run draws no line
+    for front in fronts:
+        assert len({model for _, model in front.customdata}) == 1  # a front never joins two models' runs
+    assert [t.showlegend for t in fronts] == [True, False]
+    named = [t.name for t in fig.data if t.showlegend is not False and t.name != "same spot"]
+    assert sorted(named) == sorted(["float32", "float16", "int8", "qat", "Pareto front"])  # once each
+    assert not [t for t in fig.data if t.legendgroup == "models"]  # models told apart by panels, not symbols
+    # Each y tick above its grid line: the lowest never meets the first x tick in the corner ("96.5" on "0.05").
+    assert all(fig.layout[f"yaxis{n}"].ticklabelposition == "outside top" for n in ("", "2", "3"))
+    one = charts.scatter(report.frame([result("float32", 1, accuracy=0.9, size=1000)]), "size_mb")
+    assert [t.name for t in one.data] == ["float32"]  # one run: no front, none named
+
+
+def test_runs_on_one_spot_are_rings_named_in_a_hover_not_text_over_markers():
     # int8, dynamic and qat: the same size and accuracy to a hair; float32 far away.
     df = report.frame([result("float32", 1, accuracy=0.90, size=240_000, median=0.02),
                        result("dynamic", 2, accuracy=0.975, size=66_000, median=0.02),
                        result("int8", 3, accuracy=0.9745, size=65_000, median=0.02),
                        result("qat", 4, accuracy=0.975, size=65_500, median=0.02)])
     fig = charts.scatter(df, "size_mb")
-    (label,) = [t for t in fig.data if t.name == "same spot"]
-    assert label.mode == "text" and "dynamic · int8 · qat" in label.text[0]
-    assert "float32" not in label.text[0]
-    assert "Same spot: dynamic on m; int8 on m; qat on m" in label.hovertemplate
+    (spot,) = [t for t in fig.data if t.name == "same spot"]
+    assert "text" not in spot.mode  # no words over the markers: they covered other runs' markers
+    assert not [t for t in fig.data if t.mode and "text" in t.mode]
+    assert "Same spot: dynamic on m; int8 on m; qat on m" in spot.hovertemplate
+    sizes = {t.name: t.marker.size[0] for t in fig.data if t.name in ("float32", "dynamic", "int8", "qat")}
+    assert sizes["dynamic"] > sizes["int8"] > sizes["qat"] == sizes["float32"]  # rings: each colour shows
 
 
 def test_crowds_measure_a_log_axis_in_decades():

@@ -29,6 +29,8 @@ EXAMPLES = [
      ["the DEQUANTIZE layer takes only int8, int16 or uint8 input", "Use int8 (full integer)"]),
     ("Failed to get registration from op code CUSTOM; Failed starting model allocation.",
      ["no kernel for one of the model's operations"]),
+    ("TensorFlow Lite for Microcontrollers stopped its process on this model (it was killed by SIGABRT)",
+     ["crashed or hung"]),
     ("Failed to resize buffer. Requested: 2097152, available 1048576, missing: 1048576",
      ["does not fit the microcontroller arena"]),
 ]

@@ -420,3 +420,35 @@ def test_the_path_alone_folds_the_branches_not_taken_and_reads_top_to_bottom():
     assert folded and all("penwidth" not in line for line in folded)
     assert any("Runs on …" in line for line in folded)  # a question behind a branch not taken, not expanded
     assert wizard.to_dot({}, path_only=True).count("->") == 3  # nothing answered: the first question's branches
+
+
+def test_no_edge_of_any_drawing_is_labelled_none():
+    """'None' between two arrows reads as a missing value: the answer 'None, only the trained model' is 'Only the
+    model' there."""
+    for answers in [{}, *every_answer_set()]:
+        for source in (wizard.to_dot(answers), wizard.to_dot(answers, path_only=True)):
+            labels = [label for *_, label, _ in DOT_EDGE.findall(source)]
+            assert labels and not any(part in ("None", "nan", "") for label in labels for part in label.split("\\n"))
+    assert any(label == "Only the model" for *_, label, _ in DOT_EDGE.findall(wizard.to_dot({})))
+
+
+def test_the_whole_tree_comes_in_parts_below_data_and_hardware_that_cover_every_edge():
+    answers = {"data": "labelled", "hardware": "edgetpu", "priority": "accuracy"}
+    parts = wizard.branches(answers)
+    graph = wizard.as_graph()
+    second = [e for e in graph["edges"] if e["source"] in {f["target"] for f in graph["edges"] if f["source"] == "data"}]
+    assert [part.node for part in parts] == [e["target"] for e in second]
+    assert [(p.data, p.hardware) for p in parts if p.taken] == [("Labelled data", "Edge TPU, Hexagon DSP, Microcontroller")]
+    drawn_edges = 0
+    for part in parts:
+        if part.schemes:  # a leaf right below the hardware: said in a line, not drawn
+            assert part.node in wizard.leaves()
+            continue
+        source = wizard.to_dot(answers, root=part.node)
+        assert "rankdir=TB" in source
+        drawn_edges += len(DOT_EDGE.findall(source))
+        leaves = [node for node, _, _ in DOT_NODE.findall(source) if ">" in node]
+        assert len(leaves) <= 5  # a few boxes wide: legible at 1024 px (the e2e test measures the text)
+    assert drawn_edges + len(parts) + 3 == len(drawn()[1])  # with the first two questions' edges: the whole tree
+    lit = wizard.to_dot(answers, root="labels.integer.priority")
+    assert sum(ACCENT in line for line in lit.splitlines() if "->" in line) == 3  # the path lit inside its part
