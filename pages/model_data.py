@@ -166,6 +166,9 @@ def model_facts_ui(facts):
     follows = graph_models.WHAT_FOLLOWS.get(facts.get("form", "keras"))
     if follows:  # what this format can and cannot take, before any run
         st.info(f"This model is {follows}", icon=":material/info:")
+    if facts.get("keras3"):  # a Keras 3 file: rebuilt for the toolkit, or why it could not be
+        st.info(f"This model is {facts['keras3']}." if facts["keras3"].startswith("a Keras")
+                else f"Keras 3 file: {facts['keras3']}.", icon=":material/info:")
 
 
 def data_facts_ui(facts):

@@ -6,6 +6,7 @@ from optlib.analysis import explain, failures, quality, report, timing
 from optlib.engine import schemes, sweep
 from optlib.engine.store import Store
 from optlib.errors import InputError
+from optlib.inputs import graph_models
 from optlib.units import format_bytes
 from pages import _shared, _sweep_options
 from pages._optimize_backends import lq_schemes_ui
@@ -41,13 +42,16 @@ def schemes_ui():
                       width="stretch")
     buttons[2].button("Nothing", key="optimize_none_button", on_click=select_family, args=("",),
                       width="stretch")
+    if graph_models.WHAT_FOLLOWS.get(form):  # what this model's format can take, once, above the boxes
+        st.info(f"This model is {graph_models.WHAT_FOLLOWS[form]}", icon=":material/info:")
     columns = st.columns(len(schemes.FAMILIES), gap="medium")
     for column, family in zip(columns, schemes.FAMILIES):
         with column.container(border=True):
             st.markdown(f"**{schemes.FAMILY_TITLES[family]}**")
             for scheme in schemes.list_schemes(family=family):
                 why_not = scheme_box(scheme, form)
-                st.caption(f"Not for this model: {why_not}." if why_not else f"Needs {schemes.NEEDS[scheme.needs]}.")
+                st.caption(f"Not for {graph_models.FORMS.get(form, 'this model')} (the ? says why)." if why_not
+                           else f"Needs {schemes.NEEDS[scheme.needs]}.")
     return [name for name in schemes.names() if st.session_state[_shared.scheme_key(name)]] + lq_schemes_ui(form)
 
 

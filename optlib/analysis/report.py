@@ -43,6 +43,9 @@ COLUMNS = (
     # What the outputs are for, and how close each run stays to the Keras float model (optlib.engine.task_metrics).
     "task", "metric_name", "metric_type", "metric_value", "higher_is_better", "mae", "rmse", "auc",
     "fidelity_snr_db", "fidelity_cosine", "fidelity_max_abs_error", "fidelity_top1_agreement",
+    # What the model is (optlib.inputs.graph_models.FORMS), and for a Keras 3 file rebuilt as tf_keras how far the
+    # rebuild's outputs are from Keras 3's own (NaN for any other model).
+    "model_form", "keras3_max_abs_difference",
 )
 NUMERIC = (
     "accuracy", "top5", "keras_accuracy", "size_bytes", "gzip_bytes", "size_mb", "gzip_mb",
@@ -52,6 +55,7 @@ NUMERIC = (
     "float32_convert_s", "calibrate_s", "quantize_s",
     "metric_value", "mae", "rmse", "auc",
     "fidelity_snr_db", "fidelity_cosine", "fidelity_max_abs_error", "fidelity_top1_agreement",
+    "keras3_max_abs_difference",
 )
 INTEGERS = ("size_bytes", "gzip_bytes", "threads", "max_unique_weights", "latency_runs", "latency_warmup")  # whole numbers in exports
 BULKY = ("kernels",)  # per-kernel lists: too big for a table export
@@ -119,6 +123,8 @@ def _record(row):
         "higher_is_better": row.get("higher_is_better", True),
         **{key: _number(row.get(key)) for key in ("mae", "rmse", "auc", "fidelity_snr_db", "fidelity_cosine",
                                                   "fidelity_max_abs_error", "fidelity_top1_agreement")},
+        "model_form": row.get("model_form") or "keras",
+        "keras3_max_abs_difference": _number((row.get("keras3_rebuild") or {}).get("max_abs_difference")),
     }
 
 

@@ -24,7 +24,13 @@ def _model_facts(source, model):
 
     input_shape, classes = data.model_io(model)
     inputs, outputs = tasks.signature(model)
-    return {"name": model.name, "kind": source.kind, "form": getattr(model, "form", "keras"), "input_shape": tuple(int(d) for d in input_shape),
+    from optlib.inputs import models
+
+    rebuilt = models.REBUILT.get(model)
+    return {"keras3": (f"a Keras {rebuilt[1]['keras_version']} file, rebuilt layer by layer as a Keras 2 (tf_keras) "
+                       "model for the toolkit's training-time schemes; every run records how far the rebuild's "
+                       "outputs are from Keras 3's own" if rebuilt else getattr(model, "untrainable", "")),
+            "name": model.name, "kind": source.kind, "form": getattr(model, "form", "keras"), "input_shape": tuple(int(d) for d in input_shape),
             "classes": classes, "parameters": int(model.count_params()), "layers": len(model.layers),
             "trained": source.trained, "note": source.note,
             "inputs": [{"name": p.name, "shape": p.shape, "dtype": p.dtype} for p in inputs],
