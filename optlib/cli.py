@@ -36,7 +36,8 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sweep = sub.add_parser("sweep", help="run schemes on a model and dataset, measure and store them")
-    sweep.add_argument("--model", required=True, help="zoo name or path (.keras, .h5, SavedModel folder, .zip)")
+    sweep.add_argument("--model", required=True, help="zoo name or path (.keras, .h5, .tflite, SavedModel folder, "
+                                                      ".zip)")
     sweep.add_argument("--data", required=True, help="digits, a .npz, a folder of class folders, tfds:NAME[:SPLIT]")
     sweep.add_argument("--schemes", default="all", help="comma-separated names, a family, or all")
     sweep.add_argument("--store", help="SQLite store path (default: data/results.sqlite)")
@@ -47,6 +48,7 @@ def build_parser():
     sweep.add_argument("--param", action="append", metavar="KEY=VALUE",
                        help="a scheme setting, e.g. sparsity=0.6 or int8.int8_io=true (repeatable)")
     sweep.add_argument("--weights", help="ImageNet weights file for a zoo architecture")
+    sweep.add_argument("--signature", default="", help="a plain SavedModel's signature (default serving_default)")
     sweep.add_argument("--budget", type=float, metavar="SECONDS",
                        help="time budget per scheme; a scheme that runs longer is stopped and marked timeout")
     sweep.add_argument("--recompute", action="store_true", help="run and measure again even if the store has the result "
@@ -125,7 +127,7 @@ def _sweep(args):
     from optlib.engine import grid
 
     varying = grid.varying(sweep.plan(args.model, args.data, args.schemes, overrides, args.weights,
-                                        trusted=args.trust)[1])
+                                        trusted=args.trust, signature=args.signature)[1])
 
     def progress(event):
         if not args.json and event.stage not in ("running", "starting") and event.scheme:
@@ -142,7 +144,8 @@ def _sweep(args):
     try:
         result = sweep.run(args.model, args.data, args.schemes, overrides, args.store,
                            recompute=args.recompute, progress=progress, trusted=args.trust, weights=args.weights,
-                           budget_s=None if executor else args.budget, executor=executor, task=args.task)
+                           budget_s=None if executor else args.budget, executor=executor, task=args.task,
+                           signature=args.signature)
     finally:
         if executor:
             executor.close()

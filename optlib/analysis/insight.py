@@ -32,6 +32,14 @@ def int8_lost_nothing(runs):
 LAYER_SCHEMES = ("float32", "int8", "int16x8")
 
 
+def layer_schemes(form):
+    """{label: scheme} the layer comparison reads for a model of ``form``: the converter's int8 and int16x8, or
+    LiteRT Quantizer's where the converter cannot take the model (a float .tflite)."""
+    if form == "tflite":
+        return {"float32": "float32", "int8": "lq_int8", "int16x8": "lq_int16x8"}
+    return {name: name for name in LAYER_SCHEMES}
+
+
 def newest_runs(model_ref, data_ref, names, store=None):
     """The newest finished run of each scheme in ``names`` for this model and data, from the store.
 
@@ -68,18 +76,20 @@ def layer_runs(model_ref, data_ref, store=None, trusted=False, progress=None):
         progress: called with (fraction 0..0.7, message) while a sweep makes what is missing.
     """
     from optlib.engine import sweep
+    from optlib.inputs import models
 
     progress = progress or (lambda fraction, message: None)
-    runs = newest_runs(model_ref, data_ref, LAYER_SCHEMES, store)
-    missing = [name for name in LAYER_SCHEMES if name not in runs]
+    chosen = layer_schemes(models.resolve(model_ref).form)  # label -> scheme
+    found = newest_runs(model_ref, data_ref, tuple(chosen.values()), store)
+    missing = [scheme for scheme in chosen.values() if scheme not in found]
     if missing:
         def forward(event):
             step = f"{event.scheme}: " if event.scheme else ""
             progress(0.7 * event.fraction, f"{step}{event.message or event.stage}")
 
         made = sweep.run(model_ref, data_ref, ",".join(missing), None, store, trusted=trusted, progress=forward)
-        runs.update({row["scheme"]: row for row in made["results"]})
-    return runs
+        found.update({row["scheme"]: row for row in made["results"]})
+    return {label: found[scheme] for label, scheme in chosen.items()}
 
 
 def layer_report(model_ref, data_ref, store=None, trusted=False, progress=None, runs=None):
@@ -131,7 +141,11 @@ def layer_report(model_ref, data_ref, store=None, trusted=False, progress=None, 
     progress(0.9, "running TensorFlow Lite's QuantizationDebugger on int8")
     debugger, debugger_problem = [], ""
     try:
-        debugger = debugger_metrics(model, x)
+        if getattr(model, "form", "keras") == "keras":
+            debugger = debugger_metrics(model, x)
+        else:  # the debugger converts a Keras model; the layer comparison stands without it
+            debugger_problem = f"QuantizationDebugger did not run: it converts a Keras model, and this model is " \
+                               f"{model.form}."
     except Exception as problem:  # shown on the page; the layer comparison stands without it
         log.exception("QuantizationDebugger failed")
         debugger_problem = f"{type(problem).__name__}: {first_line(problem)}"

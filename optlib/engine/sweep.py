@@ -59,7 +59,7 @@ class _Reporter:
                                message, row))
 
 
-def plan(model_ref, data_ref, selection="all", overrides=None, weights=None, trusted=False, task=""):
+def plan(model_ref, data_ref, selection="all", overrides=None, weights=None, trusted=False, task="", signature=""):
     """Resolve references and settings without loading TensorFlow.
 
     Returns:
@@ -69,7 +69,7 @@ def plan(model_ref, data_ref, selection="all", overrides=None, weights=None, tru
         InputError: unknown model, data, scheme or setting, or a setting out of its range.
     """
     task = "" if str(task or "").strip() in ("", "auto") else str(task).strip()
-    inputs = Inputs(models.resolve(model_ref, weights), data.resolve(data_ref), trusted, task)
+    inputs = Inputs(models.resolve(model_ref, weights, signature), data.resolve(data_ref), trusted, task)
     limits.check_inputs(inputs.model, inputs.data)  # what the files declare, before any worker starts
     if inputs.model.kind != "zoo":
         sandbox.require_for_untrusted(trusted)  # no sandbox on this machine: refused unless the operator allows
@@ -85,7 +85,7 @@ def plan(model_ref, data_ref, selection="all", overrides=None, weights=None, tru
 
 
 def run(model_ref, data_ref, selection="all", overrides=None, store=None, recompute=False,
-        progress=None, trusted=False, weights=None, budget_s=None, executor=None, cancel=None, task=""):
+        progress=None, trusted=False, weights=None, budget_s=None, executor=None, cancel=None, task="", signature=""):
     """Run a sweep and return ``{"model", "dataset", "results": [row, ...]}``.
 
     Rows come from the store when the same run exists (unless ``recompute``).
@@ -102,11 +102,12 @@ def run(model_ref, data_ref, selection="all", overrides=None, store=None, recomp
             started come back as 'cancelled' (not stored).
         task: "" (each output's task detected) or a task setting such as "regression" or
             "out_a=classification,out_b=regression,primary=out_b" (see optlib.inputs.tasks.parse).
+        signature: a plain SavedModel's signature ("": serving_default, or its only one).
 
     Raises:
         InputError: the model, the data or the settings cannot be used at all.
     """
-    inputs, specs = plan(model_ref, data_ref, selection, overrides, weights, trusted, task)  # nothing written before
+    inputs, specs = plan(model_ref, data_ref, selection, overrides, weights, trusted, task, signature)  # nothing written
     datasets.prepare(inputs.data)  # a tfds download, where the operator allows it (workers have no network)
     if budget_s and executor is not None:
         raise ValueError("budget_s applies to the default executor; pass LocalWorkers(budget_s=...) instead")

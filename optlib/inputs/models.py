@@ -85,6 +85,7 @@ class ModelSource:
     note: str = ""
     weights: Path = None
     form: str = "keras"
+    signature: str = ""  # a plain SavedModel's signature to use ("": serving_default, or its only one)
 
     @property
     def name(self):
@@ -108,12 +109,13 @@ def keras_cache_dir():
     return paths.keras_home() / "models"
 
 
-def resolve(ref, weights=None):
+def resolve(ref, weights=None, signature=""):
     """Resolve a model reference without loading TensorFlow.
 
     Args:
-        ref: a zoo name or a path to ``.keras``, ``.h5``, a SavedModel folder or a ``.zip``.
+        ref: a zoo name or a path to ``.keras``, ``.h5``, ``.tflite``, a SavedModel folder or a ``.zip``.
         weights: optional path to ImageNet weights for a zoo architecture.
+        signature: for a plain SavedModel, the signature to use (default ``serving_default``, or its only one).
 
     Raises:
         InputError: unknown zoo name, missing file, or unsupported file type.
@@ -151,7 +153,14 @@ def resolve(ref, weights=None):
     else:
         raise InputError(f"'{path.name}' is not a model file: use .keras, .h5, .tflite, a SavedModel folder or a "
                          ".zip of one.")
-    return ModelSource(str(path), kind, path=path, fingerprint=_hash_path(path), form=_form_of(path, kind))
+    form = _form_of(path, kind)
+    signature = str(signature or "").strip()
+    if signature and form != "savedmodel":
+        raise InputError(f"A signature applies to a SavedModel without Keras metadata; '{path.name}' is "
+                         f"{graph_models.FORMS[form]}.")
+    return ModelSource(str(path), kind, path=path, fingerprint=_hash_path(path) + (f":{signature}" if signature
+                                                                                   else ""),
+                       form=form, signature=signature)
 
 
 def _form_of(path, kind):
@@ -219,7 +228,7 @@ def load(source, trusted=False):
         folder = tempfile.mkdtemp(prefix="optlib-model-")
         try:
             inner = archive.extract_model_zip(source.path, Path(folder))
-            model = load(ModelSource(str(inner), _kind_of(inner), path=inner), trusted)
+            model = load(ModelSource(str(inner), _kind_of(inner), path=inner, signature=source.signature), trusted)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -233,7 +242,7 @@ def load(source, trusted=False):
     if source.kind == "tflite":
         return graph_models.load_tflite(source.path)
     if source.kind == "savedmodel" and not (source.path / "keras_metadata.pb").is_file():
-        return graph_models.load_saved_model(source.path)
+        return graph_models.load_saved_model(source.path, source.signature)
     if source.kind == "keras" and keras3.is_keras3(source.path):
         return _keras3_load(source.path)
     return _keras_load(source.path, trusted)

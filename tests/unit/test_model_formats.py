@@ -156,3 +156,25 @@ def test_one_set_of_labels_that_fits_one_output_of_two_is_used_for_it(tmp_path, 
                                   lambda h: keras().layers.Dense(10, activation="softmax", name="other")(h))
     with pytest.raises(Exception, match="ambiguous"):
         rows_of(ambiguous, data, tmp_path, "float32")
+
+
+def test_the_layer_comparison_of_a_float_tflite_reads_litert_quantizers_int8_and_int16x8(made, digits_npz, tmp_path):
+    from optlib.analysis import insight
+
+    report = insight.layer_report(str(made["float"]), str(digits_npz), tmp_path / "r.sqlite")
+    assert report["runs"]["int8"]["scheme"] == "lq_int8" and report["runs"]["int16x8"]["scheme"] == "lq_int16x8"
+    assert report["layers"] and report["labels"][0] == "int8"
+    assert report["debugger"] == [] and "converts a Keras model" in report["debugger_problem"]
+
+
+def test_a_signature_is_chosen_by_name_and_a_missing_one_is_named(made, tmp_path):
+    def sweep_cli(model, signature):
+        return subprocess.run([sys.executable, "-m", "optlib", "sweep", "--model", str(model), "--data", "digits",
+                               "--schemes", "float32", "--signature", signature, "--store",
+                               str(tmp_path / "r.sqlite")], capture_output=True, text=True, timeout=300, check=False)
+
+    done = sweep_cli(made["saved"], "nope")
+    assert done.returncode == 2 and "has no signature 'nope' (it has: serving_default)" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    done = sweep_cli(made["float"], "serving_default")
+    assert done.returncode == 2 and "A signature applies to a SavedModel without Keras metadata" in done.stderr
