@@ -122,3 +122,21 @@ def test_model_and_datas_facts_are_not_cut_at_1024(three_models, room):
         .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > window.innerWidth)
         .map(e => e.textContent)""")
     assert not cut  # failed before: "28 × 2…", "Classes in the d…"
+
+
+# Every checkbox label cut short (ellipsis) or running off the window: the LiteRT Quantizer box cut its labels.
+CUT_LABELS = """() => [...document.querySelectorAll('[data-testid="stCheckbox"] *')]
+    .filter(e => e.textContent.trim() && e.offsetParent !== null && !e.closest('details:not([open])')
+            && e.clientWidth > 0 && (e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > window.innerWidth))
+    .map(e => e.textContent)"""
+
+
+def test_optimizes_scheme_labels_are_whole_litert_quantizers_too(three_models, room):
+    room.goto(f"{three_models}/optimize")
+    room.locator("h1", has_text="Optimize").wait_for()
+    settle(room)
+    room.locator("details summary", has_text="LiteRT Quantizer").click()
+    settle(room)
+    assert room.locator('[data-testid="stCheckbox"]', has_text="lq_int8_selective").is_visible()
+    cut = room.evaluate(CUT_LABELS)
+    assert not cut  # failed before: 'LiteRT Quantizer dynamic int8 (lq_dynamic_int8)' shown 211 of its 290 px
