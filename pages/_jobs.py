@@ -8,10 +8,11 @@ Streamlit.
 """
 
 import logging
+import os
 import secrets
 import threading
 
-from optlib.engine import sweep
+from optlib.engine import admission, sweep
 from optlib.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -19,12 +20,26 @@ log = logging.getLogger(__name__)
 # The server's jobs by token, so that a reload or a second tab of the same address (which carries the
 # token as ?job=...) finds its running sweep again. A browser session ends with a reload; the job does not.
 _JOBS, _JOBS_LOCK, _KEEP = {}, threading.Lock(), 64
+FINISHED_STAGES = ("ok", "failed", "cached", "skipped", "timeout", "interrupted", "cancelled")
 
 
 def find(token):
     """The job with this token (running or finished, while it is among the newest kept), or None."""
     with _JOBS_LOCK:
         return _JOBS.get(token)
+
+
+def running_sweeps():
+    """The sweeps running on this server now, from every browser session, oldest first."""
+    with _JOBS_LOCK:
+        jobs = list(_JOBS.values())
+    return [job for job in jobs if isinstance(job, SweepJob) and job.running]
+
+
+def other_processes():
+    """The sweeps of other processes in the machine's line (the CLI, a notebook, another server), oldest first:
+    what their tickets say (:func:`optlib.engine.admission.tickets`)."""
+    return [ticket for ticket in admission.tickets() if ticket.get("pid") != os.getpid()]
 
 
 class BackgroundJob:
@@ -89,8 +104,10 @@ class SweepJob(BackgroundJob):
     name = "optlib-sweep"
     stopped = "The sweep stopped:"
 
-    def __init__(self, where="local", labels=None, **arguments):
-        self.arguments, self.where, self.labels = arguments, where, labels
+    def __init__(self, where="local", labels=None, workspace="", **arguments):
+        """``workspace``: the token of the browser workspace that started it (pages/_workspace.py), so that
+        other tabs can tell their own sweeps from other visitors'."""
+        self.arguments, self.where, self.labels, self.workspace = arguments, where, labels, workspace
         self.selected = labels or [name for name in arguments["selection"].split(",") if name]
         self.cancel = threading.Event()
         super().__init__()
@@ -119,6 +136,14 @@ class SweepJob(BackgroundJob):
         if self.cancel.is_set() or any(row.get("status") in ("interrupted", "cancelled") for row in rows):
             return (finished / total if total else 0.0), f"Stopped — {finished} of {total} finished"
         return 1.0, "Done"
+
+    def how_far(self):
+        """(schemes finished, schemes selected, waiting in line) so far: "2 of 5 finished" in another tab."""
+        events = self.events()
+        _, _, states = self.state()
+        finished = sum(stage in FINISHED_STAGES for stage, _, _ in states.values())
+        waiting = bool(events) and events[-1].stage == "queued"
+        return finished, len(self.selected), waiting
 
     def state(self):
         """Return (overall fraction, last message, {scheme: (stage, message, row)}) so far."""
@@ -189,9 +214,6 @@ class Table1Job(BackgroundJob):
 
 
 # --- Layer insight & search ----------------------------------------------------------
-
-FINISHED_STAGES = ("ok", "failed", "cached", "skipped", "timeout", "interrupted", "cancelled")
-
 
 class _PageJob(BackgroundJob):
     """Engine work of one page about one model and dataset."""

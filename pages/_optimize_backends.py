@@ -6,6 +6,9 @@ from optlib.engine import schemes
 from pages import _shared
 
 
+BACKEND = "LiteRT Quantizer"
+
+
 def lq_names():
     return [scheme.name for scheme in schemes.SCHEMES.values() if scheme.backend == "litert-quantizer"]
 
@@ -15,7 +18,7 @@ def lq_schemes_ui(form="keras"):
     them); return the selected names in registry order."""
     names = lq_names()
     chosen = [name for name in names if st.session_state.get(_shared.scheme_key(name))]
-    label = "LiteRT Quantizer: quantize the float32 model by recipe" + (f" ({len(chosen)} selected)" if chosen else "")
+    label = f"{BACKEND}: quantize the float32 model by recipe" + (f" ({len(chosen)} selected)" if chosen else "")
     with st.expander(label, icon=":material/tune:", expanded=bool(chosen) or form == "tflite"):
         st.caption("The second backend: one float32 conversion per model, then each recipe quantizes it without "
                    "converting again; Compare shows the times measured (static recipes calibrate on the same sample as int8). int4 and blockwise int4 go past int8's "
@@ -26,6 +29,10 @@ def lq_schemes_ui(form="keras"):
             why_not = schemes.refusal(name, form)
             if why_not and st.session_state.get(key):
                 st.session_state[key] = False
-            columns[number % 2].checkbox(f"{scheme.title} (`{name}`)", key=key, disabled=bool(why_not),
-                                         help=f"Not for this model: {why_not}." if why_not else scheme.summary)
+            # The box names the backend: each label says the recipe, whole (wrapped, never cut with an ellipsis:
+            # a column is a quarter of a 1024 px window).
+            columns[number % 2].checkbox(f"{scheme.title.removeprefix(BACKEND).strip()} (`{name}`)", key=key,
+                                         disabled=bool(why_not), wrap=True,
+                                         help=f"{scheme.title}. " + (f"Not for this model: {why_not}." if why_not
+                                                                      else scheme.summary))
     return [name for name in names if st.session_state.get(_shared.scheme_key(name))]

@@ -233,9 +233,11 @@ def start_sweep(selected, overrides, recompute=False, budget_s=None, where="loca
     session's Optimize job (its page shows the progress); the address carries its token, so a reload finds it."""
     from pages._jobs import SweepJob
 
+    from pages import _workspace
+
     job = SweepJob(model_ref=model_ref(), data_ref=data_ref(), selection=",".join(selected), overrides=overrides,
                    store=store_path(), recompute=recompute, trusted=trusted(), budget_s=budget_s, where=where,
-                   labels=labels, task=task()).start()
+                   labels=labels, task=task(), workspace=_workspace.token()).start()
     st.session_state["optimize_job"] = job
     st.query_params["job"] = job.token
     return job
@@ -291,10 +293,51 @@ def sidebar():
             st.caption(f":material/progress_activity: Work is running in the background; its progress is on "
                        f"{title}.")
             st.page_link(page, label=title, icon=":material/progress_activity:")
+        server_sweeps_ui()
         runs = stored_runs()
         st.markdown(f":material/database: **Store**  \n`{store_path()}`")
         st.caption(f"{len(runs)} stored run{'s' if len(runs) != 1 else ''}"
                    + ("" if _workspace.shared_gallery() else " (the built-in models' and your uploads')"))
+
+
+def server_sweeps_ui():
+    """The sweeps running on this server (every tab's) and on this machine: whose, how far, a link to follow one.
+    Redrawn every few seconds while any runs."""
+    from pages import _jobs
+
+    polling = bool(_jobs.running_sweeps() or _jobs.other_processes())
+    st.fragment(_server_sweeps, run_every=SERVER_POLL_S if polling else None)(polling)
+
+
+SERVER_POLL_S = 2.0
+
+
+def _server_sweeps(polling):
+    from pages import _jobs, _workspace
+
+    sweeps, others = _jobs.running_sweeps(), _jobs.other_processes()
+    if not sweeps and not others:
+        if polling:  # the last one just ended: draw the page once more, without the polling
+            st.rerun()
+        return
+    st.markdown("#### On this server")
+    here = st.session_state.get("optimize_job")
+    for job in sweeps:
+        arguments = job.arguments
+        model, data_, mine = _workspace.sweep_names(arguments["model_ref"], arguments["data_ref"], job.workspace)
+        finished, total, waiting = job.how_far()
+        whose = ("your sweep (this tab)" if job is here else "your sweep") if mine else "another visitor's sweep"
+        line = f":material/progress_activity: **{model}** on **{data_}**: {finished} of {total} finished"
+        line += f"{' · waiting in line' if waiting else ''} · {whose}"
+        if job is not here and _workspace.may_follow(arguments["model_ref"], arguments["data_ref"], job.workspace):
+            line += f" · [follow it](optimize?job={job.token}&ws={_workspace.token()})"
+        st.caption(line)
+    for ticket in others:
+        label = str(ticket.get("label") or "")
+        named = _workspace.shared_gallery() or label.split(" / ")[0] in _workspace.ZOO
+        state = "running" if ticket.get("running") else "waiting in line"
+        st.caption(f":material/terminal: A sweep of another process (the command line, a notebook or another "
+                   f"server){f': **{label}**' if named and label else ''} · {state}")
 
 
 def _store_version(path):

@@ -3,6 +3,7 @@
 Only the Model & data page uses these; what every page shares is in ``_shared.py``.
 """
 
+import glob
 import hashlib
 import os
 import re
@@ -41,6 +42,22 @@ class UploadFolder:
         processes.remove_orphans(UPLOADS)
         self.path = tempfile.mkdtemp(prefix=f"{UPLOADS}{os.getpid()}-")
         self._remove = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)  # runs at exit too
+
+
+def find_upload(name, fingerprint):
+    """An uploaded model this server still keeps, in any session's upload folder, whose content is the one a
+    stored run used (its ``fingerprint``); None when every copy is gone (an upload lasts as long as its session).
+    The Export bundle includes it though the visitor has chosen another model since."""
+    from optlib.inputs import models
+
+    found = Path(tempfile.gettempdir()).glob(f"{UPLOADS}{os.getpid()}-*/*/{glob.escape(Path(str(name)).name)}")
+    for path in sorted(found):
+        try:
+            if models.resolve(str(path)).fingerprint == fingerprint:
+                return str(path)
+        except InputError:
+            continue
+    return None
 
 
 def _upload_dir():

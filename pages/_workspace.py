@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+from pathlib import Path
 
 import streamlit as st
 
@@ -70,3 +71,26 @@ def visible(frame):
 def may_see(row):
     """True when this visitor may see (and download) one stored run (a row of the store)."""
     return shared_gallery() or row.get("model") in ZOO or row.get("model_fingerprint") in uploaded()
+
+
+def sweep_names(model_ref, data_ref, workspace):
+    """(model, data, mine) of a sweep running on the server, as this visitor may read them.
+
+    A built-in model or dataset is named to everyone; a file (an upload) only in the workspace that started the
+    sweep, or to everyone with a shared gallery: elsewhere it is "another visitor's model" (or data).
+    ``mine`` is True when the sweep was started in this browser's workspace.
+    """
+    mine = bool(workspace) and workspace == token()
+    shown = mine or shared_gallery()
+    model = str(model_ref)
+    model = model if model in ZOO else Path(model).name if shown else "another visitor's model"
+    data = str(data_ref)
+    data = data if os.sep not in data else Path(data).name if shown else "another visitor's data"
+    return model, data, mine
+
+
+def may_follow(model_ref, data_ref, workspace):
+    """True when this visitor may follow a running sweep (its ``?job=`` address selects its model and data)."""
+    if (bool(workspace) and workspace == token()) or shared_gallery():
+        return True
+    return str(model_ref) in ZOO and os.sep not in str(data_ref)

@@ -12,7 +12,7 @@ from optlib.engine.store import Store, result_row
 from optlib.errors import InputError
 from optlib.units import format_bytes
 from optlib.views import bundle, charts
-from pages import _shared
+from pages import _shared, _uploads
 
 _shared.through_router(__file__)
 
@@ -52,7 +52,8 @@ def model_download_ui(view):
 
 
 def source_ref(stored):
-    """The current model, or the zoo model of the run's name, if it is the model the run started from; else None."""
+    """The model the run started from, wherever this server still has it: the current model, the zoo model of
+    the run's name, or an upload still kept (any session's); else None."""
     from optlib.inputs import models
 
     candidates = [_shared.model_ref()] + ([stored["model"]] if stored["model"] in models.ZOO else [])
@@ -62,7 +63,11 @@ def source_ref(stored):
                 return ref
         except InputError:
             continue
-    return None
+    return _uploads.find_upload(stored["model"], stored["model_fingerprint"])
+
+
+GONE = "this server no longer keeps {model} (an upload lasts as long as the session that sent it); upload it " \
+       "again on Model & data to include it"
 
 
 def source_model(ref, fingerprint, folder):
@@ -87,7 +92,7 @@ def bundle_bytes(run_id, ref):
     stored = Store(_shared.store_path()).get(run_id)
     with tempfile.TemporaryDirectory(prefix="optlib-bundle-") as folder:
         model, note = (source_model(ref, stored["model_fingerprint"], folder) if ref else
-                       (None, f"{stored['model']} is not the current model; choose it on Model & data to include it"))
+                       (None, GONE.format(model=stored["model"])))
         return bundle.make(result_row(stored), Path(stored["tflite_path"]).read_bytes(), model, note)
 
 
@@ -102,8 +107,7 @@ def bundle_ui(row):
                        key="export_bundle_download")
     st.caption("The optimized `.tflite`, " + ("the source model, " if has_model else "") +
                "the code that reproduces it, the data recipe and the measured row, with a README." +
-               ("" if has_model else f" The source model is not included: {row['model']} is not the current "
-                                     "model; choose it on Model & data to include it."))
+               ("" if has_model else f" The source model is not included: {GONE.format(model=row['model'])}."))
 
 
 st.title("Export")

@@ -13,7 +13,7 @@ from optlib.engine.store import Store, result_row
 from optlib.errors import InputError
 from optlib.units import format_bytes
 from optlib.views import insight_charts as charts
-from pages import _shared
+from pages import _shared, _workspace
 from pages._insight_validation import validation_ui
 from pages._jobs import LayerJob, SearchJob, SweepJob
 
@@ -395,7 +395,7 @@ else:
         st.session_state["insight_selective_job"] = SweepJob(
             model_ref=_shared.model_ref(), data_ref=_shared.data_ref(), selection="int8_selective",
             overrides={"keep_float": ",".join(keep)}, store=_shared.store_path(), recompute=False,
-            trusted=_shared.trusted(), budget_s=None).start()
+            trusted=_shared.trusted(), budget_s=None, workspace=_workspace.token()).start()
         st.rerun()
 if selective_running:
     live_ui(selective_job, sweep_progress_ui)

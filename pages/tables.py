@@ -13,7 +13,7 @@ from optlib.guide import reference
 from optlib.inputs import models
 from optlib.units import format_bytes
 from optlib.views import table_charts
-from pages import _shared
+from pages import _shared, _workspace
 from pages._jobs import SweepJob, Table1Job
 
 _shared.through_router(__file__)
@@ -244,7 +244,8 @@ def start_table2(missing):
     """Button callback: run the missing Table 2 schemes on the current model and data in the background."""
     st.session_state["tables_t2_job"] = SweepJob(
         model_ref=_shared.model_ref(), data_ref=_shared.data_ref(), selection=",".join(missing), overrides={},
-        store=_shared.store_path(), recompute=False, trusted=_shared.trusted(), task=_shared.task()).start()
+        store=_shared.store_path(), recompute=False, trusted=_shared.trusted(), task=_shared.task(),
+        workspace=_workspace.token()).start()
 
 
 def table2_progress_ui(job):

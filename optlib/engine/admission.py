@@ -95,6 +95,24 @@ def waiting_sweeps():
     return sum(1 for path in queue_dir().glob("*.ticket") if _live(path))
 
 
+def tickets(queue="queue"):
+    """The live tickets of a line, oldest first, as written by their owners: ``{"pid", "label", "since"}`` plus
+    ``"running"``, True for the first K (the ones that hold their turn), False for those waiting in line."""
+    from optlib.inputs import limits
+
+    limit = limits.max_sweeps() if queue == "queue" else limits.max_page_work()
+    found = []
+    for path in sorted(queue_dir(queue).glob("*.ticket")):
+        if not _live(path):
+            continue
+        try:
+            ticket = json.loads(path.read_text())
+        except (FileNotFoundError, ValueError):  # ended just now
+            continue
+        found.append({**ticket, "running": not limit or len(found) < limit})
+    return found
+
+
 @contextlib.contextmanager
 def turn(waiting=None, cancel=None, label="", queue="queue", limit=None):
     """Wait for this sweep's turn, then hold it for the ``with`` block.

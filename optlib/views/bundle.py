@@ -24,6 +24,8 @@ from optlib.errors import InputError
 from optlib.units import format_bytes
 
 MODEL_FOLDER = "model"
+MEASURE_SCRIPT = "measure.py"
+READABLE = 0o100644  # a regular file, rw-r--r--: what extracts from the zip for everyone who unpacks it
 
 
 def _safe(name):
@@ -53,13 +55,21 @@ def source_model(ref, fingerprint, folder):
     return path, ""
 
 
+def _put(archive, name, content):
+    """One file in the zip, extracting as 0644 whatever the mode of what it was read from (an upload is 0600)."""
+    info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = READABLE << 16
+    archive.writestr(info, content)
+
+
 def _add_path(archive, path, name):
     path = Path(path)
     if path.is_dir():
         for file in sorted(p for p in path.rglob("*") if p.is_file()):
-            archive.write(file, f"{name}/{file.relative_to(path).as_posix()}")
+            _put(archive, f"{name}/{file.relative_to(path).as_posix()}", file.read_bytes())
     else:
-        archive.write(path, name)
+        _put(archive, name, path.read_bytes())
 
 
 def _summary(row):
@@ -93,6 +103,26 @@ def _packages(row):
     return packages
 
 
+def _measure_data(row):
+    """What measure.py checks the accuracy on, in words; "" when it cannot."""
+    if quality.name(row) != quality.TOP1 or quality.value(row) is None:
+        return ""
+    dataset = str(row.get("dataset") or "")
+    if dataset == "digits":
+        return "the top-1 on scikit-learn's digits (the test split optlib used)"
+    if dataset.endswith(".npz"):
+        return f"the top-1 on the test split of `{dataset}` once you put that file beside it (not included)"
+    return ""
+
+
+def _no_accuracy(row):
+    if quality.value(row) is None:
+        return "the run has no accuracy to compare with"
+    if quality.name(row) != quality.TOP1:
+        return f"the run is measured by {quality.name(row)}, not top-1"
+    return f"it reads scikit-learn's digits or an .npz; this run's data is {row.get('dataset')}"
+
+
 def readme(row, tflite_name, model_name, model_note, script_name, script_note=""):
     """The bundle's README.md: what each file is and how to repeat the result."""
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(row["finished_at"])) if row.get("finished_at") else "?"
@@ -114,6 +144,8 @@ def readme(row, tflite_name, model_name, model_note, script_name, script_note=""
         model_line,
         (f"- `{script_name}`: plain Python code that makes the model again from the source model "
          "(no optlib needed). " + data_line) if script_name else "- No reproduction script: " + script_note + ".",
+        f"- `{MEASURE_SCRIPT}`: times `{tflite_name}` with the LiteRT interpreter on this machine and checks its "
+        "top-1 on the test data where the data is at hand (see below).",
         "- `data_recipe.json`: what was done to the data before it reached the model.",
         "- `recipe.json`: the converter settings and the fine-tuning steps.",
         "- `result.json`: the measured row: every figure, the settings, where and when.",
@@ -122,7 +154,17 @@ def readme(row, tflite_name, model_name, model_note, script_name, script_note=""
         "",
         *(_summary(row) or ["- no figures (the run did not finish)"]),
         "",
+        "## Measure it again where it will run",
+        "",
         "Latency depends on the machine: time it again where the model will run.",
+        "",
+        "```",
+        "pip install numpy ai-edge-litert" + (" scikit-learn" if _measure_data(row) else ""),
+        f"python {MEASURE_SCRIPT}",
+        "```",
+        "",
+        f"It prints the median latency over repeated invokes after a warm-up, beside the figure above, and "
+        f"{_measure_data(row) or 'no accuracy (' + _no_accuracy(row) + ')'}.",
         "",
         *([
             "## Repeat it",
@@ -168,14 +210,15 @@ def make(row, tflite, model=None, model_note=""):
     measured = {k: v for k, v in row.items() if k not in ("tflite_path", "pid")}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("README.md", readme(row, tflite_name, model_name, model_note or "not available",
-                                             script_name, code_note or "not available"))
-        archive.writestr(tflite_name, tflite)
+        _put(archive, "README.md", readme(row, tflite_name, model_name, model_note or "not available",
+                                          script_name, code_note or "not available"))
+        _put(archive, tflite_name, tflite)
         if model is not None:
             _add_path(archive, model, model_name)
         if code is not None:
-            archive.writestr(script_name, code)
-        archive.writestr("data_recipe.json", json.dumps(row.get("data_recipe") or {}, indent=2, default=str))
-        archive.writestr("recipe.json", json.dumps(recipe, indent=2, default=str))
-        archive.writestr("result.json", json.dumps(measured, indent=2, default=str))
+            _put(archive, script_name, code)
+        _put(archive, MEASURE_SCRIPT, codegen.measure_for(row, tflite_name))
+        _put(archive, "data_recipe.json", json.dumps(row.get("data_recipe") or {}, indent=2, default=str))
+        _put(archive, "recipe.json", json.dumps(recipe, indent=2, default=str))
+        _put(archive, "result.json", json.dumps(measured, indent=2, default=str))
     return buffer.getvalue()

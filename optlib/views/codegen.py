@@ -495,3 +495,132 @@ def _render(lines, width=100):
         else:
             out.append(line)
     return "\n".join(out)
+
+
+# --- The bundle's measure.py -------------------------------------------------------
+
+_MEASURE_BODY = '''
+
+def load_test():
+    """The test images and labels optlib measured on, or None when the data is not here."""
+    if SAMPLES_NPZ is None:  # scikit-learn's handwritten digits, 8x8, values 0-16, split as optlib splits them
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        return split_test(digits.images.astype("float32"), digits.target)
+    if not os.path.exists(SAMPLES_NPZ):
+        return None
+    with np.load(SAMPLES_NPZ) as arrays:
+        if "x_test" in arrays and "y_test" in arrays:
+            return arrays["x_test"], arrays["y_test"]
+        if "x" in arrays and "y" in arrays:  # one x/y pair: optlib keeps 20% for the test
+            return split_test(arrays["x"], arrays["y"])
+    return None
+
+
+def split_test(x, y):
+    """The 20% test part of an 80/20 split with a fixed seed, stratified when possible (as optlib.inputs.data)."""
+    from sklearn.model_selection import train_test_split
+
+    counts = np.bincount(y.astype(np.int64))
+    stratify = y if min(c for c in counts if c) >= 2 else None
+    _, x_test, _, y_test = train_test_split(x, y, test_size=0.2, random_state=0, stratify=stratify)
+    return x_test, y_test
+
+
+def to_input(sample, detail):
+    """One prepared sample as the model's input tensor: a batch axis, quantized if the input is integer."""
+    sample = sample[None, ...]
+    scale, zero_point = detail["quantization"]
+    if np.issubdtype(detail["dtype"], np.integer) and scale:
+        info = np.iinfo(detail["dtype"])
+        sample = np.clip(np.round(sample / scale + zero_point), info.min, info.max)
+    return sample.astype(detail["dtype"]).reshape(detail["shape"])
+
+
+interpreter = Interpreter(model_path=TFLITE_PATH, num_threads=THREADS)
+interpreter.allocate_tensors()
+inputs, output = interpreter.get_input_details(), interpreter.get_output_details()[0]
+test = load_test() if CHECK_ACCURACY and len(inputs) == 1 else None
+if test is not None:
+    x_test, y_test = prepare(test[0]), np.asarray(test[1]).astype(np.int64)
+    sample = [to_input(x_test[0], inputs[0])]
+else:
+    sample = [np.zeros(detail["shape"], detail["dtype"]) for detail in inputs]
+
+# Latency: warm up, then time each invoke on one sample; the median is the figure (as optlib reports it).
+for detail, value in zip(inputs, sample):
+    interpreter.set_tensor(detail["index"], value)
+for _ in range(WARMUP):
+    interpreter.invoke()
+times = []
+for _ in range(RUNS):
+    start = time.perf_counter()
+    interpreter.invoke()
+    times.append((time.perf_counter() - start) * 1000.0)
+times.sort()
+print(f"{TFLITE_PATH}: {os.path.getsize(TFLITE_PATH):,} bytes")
+print(f"latency: median {statistics.median(times):.4g} ms, p10 {times[len(times) // 10]:.4g} ms, "
+      f"p90 {times[(len(times) * 9) // 10]:.4g} ms over {RUNS} invokes after {WARMUP} warm-up, {THREADS} thread(s)"
+      f"; optlib measured a median of {MEASURED_MS} ms on {MEASURED_ON}")
+
+# Accuracy: top-1 of the .tflite on the test images, one at a time.
+if test is None:
+    print(f"accuracy: not checked ({NO_CHECK})")
+else:
+    correct = 0
+    for image, label in zip(x_test, y_test):
+        interpreter.set_tensor(inputs[0]["index"], to_input(image, inputs[0]))
+        interpreter.invoke()
+        correct += int(np.argmax(interpreter.get_tensor(output["index"])[0]) == label)
+    print(f"top-1: {correct / len(y_test):.2%} on {len(y_test)} test samples; optlib measured {MEASURED_TOP1}")
+'''
+
+
+def measure_for(row, tflite_path):
+    """Return Python source that measures a run's ``.tflite`` again on another machine: latency with the LiteRT
+    interpreter (``ai_edge_litert``: warm-up, repeated invokes, the median) and, for a classifier whose data is
+    at hand (scikit-learn's digits, or the recipe's ``.npz`` beside the script), top-1 on the test split.
+
+    Needs numpy and ai-edge-litert (and scikit-learn for the digits or an x/y split); never TensorFlow unless
+    the data recipe resizes images.
+    """
+    row = flat(row)
+    settings = row.get("settings") if isinstance(row.get("settings"), dict) else {}
+    latency = row.get("latency_ms") if isinstance(row.get("latency_ms"), dict) else {}
+    dataset = str(row.get("dataset") or "")
+    classifier = quality.name(row) == quality.TOP1 and quality.value(row) is not None
+    samples = None if dataset == "digits" else dataset if dataset.endswith(".npz") else ""  # "": not readable here
+    check = classifier and samples != ""
+    if not classifier:
+        no_check = f"the run is measured by {quality.name(row)}, not top-1" if quality.value(row) is not None \
+            else "the run has no accuracy to compare with"
+    elif samples == "":
+        no_check = f"the dataset {dataset} is not an .npz or scikit-learn's digits"
+    elif samples is None:
+        no_check = "scikit-learn's digits could not be read"
+    else:
+        no_check = f"put {samples} beside this script"
+    prepare = _prepare(row.get("data_recipe"))
+    if any("tf.image.resize" in str(line) for line in prepare):
+        prepare.insert(2, "    import tensorflow as tf  # only to resize the images as optlib did")
+    threads = int(_number(int(row.get("threads") or latency.get("threads") or 1), "threads"))
+    runs = int(_number(int(settings.get("runs") or latency.get("runs") or 50), "runs"))
+    warmup = int(_number(int(settings.get("warmup") or latency.get("warmup") or 5), "warmup"))
+    measured_ms = f"{latency['median']:.4g}" if latency.get("median") is not None else "nothing"
+    lines = [f'"""Measure {_doc(tflite_path)} again on this machine: its latency and, where the data is here, '
+             "its top-1.", "",
+             _doc(f"Model {row.get('model')}, dataset {dataset}, scheme {row.get('scheme')} "
+                  f"(optlib run #{row.get('id')})."),
+             "Needs: numpy, ai-edge-litert" + (", scikit-learn" if check else "") + ".",
+             '"""', "", "import os", "import statistics", "import time", "", "import numpy as np",
+             "from ai_edge_litert.interpreter import Interpreter", "",
+             (f"TFLITE_PATH = {str(tflite_path)!r}", "the optimized model"),
+             (f"SAMPLES_NPZ = {samples or None!r}", "None: scikit-learn's digits; else the recipe's .npz "
+              "(x_test, y_test; or x, y)") if check else "SAMPLES_NPZ = None",
+             f"CHECK_ACCURACY = {check!r}",
+             (f"THREADS, WARMUP, RUNS = {threads}, {warmup}, {runs}", "as optlib timed it"),
+             f"MEASURED_MS, MEASURED_ON = {measured_ms!r}, {str(row.get('host') or 'an unknown host')!r}",
+             f"MEASURED_TOP1 = {quality.text(row) or 'nothing'!r}",
+             f"NO_CHECK = {no_check!r}", "", ""] + prepare
+    return _render(lines) + _MEASURE_BODY

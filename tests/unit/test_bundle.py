@@ -2,6 +2,9 @@
 
 import io
 import json
+import os
+import shutil
+import stat
 import subprocess
 import sys
 import zipfile
@@ -36,7 +39,7 @@ def test_the_bundle_holds_the_model_the_code_the_recipes_and_the_measured_row(ma
     tflite = open(stored["tflite_path"], "rb").read()
     files = members(bundle.make(stored, tflite, model_path))
 
-    assert set(files) == {"README.md", "tiny-dynamic.tflite", "model/tiny.keras", "reproduce.py",
+    assert set(files) == {"README.md", "tiny-dynamic.tflite", "model/tiny.keras", "reproduce.py", "measure.py",
                           "data_recipe.json", "recipe.json", "result.json"}
     assert files["tiny-dynamic.tflite"] == tflite
     assert files["model/tiny.keras"] == model_path.read_bytes()
@@ -99,3 +102,60 @@ def test_source_model_is_the_file_only_while_it_is_unchanged(made, tmp_path):
     assert path is None and "not the one this run used" in why
     path, why = bundle.source_model(str(tmp_path / "gone.keras"), stored["model_fingerprint"], tmp_path)
     assert path is None and "gone.keras" in why
+
+
+def test_every_file_extracts_readable_by_everyone_whatever_its_source_mode(made, tmp_path):
+    folder, model_path, stored = made
+    private = tmp_path / "private" / "tiny.keras"  # an upload is kept owner-only (0600)
+    private.parent.mkdir()
+    private.write_bytes(model_path.read_bytes())
+    private.chmod(0o600)
+    content = bundle.make(stored, open(stored["tflite_path"], "rb").read(), private)
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        modes = {info.filename: stat.S_IMODE(info.external_attr >> 16) for info in archive.infolist()}
+    assert modes and set(modes.values()) == {0o644}, modes
+    if shutil.which("unzip"):  # what a person's unzip makes of it
+        (tmp_path / "bundle.zip").write_bytes(content)
+        subprocess.run(["unzip", "-q", "bundle.zip", "-d", "out"], cwd=tmp_path, check=True)
+        assert stat.S_IMODE(os.stat(tmp_path / "out" / "model" / "tiny.keras").st_mode) == 0o644
+
+
+def measured(folder, *args):
+    done = subprocess.run([sys.executable, "measure.py", *args], cwd=folder, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_the_bundled_measure_script_times_the_tflite_and_checks_its_top1_on_the_recipes_npz(made, tmp_path):
+    folder, model_path, stored = made
+    tflite = open(stored["tflite_path"], "rb").read()
+    content = bundle.make(stored, tflite, model_path)
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        archive.extractall(tmp_path)
+    readme = (tmp_path / "README.md").read_text()
+    assert "python measure.py" in readme and "pip install numpy ai-edge-litert" in readme
+    assert "`samples.npz` once you put that file beside it" in readme
+    without = measured(tmp_path)  # the data is not in the bundle
+    assert "latency: median" in without and "after 1 warm-up" in without and "over 3 invokes" in without
+    assert "accuracy: not checked (put samples.npz beside this script)" in without
+    shutil.copy(folder / "samples.npz", tmp_path / "samples.npz")
+    out = measured(tmp_path)
+    accuracy = json.loads(stored["metrics"])["accuracy"] if isinstance(stored["metrics"], str) else \
+        stored["metrics"]["accuracy"]
+    assert f"top-1: {accuracy:.2%} on 120 test samples" in out, out  # the very figure optlib measured
+
+
+def test_the_measure_script_reads_scikit_learns_digits_itself(made, tmp_path):
+    folder, model_path, stored = made
+    store = Store(folder / "store" / "results.sqlite")
+    result = sweep.run(str(model_path), "digits", "int8", {"runs": 3, "warmup": 1}, store)
+    row = result["results"][0]
+    assert row["status"] == "ok", row["error"]
+    digits_run = store.get(row["id"])
+    with zipfile.ZipFile(io.BytesIO(bundle.make(digits_run, open(digits_run["tflite_path"], "rb").read(),
+                                                model_path))) as archive:
+        archive.extractall(tmp_path)
+    out = measured(tmp_path)
+    accuracy = row["accuracy"] if row.get("accuracy") is not None else row["metrics"]["accuracy"]
+    assert f"top-1: {accuracy:.2%} on 360 test samples" in out, out  # int8 input: quantized as the model says
