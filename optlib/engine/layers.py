@@ -44,17 +44,39 @@ def layer_name(name):
     return name
 
 
+def _feeds(it, x):
+    """[(input detail, samples)]: one array for a one-input model, or {input name: array} matched to the
+    model's inputs by its signature's names (in order where they differ)."""
+    if not isinstance(x, dict):
+        return [(it.get_input_details()[0], x)]
+    from optlib.engine.outputs import _signature_details
+
+    ins, _ = _signature_details(it, len(x), (list(x), []))
+    return list(zip(ins, x.values()))
+
+
+def _count(x):
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+
+def _head(x, count):
+    return {name: values[:count] for name, values in x.items()} if isinstance(x, dict) else x[:count]
+
+
 def layer_outputs(model, x):
-    """Return {layer tensor name: (op name, float outputs for every input)} in graph order."""
+    """Return {layer tensor name: (op name, float outputs for every input)} in graph order.
+
+    ``x``: one array of samples, or {input name: array} for a model with several inputs."""
     from optlib.engine.measure import dequantize_output, quantize_input
 
     it = _interpreter(model)
     details = {d["index"]: d for d in it.get_tensor_details()}
-    inp = it.get_input_details()[0]
+    feeds = _feeds(it, x)
     ops = [op for op in it._get_ops_details() if op["op_name"] not in SKIPPED_OPS and op["outputs"]]
     collected = {}
-    for sample in x:
-        it.set_tensor(inp["index"], quantize_input(sample[None, ...], inp))
+    for index in range(_count(x)):
+        for detail, samples in feeds:
+            it.set_tensor(detail["index"], quantize_input(samples[index][None, ...], detail))
         it.invoke()
         for op in ops:
             detail = details[op["outputs"][0]]
@@ -235,7 +257,8 @@ def probe_count(input_shape):
 def rank_worst(float32, quantized, label, representative, count):
     """The ``count`` layers of ``quantized`` (bytes or path) that lose most against ``float32``, ranked by
     channel error on the first :func:`probe_count` calibration inputs; returns (names, {name: error})."""
-    probe = representative[:probe_count(representative.shape[1:])]
+    first = next(iter(representative.values())) if isinstance(representative, dict) else representative
+    probe = _head(representative, probe_count(first.shape[1:]))
     rows = compare_layers(float32, {label: quantized}, probe)
     keep = worst_layers(rows, label, count)
     return keep, {r["layer"]: r[f"{label}_error"] for r in rows if r["layer"] in keep}

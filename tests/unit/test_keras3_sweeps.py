@@ -89,7 +89,7 @@ def test_a_keras3_sequential_runs_every_scheme_of_both_backends_on_its_rebuild(m
 
 
 def test_a_keras3_model_with_two_inputs_takes_post_training_and_qat_and_prune(made, tmp_path):
-    rows = rows_of(made["two_inputs"], made["two_inputs_data"], tmp_path, "float32,int8,lq_int8,qat,prune")
+    rows = rows_of(made["two_inputs"], made["two_inputs_data"], tmp_path, "post-training,litert-quantizer,qat,prune")
     for name, row in rows.items():
         assert row["status"] == "ok", (name, row["error"])
         assert row["keras3_rebuild"]["max_abs_difference"] <= 1e-5
