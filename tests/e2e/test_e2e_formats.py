@@ -22,10 +22,10 @@ def float_tflite(tmp_path_factory, tiny_model_path):
     return path
 
 
-def test_a_float_tflite_upload_runs_lq_and_compares_and_exports(server, page, screenshots, float_tflite):
+def test_a_float_tflite_upload_runs_lq_and_compares_and_exports(fresh_server, page, screenshots, float_tflite):
     from playwright.sync_api import expect
 
-    url, _ = server
+    url = fresh_server  # a store of its own: the first-visit tests expect an empty one
     page.goto(url)
     title(page, "Shrink")
     open_page(page, "Model & data")
@@ -78,8 +78,9 @@ def keras3_file(tmp_path_factory, digits_arrays):
     return path
 
 
-def test_a_keras3_upload_runs_a_training_scheme_on_its_rebuild_and_exports(server, page, screenshots, keras3_file):
-    url, _ = server
+def test_a_keras3_upload_runs_a_training_scheme_on_its_rebuild_and_exports(fresh_server, page, screenshots,
+                                                                             keras3_file):
+    url = fresh_server  # a store of its own: the first-visit tests expect an empty one
     page.goto(url)
     title(page, "Shrink")
     open_page(page, "Model & data")
@@ -94,6 +95,8 @@ def test_a_keras3_upload_runs_a_training_scheme_on_its_rebuild_and_exports(serve
     page.get_by_role("button", name="Nothing").click()
     page.locator('[data-testid="stCheckbox"]', has_text="(float32)").click()
     page.locator('[data-testid="stCheckbox"]', has_text="(qat)").click()
+    page.wait_for_timeout(1500)
+    page.screenshot(path=screenshots / "keras3-optimize.png", full_page=True)
     page.get_by_role("button", name=re.compile(r"^Run 2 schemes")).click()
     page.get_by_text("2 of 2 schemes finished").wait_for(timeout=SWEEP_WAIT_S * 1000)
     assert errors(page, "").count() == 0

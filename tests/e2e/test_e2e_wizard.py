@@ -101,7 +101,8 @@ def test_edge_tpu_with_samples_and_accuracy_ends_in_int8_then_qat_and_runs_them(
 
     # What will run is said before it runs: the float32 baseline, the two schemes, the setting the target needs.
     assert page.get_by_text("float32 is the baseline every figure is compared with").is_visible()
-    assert "int8_io=true" in page.locator('[data-testid="stMarkdown"]', has_text="Runs").first.inner_text()
+    runs_line = page.locator('[data-testid="stMain"] [data-testid="stMarkdown"]', has_text=re.compile(r"^Runs "))
+    assert "int8_io=true" in runs_line.first.inner_text()
     page.get_by_role("button", name="Run these 3 now").click()
     page.locator("h1", has_text="Optimize").wait_for()
     assert checked_schemes(page) == ["float32", "int8", "qat"]  # running: float32 and the recommended schemes
