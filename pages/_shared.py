@@ -151,11 +151,23 @@ def task():
 
 def model_form():
     """What the current model is (``ModelSource.form``: keras, savedmodel, tflite, tflite-quantized), read from
-    its file without loading it; "keras" when the reference does not resolve (the pages say why elsewhere)."""
+    its file without loading it; "keras" when the reference does not resolve (the pages say why elsewhere).
+    Kept per file and its modification time: resolving hashes the whole file, and Optimize reruns every second
+    while a sweep runs."""
+    ref = model_ref()
+    try:
+        changed = Path(ref).stat().st_mtime_ns
+    except OSError:
+        changed = 0  # a zoo name, or a file that is gone (resolving says so)
+    return _form_of(ref, changed)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _form_of(ref, changed):
     from optlib.inputs import models
 
     try:
-        return models.resolve(model_ref()).form
+        return models.resolve(ref).form
     except InputError:
         return "keras"
 
