@@ -11,6 +11,16 @@ pytestmark = pytest.mark.e2e
 SWEEP_WAIT_S = 600
 
 
+def upload_on_a_server_of_its_own(page, url, path):
+    """Open Model & data on ``url`` (a server with a store of its own: the first-visit tests expect an empty one)
+    and upload the model file ``path``."""
+    page.goto(url)
+    title(page, "Shrink")
+    open_page(page, "Model & data")
+    page.get_by_text("fit together").wait_for()
+    upload_model(page, path)
+
+
 @pytest.fixture(scope="module")
 def float_tflite(tmp_path_factory, tiny_model_path):
     from optlib._keras import tf
@@ -25,12 +35,7 @@ def float_tflite(tmp_path_factory, tiny_model_path):
 def test_a_float_tflite_upload_runs_lq_and_compares_and_exports(fresh_server, page, screenshots, float_tflite):
     from playwright.sync_api import expect
 
-    url = fresh_server  # a store of its own: the first-visit tests expect an empty one
-    page.goto(url)
-    title(page, "Shrink")
-    open_page(page, "Model & data")
-    page.get_by_text("fit together").wait_for()
-    upload_model(page, float_tflite)
+    upload_on_a_server_of_its_own(page, fresh_server, float_tflite)
     page.get_by_text("This model is a float .tflite").wait_for()
     assert errors(page, "").count() == 0
     page.screenshot(path=screenshots / "tflite-model.png")
@@ -80,12 +85,7 @@ def keras3_file(tmp_path_factory, digits_arrays):
 
 def test_a_keras3_upload_runs_a_training_scheme_on_its_rebuild_and_exports(fresh_server, page, screenshots,
                                                                              keras3_file):
-    url = fresh_server  # a store of its own: the first-visit tests expect an empty one
-    page.goto(url)
-    title(page, "Shrink")
-    open_page(page, "Model & data")
-    page.get_by_text("fit together").wait_for()
-    upload_model(page, keras3_file)
+    upload_on_a_server_of_its_own(page, fresh_server, keras3_file)
     page.get_by_text("rebuilt layer by layer as a Keras 2 (tf_keras) model").wait_for(timeout=180_000)
     page.get_by_text("fit together").wait_for()
     page.screenshot(path=screenshots / "keras3-model.png", full_page=True)
