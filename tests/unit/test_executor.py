@@ -12,17 +12,39 @@ from optlib.engine.store import Store
 FAST = {"runs": "3", "warmup": "1", "rep_samples": "16"}
 
 
-def _watch_worker_states(stop, seen):
-    """Record every process state of the sweep's worker processes until ``stop`` is set."""
-    me = psutil.Process()
-    while not stop.is_set():
-        for child in me.children():
-            try:
-                if "optlib.engine.executors" in " ".join(child.cmdline()):
-                    seen.add(child.status())
-            except psutil.Error:
-                pass
-        time.sleep(0.05)  # a pause lasts at least 0.4 s; scanning faster would itself load the CPU
+def _record_pauses(monkeypatch, pool):
+    """Note, in order, each pause and resume of a worker of ``pool`` (an executor's list of workers):
+    (what, its process's state, the scheme it runs, the schemes the others run).
+
+    A pause is noted once the worker's process is seen stopped (the kernel delivers SIGSTOP a moment after it
+    is sent), so the test needs no watcher polling the processes on a clock of its own.
+    """
+    from optlib.engine import executors
+
+    noted, pause, resume = [], executors._Worker.pause, executors._Worker.resume
+
+    def note(what, worker, state=None):
+        others = sorted(w.spec.scheme for w in pool if w is not worker and w.spec is not None)
+        noted.append((what, state, worker.spec and worker.spec.scheme, others))
+
+    def noting_pause(worker):
+        was_running = worker.paused_at is None and worker.alive()
+        pause(worker)
+        if was_running and worker.paused_at is not None:
+            process, deadline = psutil.Process(worker.process.pid), time.monotonic() + 60
+            while process.status() != psutil.STATUS_STOPPED and time.monotonic() < deadline:
+                time.sleep(0.001)
+            note("paused", worker, process.status())
+
+    def noting_resume(worker):
+        was_paused = worker.paused_at is not None
+        resume(worker)
+        if was_paused:
+            note("resumed", worker)
+
+    monkeypatch.setattr(executors._Worker, "pause", noting_pause)
+    monkeypatch.setattr(executors._Worker, "resume", noting_resume)
+    return noted
 
 
 def _record_the_jobs_given(executor):
@@ -54,25 +76,25 @@ def _assert_taken_from_both_ends(given, rows, first_pid):
     assert len(front) + len(back) == len(given)
 
 
-def test_other_workers_are_paused_while_a_latency_is_timed(tmp_path, tiny_model_path, digits_npz):
+def test_other_workers_are_paused_while_a_latency_is_timed(tmp_path, tiny_model_path, digits_npz, monkeypatch):
     store = Store(tmp_path / "r.sqlite")
-    stop, seen = threading.Event(), set()
-    watcher = threading.Thread(target=_watch_worker_states, args=(stop, seen))
-    watcher.start()
-    try:
-        # One worker trains qat (busy on every core) while the other converts and times four schemes.
-        with LocalWorkers(count=2) as two:
-            given = _record_the_jobs_given(two)
-            result = sweep.run(str(tiny_model_path), str(digits_npz), "float32,float16,dynamic,int8,qat",
-                               {**FAST, "epochs": "25"}, store, executor=two)
-            first_pid = two.pool[0].process.pid
-    finally:
-        stop.set()
-        watcher.join()
+    # One worker trains qat (busy on every core) while the other converts and times four schemes.
+    with LocalWorkers(count=2) as two:
+        noted = _record_pauses(monkeypatch, two.pool)
+        given = _record_the_jobs_given(two)
+        result = sweep.run(str(tiny_model_path), str(digits_npz), "float32,float16,dynamic,int8,qat",
+                           {**FAST, "epochs": "25"}, store, executor=two)
+        first_pid = two.pool[0].process.pid
     rows = {r["scheme"]: r for r in result["results"]}
     assert all(r["status"] == "ok" for r in rows.values()), rows
-    assert psutil.STATUS_STOPPED in seen  # the training worker was stopped ...
-    assert rows["qat"]["accuracy"] > 0.5  # ... and resumed: it finished its training
+    # The training worker was stopped while the other timed one of the four conversions, then let run on ...
+    first = next((i for i, n in enumerate(noted) if n[0] == "paused" and n[2] == "qat"), None)
+    assert first is not None, noted
+    _, state, _, timing = noted[first]
+    assert state == psutil.STATUS_STOPPED and len(timing) == 1 and timing[0] in ("float32", "float16", "dynamic",
+                                                                                  "int8"), noted
+    assert ("resumed", None, "qat", timing) in noted[first:], noted
+    assert rows["qat"]["accuracy"] > 0.5  # ... and it finished its training
     assert given[-1] == "qat"
     _assert_taken_from_both_ends(given, store.rows(), first_pid)  # qat went to the other worker at once
     # Each latency records how busy the rest of the machine was while it was timed: a share of all

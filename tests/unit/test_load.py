@@ -8,10 +8,7 @@ one sweep. Wall time and peak memory are reported by the benchmark (bench/limits
 
 import itertools
 import json
-import statistics
 from pathlib import Path
-
-import psutil
 
 from bench.load import run_load
 from optlib.engine.store import Store, result_row
@@ -26,8 +23,6 @@ def test_twenty_page_sweeps_and_three_cli_sweeps_at_once_all_finish_one_at_a_tim
         tiny_model_path, digits_npz, tmp_path, monkeypatch):
     monkeypatch.setenv("OPTLIB_MAX_SWEEPS", "1")
     store = tmp_path / "load.sqlite"
-    # What the machine's other programs use already (a CI agent, say): the waiting sweeps may add little to it.
-    before = psutil.cpu_percent(interval=2.0) / 100
     load = run_load(tiny_model_path, digits_npz, store, sessions=SESSIONS, cli=CLI, variants=VARIANTS, runs=10)
 
     page_rows = []
@@ -47,13 +42,13 @@ def test_twenty_page_sweeps_and_three_cli_sweeps_at_once_all_finish_one_at_a_tim
     spans = sorted((row["started_at"], row["finished_at"]) for row in stored)
     for (_, finished), (started, _) in itertools.pairwise(spans):
         assert started >= finished  # never two sweeps' jobs at once
-    # Every latency was timed while the other 22 sweeps waited their turn, idle: the share of the cores that
-    # other processes used meanwhile (background_cpu) stays near what the machine used before the test. Not
-    # zero: this test's own threads and the machine's other programs count too. A second sweep converting
-    # beside the timing would add a whole core, 0.5 of two.
-    background = [result_row(row)["latency_ms"]["background_cpu"] for row in stored]
-    ceiling = min(0.9, max(0.75, before + 0.4))  # never so high that it could not fail
-    assert all(isinstance(value, float) and value < ceiling for value in background), (before, background)
-    assert statistics.median(background) < min(0.8, max(0.5, before + 0.3)), (before, background)
-    assert all(isinstance(result_row(row)["latency_ms"]["load_1m"], float) for row in stored)
+    # So every latency was timed inside its own job's span, while the other 22 sweeps waited their turn: no
+    # other sweep's job was running then. How busy the rest of the machine was meanwhile depends on whoever
+    # shares it: it is recorded with each figure (a share of all cores) and reported by the benchmark
+    # (bench/limits.py), not asserted here.
+    for row in stored:
+        latency = result_row(row)["latency_ms"]
+        assert row["started_at"] <= latency["timed"][0] < latency["timed"][1] <= row["finished_at"], row
+        assert isinstance(latency["background_cpu"], float) and 0.0 <= latency["background_cpu"] <= 1.0, latency
+        assert isinstance(latency["load_1m"], float)
     assert load["peak_tree_mb"] < PEAK_BOUND_MB, load["peak_tree_mb"]

@@ -67,7 +67,9 @@ def test_a_job_past_its_workers_memory_budget_is_marked_out_of_memory_and_the_sw
     assert hog["error"].startswith("out of memory: used ") and "of the 1.30 GB limit per worker process" in hog["error"]
     assert "OPTLIB_WORKER_MEMORY_MB" in hog["error"]
     used = float(hog["error"].split("used ")[1].split(" GB")[0])
-    assert 1.30 <= used < 1.90  # past the limit (to two decimals), stopped long before it would have given up
+    # Past the limit (to two decimals) when stopped; had the watchdog missed it, the hog would have given up
+    # 600 MB later and returned a model: an 'ok' row, not this one.
+    assert used >= 1.30
 
 
 def test_a_worker_that_runs_out_of_memory_while_loading_says_so(tmp_path, monkeypatch):
