@@ -11,11 +11,39 @@ import pytest
 
 # Before anything imports optlib: keep stores, artifacts and cached zoo models out of data/.
 os.environ.setdefault("OPTLIB_HOME", tempfile.mkdtemp(prefix="optlib-tests-"))
+SESSION_HOME = os.environ["OPTLIB_HOME"]
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: large zoo models (minutes); still run in CI")
     config.addinivalue_line("markers", "e2e: real server and real browser (Chromium + Playwright)")
+
+
+@pytest.fixture(scope="session")
+def seed_zoo():
+    """A function that gives a data folder the built-in digits CNN already trained, as an earlier sweep there
+    would have left it in its zoo folder.
+
+    The model is trained once per run, in this run's own data folder, the way a first sweep trains it; each
+    data folder made by a test then copies it instead of training the same model again.
+    """
+    from optlib import paths
+    from optlib.inputs import models
+
+    previous, os.environ["OPTLIB_HOME"] = os.environ["OPTLIB_HOME"], SESSION_HOME
+    try:
+        models.load(models.resolve("digits_cnn"))
+        zoo = paths.zoo_dir()
+    finally:
+        os.environ["OPTLIB_HOME"] = previous
+
+    def seed(home):
+        (home / "zoo").mkdir(parents=True, exist_ok=True)
+        for file in zoo.glob("*.keras"):
+            (home / "zoo" / file.name).write_bytes(file.read_bytes())
+        return home
+
+    return seed
 
 
 @pytest.fixture(scope="session")

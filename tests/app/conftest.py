@@ -46,19 +46,14 @@ def filled_home(home):
 
 
 @pytest.fixture(scope="session")
-def swept_home(tmp_path_factory):
+def swept_home(tmp_path_factory, seed_zoo):
     """A data folder filled once per session by a real sweep of three schemes on the built-in model."""
     from optlib.engine import sweep
 
-    folder = tmp_path_factory.mktemp("swept")
-    zoo = Path(os.environ["OPTLIB_HOME"]) / "zoo"  # reuse a digits_cnn trained earlier in this session
+    folder = seed_zoo(tmp_path_factory.mktemp("swept"))  # the digits_cnn this run trained once
     previous = os.environ["OPTLIB_HOME"]
     os.environ["OPTLIB_HOME"] = str(folder)
     try:
-        if zoo.is_dir():
-            (folder / "zoo").mkdir()
-            for file in zoo.glob("*.keras"):
-                (folder / "zoo" / file.name).write_bytes(file.read_bytes())
         result = sweep.run("digits_cnn", "digits", "float32,int8,int16x8", {"runs": 3, "warmup": 1})
         assert [row["status"] for row in result["results"]] == ["ok", "ok", "ok"], result
     finally:

@@ -86,9 +86,10 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture
-def fresh_server(tmp_path):
-    """Another app server, just started, whose first request is the test's own."""
-    with running_app(tmp_path) as url:
+def fresh_server(tmp_path, seed_zoo):
+    """Another app server, just started, whose first request is the test's own; its data folder has no
+    results, and the built-in model trained already (the first visit on ``server`` trains it)."""
+    with running_app(seed_zoo(tmp_path)) as url:
         yield url
 
 

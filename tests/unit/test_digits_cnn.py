@@ -3,13 +3,22 @@
 import pytest
 
 from optlib.engine import schemes, sweep
+from optlib.engine.executors import LocalWorkers
 from optlib.engine.store import Store
 
 
 @pytest.fixture(scope="module")
-def rows(tmp_path_factory):
+def workers():
+    """The sweeps' worker processes, kept from one sweep to the next as for the same model and data they are
+    (the search's many sweeps): TensorFlow, the model and the data load once for the three sweeps here."""
+    with LocalWorkers() as kept:
+        yield kept
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory, workers):
     store = Store(tmp_path_factory.mktemp("digits") / "r.sqlite")
-    result = sweep.run("digits_cnn", "digits", "all,lq_int8,lq_weight_int4", {"runs": "10"}, store)
+    result = sweep.run("digits_cnn", "digits", "all,lq_int8,lq_weight_int4", {"runs": "10"}, store, executor=workers)
     return {r["scheme"]: r for r in result["results"]}
 
 
@@ -39,8 +48,10 @@ def test_prune_reaches_target_and_prune_and_cluster_compress_to_70_percent(rows)
     assert rows["cluster"]["max_unique_weights"] <= 16
 
 
-def test_a_training_run_repeats_exactly(rows, tmp_path):
-    again = sweep.run("digits_cnn", "digits", "qat", {"runs": "10"}, Store(tmp_path / "r.sqlite"))["results"][0]
+def test_a_training_run_repeats_exactly(rows, tmp_path, workers):
+    # In a worker that has trained and converted other schemes since: nothing of that leaks into this run.
+    again = sweep.run("digits_cnn", "digits", "qat", {"runs": "10"}, Store(tmp_path / "r.sqlite"),
+                      executor=workers)["results"][0]
     assert again["accuracy"] == rows["qat"]["accuracy"]
 
     def weights(row):  # tensor names may differ (Keras numbers layers built twice in one process)
@@ -50,7 +61,7 @@ def test_a_training_run_repeats_exactly(rows, tmp_path):
     assert abs(again["size_bytes"] - rows["qat"]["size_bytes"]) < 64
 
 
-def test_where_each_scheme_runs(rows, tmp_path):
+def test_where_each_scheme_runs(rows, tmp_path, workers):
     """int8 with int8 I/O runs on TFLite Micro as accurately as on LiteRT; float16 and dynamic are not integer-only."""
     every = [rows[n] for n in schemes.names()]
     assert all(isinstance(r["targets"]["gpu"]["runs"], bool) for r in every)  # a GPU delegate verdict for each
@@ -58,7 +69,7 @@ def test_where_each_scheme_runs(rows, tmp_path):
         entry = rows[name]["targets"]["integer_only"]
         assert entry["runs"] is False and "compute in float" in entry["reason"], name
     int8_io = sweep.run("digits_cnn", "digits", "int8", {"runs": "10", "int8.int8_io": "true"},
-                        Store(tmp_path / "r.sqlite"))["results"][0]
+                        Store(tmp_path / "r.sqlite"), executor=workers)["results"][0]
     micro = int8_io["targets"]["micro"]
     assert micro["runs"] is True and micro["arena_bytes"] > 0 and micro["flash_bytes"] == int8_io["size_bytes"]
     assert abs(micro["accuracy"] - micro["litert_accuracy"]) <= 0.01 and micro["samples"] == 200

@@ -2,7 +2,6 @@
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,13 +9,11 @@ from pathlib import Path
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def test_the_readme_notebook_example_runs(tmp_path):
+def test_the_readme_notebook_example_runs(tmp_path, seed_zoo):
     text = README.read_text()
     code = re.search(r"<!-- notebook-example -->\n```python\n(.*?)```\n<!-- /notebook-example -->", text, re.S)
     assert code, "README has no notebook example between the markers"
-    zoo = Path(os.environ["OPTLIB_HOME"]) / "zoo"  # a digits_cnn trained earlier in this session, if any
-    if zoo.is_dir():
-        shutil.copytree(zoo, tmp_path / "zoo")
+    seed_zoo(tmp_path)  # the digits_cnn this run trained once
     done = subprocess.run([sys.executable, "-c", code.group(1)], capture_output=True, text=True, timeout=900,
                           env={**os.environ, "OPTLIB_HOME": str(tmp_path)}, cwd=README.parent)  # as the README says
     assert done.returncode == 0, done.stderr[-3000:]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from optlib.engine import schemes, sweep
+from optlib.engine.executors import LocalWorkers
 from optlib.engine.measure import interpreter
 from optlib.engine.store import Store
 
@@ -18,10 +19,19 @@ FAST = {"epochs": "1", "runs": "5", "warmup": "1", "rep_samples": "32", "cluster
 
 
 @pytest.fixture(scope="module")
-def swept(tmp_path_factory, tiny_model_path, digits_npz):
+def workers():
+    """Worker processes kept for this file's sweeps of one model and data: TensorFlow, the model and the data
+    load once for them, as they do for the search's sweeps."""
+    with LocalWorkers() as kept:
+        yield kept
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, tiny_model_path, digits_npz, workers):
     store = Store(tmp_path_factory.mktemp("store") / "results.sqlite")
     events = []
-    result = sweep.run(str(tiny_model_path), str(digits_npz), EVERY, FAST, store, progress=events.append)
+    result = sweep.run(str(tiny_model_path), str(digits_npz), EVERY, FAST, store, progress=events.append,
+                       executor=workers)
     return result, {r["scheme"]: r for r in result["results"]}, events, store
 
 
@@ -73,9 +83,9 @@ def test_size_and_types_follow_the_scheme(swept):
     assert "float16" in _weight_types(rows["float16"]["tflite_path"])
 
 
-def test_int8_io_option_gives_integer_input_and_output(tiny_model_path, digits_npz, tmp_path):
+def test_int8_io_option_gives_integer_input_and_output(tiny_model_path, digits_npz, tmp_path, workers):
     result = sweep.run(str(tiny_model_path), str(digits_npz), "int8", {**FAST, "int8_io": "true"},
-                       Store(tmp_path / "r.sqlite"))
+                       Store(tmp_path / "r.sqlite"), executor=workers)
     row = result["results"][0]
     it = interpreter(row["tflite_path"])
     assert it.get_input_details()[0]["dtype"] == np.int8 and it.get_output_details()[0]["dtype"] == np.int8
