@@ -13,7 +13,7 @@ from pathlib import Path
 from bench.load import run_load
 from optlib.engine.store import Store, result_row
 
-SESSIONS, CLI, VARIANTS = 20, 3, 4
+SESSIONS, CLI, VARIANTS = 20, 3, 2
 # One sweep's two workers (TensorFlow, a tiny model) are under 1 GB each; the CLI parents and this test add
 # a few hundred MB. Twenty-three sweeps' workers side by side would need over 20 GB.
 PEAK_BOUND_MB = 5_000  # measured 4.2 GB on a fresh clone (CI), 1.1 GB on a warm one
