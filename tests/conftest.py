@@ -9,14 +9,32 @@ import tempfile
 import numpy as np
 import pytest
 
-# Before anything imports optlib: keep stores, artifacts and cached zoo models out of data/.
+# Before anything imports optlib: keep stores, artifacts and cached zoo models out of data/. With several
+# test processes (pytest -n 2), each has a data folder of its own: its stores and queues are its own.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OPTLIB_HOME"] = tempfile.mkdtemp(prefix=f"optlib-tests-{os.environ['PYTEST_XDIST_WORKER']}-")
 os.environ.setdefault("OPTLIB_HOME", tempfile.mkdtemp(prefix="optlib-tests-"))
 SESSION_HOME = os.environ["OPTLIB_HOME"]
+
+# With several test processes (pytest -n 2 --dist loadgroup) each test file runs whole in one of them, so its
+# module fixtures are made once, and these files share one: those that start a local Ray (one at a time on a
+# machine), and the two that read the session's real sweep (swept_home, made once).
+TOGETHER = {"ray": ("unit/test_ray_",), "swept_home": ("app/test_pages.py", "app/test_insight_page.py")}
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: large zoo models (minutes); still run in CI")
     config.addinivalue_line("markers", "e2e: real server and real browser (Chromium + Playwright)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    tests = os.path.dirname(__file__)
+    for item in items:
+        where = os.path.relpath(str(item.path), tests)
+        group = next((name for name, starts in TOGETHER.items() if where.startswith(starts)), where)
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

@@ -121,9 +121,7 @@ def test_a_page_sweep_waits_in_line_says_its_place_and_stop_works_while_it_waits
     first = _hold_turn(release, holding)  # another session's sweep (or the CLI's) is running
     job = SweepJob(model_ref="digits_cnn", data_ref="digits", selection="float32,int8", overrides={},
                    store=tmp_path / "s.sqlite", recompute=False, trusted=False, budget_s=None).start()
-    deadline = time.monotonic() + 10
-    while "waiting in line" not in job.state()[1] and time.monotonic() < deadline:
-        time.sleep(0.05)
+    _soon(lambda: "waiting in line" in job.state()[1], timeout=120)  # planning the sweep comes first
     assert job.state()[1].startswith("Not started yet: waiting in line, number 1 (it is next): 1 sweep runs at a "
                                      "time on this machine")
     assert job.running
