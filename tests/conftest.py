@@ -16,10 +16,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 os.environ.setdefault("OPTLIB_HOME", tempfile.mkdtemp(prefix="optlib-tests-"))
 SESSION_HOME = os.environ["OPTLIB_HOME"]
 
-# With several test processes (pytest -n 2 --dist loadgroup) each test file runs whole in one of them, so its
-# module fixtures are made once, and these files share one: those that start a local Ray (one at a time on a
-# machine), and the two that read the session's real sweep (swept_home, made once).
-TOGETHER = {"ray": ("unit/test_ray_",), "swept_home": ("app/test_pages.py", "app/test_insight_page.py")}
+# With several test processes (pytest -n 2) each test file runs whole in one of them, so its module fixtures
+# are made once, and these files share one: those that start a local Ray (one at a time on a machine), and the
+# two that read the session's real sweep (swept_home, made once).
+TOGETHER = {"ray": ("tests/unit/test_ray_",), "swept_home": ("tests/app/test_pages.py", "tests/app/test_insight_page.py")}
 
 
 def pytest_configure(config):
@@ -27,14 +27,16 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "e2e: real server and real browser (Chromium + Playwright)")
 
 
-def pytest_collection_modifyitems(config, items):
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    tests = os.path.dirname(__file__)
-    for item in items:
-        where = os.path.relpath(str(item.path), tests)
-        group = next((name for name, starts in TOGETHER.items() if where.startswith(starts)), where)
-        item.add_marker(pytest.mark.xdist_group(group))
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's file-by-file scheduling, with the files of :data:`TOGETHER` sent to one test process."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Together(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            path = nodeid.split("::", 1)[0]
+            return next((name for name, starts in TOGETHER.items() if path.startswith(starts)), path)
+
+    return Together(config, log)
 
 
 @pytest.fixture(scope="session")
