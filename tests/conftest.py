@@ -66,6 +66,27 @@ def seed_zoo():
     return seed
 
 
+@pytest.fixture(scope="module")
+def keras_():
+    """tf_keras, seeded once per test file (the models a file makes are the same every run)."""
+    from optlib._keras import keras
+
+    k = keras()
+    k.utils.set_random_seed(0)
+    return k
+
+
+@pytest.fixture(scope="module")
+def workers():
+    """A test file's sweep worker processes, kept from one of its sweeps to the next as a search keeps them:
+    TensorFlow loads once per worker, and a model and data the worker has already read are not read again.
+    Pass it as ``sweep.run(..., executor=workers)``."""
+    from optlib.engine.executors import LocalWorkers
+
+    with LocalWorkers() as kept:
+        yield kept
+
+
 @pytest.fixture(scope="session")
 def digits_arrays():
     """Real handwritten digits (scikit-learn), 8x8, values 0-16, split 80/20."""

@@ -12,89 +12,40 @@ import zipfile
 import numpy as np
 import pytest
 
+from usermodels import FAST, SAMPLES, _classes, _npz, _save, _sweep
+
 from optlib.engine import sweep
 from optlib.errors import InputError
 
-PTQ = "float32,float16,dynamic,int8,int16x8"
-FAST = {"runs": 3, "warmup": 1, "rep_samples": 16}
-SAMPLES = 24
-
-
-def _save(model, folder, name):
-    path = folder / f"{name}.keras"
-    model.save(path, save_format="keras_v3")
-    return path
-
-
-def _npz(folder, name, **arrays):
-    path = folder / f"{name}.npz"
-    np.savez(path, **arrays)
-    return path
-
-
-def _sweep(model_path, data_path, tmp_path, schemes=PTQ, task=""):
-    # Worker processes, as the CLI and the app run them: a converter that crashes costs one failed row.
-    result = sweep.run(str(model_path), str(data_path), schemes, FAST, tmp_path / "store.sqlite", task=task)
-    rows = result["results"]
-    for row in rows:
-        assert row["status"] in ("ok", "failed"), row
-        if row["status"] == "failed":
-            assert row["error"], row
-        else:
-            fidelity = row["fidelity"]
-            assert {"snr_db", "cosine", "max_abs_error"} <= set(fidelity), row["scheme"]
-            assert np.isfinite(fidelity["snr_db"]) and -1.0 <= fidelity["cosine"] <= 1.0 + 1e-6
-            assert all("fidelity" in output for output in row["outputs"])
-    print(*(f"{model_path.name} {r['scheme']}: {r['status']} " + (r["error"] or f"SNR {r['fidelity']['snr_db']} dB, "
-                                                                 f"{r['metric_name']} {r['metric_value']}")
-             for r in rows), sep="\n")  # shown with pytest -s
-    assert rows[0]["scheme"] == "float32" and rows[0]["status"] == "ok", rows[0]["error"]
-    assert rows[0]["fidelity"]["snr_db"] > 40  # float32 LiteRT follows Keras closely (fused RNN kernels: ~54 dB)
-    return {row["scheme"]: row for row in rows}
-
-
-def _classes(rng, count, classes):
-    return rng.integers(0, classes, count)
-
-
-@pytest.fixture(scope="module")
-def keras_():
-    from optlib._keras import keras
-
-    k = keras()
-    k.utils.set_random_seed(0)
-    return k
-
-
-def test_lstm_over_sequences(tmp_path, keras_):
+def test_lstm_over_sequences(tmp_path, keras_, workers):
     k, rng = keras_, np.random.default_rng(0)
     model = k.Sequential([k.layers.Input((20, 8)), k.layers.LSTM(8), k.layers.Dense(4, activation="softmax")])
     data = _npz(tmp_path, "seq", x_test=rng.normal(size=(SAMPLES, 20, 8)).astype("float32"),
                 y_test=_classes(rng, SAMPLES, 4))
-    rows = _sweep(_save(model, tmp_path, "lstm"), data, tmp_path)
+    rows = _sweep(_save(model, tmp_path, "lstm"), data, tmp_path, workers)
     assert rows["float32"]["task"] == "classification" and rows["float32"]["accuracy"] is not None
     assert rows["float32"]["fidelity"]["top1_agreement"] == 1.0
     assert rows["float32"]["data_recipe"]["scale"] == "as given (no scaling)"
 
 
-def test_conv1d_over_a_long_signal(tmp_path, keras_):
+def test_conv1d_over_a_long_signal(tmp_path, keras_, workers):
     k, rng = keras_, np.random.default_rng(1)
     model = k.Sequential([k.layers.Input((400, 1)), k.layers.Conv1D(4, 9, strides=4, activation="relu"),
                           k.layers.GlobalAveragePooling1D(), k.layers.Dense(3, activation="softmax")])
     data = _npz(tmp_path, "signal", x_test=rng.normal(size=(SAMPLES, 400)).astype("float32"),
                 y_test=_classes(rng, SAMPLES, 3))
-    rows = _sweep(_save(model, tmp_path, "conv1d"), data, tmp_path)
+    rows = _sweep(_save(model, tmp_path, "conv1d"), data, tmp_path, workers)
     assert rows["float32"]["data_recipe"]["reshape"] == "(400,) -> (400, 1)"
 
 
-def test_embedding_gru_keeps_token_ids_integer(tmp_path, keras_):
+def test_embedding_gru_keeps_token_ids_integer(tmp_path, keras_, workers):
     k, rng = keras_, np.random.default_rng(2)
     model = k.Sequential([k.layers.Input((12,), dtype="int32"), k.layers.Embedding(50, 8), k.layers.GRU(8),
                           k.layers.Dense(4, activation="softmax")])
     tokens = rng.integers(0, 50, (SAMPLES, 12)).astype("int32")
     data = _npz(tmp_path, "tokens", x_test=tokens, y_test=_classes(rng, SAMPLES, 4),
                 x_train=tokens, y_train=_classes(rng, SAMPLES, 4))
-    rows = _sweep(_save(model, tmp_path, "gru"), data, tmp_path)
+    rows = _sweep(_save(model, tmp_path, "gru"), data, tmp_path, workers)
     recipe = rows["float32"]["data_recipe"]
     assert recipe["dtype"] == "int32" and "never scaled" in recipe["values"]
     # The ids reach the model as they are: float32 on LiteRT agrees with Keras (no GATHER out of bounds).
@@ -103,12 +54,12 @@ def test_embedding_gru_keeps_token_ids_integer(tmp_path, keras_):
         assert "FLOAT32 but expected type INT32" not in rows["int8"]["error"]
 
 
-def test_regression_mlp_reports_mae(tmp_path, keras_):
+def test_regression_mlp_reports_mae(tmp_path, keras_, workers):
     k, rng = keras_, np.random.default_rng(3)
     model = k.Sequential([k.layers.Input((10,)), k.layers.Dense(16, activation="relu"), k.layers.Dense(1)])
     x = rng.normal(size=(SAMPLES, 10)).astype("float32") * 5  # features beyond 1 are not rescaled
     data = _npz(tmp_path, "reg", x_test=x, y_test=rng.normal(size=SAMPLES) * 10)
-    rows = _sweep(_save(model, tmp_path, "mlp"), data, tmp_path)
+    rows = _sweep(_save(model, tmp_path, "mlp"), data, tmp_path, workers)
     base = rows["float32"]
     assert base["task"] == "regression" and base["metric_name"] == "MAE" and base["higher_is_better"] is False
     assert base["accuracy"] is None and base["metric_value"] == base["mae"] > 0 and base["rmse"] >= base["mae"]
@@ -116,20 +67,20 @@ def test_regression_mlp_reports_mae(tmp_path, keras_):
     assert base["mae"] == pytest.approx(expected, rel=1e-4)
 
 
-def test_sigmoid_binary_classifier(tmp_path, keras_):
+def test_sigmoid_binary_classifier(tmp_path, keras_, workers):
     k, rng = keras_, np.random.default_rng(4)
     model = k.Sequential([k.layers.Input((6,)), k.layers.Dense(8, activation="relu"),
                           k.layers.Dense(1, activation="sigmoid")])
     data = _npz(tmp_path, "bin", x_test=rng.normal(size=(SAMPLES, 6)).astype("float32"),
                 y_test=np.arange(SAMPLES) % 2)
-    rows = _sweep(_save(model, tmp_path, "binary"), data, tmp_path)
+    rows = _sweep(_save(model, tmp_path, "binary"), data, tmp_path, workers)
     base = rows["float32"]
     assert base["task"] == "binary" and base["metric_name"] == "Accuracy at 0.5"
     assert 0.0 <= base["accuracy"] <= 1.0 and 0.0 <= base["auc"] <= 1.0
     assert base["fidelity"]["top1_agreement"] == 1.0
 
 
-def test_two_outputs_each_with_its_metric_and_a_selectable_primary(tmp_path, keras_):
+def test_two_outputs_each_with_its_metric_and_a_selectable_primary(tmp_path, keras_, workers):
     k, rng = keras_, np.random.default_rng(5)
     inputs = k.Input((6,), name="features")
     hidden = k.layers.Dense(8, activation="relu")(inputs)
@@ -138,16 +89,16 @@ def test_two_outputs_each_with_its_metric_and_a_selectable_primary(tmp_path, ker
     data = _npz(tmp_path, "two", x_test=rng.normal(size=(SAMPLES, 6)).astype("float32"),
                 **{"y_test/kind": _classes(rng, SAMPLES, 3), "y_test/amount": rng.normal(size=SAMPLES)})
     path = _save(model, tmp_path, "two")
-    rows = _sweep(path, data, tmp_path)
+    rows = _sweep(path, data, tmp_path, workers)
     base = rows["float32"]
     assert base["primary_output"] == "kind" and base["metric_name"] == "Top-1 accuracy"
     assert {o["name"]: o["task"] for o in base["outputs"]} == {"kind": "classification", "amount": "regression"}
     assert set(base["outputs"][1]["metrics"]) == {"mae", "rmse"}
-    chosen = _sweep(path, data, tmp_path, "float32", task="primary=amount")["float32"]
+    chosen = _sweep(path, data, tmp_path, workers, "float32", task="primary=amount")["float32"]
     assert chosen["primary_output"] == "amount" and chosen["metric_name"] == "MAE" and chosen["accuracy"] is None
 
 
-def test_functional_model_with_tf_ops_loads_in_safe_mode(tmp_path, keras_):
+def test_functional_model_with_tf_ops_loads_in_safe_mode(tmp_path, keras_, workers):
     from optlib._keras import tf
 
     k, rng = keras_, np.random.default_rng(6)
@@ -155,15 +106,15 @@ def test_functional_model_with_tf_ops_loads_in_safe_mode(tmp_path, keras_):
     model = k.Model(inputs, k.layers.Dense(3, activation="softmax")(tf().nn.relu(inputs * 2.0 + 1.0)))
     data = _npz(tmp_path, "ops", x_test=rng.normal(size=(SAMPLES, 8)).astype("float32"),
                 y_test=_classes(rng, SAMPLES, 3))
-    rows = _sweep(_save(model, tmp_path, "ops"), data, tmp_path)
+    rows = _sweep(_save(model, tmp_path, "ops"), data, tmp_path, workers)
     assert rows["int8"]["status"] == "ok"
 
 
-def test_x_test_only_gives_fidelity_and_no_accuracy(tmp_path, keras_):
+def test_x_test_only_gives_fidelity_and_no_accuracy(tmp_path, keras_, workers):
     k, rng = keras_, np.random.default_rng(7)
     model = k.Sequential([k.layers.Input((5,)), k.layers.Dense(4, activation="softmax")])
     data = _npz(tmp_path, "unlabelled", x_test=rng.normal(size=(SAMPLES, 5)).astype("float32"))
-    rows = _sweep(_save(model, tmp_path, "unlabelled"), data, tmp_path, "float32,int8")
+    rows = _sweep(_save(model, tmp_path, "unlabelled"), data, tmp_path, workers, "float32,int8")
     for row in rows.values():
         assert row["accuracy"] is None and row["metric_value"] is None and row["labels"] is False
         assert "fidelity" in row["accuracy_note"]
@@ -231,29 +182,20 @@ def test_several_inputs_are_named_in_the_npz_and_a_mismatch_names_the_expected(t
         data.load(data.resolve(str(plain)), model)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("application", ["MobileNetV3Small", "EfficientNetB0"])
-def test_keras_applications_load_and_run(tmp_path, keras_, application):
-    rng = np.random.default_rng(9)
-    model = getattr(keras_.applications, application)(input_shape=(32, 32, 3), weights=None, classes=5)
-    data = _npz(tmp_path, "tiny_images", x_test=rng.integers(0, 256, (8, 32, 32, 3)).astype("uint8"),
-                y_test=_classes(rng, 8, 5))
-    rows = _sweep(_save(model, tmp_path, application), data, tmp_path)
-    assert rows["float32"]["fidelity"]["top1_agreement"] == 1.0
-
-
-def test_the_demos_sequence_table2_and_regression_mae(tmp_path):
+def test_the_demos_sequence_table2_and_regression_mae(tmp_path, workers):
     """The built-in demos on real data: the LSTM's Table 2 (float32, int8, int16 activations) and the MLP's MAE."""
     from optlib.analysis import report
     from optlib.views import charts
 
-    lstm = sweep.run("digits_lstm", "digits", "float32,int8,int16x8", FAST, tmp_path / "store.sqlite")["results"]
+    lstm = sweep.run("digits_lstm", "digits", "float32,int8,int16x8", FAST, tmp_path / "store.sqlite",
+                     executor=workers)["results"]
     assert [r["status"] for r in lstm] == ["ok", "ok", "ok"], [r["error"] for r in lstm]
     assert lstm[0]["accuracy"] > 0.8 and lstm[0]["fidelity"]["top1_agreement"] > 0.99
     table = charts.table2(report.frame(lstm))
     assert table["Accuracy metric type"].tolist() == ["Top-1 accuracy"]
     assert table[list(charts.TABLE2_SCHEMES.values())].notna().all(axis=None)
-    mlp = sweep.run("diabetes_mlp", "diabetes", "float32,int8", FAST, tmp_path / "store.sqlite")["results"]
+    mlp = sweep.run("diabetes_mlp", "diabetes", "float32,int8", FAST, tmp_path / "store.sqlite",
+                    executor=workers)["results"]
     base = {r["scheme"]: r for r in mlp}["float32"]
     assert base["metric_name"] == "MAE" and base["higher_is_better"] is False and 0 < base["mae"] < 80
     frame = report.frame(mlp)

@@ -3,16 +3,7 @@
 import pytest
 
 from optlib.engine import schemes, sweep
-from optlib.engine.executors import LocalWorkers
 from optlib.engine.store import Store
-
-
-@pytest.fixture(scope="module")
-def workers():
-    """The sweeps' worker processes, kept from one sweep to the next as for the same model and data they are
-    (the search's many sweeps): TensorFlow, the model and the data load once for the three sweeps here."""
-    with LocalWorkers() as kept:
-        yield kept
 
 
 @pytest.fixture(scope="module")

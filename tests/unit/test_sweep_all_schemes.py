@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from optlib.engine import schemes, sweep
-from optlib.engine.executors import LocalWorkers
 from optlib.engine.measure import interpreter
 from optlib.engine.store import Store
 
@@ -16,14 +15,6 @@ from optlib.engine.store import Store
 KERAS = [name for name in schemes.names(variants=True) if not schemes.refusal(name, "keras")]
 EVERY = ",".join(KERAS)
 FAST = {"epochs": "1", "runs": "5", "warmup": "1", "rep_samples": "32", "clusters": "8", "sparsity": "0.5"}
-
-
-@pytest.fixture(scope="module")
-def workers():
-    """Worker processes kept for this file's sweeps of one model and data: TensorFlow, the model and the data
-    load once for them, as they do for the search's sweeps."""
-    with LocalWorkers() as kept:
-        yield kept
 
 
 @pytest.fixture(scope="module")
