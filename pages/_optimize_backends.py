@@ -10,7 +10,7 @@ BACKEND = "LiteRT Quantizer"
 
 
 def lq_names():
-    return [scheme.name for scheme in schemes.SCHEMES.values() if scheme.backend == "litert-quantizer"]
+    return [scheme.name for scheme in schemes.list_schemes(backend="litert-quantizer", variants=True)]
 
 
 def lq_schemes_ui(form="keras"):

@@ -527,7 +527,7 @@ def run_label(row):
     """One line naming a run: id, model, dataset, scheme, and the settings it changed from the scheme's defaults
     (so two runs of one scheme, e.g. int8_selective keeping 1 or 2 layers in float, read differently)."""
     label = f"#{row['id']} · {row['model']} · {row['dataset']} · {row['scheme']}"
-    if row["scheme"] not in schemes.SCHEMES or not isinstance(row.get("settings"), dict):
+    if not schemes.known(row["scheme"]) or not isinstance(row.get("settings"), dict):
         return label
     defaults = schemes.settings_for(row["scheme"])
     changed = [f"{name}={value}" for name, value in row["settings"].items()
@@ -538,7 +538,7 @@ def run_label(row):
 def status_line(scheme, stage, message=""):
     """A line of text for the live status of one scheme."""
     name = scheme.split(" (")[0]  # a grid's line: "prune (sparsity=0.3)"
-    title = schemes.get(name).title if name in schemes.SCHEMES else scheme
+    title = schemes.get(name).title if schemes.known(name) else scheme
     text = f"{STATUS_ICONS.get(stage, '')} **{scheme}** — {title}: *{stage}*"
     return f"{text} — {message}" if message else text
 

@@ -24,7 +24,7 @@ DEFAULTS = {"insight_worst_n": 1, "insight_debug_metric": "rmse/scale", "insight
 OBJECTIVES = {"size": "Smallest file", "latency": "Fastest", "mix": "Half size, half latency"}
 ORDERS = {"worst": "Largest first", "graph": "Layer sequence"}
 AXES = {"size": "Size", "latency": "Latency"}
-PRUNED = tuple(scheme.name for scheme in schemes.list_schemes(variants=True) if scheme.prunes)
+PRUNED = tuple(scheme.name for scheme in schemes.list_schemes(technique="prune", variants=True))
 STORED = (*LAYER_SCHEMES, "cluster", *PRUNED, "int8_selective")
 COMPARED = ("id", "scheme", "status", "accuracy", "accuracy_delta", "metric_name", "metric_value", "size_mb", "size_ratio",
             "latency_ms", "speedup", "error")

@@ -14,14 +14,20 @@ import pandas as pd
 
 from optlib.engine import schemes
 
-# The converter's scheme and LiteRT Quantizer's scheme that make the same quantization.
-PAIRS = (("int8", "lq_int8"), ("int16x8", "lq_int16x8"), ("dynamic", "lq_dynamic_int8"))
 BACKEND_TITLES = schemes.BACKENDS
+
+
+def pairs():
+    """(converter scheme, LiteRT Quantizer scheme) that make the same quantization, from the registry's
+    :func:`~optlib.engine.schemes.counterparts`; the converter's own variants (selective int8, which picks its
+    layers another way) are left out."""
+    return [(converter, lq) for converter, lq in schemes.counterparts().items()
+            if not schemes.get(converter).variant_of]
 
 
 def counterpart(name):
     """The other backend's scheme for the same quantization (None if there is none)."""
-    for converter, lq in PAIRS:
+    for converter, lq in pairs():
         if name in (converter, lq):
             return lq if name == converter else converter
     return None
@@ -48,7 +54,7 @@ def side_by_side(df):
     rows = []
     for (model, dataset), group in ok.groupby(["model", "dataset"], sort=False):
         newest = group.groupby("scheme").tail(1).set_index("scheme")
-        for converter, lq in PAIRS:
+        for converter, lq in pairs():
             if converter not in newest.index and lq not in newest.index:
                 continue
             base = newest.loc[converter]["build_s"] if converter in newest.index else math.nan
@@ -83,4 +89,5 @@ def missing_counterparts(df):
     for (_model, _dataset, quantization), group in table.groupby(["model", "dataset", "quantization"]):
         if len(group) == 1:
             missing.append(counterpart(group.iloc[0]["scheme"]))
-    return sorted(set(missing), key=list(schemes.SCHEMES).index)
+    order = [s.name for s in schemes.list_schemes(variants=True)]
+    return sorted(set(missing), key=order.index)

@@ -31,7 +31,7 @@ def explain(row, baseline):
     lat, base_lat = _median(row), _median(baseline)
     size, base_size = row.get("size_bytes"), baseline.get("size_bytes")
     gzip, base_gzip = row.get("gzip_bytes"), baseline.get("gzip_bytes")
-    entry = schemes.SCHEMES.get(scheme)
+    entry = schemes.find(scheme)
     if lat and base_lat and lat > 1.05 * base_lat:
         why = (entry.slower_because if entry and entry.slower_because
                else "quantized kernels pay off most on integer hardware and mobile CPUs")

@@ -10,6 +10,7 @@ compared layer by layer, with the debugger's metrics — what the Layer insight 
 import logging
 from pathlib import Path
 
+from optlib.engine import schemes
 from optlib.engine.layers import compare_layers, debugger_metrics, probe_count
 from optlib.errors import InputError, first_line
 
@@ -29,14 +30,14 @@ def int8_lost_nothing(runs):
 
 # --- The whole report for one model and dataset ---------------------------------------------
 
-LAYER_SCHEMES = ("float32", "int8", "int16x8")
+LAYER_SCHEMES = tuple(s.name for s in schemes.list_schemes(variants=True) if s.layer_insight)
 
 
 def layer_schemes(form):
     """{label: scheme} the layer comparison reads for a model of ``form``: the converter's int8 and int16x8, or
     LiteRT Quantizer's where the converter cannot take the model (a float .tflite)."""
     if form == "tflite":
-        return {"float32": "float32", "int8": "lq_int8", "int16x8": "lq_int16x8"}
+        return {name: schemes.counterpart(name) or name for name in LAYER_SCHEMES}
     return {name: name for name in LAYER_SCHEMES}
 
 

@@ -83,7 +83,7 @@ def _record(row):
     latency = row.get("latency_ms")
     latency = latency if isinstance(latency, dict) else {"median": latency}
     scheme = row.get("scheme")
-    known = schemes.SCHEMES.get(scheme)
+    known = schemes.find(scheme)
     size, gz = _number(row.get("size_bytes")), _number(row.get("gzip_bytes"))
     return {
         "id": row.get("id"), "model": row.get("model"), "dataset": row.get("dataset"),

@@ -28,7 +28,8 @@ def order(objective):
     Cheap and broadly useful candidates come first; "mix" tries them in the size order.
     """
     wanted = "size" if objective == "mix" else objective
-    places = [(c.rank, name, c.settings) for name, scheme in schemes.SCHEMES.items() for c in scheme.search
+    places = [(c.rank, scheme.name, c.settings) for scheme in schemes.list_schemes(variants=True)
+              for c in scheme.search
               if c.objective == wanted]
     return [(name, dict(settings)) for _, name, settings in sorted(places, key=lambda p: p[0])]
 

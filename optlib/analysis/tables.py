@@ -17,12 +17,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from optlib.engine import schemes
 from optlib.guide import reference
 
 TABLE1_MODELS = ("mobilenet_v1", "mobilenet_v2", "inception_v3", "resnet_v2_101")
-TABLE1_SCHEMES = ("float32", "int8", "qat")
+TABLE1_SCHEMES = tuple(s.name for s in schemes.list_schemes(table="table1", variants=True))  # entries' ``tables``
 # Table 2's columns and the scheme that gives each: float32, int8 and int16 activations.
-TABLE2_SCHEMES = ("float32", "int8", "int16x8")
+TABLE2_SCHEMES = tuple(s.name for s in schemes.list_schemes(table="table2", variants=True))
 PUBLISHED = f"Published ({reference.DEVICE})"
 PUBLISHED_TABLE2 = f"Published ({reference.DOCUMENT})"
 # Table 1 columns shown with the published text as printed (e.g. "0.70", "14").
@@ -237,7 +238,7 @@ def to_markdown(table):
 
 def table1_schemes(include_qat=False):
     """The schemes a Table 1 reproduction runs: float32 and int8, and QAT when asked for."""
-    return TABLE1_SCHEMES if include_qat else TABLE1_SCHEMES[:2]
+    return tuple(name for name in TABLE1_SCHEMES if include_qat or schemes.get(name).family == "post-training")
 
 
 def reproduce_overrides(runs=50):

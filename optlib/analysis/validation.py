@@ -11,14 +11,17 @@ tensor is a layer's output.
 from optlib.errors import InputError
 
 VALIDATION_SAMPLES = 8  # each input sets up both interpreters again: a few are enough for a sanity check
-QUANTIZED = ("int8", "int16x8", "dynamic", "float16", "int8_selective")  # converter runs worth validating
 
 
 def candidates():
-    """Scheme names whose stored runs can be validated: the converter's quantized ones and every lq_ scheme."""
+    """Scheme names whose stored runs can be validated: the converter's quantized ones (all but the plain
+    conversion, whose recipe is empty), calibrated ones first (int8 leads: the page's default), then every
+    lq_ scheme."""
     from optlib.engine import schemes
 
-    return QUANTIZED + tuple(s.name for s in schemes.SCHEMES.values() if s.backend == "litert-quantizer")
+    converter = [s for s in schemes.list_schemes(backend="converter", variants=True) if s.recipe != {}]
+    converter.sort(key=lambda s: s.needs != "representative")
+    return tuple(s.name for s in converter + schemes.list_schemes(backend="litert-quantizer", variants=True))
 
 
 def tensor_report(model_ref, data_ref, scheme, store=None, trusted=False, runs=None):
@@ -58,6 +61,6 @@ def tensor_report(model_ref, data_ref, scheme, store=None, trusted=False, runs=N
     errors = {row["layer"]: row["q_error"] for row in compared}
     for row in rows:
         row["channel_error"] = errors.get(layers.layer_name(row["tensor"]))
-    entry = schemes.SCHEMES.get(scheme)
+    entry = schemes.find(scheme)
     return {"run": runs[scheme], "float32": runs["float32"], "samples": len(x), "rows": rows,
             "backend": (entry.backend if entry else "") or "converter", "channel_problem": channel_problem}

@@ -29,7 +29,7 @@ def changed_settings(run):
     from optlib.engine import schemes
 
     settings = run.get("settings")
-    if run["scheme"] not in schemes.SCHEMES or not isinstance(settings, dict):
+    if not schemes.known(run["scheme"]) or not isinstance(settings, dict):
         return ""
     defaults = schemes.settings_for(run["scheme"])
     return ", ".join(f"{name}={value}" for name, value in settings.items()

@@ -19,7 +19,7 @@ from optlib.errors import InputError
 def _params_named(key):
     """The settings a key may name: the scoped scheme's, or every scheme's of that name."""
     scope, _, name = key.rpartition(".")
-    found = [p for scheme in ([scope] if scope else schemes.SCHEMES) if scheme in schemes.SCHEMES
+    found = [p for scheme in ([scope] if scope else schemes.names(variants=True)) if schemes.known(scheme)
              for p in schemes.params_of(scheme) if p.name == name]
     return found
 

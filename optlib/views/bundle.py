@@ -97,7 +97,7 @@ def _packages(row):
 
     packages = ["tensorflow==2.21.0", "tf-keras==2.21.0", "tensorflow-model-optimization==0.8.1", "numpy",
                 "scikit-learn"]
-    known = schemes.SCHEMES.get(row.get("scheme"))
+    known = schemes.find(row.get("scheme"))
     if known is not None and getattr(known, "backend", "") == "litert-quantizer":
         packages += ["litert-quantizer==0.11.0", "ai-edge-litert==2.3.0"]
     return packages

@@ -64,11 +64,8 @@ TABLE1_COLUMNS = (
     "Gzipped (MB)", "Gzipped smaller than float32 (×)", "Note",
 )
 # Table 2 of the guide: accuracy with float32, int8 and int16 activations.
-TABLE2_SCHEMES = {
-    "float32": "Accuracy (float32 activations)",
-    "int8": "Accuracy (int8 activations)",
-    "int16x8": "Accuracy (int16 activations)",
-}
+TABLE2_SCHEMES = {s.name: f"Accuracy ({s.activations} activations)" for s in schemes.list_schemes(table="table2",
+                                                                                                   variants=True)}
 TABLE2_COLUMNS = ("Model", "Dataset", "Accuracy metric type", *TABLE2_SCHEMES.values(), "Note")
 TABLE2_FORMATS = dict.fromkeys(TABLE2_SCHEMES.values(), "{:.2f}")
 
@@ -77,7 +74,7 @@ TABLE2_FORMATS = dict.fromkeys(TABLE2_SCHEMES.values(), "{:.2f}")
 
 def color_of(scheme):
     """Return the colour of a scheme (its registry entry's, the same in every chart; a stable spare otherwise)."""
-    known = schemes.SCHEMES.get(scheme)
+    known = schemes.get(scheme) if schemes.known(scheme) else None
     if known is not None and known.color:
         return known.color
     return _SPARE_COLORS[sum(map(ord, str(scheme))) % len(_SPARE_COLORS)]

@@ -19,11 +19,13 @@ import textwrap
 
 from optlib.analysis import quality
 from optlib.engine import schemes
+from optlib.engine.schemes.training import TECHNIQUES, step_of
+from optlib.engine.schemes.training import code_name as _name
+from optlib.engine.schemes.training import code_number as _number
 from optlib.engine.store import flat
 
 PATH_VARIABLES = ("MODEL_PATH", "SAMPLES_NPZ", "OUTPUT_PATH")
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SCALE = re.compile(r"^x / ([0-9.eE+-]+) -> \[(-1, 1|0, 1)\]$")
 
 # What each converter setting means, said once beside the line that sets it.
@@ -33,33 +35,6 @@ _OPS_NOTES = {
     "TFLITE_BUILTINS_INT8": "integer-only kernels: fail rather than fall back to float",
     "EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8": "int16 activations, int8 weights",
 }
-# Schemes that tfmot's collaborative optimization offers for quantize_apply.
-_PRESERVE_SCHEMES = {
-    "Default8BitPrunePreserveQuantizeScheme": "keeps the zeros from pruning",
-    "Default8BitClusterPreserveQuantizeScheme": "keeps the shared cluster values",
-}
-_SCHEDULES = {"PolynomialDecay", "ConstantSparsity"}
-_STEP_NOTES = {
-    "prune_low_magnitude": "Magnitude pruning: zero the smallest weights during a short fine-tune",
-    "cluster_weights": "Weight clustering: a few shared values per kernel",
-    "quantize_model": "Quantization-aware training: simulate int8 during a short fine-tune",
-    "quantize_apply": "Quantization-aware training that preserves the previous step's structure",
-}
-
-
-def _name(value, what):
-    """Return ``value`` if it is a plain identifier; refuse anything else that would go into code."""
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise ValueError(f"Cannot generate code: {what} {value!r} is not a plain name.")
-    return value
-
-
-def _number(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"Cannot generate code: {what} {value!r} is not a number.")
-    return repr(value)
-
-
 def _recipe_of(row):
     """Return (converter recipe, training steps, note) of a row.
 
@@ -71,10 +46,10 @@ def _recipe_of(row):
         recipe = json.loads(recipe)
     if isinstance(recipe, dict) and ("converter" in recipe or "training" in recipe):
         return dict(recipe.get("converter") or {}), list(recipe.get("training") or []), ""
-    scheme = schemes.SCHEMES.get(row.get("scheme"))
-    if scheme is None:
+    if not schemes.known(row.get("scheme")):
         raise ValueError(f"Run #{row.get('id')} ({row.get('scheme')}) cannot be reproduced in code: no recipe was "
                          f"recorded for it, and optlib does not know the scheme '{row.get('scheme')}'.")
+    scheme = schemes.get(row.get("scheme"))
     if scheme.variant_of:
         raise ValueError(f"Run #{row.get('id')} ({row.get('scheme')}, status {row.get('status')}) has no recorded "
                          "recipe to reproduce: which layers stay in float is known only once the run finished.")
@@ -109,8 +84,7 @@ def _doc(text):
 
 
 def _header(row, training, note):
-    scheme = schemes.SCHEMES.get(row.get("scheme"))
-    title = scheme.title if scheme else row.get("scheme")
+    title = schemes.get(row["scheme"]).title if schemes.known(row.get("scheme")) else row.get("scheme")
     run = f", optlib run #{row['id']}" if row.get("id") is not None else ""
     settings = ", ".join(f"{k}={v}" for k, v in sorted((row.get("settings") or {}).items())
                          if k not in ("threads", "runs", "warmup"))
@@ -234,48 +208,10 @@ def _fine_tune(settings):
 
 
 def _step(number, step):
+    """One recorded fine-tuning step as code, from its technique's row (:data:`TECHNIQUES`)."""
     kind = step.get("step")
-    lines = [f"# {number}. {_STEP_NOTES.get(kind, kind)}."]
-    if kind == "prune_low_magnitude":
-        schedule = step.get("schedule")
-        if schedule not in _SCHEDULES:
-            raise ValueError(f"Cannot generate code: unknown pruning schedule {schedule!r}; "
-                             f"known: {', '.join(sorted(_SCHEDULES))}.")
-        args = [f"{_name(k, 'schedule argument')}={_number(v, k)}" for k, v in step.items()
-                if k not in ("step", "schedule", "train_s")]
-        call = f"schedule = sparsity.{schedule}({', '.join(args)})"
-        lines += [call] if len(call) <= 100 else [f"schedule = sparsity.{schedule}(", *[f"    {a}," for a in args], ")"]
-        lines += ["model = sparsity.prune_low_magnitude(model, pruning_schedule=schedule)",
-                  ("fine_tune(model, callbacks=[sparsity.UpdatePruningStep()])", "the step counter pruning needs"),
-                  ("model = sparsity.strip_pruning(model)", "plain layers again, zeros kept")]
-    elif kind == "cluster_weights":
-        init = str(step.get("cluster_centroids_init", "KMEANS_PLUS_PLUS")).rsplit(".", 1)[-1].upper()
-        clusters = _number(step.get("number_of_clusters"), "number_of_clusters")
-        lines += ["model = clustering.cluster_weights(",
-                  "    model,",
-                  f"    number_of_clusters={clusters},",
-                  f"    cluster_centroids_init=clustering.CentroidInitialization.{_name(init, 'centroid init')},"]
-        if step.get("preserve_sparsity"):
-            lines.append(("    preserve_sparsity=True,", "keep the zeros from pruning"))
-        lines += [")", "fine_tune(model)",
-                  ("model = clustering.strip_clustering(model)", "plain layers again, shared values kept")]
-    elif kind == "quantize_model":
-        lines += ["model = quantization.quantize_model(model)", "fine_tune(model)"]
-    elif kind == "quantize_apply":
-        text = str(step.get("scheme", ""))
-        match = re.match(r"^(\w+)(\(preserve_sparsity=True\))?$", text)
-        if not match or match.group(1) not in _PRESERVE_SCHEMES:
-            raise ValueError(f"Cannot generate code: unknown quantization scheme {text!r}; "
-                             f"known: {', '.join(_PRESERVE_SCHEMES)}.")
-        args = "preserve_sparsity=True" if match.group(2) else ""
-        lines += [(f"preserving = tfmot.experimental.combine.{match.group(1)}({args})",
-                   _PRESERVE_SCHEMES[match.group(1)] + (" and the zeros" if args else "")),
-                  "model = quantization.quantize_apply(quantization.quantize_annotate_model(model), preserving)",
-                  "fine_tune(model)"]
-    else:
-        raise ValueError(f"Cannot generate code: unknown training step {kind!r}; known: "
-                         f"{', '.join(_STEP_NOTES)}.")
-    return lines + [""]
+    found = step_of(kind)
+    return [f"# {number}. {found.note}.", *found.code(step), ""]
 
 
 def _converter(converter, form="keras", signature="serving_default"):
@@ -442,12 +378,9 @@ def code_for(row, model_path=None, samples_npz=None, output_path=None):
         code += ["x_train, y_train = prepare(x_raw), y_raw.astype(np.int64)", ""]
         code += _fine_tune(settings)
         used = {step.get("step") for step in training}
-        if "prune_low_magnitude" in used:
-            code.append("sparsity = tfmot.sparsity.keras")
-        if "cluster_weights" in used:
-            code.append("clustering = tfmot.clustering.keras")
-        if used & {"quantize_model", "quantize_apply"}:
-            code.append("quantization = tfmot.quantization.keras")
+        for technique in TECHNIQUES.values():
+            if used & set(technique.steps):
+                code += technique.imports
         code.append("")
         for number, step in enumerate(training, 1):
             code += _step(number, step)

@@ -1,15 +1,27 @@
 """The one registry of optimization schemes.
 
 The CLI, the store, the sweep, the pages and the tests all read this
-registry. A scheme is data: its name, family, what it needs, its settings
-with defaults, and the dotted path of the function that builds it (imported
-only when the scheme runs, so this module stays light).
+registry. A scheme is one entry (:class:`Scheme`) and every fact of it is
+there: its name, family, what it needs, its settings with defaults, its
+backend and recipe (TFLiteConverter settings, a LiteRT Quantizer recipe name,
+or the fine-tuning techniques and the conversion after them), the scheme it
+stands beside, the tables it is a column of, and the dotted path of the one
+builder of its kind (imported only when the scheme runs, so this module stays
+light).
+
+Read it through two calls: :func:`get` (one entry, or an error listing the
+known names) and :func:`list_schemes` (entries filtered by name pattern,
+family, backend, technique or table). :func:`counterparts` pairs each
+converter scheme with LiteRT Quantizer's. Plugins add entries with
+:func:`register`.
 
     >>> from optlib.engine import schemes
     >>> schemes.names()[:3]
     ('float32', 'float16', 'dynamic')
     >>> schemes.get("int8").needs
     'representative'
+    >>> schemes.counterpart("int8")
+    'lq_int8'
 """
 
 import fnmatch
@@ -131,9 +143,17 @@ class Scheme:
         color: its colour in every chart.
         tradeoff: what to expect in size, speed and accuracy (the Wizard quotes it).
         slower_because: why it can be slower than float32, when it can (explanations quote it).
-        recipe: for a post-training scheme, its TFLiteConverter settings as data.
+        recipe: what its backend makes the model with, as data: a converter scheme's TFLiteConverter settings;
+            a training scheme's converter settings after fine-tuning (QAT's ``{"optimizations": ["DEFAULT"]}``);
+            a LiteRT Quantizer scheme's ``{"base": named LiteRT Quantizer recipe}``.
         search: where the accuracy-targeted search tries it (:class:`Candidate` entries).
         backend: for a post-training scheme, what makes its model: a key of BACKENDS.
+        counterpart_of: for a LiteRT Quantizer scheme, the converter scheme that makes the same quantization
+            (:func:`counterpart` pairs them both ways).
+        tables: the reproductions of the guide's tables it is a column of ("table1", "table2"; a training
+            scheme in Table 1 runs only when asked for).
+        activations: what its activations compute in, where Table 2 compares that ("float32", "int8", "int16").
+        layer_insight: the layer comparison of the Layer insight page reads its run.
         takes: the model forms it can start from (:data:`optlib.inputs.graph_models.FORMS`): a Keras model
             for fine-tuning, a Keras model or SavedModel for the converter, a float ``.tflite`` too for
             LiteRT Quantizer (:func:`refusal` says why not for the others).
@@ -156,10 +176,21 @@ class Scheme:
     slower_source: str = ""  # where slower_because comes from (a source id of optlib.guide.wizard), if cited
     backend: str = ""
     takes: tuple = ("keras",)
+    counterpart_of: str = ""
+    tables: tuple = ()
+    activations: str = ""
+    layer_insight: bool = False
 
     @property
     def prunes(self):
         return "prune" in self.techniques
+
+    @property
+    def preserve(self):
+        """Which structure its quantization-aware training keeps: "prune", "cluster", "prune_cluster" or ""."""
+        if "quantize" not in self.techniques:
+            return ""
+        return "_".join(t for t in ("prune", "cluster") if t in self.techniques)
 
     def build_function(self):
         module, function = self.builder.split(":")
@@ -209,16 +240,18 @@ CONVERTIBLE = ("keras", "savedmodel")  # what TFLiteConverter converts
 FLOAT_GRAPHS = CONVERTIBLE + ("tflite",)  # what has (or converts to) a float32 .tflite
 
 
+QAT_RECIPE = {"optimizations": ["DEFAULT"]}  # the conversion after quantization-aware training
+
+
 def _ptq(name, title, summary, needs, extra=(), **facts):
     params = (REPRESENTATIVE_PARAMS if needs == "representative" else ()) + tuple(extra)
     return Scheme(name, "post-training", title, summary, needs,
-                  f"optlib.engine.schemes.post_training:build_{name}", params, backend="converter",
+                  "optlib.engine.schemes.post_training:build", params, backend="converter",
                   takes=FLOAT_GRAPHS if name == "float32" else CONVERTIBLE, **facts)
 
 
 def _trained(name, family, title, summary, techniques, extra=(), **facts):
-    return Scheme(name, family, title, summary, "training",
-                  f"optlib.engine.schemes.training:build_{name}",
+    return Scheme(name, family, title, summary, "training", "optlib.engine.schemes.training:build",
                   TRAINING_PARAMS + tuple(extra), techniques, **facts)
 
 
@@ -232,7 +265,8 @@ def _tries(*places):
 _ALL = (
     _ptq("float32", "Float32 baseline",
          "Plain TFLite conversion with no optimization: the baseline every other scheme is compared to.",
-         "nothing", color="#7f7f7f", recipe={},
+         "nothing", color="#7f7f7f", recipe={}, tables=("table1", "table2"), layer_insight=True,
+         activations="float32",
          tradeoff="The baseline: the size and accuracy of the original model."),
     _ptq("float16", "Float16 weights",
          "Weights stored as float16: about half the size, insignificant accuracy loss; runs on CPU and GPU.",
@@ -252,7 +286,8 @@ _ALL = (
          search=_tries(("size", 2), ("latency", 6))),
     _ptq("int8", "Full integer",
          "Weights and activations int8, calibrated on a representative sample: up to 75% smaller and fast on integer hardware.",
-         "representative", (INT8_IO,), color="#2ca02c", recipe=INT8_RECIPE,
+         "representative", (INT8_IO,), color="#2ca02c", recipe=INT8_RECIPE, tables=("table1", "table2"),
+         layer_insight=True, activations="int8",
          tradeoff="Up to 75% smaller and usually the fastest on CPU and accelerators; "
                   "a small accuracy loss that depends on the model.",
          search=_tries(("size", 1), ("latency", 1))),
@@ -264,35 +299,35 @@ _ALL = (
          tradeoff="About the size of int8 with accuracy close to float, but it runs "
                   "on slow reference kernels.",
          slower_because="TFLite has only reference (unoptimized) kernels for int16 activations",
-         slower_source="tflite_guide",
+         slower_source="tflite_guide", tables=("table2",), layer_insight=True, activations="int16",
          search=_tries(("size", 5), ("latency", 7))),
     _trained("qat", "training-time", "Quantization-aware training",
              "Fine-tune with simulated int8 quantization, then convert to int8: the smallest accuracy loss of the int8 options.",
-             ("quantize",), REPRESENTATIVE_PARAMS, color="#d62728",
+             ("quantize",), REPRESENTATIVE_PARAMS, color="#d62728", recipe=QAT_RECIPE, tables=("table1",),
              tradeoff="Up to 75% smaller with the smallest accuracy loss (MobileNetV2 lost "
                       "1 point instead of 8), at the cost of fine-tuning.",
              search=_tries(("size", 7), ("latency", 5))),
     _trained("prune", "training-time", "Magnitude pruning",
              "Zero out the smallest weights during a short fine-tune: same file size and speed, much smaller when compressed.",
-             ("prune",), (SPARSITY, PTQ_AFTER_PRUNING) + REPRESENTATIVE_PARAMS, color="#ff7f0e",
+             ("prune",), (SPARSITY, PTQ_AFTER_PRUNING) + REPRESENTATIVE_PARAMS, color="#ff7f0e", recipe={},
              tradeoff="A smaller gzipped download; the same file size and latency; needs fine-tuning."),
     _trained("cluster", "training-time", "Weight clustering",
              "Share a few centroid values per kernel: same file size, much smaller when compressed.",
-             ("cluster",), (CLUSTERS, CENTROIDS), color="#9467bd",
+             ("cluster",), (CLUSTERS, CENTROIDS), color="#9467bd", recipe={},
              tradeoff="A smaller gzipped download; the same file size and latency; needs fine-tuning."),
     _trained("prune_qat", "combination", "Pruning + sparsity-preserving QAT",
              "Prune, then quantization-aware training that keeps the zeros: int8 size and a smaller download.",
-             ("prune", "quantize"), (SPARSITY,), color="#8c564b",
+             ("prune", "quantize"), (SPARSITY,), color="#8c564b", recipe=QAT_RECIPE,
              tradeoff="An int8 file that also gzips smaller; the most fine-tuning of the single-technique schemes.",
              search=_tries(("size", 8))),
     _trained("cluster_qat", "combination", "Clustering + cluster-preserving QAT",
              "Cluster, then quantization-aware training that keeps the clusters.",
-             ("cluster", "quantize"), (CLUSTERS, CENTROIDS), color="#e377c2",
+             ("cluster", "quantize"), (CLUSTERS, CENTROIDS), color="#e377c2", recipe=QAT_RECIPE,
              tradeoff="An int8 file that also gzips smaller; accuracy depends on the number of clusters.",
              search=_tries(("size", 9))),
     _trained("prune_cluster_qat", "combination", "Pruning + clustering + QAT",
              "Prune, cluster while keeping the zeros, then QAT that preserves both: the full collaborative pipeline.",
-             ("prune", "cluster", "quantize"), (SPARSITY, CLUSTERS, CENTROIDS), color="#393b79",
+             ("prune", "cluster", "quantize"), (SPARSITY, CLUSTERS, CENTROIDS), color="#393b79", recipe=QAT_RECIPE,
              tradeoff="The smallest download of all; the most fine-tuning, and "
                       "the accuracy losses of the three techniques add up."),
 )
@@ -335,50 +370,63 @@ MIXED_PARAMS = (
           ("int16", "float"), label="Kept layers run as", group="LiteRT Quantizer"),
 )
 
-# name: (LiteRT Quantizer recipe, converter scheme it stands beside, title, summary, tradeoff, colour, extra)
-_TABLE = {
-    "lq_int8": ("static_wi8_ai8", "int8", "LiteRT Quantizer int8",
-                ("int8 weights and activations by LiteRT Quantizer on the float32 file, calibrated on the same "
-                "sample as the converter's int8."),
-                ("The converter's int8 through the supported path: the float32 conversion is made once and "
-                "quantized from it, without converting again."), "#238b45", ()),
-    "lq_int16x8": ("static_wi8_ai16", "int16x8", "LiteRT Quantizer int16x8",
-                   "int8 weights with int16 activations by LiteRT Quantizer, calibrated.",
-                   "Accuracy close to float at about int8's size; slow reference kernels, as with the converter.",
-                   "#dbdb8d", ()),
-    "lq_dynamic_int8": ("dynamic_wi8_afp32", "dynamic", "LiteRT Quantizer dynamic int8",
-                        "int8 weights, activations quantized on the fly, by LiteRT Quantizer.",
-                        "The converter's dynamic range without a second conversion.", "#9edae5", ()),
-    "lq_weight_int8": ("weight_only_wi8_afp32", "dynamic", "LiteRT Quantizer weight-only int8",
-                       "int8 weights turned back into float before each op: float accuracy and speed, 4x smaller.",
-                       "Up to 75% smaller with the accuracy of float; the latency of float.", "#6baed6", ()),
-    "lq_weight_int4": ("weight_only_wi4_afp32", "dynamic", "LiteRT Quantizer weight-only int4",
-                       "int4 weights turned back into float before each op: up to 8x smaller than float32.",
-                       "The smallest download here (past int8's 4x); a larger accuracy loss than int8 weights.",
-                       "#08519c", ()),
-    "lq_dynamic_int4": ("dynamic_wi4_afp32", "dynamic", "LiteRT Quantizer dynamic int4",
-                        "int4 weights with activations quantized on the fly.",
-                        "About weight-only int4's size; integer compute where the kernels support int4.",
-                        "#3182bd", ()),
-    "lq_blockwise_int4": ("dynamic_wi4_afp32", "dynamic", "LiteRT Quantizer blockwise int4",
-                          ("int4 weights with one scale per block of weights in fully connected layers (block "
-                          "size is a setting), one per channel in convolutions."),
-                          ("A little larger than channelwise int4, with less accuracy loss; kernels for it are "
-                          "fewer."), "#756bb1", (BLOCK_SIZE,)),
-    "lq_int8_selective": ("static_wi8_ai8", "int8", "LiteRT Quantizer mixed precision",
-                          ("LiteRT Quantizer int8 with the worst layers (or named ones) kept at int16 activations "
-                          "or in float, by recipe."),
-                          ("Nearly int8's size with the accuracy of the kept layers restored; those layers run "
-                          "slower."), "#74c476", MIXED_PARAMS),
-}
+def _lq(name, title, summary, recipe, variant_of, extra=(), **facts):
+    """A LiteRT Quantizer scheme: it quantizes the float32 conversion with ``recipe`` (calibrated if static)."""
+    static = recipe["base"].startswith("static")
+    return Scheme(name=name, family="post-training", title=title, summary=summary,
+                  needs="representative" if static else "nothing", builder="optlib.engine.schemes.lq:build",
+                  params=(REPRESENTATIVE_PARAMS if static else ()) + tuple(extra), variant_of=variant_of,
+                  recipe=recipe, backend="litert-quantizer", takes=FLOAT_GRAPHS, **facts)
 
-LQ_SCHEMES = tuple(
-    Scheme(name, "post-training", title, summary, "representative" if base.startswith("static") else "nothing",
-           "optlib.engine.schemes.lq:build", (REPRESENTATIVE_PARAMS if base.startswith("static") else ()) + extra,
-           variant_of=core, color=color, tradeoff=tradeoff, backend="litert-quantizer", takes=FLOAT_GRAPHS)
-    for name, (base, core, title, summary, tradeoff, color, extra) in _TABLE.items()
+
+LQ_SCHEMES = (
+    _lq(name="lq_int8", title="LiteRT Quantizer int8",
+        summary=("int8 weights and activations by LiteRT Quantizer on the float32 file, calibrated on the same "
+                 "sample as the converter's int8."),
+        recipe={"base": "static_wi8_ai8"}, variant_of="int8", counterpart_of="int8",
+        tradeoff=("The converter's int8 through the supported path: the float32 conversion is made once and "
+                  "quantized from it, without converting again."),
+        color="#238b45"),
+    _lq(name="lq_int16x8", title="LiteRT Quantizer int16x8",
+        summary="int8 weights with int16 activations by LiteRT Quantizer, calibrated.",
+        recipe={"base": "static_wi8_ai16"}, variant_of="int16x8", counterpart_of="int16x8",
+        tradeoff="Accuracy close to float at about int8's size; slow reference kernels, as with the converter.",
+        color="#dbdb8d"),
+    _lq(name="lq_dynamic_int8", title="LiteRT Quantizer dynamic int8",
+        summary="int8 weights, activations quantized on the fly, by LiteRT Quantizer.",
+        recipe={"base": "dynamic_wi8_afp32"}, variant_of="dynamic", counterpart_of="dynamic",
+        tradeoff="The converter's dynamic range without a second conversion.",
+        color="#9edae5"),
+    _lq(name="lq_weight_int8", title="LiteRT Quantizer weight-only int8",
+        summary="int8 weights turned back into float before each op: float accuracy and speed, 4x smaller.",
+        recipe={"base": "weight_only_wi8_afp32"}, variant_of="dynamic",
+        tradeoff="Up to 75% smaller with the accuracy of float; the latency of float.",
+        color="#6baed6"),
+    _lq(name="lq_weight_int4", title="LiteRT Quantizer weight-only int4",
+        summary="int4 weights turned back into float before each op: up to 8x smaller than float32.",
+        recipe={"base": "weight_only_wi4_afp32"}, variant_of="dynamic",
+        tradeoff="The smallest download here (past int8's 4x); a larger accuracy loss than int8 weights.",
+        color="#08519c"),
+    _lq(name="lq_dynamic_int4", title="LiteRT Quantizer dynamic int4",
+        summary="int4 weights with activations quantized on the fly.",
+        recipe={"base": "dynamic_wi4_afp32"}, variant_of="dynamic",
+        tradeoff="About weight-only int4's size; integer compute where the kernels support int4.",
+        color="#3182bd"),
+    _lq(name="lq_blockwise_int4", title="LiteRT Quantizer blockwise int4",
+        summary=("int4 weights with one scale per block of weights in fully connected layers (block size is a "
+                 "setting), one per channel in convolutions."),
+        recipe={"base": "dynamic_wi4_afp32"}, variant_of="dynamic",
+        extra=(BLOCK_SIZE,),
+        tradeoff="A little larger than channelwise int4, with less accuracy loss; kernels for it are fewer.",
+        color="#756bb1"),
+    _lq(name="lq_int8_selective", title="LiteRT Quantizer mixed precision",
+        summary=("LiteRT Quantizer int8 with the worst layers (or named ones) kept at int16 activations or in "
+                 "float, by recipe."),
+        recipe={"base": "static_wi8_ai8"}, variant_of="int8", counterpart_of="int8_selective",
+        extra=MIXED_PARAMS,
+        tradeoff="Nearly int8's size with the accuracy of the kept layers restored; those layers run slower.",
+        color="#74c476"),
 )
-
 
 
 SCHEMES = {scheme.name: scheme for scheme in _ALL + VARIANTS}
@@ -402,6 +450,11 @@ def register(scheme):
     if scheme.family not in FAMILIES or scheme.needs not in NEEDS or ":" not in scheme.builder:
         raise ValueError(f"scheme '{scheme.name}': family must be one of {FAMILIES}, needs one of "
                          f"{tuple(NEEDS)}, and builder 'module:function'")
+    if scheme.backend and scheme.backend not in BACKENDS:
+        raise ValueError(f"scheme '{scheme.name}': backend must be one of {', '.join(BACKENDS)}")
+    if scheme.backend == "litert-quantizer" and "base" not in (scheme.recipe or {}):
+        raise ValueError(f"scheme '{scheme.name}': a LiteRT Quantizer scheme names its recipe, "
+                         "recipe={'base': 'static_wi8_ai8'} for instance")
     params = {p.name: p for p in MEASURE_PARAMS + scheme.params}
     for candidate in scheme.search:
         if candidate.objective not in ("size", "latency") or set(candidate.settings) - set(params):
@@ -476,10 +529,54 @@ def for_form(form):
     return tuple(n for n in names() if form in SCHEMES[n].takes)
 
 
-def list_schemes(pattern="*", family=None, variants=False):
-    """Return the schemes whose name matches a shell-style pattern (and family)."""
+def list_schemes(pattern="*", family=None, variants=False, backend=None, technique=None, table=None):
+    """Return the registered schemes that fit every filter given, in registry order.
+
+    Args:
+        pattern: a shell-style pattern on the name (``"lq_*"``).
+        family: one of FAMILIES.
+        variants: include the variants (``variant_of`` set: LiteRT Quantizer's schemes among them).
+        backend: a key of BACKENDS ("converter", "litert-quantizer", "given").
+        technique: a fine-tuning technique the scheme applies ("prune", "cluster", "quantize", ...).
+        table: a reproduced table the scheme is a column of ("table1", "table2").
+
+    Returns:
+        A list of :class:`Scheme` entries.
+
+        >>> [s.name for s in list_schemes(technique="prune", variants=True)]
+        ['prune', 'prune_qat', 'prune_cluster_qat']
+    """
     return [s for s in SCHEMES.values() if fnmatch.fnmatch(s.name, pattern)
-            and (family is None or s.family == family) and (variants or not s.variant_of)]
+            and (family is None or s.family == family) and (variants or not s.variant_of)
+            and (backend is None or s.backend == backend) and (technique is None or technique in s.techniques)
+            and (table is None or table in s.tables)]
+
+
+def known(name):
+    """Whether a scheme called ``name`` is registered (a stored row may name one that no longer is)."""
+    return name in SCHEMES
+
+
+def find(name):
+    """The scheme called ``name``, or None when none is registered (unlike :func:`get`, which raises)."""
+    return SCHEMES.get(name)
+
+
+def counterparts():
+    """{converter scheme: LiteRT Quantizer scheme} for every pair that makes the same quantization, in registry
+    order; read from the LiteRT Quantizer entries' ``counterpart_of``.
+
+        >>> counterparts()["int8"]
+        'lq_int8'
+    """
+    pairs = {s.counterpart_of: s.name for s in SCHEMES.values() if s.backend == "litert-quantizer" and s.counterpart_of}
+    return {name: pairs[name] for name in SCHEMES if name in pairs}
+
+
+def counterpart(name):
+    """The other backend's scheme that makes the same quantization as ``name`` (either way), or None."""
+    pairs = counterparts()
+    return pairs.get(name) or next((converter for converter, lq in pairs.items() if lq == name), None)
 
 
 def select(text, form="keras"):

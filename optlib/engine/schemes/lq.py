@@ -1,29 +1,30 @@
-"""LiteRT Quantizer schemes: their builder (their entries are in the registry, ``LQ_SCHEMES``).
+"""LiteRT Quantizer schemes: their one builder (their entries are in the registry, ``LQ_SCHEMES``).
 
 Each scheme quantizes the sweep's one float32 conversion (made once per
 worker and shared with the float32 baseline, see
-:meth:`optlib.engine.job.Context.float32`) with a LiteRT Quantizer recipe;
-static recipes calibrate on the same representative sample as the converter's
-int8. Every entry is a variant of the converter scheme it stands beside
-(``variant_of``), so ``all`` and the families leave them out and the default
-sweep keeps its time: name them, or select them all with ``litert-quantizer``.
+:meth:`optlib.engine.job.Context.float32`) with the LiteRT Quantizer recipe
+its entry names (``recipe={"base": ...}``, a name of
+:data:`optlib.engine.lq_backend.BASES`); static recipes calibrate on the same
+representative sample as the converter's int8. A ``block_size`` setting makes
+the recipe blockwise; a ``keep_as`` setting keeps the worst (or named) layers
+at higher precision. Every entry is a variant of the converter scheme it
+stands beside (``variant_of``), so ``all`` and the families leave them out and
+the default sweep keeps its time: name them, or select them all with
+``litert-quantizer``.
 """
 
+from optlib.engine import schemes
 from optlib.engine.schemes.base import Built
 
 BACKEND = "litert-quantizer"
 
-# The LiteRT Quantizer recipe (a name in optlib.engine.lq_backend.BASES) each scheme starts from.
-BASES = {"lq_int8": "static_wi8_ai8", "lq_int16x8": "static_wi8_ai16", "lq_dynamic_int8": "dynamic_wi8_afp32",
-         "lq_weight_int8": "weight_only_wi8_afp32", "lq_weight_int4": "weight_only_wi4_afp32",
-         "lq_dynamic_int4": "dynamic_wi4_afp32", "lq_blockwise_int4": "dynamic_wi4_afp32",
-         "lq_int8_selective": "static_wi8_ai8"}
-
 
 def recipe_spec(scheme, settings):
-    """This project's recipe of an lq scheme (plain data): the named LiteRT Quantizer recipe and its edits."""
-    spec = {"base": BASES[scheme]}
-    if scheme == "lq_blockwise_int4":
+    """This project's recipe of an lq scheme (plain data): its entry's named LiteRT Quantizer recipe and its edits."""
+    spec = dict(schemes.get(scheme).recipe or {})
+    if "base" not in spec:
+        raise ValueError(f"'{scheme}' names no LiteRT Quantizer recipe (its entry needs recipe={{'base': ...}})")
+    if settings.get("block_size"):
         spec["block_size"] = int(settings["block_size"])
     return spec
 
@@ -44,7 +45,7 @@ def build(job):
     rep = job.representative() if "rep_samples" in job.settings else None
     extra = {"backend": BACKEND, "float32_convert_s": made["convert_s"], "float32_reused": made["reused"]}
     recorded = {}
-    if job.scheme == "lq_int8_selective":
+    if "keep_as" in job.settings:  # mixed precision
         keep, errors = keep_names(job.settings), {}
         if not keep:
             keep, errors = _worst_layers(job, float32, rep)

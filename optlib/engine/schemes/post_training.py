@@ -1,4 +1,7 @@
-"""Post-training schemes: convert the model as it is, with the converter settings of the scheme's entry."""
+"""Post-training schemes: convert the model as it is, with the converter settings of the scheme's entry.
+
+One builder, :func:`build`, serves every converter scheme: what it converts with is the entry's ``recipe``.
+"""
 
 from optlib.engine import schemes
 from optlib.engine.convert import convert
@@ -28,9 +31,6 @@ def build(job):
             "backend": "converter", "float32_convert_s": made["convert_s"], "float32_reused": made["reused"]})
     rep = job.representative() if recipe.get("representative_samples") else None
     return Built(convert(job.model, recipe, rep), {"converter": recipe}, job.model, {"backend": "converter"})
-
-
-build_float32 = build_float16 = build_dynamic = build_int8 = build_int16x8 = build
 
 
 def build_as_given(job):
