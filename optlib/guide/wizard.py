@@ -468,9 +468,10 @@ class _Rule:
     when: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-_PRUNE_OR_CLUSTER = (
-    "prune", "cluster", "prune_qat", "cluster_qat", "prune_cluster_qat",
-)
+# Every scheme that prunes or clusters, from the registry's entries (a plugin's technique combined with
+# pruning is one of them too).
+_PRUNE_OR_CLUSTER = tuple(s.name for s in registry.list_schemes(variants=True)
+                          if {"prune", "cluster"} & set(s.techniques))
 
 _WARNINGS: tuple[_Rule, ...] = (
     _Rule(
