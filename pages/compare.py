@@ -5,7 +5,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from optlib.analysis import explain, failures, quality, timing
+from optlib.analysis import explain, failures, quality, tables, timing
 from optlib.engine.store import Store
 from optlib.views import charts
 from pages import _compare_settings, _compare_targets, _shared
@@ -102,7 +102,7 @@ TABLE1_COMPARISON = ("Scheme", "Metric", "Top-1 accuracy (%)", "Δ top-1 vs floa
 def table1_ui(view):
     """Table 1, one table per model: the comparison's columns on screen at 1024 px, the rest (dataset, gzip, note)
     one click away."""
-    table = charts.table1(view)
+    table = tables.runs_table1(view)
     extras = [column for column in table.columns if column not in TABLE1_COMPARISON and column != "Model"]
     more = st.multiselect("More columns", extras, key="compare_table1_more", placeholder="Dataset, gzip, note",
                           help="The comparison's columns are always shown; add these beside them.")
@@ -112,7 +112,7 @@ def table1_ui(view):
         several = ["Dataset"] if len(datasets) > 1 and "Dataset" not in more else []
         st.markdown(f"**{model}**" + (f" on {datasets[0]}" if len(datasets) == 1 else ""))
         shown = [*several, *(c for c in TABLE1_COMPARISON if c in rows), *more]
-        _shared.figures_table(rows, charts.TABLE1_FORMATS, columns=shown, labels=TABLE1_SHORT,
+        _shared.figures_table(rows, tables.RUNS_TABLE1_FORMATS, columns=shown, labels=TABLE1_SHORT,
                               key=f"compare_table1_table_{index}")
 
 
@@ -177,7 +177,7 @@ st.plotly_chart(charts.latency_bars(view), key="compare_latency_bars_chart")
 st.subheader("Accuracy with float32, int8 and int16 activations")
 st.caption("In the style of Table 2 of the guide: the float32 baseline against full-integer int8 and "
            "int16-activation (int16x8) models.")
-_shared.figures_table(charts.table2(view), charts.TABLE2_FORMATS)
+_shared.figures_table(tables.runs_table2(view), tables.RUNS_TABLE2_FORMATS)
 st.plotly_chart(charts.table2_figure(view), key="compare_table2_chart")
 
 # Before the backend and "runs on" filters: the matrix explains why a run does not fit, and the

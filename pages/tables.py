@@ -5,11 +5,10 @@ import re
 import pandas as pd
 import streamlit as st
 
-from optlib.analysis import failures, report, tables, timing
+from optlib.analysis import failures, reference, report, tables, timing
 from optlib.engine import sweep
 from optlib.engine.store import Store
 from optlib.errors import InputError
-from optlib.guide import reference
 from optlib.inputs import models
 from optlib.units import format_bytes
 from optlib.views import table_charts

@@ -1,24 +1,23 @@
-"""Table 1 and Table 2 of the TensorFlow Lite guide: published rows beside this machine's own.
+"""Table 1 and Table 2 of the TensorFlow Lite guide, as frames: published rows beside this machine's own, and
+every run in the shape of each table (:func:`runs_table1`, :func:`runs_table2`). Their figures are drawn in
+:mod:`optlib.views.table_charts` and :mod:`optlib.views.charts`.
 
-The published figures come from ``optlib.guide.reference`` (assets/reference/). The
+The published figures come from :mod:`optlib.analysis.reference` (assets/reference/). The
 local rows are built from stored runs (a :func:`optlib.analysis.report.frame`), so a
 figure here is always the same figure the Compare page shows. Ratios make
 machines comparable: size reduction (float32 / int8 size), speed-up
 (FP32/INT8 latency) and accuracy change ((INT8 - FP32) / FP32).
-
-The figures (:func:`table1_figure`, :func:`table1_ratio_figure`,
-:func:`table2_figure`) are pure functions of these tables: Plotly, no
-Streamlit, nothing drawn or saved.
 """
 
 import math
 import socket
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from optlib.analysis import quality, reference, report
 from optlib.engine import schemes
-from optlib.guide import reference
 
 TABLE1_MODELS = ("mobilenet_v1", "mobilenet_v2", "inception_v3", "resnet_v2_101")
 TABLE1_SCHEMES = tuple(s.name for s in schemes.list_schemes(table="table1", variants=True))  # entries' ``tables``
@@ -327,3 +326,138 @@ def reproduce_table1(models=TABLE1_MODELS, data="digits", include_qat=False, sto
         results.append(sweep.run(model, data, selection, overrides, store, progress=relay,
                                  weights=(weights or {}).get(model)))
     return results
+
+
+# --- Every run as a Table 1 / Table 2-style frame (Compare and Export show them) ----------
+
+RUNS_TABLE1_COLUMNS = (
+    "Model", "Dataset", "Scheme", "Top-1 accuracy (%)", "Δ top-1 vs float32 (points)",
+    "Latency (ms)", "Speed-up vs float32 (×)", "Size (MB)", "Smaller than float32 (×)",
+    "Gzipped (MB)", "Gzipped smaller than float32 (×)", "Note",
+)
+# Table 2 of the guide: accuracy with float32, int8 and int16 activations.
+TABLE2_ACCURACY = {s.name: f"Accuracy ({s.activations} activations)"
+                   for s in schemes.list_schemes(table="table2", variants=True)}
+RUNS_TABLE2_COLUMNS = ("Model", "Dataset", "Accuracy metric type", *TABLE2_ACCURACY.values(), "Note")
+RUNS_TABLE2_FORMATS = dict.fromkeys(TABLE2_ACCURACY.values(), "{:.2f}")
+
+
+def _sig(value, digits=4):
+    """Round to significant digits (latencies and sizes span orders of magnitude)."""
+    if value is None or not np.isfinite(value) or value == 0:
+        return value
+    return round(float(value), digits - 1 - int(math.floor(math.log10(abs(value)))))
+
+
+# --- Table 1: accuracy, latency and size per scheme ----------------------------
+
+def _row_note(row):
+    if row["status"] != "ok":
+        return f"{row['status']}: {row['error']}" if row["error"] else str(row["status"])
+    if pd.isna(row.get("metric_value", row["accuracy"])) and "no labels" in str(row.get("accuracy_note")):
+        return f"no labels: fidelity only (SNR {row.get('fidelity_snr_db', math.nan):.1f} dB vs the float model)"
+    if pd.isna(row.get("metric_value", row["accuracy"])):
+        return "untrained model: no accuracy (size and latency only)"
+    return ""
+
+
+# Table 1's quality columns when a run's metric is not top-1 (a regression model's MAE, a binary accuracy):
+# each row names its metric and direction, then its value and its change against float32 in the metric's unit.
+METRIC_COLUMNS = ("Metric", "Value", "Δ vs float32")
+RUNS_TABLE1_METRIC_COLUMNS = (*RUNS_TABLE1_COLUMNS[:3], *METRIC_COLUMNS, *RUNS_TABLE1_COLUMNS[5:])
+
+
+def runs_table1(df):
+    """Return a Table 1-style comparison: accuracy, latency and size of every run, with deltas.
+
+    Args:
+        df: a frame from :func:`optlib.analysis.report.frame` (pass :func:`optlib.analysis.report.latest`
+            of it for one row per scheme).
+
+    Returns:
+        A DataFrame, one row per run in ``df``, ordered by model, dataset and registry order. When every run
+        is a classifier, its columns are :data:`RUNS_TABLE1_COLUMNS` (the guide's): top-1 in percent and "Δ top-1"
+        in percentage points (scheme minus float32). Otherwise (a regression model's MAE, a binary
+        accuracy) they are :data:`RUNS_TABLE1_METRIC_COLUMNS`: "Metric" names each run's metric and which
+        direction is better, "Value" is in percent for accuracies and in the metric's unit otherwise, and
+        "Δ vs float32" in points or that unit. "×" columns are float32 / scheme. Missing figures are NaN;
+        "Note" says why (failed run, untrained model, no labels).
+    """
+    rows = df.sort_values(["model", "dataset", "scheme_order", "id"], kind="stable")
+    figures = {
+        "Model": rows["model"], "Dataset": rows["dataset"], "Scheme": rows["scheme"],
+        "Latency (ms)": rows["latency_ms"].map(_sig),
+        "Speed-up vs float32 (×)": rows["speedup"].round(2),
+        "Size (MB)": rows["size_mb"].map(_sig),
+        "Smaller than float32 (×)": rows["size_ratio"].round(2),
+        "Gzipped (MB)": rows["gzip_mb"].map(_sig),
+        "Gzipped smaller than float32 (×)": rows["gzip_ratio"].round(2),
+        "Note": [_row_note(row) for _, row in rows.iterrows()],
+    }
+    if quality.only_top1(rows):
+        figures.update({"Top-1 accuracy (%)": (rows["accuracy"] * 100).round(2),
+                        "Δ top-1 vs float32 (points)": rows["accuracy_delta"].round(2)})
+        columns = RUNS_TABLE1_COLUMNS
+    else:
+        records = [row for _, row in rows.iterrows()]
+        figures.update({"Metric": [quality.label(row) if row["status"] == "ok" else "" for row in records],
+                        "Value": [quality.shown(row) for row in records],
+                        "Δ vs float32": [row["metric_delta"] * (100 if quality.is_percent(row) else 1)
+                                         for row in records]})
+        columns = RUNS_TABLE1_METRIC_COLUMNS
+    table = pd.DataFrame(figures, columns=list(columns))
+    for column in ("Value", "Δ vs float32"):
+        if column in table:
+            table[column] = table[column].astype(float).map(_sig)
+    return table.reset_index(drop=True)
+
+
+RUNS_TABLE1_FORMATS = {
+    "Top-1 accuracy (%)": "{:.2f}", "Δ top-1 vs float32 (points)": "{:+.2f}", "Value": "{:.4g}",
+    "Δ vs float32": "{:+.3g}", "Latency (ms)": "{:.4g}",
+    "Speed-up vs float32 (×)": "{:.2f}×", "Size (MB)": "{:.4g}", "Smaller than float32 (×)": "{:.2f}×",
+    "Gzipped (MB)": "{:.4g}", "Gzipped smaller than float32 (×)": "{:.2f}×",
+}
+
+
+def runs_table2(df):
+    """Return a Table 2-style comparison: accuracy with float32, int8 and int16 activations.
+
+    Args:
+        df: a frame from :func:`optlib.analysis.report.frame`.
+
+    Returns:
+        A DataFrame with the columns in :data:`RUNS_TABLE2_COLUMNS`: one row per
+        model and dataset that has a float32, int8 or int16x8 run; accuracy
+        in percent from the newest ok run of schemes ``float32`` /
+        ``int8`` / ``int16x8``; NaN where the scheme was not run, failed or
+        has no accuracy (untrained model), with the reason in "Note".
+    """
+    subset = df[df["scheme"].isin(TABLE2_ACCURACY)]
+    newest = report.latest(subset)
+    records = []
+    for (model, dataset), group in subset.groupby(["model", "dataset"], sort=True, dropna=False):
+        kinds = list(dict.fromkeys(group["metric_type"].dropna())) or ["Top-1 accuracy"]
+        percent = kinds[0] in ("Top-1 accuracy", "Binary accuracy")
+        column_of = "accuracy" if percent else "metric_value"
+        higher = bool(group["higher_is_better"].fillna(True).astype(bool).all())
+        record = {"Model": model, "Dataset": dataset,
+                  "Accuracy metric type": kinds[0] + ("" if percent else
+                                                      f" ({'higher' if higher else 'lower'} is better)")}
+        notes = []
+        for scheme, column in TABLE2_ACCURACY.items():
+            ok = newest[(newest["model"] == model) & (newest["dataset"] == dataset) & (newest["scheme"] == scheme)]
+            value = ok[column_of].iloc[0] if len(ok) else math.nan
+            record[column] = float(value * 100 if percent else value) if len(ok) else math.nan
+            if len(ok) and pd.isna(value):
+                unlabelled = "no labels" in str(ok["accuracy_note"].iloc[0])
+                notes.append(f"{scheme}: no accuracy ({'no labels' if unlabelled else 'untrained model'})")
+            elif ok.empty:
+                tried = group[group["scheme"] == scheme]
+                notes.append(f"{scheme}: {tried['status'].iloc[-1]}" if len(tried) else f"{scheme}: not run")
+        record["Note"] = "; ".join(notes)
+        records.append(record)
+    table = pd.DataFrame.from_records(records, columns=list(RUNS_TABLE2_COLUMNS))
+    for column in TABLE2_ACCURACY.values():
+        table[column] = table[column].astype(float).round(2)
+    return table

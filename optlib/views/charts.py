@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from optlib.analysis import explain, quality, report
+from optlib.analysis import explain, quality, report, tables
 from optlib.engine import schemes
 
 _SPARE_COLORS = ("#637939", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354")
@@ -58,16 +58,6 @@ def quality_column(df):
     return "accuracy" if quality.only_top1(df) else "metric_value"
 TEMPLATE = "plotly_white"
 
-TABLE1_COLUMNS = (
-    "Model", "Dataset", "Scheme", "Top-1 accuracy (%)", "Δ top-1 vs float32 (points)",
-    "Latency (ms)", "Speed-up vs float32 (×)", "Size (MB)", "Smaller than float32 (×)",
-    "Gzipped (MB)", "Gzipped smaller than float32 (×)", "Note",
-)
-# Table 2 of the guide: accuracy with float32, int8 and int16 activations.
-TABLE2_SCHEMES = {s.name: f"Accuracy ({s.activations} activations)" for s in schemes.list_schemes(table="table2",
-                                                                                                   variants=True)}
-TABLE2_COLUMNS = ("Model", "Dataset", "Accuracy metric type", *TABLE2_SCHEMES.values(), "Note")
-TABLE2_FORMATS = dict.fromkeys(TABLE2_SCHEMES.values(), "{:.2f}")
 
 
 # --- Shared helpers ---------------------------------------------------------
@@ -83,13 +73,6 @@ def color_of(scheme):
 def in_registry_order(names):
     """Return the distinct scheme names in registry order (unknown names last, alphabetically)."""
     return sorted(dict.fromkeys(names), key=lambda n: (report.scheme_order(n), str(n)))
-
-
-def _sig(value, digits=4):
-    """Round to significant digits (latencies and sizes span orders of magnitude)."""
-    if value is None or not np.isfinite(value) or value == 0:
-        return value
-    return round(float(value), digits - 1 - int(math.floor(math.log10(abs(value)))))
 
 
 def _group_label(df):
@@ -184,75 +167,6 @@ def _accuracy_rows(df):
     return df[(df["status"] == "ok") & df["accuracy"].notna()]
 
 
-# --- Table 1: accuracy, latency and size per scheme ----------------------------
-
-def _row_note(row):
-    if row["status"] != "ok":
-        return f"{row['status']}: {row['error']}" if row["error"] else str(row["status"])
-    if pd.isna(row.get("metric_value", row["accuracy"])) and "no labels" in str(row.get("accuracy_note")):
-        return f"no labels: fidelity only (SNR {row.get('fidelity_snr_db', math.nan):.1f} dB vs the float model)"
-    if pd.isna(row.get("metric_value", row["accuracy"])):
-        return "untrained model: no accuracy (size and latency only)"
-    return ""
-
-
-# Table 1's quality columns when a run's metric is not top-1 (a regression model's MAE, a binary accuracy):
-# each row names its metric and direction, then its value and its change against float32 in the metric's unit.
-METRIC_COLUMNS = ("Metric", "Value", "Δ vs float32")
-TABLE1_METRIC_COLUMNS = (*TABLE1_COLUMNS[:3], *METRIC_COLUMNS, *TABLE1_COLUMNS[5:])
-
-
-def table1(df):
-    """Return a Table 1-style comparison: accuracy, latency and size of every run, with deltas.
-
-    Args:
-        df: a frame from :func:`optlib.analysis.report.frame` (pass :func:`optlib.analysis.report.latest`
-            of it for one row per scheme).
-
-    Returns:
-        A DataFrame, one row per run in ``df``, ordered by model, dataset and registry order. When every run
-        is a classifier, its columns are :data:`TABLE1_COLUMNS` (the guide's): top-1 in percent and "Δ top-1"
-        in percentage points (scheme minus float32). Otherwise (a regression model's MAE, a binary
-        accuracy) they are :data:`TABLE1_METRIC_COLUMNS`: "Metric" names each run's metric and which
-        direction is better, "Value" is in percent for accuracies and in the metric's unit otherwise, and
-        "Δ vs float32" in points or that unit. "×" columns are float32 / scheme. Missing figures are NaN;
-        "Note" says why (failed run, untrained model, no labels).
-    """
-    rows = df.sort_values(["model", "dataset", "scheme_order", "id"], kind="stable")
-    figures = {
-        "Model": rows["model"], "Dataset": rows["dataset"], "Scheme": rows["scheme"],
-        "Latency (ms)": rows["latency_ms"].map(_sig),
-        "Speed-up vs float32 (×)": rows["speedup"].round(2),
-        "Size (MB)": rows["size_mb"].map(_sig),
-        "Smaller than float32 (×)": rows["size_ratio"].round(2),
-        "Gzipped (MB)": rows["gzip_mb"].map(_sig),
-        "Gzipped smaller than float32 (×)": rows["gzip_ratio"].round(2),
-        "Note": [_row_note(row) for _, row in rows.iterrows()],
-    }
-    if quality.only_top1(rows):
-        figures.update({"Top-1 accuracy (%)": (rows["accuracy"] * 100).round(2),
-                        "Δ top-1 vs float32 (points)": rows["accuracy_delta"].round(2)})
-        columns = TABLE1_COLUMNS
-    else:
-        records = [row for _, row in rows.iterrows()]
-        figures.update({"Metric": [quality.label(row) if row["status"] == "ok" else "" for row in records],
-                        "Value": [quality.shown(row) for row in records],
-                        "Δ vs float32": [row["metric_delta"] * (100 if quality.is_percent(row) else 1)
-                                         for row in records]})
-        columns = TABLE1_METRIC_COLUMNS
-    table = pd.DataFrame(figures, columns=list(columns))
-    for column in ("Value", "Δ vs float32"):
-        if column in table:
-            table[column] = table[column].astype(float).map(_sig)
-    return table.reset_index(drop=True)
-
-
-TABLE1_FORMATS = {
-    "Top-1 accuracy (%)": "{:.2f}", "Δ top-1 vs float32 (points)": "{:+.2f}", "Value": "{:.4g}",
-    "Δ vs float32": "{:+.3g}", "Latency (ms)": "{:.4g}",
-    "Speed-up vs float32 (×)": "{:.2f}×", "Size (MB)": "{:.4g}", "Smaller than float32 (×)": "{:.2f}×",
-    "Gzipped (MB)": "{:.4g}", "Gzipped smaller than float32 (×)": "{:.2f}×",
-}
 _TABLE1_WIDTHS = {"Model": 1.3, "Dataset": 0.9, "Scheme": 1.4, "Metric": 1.3, "Note": 2.2}
 
 
@@ -265,9 +179,9 @@ def _cell(value, spec="{}"):
 
 
 def table1_figure(df):
-    """Return Table 1 (see :func:`table1`) drawn as a ``go.Table``; missing figures show as "—"."""
+    """Return every run's Table 1 (:func:`optlib.analysis.tables.runs_table1`) drawn as a ``go.Table``; missing figures show as "—"."""
     title = "Table 1 · Accuracy, latency and size per scheme (measured here, vs float32)"
-    table = table1(df)
+    table = tables.runs_table1(df)
     if table.empty:
         return _empty(title, "No runs to show yet: run a sweep first.")
     fig = _figure(title, height=min(1400, 150 + 30 * len(table) + 14 * int(table["Note"].str.len().gt(0).sum())))
@@ -275,7 +189,7 @@ def table1_figure(df):
     fig.add_trace(go.Table(
         columnwidth=[_TABLE1_WIDTHS.get(c, 0.9 if "×" in c or "%" in c or "Δ" in c else 0.8) for c in table.columns],
         header={"values": [f"<b>{c}</b>" for c in table.columns], "align": "left", "fill_color": "#e8e8e8"},
-        cells={"values": [[_cell(v, TABLE1_FORMATS.get(c, "{}")) for v in table[c]] for c in table.columns],
+        cells={"values": [[_cell(v, tables.RUNS_TABLE1_FORMATS.get(c, "{}")) for v in table[c]] for c in table.columns],
                "align": "left", "height": 26,
                "font": {"color": [plain, plain, [color_of(s) for s in table["Scheme"]]]
                         + [plain] * (len(table.columns) - 3)}},
@@ -285,58 +199,15 @@ def table1_figure(df):
 
 # --- Table 2: accuracy by activation type -------------------------------------
 
-def table2(df):
-    """Return a Table 2-style comparison: accuracy with float32, int8 and int16 activations.
-
-    Args:
-        df: a frame from :func:`optlib.analysis.report.frame`.
-
-    Returns:
-        A DataFrame with the columns in :data:`TABLE2_COLUMNS`: one row per
-        model and dataset that has a float32, int8 or int16x8 run; accuracy
-        in percent from the newest ok run of schemes ``float32`` /
-        ``int8`` / ``int16x8``; NaN where the scheme was not run, failed or
-        has no accuracy (untrained model), with the reason in "Note".
-    """
-    subset = df[df["scheme"].isin(TABLE2_SCHEMES)]
-    newest = report.latest(subset)
-    records = []
-    for (model, dataset), group in subset.groupby(["model", "dataset"], sort=True, dropna=False):
-        kinds = list(dict.fromkeys(group["metric_type"].dropna())) or ["Top-1 accuracy"]
-        percent = kinds[0] in ("Top-1 accuracy", "Binary accuracy")
-        column_of = "accuracy" if percent else "metric_value"
-        higher = bool(group["higher_is_better"].fillna(True).astype(bool).all())
-        record = {"Model": model, "Dataset": dataset,
-                  "Accuracy metric type": kinds[0] + ("" if percent else
-                                                      f" ({'higher' if higher else 'lower'} is better)")}
-        notes = []
-        for scheme, column in TABLE2_SCHEMES.items():
-            ok = newest[(newest["model"] == model) & (newest["dataset"] == dataset) & (newest["scheme"] == scheme)]
-            value = ok[column_of].iloc[0] if len(ok) else math.nan
-            record[column] = float(value * 100 if percent else value) if len(ok) else math.nan
-            if len(ok) and pd.isna(value):
-                unlabelled = "no labels" in str(ok["accuracy_note"].iloc[0])
-                notes.append(f"{scheme}: no accuracy ({'no labels' if unlabelled else 'untrained model'})")
-            elif ok.empty:
-                tried = group[group["scheme"] == scheme]
-                notes.append(f"{scheme}: {tried['status'].iloc[-1]}" if len(tried) else f"{scheme}: not run")
-        record["Note"] = "; ".join(notes)
-        records.append(record)
-    table = pd.DataFrame.from_records(records, columns=list(TABLE2_COLUMNS))
-    for column in TABLE2_SCHEMES.values():
-        table[column] = table[column].astype(float).round(2)
-    return table
-
-
 def table2_figure(df):
-    """Return Table 2 (see :func:`table2`) as a grouped bar chart: one bar group per model.
+    """Return every run's Table 2 (:func:`optlib.analysis.tables.runs_table2`) as a grouped bar chart: one bar group per model.
 
     One trace per activation type (named after the scheme that gives it),
     in the colour of that scheme. Missing cells are not drawn; an annotation
     says which and why.
     """
     title = "Table 2 · Accuracy with float32, int8 and int16 activations"
-    subset = df[df["scheme"].isin(TABLE2_SCHEMES)]
+    subset = df[df["scheme"].isin(tables.TABLE2_ACCURACY)]
     column = quality_column(subset)
     y_title, _, percent = metric_axis(subset) if column == "metric_value" else (ACCURACY_AXIS, True, True)
     scale = 100 if percent else 1
@@ -350,7 +221,7 @@ def table2_figure(df):
     fig = _figure(title, note, barmode="group",
                   xaxis_title="Model", yaxis_title=y_title, legend_title_text="Activations")
     shown = shown.assign(label=_group_label(shown))
-    for scheme, name_ in TABLE2_SCHEMES.items():
+    for scheme, name_ in tables.TABLE2_ACCURACY.items():
         rows = shown[shown["scheme"] == scheme]
         name = f"{name_.removeprefix('Accuracy (').removesuffix(')')} ({scheme})"
         fig.add_trace(go.Bar(

@@ -7,9 +7,9 @@ a figure out. Colours and the template are :mod:`optlib.views.charts`' own.
 import math
 import re
 
-from optlib.analysis.tables import PUBLISHED, display, has_value
-from optlib.guide import reference
-from optlib.views.charts import TABLE2_SCHEMES, TEMPLATE, color_of, wrap
+from optlib.analysis import reference
+from optlib.analysis.tables import PUBLISHED, TABLE2_ACCURACY, display, has_value
+from optlib.views.charts import TEMPLATE, color_of, wrap
 
 # --- Figures ------------------------------------------------------------------
 # Pure functions of the comparison tables above: a table in, a Plotly figure out.
@@ -228,7 +228,7 @@ def table2_figure(table):
     """
     go, make_subplots = _go()
     rows = [r for r in table.to_dict("records")
-            if any(_leading_number(r[c]) is not None for c in TABLE2_SCHEMES.values())]
+            if any(_leading_number(r[c]) is not None for c in TABLE2_ACCURACY.values())]
     if not rows:
         fig = go.Figure()
         fig.add_annotation(text="No Table 2 figures to show.", xref="paper", yref="paper", x=0.5, y=0.5,
@@ -246,13 +246,13 @@ def table2_figure(table):
     labels = {"float32": "float32", "int8": "int8", "int16x8": "int16"}
     for index, r in enumerate(rows):
         published = _is_published(r["Source"])
-        values = [_leading_number(r[c]) for c in TABLE2_SCHEMES.values()]
+        values = [_leading_number(r[c]) for c in TABLE2_ACCURACY.values()]
         top = max(v for v in values if v is not None)
         fig.add_trace(go.Bar(
-            x=[labels[s] for s in TABLE2_SCHEMES], y=values, showlegend=False, name=r["Model"],
-            marker={"color": [color_of(s) for s in TABLE2_SCHEMES], "opacity": 0.6 if published else 1.0,
+            x=[labels[s] for s in TABLE2_ACCURACY], y=values, showlegend=False, name=r["Model"],
+            marker={"color": [color_of(s) for s in TABLE2_ACCURACY], "opacity": 0.6 if published else 1.0,
                     "pattern": _HATCH if published else {"shape": ""}},
-            text=[str(r[c]) for c in TABLE2_SCHEMES.values()], textposition="outside", cliponaxis=False,
+            text=[str(r[c]) for c in TABLE2_ACCURACY.values()], textposition="outside", cliponaxis=False,
             textfont={"size": 11}, customdata=[r["Source"]] * 3,
             hovertemplate=(f"<b>{r['Model']}</b> · %{{x}} activations<br>%{{customdata}}<br>"
                            f"{r['Accuracy metric type']}: %{{text}}<extra></extra>")),

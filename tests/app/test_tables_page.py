@@ -14,7 +14,7 @@ from apphelpers import FAILURE, FakeSweep, put_run, texts, wait_until
 
 from optlib.analysis import report, tables
 from optlib.engine import sweep
-from optlib.guide import reference
+from optlib.analysis import reference
 from optlib.engine.store import Store
 
 

@@ -184,25 +184,23 @@ def test_several_inputs_are_named_in_the_npz_and_a_mismatch_names_the_expected(t
 
 def test_the_demos_sequence_table2_and_regression_mae(tmp_path, workers):
     """The built-in demos on real data: the LSTM's Table 2 (float32, int8, int16 activations) and the MLP's MAE."""
-    from optlib.analysis import report
+    from optlib.analysis import report, tables
     from optlib.views import charts
 
     lstm = sweep.run("digits_lstm", "digits", "float32,int8,int16x8", FAST, tmp_path / "store.sqlite",
                      executor=workers)["results"]
     assert [r["status"] for r in lstm] == ["ok", "ok", "ok"], [r["error"] for r in lstm]
     assert lstm[0]["accuracy"] > 0.8 and lstm[0]["fidelity"]["top1_agreement"] > 0.99
-    table = charts.table2(report.frame(lstm))
+    table = tables.runs_table2(report.frame(lstm))
     assert table["Accuracy metric type"].tolist() == ["Top-1 accuracy"]
-    assert table[list(charts.TABLE2_SCHEMES.values())].notna().all(axis=None)
+    assert table[list(tables.TABLE2_ACCURACY.values())].notna().all(axis=None)
     mlp = sweep.run("diabetes_mlp", "diabetes", "float32,int8", FAST, tmp_path / "store.sqlite",
                     executor=workers)["results"]
     base = {r["scheme"]: r for r in mlp}["float32"]
     assert base["metric_name"] == "MAE" and base["higher_is_better"] is False and 0 < base["mae"] < 80
     frame = report.frame(mlp)
-    assert charts.table2(frame)["Accuracy metric type"].tolist() == ["Mean absolute error (lower is better)"]
+    assert tables.runs_table2(frame)["Accuracy metric type"].tolist() == ["Mean absolute error (lower is better)"]
     figure = charts.scatter(frame, "size_mb", charts.quality_column(frame))
     assert figure.layout.yaxis.title.text == "MAE (lower is better)"
-    from optlib.analysis import tables
-
     local = tables.table2_comparison(frame).iloc[-1]
     assert local["Accuracy metric type"] == "Mean absolute error" and "lower is better" in local["Note"]

@@ -5,7 +5,7 @@ import math
 import plotly.graph_objects as go
 import pytest
 
-from optlib.analysis import report
+from optlib.analysis import report, tables
 from optlib.engine import schemes
 from optlib.views import charts
 from rows import result
@@ -57,8 +57,8 @@ def test_in_registry_order():
 # --- Table 1 -----------------------------------------------------------------
 
 def test_table1_values_and_deltas(df):
-    table = charts.table1(df)
-    assert tuple(table.columns) == charts.TABLE1_COLUMNS
+    table = tables.runs_table1(df)
+    assert tuple(table.columns) == tables.RUNS_TABLE1_COLUMNS
     mine = table[table["Model"] == "m"]
     assert list(mine["Scheme"]) == ["float32", "float16", "int8", "int16x8", "qat", "cluster"]
     int8 = mine[mine["Scheme"] == "int8"].iloc[0]
@@ -88,8 +88,8 @@ def test_table1_figure_is_a_table_with_dashes_for_missing(df):
 # --- Table 2 -----------------------------------------------------------------
 
 def test_table2_puts_activation_types_side_by_side_blank_where_not_run(df):
-    table = charts.table2(df)
-    assert tuple(table.columns) == charts.TABLE2_COLUMNS
+    table = tables.runs_table2(df)
+    assert tuple(table.columns) == tables.RUNS_TABLE2_COLUMNS
     mine = table[table["Model"] == "m"].iloc[0]
     assert mine["Accuracy (float32 activations)"] == pytest.approx(90.0)
     assert mine["Accuracy (int8 activations)"] == pytest.approx(88.0)
@@ -211,7 +211,7 @@ def test_every_figure_has_a_title_and_copes_with_no_results(make):
     fig = make(report.frame([]))
     assert isinstance(fig, go.Figure) and fig.layout.title.text
     assert annotations(fig)  # says there is nothing yet
-    assert charts.table1(report.frame([])).empty and charts.table2(report.frame([])).empty
+    assert tables.runs_table1(report.frame([])).empty and tables.runs_table2(report.frame([])).empty
 
 
 def test_figures_have_titles_and_axis_units(df):

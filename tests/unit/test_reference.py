@@ -1,4 +1,4 @@
-"""The reference tables as optlib.guide.reference loads them from assets/reference/.
+"""The reference tables as optlib.analysis.reference loads them from assets/reference/.
 
 Whether the CSVs match the source documents cell for cell is checked in
 test_reference_sources.py, which runs only in the developers' checkout.
@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 
-from optlib.guide import reference
+from optlib.analysis import reference
 
 TABLE1_CELLS = reference.TABLE1_NUMERIC  # the published figures, in the guide's column order
 

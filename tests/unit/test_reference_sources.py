@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from optlib.guide import reference, wizard
+from optlib.analysis import reference
+from optlib.guide import wizard
 
 SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from optlib.analysis import report
+from optlib.analysis import report, tables
 from optlib.engine import metrics
 from optlib.errors import InputError
 from optlib.inputs import tasks
@@ -75,11 +75,11 @@ def test_a_regression_pareto_front_prefers_lower_mae_and_the_axis_says_so():
 
 def test_table1_shows_a_regression_models_mae_and_its_change_not_an_empty_top1():
     frame = report.frame([_row("float32", 10.0, 4000, 1), _row("int8", 12.5, 1000, 2)])
-    table = charts.table1(frame).set_index("Scheme")
+    table = tables.runs_table1(frame).set_index("Scheme")
     assert "Top-1 accuracy (%)" not in table
     assert table.loc["int8", "Metric"] == "MAE (lower is better)"
     assert table.loc["int8", "Value"] == 12.5 and table.loc["int8", "Δ vs float32"] == pytest.approx(2.5)
-    formats = charts.TABLE1_FORMATS  # how the page shows them
+    formats = tables.RUNS_TABLE1_FORMATS  # how the page shows them
     shown = {column: formats[column].format(table.loc["int8", column]) for column in ("Value", "Δ vs float32")}
     assert shown == {"Value": "12.5", "Δ vs float32": "+2.5"}
 
@@ -88,14 +88,14 @@ def test_table1_with_a_classifier_and_a_regression_model_names_each_rows_metric(
     classifier = [{**_row(scheme, None, 4000 // n, 10 + n), "model": "cnn", "task": "classification",
                    "metric_name": "Top-1 accuracy", "metric_value": top1, "accuracy": top1, "higher_is_better": True}
                   for n, (scheme, top1) in enumerate((("float32", 0.975), ("int8", 0.96)), start=1)]
-    table = charts.table1(report.frame(classifier + [_row("float32", 10.0, 4000, 1)]))
+    table = tables.runs_table1(report.frame(classifier + [_row("float32", 10.0, 4000, 1)]))
     by_model = table.set_index(["Model", "Scheme"])
     assert by_model.loc[("cnn", "int8"), "Metric"] == "Top-1 accuracy (%)"
     assert by_model.loc[("cnn", "int8"), "Value"] == pytest.approx(96.0)
     assert by_model.loc[("cnn", "int8"), "Δ vs float32"] == pytest.approx(-1.5)
     assert by_model.loc[("m", "float32"), "Metric"] == "MAE (lower is better)"
-    only_classifier = charts.table1(report.frame(classifier))
-    assert tuple(only_classifier.columns) == charts.TABLE1_COLUMNS  # the guide's own columns
+    only_classifier = tables.runs_table1(report.frame(classifier))
+    assert tuple(only_classifier.columns) == tables.RUNS_TABLE1_COLUMNS  # the guide's own columns
 
 
 def test_raw_tables_show_a_binary_models_accuracy_in_percent_and_its_change_in_points():
