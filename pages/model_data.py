@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from optlib.inputs import data, graph_models, models, tasks
+from optlib.inputs import data_refs, graph_models, models, tasks
 from optlib.errors import InputError
 from pages import _shared, _uploads, _workspace
 
@@ -249,7 +249,7 @@ except InputError as problem:
     st.error(f"Model: {_shared.literal(problem)} Choose another model above.", icon=":material/error:")
     st.stop()
 try:
-    data_source, data_problem = data.resolve(_shared.data_ref()), None
+    data_source, data_problem = data_refs.resolve(_shared.data_ref()), None
 except InputError as problem:
     data_source, data_problem = None, str(problem)
 asked_task = _shared.task()

@@ -7,7 +7,7 @@ import streamlit as st
 from optlib.analysis import explain, quality, report, where
 from optlib.engine import schemes
 from optlib.guide import counterparts, wizard
-from optlib.inputs import data, models
+from optlib.inputs import data_refs, models
 from optlib.errors import InputError
 from optlib.units import format_bytes
 from pages import _shared
@@ -55,7 +55,7 @@ def answers_ui():
 def sources(model_ref, data_ref):
     """The model file and dataset of this selection, with their fingerprints (a big file takes a moment;
     a zoo model's changes when its ImageNet weights arrive, hence the minute's time to live)."""
-    return models.resolve(model_ref), data.resolve(data_ref)
+    return models.resolve(model_ref), data_refs.resolve(data_ref)
 
 
 def measured_runs():
