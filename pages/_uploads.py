@@ -1,6 +1,7 @@
 """The Model & data page's helpers: uploads into a private folder, and the cached model and data facts.
 
-Only the Model & data page uses these; what every page shares is in ``_shared.py``.
+Only the Model & data page uses these; what every page shares is in ``_state.py``, ``_selection.py``,
+``_results.py`` and ``_shared.py``.
 """
 
 import glob
