@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages import _shared
+from pages import _sidebar, _state
 
 PAGES = Path(__file__).parent / "pages"
 FAVICON = Path(__file__).parent / "assets" / "favicon.png"  # shipped: nothing is fetched to draw it
@@ -16,7 +16,7 @@ FAVICON = Path(__file__).parent / "assets" / "favicon.png"  # shipped: nothing i
 def main():
     st.set_page_config(page_title="optlib — TFLite model optimization", page_icon=str(FAVICON),
                        layout="wide")
-    _shared.init_state()
+    _state.init_state()
     navigation = st.navigation({
         "Start": [
             st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True),
@@ -36,8 +36,8 @@ def main():
             st.Page(PAGES / "insight.py", title="Layer insight & search", icon=":material/troubleshoot:"),
         ],
     })
-    _shared.follow_entry_page()
-    _shared.sidebar()
+    _state.follow_entry_page()
+    _sidebar.sidebar()
     navigation.run()
 
 

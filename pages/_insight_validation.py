@@ -7,7 +7,7 @@ from optlib.analysis import validation
 from optlib.analysis.insight import newest_runs
 from optlib.errors import InputError
 from optlib.views.insight_charts import short_name
-from pages import _shared
+from pages import _results, _selection, _shared
 
 FORMATS = {"MSE": "{:.3e}", "SNR (dB)": "{:.1f}", "Cosine similarity": "{:.5f}", "Channel error": "{:.3g}"}
 KINDS = {"input": "input", "constant": "weights / constant", "intermediate": "layer output", "output": "output"}
@@ -43,7 +43,7 @@ def validation_ui():
                 "model with the float32 model on the same inputs (mean squared error, signal-to-noise ratio, "
                 "cosine similarity), for a run of either backend, with the channel error beside it. Activations "
                 "come first, in graph order; SNR is signal power over error power, in decibels.")
-    stored = newest_runs(_shared.model_ref(), _shared.data_ref(), validation.candidates(), _shared.store_path())
+    stored = newest_runs(_selection.model_ref(), _selection.data_ref(), validation.candidates(), _results.store_path())
     if not stored:
         st.info("No quantized run of this model yet: run int8 or an lq_ scheme (LiteRT Quantizer) on Optimize.",
                 icon=":material/info:")
@@ -52,14 +52,14 @@ def validation_ui():
     _shared.keep_choice("insight_validate_scheme", names)
     scheme = st.selectbox("Quantized run", names, key="insight_validate_scheme",
                           format_func=lambda n: f"{n} (run #{stored[n]['id']})")
-    asked = (_shared.model_ref(), _shared.data_ref(), scheme, stored[scheme]["id"])
+    asked = (_selection.model_ref(), _selection.data_ref(), scheme, stored[scheme]["id"])
     if st.button("Validate tensors", key="insight_validate_button", icon=":material/fact_check:"):
         st.session_state["insight_validated"] = asked
     if st.session_state.get("insight_validated") != asked:
         return
     try:
         with st.spinner(f"Validating {scheme} against float32 with LiteRT Quantizer"):
-            result = _shared.answer(outcome_of(*asked[:3], asked[3], str(_shared.store_path()), _shared.trusted()))
+            result = _shared.answer(outcome_of(*asked[:3], asked[3], str(_results.store_path()), _selection.trusted()))
     except InputError as problem:
         st.warning(str(problem), icon=":material/warning:")
         return
@@ -70,7 +70,7 @@ def validation_ui():
     if len(weakest):
         st.caption(f"Lowest SNR of an activation: **{weakest.iloc[0]['Tensor']}** at "
                    f"{weakest.iloc[0]['SNR (dB)']:.1f} dB.")
-    _shared.figures_table(frame, FORMATS)  # "—" where a tensor has no channel error (not a layer's output)
+    _results.figures_table(frame, FORMATS)  # "—" where a tensor has no channel error (not a layer's output)
     st.caption(f"{scheme} run #{result['run']['id']} ({result['backend']}) against float32 run "
                f"#{result['float32']['id']} on {result['samples']} inputs; tensors are matched by name, so a "
                "tensor the converter renamed is not listed. Higher SNR and cosine are better.")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from optlib.engine import schemes
-from pages import _shared
+from pages import _state
 
 
 BACKEND = "LiteRT Quantizer"
@@ -17,7 +17,7 @@ def lq_schemes_ui(form="keras"):
     """Checkboxes for the LiteRT Quantizer schemes (disabled, saying why, where a model of ``form`` cannot take
     them); return the selected names in registry order."""
     names = lq_names()
-    chosen = [name for name in names if st.session_state.get(_shared.scheme_key(name))]
+    chosen = [name for name in names if st.session_state.get(_state.scheme_key(name))]
     label = f"{BACKEND}: quantize the float32 model by recipe" + (f" ({len(chosen)} selected)" if chosen else "")
     with st.expander(label, icon=":material/tune:", expanded=bool(chosen) or form == "tflite"):
         st.caption("The second backend: one float32 conversion per model, then each recipe quantizes it without "
@@ -25,7 +25,7 @@ def lq_schemes_ui(form="keras"):
                    "4x. Not part of “Everything”: tick them here.")
         columns = st.columns(2)
         for number, name in enumerate(names):
-            scheme, key = schemes.get(name), _shared.scheme_key(name)
+            scheme, key = schemes.get(name), _state.scheme_key(name)
             why_not = schemes.refusal(name, form)
             if why_not and st.session_state.get(key):
                 st.session_state[key] = False
@@ -35,4 +35,4 @@ def lq_schemes_ui(form="keras"):
                                          disabled=bool(why_not), wrap=True,
                                          help=f"{scheme.title}. " + (f"Not for this model: {why_not}." if why_not
                                                                       else scheme.summary))
-    return [name for name in names if st.session_state.get(_shared.scheme_key(name))]
+    return [name for name in names if st.session_state.get(_state.scheme_key(name))]

@@ -1,6 +1,7 @@
 """The Model & data page's helpers: uploads into a private folder, and the cached model and data facts.
 
-Only the Model & data page uses these; what every page shares is in ``_shared.py``.
+Only the Model & data page uses these; what every page shares is in ``_state.py``, ``_selection.py``,
+``_results.py`` and ``_shared.py``.
 """
 
 import glob
@@ -155,12 +156,12 @@ def _facts_outcome(name, args, fingerprints, what):
     touches = isolated.Touches(model=args[0], data=args[2] if len(args) > 2 else "")
 
     def read():
-        from optlib.inputs import data
+        from optlib.inputs import data_refs, tfds_folder
 
-        if touches.data and data.tfds_downloads_allowed():  # a tfds dataset is downloaded first, if it must be
+        if touches.data and tfds_folder.tfds_downloads_allowed():  # a tfds dataset is downloaded first, if it must be
             from optlib.engine import datasets
 
-            datasets.prepare(data.resolve(touches.data))
+            datasets.prepare(data_refs.resolve(touches.data))
         return isolated.call(getattr(facts, name), *args, what=what, touches=touches)
 
     return _shared.outcome(read)

@@ -8,10 +8,10 @@ import streamlit as st
 from optlib.analysis import explain, failures, quality, tables, timing
 from optlib.engine.store import Store
 from optlib.views import charts
-from pages import _compare_settings, _compare_targets, _shared
+from pages import _compare_settings, _compare_targets, _results, _selection, _shared, _state
 from pages._compare_backends import backend_filter_ui, both_backends_ui
 
-_shared.through_router(__file__)
+_state.through_router(__file__)
 
 SIZE_AXES = {"size_mb": "File size", "gzip_mb": "Gzipped size (download)"}
 QUALITY_AXES = {"metric": "The task's metric", "fidelity_snr_db": "Fidelity: SNR (dB)",
@@ -45,7 +45,7 @@ def explanations_ui(view, runs):
 
 def history_ui(run_id):
     """Every run of the same model, data, scheme and settings: reruns that failed or timed out stay visible here."""
-    history = Store(_shared.store_path()).history(run_id)
+    history = Store(_results.store_path()).history(run_id)
     if len(history) < 2:
         return
     with st.expander(f"History: {len(history)} runs of this model, data, scheme and settings",
@@ -60,7 +60,7 @@ def history_ui(run_id):
 
 def run_details_ui(runs):
     """Pick one run; show its figures, its settings and the code that reproduces it."""
-    labels = {int(row["id"]): _shared.run_label(row) for _, row in runs.iterrows()}
+    labels = {int(row["id"]): _results.run_label(row) for _, row in runs.iterrows()}
     _shared.keep_choice("compare_run", list(labels))
     run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="compare_run")
     row = runs[runs["id"].eq(run_id)].iloc[0]
@@ -71,7 +71,7 @@ def run_details_ui(runs):
         return
     note = row.get("accuracy_note")  # a column of the frame: NaN for a run without one, never shown as "nan"
     st.caption(row["title"] + (f" — {note}" if isinstance(note, str) and note else ""))
-    _shared.results_table(runs[runs["id"].eq(run_id)])
+    _results.results_table(runs[runs["id"].eq(run_id)])
     if isinstance(row.get("runtime"), str):
         st.caption(f"Latency {explain.fallback_note(row) or 'timed on ' + row['runtime']}.")
     if row.get("phases_s"):
@@ -86,7 +86,7 @@ def run_details_ui(runs):
                          "and timing also lasts at least 0.3 s (0.1 s of warm-up).")
     code.markdown("**Code that reproduces this result**")
     with code:
-        _shared.code_ui(run_id)
+        _results.code_ui(run_id)
 
 
 # Table 1's comparison (scheme, the metric and its change, size and its ratio, latency and its speed-up) fits a
@@ -112,13 +112,13 @@ def table1_ui(view):
         several = ["Dataset"] if len(datasets) > 1 and "Dataset" not in more else []
         st.markdown(f"**{model}**" + (f" on {datasets[0]}" if len(datasets) == 1 else ""))
         shown = [*several, *(c for c in TABLE1_COMPARISON if c in rows), *more]
-        _shared.figures_table(rows, tables.RUNS_TABLE1_FORMATS, columns=shown, labels=TABLE1_SHORT,
+        _results.figures_table(rows, tables.RUNS_TABLE1_FORMATS, columns=shown, labels=TABLE1_SHORT,
                               key=f"compare_table1_table_{index}")
 
 
 def start_on_the_current_model(runs):
     """The first time Compare is shown, it shows the current model's runs; other models are one click away."""
-    current = _shared.model_name()
+    current = _selection.model_name()
     if "compare_filter_model" not in st.session_state and current in set(runs["model"]):
         st.session_state["compare_filter_model"] = [current]
 
@@ -132,15 +132,15 @@ def other_models_note(runs, chosen_models):
 
 
 st.title("Compare")
-runs = _shared.stored_runs_or_stop("No stored results yet. Run a few schemes first.")
+runs = _results.stored_runs_or_stop("No stored results yet. Run a few schemes first.")
 
 start_on_the_current_model(runs)
-chosen_models, chosen_datasets, chosen_schemes = _shared.filters_ui(runs, "compare")
+chosen_models, chosen_datasets, chosen_schemes = _results.filters_ui(runs, "compare")
 other_models_note(runs, chosen_models)
-chosen = _shared.filter_runs(runs, chosen_models, chosen_datasets, chosen_schemes)
+chosen = _results.filter_runs(runs, chosen_models, chosen_datasets, chosen_schemes)
 view = backend_filter_ui(chosen)
 view = _compare_targets.runs_on_ui(view)  # "runs on: a microcontroller with R kB RAM and F kB flash"
-everything = _shared.filter_runs(runs, chosen_models, chosen_datasets, chosen_schemes, ok_only=False)
+everything = _results.filter_runs(runs, chosen_models, chosen_datasets, chosen_schemes, ok_only=False)
 if view.empty:
     st.info("No finished run matches these filters. Clear a filter, or run schemes on Optimize.",
             icon=":material/info:")
@@ -177,7 +177,7 @@ st.plotly_chart(charts.latency_bars(view), key="compare_latency_bars_chart")
 st.subheader("Accuracy with float32, int8 and int16 activations")
 st.caption("In the style of Table 2 of the guide: the float32 baseline against full-integer int8 and "
            "int16-activation (int16x8) models.")
-_shared.figures_table(tables.runs_table2(view), tables.RUNS_TABLE2_FORMATS)
+_results.figures_table(tables.runs_table2(view), tables.RUNS_TABLE2_FORMATS)
 st.plotly_chart(charts.table2_figure(view), key="compare_table2_chart")
 
 # Before the backend and "runs on" filters: the matrix explains why a run does not fit, and the
@@ -189,5 +189,5 @@ st.subheader("Each run")
 failed = everything[~everything["status"].eq("ok")]
 if not failed.empty:
     with st.expander(f"{len(failed)} run{'s' if len(failed) != 1 else ''} did not finish", icon=":material/error:"):
-        _shared.results_table(failed, ["id", "model", "dataset", "scheme", "status", "error"])
+        _results.results_table(failed, ["id", "model", "dataset", "scheme", "status", "error"])
 run_details_ui(everything)

@@ -12,9 +12,9 @@ from optlib.engine.store import Store, result_row
 from optlib.errors import InputError
 from optlib.units import format_bytes
 from optlib.views import bundle, charts
-from pages import _shared, _uploads
+from pages import _results, _selection, _shared, _state, _uploads
 
-_shared.through_router(__file__)
+_state.through_router(__file__)
 
 CHARTS = {
     "table1": ("Table 1-style figure", lambda df: charts.table1_figure(df)),
@@ -38,7 +38,7 @@ def model_download_ui(view):
     if available.empty:
         st.info("No .tflite file of the shown runs is on disk any more.", icon=":material/info:")
         return None
-    labels = {int(row["id"]): _shared.run_label(row) for _, row in available.iterrows()}
+    labels = {int(row["id"]): _results.run_label(row) for _, row in available.iterrows()}
     _shared.keep_choice("export_run", list(labels))
     run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="export_run")
     row = available[available["id"].eq(run_id)].iloc[0]
@@ -56,7 +56,7 @@ def source_ref(stored):
     the run's name, or an upload still kept (any session's); else None."""
     from optlib.inputs import models
 
-    candidates = [_shared.model_ref()] + ([stored["model"]] if stored["model"] in models.ZOO else [])
+    candidates = [_selection.model_ref()] + ([stored["model"]] if stored["model"] in models.ZOO else [])
     for ref in dict.fromkeys(candidates):
         try:
             if models.resolve(ref).fingerprint == stored["model_fingerprint"]:
@@ -89,7 +89,7 @@ def bundle_bytes(run_id, ref):
 
     Made when the button is pressed, outside the page's run: it reads nothing of the session.
     """
-    stored = Store(_shared.store_path()).get(run_id)
+    stored = Store(_results.store_path()).get(run_id)
     with tempfile.TemporaryDirectory(prefix="optlib-bundle-") as folder:
         model, note = (source_model(ref, stored["model_fingerprint"], folder) if ref else
                        (None, GONE.format(model=stored["model"])))
@@ -99,7 +99,7 @@ def bundle_bytes(run_id, ref):
 def bundle_ui(row):
     """One download with everything about the chosen run."""
     run_id = int(row["id"])
-    ref = source_ref(Store(_shared.store_path()).get(run_id))
+    ref = source_ref(Store(_results.store_path()).get(run_id))
     has_model = ref is not None
     st.download_button("Download the bundle (.zip)", data=lambda: bundle_bytes(run_id, ref),
                        file_name=f"{file_stem(Path(row['model']).stem, row['scheme'], row['id'])}-bundle.zip",
@@ -111,11 +111,11 @@ def bundle_ui(row):
 
 
 st.title("Export")
-runs = _shared.stored_runs_or_stop("Nothing to export yet. Run a few schemes first.")
+runs = _results.stored_runs_or_stop("Nothing to export yet. Run a few schemes first.")
 
-chosen = _shared.filters_ui(runs, "export")
-everything = _shared.filter_runs(runs, *chosen, ok_only=False)
-view = _shared.filter_runs(runs, *chosen)
+chosen = _results.filters_ui(runs, "export")
+everything = _results.filter_runs(runs, *chosen, ok_only=False)
+view = _results.filter_runs(runs, *chosen)
 if everything.empty:
     st.info("No run matches these filters.", icon=":material/info:")
     st.stop()
@@ -150,9 +150,9 @@ st.download_button(f"Download “{CHARTS[chart_key][0]}” as HTML",
 
 if chosen_row is not None:
     st.subheader("Code")
-    st.caption(f"Runnable TensorFlow code that reproduces {_shared.run_label(chosen_row)}.")
+    st.caption(f"Runnable TensorFlow code that reproduces {_results.run_label(chosen_row)}.")
     try:
-        code = _shared.code_for_run(chosen_row["id"])
+        code = _results.code_for_run(chosen_row["id"])
     except ValueError as problem:
         st.info(f"No code for this run: {problem}", icon=":material/info:")
     else:

@@ -4,9 +4,9 @@ import streamlit as st
 
 from optlib.analysis import quality, timing
 from optlib.units import format_bytes
-from pages import _shared
+from pages import _results, _shared, _state
 
-_shared.through_router(__file__)
+_state.through_router(__file__)
 
 st.title("Shrink and speed up TensorFlow Lite models")
 st.markdown(
@@ -26,8 +26,8 @@ with step1.container(border=True):
     st.page_link("pages/model_data.py", label="Model & data", icon=":material/dataset:")
 with step2.container(border=True):
     st.markdown("**2 · Run optimization schemes**")
-    earlier = timing.estimate(_shared.typical_seconds(_shared.DEFAULT_MODEL), _shared.DEFAULT_SCHEMES,
-                              _shared.DEFAULT_MODEL)
+    earlier = timing.estimate(_results.typical_seconds(_state.DEFAULT_MODEL), _state.DEFAULT_SCHEMES,
+                              _state.DEFAULT_MODEL)
     # The stored times cover building and measuring each scheme, not starting TensorFlow or loading the model.
     left_out = "" if earlier == timing.NOTHING_TO_GO_BY else " Add the time to start TensorFlow and load the model."
     st.caption(f"Five post-training schemes are selected by default: one click on Run ({earlier}).{left_out} "
@@ -40,7 +40,7 @@ with step3.container(border=True):
     st.page_link("pages/compare.py", label="Compare", icon=":material/monitoring:")
 
 st.subheader("Latest results")
-runs = _shared.stored_runs()
+runs = _results.stored_runs()
 finished = runs[runs["status"].eq("ok")] if len(runs) else runs
 if finished.empty:
     st.info("No results yet. Open **Optimize** and click **Run**: the defaults run five post-training "
@@ -94,6 +94,6 @@ else:
 
 quality_columns = ["accuracy", "accuracy_delta"] if quality.only_top1(group) else ["metric_name", "metric_value",
                                                                                  "metric_delta"]
-_shared.results_table(group.sort_values("id"), ["scheme", *quality_columns, "size_mb", "gzip_mb", "size_ratio",
+_results.results_table(group.sort_values("id"), ["scheme", *quality_columns, "size_mb", "gzip_mb", "size_ratio",
                                                 "latency_ms", "speedup"])
 st.page_link("pages/compare.py", label="Compare all results in charts", icon=":material/arrow_forward:")

@@ -13,14 +13,12 @@ from optlib.engine.store import Store, result_row
 from optlib.errors import InputError
 from optlib.units import format_bytes
 from optlib.views import insight_charts as charts
-from pages import _shared, _workspace
+from pages import _results, _selection, _shared, _state, _workspace
 from pages._insight_validation import validation_ui
 from pages._jobs import LayerJob, SearchJob, SweepJob
 
-_shared.through_router(__file__)
+_state.through_router(__file__)
 
-DEFAULTS = {"insight_worst_n": 1, "insight_debug_metric": "rmse/scale", "insight_debug_order": "worst",
-            "insight_max_loss": 1.0, "insight_objective": "size", "insight_trials": 4, "insight_budget": 0}
 OBJECTIVES = {"size": "Smallest file", "latency": "Fastest", "mix": "Half size, half latency"}
 ORDERS = {"worst": "Largest first", "graph": "Layer sequence"}
 AXES = {"size": "Size", "latency": "Latency"}
@@ -45,7 +43,7 @@ def about_current(job):
         return False
     refs = (job.model_ref, job.data_ref) if hasattr(job, "model_ref") else \
         (str(job.arguments["model_ref"]), str(job.arguments["data_ref"]))
-    return refs == (str(_shared.model_ref()), str(_shared.data_ref()))
+    return refs == (str(_selection.model_ref()), str(_selection.data_ref()))
 
 
 @st.fragment(run_every=1.0)
@@ -72,7 +70,7 @@ def search_progress_ui(job):
     for number, (name, stage, row) in enumerate(finished):
         what = "baseline" if number == 0 else f"candidate {number}"
         line = quality.text(row) if row and quality.text(row) else ((row or {}).get("error") or "")
-        st.markdown(_shared.status_line(name, stage, f"{what}; {line}" if line else what))
+        st.markdown(_results.status_line(name, stage, f"{what}; {line}" if line else what))
 
 
 def explanations_ui(df, pool=None):
@@ -120,7 +118,7 @@ def layers_ui(result):
     """The outcome of a layer comparison: the ranking, int8 against int16x8, and the debugger's metrics."""
     runs = result["runs"]
     used = ", ".join(f"{name} #{runs[name]['id']}" for name in LAYER_SCHEMES if runs[name].get("id") is not None)
-    st.caption(f"Compared on {result['samples']} inputs of **{_shared.data_label()}**; runs used: {used}.")
+    st.caption(f"Compared on {result['samples']} inputs of **{_selection.data_label()}**; runs used: {used}.")
     if result["int16_problem"]:
         st.warning(f"Only int8 is compared with float32 here. {result['int16_problem']}", icon=":material/warning:")
     # Side by side where both fit at SIDE_BY_SIDE px, one above the other below that (a 1024 px window): two
@@ -242,7 +240,7 @@ def before_after_ui(stored, row):
         return
     df = report.frame([stored[name] for name in ("float32", "int8") if name in stored] + [row])
     st.plotly_chart(charts.before_after(df), key="insight_before_after_chart")
-    _shared.results_table(df, COMPARED)
+    _results.results_table(df, COMPARED)
     selective = (row.get("recipe") or {}).get("selective") or {}
     kept = [charts.short_name(name) for name in selective.get("kept_float", [])]
     extra = [charts.short_name(name) for name in selective.get("denylisted_nodes", [])]
@@ -254,7 +252,7 @@ def before_after_ui(stored, row):
                    + ". It is stored like any other run: Compare and Export show it too.")
     explanations_ui(df)
     with st.expander("Code for int8_selective", icon=":material/code:"):
-        _shared.code_ui(row["id"])
+        _results.code_ui(row["id"])
     st.page_link("pages/compare.py", label="Compare it with every other run", icon=":material/monitoring:")
 
 
@@ -319,27 +317,24 @@ def search_result_ui(job):
         **{column: st.column_config.NumberColumn(column, format="%.4g")  # the task's metric when it is not top-1
            for column in trail.columns if "is better)" in column}})
     if best and best.get("id") is not None:
-        store = Store(_shared.store_path())
+        store = Store(_results.store_path())
         rows = [result_row(r) for r in (store.get(base["id"]), store.get(best["id"])) if r]
         explanations_ui(report.frame(rows))
         with st.expander(f"Code for {charts.candidate_label(best)}", icon=":material/code:"):
-            _shared.code_ui(best["id"])
+            _results.code_ui(best["id"])
 
 
 # --- The page ----------------------------------------------------------------------------------
 
-# This page's values are set again in every run, as _shared.init_state does for the other pages: set
-# only once, the browser could keep showing a widget's minimum after the page was opened from the navigation.
-for key, value in DEFAULTS.items():
-    st.session_state[key] = st.session_state.get(key, value)
+_state.init_state("insight")  # this page's values, set again in every run
 
 st.title("Layer insight & search")
-st.markdown(f"Model **{_shared.model_label()}** with dataset **{_shared.data_label()}**. When int8 loses too much "
-            "accuracy: see which layers cause it, keep just those in float with one click, or let the search find "
-            "the smallest or fastest model within the accuracy loss you accept.")
+st.markdown(f"Model **{_selection.model_label()}** with dataset **{_selection.data_label()}**. When int8 loses "
+            "too much accuracy: see which layers cause it, keep just those in float with one click, or let the search "
+            "find the smallest or fastest model within the accuracy loss you accept.")
 st.page_link("pages/model_data.py", label="Change model or data", icon=":material/swap_horiz:")
 try:
-    stored = newest_runs(_shared.model_ref(), _shared.data_ref(), STORED, _shared.store_path())
+    stored = newest_runs(_selection.model_ref(), _selection.data_ref(), STORED, _results.store_path())
 except InputError as problem:
     st.error(f"{problem} Choose another model or dataset on the Model & data page.", icon=":material/error:")
     st.stop()
@@ -349,14 +344,14 @@ st.caption("Runs float32, int8 and int16x8 (served from the store when there), f
            "with every layer's output kept, and compares each layer with float32. The ranking metric is the "
            "**channel error**: for each output channel, the RMSE against float32 divided by the channel's RMS, "
            "median over channels — a few huge activations cannot hide the damage to all the others.")
-waiting = _shared.run_blocked_reason()  # a refused model or data, or other work running (they share two cores)
+waiting = _selection.run_blocked_reason()  # a refused model or data, or other work running (they share two cores)
 busy = bool(waiting)
 layer_job = st.session_state.get("insight_layer_job")
 layer_running = layer_job is not None and layer_job.running
 if st.button("Compare layers", type="primary", icon=":material/troubleshoot:", key="insight_layers_button",
              disabled=bool(busy), help=waiting):
-    st.session_state["insight_layer_job"] = LayerJob(_shared.model_ref(), _shared.data_ref(), _shared.store_path(),
-                                                     _shared.trusted()).start()
+    st.session_state["insight_layer_job"] = LayerJob(_selection.model_ref(), _selection.data_ref(),
+                                                     _results.store_path(), _selection.trusted()).start()
     st.rerun()
 compared = None
 if layer_running:
@@ -393,9 +388,9 @@ else:
     if st.button(label, type="primary", icon=":material/play_arrow:", key="insight_keep_button",
                  disabled=bool(busy) or not keep, help=waiting or ("Choose at least one layer." if not keep else None)):
         st.session_state["insight_selective_job"] = SweepJob(
-            model_ref=_shared.model_ref(), data_ref=_shared.data_ref(), selection="int8_selective",
-            overrides={"keep_float": ",".join(keep)}, store=_shared.store_path(), recompute=False,
-            trusted=_shared.trusted(), budget_s=None, workspace=_workspace.token()).start()
+            model_ref=_selection.model_ref(), data_ref=_selection.data_ref(), selection="int8_selective",
+            overrides={"keep_float": ",".join(keep)}, store=_results.store_path(), recompute=False,
+            trusted=_selection.trusted(), budget_s=None, workspace=_workspace.token()).start()
         st.rerun()
 if selective_running:
     live_ui(selective_job, sweep_progress_ui)
@@ -414,9 +409,9 @@ search_job = st.session_state.get("insight_search_job")
 search_running = search_job is not None and search_job.running
 if st.button(f"Search {trials} candidate{'s' if trials != 1 else ''}", type="primary", icon=":material/search:",
              key="insight_search_button", disabled=bool(busy), help=waiting):
-    st.session_state["insight_search_job"] = SearchJob(_shared.model_ref(), _shared.data_ref(), max_loss, objective,
-                                                       trials, budget or None, _shared.store_path(),
-                                                       _shared.trusted()).start()
+    st.session_state["insight_search_job"] = SearchJob(_selection.model_ref(), _selection.data_ref(), max_loss,
+                                                       objective, trials, budget or None, _results.store_path(),
+                                                       _selection.trusted()).start()
     st.session_state.pop("insight_search_axis", None)  # the chart follows the new objective
     st.rerun()
 if search_running:

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from optlib.inputs import data, graph_models, models, tasks
+from optlib.inputs import data_refs, graph_models, models, tasks
 from optlib.errors import InputError
-from pages import _shared, _uploads, _workspace
+from pages import _selection, _shared, _state, _uploads, _workspace
 
-_shared.through_router(__file__)
+_state.through_router(__file__)
 
 MODEL_SOURCES = {"zoo": "Built-in zoo", "upload": "Upload a model file"}
 DATA_SOURCES = {"digits": "Built-in digits", "diabetes": "Built-in diabetes (regression)", "npz": "Upload an .npz", "zip": "Upload a zip of class folders",
@@ -46,8 +46,8 @@ def model_ui():
     if uploaded is None:
         current = st.session_state["app_model_ref"]
         if current not in models.ZOO:
-            st.caption(f"Current model: **{_shared.model_label()}** (uploaded earlier).")
-            return current, _shared.model_label()
+            st.caption(f"Current model: **{_selection.model_label()}** (uploaded earlier).")
+            return current, _selection.model_label()
         return None
     path = _uploads.save_upload(uploaded, _uploads.MODEL_UPLOAD_TYPES, "model")
     try:
@@ -90,8 +90,8 @@ def data_ui():
     if uploaded is None:
         current = st.session_state["app_data_ref"]
         if current != "digits" and not current.startswith("tfds:"):
-            st.caption(f"Current dataset: **{_shared.data_label()}** (uploaded earlier).")
-            return current, _shared.data_label()
+            st.caption(f"Current dataset: **{_selection.data_label()}** (uploaded earlier).")
+            return current, _selection.data_label()
         return None
     path = _uploads.save_upload(uploaded, _uploads.DATA_UPLOAD_TYPES[source], "data")
     return str(path), path.name
@@ -114,8 +114,8 @@ def choose_demo(name):
     data_ref = models.DEMO_DATA[name]
     st.session_state.update({"data_model_source": "zoo", "data_zoo_model": name, "data_data_source": data_ref,
                              "app_task": "auto", "data_task": "auto"})
-    _shared.select_model(name)
-    _shared.select_data(data_ref)
+    _selection.select_model(name)
+    _selection.select_data(data_ref)
 
 
 def task_ui(facts):
@@ -152,7 +152,7 @@ def fact(row, label, value, **more):
 
 
 def model_facts_ui(facts):
-    st.markdown(f"**Model** `{_shared.model_label()}`" + (f" — *{facts['note']}*" if facts["note"] else ""))
+    st.markdown(f"**Model** `{_selection.model_label()}`" + (f" — *{facts['note']}*" if facts["note"] else ""))
     row = facts_row()
     fact(row, "Input shape", " × ".join(map(str, facts["input_shape"])))
     fact(row, "Parameters", f"{facts['parameters']:,}")
@@ -172,7 +172,7 @@ def model_facts_ui(facts):
 
 
 def data_facts_ui(facts):
-    st.markdown(f"**Dataset** `{_shared.data_label()}`")
+    st.markdown(f"**Dataset** `{_selection.data_label()}`")
     row = facts_row()
     fact(row, "Sample shape", " × ".join(map(str, facts["sample_shape"])))
     if facts["classes"]:
@@ -206,7 +206,7 @@ def data_facts_ui(facts):
 
 def stop_on_the_model(problem):
     """Say that the model cannot be used, and why; nothing below it runs."""
-    _shared.refuse("model", _shared.model_ref(), str(problem))
+    _selection.refuse("model", _selection.model_ref(), str(problem))
     st.error(f"Model: {_shared.literal(problem)} Choose or upload another model above; nothing can run on this one.",
              icon=":material/error:")
     st.stop()
@@ -236,43 +236,44 @@ st.session_state["app_trusted"] = bool(st.session_state["data_model_source"] == 
                                        and models.trusted_loading_allowed()
                                        and st.session_state["data_trusted"])
 if model_choice:
-    _shared.select_model(*model_choice)
+    _selection.select_model(*model_choice)
 if data_choice:
-    _shared.select_data(*data_choice)
+    _selection.select_data(*data_choice)
 
 st.divider()
 st.subheader("Summary")
 try:
-    model_source = models.resolve(_shared.model_ref())
+    model_source = models.resolve(_selection.model_ref())
 except InputError as problem:
-    _shared.refuse("model", _shared.model_ref(), str(problem))
+    _selection.refuse("model", _selection.model_ref(), str(problem))
     st.error(f"Model: {_shared.literal(problem)} Choose another model above.", icon=":material/error:")
     st.stop()
 try:
-    data_source, data_problem = data.resolve(_shared.data_ref()), None
+    data_source, data_problem = data_refs.resolve(_selection.data_ref()), None
 except InputError as problem:
     data_source, data_problem = None, str(problem)
-asked_task = _shared.task()
+asked_task = _selection.task()
 try:
     with st.spinner("Loading the model and the dataset (in a process of their own, which starts TensorFlow)…"):
         if data_source is None:
-            both = {"model": _uploads.model_summary(_shared.model_ref(), model_source.fingerprint, _shared.trusted())}
+            both = {"model": _uploads.model_summary(_selection.model_ref(), model_source.fingerprint,
+                                                    _selection.trusted())}
         else:  # both with one start of TensorFlow
-            both = _uploads.summaries(_shared.model_ref(), model_source.fingerprint, _shared.trusted(),
-                                      _shared.data_ref(), data_source.fingerprint, task=asked_task)
+            both = _uploads.summaries(_selection.model_ref(), model_source.fingerprint, _selection.trusted(),
+                                      _selection.data_ref(), data_source.fingerprint, task=asked_task)
     model_facts = both["model"]
 except InputError as problem:
     stop_on_the_model(problem)
-_shared.accept("model")
+_selection.accept("model")
 model_facts_ui(model_facts)
 task_ui(model_facts)
-if data_source is not None and _shared.task() != asked_task:
+if data_source is not None and _selection.task() != asked_task:
     # The task was just set for this model's outputs: read the data for it, with the call the next rerun
     # makes (so that one finds it cached).
     try:
         with st.spinner("Reading the model and the dataset for this task…"):
-            both = _uploads.summaries(_shared.model_ref(), model_source.fingerprint, _shared.trusted(),
-                                      _shared.data_ref(), data_source.fingerprint, task=_shared.task())
+            both = _uploads.summaries(_selection.model_ref(), model_source.fingerprint, _selection.trusted(),
+                                      _selection.data_ref(), data_source.fingerprint, task=_selection.task())
     except InputError as problem:  # the model's side (out of memory, a crash): not the data's fault
         stop_on_the_model(problem)
 
@@ -284,11 +285,11 @@ try:
     else:
         data_facts = both["data"]
 except InputError as problem:
-    _shared.refuse("data", _shared.data_ref(), str(problem))
+    _selection.refuse("data", _selection.data_ref(), str(problem))
     st.error(f"Dataset: {problem} Choose other data above, or a model that fits it; nothing can run on this "
              "pair.", icon=":material/error:")
     st.stop()
-_shared.accept("data")
+_selection.accept("data")
 data_facts_ui(data_facts)
 
 st.success("Model and data fit together. Next: choose schemes and run them.", icon=":material/check:")

@@ -8,22 +8,22 @@ from optlib.engine.store import Store
 from optlib.errors import InputError
 from optlib.inputs import graph_models
 from optlib.units import format_bytes
-from pages import _shared, _sweep_options
+from pages import _results, _selection, _shared, _state, _sweep_options
 from pages._optimize_backends import lq_schemes_ui
 
-_shared.through_router(__file__)
+_state.through_router(__file__)
 
 def select_family(family):
     """Button callback: select exactly the schemes of one family (or all with None) that this model can take."""
-    form = _shared.model_form()
+    form = _selection.model_form()
     for scheme in schemes.list_schemes():
-        st.session_state[_shared.scheme_key(scheme.name)] = (family is None or scheme.family == family) \
+        st.session_state[_state.scheme_key(scheme.name)] = (family is None or scheme.family == family) \
             and not schemes.refusal(scheme.name, form)
 
 
 def scheme_box(scheme, form, where=st):
     """One scheme's checkbox: disabled, with the reason, when this model cannot take it (never selected then)."""
-    key = _shared.scheme_key(scheme.name)
+    key = _state.scheme_key(scheme.name)
     why_not = schemes.refusal(scheme.name, form)
     if why_not and st.session_state.get(key):
         st.session_state[key] = False
@@ -34,7 +34,7 @@ def scheme_box(scheme, form, where=st):
 
 def schemes_ui():
     """Draw the scheme checkboxes grouped by family; return the selected names in registry order."""
-    form = _shared.model_form()
+    form = _selection.model_form()
     buttons = st.columns(4)
     buttons[0].button("Post-training only", key="optimize_ptq_button", on_click=select_family,
                       args=("post-training",), width="stretch")
@@ -52,12 +52,12 @@ def schemes_ui():
                 why_not = scheme_box(scheme, form)
                 st.caption(f"Not for {graph_models.FORMS.get(form, 'this model')} (the ? says why)." if why_not
                            else f"Needs {schemes.NEEDS[scheme.needs]}.")
-    return [name for name in schemes.names() if st.session_state[_shared.scheme_key(name)]] + lq_schemes_ui(form)
+    return [name for name in schemes.names() if st.session_state[_state.scheme_key(name)]] + lq_schemes_ui(form)
 
 
 def param_widget(param, used_by):
     """One widget for one setting; its value lives in session state under the setting's key."""
-    key = _shared.param_key(param.name)
+    key = _state.param_key(param.name)
     label = param.title
     help_text = f"{param.help}. Used by: {', '.join(used_by)}. Default: {param.default}."
     low, high = param.min, param.max
@@ -98,7 +98,7 @@ def settings_ui(selected):
                    "run; the same model, data, scheme and settings are served from the store.")
     overrides = {}
     for name, param in params.items():
-        value = st.session_state[_shared.param_key(name)]
+        value = st.session_state[_state.param_key(name)]
         if value != param.default:
             overrides[name] = value
     return overrides
@@ -130,14 +130,14 @@ def progress_ui(job):
     with st.container(border=True):
         for name in job.selected:
             stage, text, row = states.get(name, ("waiting", "", None))
-            st.markdown(_shared.status_line(name, stage, row_line(row) if row else text))
+            st.markdown(_results.status_line(name, stage, row_line(row) if row else text))
     rows = [row for _, _, row in states.values() if row]
     _shared.raw_messages_ui({f"{row['scheme']} ({'latency' if row.get('status') == 'ok' else row.get('status')})":
                              (row.get("error") if row.get("status") != "ok"
                               else (row.get("latency_ms") or {}).get("fallback_reason")) for row in rows})
     if job.running and rows:
         st.markdown("**Results so far**")
-        _shared.results_text_table(report.frame(rows))
+        _results.results_text_table(report.frame(rows))
 
 
 @st.fragment(run_every=1.0)
@@ -178,13 +178,13 @@ def last_run_ui(job):
     progress_ui(job)  # below the summary: each scheme's line, a failed one's reason in words
     if result.get("model_note"):
         st.caption(f"Note: {result['model_note']}.")
-    _shared.results_table(report.frame(rows))
+    _results.results_table(report.frame(rows))
     st.page_link("pages/compare.py", label="Compare these results in charts", icon=":material/monitoring:")
     st.markdown("**Reproduce a result** — short TensorFlow code that makes the same model:")
     for row in rows:
         if row["status"] == "ok":
             with st.expander(f"Code for {row['scheme']}", icon=":material/code:"):
-                _shared.code_ui(row["id"])
+                _results.code_ui(row["id"])
 
 
 def run_ui(selected, overrides, grid_problem, where, recompute, budget):
@@ -193,16 +193,17 @@ def run_ui(selected, overrides, grid_problem, where, recompute, budget):
         st.info("Select at least one scheme to run.", icon=":material/info:")
         return
     try:
-        inputs, jobs = sweep.plan(_shared.model_ref(), _shared.data_ref(), ",".join(selected), overrides,
-                                  trusted=_shared.trusted(), task=_shared.task())
+        inputs, jobs = sweep.plan(_selection.model_ref(), _selection.data_ref(), ",".join(selected), overrides,
+                                  trusted=_selection.trusted(), task=_selection.task())
     except InputError as problem:  # a refused model (the allowlist) or data: Run stays disabled, saying why
-        blocked = _shared.run_blocked_reason() or f"{problem} Choose another model or dataset on the Model & data page."
+        blocked = (_selection.run_blocked_reason()
+                   or f"{problem} Choose another model or dataset on the Model & data page.")
         st.error(_shared.literal(blocked), icon=":material/block:")
         st.button(f"Run {len(selected)} scheme{'s' if len(selected) != 1 else ''}", type="primary",
                   icon=":material/play_arrow:", key="optimize_run_button", disabled=True, help=blocked)
         return
 
-    store = Store(_shared.store_path())
+    store = Store(_results.store_path())
     to_run = [job.scheme for job in jobs if recompute or not store.lookup(job.key)]
     stored = len(jobs) - len(to_run)
     training = [name for name in to_run if schemes.get(name).needs == "training"]
@@ -210,19 +211,19 @@ def run_ui(selected, overrides, grid_problem, where, recompute, budget):
     if stored:
         notes.append(f"{stored} of them already in the store (served at once)")
     if training:
-        earlier = timing.estimate(_shared.typical_seconds(inputs.model.name), training, inputs.model.name)
+        earlier = timing.estimate(_results.typical_seconds(inputs.model.name), training, inputs.model.name)
         notes.append(f"{len(training)} of them fine-tune{'s' if len(training) == 1 else ''} the model first ({earlier})")
     st.caption("; ".join(notes) + ". The sweep runs in the background: look at other pages meanwhile; "
                "every finished scheme is kept in the store.")
 
     job = st.session_state["optimize_job"]
-    blocked = _shared.run_blocked_reason() or grid_problem
-    if _shared.selection_problem():
+    blocked = _selection.run_blocked_reason() or grid_problem
+    if _selection.selection_problem():
         st.error(blocked, icon=":material/block:")
     jobs_note = f" ({len(jobs)} runs)" if len(jobs) != len(selected) else ""
     if st.button(f"Run {len(selected)} scheme{'s' if len(selected) != 1 else ''}{jobs_note}", type="primary",
                  icon=":material/play_arrow:", key="optimize_run_button", disabled=bool(blocked), help=blocked):
-        _shared.start_sweep(selected, overrides, recompute=recompute, budget_s=budget or None, where=where,
+        _selection.start_sweep(selected, overrides, recompute=recompute, budget_s=budget or None, where=where,
                             labels=_sweep_options.labels(jobs))
         st.rerun()  # draw the page again with the Run button disabled and the progress below
 
@@ -235,7 +236,7 @@ def run_ui(selected, overrides, grid_problem, where, recompute, budget):
 
 
 st.title("Optimize")
-st.markdown(f"Model **{_shared.model_label()}** with dataset **{_shared.data_label()}**.")
+st.markdown(f"Model **{_selection.model_label()}** with dataset **{_selection.data_label()}**.")
 st.page_link("pages/model_data.py", label="Change model or data", icon=":material/swap_horiz:")
 # At the top, with the count: Run and the progress are on screen without scrolling past the schemes (a 1024×768
 # projector shows little more than this). Drawn last, once the choices below are known.

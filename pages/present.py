@@ -6,9 +6,9 @@ from optlib.analysis import explain, quality, report
 from optlib.analysis.verdict import verdict
 from optlib.units import format_bytes
 from optlib.views import charts
-from pages import _shared
+from pages import _results, _selection, _shared, _state
 
-_shared.through_router(__file__)
+_state.through_router(__file__)
 
 # Large type for a room: read from the back row of a class at 1024 px as well as 1920 px.
 LARGE_TYPE = """<style>
@@ -24,7 +24,7 @@ CHART_FONT = 18
 def choose_model_ui(runs):
     """The model and dataset of the story: the current ones if they have runs, else the first stored."""
     pairs = list(dict.fromkeys(zip(runs["model"], runs["dataset"])))
-    current = [pair for pair in pairs if pair[0] == _shared.model_name()]
+    current = [pair for pair in pairs if pair[0] == _selection.model_name()]
     _shared.keep_choice("present_pair", pairs)
     if "present_pair" not in st.session_state:
         st.session_state["present_pair"] = (current or pairs)[0]
@@ -85,7 +85,7 @@ def verdict_ui(view):
 
 st.html(LARGE_TYPE)
 st.title("Present")
-runs = _shared.stored_runs_or_stop("Nothing to present yet: run a few schemes on Optimize first.")
+runs = _results.stored_runs_or_stop("Nothing to present yet: run a few schemes on Optimize first.")
 ok = runs[runs["status"].eq("ok")]
 if ok.empty:
     st.info("No finished run to present yet.", icon=":material/info:")

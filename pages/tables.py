@@ -12,12 +12,12 @@ from optlib.errors import InputError
 from optlib.inputs import models
 from optlib.units import format_bytes
 from optlib.views import table_charts
-from pages import _shared, _workspace
+from pages import _results, _selection, _shared, _state, _workspace
 from pages._jobs import SweepJob, Table1Job
+from pages._state import TABLE1_DATA
 
-_shared.through_router(__file__)
+_state.through_router(__file__)
 
-TABLE1_DATA = "digits"  # built in: calibration and fine-tuning data when no other dataset is chosen
 TEXT_COLUMNS = {  # how the comparison columns show (all cells are text: published ones exactly as printed)
     "Model": st.column_config.TextColumn("Model", pinned=True),
     "Source": st.column_config.TextColumn("Source", width=270),
@@ -33,20 +33,8 @@ TEXT_COLUMNS = {  # how the comparison columns show (all cells are text: publish
 }
 
 
-def init_page_state():
-    """This page's session state; the reproduction choices come back as they were after a page switch.
-
-    Streamlit forgets the values of widgets that another page's run did not
-    draw, so the choices are also kept under ``tables_kept`` (not a widget).
-    """
-    st.session_state.setdefault("tables_kept", {"tables_models": list(tables.TABLE1_MODELS), "tables_qat": False,
-                                                "tables_data": TABLE1_DATA})
-    for key, value in {**st.session_state["tables_kept"], "tables_job": None, "tables_t2_job": None}.items():
-        st.session_state.setdefault(key, value)
-
-
 def keep_choices():
-    """Remember the reproduction choices drawn in this run (see init_page_state)."""
+    """Remember the reproduction choices drawn in this run (see _state.init_state)."""
     st.session_state["tables_kept"] = {key: st.session_state[key] for key in st.session_state["tables_kept"]}
 
 
@@ -80,15 +68,15 @@ def reproduce_choices_ui():
     include_qat = st.checkbox("Include quantization-aware training (QAT)", key="tables_qat",
                               help="Fine-tunes each model for one epoch on 256 samples before converting; the "
                                    "estimate below counts it when this machine has fine-tuned that model before.")
-    if _shared.data_ref() == TABLE1_DATA:
+    if _selection.data_ref() == TABLE1_DATA:
         st.caption("Data: the built-in digits calibrate int8 and fine-tune QAT. Accuracy comparable with the "
                    "guide needs ImageNet weights and ImageNet images: choose a folder of them on Model & data, "
                    "and it is offered here.")
         return chosen, include_qat, TABLE1_DATA
-    options = [TABLE1_DATA, _shared.data_ref()]
+    options = [TABLE1_DATA, _selection.data_ref()]
     _shared.keep_choice("tables_data", options)
     labels = {TABLE1_DATA: "Built-in digits (size and latency only)",
-              _shared.data_ref(): f"Current dataset: {_shared.data_label()}"}
+              _selection.data_ref(): f"Current dataset: {_selection.data_label()}"}
     data_ref = st.radio("Data for calibration, fine-tuning and accuracy", options, format_func=labels.get,
                         key="tables_data", horizontal=True,
                         help="Accuracy comparable with the guide needs ImageNet weights and ImageNet "
@@ -111,7 +99,7 @@ def reproduce_ui():
         except InputError as problem:
             st.error(f"{problem} Choose another dataset on the Model & data page.", icon=":material/error:")
             return
-        store = Store(_shared.store_path())
+        store = Store(_results.store_path())
         todo = [(model, scheme) for model, scheme, key in jobs if not store.lookup(key)]
         seconds, unknown = tables.expected_seconds(todo, store)
         notes = [f"{len(jobs)} conversions ({len(chosen)} architecture{'s' if len(chosen) != 1 else ''} × "
@@ -130,7 +118,7 @@ def reproduce_ui():
             st.caption(f":material/info: No ImageNet weights in the Keras cache (`{models.keras_cache_dir()}`) for "
                        f"{', '.join(untrained)}: they run untrained, so their rows give **size and latency only** "
                        "(the Note column says why the accuracy cells are empty).")
-        running = _shared.busy()
+        running = _selection.busy()
         st.button(f"Reproduce Table 1 for {len(chosen)} architecture{'s' if len(chosen) != 1 else ''}",
                   type="primary", icon=":material/play_arrow:", key="tables_run_button", disabled=bool(running),
                   on_click=start_table1, args=(chosen, include_qat, data_ref),
@@ -140,7 +128,7 @@ def reproduce_ui():
 
 def start_table1(chosen, include_qat, data_ref):
     """Button callback: start a reproduction in the background."""
-    st.session_state["tables_job"] = Table1Job(chosen, include_qat, data=data_ref, store=_shared.store_path()).start()
+    st.session_state["tables_job"] = Table1Job(chosen, include_qat, data=data_ref, store=_results.store_path()).start()
 
 
 def table1_progress_ui(job):
@@ -153,7 +141,7 @@ def table1_progress_ui(job):
             lines = []
             for scheme in job.schemes:
                 stage, text, row = states.get((model, scheme), ("waiting", "", None))
-                lines.append(_shared.status_line(scheme, stage, row_summary(row) if row else text))
+                lines.append(_results.status_line(scheme, stage, row_summary(row) if row else text))
             st.markdown(f"**{models.ZOO[model].title}** (`{model}`)  \n" + "  \n".join(lines))
 
 
@@ -242,8 +230,8 @@ def table1_section(runs):
 def start_table2(missing):
     """Button callback: run the missing Table 2 schemes on the current model and data in the background."""
     st.session_state["tables_t2_job"] = SweepJob(
-        model_ref=_shared.model_ref(), data_ref=_shared.data_ref(), selection=",".join(missing), overrides={},
-        store=_shared.store_path(), recompute=False, trusted=_shared.trusted(), task=_shared.task(),
+        model_ref=_selection.model_ref(), data_ref=_selection.data_ref(), selection=",".join(missing), overrides={},
+        store=_results.store_path(), recompute=False, trusted=_selection.trusted(), task=_selection.task(),
         workspace=_workspace.token()).start()
 
 
@@ -253,7 +241,7 @@ def table2_progress_ui(job):
     for name in job.selected:
         stage, text, row = states.get(name, ("waiting", "", None))
         said = failures.sentence(row["error"]) if row and row.get("error") else "done"
-        st.markdown(_shared.status_line(name, stage, said if row else text))
+        st.markdown(_results.status_line(name, stage, said if row else text))
 
 
 @st.fragment(run_every=1.0)
@@ -288,7 +276,7 @@ def table2_run_ui(runs, model_name, data_name, trained):
         return
     tried = set(runs[runs["model"].eq(model_name) & runs["dataset"].eq(data_name)]["scheme"])
     retry = [scheme for scheme in missing if scheme in tried]
-    blocked = _shared.run_blocked_reason()
+    blocked = _selection.run_blocked_reason()
     st.button(f"Run {', '.join(missing)} on {model_name}", type="primary", icon=":material/play_arrow:",
               key="tables_t2_run_button", on_click=start_table2, args=(missing,), disabled=bool(blocked),
               help=blocked or "Runs in the background with default settings; the results land in the store.")
@@ -299,13 +287,13 @@ def table2_run_ui(runs, model_name, data_name, trained):
 
 def table2_section(runs):
     st.subheader("Table 2 · Benefits of model quantization with int16 activations")
-    st.markdown(f"For the current model **{_shared.model_label()}** with dataset **{_shared.data_label()}**: "
+    st.markdown(f"For the current model **{_selection.model_label()}** with dataset **{_selection.data_label()}**: "
                 "accuracy with float32 activations (`float32`), int8 activations (`int8`) and int16 activations "
                 "with int8 weights (`int16x8`), below the published rows.")
     st.page_link("pages/model_data.py", label="Change model or data", icon=":material/swap_horiz:")
     try:
-        inputs, _ = sweep.plan(_shared.model_ref(), _shared.data_ref(), ",".join(tables.TABLE2_SCHEMES),
-                              trusted=_shared.trusted())
+        inputs, _ = sweep.plan(_selection.model_ref(), _selection.data_ref(), ",".join(tables.TABLE2_SCHEMES),
+                              trusted=_selection.trusted())
         model_src, data_src = inputs.model, inputs.data
     except InputError as problem:
         st.error(f"{problem} Choose another model or dataset on the Model & data page.", icon=":material/error:")
@@ -323,8 +311,8 @@ st.markdown("The two comparison tables of the TensorFlow Lite model-optimization
             "figures as labelled reference rows** and, next to them, the same comparison **measured on this "
             "machine**. Absolute latencies differ between a Pixel 2 and this computer; the ratios — size "
             "reduction, speed-up, accuracy change — are what compare across machines.")
-init_page_state()
-stored = _shared.stored_runs()
+_state.init_state("tables")
+stored = _results.stored_runs()
 table1_section(stored)
 st.divider()
 table2_section(stored)

@@ -7,12 +7,12 @@ import streamlit as st
 from optlib.analysis import explain, quality, report, where
 from optlib.engine import schemes
 from optlib.guide import counterparts, wizard
-from optlib.inputs import data, models
+from optlib.inputs import data_refs, models
 from optlib.errors import InputError
 from optlib.units import format_bytes
-from pages import _shared
+from pages import _results, _selection, _state
 
-_shared.through_router(__file__)
+_state.through_router(__file__)
 
 # The questions without a default are asked on every visit (warnings use them even off the
 # path); the refinements with a default only when the path of the answers reaches them.
@@ -55,16 +55,16 @@ def answers_ui():
 def sources(model_ref, data_ref):
     """The model file and dataset of this selection, with their fingerprints (a big file takes a moment;
     a zoo model's changes when its ImageNet weights arrive, hence the minute's time to live)."""
-    return models.resolve(model_ref), data.resolve(data_ref)
+    return models.resolve(model_ref), data_refs.resolve(data_ref)
 
 
 def measured_runs():
     """The newest finished run per scheme of the current model file and dataset, as {scheme: row}."""
     try:
-        model_src, data_src = sources(_shared.model_ref(), _shared.data_ref())
+        model_src, data_src = sources(_selection.model_ref(), _selection.data_ref())
     except InputError:
         return {}  # the selection cannot be used; the Model & data page says why
-    runs = _shared.filter_runs(report.of_files(_shared.stored_runs(), model_src, data_src))
+    runs = _results.filter_runs(report.of_files(_results.stored_runs(), model_src, data_src))
     return {row["scheme"]: row for row in report.latest(runs).to_dict("records")}
 
 
@@ -76,8 +76,8 @@ def shown(value, pattern):
 def measured_ui(row):
     """The stored figures of one scheme on the current model and dataset, or a note that there are none."""
     if row is None:
-        st.caption(f":material/hourglass_empty: Not measured yet on **{_shared.model_label()}** with "
-                   f"**{_shared.data_label()}**: send it to Optimize and run it.")
+        st.caption(f":material/hourglass_empty: Not measured yet on **{_selection.model_label()}** with "
+                   f"**{_selection.data_label()}**: send it to Optimize and run it.")
         return
     top1, size = st.columns(2)
     latency, gzip = st.columns(2)
@@ -133,9 +133,9 @@ def source_text(source):
 def send_to_optimize(names, settings):
     """Button callback: select exactly ``names`` on the Optimize page and set what the target needs."""
     for name in schemes.names():
-        st.session_state[_shared.scheme_key(name)] = name in names
+        st.session_state[_state.scheme_key(name)] = name in names
     for name, value in settings.items():
-        st.session_state[_shared.param_key(name)] = value
+        st.session_state[_state.param_key(name)] = value
 
 
 def with_baseline(names):
@@ -153,17 +153,17 @@ def run_ui(names, settings):
     """Say exactly what will run, then run it now (progress on Optimize) or send it to Optimize to adjust first."""
     to_run = with_baseline(names)
     needs = ", ".join(f"`{name}={str(value).lower()}`" for name, value in settings.items())
-    st.markdown(f"**Runs** {', '.join(f'`{name}`' for name in to_run)} on **{_shared.model_label()}** with "
-                f"**{_shared.data_label()}** — float32 is the baseline every figure is compared with"
+    st.markdown(f"**Runs** {', '.join(f'`{name}`' for name in to_run)} on **{_selection.model_label()}** with "
+                f"**{_selection.data_label()}** — float32 is the baseline every figure is compared with"
                 + (f"; with {needs}: this hardware runs integer-only models with integer input and output."
                    if needs else "; every setting at its default."))
-    blocked = _shared.run_blocked_reason()
+    blocked = _selection.run_blocked_reason()
     run, send = st.columns(2)
     if run.button(f"Run these {len(to_run)} now", type="primary", icon=":material/play_arrow:",
                   key="wizard_run_button", disabled=bool(blocked), help=blocked or "Runs in the background; "
                   "its progress is on Optimize, and other pages stay usable meanwhile.", width="stretch"):
         send_to_optimize(to_run, settings)  # Optimize shows the same selection beside the progress
-        _shared.start_sweep(to_run, changed_settings(settings))
+        _selection.start_sweep(to_run, changed_settings(settings))
         st.switch_page("pages/optimize.py", query_params=st.query_params.to_dict())  # keeps ?job=: a reload finds it
     if send.button(f"Send these {len(to_run)} to Optimize", icon=":material/arrow_forward:", key="wizard_send_button",
                    on_click=send_to_optimize, args=(to_run, settings), width="stretch",
@@ -178,8 +178,8 @@ def use_sequence_demo():
     st.session_state.update({"data_model_source": "zoo", "data_zoo_model": "digits_lstm",
                              "data_data_source": models.DEMO_DATA["digits_lstm"], "app_task": "auto",
                              "data_task": "auto"})
-    _shared.select_model("digits_lstm")
-    _shared.select_data(models.DEMO_DATA["digits_lstm"])
+    _selection.select_model("digits_lstm")
+    _selection.select_data(models.DEMO_DATA["digits_lstm"])
 
 
 def sequence_demo_ui():
@@ -255,7 +255,7 @@ if int4:
         measured_ui(measured.get(int4.scheme))
 for warning in recommendation.warnings:
     st.warning(warning, icon=":material/warning:")
-if answers.get("activation_sensitive") == "yes" and _shared.model_ref() != "digits_lstm":
+if answers.get("activation_sensitive") == "yes" and _selection.model_ref() != "digits_lstm":
     sequence_demo_ui()
 
 run_ui(names, recommendation.settings)

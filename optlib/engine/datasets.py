@@ -9,7 +9,7 @@ tfds data folder, and touches no model.
 import os
 
 from optlib.errors import InputError
-from optlib.inputs import data
+from optlib.inputs import tfds_folder
 
 DEADLINE_S = 3600  # a download of a large dataset takes long; the child is still stopped in the end
 
@@ -21,13 +21,13 @@ def prepare(source, waiting=None):
     Raises:
         InputError: not prepared and downloads are off, or the download failed (the reason).
     """
-    if source.kind != "tfds" or data.tfds_prepared(source.tfds_name):
+    if source.kind != "tfds" or tfds_folder.tfds_prepared(source.tfds_name):
         return
-    if not data.tfds_downloads_allowed():
-        raise InputError(data.tfds_not_prepared(source.tfds_name))
+    if not tfds_folder.tfds_downloads_allowed():
+        raise InputError(tfds_folder.tfds_not_prepared(source.tfds_name))
     from optlib.engine import isolated
 
-    folder = data.tfds_data_dir()
+    folder = tfds_folder.tfds_data_dir()
     os.makedirs(folder, exist_ok=True)
-    isolated.call(data.prepare_tfds, source.tfds_name, what=f"Downloading tfds dataset '{source.tfds_name}'",
+    isolated.call(tfds_folder.prepare_tfds, source.tfds_name, what=f"Downloading tfds dataset '{source.tfds_name}'",
                   waiting=waiting, touches=isolated.Touches(write=(folder,), network=True), deadline_s=DEADLINE_S)

@@ -53,12 +53,12 @@ class Touches:
 
     def reach(self):
         from optlib.engine import sandbox
-        from optlib.inputs import data, models
+        from optlib.inputs import data_refs, models
 
         model = models.resolve(self.model) if self.model else None
         if model is not None and model.kind != "zoo":
             sandbox.require_for_untrusted()
-        found = data.resolve(self.data) if self.data else None
+        found = data_refs.resolve(self.data) if self.data else None
         return sandbox.reach(model, found, read=self.files, write=self.write)
 
 

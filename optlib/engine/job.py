@@ -26,7 +26,7 @@ class Inputs:
     """What every job of a sweep shares, by reference: resolved without loading TensorFlow."""
 
     model: object  # optlib.inputs.models.ModelSource
-    data: object  # optlib.inputs.data.DataSource
+    data: object  # optlib.inputs.data_refs.DataSource
     trusted: bool = False
     task: str = ""  # "" (detected) or a task setting, see optlib.inputs.tasks.parse
 

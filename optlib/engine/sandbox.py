@@ -321,7 +321,7 @@ def reach(model=None, data=None, read=(), write=()):
         if data.path:
             reads.append(data.path)
         if data.kind == "tfds":
-            from optlib.inputs.data import tfds_data_dir
+            from optlib.inputs.tfds_folder import tfds_data_dir
 
             reads.append(tfds_data_dir())
     return [str(p) for p in reads if p], [str(p) for p in writes if p]

@@ -14,7 +14,7 @@ from optlib.engine import admission, datasets, executors, float32_cache, grid, s
 from optlib.engine.job import Inputs, Spec, gave_up
 from optlib.engine.store import Store, result_row, run_key
 from optlib.errors import first_line
-from optlib.inputs import data, limits, models
+from optlib.inputs import data_refs, limits, models
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def plan(model_ref, data_ref, selection="all", overrides=None, weights=None, tru
         InputError: unknown model, data, scheme or setting, or a setting out of its range.
     """
     task = "" if str(task or "").strip() in ("", "auto") else str(task).strip()
-    inputs = Inputs(models.resolve(model_ref, weights, signature), data.resolve(data_ref), trusted, task)
+    inputs = Inputs(models.resolve(model_ref, weights, signature), data_refs.resolve(data_ref), trusted, task)
     limits.check_inputs(inputs.model, inputs.data)  # what the files declare, before any worker starts
     if inputs.model.kind != "zoo":
         sandbox.require_for_untrusted(trusted)  # no sandbox on this machine: refused unless the operator allows

@@ -20,9 +20,9 @@ def model_facts(ref, trusted=False):
 
 
 def _model_facts(source, model):
-    from optlib.inputs import data, tasks
+    from optlib.inputs import preparation, tasks
 
-    input_shape, classes = data.model_io(model)
+    input_shape, classes = preparation.model_io(model)
     inputs, outputs = tasks.signature(model)
     from optlib.inputs import models
 

@@ -356,7 +356,7 @@ def check_model(path, kind, name=None):
 
 def check_inputs(model, data):
     """Check a resolved model and dataset (:class:`~optlib.inputs.models.ModelSource`,
-    :class:`~optlib.inputs.data.DataSource`) before any worker starts. A zipped model is checked
+    :class:`~optlib.inputs.data_refs.DataSource`) before any worker starts. A zipped model is checked
     when it is unpacked, on loading."""
     if model.kind in ("keras", "h5", "savedmodel", "tflite"):
         check_model(model.path, model.kind, model.name)

@@ -417,13 +417,13 @@ def _train_digits_lstm():
     post-training scheme quantizes, int16 activations included (its fused LSTM op has no 16x8 kernel).
     """
     from optlib._keras import keras, set_seed
-    from optlib.inputs import data
+    from optlib.inputs import data_refs, preparation
 
     k = keras()
     set_seed(0)
     model = k.Sequential([k.layers.Input((8, 8), name="rows"), k.layers.LSTM(32, unroll=True),
                           k.layers.Dense(10, activation="softmax")], name="digits_lstm")
-    dataset = data.load(data.resolve("digits"), model)
+    dataset = preparation.load(data_refs.resolve("digits"), model)
     model.compile(k.optimizers.Adam(5e-3), "sparse_categorical_crossentropy", ["accuracy"])
     model.fit(*dataset.training(), epochs=25, batch_size=32, verbose=0)
     return model
@@ -432,21 +432,21 @@ def _train_digits_lstm():
 def _train_diabetes_mlp():
     """An MLP on scikit-learn's diabetes data (10 features, disease progression a year later)."""
     from optlib._keras import keras, set_seed
-    from optlib.inputs import data
+    from optlib.inputs import data_refs, preparation
 
     k = keras()
     set_seed(0)
     model = k.Sequential([k.layers.Input((10,), name="features"), k.layers.Dense(32, activation="relu"),
                           k.layers.Dense(16, activation="relu"), k.layers.Dense(1, name="progression")],
                          name="diabetes_mlp")
-    dataset = data.load(data.resolve("diabetes"), model)
+    dataset = preparation.load(data_refs.resolve("diabetes"), model)
     model.compile(k.optimizers.Adam(1e-2), "mse", ["mae"])
     model.fit(*dataset.training(), epochs=300, batch_size=32, verbose=0)
     return model
 
 
 def _train_digits_cnn(cached):
-    from optlib.inputs import data
+    from optlib.inputs import data_refs, preparation
     from optlib._keras import keras, set_seed
 
     k = keras()
@@ -461,7 +461,7 @@ def _train_digits_cnn(cached):
         k.layers.Dense(64, activation="relu"),
         k.layers.Dense(10, activation="softmax"),
     ], name="digits_cnn")
-    dataset = data.load(data.resolve("digits"), model)
+    dataset = preparation.load(data_refs.resolve("digits"), model)
     model.compile(k.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", ["accuracy"])
     model.fit(*dataset.training(), epochs=15, batch_size=32, verbose=0)
     handle, tmp = tempfile.mkstemp(dir=cached.parent, suffix=".keras")

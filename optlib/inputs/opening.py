@@ -21,10 +21,10 @@ def load_data(source, model, data, task=""):
     Raises:
         InputError: the data is unreadable or does not fit the model.
     """
-    from optlib.inputs import data as datasets
+    from optlib.inputs import data_refs, preparation
 
-    found = datasets.resolve(data) if isinstance(data, str) else data
-    return datasets.load(found, model, scale_of(source), task)
+    found = data_refs.resolve(data) if isinstance(data, str) else data
+    return preparation.load(found, model, scale_of(source), task)
 
 
 def open_inputs(model, data, trusted=False, task=""):

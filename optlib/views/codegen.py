@@ -159,7 +159,7 @@ def _prepare(data_recipe):
 
 def _load_raw(row, training):
     lines = ["def split(x, y):",
-             '    """80/20 split with a fixed seed, stratified when possible (as optlib.inputs.data does)."""',
+             '    """80/20 split with a fixed seed, stratified when possible (as optlib.inputs.readers does)."""',
              "    from sklearn.model_selection import train_test_split", "",
              "    counts = np.bincount(y.astype(np.int64))",
              "    stratify = y if min(c for c in counts if c) >= 2 else None",
@@ -452,7 +452,7 @@ def load_test():
 
 
 def split_test(x, y):
-    """The 20% test part of an 80/20 split with a fixed seed, stratified when possible (as optlib.inputs.data)."""
+    """The 20% test part of an 80/20 split with a fixed seed, stratified when possible (as optlib.inputs.readers)."""
     from sklearn.model_selection import train_test_split
 
     counts = np.bincount(y.astype(np.int64))

@@ -63,7 +63,7 @@ def store_canned(store, scheme, model="digits_cnn", dataset="digits", fail=False
     real fingerprint, so pages find the run as the current selection's.
     """
     from optlib.errors import InputError
-    from optlib.inputs import data, models
+    from optlib.inputs import data_refs, models
 
     def fingerprint(resolve, ref):
         try:
@@ -72,7 +72,7 @@ def store_canned(store, scheme, model="digits_cnn", dataset="digits", fail=False
             return f"{ref}-fp"
 
     return put_run(store, scheme, model, fingerprint(models.resolve, model), dataset,
-                   fingerprint(data.resolve, dataset), metrics=canned_metrics(scheme), error=FAILURE if fail else None,
+                   fingerprint(data_refs.resolve, dataset), metrics=canned_metrics(scheme), error=FAILURE if fail else None,
                    status=status)
 
 

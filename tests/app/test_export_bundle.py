@@ -8,7 +8,7 @@ from test_model_data import upload_model
 
 from optlib import paths
 from optlib.engine.store import Store
-from optlib.inputs import data, models
+from optlib.inputs import data_refs, models
 from pages import _uploads
 
 
@@ -19,7 +19,7 @@ def test_the_bundle_includes_an_upload_the_visitor_no_longer_has_selected(app, h
     uploaded = at.session_state["app_model_ref"]
     fingerprint = models.resolve(uploaded).fingerprint
     run = put_run(Store(paths.default_store_path()), "int8", "tiny.keras", fingerprint, "digits",
-                  data.resolve("digits").fingerprint, metrics=canned_metrics("int8"))
+                  data_refs.resolve("digits").fingerprint, metrics=canned_metrics("int8"))
     at.radio(key="data_model_source").set_value("zoo").run()  # back to the built-in model
     assert at.session_state["app_model_ref"] == "digits_cnn"
     at.switch_page("pages/export.py").run()

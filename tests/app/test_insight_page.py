@@ -472,7 +472,7 @@ def test_newest_runs_finds_only_the_current_model_and_data_with_their_artifact(h
 
 
 def test_layer_report_compares_int8_alone_when_int16x8_failed(home, monkeypatch):
-    from optlib.inputs import data, models
+    from optlib.inputs import models, preparation
 
     store = Store()
     for name in ("float32", "int8"):
@@ -493,7 +493,7 @@ def test_layer_report_compares_int8_alone_when_int16x8_failed(home, monkeypatch)
     compared = []
     monkeypatch.setattr(sweep, "run", fake_sweep)
     monkeypatch.setattr(models, "load", lambda source, trusted=False: "keras model")
-    monkeypatch.setattr(data, "load", lambda source, model, scale, task="": Data())
+    monkeypatch.setattr(preparation, "load", lambda source, model, scale, task="": Data())
     monkeypatch.setattr(insight, "compare_layers", lambda f, q, x: compared.append(sorted(q)) or canned_layers(False))
     monkeypatch.setattr(insight, "debugger_metrics", lambda model, x: (_ for _ in ()).throw(RuntimeError("no ops")))
     events = []
@@ -506,7 +506,7 @@ def test_layer_report_compares_int8_alone_when_int16x8_failed(home, monkeypatch)
 
 
 def test_layer_report_falls_back_to_int8_when_int16x8_cannot_run_layer_by_layer(home, monkeypatch):
-    from optlib.inputs import data, models
+    from optlib.inputs import models, preparation
 
     store = Store()
     for name in insight.LAYER_SCHEMES:
@@ -524,7 +524,7 @@ def test_layer_report_falls_back_to_int8_when_int16x8_cannot_run_layer_by_layer(
         return canned_layers(False)
 
     monkeypatch.setattr(models, "load", lambda source, trusted=False: "keras model")
-    monkeypatch.setattr(data, "load", lambda source, model, scale, task="": Data())
+    monkeypatch.setattr(preparation, "load", lambda source, model, scale, task="": Data())
     monkeypatch.setattr(insight, "compare_layers", fake_compare)
     monkeypatch.setattr(insight, "debugger_metrics", lambda model, x: DEBUGGER)
     result = insight.layer_report("digits_cnn", "digits")

@@ -406,7 +406,7 @@ def test_compare_says_how_many_invokes_the_latency_figure_used(app, filled_home)
 
 
 def test_runs_of_one_scheme_with_other_settings_are_told_apart():
-    from pages._shared import run_label
+    from pages._results import run_label
 
     base = {"id": 7, "model": "digits_cnn", "dataset": "digits", "scheme": "int8_selective"}
     one = run_label({**base, "settings": schemes.settings_for("int8_selective")})

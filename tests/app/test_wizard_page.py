@@ -209,11 +209,11 @@ def test_a_failed_or_missing_run_is_not_shown_as_measured(app, filled_home):
 def test_runs_of_another_file_with_the_same_name_are_not_the_current_models(app, home):
     from apphelpers import canned_metrics
 
-    from optlib.inputs import data
+    from optlib.inputs import data_refs
     from optlib.engine.store import Store
 
     store = Store()  # an upload that was also called digits_cnn: same name, other content
-    put_run(store, "int8", "digits_cnn", "another-file", "digits", data.resolve("digits").fingerprint, {},
+    put_run(store, "int8", "digits_cnn", "another-file", "digits", data_refs.resolve("digits").fingerprint, {},
             canned_metrics("int8"), artifact=None)
     at = wizard_page(app, EDGE_TPU)
     assert not at.exception
@@ -266,13 +266,13 @@ def test_the_measured_compatibility_with_the_chosen_hardware_sits_beside_each_re
     from apphelpers import canned_metrics
 
     from optlib.engine.store import Store
-    from optlib.inputs import data, models
+    from optlib.inputs import data_refs, models
 
     found = {"integer_only": {"runs": False, "reason": "input is float32; output is float32"},
              "micro": {"runs": True, "reason": None, "arena_bytes": 16_880, "flash_bytes": 64_048, "accuracy": 0.97,
                        "samples": 200}}
     put_run(Store(), "int8", "digits_cnn", models.resolve("digits_cnn").fingerprint, "digits",
-            data.resolve("digits").fingerprint, {}, {**canned_metrics("int8"), "targets": found})
+            data_refs.resolve("digits").fingerprint, {}, {**canned_metrics("int8"), "targets": found})
     at = wizard_page(app, {**EDGE_TPU, "hardware": "microcontroller"})
     notes = [c.value for c in at.caption if "Measured for your hardware" in c.value]
     assert notes == [(":material/check_circle: Measured for your hardware — Microcontroller (TFLM): yes (arena "

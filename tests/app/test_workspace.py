@@ -9,7 +9,7 @@ from test_model_data import upload_model
 
 from optlib import paths
 from optlib.engine.store import Store
-from optlib.inputs import data, models
+from optlib.inputs import data_refs, models
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def private(home, monkeypatch, tiny_model_path):
     store = Store(paths.default_store_path())
     store_canned(store, "float32")
     put_run(store, "float32", "tiny.keras", models.resolve(str(tiny_model_path)).fingerprint, "digits",
-            data.resolve("digits").fingerprint, metrics=canned_metrics("float32"))
+            data_refs.resolve("digits").fingerprint, metrics=canned_metrics("float32"))
     return store
 
 

@@ -87,13 +87,13 @@ def three_models(tmp_path_factory, app_server):
     os.environ["OPTLIB_HOME"] = str(home)
     try:
         from optlib.engine.store import Store
-        from optlib.inputs import data, models
+        from optlib.inputs import data_refs, models
 
         store = Store()
         for model, schemes in FIGURES.items():
             fingerprint = models.resolve(model).fingerprint if model in models.ZOO else f"{model}-fp"
             dataset = "digits.npz" if model.endswith(".keras") else "digits"
-            data_fp = data.resolve("digits").fingerprint if dataset == "digits" else "digits-npz-fp"
+            data_fp = data_refs.resolve("digits").fingerprint if dataset == "digits" else "digits-npz-fp"
             for scheme, figures in schemes.items():
                 put_run(store, scheme, model, fingerprint, dataset, data_fp, figures)
     finally:

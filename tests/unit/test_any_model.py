@@ -164,22 +164,22 @@ def test_the_allowlist():
 
 
 def test_several_inputs_are_named_in_the_npz_and_a_mismatch_names_the_expected(tmp_path, keras_):
-    from optlib.inputs import data
+    from optlib.inputs import data_refs, preparation
 
     k, rng = keras_, np.random.default_rng(8)
     a, b = k.Input((3,), name="left"), k.Input((2,), name="right")
     model = k.Model([a, b], k.layers.Dense(2, activation="softmax")(k.layers.Concatenate()([a, b])))
     good = _npz(tmp_path, "named", **{"x_test/left": rng.random((6, 3)), "x_test_right": rng.random((6, 2)),
                                       "y_test": np.arange(6) % 2})
-    dataset = data.load(data.resolve(str(good)), model)
+    dataset = preparation.load(data_refs.resolve(str(good)), model)
     assert set(dataset.x_test) == {"left", "right"} and set(dataset.recipe["inputs"]) == {"left", "right"}
     wrong = _npz(tmp_path, "wrong", **{"x_test/a": rng.random((6, 3)), "x_test/b": rng.random((6, 2)),
                                        "y_test": np.arange(6) % 2})
     with pytest.raises(InputError, match="left, right"):
-        data.load(data.resolve(str(wrong)), model)
+        preparation.load(data_refs.resolve(str(wrong)), model)
     plain = _npz(tmp_path, "plain", x_test=rng.random((6, 3)), y_test=np.arange(6) % 2)
     with pytest.raises(InputError, match="x_test/left"):
-        data.load(data.resolve(str(plain)), model)
+        preparation.load(data_refs.resolve(str(plain)), model)
 
 
 def test_the_demos_sequence_table2_and_regression_mae(tmp_path, workers):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from optlib.engine import measure, schemes, sweep
-from optlib.inputs import data
+from optlib.inputs import preparation
 from optlib.views import codegen
 from tests.conftest import save_tiny_digits
 from optlib.engine.schemes.post_training import recipe_for
@@ -271,7 +271,7 @@ def test_generated_prepare_matches_optlib_data_prepare(recipe, scale, input_shap
                                            else (5, 8, 8)).astype(np.float32)
     code = codegen.code_for(sweep_row("int8", data_recipe=recipe))
     ours = _prepare_from(code)(raw)
-    theirs = data.prepare(raw, input_shape, scale, value_range)
+    theirs = preparation.prepare(raw, input_shape, scale, value_range)
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)
 
 

@@ -1,4 +1,4 @@
-"""optlib.inputs.data readers: a bad file is an InputError, a bug in the code is not disguised as one.
+"""optlib.inputs.readers: a bad file is an InputError, a bug in the code is not disguised as one.
 
 The readers are called directly (no model, no TensorFlow): what matters here
 is which exceptions count as "the file is bad".
@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from optlib.inputs import data
+from optlib.inputs import data_refs, readers
 from optlib.errors import InputError
 
 NOT_READABLE = "is not a readable .npz file"
 
 
 def read_npz(path):
-    return data.READERS["npz"](data.resolve(str(path)), None)
+    return readers.READERS["npz"](data_refs.resolve(str(path)), None)
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path):
     (root / "class_0" / "text.png").write_bytes(b"not an image")
     (root / "class_0" / "truncated.png").write_bytes(good[:len(good) // 2])
     (root / "class_1" / "empty.jpg").write_bytes(b"")
-    raw = data._read_images(root, "images", None)
+    raw = readers._read_images(root, "images", None)
     assert "skipped 3 unreadable or oversized image(s)" in raw.notes
     assert len(raw.x_test) + len(raw.x_train) == 6
 
@@ -111,4 +111,4 @@ def test_a_bug_while_reading_images_is_not_counted_as_unreadable_images(tmp_path
 
     monkeypatch.setattr(Image.Image, "convert", bug)
     with pytest.raises(TypeError, match="a programming error"):
-        data._read_images(root, "images", None)
+        readers._read_images(root, "images", None)

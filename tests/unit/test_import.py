@@ -31,7 +31,8 @@ def _imports(path, modules):
 
 def test_import_optlib_does_not_import_tensorflow():
     code = ("import sys, optlib, optlib.engine.schemes, optlib.engine.sweep, optlib.engine.executors, optlib.cli, "
-            "optlib.engine.store, optlib.inputs.models, optlib.inputs.data, optlib.inputs.archive, "
+            "optlib.engine.store, optlib.inputs.models, optlib.inputs.data_refs, optlib.inputs.readers, "
+            "optlib.inputs.preparation, optlib.inputs.tfds_folder, optlib.inputs.archive, "
             "optlib.guide.wizard, optlib.analysis.reference\n"
             "optlib.schemes.names(); optlib.Store\n"
             "heavy = [m for m in ('tensorflow', 'tf_keras', 'keras', 'streamlit') if m in sys.modules]\n"

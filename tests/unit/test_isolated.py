@@ -218,10 +218,10 @@ def test_a_child_gets_the_settings_but_not_the_servers_secrets(monkeypatch):
 def test_only_a_child_working_on_a_built_in_model_may_write_the_zoo_cache(tiny_model_path):
     from optlib import paths
     from optlib.engine import sandbox
-    from optlib.inputs import data, models
+    from optlib.inputs import data_refs, models
 
     zoo = str(paths.zoo_dir())
-    _, writes = sandbox.reach(models.resolve(str(tiny_model_path)), data.resolve("digits"))
+    _, writes = sandbox.reach(models.resolve(str(tiny_model_path)), data_refs.resolve("digits"))
     assert zoo not in writes and str(tiny_model_path) not in writes
-    _, writes = sandbox.reach(models.resolve("digits_cnn"), data.resolve("digits"))
+    _, writes = sandbox.reach(models.resolve("digits_cnn"), data_refs.resolve("digits"))
     assert zoo in writes

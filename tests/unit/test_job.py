@@ -27,11 +27,11 @@ def _context(monkeypatch, y_test):
     """A job context over a stand-in model and dataset (nothing loaded for real)."""
     from types import SimpleNamespace
 
-    from optlib.inputs import data, models, tasks
+    from optlib.inputs import models, preparation, tasks
 
     labels = np.asarray(y_test)
     monkeypatch.setattr(models, "load", lambda source, trusted=False: _Scores(0))
-    monkeypatch.setattr(data, "load", lambda source, model, scale, task="": SimpleNamespace(
+    monkeypatch.setattr(preparation, "load", lambda source, model, scale, task="": SimpleNamespace(
         x_test=np.zeros((len(y_test), 4)), xs_test=[np.zeros((len(y_test), 4))], test_count=len(y_test),
         y_test=labels, outputs=[tasks.Port("scores", (10,), activation="softmax")],
         tasks={"scores": "classification"}, primary="scores", labels=lambda: {"scores": labels}))

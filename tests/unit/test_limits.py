@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from optlib.errors import InputError
-from optlib.inputs import data, limits, models
+from optlib.inputs import data_refs, limits, models, preparation, readers
 from tests import hostile
 from tests.conftest import build_tiny_model
 
@@ -42,7 +42,7 @@ def never_loaded(monkeypatch):
 
     monkeypatch.setattr(np, "load", reached)
     monkeypatch.setattr(models, "_keras_load", reached)
-    monkeypatch.setattr(data, "_read_images", reached)
+    monkeypatch.setattr(readers, "_read_images", reached)
 
 
 def test_a_compressible_npz_declaring_a_gigabyte_is_refused_from_its_headers(big_npz, model_28, never_loaded,
@@ -50,7 +50,7 @@ def test_a_compressible_npz_declaring_a_gigabyte_is_refused_from_its_headers(big
     assert big_npz.stat().st_size < 10_000_000
     monkeypatch.setenv("OPTLIB_MAX_DATA_MB", "500")
     with pytest.raises(InputError) as refused:
-        data.load(data.resolve(str(big_npz)), model_28)
+        preparation.load(data_refs.resolve(str(big_npz)), model_28)
     message = str(refused.value)
     assert "'big.npz' is refused" in message and "x_test" in message
     assert "declares 1.00 GB" in message and "limit of 500.00 MB" in message and "OPTLIB_MAX_DATA_MB" in message
@@ -83,7 +83,7 @@ def test_an_image_whose_header_declares_30000_by_30000_pixels_is_refused(tmp_pat
             for file in root.rglob("*.png"):
                 bundle.write(file, "images/" + str(file.relative_to(root)))
     with pytest.raises(InputError) as refused:
-        data.load(data.resolve(str(ref)), model_28)
+        preparation.load(data_refs.resolve(str(ref)), model_28)
     message = str(refused.value)
     assert "big.png' declares 900,000,000 pixels" in message
     assert "limit of 50,000,000 pixels per image" in message and "OPTLIB_MAX_IMAGE_PIXELS" in message
@@ -126,7 +126,7 @@ def test_a_test_split_that_would_grow_past_the_limit_for_the_model_is_refused(di
     monkeypatch.setenv("OPTLIB_MAX_DATA_MB", "100")  # 360 digits as 224x224x3 float32: 217 MB
     with pytest.raises(InputError, match=r"the test split prepared for the model \(360 samples of \(224, 224, 3\), "
                                          r"float32\) would take 216.76 MB, over the limit of 100.00 MB"):
-        data.load(data.resolve(str(digits_npz)), model)
+        preparation.load(data_refs.resolve(str(digits_npz)), model)
 
 
 def test_a_bad_limit_setting_says_what_to_write(monkeypatch, digits_npz):

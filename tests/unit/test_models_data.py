@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from optlib.engine import sweep
-from optlib.inputs import data, models
+from optlib.inputs import data_refs, models, preparation
 from optlib.errors import InputError
 from optlib.engine.executors import InProcess
 from optlib.engine.store import Store
@@ -68,7 +68,7 @@ def test_image_folder_and_zip_of_one(tmp_path, digits_arrays):
 
     root = _image_folder(tmp_path / "images", digits_arrays)
     model = build_tiny_model(classes=3, input_shape=(16, 16, 3))
-    dataset = data.load(data.resolve(str(root)), model)
+    dataset = preparation.load(data_refs.resolve(str(root)), model)
     assert dataset.num_classes == 3 and dataset.class_names == ["class_0", "class_1", "class_2"]
     assert dataset.x_test.shape[1:] == (16, 16, 3) and 0 <= dataset.x_test.min() and dataset.x_test.max() <= 1
     assert "skipped 1 unreadable or oversized image(s)" in dataset.summary()["notes"]
@@ -76,14 +76,14 @@ def test_image_folder_and_zip_of_one(tmp_path, digits_arrays):
     with zipfile.ZipFile(tmp_path / "images.zip", "w") as bundle:
         for file in root.rglob("*.png"):
             bundle.write(file, "images/" + str(file.relative_to(root)))
-    zipped = data.load(data.resolve(str(tmp_path / "images.zip")), model)
+    zipped = preparation.load(data_refs.resolve(str(tmp_path / "images.zip")), model)
     assert zipped.num_classes == 3 and len(zipped.raw.x_test) == len(dataset.raw.x_test)
     assert isinstance(keras(), object)
 
 
 def test_recipe_records_resize_channels_and_scale(digits_npz):
     model = build_tiny_model(input_shape=(16, 16, 3))
-    dataset = data.load(data.resolve(str(digits_npz)), model, scale="-1..1")
+    dataset = preparation.load(data_refs.resolve(str(digits_npz)), model, scale="-1..1")
     assert dataset.recipe["resize"] == "8x8 -> 16x16 (bilinear)"
     assert dataset.recipe["channels"] == "1 -> 3"
     assert dataset.recipe["scale"] == "x / 16 -> [-1, 1]"

@@ -7,21 +7,21 @@ import pytest
 
 from optlib.engine import datasets, isolated
 from optlib.errors import InputError
-from optlib.inputs import data
+from optlib.inputs import data_refs, tfds_folder
 
 
 def test_a_dataset_is_prepared_when_its_info_file_is_in_the_tfds_folder(tmp_path):
-    assert not data.tfds_prepared("mnist", tmp_path)
+    assert not tfds_folder.tfds_prepared("mnist", tmp_path)
     (tmp_path / "mnist" / "3.0.1").mkdir(parents=True)
-    assert not data.tfds_prepared("mnist", tmp_path)  # a download cut short leaves folders, not the info file
+    assert not tfds_folder.tfds_prepared("mnist", tmp_path)  # a download cut short leaves folders, not the info file
     (tmp_path / "mnist" / "3.0.1" / "dataset_info.json").write_text("{}")
-    assert data.tfds_prepared("mnist", tmp_path) and data.tfds_prepared("mnist:3.0.1", tmp_path)
+    assert tfds_folder.tfds_prepared("mnist", tmp_path) and tfds_folder.tfds_prepared("mnist:3.0.1", tmp_path)
 
 
 def test_an_unprepared_dataset_is_refused_unless_downloads_are_allowed(tmp_path, monkeypatch):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
     monkeypatch.delenv("OPTLIB_TFDS_DOWNLOADS", raising=False)
-    source = data.resolve("tfds:mnist")
+    source = data_refs.resolve("tfds:mnist")
     with pytest.raises(InputError, match="'mnist' is not prepared on this server .*OPTLIB_TFDS_DOWNLOADS=1"):
         datasets.prepare(source)
     monkeypatch.setenv("OPTLIB_TFDS_DOWNLOADS", "1")
