@@ -27,9 +27,28 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "e2e: real server and real browser (Chromium + Playwright)")
 
 
+# The longest files (minutes each, measured with --durations) start first, so neither test process is left
+# running one of them alone at the end; the rest follow in collection order.
+LONGEST_FIRST = ("tests/unit/test_keras_applications.py", "tests/e2e/test_e2e_tables.py", "tests/unit/test_ray_",
+                 "tests/unit/test_zoo_slow.py", "tests/unit/test_reliability.py", "tests/e2e/test_e2e_insight.py",
+                 "tests/unit/test_any_model.py", "tests/e2e/test_e2e_dashboard.py", "tests/unit/test_digits_cnn.py",
+                 "tests/unit/test_sweep_all_schemes.py", "tests/unit/test_keras3_sweeps.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        path = item.nodeid.split("::", 1)[0]
+        return next((i for i, starts in enumerate(LONGEST_FIRST) if path.startswith(starts)), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: within a file, and among the rest, collection order
+
+
 def pytest_xdist_make_scheduler(config, log):
-    """pytest-xdist's file-by-file scheduling, with the files of :data:`TOGETHER` sent to one test process."""
+    """pytest-xdist's file-by-file scheduling, with the files of :data:`TOGETHER` sent to one test process, in
+    collection order (not xdist's default of the files with the most tests first: many quick tests are not long)."""
     from xdist.scheduler import LoadScopeScheduling
+
+    config.option.loadscopereorder = False
 
     class Together(LoadScopeScheduling):
         def _split_scope(self, nodeid):
