@@ -8,7 +8,12 @@ code that reproduces it::
      "representative_samples": 200}
 """
 
+import contextlib
+import time
+
 from optlib.errors import InputError
+
+_timers = []  # the open timed() blocks of this process (a job's build): each adds the converter's seconds
 
 
 def _fixed_batch_converter(model):
@@ -95,8 +100,30 @@ def representative_dataset(samples):
     return generate
 
 
+@contextlib.contextmanager
+def timed():
+    """Count the seconds :func:`convert` runs within the block: ``with timed() as t: ...; t["seconds"]``
+    (a job's build records how much of it was the converter's, whichever scheme called it)."""
+    timer = {"seconds": 0.0, "conversions": 0}
+    _timers.append(timer)
+    try:
+        yield timer
+    finally:
+        _timers.remove(timer)
+
+
 def convert(model, recipe, representative=None):
     """Convert a Keras model to TFLite bytes following ``recipe``."""
+    started = time.perf_counter()
+    try:
+        return _convert(model, recipe, representative)
+    finally:
+        for timer in _timers:
+            timer["seconds"] += time.perf_counter() - started
+            timer["conversions"] += 1
+
+
+def _convert(model, recipe, representative=None):
     from optlib._quiet import native_stderr
 
     if _recurrent(model):
