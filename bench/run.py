@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/run.py [--repeats 3] [--skip sweep,search,mobilenet,app]
 
-1. wall time of the default sweep (digits_cnn on digits, all schemes), cold and warm, the
+1. wall time of the default sweep (digits_cnn on digits, all schemes), cold and warm, where its time went per
+   scheme and phase (bench/phases.py), the
    share of the machine other processes used while its latencies were timed (background_cpu,
    the training worker paused), and the wall time of an accuracy-targeted search (4 trials,
-   empty store);
+   empty store); MobileNetV2 with float32 and all eight LiteRT Quantizer schemes in one cold sweep, and
+   where its time went (bench/phases.py);
 2. per-scheme conversion time for mobilenet_v2;
 3. evaluation throughput against the bare interpreter's invoke rate (engine overhead);
 4. optlib's latency against LiteRT's benchmark tool on the same files, and run-to-run spread;
@@ -43,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench" / "out"
 PY = sys.executable
 
-from bench import backends  # after the repository is on the path
+from bench import backends, phases  # after the repository is on the path
 
 
 def summary(values):
@@ -99,7 +101,7 @@ def bench_default_sweep(repeats):
 
     return {"cold_s": summary(cold), "warm_s": summary(warm), "schemes_ok": ok, "schemes": len(rows),
             "where_the_time_went_s": where_the_time_went(rows),
-            "per_scheme_s": {r["scheme"]: r.get("total_s") for r in rows},
+            "per_scheme_s": {r["scheme"]: r.get("total_s") for r in rows}, **phases.went(rows),
             "background_cpu": {**summary(background), "max": max(background)} if background else None}
 
 
@@ -285,6 +287,7 @@ def markdown(result):
              f"load average at start {r['machine']['load_average_at_start'][0]}; "
              f"median of {r['repeats']} runs (spread = max - min).", "",
              "| figure | median | spread | target | met |", "|---|---|---|---|---|"]
+    lines_after = []
 
     def row(name, fig, unit, fmt=".2f"):
         target, check = TARGETS.get(name, ("", None))
@@ -306,6 +309,8 @@ def markdown(result):
 
             lines.append("| default sweep, where the time went (summed over its jobs, the last cold run) | "
                          + ", ".join(f"{PHASES.get(k, k)} {v:.1f} s" for k, v in went.items()) + " | | | |")
+            lines_after.extend(phases.markdown_lines("default sweep, cold (the last run)", {**d, "wall_s": d["cold_s"]},
+                                                     phases.TARGET_S["default"]))
         b = d.get("background_cpu")
         if b:
             target, check = TARGETS["background CPU while timing"]
@@ -347,20 +352,23 @@ def markdown(result):
     if "page_facts" in r:
         row("Model & data facts, first view: in child processes (the page)", r["page_facts"]["isolated"], "s")
         row("Model & data facts, first view: in the server (before)", r["page_facts"]["in_process"], "s")
+    if "mobilenet_lq" in r:
+        lines_after.extend(phases.markdown_lines("mobilenet_v2, float32 + eight LiteRT Quantizer schemes, one cold "
+                                                 "sweep", r["mobilenet_lq"], phases.TARGET_S["mobilenet_v2_lq"]))
     if "limits" in r:
         from bench import limits
 
         lines += limits.markdown(r["limits"])
     if "backends" in r:
         lines += backends.markdown_lines(r["backends"])
-    return "\n".join(lines)
+    return "\n".join(lines + lines_after)  # the where-the-time-went tables after the figures
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip", default="", help="comma-separated: sweep, search, mobilenet, sandbox, app, backends, "
-                        "limits (or its sections: hostile, memory, load), ray")
+    parser.add_argument("--skip", default="", help="comma-separated: sweep, lq, search, mobilenet, sandbox, app, "
+                        "backends, limits (or its sections: hostile, memory, load), ray")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="optlib-bench-") as scratch:
         tempfile.tempdir = scratch  # every folder a section makes (stores, models) goes here and is removed
@@ -374,6 +382,9 @@ def run_sections(args):
     if "sweep" not in skip:
         print("default sweep ...", file=sys.stderr)
         result["default_sweep"] = bench_default_sweep(args.repeats)
+    if "lq" not in skip:
+        print("mobilenet_v2, float32 + eight LiteRT Quantizer schemes ...", file=sys.stderr)
+        result["mobilenet_lq"] = phases.bench_mobilenet_lq(args.repeats, summary)
     if "search" not in skip:
         print("search ...", file=sys.stderr)
         result["search"] = bench_search(args.repeats)

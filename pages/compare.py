@@ -75,8 +75,8 @@ def run_details_ui(runs):
     if isinstance(row.get("runtime"), str):
         st.caption(f"Latency {explain.fallback_note(row) or 'timed on ' + row['runtime']}.")
     if row.get("phases_s"):
-        st.caption("Where its time went: " + timing.phases_text(row["phases_s"]) + " (loading happens once per "
-                   "worker process, before its first job).")
+        st.caption("Where its time went: " + timing.phases_text(row["phases_s"]) + " (starting the worker and "
+                   "loading happen once per worker process, before its first job).")
     settings, code = st.columns([1, 2])
     settings.markdown("**Settings**")
     settings.json(row["settings"], expanded=True)

@@ -92,27 +92,33 @@ def estimate(typical, names, runs_of=None):
             f"no earlier runs of {', '.join(unknown)} to estimate from")
 
 
-PHASES = {"load_model": "loading the model", "load_data": "loading the data", "build": "building",
-          "evaluate": "accuracy and fidelity", "latency_wait": "waiting to time", "latency": "timing the latency",
-          "weights": "reading the weights", "targets": "targets (TFLite Micro included)"}
+# A run's phases, in the order they happen (optlib.engine.job; "store" is the sweep's driver writing it).
+PHASES = {"worker_start": "starting the worker", "load_model": "loading the model", "load_data": "loading the data",
+          "build": "building", "size": "size", "float_reference": "the float model's outputs",
+          "evaluate": "evaluation", "fidelity": "fidelity", "latency_wait": "waiting to time",
+          "latency": "timing the latency", "weights": "reading the weights", "targets": "target checks",
+          "micro": "TensorFlow Lite Micro", "store": "storing"}
+ONCE_PER_WORKER = ("worker_start", "load_model", "load_data")  # every job of a worker repeats its figure
 
 
 def phases_text(phases):
-    """A run's phase times in words: "building 2.10 s · accuracy and fidelity 0.40 s · ..." (loading the
-    model and the data happen once per worker, before its first job)."""
+    """A run's phase times in words: "building 2.10 s · accuracy 0.40 s · ..." (starting the worker and loading
+    the model and the data happen once per worker, before its first job)."""
     return " · ".join(f"{PHASES.get(name, name)} {seconds:.2f} s" for name, seconds in phases.items()
                       if isinstance(seconds, (int, float)))
 
 
 def where_the_time_went(rows):
-    """{phase: seconds summed over the rows} (loading counted once per worker process), for the benchmark."""
+    """{phase: seconds summed over the rows} (a worker's start and loading counted once per worker process),
+    phases in the order they happen, for the benchmark."""
     total, workers = {}, set()
     for row in rows:
         phases = row.get("phases_s") or {}
         for name, seconds in phases.items():
-            if name.startswith("load_"):
+            if name in ONCE_PER_WORKER:
                 if (row.get("pid"), name) in workers:
                     continue
                 workers.add((row.get("pid"), name))
             total[name] = round(total.get(name, 0.0) + seconds, 2)
-    return total
+    order = list(PHASES)
+    return dict(sorted(total.items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)))

@@ -113,7 +113,8 @@ def serve(conn):
             wire.send(conn, messages.Loud())
 
     try:
-        context = job.Context(inputs, lambda event: wire.send(conn, messages.Reported(event)), quiet)
+        context = job.Context(inputs, lambda event: wire.send(conn, messages.Reported(event)), quiet,
+                              worker_start_s=_since_started())
     except InputError as problem:
         wire.send(conn, messages.Fatal(str(problem)))
         return
@@ -135,6 +136,16 @@ def serve(conn):
             wire.send(conn, messages.Done(job.gave_up(spec, "failed", f"the result could not be sent back: "
                                                       f"{type(problem).__name__}: {first_line(problem)}",
                                                       result.started_at, result.host, result.pid)))
+
+
+def _since_started():
+    """Seconds since this process was started (its Python, its imports, its sandbox), or None if unknown."""
+    import psutil
+
+    try:
+        return max(0.0, time.time() - psutil.Process().create_time())
+    except psutil.Error:
+        return None
 
 
 def _silence_native_logs():

@@ -109,7 +109,7 @@ class Context:
     the local worker processes use it to have the other workers paused meanwhile.
     """
 
-    def __init__(self, inputs, events=None, quiet=contextlib.nullcontext):
+    def __init__(self, inputs, events=None, quiet=contextlib.nullcontext, worker_start_s=None):
         from optlib.inputs import models, opening
 
         self.inputs, self.quiet = inputs, quiet
@@ -126,6 +126,8 @@ class Context:
         self.rebuild = models.rebuild_difference(self.model, xs[0] if len(xs) == 1 else xs)
         # Once per worker (every job of the worker records it; summing over jobs counts it once per worker).
         self.load_s = {"load_model": round(loaded - started, 3), "load_data": round(time.perf_counter() - loaded, 3)}
+        if worker_start_s is not None:  # from launching the worker process to its loading (Python, imports)
+            self.load_s = {"worker_start": round(worker_start_s, 3), **self.load_s}
         # Keyed by the model object, not id(): a freed fine-tuned model's id can be reused by the next one.
         self._keras_outputs = weakref.WeakKeyDictionary()
         self._float32 = None  # (bytes, facts), made on first use
@@ -184,7 +186,7 @@ class Context:
 
 def run(context, spec):
     """Build and measure one scheme; return its Result. A failure is a 'failed' Result, never raised."""
-    from optlib.engine import schemes
+    from optlib.engine import convert, schemes
     from optlib.engine.schemes.base import Job
 
     host, pid = here()
@@ -199,11 +201,13 @@ def run(context, spec):
         return Result(spec, "skipped", why_not, {}, None, started_at, time.time(), host, pid)
     try:
         job = Job(spec.scheme, context.model, context.data, spec.settings, progress, context.float32)
-        built = schemes.get(spec.scheme).build_function()(job)
+        with convert.timed() as converting:  # the converter's share of the build, whoever calls it
+            built = schemes.get(spec.scheme).build_function()(job)
         build_s = time.perf_counter() - started
         progress(0.92, "measuring")
         metrics = _measure(context, built, spec.settings)
-        metrics.update(build_s=round(build_s, 2), total_s=round(time.perf_counter() - started, 2))
+        metrics.update(build_s=round(build_s, 2), total_s=round(time.perf_counter() - started, 2),
+                       convert_s=round(converting["seconds"], 3))
         metrics["phases_s"] = {**context.load_s, "build": round(build_s, 3), **metrics["phases_s"]}
         return Result(spec, "ok", None, metrics, built.tflite, started_at, time.time(), host, pid)
     except Exception as problem:  # one failing scheme never takes down the sweep
@@ -226,12 +230,15 @@ def _measure(context, built, settings):
         path = Path(folder) / "model.tflite"
         path.write_bytes(built.tflite)
         raw, gz = measure.sizes(path)
+        phase("size")  # the file's bytes, and gzipped at level 9
         metrics = {"size_bytes": raw, "gzip_bytes": gz, "threads": settings["threads"], "classes": d.num_classes,
                    "model_form": context.form, "model_signature": getattr(context.model, "signature", None),
                    "keras3_rebuild": context.rebuild,
                    "recipe": built.recipe, "data_recipe": d.recipe, "trained": context.inputs.model.trained}
-        metrics.update(task_metrics.measure(context, path, built.model))
-        phase("evaluate")  # accuracy on LiteRT and fidelity to the float model
+        context.keras_outputs(context.model)  # once per worker: the float model's outputs, every job's reference
+        phase("float_reference")
+        scores = {}
+        metrics.update(task_metrics.measure(context, path, built.model, phase, scores))  # evaluate, fidelity
         # The sweep's other workers are paused, and no other sweep on the machine times, while this one does.
         with context.quiet():
             phase("latency_wait")  # for the other workers to pause and the machine's latency turn
@@ -249,8 +256,8 @@ def _measure(context, built, settings):
         from optlib.engine import targets
 
         # GPU, integer-only, MCU; accuracy on the microcontroller only where the task has top-1 labels
-        metrics["targets"] = targets.of_job(path, d, context.inputs.model.trained and d.num_classes > 0 and d.has_labels)
-        phase("targets")  # GPU and integer-only checks, and the model on TensorFlow Lite Micro
+        metrics["targets"] = targets.of_job(path, d, context.inputs.model.trained and d.num_classes > 0 and d.has_labels,
+                                            scores.get("primary"), phase)  # phases "targets" and "micro"
     metrics.update(sparsity=stats["sparsity"], max_unique_weights=stats["max_unique"],
                    max_unique_per_channel=stats["max_unique_per_channel"], kernels=stats["kernels"])
     metrics.update(built.extra)

@@ -8,6 +8,8 @@ models; integer inputs (token ids) are passed as they are. Variable tensors
 starts from the state the previous one left.
 """
 
+import time
+
 import numpy as np
 
 from optlib.engine import measure
@@ -33,15 +35,13 @@ def _signature_details(it, count, names):
             pick(outputs, plain_out, by_index_out, names[1]))
 
 
-def predict(model, xs, input_names, output_names, threads=None, batch=None):
-    """Return a list of float arrays, one per output (in ``output_names`` order), over all samples.
+PROBE_CHUNKS = 8  # an evaluation of at least this many invokes tries one thread too, on its second invoke
 
-    Args:
-        model: path or bytes of a ``.tflite``.
-        xs: one array per model input (in ``input_names`` order), each with the samples first.
-    """
+
+def _ready(model, threads, xs, names, batch):
+    """(interpreter, input details, output details, batch size): resized to ``batch`` where the model allows."""
     it = measure.interpreter(model, threads)
-    ins, outs = _signature_details(it, len(xs), (list(input_names), list(output_names)))
+    ins, _ = _signature_details(it, len(xs), names)
     total = len(xs[0])
     if batch is None:
         elements = sum(int(np.prod(d["shape"][1:])) for d in ins)
@@ -55,9 +55,34 @@ def predict(model, xs, input_names, output_names, threads=None, batch=None):
         except (RuntimeError, ValueError):
             it = measure.interpreter(model, threads)
             size = 1
-    ins, outs = _signature_details(it, len(xs), (list(input_names), list(output_names)))
-    results = [[] for _ in outs]
-    for start in range(0, total, size):
+    ins, outs = _signature_details(it, len(xs), names)
+    return it, ins, outs, size
+
+
+def predict(model, xs, input_names, output_names, threads=None, batch=None):
+    """Return a list of float arrays, one per output (in ``output_names`` order), over all samples.
+
+    With ``threads`` None, a long evaluation (:data:`PROBE_CHUNKS` invokes or more) on a machine of
+    several cores runs its first invoke on every core and its second on one, and goes on with the
+    faster: LiteRT's int4 and some dynamic-range kernels ran 2-3x slower on two threads than on one
+    here, float kernels faster. The outputs do not depend on it (each output value is computed by one
+    thread either way).
+
+    Args:
+        model: path or bytes of a ``.tflite``.
+        xs: one array per model input (in ``input_names`` order), each with the samples first.
+    """
+    names = (list(input_names), list(output_names))
+    it, ins, outs, size = _ready(model, threads, xs, names, batch)
+    total = len(xs[0])
+    probe = threads is None and measure.machine.default_threads() > 1 and total >= PROBE_CHUNKS * size
+    every_core, first_s, results = None, None, [[] for _ in outs]
+    for index, start in enumerate(range(0, total, size)):
+        if probe and index == 1:  # the second invoke on one thread, against the first on every core
+            one = _ready(model, 1, xs, names, size)
+            if one[3] == size:
+                every_core, (it, ins, outs, _) = (it, ins, outs), one
+        began = time.perf_counter()
         count = min(size, total - start)
         for detail, x in zip(ins, xs):
             chunk = x[start:start + size]
@@ -68,4 +93,8 @@ def predict(model, xs, input_names, output_names, threads=None, batch=None):
         it.invoke()
         for found, detail in zip(results, outs):
             found.append(measure.dequantize_output(it.get_tensor(detail["index"]), detail)[:count])
+        if probe and index == 0:
+            first_s = time.perf_counter() - began
+        elif every_core is not None and index == 1 and time.perf_counter() - began > first_s:
+            it, ins, outs = every_core  # one thread was slower: back to every core
     return [np.concatenate(found) for found in results]

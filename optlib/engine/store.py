@@ -112,8 +112,13 @@ class Store:
 
     def finish(self, run_id, result):
         """Record a job's :class:`~optlib.engine.job.Result`: status, figures and artifact; return the row id."""
+        started = time.perf_counter()
         metrics = json.dumps(result.metrics or {})  # before the artifact: a figure that is not JSON stops here
         path = self.save_artifact(result.spec.key, result.scheme, result.artifact, run_id) if result.artifact else None
+        if isinstance((result.metrics or {}).get("phases_s"), dict):  # where the time went: storing it too
+            # The figures encoded and the artifact written and synced (the row's own write is not counted).
+            phases = {**result.metrics["phases_s"], "store": round(time.perf_counter() - started, 3)}
+            metrics = json.dumps({**result.metrics, "phases_s": phases})
         with self._connect() as db:
             db.execute("UPDATE runs SET status=?, error=?, metrics=?, tflite_path=?, host=COALESCE(?, host),"
                        " pid=COALESCE(?, pid),"

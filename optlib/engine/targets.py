@@ -56,7 +56,7 @@ TARGETS = {"cpu": "CPU (LiteRT)", "gpu": "GPU delegate", "integer_only": "Intege
            "micro": "Microcontroller (TFLM)"}
 
 
-def check(tflite, x=None, y=None, reference=None):
+def check(tflite, x=None, y=None, reference=None, phase=None):
     """Check one model against every target.
 
     Args:
@@ -64,10 +64,13 @@ def check(tflite, x=None, y=None, reference=None):
         x: test inputs (the micro check runs the first of them); None skips its accuracy.
         y: integer labels of ``x`` (None or unused when the model is not a classifier).
         reference: LiteRT's scores on the same ``x`` (for top-1 agreement and LiteRT's own top-1).
+        phase: called with "targets" once the static checks are made, then "micro" once the model ran on
+            TensorFlow Lite Micro (where the time went).
 
     Returns:
         dict: one entry per target name in :data:`TARGETS`.
     """
+    phase = phase or (lambda name: None)
     try:
         graph = read_graph(tflite)
     except Exception as problem:  # noqa: BLE001
@@ -77,10 +80,13 @@ def check(tflite, x=None, y=None, reference=None):
               "micro": lambda: _micro_isolated(tflite, x, y, reference)}
     found = {}
     for name, run in checks.items():
+        if name == "micro":
+            phase("targets")  # the static checks, read from the one parsed graph
         try:
             found[name] = run()
         except Exception as problem:  # noqa: BLE001 — one target's check never fails the others, nor the job
             found[name] = _failed(f"the {TARGETS[name]} check failed", problem)
+    phase("micro")
     return found
 
 
@@ -88,23 +94,30 @@ def _failed(what, problem):
     return {"runs": None, "reason": f"{what}: {type(problem).__name__}: {first_line(problem)}"}
 
 
-def of_job(path, data, trained=True):
+def of_job(path, data, trained=True, scores=None, phase=None):
     """The targets of a job's model: :func:`check` on the first test inputs, LiteRT's scores beside them.
+
+    Args:
+        scores: LiteRT's scores of this file on the whole test split, when the evaluation has them (a
+            one-input model): their first rows are the reference, rather than running LiteRT again.
+        phase: see :func:`check`.
 
     Never raises: a problem is recorded in the entries (``runs`` None and the reason).
     """
     from optlib.engine import measure
 
     tflite = Path(path).read_bytes()
+    if len(tflite) > micro_max_bytes():  # not run on the microcontroller: no inputs or reference needed
+        return check(tflite, phase=phase)
     try:
         x = data.x_test[:MICRO_SAMPLES]
-        reference = measure.predict(path, x)
+        reference = measure.predict(path, x) if scores is None else scores[:MICRO_SAMPLES]
         y = data.y_test[:MICRO_SAMPLES] if trained else None
     except Exception as problem:  # noqa: BLE001 — the targets without the micro accuracy, rather than none
-        found = check(tflite)
+        found = check(tflite, phase=phase)
         found["micro"].setdefault("accuracy_problem", f"{type(problem).__name__}: {first_line(problem)}")
         return found
-    return check(tflite, x, y, reference)
+    return check(tflite, x, y, reference, phase)
 
 
 # --- the graph, read from the flatbuffer -------------------------------------------------------

@@ -28,10 +28,18 @@ def headline(data, outputs):
     return figures.score(data.tasks[data.primary], outputs[index], labels[data.primary])[1]
 
 
-def measure(context, path, built_model):
-    """Return the quality figures of the ``.tflite`` at ``path`` (see the module docstring)."""
+def measure(context, path, built_model, phase=None, scores=None):
+    """Return the quality figures of the ``.tflite`` at ``path`` (see the module docstring).
+
+    Args:
+        phase: called with "evaluate" once the model ran on the test inputs and its task metrics are computed,
+            then with "fidelity" once it is compared with the float model (where the time went).
+        scores: a dict that receives the LiteRT outputs under "primary" (a one-input, one-output model's scores,
+            one row per test input), for the checks that need them again (the microcontroller's agreement).
+    """
     from optlib.engine import outputs as runner
 
+    phase = phase or (lambda name: None)
     d = context.data
     names = [o.name for o in d.outputs]
     got = runner.predict(path, d.xs_test, [p.name for p in d.inputs], names)
@@ -39,15 +47,19 @@ def measure(context, path, built_model):
     if broken:  # a figure measured on such outputs would be a number about nothing
         raise InputError(f"the .tflite gives {broken:,} NaN or infinite output values on the "
                          f"{d.test_count:,} test inputs, so nothing was measured; the conversion went wrong.")
-    reference = context.keras_outputs(context.model)
+    if scores is not None and len(got) == 1 and len(d.inputs) == 1:
+        scores["primary"] = got[0].reshape(len(got[0]), -1)
     labels = d.labels() if context.inputs.model.trained else None
     per_output = []
-    for name, values, ref in zip(names, got, reference):
-        task = d.tasks[name]
-        entry = {"name": name, "task": task, "fidelity": figures.fidelity(task, values, ref)}
+    for name, values in zip(names, got):
+        entry = {"name": name, "task": d.tasks[name]}
         if labels is not None and name in labels:  # one set of labels may fit one output of several
-            entry["metrics"], entry["value"] = figures.score(task, values, labels[name])
+            entry["metrics"], entry["value"] = figures.score(entry["task"], values, labels[name])
         per_output.append(entry)
+    phase("evaluate")  # LiteRT on the test inputs, and the task's metrics
+    reference = context.keras_outputs(context.model)
+    for entry, values, ref in zip(per_output, got, reference):
+        entry["fidelity"] = figures.fidelity(entry["task"], values, ref)
     primary = per_output[names.index(d.primary)]
     task = primary["task"]
     metric_name, higher, kind = tasks.metric_of(task)
@@ -73,4 +85,5 @@ def measure(context, path, built_model):
         keras_value = headline(d, context.keras_outputs(built_model or context.model))
         result["keras_metric_value"] = keras_value
         result["keras_accuracy"] = keras_value if task in ("classification", "binary") else None
+    phase("fidelity")  # against the float model's outputs, and a fine-tuned Keras model's own metric
     return result

@@ -99,6 +99,16 @@ def test_named_layers_at_int16_and_blockwise_sizes_follow_the_recipe(swept):
         lq_backend.quantizer_recipe({"base": "static_wi8_ai8", "block_size": 32})
 
 
+def test_the_same_quantization_again_in_a_process_is_served_from_memory(swept):
+    float32 = Path(swept["float32"]["tflite_path"]).read_bytes()
+    recipe = lq_backend.quantizer_recipe({"base": "weight_only_wi8_afp32"})
+    first, made = lq_backend.quantize(float32, recipe)
+    again, reused = lq_backend.quantize(float32, recipe)
+    assert again == first and reused["quantization_reused"] and reused["quantize_s"] == made["quantize_s"]
+    other = lq_backend.quantize(float32, lq_backend.quantizer_recipe({"base": "weight_only_wi4_afp32"}))
+    assert not other[1]["quantization_reused"] and other[0] != first  # another recipe is another quantization
+
+
 def test_validation_compares_tensors_of_a_model_from_either_backend(swept, digits_arrays):
     import numpy as np
 

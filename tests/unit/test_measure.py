@@ -84,3 +84,22 @@ def test_the_report_carries_the_runtime_and_the_reason():
     assert frame_row["runtime"] == "LiteRT Interpreter (XNNPACK)"
     assert frame_row["fallback_reason"] == "ValueError: two inputs"
     assert explain.fallback_note(frame_row) == explain.fallback_note(latency)
+
+
+def test_a_long_evaluation_tries_one_thread_and_gives_the_same_outputs(tmp_path, monkeypatch):
+    from optlib.engine import machine, outputs
+
+    path = tmp_path / "batch.tflite"
+    path.write_bytes(_convert(lambda x: x * 2.0 + 1.0, (None, 4)))  # a batch axis it can be resized on
+    x = np.arange(400, dtype=np.float32).reshape(100, 4)
+    asked = []
+    ready = outputs._ready
+    monkeypatch.setattr(outputs, "_ready", lambda model, threads, *rest: asked.append(threads) or ready(
+        model, threads, *rest))
+    monkeypatch.setattr(machine, "default_threads", lambda: 2)
+    probed = outputs.predict(path, [x], ["x"], ["output_0"], batch=10)  # 10 invokes: worth trying one thread
+    assert asked == [None, 1]
+    np.testing.assert_array_equal(probed[0], x * 2.0 + 1.0)
+    asked.clear()
+    outputs.predict(path, [x], ["x"], ["output_0"], batch=50)  # two invokes: not worth it
+    assert asked == [None]

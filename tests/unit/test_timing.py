@@ -59,8 +59,10 @@ def test_estimate_says_plainly_when_there_is_nothing_to_go_by():
 def test_where_the_time_went_counts_each_workers_loading_once():
     from optlib.analysis.timing import phases_text, where_the_time_went
 
-    rows = [{"pid": 1, "phases_s": {"load_model": 5.0, "build": 2.0, "latency": 0.5}},
-            {"pid": 1, "phases_s": {"load_model": 5.0, "build": 3.0, "latency": 0.5}},
-            {"pid": 2, "phases_s": {"load_model": 6.0, "build": 1.0}}, {"pid": 3, "phases_s": {}}]
-    assert where_the_time_went(rows) == {"load_model": 11.0, "build": 6.0, "latency": 1.0}
-    assert phases_text(rows[0]["phases_s"]) == "loading the model 5.00 s · building 2.00 s · timing the latency 0.50 s"
+    rows = [{"pid": 1, "phases_s": {"worker_start": 1.0, "load_model": 5.0, "build": 2.0, "latency": 0.5}},
+            {"pid": 1, "phases_s": {"worker_start": 1.0, "load_model": 5.0, "build": 3.0, "latency": 0.5}},
+            {"pid": 2, "phases_s": {"load_model": 6.0, "store": 0.1, "build": 1.0}}, {"pid": 3, "phases_s": {}}]
+    went = where_the_time_went(rows)
+    assert went == {"worker_start": 1.0, "load_model": 11.0, "build": 6.0, "latency": 1.0, "store": 0.1}
+    assert list(went) == ["worker_start", "load_model", "build", "latency", "store"]  # in the order they happen
+    assert phases_text(rows[2]["phases_s"]) == "loading the model 6.00 s · storing 0.10 s · building 1.00 s"
