@@ -421,8 +421,8 @@ def _train_digits_lstm():
 
     k = keras()
     set_seed(0)
-    model = k.Sequential([k.layers.Input((8, 8), name="rows"), k.layers.LSTM(32, unroll=True),
-                          k.layers.Dense(10, activation="softmax")], name="digits_lstm")
+    model = k.Sequential([k.layers.Input((8, 8), name="rows"), k.layers.LSTM(32, unroll=True, name="lstm"),
+                          k.layers.Dense(10, activation="softmax", name="dense")], name="digits_lstm")
     dataset = preparation.load(data_refs.resolve("digits"), model)
     model.compile(k.optimizers.Adam(5e-3), "sparse_categorical_crossentropy", ["accuracy"])
     model.fit(*dataset.training(), epochs=25, batch_size=32, verbose=0)
@@ -436,13 +436,30 @@ def _train_diabetes_mlp():
 
     k = keras()
     set_seed(0)
-    model = k.Sequential([k.layers.Input((10,), name="features"), k.layers.Dense(32, activation="relu"),
-                          k.layers.Dense(16, activation="relu"), k.layers.Dense(1, name="progression")],
+    model = k.Sequential([k.layers.Input((10,), name="features"),
+                          k.layers.Dense(32, activation="relu", name="dense"),
+                          k.layers.Dense(16, activation="relu", name="dense_1"), k.layers.Dense(1, name="progression")],
                          name="diabetes_mlp")
     dataset = preparation.load(data_refs.resolve("diabetes"), model)
     model.compile(k.optimizers.Adam(1e-2), "mse", ["mae"])
     model.fit(*dataset.training(), epochs=300, batch_size=32, verbose=0)
     return model
+
+
+def digits_cnn_architecture(k):
+    """The built-in digits CNN, untrained. Its layers are named as a fresh process names them: Keras numbers
+    unnamed layers after those made earlier in the process, and the tensor names Layer insight shows
+    ("dense/MatMul") come from them."""
+    return k.Sequential([
+        k.layers.Input((28, 28, 1), name="image"),
+        k.layers.Conv2D(16, 3, activation="relu", name="conv2d"),
+        k.layers.MaxPooling2D(name="max_pooling2d"),
+        k.layers.Conv2D(32, 3, activation="relu", name="conv2d_1"),
+        k.layers.MaxPooling2D(name="max_pooling2d_1"),
+        k.layers.Flatten(name="flatten"),
+        k.layers.Dense(64, activation="relu", name="dense"),
+        k.layers.Dense(10, activation="softmax", name="dense_1"),
+    ], name="digits_cnn")
 
 
 def _train_digits_cnn(cached):
@@ -451,16 +468,7 @@ def _train_digits_cnn(cached):
 
     k = keras()
     set_seed(0)
-    model = k.Sequential([
-        k.layers.Input((28, 28, 1), name="image"),
-        k.layers.Conv2D(16, 3, activation="relu"),
-        k.layers.MaxPooling2D(),
-        k.layers.Conv2D(32, 3, activation="relu"),
-        k.layers.MaxPooling2D(),
-        k.layers.Flatten(),
-        k.layers.Dense(64, activation="relu"),
-        k.layers.Dense(10, activation="softmax"),
-    ], name="digits_cnn")
+    model = digits_cnn_architecture(k)
     dataset = preparation.load(data_refs.resolve("digits"), model)
     model.compile(k.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", ["accuracy"])
     model.fit(*dataset.training(), epochs=15, batch_size=32, verbose=0)

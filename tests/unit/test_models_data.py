@@ -164,3 +164,14 @@ def test_hdf5_content_under_a_keras_name_is_read_as_h5_with_its_checks(tmp_path,
     (tmp_path / "lam.keras").write_bytes((tmp_path / "lam.h5").read_bytes())
     with pytest.raises(InputError, match="Lambda"):
         models.load(models.resolve(str(tmp_path / "lam.keras")))
+
+
+def test_the_built_in_cnn_names_its_layers_the_same_whatever_the_process_made_before(keras_):
+    """Layer insight shows tensor names ("dense/MatMul") that come from layer names; Keras numbers unnamed layers
+    after those made earlier in the process, so a server (or a test run) that built other models first would
+    otherwise train and cache a digits CNN whose layers read "dense_14"."""
+    from optlib.inputs.models import digits_cnn_architecture
+
+    keras_.Sequential([keras_.layers.Input((3,)), keras_.layers.Dense(2), keras_.layers.Dense(2)])  # made earlier
+    names = [layer.name for layer in digits_cnn_architecture(keras_).layers]
+    assert names == ["conv2d", "max_pooling2d", "conv2d_1", "max_pooling2d_1", "flatten", "dense", "dense_1"]
