@@ -32,6 +32,34 @@ def _fixed_batch_converter(model):
     return tf().lite.TFLiteConverter.from_concrete_functions([concrete], model)
 
 
+def _keras_function_converter(model):
+    """A converter for a Keras model's inference function (``training=False``), its signature as
+    ``from_keras_model`` makes it: ``serving_default``, inputs and outputs named as the model's.
+
+    The same graph and the same ``.tflite`` (its ops, tensor names and signature) as ``from_keras_model``,
+    which first writes the whole Keras model as a SavedModel, every layer's traced functions included, and
+    reads it back: for a model wrapped by the Model Optimization Toolkit, most of its conversion time. Here
+    only this one function and the variables it reads are written.
+    """
+    from optlib._keras import tf
+
+    t = tf()
+    if not getattr(model, "inputs", None) or not getattr(model, "output_names", None):
+        raise ValueError("not a functional model: its inputs are not known before it is called")
+    specs = [t.TensorSpec([None, *tensor.shape[1:]], tensor.dtype, name=name)
+             for name, tensor in zip(model.input_names, model.inputs)]
+
+    def call(*xs):
+        found = model(list(xs) if len(xs) > 1 else xs[0], training=False)
+        found = found if isinstance(found, (list, tuple)) else [found]
+        return dict(zip(model.output_names, found))
+
+    concrete = t.function(call).get_concrete_function(*specs)
+    holder = t.Module()
+    holder.variables_of_the_model = list(model.variables)  # what the function reads, and nothing of Keras
+    return t.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
+
+
 def _recurrent(model):
     """True when the model has a recurrent layer (LSTM, GRU, ...): those convert with a fixed batch."""
     from optlib._keras import keras
@@ -65,7 +93,10 @@ def converter_for(model, recipe, representative=None, fixed_batch=False):
     elif fixed_batch:
         converter = _fixed_batch_converter(model)
     else:
-        converter = lite.TFLiteConverter.from_keras_model(model)
+        try:
+            converter = _keras_function_converter(model)
+        except Exception:  # noqa: BLE001 — a model this cannot trace converts as TensorFlow's own path does it
+            converter = lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [getattr(lite.Optimize, o) for o in recipe.get("optimizations", [])]
     if recipe.get("supported_types"):
         converter.target_spec.supported_types = [getattr(tf(), t) for t in recipe["supported_types"]]

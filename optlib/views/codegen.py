@@ -214,13 +214,41 @@ def _step(number, step):
     return [f"# {number}. {found.note}.", *found.code(step), ""]
 
 
+# How optlib converts a Keras model (optlib.engine.convert): from its inference function, the same graph and
+# file as from_keras_model without writing the whole model as a SavedModel first; what cannot be traced that
+# way converts through from_keras_model. The tests check that this code remakes optlib's file byte for byte.
+KERAS_CONVERTER = [
+    "def keras_converter(model):",
+    '    """A converter for the model\'s inference function (training=False), signature serving_default."""',
+    "    try:",
+    "        if not model.inputs or not model.output_names:",
+    "            raise ValueError(\"not a functional model\")",
+    "        specs = [tf.TensorSpec([None, *tensor.shape[1:]], tensor.dtype, name=name)",
+    "                 for name, tensor in zip(model.input_names, model.inputs)]",
+    "",
+    "        def call(*xs):",
+    "            found = model(list(xs) if len(xs) > 1 else xs[0], training=False)",
+    "            found = found if isinstance(found, (list, tuple)) else [found]",
+    "            return dict(zip(model.output_names, found))",
+    "",
+    "        concrete = tf.function(call).get_concrete_function(*specs)",
+    "        holder = tf.Module()",
+    "        holder.variables_of_the_model = list(model.variables)  # what the function reads",
+    "        return tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)",
+    "    except Exception:  # a model this cannot trace: TensorFlow's own path",
+    "        return tf.lite.TFLiteConverter.from_keras_model(model)",
+    "",
+    "",
+]
+
+
 def _converter(converter, form="keras", signature="serving_default"):
     if form == "savedmodel":  # the loaded signature, as optlib converts it (see optlib.engine.convert)
         lines = ["loaded = tf.saved_model.load(MODEL_PATH)",
                  f"serving = loaded.signatures[{_name(signature, 'signature')!r}]",
                  "converter = tf.lite.TFLiteConverter.from_concrete_functions([serving], loaded)"]
     else:
-        lines = ["converter = tf.lite.TFLiteConverter.from_keras_model(model)"]
+        lines = [*KERAS_CONVERTER, "converter = keras_converter(model)"]
     optimizations = [_name(o, "optimization") for o in converter.get("optimizations") or []]
     if optimizations:
         names = ", ".join(f"tf.lite.Optimize.{o}" for o in optimizations)
