@@ -23,7 +23,9 @@ TOGETHER = {"ray": ("tests/unit/test_ray_",), "swept_home": ("tests/app/test_pag
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: large zoo models (minutes); still run in CI")
+    config.addinivalue_line("markers", "slow: a file that takes a minute or more (large zoo models, every scheme "
+                            "end to end, Ray clusters, crash and timeout recovery); the README's test command runs "
+                            "them, the quick lane leaves them out")
     config.addinivalue_line("markers", "e2e: real server and real browser (Chromium + Playwright)")
 
 
@@ -35,7 +37,22 @@ LONGEST_FIRST = ("tests/unit/test_keras_applications.py", "tests/e2e/test_e2e_ta
                  "tests/unit/test_sweep_all_schemes.py", "tests/unit/test_keras3_sweeps.py")
 
 
+# Files whose tests take a minute or more together (measured with --durations): marked slow as a whole, so the
+# quick lane (-m "not slow and not e2e") keeps the tests that answer in seconds.
+SLOW_FILES = ("tests/unit/test_keras_applications.py", "tests/unit/test_zoo_slow.py", "tests/unit/test_ray_",
+              "tests/unit/test_reliability.py", "tests/unit/test_any_model.py", "tests/unit/test_digits_cnn.py",
+              "tests/unit/test_sweep_all_schemes.py", "tests/unit/test_keras3_sweeps.py", "tests/unit/test_load.py",
+              "tests/unit/test_codegen.py", "tests/unit/test_executor.py", "tests/unit/test_models_data.py",
+              "tests/unit/test_worker_memory.py", "tests/unit/test_search.py", "tests/unit/test_latency_turns.py",
+              "tests/unit/test_lq.py", "tests/unit/test_model_formats.py", "tests/unit/test_readme_example.py",
+              "tests/app/test_model_data.py", "tests/app/test_export_bundle.py", "tests/app/test_new_scheme.py")
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid.startswith(SLOW_FILES):
+            item.add_marker(pytest.mark.slow)
+
     def rank(item):
         path = item.nodeid.split("::", 1)[0]
         return next((i for i, starts in enumerate(LONGEST_FIRST) if path.startswith(starts)), len(LONGEST_FIRST))
