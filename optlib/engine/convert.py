@@ -16,20 +16,26 @@ from optlib.errors import InputError
 _timers = []  # the open timed() blocks of this process (a job's build): each adds the converter's seconds
 
 
-def _fixed_batch_converter(model):
-    """A converter for the model traced with a batch of one (recurrent layers need static shapes)."""
+def _traced_converter(model, batch, holder, **call):
+    """A converter for the model's call traced with inputs of ``batch`` (None: any), signature
+    ``serving_default``, inputs and outputs named as the model's; ``holder`` keeps the variables it reads."""
     from optlib._keras import tf
 
-    specs = [tf().TensorSpec([1, *tensor.shape[1:]], tensor.dtype, name=name)
+    specs = [tf().TensorSpec([batch, *tensor.shape[1:]], tensor.dtype, name=name)
              for name, tensor in zip(model.input_names, model.inputs)]
 
-    def call(*xs):
-        found = model(list(xs) if len(xs) > 1 else xs[0])
+    def run(*xs):
+        found = model(list(xs) if len(xs) > 1 else xs[0], **call)
         found = found if isinstance(found, (list, tuple)) else [found]
         return dict(zip(model.output_names, found))  # the signature keeps the Keras output names
 
-    concrete = tf().function(call).get_concrete_function(*specs)
-    return tf().lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    concrete = tf().function(run).get_concrete_function(*specs)
+    return tf().lite.TFLiteConverter.from_concrete_functions([concrete], holder)
+
+
+def _fixed_batch_converter(model):
+    """A converter for the model traced with a batch of one (recurrent layers need static shapes)."""
+    return _traced_converter(model, 1, model)
 
 
 def _keras_function_converter(model):
@@ -43,21 +49,11 @@ def _keras_function_converter(model):
     """
     from optlib._keras import tf
 
-    t = tf()
     if not getattr(model, "inputs", None) or not getattr(model, "output_names", None):
         raise ValueError("not a functional model: its inputs are not known before it is called")
-    specs = [t.TensorSpec([None, *tensor.shape[1:]], tensor.dtype, name=name)
-             for name, tensor in zip(model.input_names, model.inputs)]
-
-    def call(*xs):
-        found = model(list(xs) if len(xs) > 1 else xs[0], training=False)
-        found = found if isinstance(found, (list, tuple)) else [found]
-        return dict(zip(model.output_names, found))
-
-    concrete = t.function(call).get_concrete_function(*specs)
-    holder = t.Module()
+    holder = tf().Module()
     holder.variables_of_the_model = list(model.variables)  # what the function reads, and nothing of Keras
-    return t.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
+    return _traced_converter(model, None, holder, training=False)
 
 
 def _recurrent(model):
