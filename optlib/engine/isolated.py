@@ -153,8 +153,7 @@ def _serve(conn, parent):
     """
     from optlib.engine.processes import die_with_parent
 
-    die_with_parent()
-    if os.getppid() != parent:  # the parent died before that was in place
+    if not die_with_parent(parent):  # the parent died before that was in place
         return
     try:
         try:

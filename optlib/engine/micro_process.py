@@ -85,9 +85,8 @@ def _serve(conn, parent):
     from optlib.engine.processes import die_with_parent
     from optlib.errors import first_line
 
-    die_with_parent()  # a worker stopped by its watchdog or its sweep takes its TFLM helper with it
-    if os.getppid() != parent:  # it died before that was in place
-        return
+    if not die_with_parent(parent):  # a worker stopped by its watchdog or its sweep takes its helper with it
+        return  # (it died before that was in place)
     while True:
         try:
             work, args = conn.recv()

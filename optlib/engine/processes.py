@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-from optlib.engine import messages, sandbox, wire
+from optlib.engine import messages, sandbox, starter, wire
 
 
 def start(module, *args, pythonpath, read=(), write=(), packages=(), network=False):
@@ -65,10 +65,13 @@ def start(module, *args, pythonpath, read=(), write=(), packages=(), network=Fal
     # A message that stops half-way for this long is a child that will not finish it (a running child writes on).
     ours.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", STALLED_S, 0))
     with theirs:
-        # A session of its own: no controlling terminal, so it cannot type into the operator's (TIOCSTI).
-        process = subprocess.Popen([sys.executable, "-m", "optlib.engine.child", module, str(theirs.fileno()),
-                                    *map(str, args)], pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL,
-                                   cwd=scratch, start_new_session=True)
+        # A copy of the starter, which has imported TensorFlow already; else a fresh interpreter. Either way a
+        # session of its own: no controlling terminal, so it cannot type into the operator's (TIOCSTI).
+        process = starter.spawn(module, [str(a) for a in args], env, scratch, theirs.fileno())
+        if process is None:
+            process = subprocess.Popen([sys.executable, "-m", "optlib.engine.child", module, str(theirs.fileno()),
+                                        *map(str, args)], pass_fds=[theirs.fileno()], env=env,
+                                       stdin=subprocess.DEVNULL, cwd=scratch, start_new_session=True)
     process.scratch = scratch
     return process, Connection(ours.detach())
 
@@ -158,15 +161,21 @@ def how_it_ended(code):
     return f"exited with status {code} before it finished"
 
 
-def die_with_parent():
+def die_with_parent(parent=None):
     """Ask Linux to kill this process when its parent dies: a killed sweep leaves no worker finishing a job
-    that the next sweep would run again, and a killed worker no TFLM helper."""
+    that the next sweep would run again, and a killed worker no TFLM helper.
+
+    Returns False when ``parent`` (the pid of the process that asked for this child) is gone already: it died
+    before this was in place, and the child should stop. A child forked by the starter
+    (:mod:`optlib.engine.starter`) has the starter for its parent, which ends its children when it is left.
+    """
     try:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass  # not Linux: it stops at its next request instead (its pipe is closed)
+    return parent is None or os.getppid() in (parent, int(os.environ.get(starter.PARENT_ENV) or -1))
 
 
 @dataclass(frozen=True)

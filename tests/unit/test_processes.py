@@ -98,8 +98,7 @@ def test_a_child_that_says_what_no_such_child_says_is_stopped():
 
 def _serve(conn, parent):
     """The tiny child: hold ``megabytes`` for ``seconds``, then answer how many bytes it held."""
-    processes.die_with_parent()
-    if os.getppid() != parent:
+    if not processes.die_with_parent(parent):
         return
     while True:
         request = conn.recv()

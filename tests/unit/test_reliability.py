@@ -21,7 +21,7 @@ def test_a_worker_that_dies_costs_one_failed_row_and_the_sweep_goes_on(tmp_path,
 
     def crash_during_qat(event):
         if event.scheme == "qat" and event.stage == "running" and "epoch" in event.message:
-            for child in psutil.Process().children():
+            for child in psutil.Process().children(recursive=True):  # a worker is the starter's child
                 try:
                     if "optlib.engine.executors" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
                         os.kill(child.pid, signal.SIGKILL)
@@ -151,4 +151,4 @@ def test_a_cancelled_sweep_stops_at_once_keeps_what_finished_and_leaves_no_worke
     assert rows["int8"]["status"] in ("cancelled", "interrupted", "ok")
     kept = Counter(r["status"] for r in result["results"] if r["status"] != "cancelled")
     assert Counter(r["status"] for r in store.rows()) == kept and kept["interrupted"] >= 1
-    assert not [c for c in psutil.Process().children() if "optlib.engine.executors" in " ".join(c.cmdline())]
+    assert not [c for c in psutil.Process().children(recursive=True) if "optlib.engine.executors" in " ".join(c.cmdline())]

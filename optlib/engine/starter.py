@@ -1,0 +1,364 @@
+"""A process that has imported TensorFlow once, and starts the engine's children as copies of itself.
+
+Every child (a sweep's worker, page work) used to be a fresh interpreter that spent its first seconds
+importing TensorFlow: 3-4 s of a core each time, on every sweep and every model a page describes. The
+starter pays that once per parent process: it imports TensorFlow and nothing of anyone's, then waits; each
+child is a fork of it, which then becomes exactly what ``python -m optlib.engine.child MODULE FD ...`` would
+be (its own session, working folder, environment, standard streams, import path) and enters its sandbox
+before it reads anything (:mod:`optlib.engine.child`). The fork happens in the starter, a process of one
+thread that has run no TensorFlow op, never in the parent (whose threads may hold locks).
+
+:func:`spawn` is what :func:`optlib.engine.processes.start` calls; it gives back a :class:`Forked`, which a
+:class:`~optlib.engine.processes.Child` holds like a ``Popen``. Where no starter can serve (a sandboxed
+process starting a helper, ``OPTLIB_PRELOAD=0``, a starter that failed), it returns None and the caller
+starts a fresh interpreter as before.
+
+The parent and the starter talk over a socket pair of their own: the parent sends a request (JSON) with the
+child's socket and standard streams attached (SCM_RIGHTS); the starter answers with the child's pid, and
+later with its exit status (the starter is its parent, so only it can reap it). A starter whose parent goes
+away sees its socket close, kills its children and ends.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+ENV_SWITCH = "OPTLIB_PRELOAD"  # "0": every child is a fresh interpreter
+PARENT_ENV = "OPTLIB_STARTER_PID"  # in a forked child: its parent, the starter (see processes.die_with_parent)
+# What `import tensorflow` reads from the environment: a starter serves only children whose values are its own.
+IMPORT_SETTINGS = ("TF_", "OMP_", "MKL_", "OPENBLAS_", "XLA_", "KERAS_BACKEND", "CUDA_", "PYTHON")
+DEFAULTS = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}  # as _keras
+_MAX_MESSAGE = 1 << 20
+
+
+def _import_key(env):
+    """The part of a child's environment that importing TensorFlow depends on (PYTHONPATH aside)."""
+    full = {**DEFAULTS, **env}
+    return tuple(sorted((k, v) for k, v in full.items() if k.startswith(IMPORT_SETTINGS) and k != "PYTHONPATH"))
+
+
+class Forked:
+    """A child forked by the starter, held like a ``subprocess.Popen``: ``pid``, :meth:`poll`, :meth:`wait`,
+    :meth:`kill`, ``returncode`` (negative: the signal that ended it)."""
+
+    def __init__(self, starter, pid):
+        self.starter, self.pid, self.returncode = starter, pid, None
+        self.args = ["optlib.engine.starter", "fork", str(pid)]
+        self._ended = threading.Event()
+
+    def _end(self, code):
+        self.returncode = code
+        self._ended.set()
+
+    def poll(self):
+        if self.returncode is None and not self.starter.alive:
+            self._orphaned()
+        return self.returncode
+
+    def wait(self, timeout=None):
+        if not self._ended.wait(timeout):
+            if self.poll() is None:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+        return self.returncode
+
+    def kill(self):
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def _orphaned(self):
+        """The starter is gone, so no one will say how this child ended: its parent's death killed it
+        (every child asks for that, :func:`optlib.engine.processes.die_with_parent`), or it is killed now."""
+        self.kill()
+        self._end(-signal.SIGKILL)
+
+
+class _Starter:
+    """The parent's end of one starter process."""
+
+    def __init__(self, env):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with theirs:
+            # This file run by path, not ``-m optlib.engine.starter``: importing the optlib package would import the
+            # registry and its plugins, which each child must import itself, after entering its sandbox.
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _RUN, __file__, str(theirs.fileno())], pass_fds=[theirs.fileno()],
+                env=env, stdin=subprocess.DEVNULL, cwd="/", start_new_session=True)
+        self.sock, self.alive, self.next_id = ours, True, 0
+        self.lock = threading.Lock()
+        self.waiting, self.children, self.early = {}, {}, {}  # request id -> [Event, answer]; pid -> Forked
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, name="optlib-starter", daemon=True).start()
+
+    def spawn(self, module, args, env, cwd, fd):
+        """Fork a child that runs ``python -m optlib.engine.child module FD *args``; return its :class:`Forked`
+        (None if this starter cannot, and then it serves no more)."""
+        if not self.ready.wait(120) or not self.alive:
+            return None
+        with self.lock:
+            self.next_id += 1
+            asked, answer = self.next_id, [threading.Event(), None]
+            self.waiting[asked] = answer
+        request = json.dumps({"id": asked, "module": module, "args": list(args), "env": env, "cwd": cwd}).encode()
+        try:
+            socket.send_fds(self.sock, [request], [fd, 1, 2])
+        except OSError:
+            self._gone()
+            return None
+        if not answer[0].wait(60) or not isinstance(answer[1], int):
+            self._gone()  # a starter that does not answer is not trusted with the next child either
+            return None
+        with self.lock:
+            forked = self.children[answer[1]] = Forked(self, answer[1])
+            if answer[1] in self.early:  # it ended before we knew its pid
+                forked._end(self.early.pop(answer[1]))
+        return forked
+
+    def _read(self):
+        try:
+            while True:
+                data = self.sock.recv(_MAX_MESSAGE)
+                if not data:
+                    break
+                message = json.loads(data)
+                with self.lock:
+                    if "ready" in message:
+                        self.ready.set()
+                    elif "started" in message:
+                        answer = self.waiting.pop(message["started"], None)
+                        if answer is not None:
+                            answer[1] = message.get("pid")
+                            answer[0].set()
+                    elif "ended" in message:
+                        forked = self.children.pop(message["ended"], None)
+                        if forked is None:
+                            self.early[message["ended"]] = message["code"]
+                        else:
+                            forked._end(message["code"])
+        except (OSError, ValueError):
+            pass
+        self._gone()
+
+    def _gone(self):
+        with self.lock:
+            self.alive = False
+            self.ready.set()
+            for answer in self.waiting.values():
+                answer[0].set()
+            children, self.children = list(self.children.values()), {}
+        for forked in children:
+            forked._orphaned()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        if self.process.poll() is None:
+            self.process.kill()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def close(self):
+        self._gone()
+
+
+_RUN = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('_optlib_starter', sys.argv[1]); "
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); module._serve(int(sys.argv[2]))")
+_STARTERS = {}  # import settings -> _Starter of this process
+_STARTERS_LOCK = threading.Lock()
+
+
+def spawn(module, args, env, cwd, fd):
+    """Start the engine child ``module`` from this process's starter; None where no starter serves (the caller
+    then starts a fresh interpreter). ``env`` is the child's whole environment, ``cwd`` its working folder and
+    ``fd`` its end of its socket (it gets it, and this process's standard output and error, as they are)."""
+    from optlib import paths
+    from optlib.engine import sandbox
+
+    if os.environ.get(ENV_SWITCH, "1") == "0" or os.environ.get(sandbox.ENV):
+        return None  # switched off, or we are a sandboxed child ourselves: it starts fresh interpreters
+    key = _import_key(env)
+    with _STARTERS_LOCK:
+        starter = _STARTERS.get(key)
+        if starter is None or not starter.alive:
+            starter_env = {k: v for k, v in env.items() if k not in ("TMPDIR", sandbox.ENV)}
+            starter_env.update({k: v for k, v in DEFAULTS.items() if k not in env})
+            starter_env.setdefault("KERAS_HOME", str(paths.keras_home()))  # as a child's optlib._keras sets it
+            starter_env.pop("PYTHONPATH", None)  # its sys.path is the interpreter's own; each child adds its PYTHONPATH
+            try:
+                starter = _STARTERS[key] = _Starter(starter_env)
+            except OSError:
+                return None
+    return starter.spawn(module, args, env, cwd, fd)
+
+
+def close_all():
+    """End this process's starters (their children go with them)."""
+    with _STARTERS_LOCK:
+        starters = list(_STARTERS.values())
+        _STARTERS.clear()
+    for starter in starters:
+        starter.close()
+
+
+# ----------------------------------------------------------------------------------------- the starter itself
+
+
+def _serve(fd):
+    """Import TensorFlow, then fork a child for each request until the parent's socket closes."""
+    import select
+
+    control = socket.socket(fileno=fd)
+    site = sys.path[1:]  # ['', the interpreter's own...] (no PYTHONPATH): a child's is [its folder, its PYTHONPATH..., these]
+    _quiet_import()
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    signal.set_wakeup_fd(wake_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    children = set()
+    control.send(json.dumps({"ready": True}).encode())
+    try:
+        while True:
+            readable, _, _ = select.select([control, wake_read], [], [], 1.0)
+            if wake_read in readable:
+                os.read(wake_read, 4096)
+            for pid, code in _reap(children):
+                control.send(json.dumps({"ended": pid, "code": code}).encode())
+            if control not in readable:
+                continue
+            data, fds, _, _ = socket.recv_fds(control, _MAX_MESSAGE, 3)
+            if not data:
+                break
+            request = json.loads(data)
+            try:
+                pid = os.fork()
+            except OSError:
+                pid = None
+            if pid == 0:
+                os.close(wake_read)
+                os.close(wake_write)
+                _become_child(request, fds, control.fileno(), site)  # never returns
+            for received in fds:
+                os.close(received)
+            if pid is not None:
+                children.add(pid)
+            control.send(json.dumps({"started": request["id"], "pid": pid}).encode())
+    except OSError:
+        pass
+    for pid in children:  # the parent is gone: so are its children
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    os._exit(0)
+
+
+def _quiet_import():
+    """Import TensorFlow as :func:`optlib._keras.tf` would, its native start-up lines kept off the terminal."""
+    import importlib
+
+    for key, value in DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    saved = os.dup(2)
+    os.dup2(devnull, 2)
+    try:
+        importlib.import_module("tensorflow")  # what every child needs first
+        # How each child names itself; set up here, while the process's environment is the one it started with.
+        title = importlib.import_module("setproctitle")
+        title.setproctitle(f"{sys.executable} {__file__} (the starter: forks optlib's children)")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _reap(children):
+    """(pid, status) of every child that has ended, status as ``Popen.returncode`` gives it."""
+    ended = []
+    for pid in list(children):
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done, status = pid, 0
+        if done:
+            children.discard(pid)
+            ended.append((pid, -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.waitstatus_to_exitcode(status)))
+    return ended
+
+
+def _without_repeats(paths):
+    """``paths`` made absolute, each once, first place kept: what Python's ``site`` does to a fresh sys.path."""
+    seen, kept = set(), []
+    for path in paths:
+        path = os.path.abspath(path)
+        if os.path.normcase(path) not in seen:
+            seen.add(os.path.normcase(path))
+            kept.append(path)
+    return kept
+
+
+def _become_child(request, fds, control, site):
+    """In the fork: become ``python -m optlib.engine.child MODULE FD ARGS`` as the parent asked, and run it."""
+    code = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.setsid()  # a session of its own, as Popen(start_new_session=True) gives
+        child_socket, out, err = fds
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        keep = sorted({0, 1, 2, child_socket})
+        for low, high in zip(keep, keep[1:] + [os.sysconf("SC_OPEN_MAX")]):
+            os.closerange(low + 1, high)  # the starter's socket above all: a child must not ask it for more
+        del control
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.environ[PARENT_ENV] = str(os.getppid())
+        import tempfile
+
+        tempfile.tempdir = None  # read TMPDIR again: the child's own scratch folder
+        entries = [p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
+        sys.path[:] = _without_repeats([request["cwd"], *entries, *site])
+        sys.modules.pop("_optlib_starter", None)  # the child imports optlib itself, after entering its sandbox
+        import importlib
+        import runpy
+
+        importlib.invalidate_caches()
+        sys.argv = ["-m", request["module"], str(child_socket), *request["args"]]
+        import setproctitle  # what ps shows: the command line a fresh child would have had
+
+        setproctitle.setproctitle(" ".join([sys.executable, "-m", "optlib.engine.child", *sys.argv[1:]]))
+        runpy.run_module("optlib.engine.child", run_name="__main__", alter_sys=True)
+        code = 0
+    except SystemExit as leaving:
+        code = leaving.code if isinstance(leaving.code, int) else (0 if leaving.code is None else 1)
+    except BaseException:  # as an interpreter would: the traceback on stderr, status 1
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            import threading as _threading
+
+            _threading._shutdown()  # non-daemon threads finish, as at an interpreter's end
+        except BaseException:
+            pass
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+        os._exit(code)
+
+
