@@ -2,9 +2,14 @@
 
 Three sweeps, each from an empty data folder except the last:
 
-- converter: float32, dynamic, int8, int16x8 (TFLiteConverter converts from Keras for each);
-- LiteRT Quantizer: float32, lq_dynamic_int8, lq_int8, lq_int16x8 (one float32 conversion, then recipes);
+- converter: float32 and the converter scheme of each pair (dynamic, int8, int16x8; TFLiteConverter converts
+  from Keras for each);
+- LiteRT Quantizer: float32 and each pair's LiteRT Quantizer scheme (lq_dynamic_int8, lq_int8, lq_int16x8: one
+  float32 conversion, then recipes);
 - the other LiteRT Quantizer schemes in the second folder (the float32 conversion is served from its cache).
+
+The pairs are the registry's counterparts (``counterparts()``) without the converter's own variants, as the
+Compare page pairs them (:func:`optlib.analysis.backends.pairs`).
 
 Reported: each sweep's wall time; each scheme's build time (the job's wall time) and, for LiteRT
 Quantizer, calibration + quantization alone; the ratio converter / LiteRT Quantizer for each pair
@@ -20,10 +25,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CONVERTER = "float32,dynamic,int8,int16x8"
-LQ = "float32,lq_dynamic_int8,lq_int8,lq_int16x8"
-LQ_REST = "lq_weight_int8,lq_weight_int4,lq_dynamic_int4,lq_blockwise_int4,lq_int8_selective"
-PAIRS = (("dynamic", "lq_dynamic_int8"), ("int8", "lq_int8"), ("int16x8", "lq_int16x8"))
+sys.path.insert(0, str(ROOT))
+
+from optlib.analysis.backends import pairs  # noqa: E402  (no TensorFlow: the registry and pandas)
+from optlib.engine import schemes  # noqa: E402
+
+PAIRS = tuple(pairs())  # (converter scheme, LiteRT Quantizer scheme) of the same quantization
+CONVERTER = ",".join(["float32", *(converter for converter, _ in PAIRS)])
+LQ = ",".join(["float32", *(lq for _, lq in PAIRS)])
+LQ_REST = ",".join(s.name for s in schemes.list_schemes(backend="litert-quantizer", variants=True)
+                   if s.name not in {lq for _, lq in PAIRS})
 
 
 def _sweep(home, selection, runs):

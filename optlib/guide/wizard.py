@@ -9,8 +9,11 @@ or an accelerator demands it, add pruning or clustering for download size),
 and the post-training method advice of ApX Machine Learning's overview of
 model optimization techniques in TensorFlow.
 
-Everything here is plain data and standard-library code, so a page can draw
-the tree and tests can walk every leaf.
+The questions, the tree and the sources are here; which schemes a leaf
+recommends, and what it says of each, is in the schemes' registry entries
+(their ``advice``), so adding a scheme to a leaf is one edit in its entry.
+Everything is plain data and standard-library code, so a page can draw the
+tree and tests can walk every leaf.
 
     >>> from optlib.guide import wizard
     >>> rec = wizard.recommend(
@@ -26,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from optlib.engine import schemes as registry  # each scheme's trade-off lives in its entry
+from optlib.engine import schemes as registry  # each scheme's trade-off and advice live in its entry
 
 # The documents the advice comes from, as each item's ``source`` names them.
 GUIDE = "tflite_guide"
@@ -46,7 +49,7 @@ SOURCES: dict[str, tuple[str, str | None]] = {
     PTQ_ADVICE: ("ApX Machine Learning: model optimization techniques in TensorFlow", None),
 }
 
-ROLES = ("primary", "follow-up", "alternative")
+ROLES = registry.ADVICE_ROLES  # ("primary", "follow-up", "alternative"), in the order a leaf lists them
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,7 @@ _SMALLER = ("size", "latency")
 ROOT = "data"
 
 # Decision nodes: node id -> (question id, {answer value: child node id}).
-# A child is another decision node or a leaf (see _LEAVES). Every node lists
+# A child is another decision node or a leaf (see `_items`). Every node lists
 # every value of its question; tests check that.
 _DECISIONS: dict[str, tuple[str, dict[str, str]]] = {
     "data": ("data", {
@@ -286,177 +289,18 @@ _DECISIONS: dict[str, tuple[str, dict[str, str]]] = {
     }),
 }
 
-# Leaves: leaf id -> ranked (scheme, role, reason, source). Leaves are named
-# after what they recommend; several paths may end in the same leaf.
-_LEAVES: dict[str, tuple[tuple[str, str, str, str], ...]] = {
-    "dynamic_cpu": (
-        ("dynamic", "primary",
-         "It needs no data and quantizes the weights to int8, the simplest "
-         "post-training method and a good starting point.", PTQ_ADVICE),
-        ("float16", "alternative",
-         "It also needs no data and loses less accuracy, but halves the model "
-         "instead of quartering it.", GUIDE),
-    ),
-    "float16_cpu": (
-        ("float16", "primary",
-         "Without data, float16 is the method with an insignificant accuracy "
-         "loss, and it halves the model.", GUIDE),
-        ("dynamic", "alternative",
-         "It needs no data either and makes the model about 4x smaller, with a "
-         "small accuracy loss to measure.", PTQ_ADVICE),
-    ),
-    "float16_gpu": (
-        ("float16", "primary",
-         "GPUs compute in float16 natively, so this halves the model and can "
-         "speed it up with an insignificant accuracy loss.", PTQ_ADVICE),
-    ),
-    "float16_dynamic_android_gpu": (
-        ("float16", "primary",
-         "The GPU delegate computes in float16, so this halves the model with an "
-         "insignificant accuracy loss and needs no data.", PTQ_ADVICE),
-        ("dynamic", "alternative",
-         "The technique table lists Android GPUs for dynamic range too; it makes "
-         "the model about 4x smaller without data.", GUIDE),
-    ),
-    "integer_needs_samples": (
-        ("dynamic", "alternative",
-         "Nothing that needs no data runs on integer-only hardware; dynamic "
-         "range only previews the size on a CPU while you gather 100-500 "
-         "representative samples for int8.", PTQ_ADVICE),
-    ),
-    "float16_int8_android_gpu": (
-        ("float16", "primary",
-         "The GPU delegate computes in float16, so this halves the model with an "
-         "insignificant accuracy loss.", PTQ_ADVICE),
-        ("int8", "alternative",
-         "Your samples allow full integer quantization, which the technique table "
-         "lists for Android GPUs as well; it makes the model about 4x smaller.",
-         GUIDE),
-    ),
-    "float16_int8_cpu": (
-        ("float16", "primary",
-         "Float16 has an insignificant accuracy loss and halves the model.",
-         GUIDE),
-        ("int8", "alternative",
-         "Full integer quantization is about 4x smaller and usually the fastest "
-         "on CPU; measure whether its small accuracy loss is acceptable.",
-         PTQ_ADVICE),
-    ),
-    "int8_cpu": (
-        ("int8", "primary",
-         "Your samples allow full integer quantization, which usually gives the "
-         "greatest size reduction and speed-up.", PTQ_ADVICE),
-        ("dynamic", "alternative",
-         "It needs no calibration and is almost as small, but is often slower on "
-         "x86 CPUs.", PTQ_ADVICE),
-    ),
-    "int16x8_cpu": (
-        ("int16x8", "primary",
-         "The guide recommends int16 activations when activations are sensitive "
-         "to quantization; they keep accuracy close to float at about int8 "
-         "size.", GUIDE),
-        ("dynamic", "alternative",
-         "It keeps activations in float and quantizes them on the fly, so it is "
-         "faster on CPU than int16x8 while protecting sensitive activations.",
-         PTQ_ADVICE),
-    ),
-    "int8_integer": (
-        ("int8", "primary",
-         "Integer-only hardware needs full integer quantization: convert with "
-         "integer-only ops and int8 input and output, calibrated on your "
-         "samples.", PTQ_ADVICE),
-        ("qat", "follow-up",
-         "If int8 loses too much accuracy, quantization-aware training recovers "
-         "most of it, but it needs labelled training data, which you do not have "
-         "yet.", GUIDE),
-    ),
-    "int8_int16x8_integer": (
-        ("int8", "primary",
-         "Integer-only hardware needs full integer quantization: convert with "
-         "integer-only ops and int8 input and output, calibrated on your "
-         "samples.", PTQ_ADVICE),
-        ("int16x8", "follow-up",
-         "For activation-sensitive models the guide recommends int16 "
-         "activations, where the hardware or its software supports them.",
-         GUIDE),
-        ("qat", "alternative",
-         "Quantization-aware training can win back int8 accuracy, but it needs "
-         "labelled training data, which you do not have yet.", GUIDE),
-    ),
-    "int8_qat_cpu": (
-        ("int8", "primary",
-         "Start with post-training quantization: it is quick and usually gives "
-         "the greatest size reduction and speed-up.", GUIDE),
-        ("qat", "follow-up",
-         "If int8 loses more than you can afford, quantization-aware training "
-         "on your labelled data is the better option.", GUIDE),
-    ),
-    "int8_qat_integer": (
-        ("int8", "primary",
-         "Start with post-training quantization: integer-only hardware needs "
-         "integer-only ops and int8 input and output.", GUIDE),
-        ("qat", "follow-up",
-         "When accuracy targets are not met or accelerator support matters, "
-         "quantization-aware training on your labelled data is the better "
-         "option.", GUIDE),
-    ),
-    "int8_integer_qat_optional": (
-        ("int8", "primary",
-         "Integer-only hardware needs full integer quantization, and a loss of a "
-         "few points leaves room for post-training quantization.", GUIDE),
-        ("qat", "alternative",
-         "Quantization-aware training loses less accuracy, if the fine-tuning "
-         "is worth it to you.", GUIDE),
-    ),
-    "int8_qat_int16x8_integer": (
-        ("int8", "primary",
-         "Integer-only hardware needs full integer quantization: convert with "
-         "integer-only ops and int8 input and output.", PTQ_ADVICE),
-        ("qat", "follow-up",
-         "Quantization-aware training on your labelled data keeps the model in "
-         "int8 while it learns to cope with quantized activations.", GUIDE),
-        ("int16x8", "alternative",
-         "For activation-sensitive models the guide recommends int16 "
-         "activations, where the hardware or its software supports them.",
-         GUIDE),
-    ),
-    "int8_prune_cluster_cpu": (
-        ("int8", "primary",
-         "Quantization shrinks the file and the download about 4x, so start "
-         "there.", GUIDE),
-        ("prune", "follow-up",
-         "Pruning before quantizing makes the model compress better, which "
-         "shrinks the download further.", GUIDE),
-        ("cluster", "follow-up",
-         "Clustering shares weight values, so the model compresses better, like "
-         "pruning.", GUIDE),
-    ),
-    "float16_prune_cluster_gpu": (
-        ("float16", "primary",
-         "GPUs compute in float16 natively, so this halves the file and the "
-         "download with an insignificant accuracy loss.", PTQ_ADVICE),
-        ("prune", "follow-up",
-         "Pruning makes the model compress better, which shrinks the download "
-         "further.", GUIDE),
-        ("cluster", "follow-up",
-         "Clustering shares weight values, so the model compresses better, like "
-         "pruning.", GUIDE),
-    ),
-    "int8_prune_cluster_qat_integer": (
-        ("int8", "primary",
-         "Integer-only hardware needs full integer quantization; start with the "
-         "post-training tool.", GUIDE),
-        ("prune_qat", "follow-up",
-         "Pruning and then quantization-aware training gives an integer model "
-         "that also compresses better for download.", PTQ_ADVICE),
-        ("cluster_qat", "follow-up",
-         "Clustering and then quantization-aware training gives an integer "
-         "model with few distinct weights, which compresses well.", GUIDE),
-        ("prune_cluster_qat", "alternative",
-         "All three together give the smallest download, at the price of the "
-         "most fine-tuning.", GUIDE),
-    ),
-}
+# A leaf is a child above that is not a decision node; leaves are named after what they recommend, and
+# several paths may end in the same leaf. What a leaf recommends lives in the registry: each scheme's entry
+# says, in its ``advice``, at which leaves the wizard recommends it, in which role and why (`_items`).
+
+
+def _items(leaf: str) -> tuple[Item, ...]:
+    """The schemes the registry advises at a leaf: primary first, then follow-ups, then alternatives (ROLES),
+    in registry order within a role."""
+    advised = registry.list_schemes(advised_for=leaf, variants=True)
+    ranked = sorted(advised, key=lambda scheme: ROLES.index(scheme.advice[leaf].role))  # stable: registry order
+    return tuple(Item(scheme.name, scheme.advice[leaf].role, scheme.advice[leaf].reason, scheme.tradeoff,
+                      scheme.advice[leaf].source) for scheme in ranked)
 
 
 @dataclass(frozen=True)
@@ -557,10 +401,7 @@ def recommend(answers: Mapping[str, str]) -> Recommendation:
             )
         path.append((node, answer))
         node = children[answer]
-    items = tuple(
-        Item(scheme, role, reason, registry.get(scheme).tradeoff, source)
-        for scheme, role, reason, source in _LEAVES[node]
-    )
+    items = _items(node)
     used = {**given, **{_DECISIONS[n][0]: a for n, a in path}}
     recommended = {item.scheme for item in items}
     warnings = tuple(
@@ -639,7 +480,7 @@ def as_graph() -> dict[str, list[dict]]:
     nodes, edges, seen, queue = [], [], {ROOT}, [ROOT]
     for node in queue:  # the queue grows while it is read: breadth first
         if node not in _DECISIONS:
-            names = [scheme for scheme, *_ in _LEAVES[node]]
+            names = [item.scheme for item in _items(node)]
             nodes.append({"id": node, "kind": "leaf", "label": ", ".join(names),
                           "schemes": names})
             continue

@@ -304,13 +304,19 @@ def test_compare_run_details_say_which_runtime_timed_the_latency(app, home, monk
             "models are timed on LiteRT's CompiledModel." in texts(at.caption))
 
 
-def test_compare_says_when_there_is_no_code_for_a_run(app, home, monkeypatch):
+@pytest.fixture
+def unknown_to_codegen():
+    """A post-training scheme codegen has no template for, registered for one test and then taken out."""
+    entry = schemes.register(schemes.Scheme("int4", "post-training", "Int4 weights", "A scheme codegen does not know.",
+                                            "nothing", "optlib.engine.schemes.post_training:build_int4"))
+    yield entry
+    schemes.unregister(entry.name)
+
+
+def test_compare_says_when_there_is_no_code_for_a_run(app, home, unknown_to_codegen):
     from optlib.engine.store import Store
 
     # A finished post-training run without a recorded recipe, of a scheme codegen has no template for.
-    scheme = schemes.Scheme("int4", "post-training", "Int4 weights", "A scheme codegen does not know.", "nothing",
-                            "optlib.engine.schemes.post_training:build_int4")
-    monkeypatch.setitem(schemes.SCHEMES, "int4", scheme)
     store = Store()
     apphelpers.store_canned(store, "float32")
     metrics = {k: v for k, v in apphelpers.canned_metrics("int8").items() if k != "recipe"}

@@ -221,12 +221,17 @@ def test_unfinished_runs():
                           "settings": schemes.settings_for("int8_selective")})
 
 
-NEW_PTQ = schemes.Scheme("int4", "post-training", "Int4 weights", "A post-training scheme codegen has no recipe for.",
-                         "nothing", "optlib.engine.schemes.post_training:build_int4")
+@pytest.fixture
+def new_ptq():
+    """A post-training scheme codegen has no recipe for, registered for one test and then taken out."""
+    entry = schemes.register(schemes.Scheme("int4", "post-training", "Int4 weights",
+                                            "A post-training scheme codegen has no recipe for.", "nothing",
+                                            "optlib.engine.schemes.post_training:build_int4"))
+    yield entry
+    schemes.unregister(entry.name)
 
 
-def test_a_post_training_scheme_without_a_known_recipe_is_refused_in_plain_words(monkeypatch):
-    monkeypatch.setitem(schemes.SCHEMES, "int4", NEW_PTQ)
+def test_a_post_training_scheme_without_a_known_recipe_is_refused_in_plain_words(new_ptq):
     row = {"id": 7, "scheme": "int4", "status": "ok", "model": "digits_cnn", "dataset": "digits",
            "settings": schemes.settings_for("int4"), "recipe": None}
     with pytest.raises(ValueError, match=r"Run #7 \(int4\) recorded no converter recipe, and optlib has no code "

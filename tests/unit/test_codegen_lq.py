@@ -12,7 +12,7 @@ from optlib.engine.store import Store
 from optlib.views import codegen
 from tests.conftest import save_tiny_digits
 
-LQ = [s.name for s in schemes.SCHEMES.values() if s.backend == "litert-quantizer"]
+LQ = [s.name for s in schemes.list_schemes(backend="litert-quantizer", variants=True)]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from optlib.guide import counterparts, wizard
 
 
 def test_each_post_training_recommendation_has_a_registered_counterpart_of_the_other_backend():
-    recommended = {entry[0] for leaf in wizard._LEAVES.values() for entry in leaf}
+    recommended = {name for node in wizard.as_graph()["nodes"] if node["kind"] == "leaf" for name in node["schemes"]}
     assert {"int8", "dynamic", "int16x8"} <= recommended
     for name in recommended:
         entry = schemes.get(name)

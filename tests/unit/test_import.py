@@ -106,7 +106,7 @@ def _builder_modules():
     """The modules named by the registry's builder strings ("module:function"), imported when a scheme runs."""
     from optlib.engine import schemes
 
-    return {s.builder.split(":")[0] for s in schemes.SCHEMES.values()}
+    return {s.builder.split(":")[0] for s in schemes.list_schemes(variants=True)}
 
 
 def _upward(modules, graph):

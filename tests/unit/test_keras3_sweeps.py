@@ -80,8 +80,7 @@ def rows_of(model, data, tmp_path, selection):
 
 def test_a_keras3_sequential_runs_every_scheme_of_both_backends_on_its_rebuild(made, digits_npz, tmp_path):
     rows = rows_of(made["sequential"], digits_npz, tmp_path, "all,litert-quantizer")
-    assert len(rows) == len(schemes.names()) + len([s for s in schemes.SCHEMES.values()
-                                                    if s.backend == "litert-quantizer"])
+    assert len(rows) == len(schemes.names()) + len(schemes.list_schemes(backend="litert-quantizer", variants=True))
     for name, row in rows.items():
         assert row["status"] == "ok", (name, row["error"])
         assert row["keras3_rebuild"]["max_abs_difference"] <= 1e-5, name  # recorded on every row

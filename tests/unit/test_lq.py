@@ -13,7 +13,7 @@ from optlib.engine.lq_backend import BASES
 from optlib.engine.store import Store
 
 FAST = {"runs": "3", "warmup": "1", "rep_samples": "32"}
-LQ = [s.name for s in schemes.SCHEMES.values() if s.backend == "litert-quantizer"]
+LQ = [s.name for s in schemes.list_schemes(backend="litert-quantizer", variants=True)]
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +31,8 @@ def swept(tmp_path_factory, tiny_model_path, digits_npz):
 
 
 def test_every_post_training_scheme_names_its_backend():
-    for scheme in schemes.SCHEMES.values():
-        if scheme.family == "post-training":
-            assert scheme.backend in schemes.BACKENDS, scheme.name
+    for scheme in schemes.list_schemes(family="post-training", variants=True):
+        assert scheme.backend in schemes.BACKENDS, scheme.name
     assert all(schemes.get(name).recipe["base"] in BASES for name in LQ)  # a named LiteRT Quantizer recipe
     assert set(LQ) == {"lq_int8", "lq_int16x8", "lq_dynamic_int8", "lq_weight_int8", "lq_weight_int4",
                        "lq_dynamic_int4", "lq_blockwise_int4", "lq_int8_selective"}

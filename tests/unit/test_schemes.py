@@ -99,4 +99,7 @@ def test_register_refuses_a_taken_name_and_bad_search_candidates():
     with pytest.raises(ValueError, match="objective 'size' or 'latency'"):
         schemes.register(schemes.Scheme("extra", "post-training", "Extra", "A test entry.", "nothing", "m:f",
                                         search=(schemes.Candidate("speed", 1),)))
-    assert "extra" not in schemes.SCHEMES
+    with pytest.raises(ValueError, match="a role among primary, follow-up, alternative"):
+        schemes.register(schemes.Scheme("extra", "post-training", "Extra", "A test entry.", "nothing", "m:f",
+                                        advice={"int8_cpu": schemes.Advice("best", "Why.", "tflite_guide")}))
+    assert not schemes.known("extra")

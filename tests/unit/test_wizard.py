@@ -322,6 +322,43 @@ def test_scheme_names_match_the_registry():
     assert set(names()) == set(SCHEME_NAMES)
 
 
+def test_what_a_leaf_recommends_comes_from_the_entries_advice():
+    from optlib.engine import schemes
+
+    for entry in schemes.list_schemes(variants=True):
+        for leaf, advice in entry.advice.items():
+            assert leaf in wizard.leaves(), (entry.name, leaf)  # a misspelt leaf would be advice nobody reads
+            assert advice.role in wizard.ROLES and advice.source in wizard.SOURCES, (entry.name, leaf)
+    for leaf in wizard.leaves():
+        advised = {entry.name for entry in schemes.list_schemes(advised_for=leaf, variants=True)}
+        answers = next(answers for answers in every_answer_set() if wizard.recommend(answers).leaf == leaf)
+        assert set(wizard.schemes(wizard.recommend(answers))) == advised, leaf
+
+
+@pytest.fixture
+def advised_plugin():
+    """A plugin's scheme that the wizard recommends at one leaf, registered for one test and then taken out."""
+    from optlib.engine import schemes
+
+    entry = schemes.register(schemes.Scheme(
+        "plugin_int4", "post-training", "Plugin int4", "A test entry.", "representative", "m:f",
+        tradeoff="Smaller still.",
+        advice={"int8_cpu": schemes.Advice("follow-up", "If int8 is not small enough.", wizard.GUIDE)}))
+    yield entry
+    schemes.unregister(entry.name)
+
+
+def test_a_scheme_joins_a_leaf_with_one_entry(advised_plugin):
+    rec = wizard.recommend({"data": "representative", "hardware": "cpu", "priority": "size"})
+    assert rec.leaf == "int8_cpu"
+    assert [(item.scheme, item.role) for item in rec.items] == [
+        ("int8", "primary"), ("plugin_int4", "follow-up"), ("dynamic", "alternative")]  # ranked by role
+    assert rec.items[1] == wizard.Item("plugin_int4", "follow-up", "If int8 is not small enough.", "Smaller still.",
+                                       wizard.GUIDE)
+    leaf = next(node for node in wizard.as_graph()["nodes"] if node["id"] == "int8_cpu")
+    assert leaf["schemes"] == ["int8", "plugin_int4", "dynamic"]
+
+
 # --- The drawing (to_dot) and the cited sources ------------------------------------
 
 DOT_NODE = re.compile(r'^  "([^"]+)" \[label="((?:[^"\\]|\\.)*)"(.*)\];$', re.M)

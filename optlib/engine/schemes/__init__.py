@@ -5,13 +5,14 @@ registry. A scheme is one entry (:class:`Scheme`) and every fact of it is
 there: its name, family, what it needs, its settings with defaults, its
 backend and recipe (TFLiteConverter settings, a LiteRT Quantizer recipe name,
 or the fine-tuning techniques and the conversion after them), the scheme it
-stands beside, the tables it is a column of, and the dotted path of the one
-builder of its kind (imported only when the scheme runs, so this module stays
-light).
+stands beside, the tables it is a column of, the wizard's leaves that
+recommend it and what the wizard says of it there, and the dotted path of the
+one builder of its kind (imported only when the scheme runs, so this module
+stays light).
 
 Read it through two calls: :func:`get` (one entry, or an error listing the
 known names) and :func:`list_schemes` (entries filtered by name pattern,
-family, backend, technique or table). :func:`counterparts` pairs each
+family, backend, technique, table or wizard leaf). :func:`counterparts` pairs each
 converter scheme with LiteRT Quantizer's. Plugins add entries with
 :func:`register`.
 
@@ -126,6 +127,25 @@ class Candidate:
     settings: dict = field(default_factory=dict, compare=False)
 
 
+ADVICE_ROLES = ("primary", "follow-up", "alternative")  # the wizard's roles, in the order a leaf lists them
+
+
+@dataclass(frozen=True)
+class Advice:
+    """What the wizard (:mod:`optlib.guide.wizard`) says about a scheme at one leaf of its decision tree.
+
+    Attributes:
+        role: one of ADVICE_ROLES: "primary" (try first), "follow-up" (try next if the primary falls short)
+            or "alternative" (a different trade-off).
+        reason: why, in one or two plain sentences.
+        source: id of the document the advice comes from (a key of ``optlib.guide.wizard.SOURCES``).
+    """
+
+    role: str
+    reason: str
+    source: str
+
+
 @dataclass(frozen=True)
 class Scheme:
     """An optimization scheme as data.
@@ -157,6 +177,10 @@ class Scheme:
         takes: the model forms it can start from (:data:`optlib.inputs.graph_models.FORMS`): a Keras model
             for fine-tuning, a Keras model or SavedModel for the converter, a float ``.tflite`` too for
             LiteRT Quantizer (:func:`refusal` says why not for the others).
+        advice: where the wizard recommends it: {leaf id of the wizard's tree (``optlib.guide.wizard.leaves()``):
+            :class:`Advice`}. A leaf lists every scheme advised for it, primary first, then follow-ups, then
+            alternatives (ADVICE_ROLES), in registry order within a role; ``list_schemes(advised_for=leaf)``
+            finds them.
     """
 
     name: str
@@ -180,6 +204,7 @@ class Scheme:
     tables: tuple = ()
     activations: str = ""
     layer_insight: bool = False
+    advice: dict = field(default_factory=dict, compare=False)
 
     @property
     def prunes(self):
@@ -260,6 +285,9 @@ def _tries(*places):
     return tuple(Candidate(*place) for place in places)
 
 
+# Sources of the wizard's advice (keys of optlib.guide.wizard.SOURCES, which has their titles).
+_GUIDE, _PTQ_ADVICE = "tflite_guide", "apx_optimization_techniques"
+
 # Colours: the baseline grey, post-training blues and greens, training-time warm colours, combinations darker.
 # Trade-offs: from the guide's technique table, its Tables 1 and 2, and this project's measurements.
 _ALL = (
@@ -275,7 +303,29 @@ _ALL = (
          tradeoff="Up to 50% smaller with insignificant accuracy loss; faster only "
                   "where the hardware computes in float16, such as GPUs.",
          slower_because="float16 weights are turned back into float32 before a CPU computes with them",
-         search=_tries(("size", 6), ("latency", 3))),
+         search=_tries(("size", 6), ("latency", 3)),
+         advice={  # what the wizard says of it at leaves of its tree (optlib.guide.wizard)
+             "dynamic_cpu": Advice(
+                 "alternative", "It also needs no data and loses less accuracy, but halves the model instead of "
+                 "quartering it.", _GUIDE),
+             "float16_cpu": Advice(
+                 "primary", "Without data, float16 is the method with an insignificant accuracy loss, and it halves "
+                 "the model.", _GUIDE),
+             "float16_gpu": Advice(
+                 "primary", "GPUs compute in float16 natively, so this halves the model and can speed it up with an "
+                 "insignificant accuracy loss.", _PTQ_ADVICE),
+             "float16_dynamic_android_gpu": Advice(
+                 "primary", "The GPU delegate computes in float16, so this halves the model with an insignificant "
+                 "accuracy loss and needs no data.", _PTQ_ADVICE),
+             "float16_int8_android_gpu": Advice(
+                 "primary", "The GPU delegate computes in float16, so this halves the model with an insignificant "
+                 "accuracy loss.", _PTQ_ADVICE),
+             "float16_int8_cpu": Advice(
+                 "primary", "Float16 has an insignificant accuracy loss and halves the model.", _GUIDE),
+             "float16_prune_cluster_gpu": Advice(
+                 "primary", "GPUs compute in float16 natively, so this halves the file and the download with an "
+                 "insignificant accuracy loss.", _PTQ_ADVICE),
+         }),
     _ptq("dynamic", "Dynamic range",
          "Weights stored as int8, activations quantized on the fly: up to 75% smaller; can be slower than float on x86 CPUs.",
          "nothing", color="#17becf", recipe={"optimizations": ["DEFAULT"]},
@@ -283,14 +333,68 @@ _ALL = (
                   "integer methods; speed-ups on ARM CPUs, often a slow-down on x86.",
          slower_because="activations are quantized on the fly at every inference, and x86 float kernels are "
                         "already fast",
-         search=_tries(("size", 2), ("latency", 6))),
+         search=_tries(("size", 2), ("latency", 6)),
+         advice={  # what the wizard says of it at leaves of its tree (optlib.guide.wizard)
+             "dynamic_cpu": Advice(
+                 "primary", "It needs no data and quantizes the weights to int8, the simplest post-training method "
+                 "and a good starting point.", _PTQ_ADVICE),
+             "float16_cpu": Advice(
+                 "alternative", "It needs no data either and makes the model about 4x smaller, with a small accuracy "
+                 "loss to measure.", _PTQ_ADVICE),
+             "float16_dynamic_android_gpu": Advice(
+                 "alternative", "The technique table lists Android GPUs for dynamic range too; it makes the model "
+                 "about 4x smaller without data.", _GUIDE),
+             "integer_needs_samples": Advice(
+                 "alternative", "Nothing that needs no data runs on integer-only hardware; dynamic range only "
+                 "previews the size on a CPU while you gather 100-500 representative samples for int8.", _PTQ_ADVICE),
+             "int8_cpu": Advice(
+                 "alternative", "It needs no calibration and is almost as small, but is often slower on x86 CPUs.",
+                 _PTQ_ADVICE),
+             "int16x8_cpu": Advice(
+                 "alternative", "It keeps activations in float and quantizes them on the fly, so it is faster on CPU "
+                 "than int16x8 while protecting sensitive activations.", _PTQ_ADVICE),
+         }),
     _ptq("int8", "Full integer",
          "Weights and activations int8, calibrated on a representative sample: up to 75% smaller and fast on integer hardware.",
          "representative", (INT8_IO,), color="#2ca02c", recipe=INT8_RECIPE, tables=("table1", "table2"),
          layer_insight=True, activations="int8",
          tradeoff="Up to 75% smaller and usually the fastest on CPU and accelerators; "
                   "a small accuracy loss that depends on the model.",
-         search=_tries(("size", 1), ("latency", 1))),
+         search=_tries(("size", 1), ("latency", 1)),
+         advice={  # what the wizard says of it at leaves of its tree (optlib.guide.wizard)
+             "float16_int8_android_gpu": Advice(
+                 "alternative", "Your samples allow full integer quantization, which the technique table lists for "
+                 "Android GPUs as well; it makes the model about 4x smaller.", _GUIDE),
+             "float16_int8_cpu": Advice(
+                 "alternative", "Full integer quantization is about 4x smaller and usually the fastest on CPU; "
+                 "measure whether its small accuracy loss is acceptable.", _PTQ_ADVICE),
+             "int8_cpu": Advice(
+                 "primary", "Your samples allow full integer quantization, which usually gives the greatest size "
+                 "reduction and speed-up.", _PTQ_ADVICE),
+             "int8_integer": Advice(
+                 "primary", "Integer-only hardware needs full integer quantization: convert with integer-only ops "
+                 "and int8 input and output, calibrated on your samples.", _PTQ_ADVICE),
+             "int8_int16x8_integer": Advice(
+                 "primary", "Integer-only hardware needs full integer quantization: convert with integer-only ops "
+                 "and int8 input and output, calibrated on your samples.", _PTQ_ADVICE),
+             "int8_qat_cpu": Advice(
+                 "primary", "Start with post-training quantization: it is quick and usually gives the greatest size "
+                 "reduction and speed-up.", _GUIDE),
+             "int8_qat_integer": Advice(
+                 "primary", "Start with post-training quantization: integer-only hardware needs integer-only ops and "
+                 "int8 input and output.", _GUIDE),
+             "int8_integer_qat_optional": Advice(
+                 "primary", "Integer-only hardware needs full integer quantization, and a loss of a few points "
+                 "leaves room for post-training quantization.", _GUIDE),
+             "int8_qat_int16x8_integer": Advice(
+                 "primary", "Integer-only hardware needs full integer quantization: convert with integer-only ops "
+                 "and int8 input and output.", _PTQ_ADVICE),
+             "int8_prune_cluster_cpu": Advice(
+                 "primary", "Quantization shrinks the file and the download about 4x, so start there.", _GUIDE),
+             "int8_prune_cluster_qat_integer": Advice(
+                 "primary", "Integer-only hardware needs full integer quantization; start with the post-training "
+                 "tool.", _GUIDE),
+         }),
     _ptq("int16x8", "int16 activations, int8 weights",
          "Full integer with int16 activations: better accuracy than int8 for activation-sensitive models; reference kernels are slow.",
          "representative", color="#bcbd22",
@@ -300,36 +404,98 @@ _ALL = (
                   "on slow reference kernels.",
          slower_because="TFLite has only reference (unoptimized) kernels for int16 activations",
          slower_source="tflite_guide", tables=("table2",), layer_insight=True, activations="int16",
-         search=_tries(("size", 5), ("latency", 7))),
+         search=_tries(("size", 5), ("latency", 7)),
+         advice={  # what the wizard says of it at leaves of its tree (optlib.guide.wizard)
+             "int16x8_cpu": Advice(
+                 "primary", "The guide recommends int16 activations when activations are sensitive to quantization; "
+                 "they keep accuracy close to float at about int8 size.", _GUIDE),
+             "int8_int16x8_integer": Advice(
+                 "follow-up", "For activation-sensitive models the guide recommends int16 activations, where the "
+                 "hardware or its software supports them.", _GUIDE),
+             "int8_qat_int16x8_integer": Advice(
+                 "alternative", "For activation-sensitive models the guide recommends int16 activations, where the "
+                 "hardware or its software supports them.", _GUIDE),
+         }),
     _trained("qat", "training-time", "Quantization-aware training",
              "Fine-tune with simulated int8 quantization, then convert to int8: the smallest accuracy loss of the int8 options.",
              ("quantize",), REPRESENTATIVE_PARAMS, color="#d62728", recipe=QAT_RECIPE, tables=("table1",),
              tradeoff="Up to 75% smaller with the smallest accuracy loss (MobileNetV2 lost "
                       "1 point instead of 8), at the cost of fine-tuning.",
-             search=_tries(("size", 7), ("latency", 5))),
+             search=_tries(("size", 7), ("latency", 5)),
+             advice={  # what the wizard says of it at leaves of its tree (optlib.guide.wizard)
+                 "int8_integer": Advice(
+                     "follow-up", "If int8 loses too much accuracy, quantization-aware training recovers most of it, "
+                     "but it needs labelled training data, which you do not have yet.", _GUIDE),
+                 "int8_int16x8_integer": Advice(
+                     "alternative", "Quantization-aware training can win back int8 accuracy, but it needs labelled "
+                     "training data, which you do not have yet.", _GUIDE),
+                 "int8_qat_cpu": Advice(
+                     "follow-up", "If int8 loses more than you can afford, quantization-aware training on your "
+                     "labelled data is the better option.", _GUIDE),
+                 "int8_qat_integer": Advice(
+                     "follow-up", "When accuracy targets are not met or accelerator support matters, "
+                     "quantization-aware training on your labelled data is the better option.", _GUIDE),
+                 "int8_integer_qat_optional": Advice(
+                     "alternative", "Quantization-aware training loses less accuracy, if the fine-tuning is worth it "
+                     "to you.", _GUIDE),
+                 "int8_qat_int16x8_integer": Advice(
+                     "follow-up", "Quantization-aware training on your labelled data keeps the model in int8 while "
+                     "it learns to cope with quantized activations.", _GUIDE),
+             }),
     _trained("prune", "training-time", "Magnitude pruning",
              "Zero out the smallest weights during a short fine-tune: same file size and speed, much smaller when compressed.",
              ("prune",), (SPARSITY, PTQ_AFTER_PRUNING) + REPRESENTATIVE_PARAMS, color="#ff7f0e", recipe={},
-             tradeoff="A smaller gzipped download; the same file size and latency; needs fine-tuning."),
+             tradeoff="A smaller gzipped download; the same file size and latency; needs fine-tuning.",
+             advice={  # what the wizard says of it at leaves of its tree (optlib.guide.wizard)
+                 "int8_prune_cluster_cpu": Advice(
+                     "follow-up", "Pruning before quantizing makes the model compress better, which shrinks the "
+                     "download further.", _GUIDE),
+                 "float16_prune_cluster_gpu": Advice(
+                     "follow-up", "Pruning makes the model compress better, which shrinks the download further.",
+                     _GUIDE),
+             }),
     _trained("cluster", "training-time", "Weight clustering",
              "Share a few centroid values per kernel: same file size, much smaller when compressed.",
              ("cluster",), (CLUSTERS, CENTROIDS), color="#9467bd", recipe={},
-             tradeoff="A smaller gzipped download; the same file size and latency; needs fine-tuning."),
+             tradeoff="A smaller gzipped download; the same file size and latency; needs fine-tuning.",
+             advice={  # what the wizard says of it at leaves of its tree (optlib.guide.wizard)
+                 "int8_prune_cluster_cpu": Advice(
+                     "follow-up", "Clustering shares weight values, so the model compresses better, like pruning.",
+                     _GUIDE),
+                 "float16_prune_cluster_gpu": Advice(
+                     "follow-up", "Clustering shares weight values, so the model compresses better, like pruning.",
+                     _GUIDE),
+             }),
     _trained("prune_qat", "combination", "Pruning + sparsity-preserving QAT",
              "Prune, then quantization-aware training that keeps the zeros: int8 size and a smaller download.",
              ("prune", "quantize"), (SPARSITY,), color="#8c564b", recipe=QAT_RECIPE,
              tradeoff="An int8 file that also gzips smaller; the most fine-tuning of the single-technique schemes.",
-             search=_tries(("size", 8))),
+             search=_tries(("size", 8)),
+             advice={  # what the wizard says of it at leaves of its tree (optlib.guide.wizard)
+                 "int8_prune_cluster_qat_integer": Advice(
+                     "follow-up", "Pruning and then quantization-aware training gives an integer model that also "
+                     "compresses better for download.", _PTQ_ADVICE),
+             }),
     _trained("cluster_qat", "combination", "Clustering + cluster-preserving QAT",
              "Cluster, then quantization-aware training that keeps the clusters.",
              ("cluster", "quantize"), (CLUSTERS, CENTROIDS), color="#e377c2", recipe=QAT_RECIPE,
              tradeoff="An int8 file that also gzips smaller; accuracy depends on the number of clusters.",
-             search=_tries(("size", 9))),
+             search=_tries(("size", 9)),
+             advice={  # what the wizard says of it at leaves of its tree (optlib.guide.wizard)
+                 "int8_prune_cluster_qat_integer": Advice(
+                     "follow-up", "Clustering and then quantization-aware training gives an integer model with few "
+                     "distinct weights, which compresses well.", _GUIDE),
+             }),
     _trained("prune_cluster_qat", "combination", "Pruning + clustering + QAT",
              "Prune, cluster while keeping the zeros, then QAT that preserves both: the full collaborative pipeline.",
              ("prune", "cluster", "quantize"), (SPARSITY, CLUSTERS, CENTROIDS), color="#393b79", recipe=QAT_RECIPE,
              tradeoff="The smallest download of all; the most fine-tuning, and "
-                      "the accuracy losses of the three techniques add up."),
+                      "the accuracy losses of the three techniques add up.",
+             advice={  # what the wizard says of it at leaves of its tree (optlib.guide.wizard)
+                 "int8_prune_cluster_qat_integer": Advice(
+                     "alternative", "All three together give the smallest download, at the price of the most "
+                     "fine-tuning.", _GUIDE),
+             }),
 )
 
 VARIANTS = (
@@ -452,6 +618,10 @@ def register(scheme):
                          f"{tuple(NEEDS)}, and builder 'module:function'")
     if scheme.backend and scheme.backend not in BACKENDS:
         raise ValueError(f"scheme '{scheme.name}': backend must be one of {', '.join(BACKENDS)}")
+    for leaf, advice in scheme.advice.items():
+        if not isinstance(advice, Advice) or advice.role not in ADVICE_ROLES or not advice.reason:
+            raise ValueError(f"scheme '{scheme.name}': its advice at the wizard's leaf '{leaf}' must be "
+                             f"Advice(role, reason, source) with a reason and a role among {', '.join(ADVICE_ROLES)}")
     if scheme.backend == "litert-quantizer" and "base" not in (scheme.recipe or {}):
         raise ValueError(f"scheme '{scheme.name}': a LiteRT Quantizer scheme names its recipe, "
                          "recipe={'base': 'static_wi8_ai8'} for instance")
@@ -529,7 +699,8 @@ def for_form(form):
     return tuple(n for n in names() if form in SCHEMES[n].takes)
 
 
-def list_schemes(pattern="*", family=None, variants=False, backend=None, technique=None, table=None):
+def list_schemes(pattern="*", family=None, variants=False, backend=None, technique=None, table=None,
+                 advised_for=None):
     """Return the registered schemes that fit every filter given, in registry order.
 
     Args:
@@ -539,6 +710,7 @@ def list_schemes(pattern="*", family=None, variants=False, backend=None, techniq
         backend: a key of BACKENDS ("converter", "litert-quantizer", "given").
         technique: a fine-tuning technique the scheme applies ("prune", "cluster", "quantize", ...).
         table: a reproduced table the scheme is a column of ("table1", "table2").
+        advised_for: a leaf of the wizard's tree its ``advice`` names ("int8_cpu"; see :class:`Advice`).
 
     Returns:
         A list of :class:`Scheme` entries.
@@ -549,7 +721,7 @@ def list_schemes(pattern="*", family=None, variants=False, backend=None, techniq
     return [s for s in SCHEMES.values() if fnmatch.fnmatch(s.name, pattern)
             and (family is None or s.family == family) and (variants or not s.variant_of)
             and (backend is None or s.backend == backend) and (technique is None or technique in s.techniques)
-            and (table is None or table in s.tables)]
+            and (table is None or table in s.tables) and (advised_for is None or advised_for in s.advice)]
 
 
 def known(name):
