@@ -13,9 +13,19 @@ PAGES = Path(__file__).parent / "pages"
 FAVICON = Path(__file__).parent / "assets" / "favicon.png"  # shipped: nothing is fetched to draw it
 
 
+@st.cache_resource(show_spinner=False)
+def _children_starter():
+    """The engine's child processes are forked from one that has imported TensorFlow: start it with the
+    server, so the first sweep or model description does not wait for it."""
+    from optlib.engine import processes
+
+    processes.prestart()
+
+
 def main():
     st.set_page_config(page_title="optlib — TFLite model optimization", page_icon=str(FAVICON),
                        layout="wide")
+    _children_starter()
     _state.init_state()
     navigation = st.navigation({
         "Start": [
@@ -41,8 +51,6 @@ def main():
     navigation.run()
 
 
-# Streamlit runs this script as __main__. The engine's worker processes start with
-# multiprocessing's "spawn", which imports the parent's __main__ (this file) as
-# __mp_main__: there it must only be imported, never run as an app.
+# Streamlit runs this script as __main__; imported (by a test, say), it draws nothing.
 if __name__ == "__main__":
     main()

@@ -76,6 +76,12 @@ def start(module, *args, pythonpath, read=(), write=(), packages=(), network=Fal
     return process, Connection(ours.detach())
 
 
+def prestart():
+    """Start the process children are forked from (:mod:`optlib.engine.starter`) now, so that the first child
+    does not wait 3-4 s for its import of TensorFlow (the app calls this as it starts)."""
+    starter.prestart(sandbox.environment())
+
+
 STALLED_S = 60
 SCRATCH = "optlib-child-"  # scratch folders are optlib-child-<parent's pid>-<random>
 _LOOKED = set()

@@ -179,6 +179,17 @@ def spawn(module, args, env, cwd, fd):
     """Start the engine child ``module`` from this process's starter; None where no starter serves (the caller
     then starts a fresh interpreter). ``env`` is the child's whole environment, ``cwd`` its working folder and
     ``fd`` its end of its socket (it gets it, and this process's standard output and error, as they are)."""
+    starter = _starter_for(env)
+    return None if starter is None else starter.spawn(module, args, env, cwd, fd)
+
+
+def prestart(env):
+    """Start the starter that children with environment ``env`` would use, now rather than at the first child
+    (its import of TensorFlow takes 3-4 s); nothing where none would serve."""
+    _starter_for(env)
+
+
+def _starter_for(env):
     from optlib import paths
     from optlib.engine import sandbox
 
@@ -188,15 +199,14 @@ def spawn(module, args, env, cwd, fd):
     with _STARTERS_LOCK:
         starter = _STARTERS.get(key)
         if starter is None or not starter.alive:
-            starter_env = {k: v for k, v in env.items() if k not in ("TMPDIR", sandbox.ENV)}
+            starter_env = {k: v for k, v in env.items() if k not in ("TMPDIR", "PYTHONPATH", sandbox.ENV)}
             starter_env.update({k: v for k, v in DEFAULTS.items() if k not in env})
             starter_env.setdefault("KERAS_HOME", str(paths.keras_home()))  # as a child's optlib._keras sets it
-            starter_env.pop("PYTHONPATH", None)  # its sys.path is the interpreter's own; each child adds its PYTHONPATH
-            try:
+            try:  # its sys.path is the interpreter's own (no PYTHONPATH); each child adds its own PYTHONPATH
                 starter = _STARTERS[key] = _Starter(starter_env)
             except OSError:
                 return None
-    return starter.spawn(module, args, env, cwd, fd)
+    return starter
 
 
 def close_all():

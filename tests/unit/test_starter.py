@@ -85,6 +85,18 @@ def test_a_child_killed_from_outside_says_so_and_a_killed_starter_takes_its_chil
         fresh.end(0)
 
 
+def test_prestart_starts_the_starter_the_next_child_is_forked_from():
+    starter.close_all()
+    processes.prestart()  # as the app does when it starts
+    (started,) = starter._STARTERS.values()
+    assert started.ready.wait(120) and started.alive  # TensorFlow imported before any child was asked for
+    child = _child()
+    try:
+        assert _facts(child)["parent"] == started.process.pid
+    finally:
+        child.end(0)
+
+
 def _report(conn, parent):
     if not processes.die_with_parent(parent):
         return
