@@ -7,7 +7,9 @@ fingerprint), keyed by TensorFlow's version too; a file lock makes a second work
 one's conversion instead of repeating it. The folder keeps at most
 ``OPTLIB_FLOAT32_CACHE_MB`` (:func:`optlib.inputs.limits.float32_cache`):
 after each new conversion the least recently used ones go (a reuse
-refreshes a file's time).
+refreshes a file's time). LiteRT Quantizer's calibrations of a model are kept in its folder too
+(``calibration-KEY.npz``, :func:`optlib.engine.lq_backend.calibrate`), a few kilobytes each, so the
+sweep's workers calibrate once; they go with the model's last conversion.
 """
 
 import hashlib
@@ -104,3 +106,11 @@ def prune(folder, limit_bytes, keep=None):
                 kept -= size
         except Timeout:  # in use right now: it stays this time
             continue
+    for model in folder.iterdir():  # a model's calibrations go with its last conversion
+        if model.is_dir() and not any(model.glob("*.tflite")):
+            for path in model.glob("calibration-*.npz"):
+                try:
+                    with FileLock(str(path.with_suffix(".lock")), timeout=0):
+                        path.unlink(missing_ok=True)
+                except Timeout:  # being made or read right now
+                    continue

@@ -151,6 +151,13 @@ class Context:
             return self._float32
         return self._float32[0], {**self._float32[1], "reused": True}
 
+    def calibrations(self):
+        """The folder where LiteRT Quantizer's calibrations of this model are shared by the sweep's workers:
+        its float32 cache folder (:func:`optlib.engine.float32_cache.folder_for`), which a worker may write."""
+        from optlib.engine.float32_cache import folder_for
+
+        return folder_for(self.inputs.model.fingerprint)
+
     def keras_outputs(self, model):
         """A Keras model's outputs on the test split, one array per output (kept while the model object lives).
 
@@ -235,7 +242,8 @@ def run(context, spec):
     if why_not:  # this model cannot take the scheme: its row says why, nothing ran
         return Result(spec, "skipped", why_not, {}, None, started_at, time.time(), host, pid)
     try:
-        job = Job(spec.scheme, context.model, context.data, spec.settings, progress, context.float32)
+        job = Job(spec.scheme, context.model, context.data, spec.settings, progress, context.float32,
+                  context.calibrations())
         with convert.timed() as converting:  # the converter's share of the build, whoever calls it
             built = schemes.get(spec.scheme).build_function()(job)
         build_s = time.perf_counter() - started
