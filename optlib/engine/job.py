@@ -131,6 +131,7 @@ class Context:
         # Keyed by the model object, not id(): a freed fine-tuned model's id can be reused by the next one.
         self._keras_outputs = weakref.WeakKeyDictionary()
         self._float32 = None  # (bytes, facts), made on first use
+        self.float_outputs_reused = None  # the float model's outputs: another worker's (True), made here (False)
 
     @property
     def form(self):
@@ -161,24 +162,50 @@ class Context:
     def keras_outputs(self, model):
         """A Keras model's outputs on the test split, one array per output (kept while the model object lives).
 
-        Batch by batch: model.predict would copy all of the inputs into TensorFlow twice over.
+        The loaded model's own (every job's reference) are made once per model and test split, by whichever of
+        the sweep's workers comes first (:func:`optlib.engine.float32_cache.shared_arrays`), and the same
+        arrays read back by the others; ``float_outputs_reused`` says which this worker did.
         """
+        if model not in self._keras_outputs and model is self.model:
+            from optlib.engine.float32_cache import shared_arrays
+
+            self._keras_outputs[model], self.float_outputs_reused = shared_arrays(
+                self.inputs.model.fingerprint, "outputs", self._outputs_key(), lambda: self._outputs_of(model))
+        elif model not in self._keras_outputs:
+            self._keras_outputs[model] = self._outputs_of(model)
+        return self._keras_outputs[model]
+
+    def _outputs_key(self):
+        """What the float model's outputs depend on besides the model (its folder): the test inputs as the
+        model sees them, how many outputs it has, its form, and TensorFlow's version."""
+        import hashlib
+
         import numpy as np
 
-        if model not in self._keras_outputs and hasattr(model, "tflite"):  # a .tflite model: its own outputs
+        from optlib._keras import tf
+
+        digest = hashlib.sha256(f"{self.form}|{len(self.data.outputs)}|{self.data.test_count}|"
+                                f"tensorflow {tf().__version__}".encode())
+        for x in self.data.xs_test:
+            x = np.ascontiguousarray(x)
+            digest.update(f"{x.dtype}{x.shape}".encode())
+            digest.update(memoryview(x).cast("B"))
+        return digest.hexdigest()[:32]
+
+    def _outputs_of(self, model):
+        """Batch by batch: model.predict would copy all of the inputs into TensorFlow twice over."""
+        import numpy as np
+
+        if hasattr(model, "tflite"):  # a .tflite model: its own outputs
             from optlib.engine import outputs
 
-            self._keras_outputs[model] = outputs.predict(model.tflite, self.data.xs_test,
-                                                         [p.name for p in self.data.inputs],
-                                                         [o.name for o in self.data.outputs])
-        elif model not in self._keras_outputs and hasattr(model, "function"):  # a SavedModel's signature
+            return outputs.predict(model.tflite, self.data.xs_test, [p.name for p in self.data.inputs],
+                                   [o.name for o in self.data.outputs])
+        if hasattr(model, "function"):  # a SavedModel's signature
             xs, count = self.data.xs_test, self.data.test_count
             chunks = [model.predict([x[i:i + 64] for x in xs]) for i in range(0, count, 64)]
-            self._keras_outputs[model] = [np.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
-        if model not in self._keras_outputs:
-            self._keras_outputs[model] = keras_predict(model, self.data.xs_test, self.data.test_count,
-                                                       len(self.data.outputs))
-        return self._keras_outputs[model]
+            return [np.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
+        return keras_predict(model, self.data.xs_test, self.data.test_count, len(self.data.outputs))
 
     def keras_accuracy(self, model):
         """The primary metric of a Keras model on the test split (None without labels)."""
@@ -279,7 +306,8 @@ def _measure(context, built, settings):
                    "keras3_rebuild": context.rebuild,
                    "recipe": built.recipe, "data_recipe": d.recipe, "trained": context.inputs.model.trained}
         context.keras_outputs(context.model)  # once per worker: the float model's outputs, every job's reference
-        phase("float_reference")
+        phase("float_reference")  # made here, or another worker's read back (or waited for)
+        metrics["float_outputs_reused"] = context.float_outputs_reused
         scores = {}
         metrics.update(task_metrics.measure(context, path, built.model, phase, scores))  # evaluate, fidelity
         # The sweep's other workers are paused, and no other sweep on the machine times, while this one does.

@@ -191,3 +191,24 @@ def test_the_float_models_outputs_are_traced_once_and_equal_predict_on_batchs():
     for number, outputs in enumerate(found):
         assert outputs.dtype == np.float32
         assert np.array_equal(outputs, np.concatenate([np.asarray(c[number]) for c in unpadded])), number
+
+
+def test_the_float_models_outputs_are_made_once_and_read_back_by_the_other_workers(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPTLIB_HOME", str(tmp_path))
+    first = _context(monkeypatch, [1, 2, 3] * 50)
+    calls = []
+    first.model.predict_on_batch = lambda x: calls.append(len(x)) or _Scores(0).predict(x) + len(calls)
+    made = first.keras_outputs(first.model)
+    assert first.float_outputs_reused is False and calls == [64, 64, 22]
+    second = _context(monkeypatch, [1, 2, 3] * 50)  # another worker: the same model and test split
+    second.model.predict_on_batch = lambda x: calls.append(len(x)) or _Scores(0).predict(x)
+    read = second.keras_outputs(second.model)
+    assert second.float_outputs_reused is True and calls == [64, 64, 22]  # nothing run again
+    assert len(read) == len(made) == 1 and read[0].dtype == made[0].dtype and np.array_equal(read[0], made[0])
+    assert list(tmp_path.glob("cache/float32/*/outputs-*.npz"))
+    other = _context(monkeypatch, [1, 2] * 50)  # another test split: made again
+    other.model.predict_on_batch = lambda x: calls.append(len(x)) or _Scores(0).predict(x)
+    other.keras_outputs(other.model)
+    assert other.float_outputs_reused is False and calls[3:] == [64, 36]
+    fine_tuned = _Scores(3)  # any other model's outputs are its own, never shared
+    assert first.keras_outputs(fine_tuned)[0][:, 3].all() and first.float_outputs_reused is False

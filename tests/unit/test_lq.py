@@ -58,6 +58,11 @@ def test_one_float32_conversion_serves_the_baseline_and_every_lq_scheme(swept):
     sharing = [swept[n] for n in ("float32", "lq_int8", "lq_weight_int4", "lq_int8_selective")]
     assert [row["float32_reused"] for row in sharing].count(False) == 1  # whichever worker came first
     assert len({row["float32_convert_s"] for row in sharing}) == 1
+    # the float model's outputs, every job's reference: made by one worker, read back by the other
+    by_worker = {}
+    for row in swept.values():
+        by_worker.setdefault(row["pid"], set()).add(row["float_outputs_reused"])
+    assert sorted(by_worker.values(), key=str) == sorted([{False}] + [{True}] * (len(by_worker) - 1), key=str)
     # every row says whether its calibration was another job's (shared: see the tests of calibrations below)
     assert isinstance(swept["lq_int8"]["calibration_reused"], bool) and not swept["lq_weight_int4"]["calibration_reused"]
 
