@@ -192,11 +192,53 @@ class _Worker(processes.Child):
         self.end(0 if kill else 10)  # killed if it is still there; its scratch folder goes
 
 
-def default_workers(model_src):
-    """Two workers on two or more cores for small models; one for big ones (each loads the model)."""
-    small = model_src.ref == "digits_cnn" or (model_src.path is not None and model_src.path.is_file()
-                                              and model_src.path.stat().st_size < 50_000_000)
-    return min(2, os.cpu_count() or 1) if small else 1
+# What a worker needs, roughly: TensorFlow's own memory, plus this many times the model's weight bytes (its
+# activations in batches of 64, calibration keeping every intermediate tensor, conversions, fine-tuning's clones).
+# Measured here: digits_cnn's workers peak at 0.8-1.1 GB; MobileNetV2's (14 MB of weights) at 2.1 GB.
+WORKER_BASE_BYTES = 1_000_000_000
+WORKER_BYTES_PER_WEIGHT_BYTE = 100
+
+
+def model_weight_bytes(model_src):
+    """The bytes of a model's weights, known without loading it (a zoo architecture's parameter count, a file's
+    declared weights); 0 for the built-in demos, which are small."""
+    from optlib.inputs import limits, models
+
+    if model_src.kind == "zoo":
+        entry = models.ZOO.get(model_src.ref)
+        return 4 * entry.params if entry is not None else 0
+    path = model_src.path
+    if path is None or not path.exists():
+        return 0
+    try:
+        declared = limits.weight_bytes(path, model_src.kind)  # read from headers; 0 for an archive (zip)
+    except Exception:  # a file the loader will say is unreadable: counted by its bytes
+        declared = 0
+    if declared:
+        return declared
+    return path.stat().st_size if path.is_file() else sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def worker_bytes(model_src):
+    """The memory one worker is expected to need for this model (see :data:`WORKER_BYTES_PER_WEIGHT_BYTE`)."""
+    return WORKER_BASE_BYTES + WORKER_BYTES_PER_WEIGHT_BYTE * model_weight_bytes(model_src)
+
+
+def default_workers(model_src, memory=None):
+    """How many workers a sweep of this model gets by default: as many as
+    :data:`~optlib.inputs.limits.WORKERS_PER_SWEEP` (at most the cores) when one worker's expected memory
+    (:func:`worker_bytes`) fits in the budget of each worker (``memory``, default
+    :func:`optlib.inputs.limits.worker_memory`, which already shares the machine among that many workers);
+    one otherwise, since each worker loads the model.
+
+    MobileNetV2 (3.5 million parameters: 2.4 GB expected) gets two on two cores with a budget of 2.4 GB or more;
+    InceptionV3 (24 million: 10.5 GB) and ResNet101V2 (45 million: 18.9 GB) get one on a machine of 24 GB.
+    """
+    from optlib.inputs import limits
+
+    budget = memory or limits.worker_memory()
+    fits = worker_bytes(model_src) <= budget
+    return max(1, min(limits.WORKERS_PER_SWEEP, os.cpu_count() or 1)) if fits else 1
 
 
 class LocalWorkers(Executor):
@@ -227,7 +269,7 @@ class LocalWorkers(Executor):
         if self.inputs is None or self.inputs.identity != inputs.identity:
             self.close()  # workers load one model and dataset: another needs new ones
             self.inputs = inputs
-        count = self.count or default_workers(inputs.model)
+        count = self.count or default_workers(inputs.model, self.memory)
         new = []
         while len(self.pool) < min(count, wanted):
             new.append(_Worker(inputs, self.memory))

@@ -7,13 +7,18 @@ fingerprint), keyed by TensorFlow's version too; a file lock makes a second work
 one's conversion instead of repeating it. The folder keeps at most
 ``OPTLIB_FLOAT32_CACHE_MB`` (:func:`optlib.inputs.limits.float32_cache`):
 after each new conversion the least recently used ones go (a reuse
-refreshes a file's time).
+refreshes a file's time). A model's folder also keeps what else the sweep's workers would each make
+alike, so that one makes it and the others wait for it: LiteRT Quantizer's calibrations
+(``calibration-KEY.npz``, :func:`optlib.engine.lq_backend.calibrate`, a few kilobytes) and the float
+model's outputs on a test split (``outputs-KEY.npz``, :func:`shared_arrays`); they go with the model's
+last conversion.
 """
 
 import hashlib
 import json
 import os
 import time
+import zipfile
 
 from optlib import paths
 from optlib.inputs import limits
@@ -50,6 +55,38 @@ def float32_bytes(fingerprint, make):
         if not os.environ.get(SANDBOXED):  # a sandboxed worker can remove only its own: its sweep prunes
             prune(root(), limit, keep=model)
     return made, {"convert_s": convert_s, "reused": False}
+
+
+SHARED = ("calibration-*.npz", "outputs-*.npz")  # what a model's folder keeps beside its conversions
+
+
+def shared_arrays(fingerprint, kind, key, make):
+    """Return (arrays, reused): ``make()``'s list of arrays, made once for the model of ``fingerprint`` and
+    kept in its folder (``KIND-KEY.npz``) for the sweep's other workers and later sweeps.
+
+    A file lock makes a second process wait for the first one's arrays instead of making them too; the file
+    is written to a temporary name and renamed, so a reader finds all of it or nothing. ``np.load`` gives
+    the arrays back bit for bit; arrays of Python objects are not kept (``make()``'s are returned as they are).
+    """
+    import numpy as np
+    from filelock import FileLock
+
+    path = folder_for(fingerprint) / f"{kind}-{key}.npz"
+    with FileLock(str(path.with_suffix(".lock"))):
+        try:
+            with np.load(path, allow_pickle=False) as kept:
+                arrays = [kept[f"arr_{number}"] for number in range(len(kept.files))]
+            os.utime(path)  # recently used
+            return arrays, True
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # not made yet, pruned, or unreadable
+            pass
+        arrays = make()
+        if all(isinstance(a, np.ndarray) and a.dtype != object for a in arrays):
+            partial = path.with_suffix(".partial")
+            with open(partial, "wb") as out:
+                np.savez(out, *arrays)
+            os.replace(partial, path)
+    return arrays, False
 
 
 def root():
@@ -104,3 +141,11 @@ def prune(folder, limit_bytes, keep=None):
                 kept -= size
         except Timeout:  # in use right now: it stays this time
             continue
+    for model in folder.iterdir():  # what a model's folder shares goes with its last conversion
+        if model.is_dir() and not any(model.glob("*.tflite")):
+            for path in (p for pattern in SHARED for p in model.glob(pattern)):
+                try:
+                    with FileLock(str(path.with_suffix(".lock")), timeout=0):
+                        path.unlink(missing_ok=True)
+                except Timeout:  # being made or read right now
+                    continue

@@ -131,6 +131,7 @@ class Context:
         # Keyed by the model object, not id(): a freed fine-tuned model's id can be reused by the next one.
         self._keras_outputs = weakref.WeakKeyDictionary()
         self._float32 = None  # (bytes, facts), made on first use
+        self.float_outputs_reused = None  # the float model's outputs: another worker's (True), made here (False)
 
     @property
     def form(self):
@@ -151,37 +152,105 @@ class Context:
             return self._float32
         return self._float32[0], {**self._float32[1], "reused": True}
 
+    def calibrations(self):
+        """The folder where LiteRT Quantizer's calibrations of this model are shared by the sweep's workers:
+        its float32 cache folder (:func:`optlib.engine.float32_cache.folder_for`), which a worker may write."""
+        from optlib.engine.float32_cache import folder_for
+
+        return folder_for(self.inputs.model.fingerprint)
+
     def keras_outputs(self, model):
         """A Keras model's outputs on the test split, one array per output (kept while the model object lives).
 
-        Batch by batch: model.predict would copy all of the inputs into TensorFlow twice over.
+        The loaded model's own (every job's reference) are made once per model and test split, by whichever of
+        the sweep's workers comes first (:func:`optlib.engine.float32_cache.shared_arrays`), and the same
+        arrays read back by the others; ``float_outputs_reused`` says which this worker did.
         """
+        if model not in self._keras_outputs and model is self.model:
+            from optlib.engine.float32_cache import shared_arrays
+
+            self._keras_outputs[model], self.float_outputs_reused = shared_arrays(
+                self.inputs.model.fingerprint, "outputs", self._outputs_key(), lambda: self._outputs_of(model))
+        elif model not in self._keras_outputs:
+            self._keras_outputs[model] = self._outputs_of(model)
+        return self._keras_outputs[model]
+
+    def _outputs_key(self):
+        """What the float model's outputs depend on besides the model (its folder): the test inputs as the
+        model sees them, how many outputs it has, its form, and TensorFlow's version."""
+        import hashlib
+
         import numpy as np
 
-        if model not in self._keras_outputs and hasattr(model, "tflite"):  # a .tflite model: its own outputs
+        from optlib._keras import tf
+
+        digest = hashlib.sha256(f"{self.form}|{len(self.data.outputs)}|{self.data.test_count}|"
+                                f"tensorflow {tf().__version__}".encode())
+        for x in self.data.xs_test:
+            x = np.ascontiguousarray(x)
+            digest.update(f"{x.dtype}{x.shape}".encode())
+            digest.update(memoryview(x).cast("B"))
+        return digest.hexdigest()[:32]
+
+    def _outputs_of(self, model):
+        """Batch by batch: model.predict would copy all of the inputs into TensorFlow twice over."""
+        import numpy as np
+
+        if hasattr(model, "tflite"):  # a .tflite model: its own outputs
             from optlib.engine import outputs
 
-            self._keras_outputs[model] = outputs.predict(model.tflite, self.data.xs_test,
-                                                         [p.name for p in self.data.inputs],
-                                                         [o.name for o in self.data.outputs])
-        elif model not in self._keras_outputs and hasattr(model, "function"):  # a SavedModel's signature
+            return outputs.predict(model.tflite, self.data.xs_test, [p.name for p in self.data.inputs],
+                                   [o.name for o in self.data.outputs])
+        if hasattr(model, "function"):  # a SavedModel's signature
             xs, count = self.data.xs_test, self.data.test_count
             chunks = [model.predict([x[i:i + 64] for x in xs]) for i in range(0, count, 64)]
-            self._keras_outputs[model] = [np.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
-        if model not in self._keras_outputs:
-            xs, count, many = self.data.xs_test, self.data.test_count, len(self.data.outputs) > 1
-            chunks = [model.predict_on_batch(xs[0][i:i + 64] if len(xs) == 1 else [x[i:i + 64] for x in xs])
-                      for i in range(0, count, 64)]
-            self._keras_outputs[model] = (
-                [np.concatenate([np.asarray(c[k]) for c in chunks]) for k in range(len(self.data.outputs))]
-                if many else [np.concatenate([np.asarray(c) for c in chunks])])
-        return self._keras_outputs[model]
+            return [np.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
+        return keras_predict(model, self.data.xs_test, self.data.test_count, len(self.data.outputs))
 
     def keras_accuracy(self, model):
         """The primary metric of a Keras model on the test split (None without labels)."""
         from optlib.engine import task_metrics
 
         return task_metrics.headline(self.data, self.keras_outputs(model))
+
+
+KERAS_BATCH = 64
+
+
+def keras_predict(model, xs, count, outputs, batch=KERAS_BATCH):
+    """A Keras model's outputs on ``count`` samples of ``xs`` (one array per input), one array per output.
+
+    Batch by batch: ``model.predict`` would copy all of the inputs into TensorFlow twice over. The model is
+    called through one function traced for any batch size (:func:`_traced_once`), so a last batch of another
+    size (360 test samples: five of 64, then 40) traces nothing again, where ``predict_on_batch`` traced
+    its predict function a second time (seconds on MobileNetV2). The outputs are those of
+    ``predict_on_batch``, bit for bit (a test compares them); padding the last batch to 64 instead changed
+    the last sample's softmax by one float step on a small model.
+    """
+    import numpy as np
+
+    call = _traced_once(model, xs)
+    chunks = []
+    for start in range(0, count, batch):
+        found = call([x[start:start + batch] for x in xs])
+        found = [found[k] for k in range(outputs)] if outputs > 1 else [found]
+        chunks.append([np.asarray(f) for f in found])
+    return [np.concatenate([c[k] for c in chunks]) for k in range(outputs)]
+
+
+def _traced_once(model, xs):
+    """A function of one batch (a list, one array per input) calling the model as ``predict_on_batch`` does
+    (``training=False``), traced once for every batch size; a model whose inputs are not known (a stand-in,
+    a subclassed model not yet built) goes through ``predict_on_batch`` itself."""
+    if not getattr(model, "inputs", None):
+        return lambda part: model.predict_on_batch(part[0] if len(part) == 1 else part)
+    from optlib._keras import tf
+
+    tf = tf()
+    spec = [tf.TensorSpec((None, *x.shape[1:]), tf.as_dtype(x.dtype)) for x in xs]
+    traced = tf.function(lambda *part: model(part[0] if len(part) == 1 else list(part), training=False),
+                         input_signature=spec)
+    return lambda part: traced(*part)
 
 
 def run(context, spec):
@@ -200,7 +269,8 @@ def run(context, spec):
     if why_not:  # this model cannot take the scheme: its row says why, nothing ran
         return Result(spec, "skipped", why_not, {}, None, started_at, time.time(), host, pid)
     try:
-        job = Job(spec.scheme, context.model, context.data, spec.settings, progress, context.float32)
+        job = Job(spec.scheme, context.model, context.data, spec.settings, progress, context.float32,
+                  context.calibrations())
         with convert.timed() as converting:  # the converter's share of the build, whoever calls it
             built = schemes.get(spec.scheme).build_function()(job)
         build_s = time.perf_counter() - started
@@ -236,7 +306,8 @@ def _measure(context, built, settings):
                    "keras3_rebuild": context.rebuild,
                    "recipe": built.recipe, "data_recipe": d.recipe, "trained": context.inputs.model.trained}
         context.keras_outputs(context.model)  # once per worker: the float model's outputs, every job's reference
-        phase("float_reference")
+        phase("float_reference")  # made here, or another worker's read back (or waited for)
+        metrics["float_outputs_reused"] = context.float_outputs_reused
         scores = {}
         metrics.update(task_metrics.measure(context, path, built.model, phase, scores))  # evaluate, fidelity
         # The sweep's other workers are paused, and no other sweep on the machine times, while this one does.

@@ -19,6 +19,7 @@ LiteRT Quantizer is imported only when one of these runs.
 import contextlib
 import io
 import math
+import os
 import re
 import time
 import warnings
@@ -186,39 +187,40 @@ def _digest(float32, recipe_entries, representative):
     return h.hexdigest()
 
 
-def quantize(float32, recipe_entries, representative=None):
+def quantize(float32, recipe_entries, representative=None, calibrations=None):
     """Quantize float32 LiteRT bytes with a LiteRT Quantizer recipe.
 
     The same quantization asked for again in this process (lq_int8_selective ranks layers on plain
     static int8, which lq_int8 made already) is served from memory: LiteRT Quantizer is deterministic for
     the same float32 bytes, recipe and calibration inputs. The timings then are the first quantization's,
-    with ``"quantization_reused": True``.
+    with ``"quantization_reused": True``. A calibration is shared likewise (see :func:`calibrate`).
 
     Args:
         float32: the float32 model's bytes.
         recipe_entries: LiteRT Quantizer's recipe (see :func:`quantizer_recipe`).
         representative: float32 calibration inputs, used when the recipe needs calibration.
+        calibrations: a folder where calibrations are kept for other processes (the sweep's other workers),
+            or None (this process only).
 
     Returns:
-        (quantized bytes, {"calibrate_s", "quantize_s", "calibration_samples", "quantization_reused"}).
+        (quantized bytes, {"calibrate_s", "quantize_s", "calibration_samples", "quantization_reused",
+        "calibration_reused"}).
     """
     key = _digest(float32, recipe_entries, representative)
     if key in _MADE:
         made, timings = _MADE[key]
         return made, {**timings, "quantization_reused": True}
-    made, timings = _quantize(float32, recipe_entries, representative)
+    made, timings = _quantize(float32, recipe_entries, representative, calibrations)
     while len(_MADE) >= _MADE_MAX:
         _MADE.pop(next(iter(_MADE)))
     _MADE[key] = made, timings
     return made, {**timings, "quantization_reused": False}
 
 
-def _quantize(float32, recipe_entries, representative=None):
+def _quantize(float32, recipe_entries, representative=None, calibrations=None):
     from litert_quantizer import quantizer
 
-    from optlib.engine import machine
-
-    timings = {"calibrate_s": 0.0, "calibration_samples": 0}
+    timings = {"calibrate_s": 0.0, "calibration_samples": 0, "calibration_reused": False}
     with silenced():
         qt = quantizer.Quantizer(bytes(float32))
         qt.load_quantization_recipe(recipe_entries)
@@ -226,17 +228,190 @@ def _quantize(float32, recipe_entries, representative=None):
         if qt.need_calibration:
             if representative is None or not len(representative):
                 raise ValueError("this LiteRT Quantizer recipe needs calibration inputs, and none were given")
-            started = time.perf_counter()
-            # As many threads as the machine (or the job's share of it) has: LiteRT Quantizer's default, 16,
-            # oversubscribes a small machine.
-            calibration = qt.calibrate(samples_for(float32, representative), num_threads=machine.default_threads())
-            timings.update(calibrate_s=round(time.perf_counter() - started, 3),
-                           calibration_samples=len(next(iter(representative.values())) if isinstance(
-                               representative, dict) else representative))
+            calibration, facts = calibrate(float32, recipe_entries, representative, calibrations, qt)
+            timings.update(facts)
         started = time.perf_counter()
         result = qt.quantize(calibration, enable_progress_report=False)
         timings["quantize_s"] = round(time.perf_counter() - started, 3)
     return bytes(result.quantized_model), timings
+
+
+# --- Calibration, shared -----------------------------------------------------------------------------------
+#
+# LiteRT Quantizer's calibration ({tensor name: QSV, e.g. min and max}) depends on the float32 bytes, the
+# calibration inputs and, for each op, only the *algorithm* the recipe gives it: its calibrator
+# (calibrator._PreserveAllTensorsCalibrator._calibrate_step) runs the float model, skips the ops the recipe
+# leaves unquantized, and asks each other op's algorithm for its calibration function and how it updates
+# the QSVs; neither gets the op's config (bits, granularity). So static int8 (static_wi8_ai8) and int16x8
+# (static_wi8_ai16) calibrate alike, and so does mixed precision that keeps layers as int16, where every op
+# has the same algorithm; a layer kept in float (no algorithm) makes another calibration. Which algorithm
+# an op gets does depend on its config (a config an op does not support falls back to the entry before), so
+# the key is the per-op map itself, found as the calibrator finds it.
+
+_CALIBRATED = {}  # calibration key -> (QSVs, facts) of this process's calibrations
+_CALIBRATED_MAX = 4
+CALIBRATION_PREFIX = "calibration-"  # calibration-KEY.npz in the folder given (the model's float32 cache folder)
+
+
+def algorithm_map(float32, recipe_entries, model=None):
+    """The algorithm LiteRT Quantizer's calibrator gives each op of the float32 model under this recipe, in
+    the order it walks them (every subgraph's ops, then its input and output operators); None for an op it
+    does not know. ``model``: the float32 bytes already read (``tfl_flatbuffer_utils.read_model``)."""
+    from litert_quantizer import qtyping, recipe_manager
+    from litert_quantizer.utils import tfl_flatbuffer_utils as flatbuffers
+
+    model = model if model is not None else flatbuffers.read_model(bytes(float32))
+    manager = recipe_manager.RecipeManager()
+    manager.load_quantization_recipe(recipe_entries)
+    found = []
+    for subgraph in model.subgraphs:
+        ops = list(subgraph.operators)
+        if not any(isinstance(op, qtyping.IOOperator) for op in ops):
+            ops += flatbuffers.get_subgraph_input_output_operators(subgraph)
+        for op in ops:
+            if isinstance(op, qtyping.IOOperator):
+                op_key = op.op_key
+            else:
+                op_key = flatbuffers.TFL_OP_CODE_TO_NAME.get(model.operatorCodes[op.opcodeIndex].builtinCode)
+            if op_key is None:
+                found.append(None)
+                continue
+            algorithm, _ = manager.get_quantization_configs(op_key, flatbuffers.get_op_scope(op, subgraph.tensors))
+            found.append(str(getattr(algorithm, "value", algorithm)))
+    return found
+
+
+def calibration_key(float32, recipe_entries, representative, model=None):
+    """What a calibration depends on, as a key: the float32 bytes, the calibration inputs, the per-op
+    algorithm map (:func:`algorithm_map`) and the versions of LiteRT and LiteRT Quantizer."""
+    import hashlib
+    import json
+    from importlib import metadata
+
+    versions = []
+    for package in ("ai-edge-litert", "litert-quantizer"):
+        try:
+            versions.append(metadata.version(package))
+        except metadata.PackageNotFoundError:
+            versions.append("")
+    h = hashlib.sha256(_digest(float32, [], representative).encode())
+    h.update(json.dumps([algorithm_map(float32, recipe_entries, model), versions]).encode())
+    return h.hexdigest()[:32]
+
+
+def calibrate(float32, recipe_entries, representative, calibrations=None, qt=None):
+    """LiteRT Quantizer's calibration of the float32 model for this recipe, made once and shared.
+
+    Served from this process's memory, else from ``calibrations`` (a folder other processes write too: a
+    file lock makes a second process wait for the first one's calibration instead of repeating it), else
+    made (and kept in both). A shared calibration is the one :meth:`Quantizer.calibrate` would make, so
+    ``qt.quantize(calibration)`` writes the same bytes (a test compares them).
+
+    Returns:
+        (QSVs, {"calibrate_s": the seconds of the calibration that made them, "calibration_samples",
+        "calibration_reused"}).
+    """
+    import copy
+
+    from litert_quantizer import quantizer
+
+    if qt is None:
+        qt = quantizer.Quantizer(bytes(float32))
+        qt.load_quantization_recipe(recipe_entries)
+    key = calibration_key(float32, recipe_entries, representative, getattr(qt, "_float_model", None))
+    if key not in _CALIBRATED:
+        with _locked(calibrations, key):
+            kept = _read_calibration(calibrations, key)
+            if kept is None:
+                kept = _make_calibration(qt, float32, representative)
+                _write_calibration(calibrations, key, *kept)
+                kept = kept + (False,)
+            else:
+                kept = kept + (True,)
+        while len(_CALIBRATED) >= _CALIBRATED_MAX:
+            _CALIBRATED.pop(next(iter(_CALIBRATED)))
+        _CALIBRATED[key] = kept
+        qsvs, facts, reused = kept
+    else:
+        qsvs, facts, _ = _CALIBRATED[key]
+        reused = True
+    return copy.deepcopy(qsvs), {**facts, "calibration_reused": reused}  # quantize may not change ours
+
+
+def _make_calibration(qt, float32, representative):
+    from optlib.engine import machine
+
+    started = time.perf_counter()
+    # As many threads as the machine (or the job's share of it) has: LiteRT Quantizer's default, 16,
+    # oversubscribes a small machine.
+    qsvs = qt.calibrate(samples_for(float32, representative), num_threads=machine.default_threads())
+    samples = len(next(iter(representative.values())) if isinstance(representative, dict) else representative)
+    return qsvs, {"calibrate_s": round(time.perf_counter() - started, 3), "calibration_samples": samples}
+
+
+@contextlib.contextmanager
+def _locked(folder, key):
+    if folder is None:
+        yield
+        return
+    from filelock import FileLock
+
+    with FileLock(str(_calibration_path(folder, key).with_suffix(".lock"))):
+        yield
+
+
+def _calibration_path(folder, key):
+    from pathlib import Path
+
+    return Path(folder) / f"{CALIBRATION_PREFIX}{key}.npz"
+
+
+def _read_calibration(folder, key):
+    """(QSVs, facts) kept in ``folder``, or None (none kept, or unreadable: made again)."""
+    import json
+    import zipfile
+
+    import numpy as np
+
+    if folder is None:
+        return None
+    path = _calibration_path(folder, key)
+    try:
+        with np.load(path, allow_pickle=False) as kept:
+            index, facts = kept["__index__"], json.loads(str(kept["__facts__"]))
+            qsvs = {}
+            for number, (tensor, name) in enumerate(index):
+                qsvs.setdefault(str(tensor), {})[str(name)] = kept[str(number)]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    os.utime(path)  # recently used
+    return qsvs, {"calibrate_s": float(facts["calibrate_s"]), "calibration_samples": int(facts["calibration_samples"])}
+
+
+def _write_calibration(folder, key, qsvs, facts):
+    """Keep a calibration in ``folder`` (written to a temporary file, then renamed: a reader sees all or
+    nothing). Kept only when every QSV is a set of arrays, which ``np.load`` gives back as they were."""
+    import json
+    import tempfile
+
+    import numpy as np
+
+    if folder is None:
+        return
+    index, arrays = [], {}
+    for tensor, qsv in qsvs.items():
+        if not isinstance(qsv, dict):
+            return
+        for name, value in qsv.items():
+            if not isinstance(value, np.ndarray) or value.dtype == object:
+                return
+            arrays[str(len(index))] = value
+            index.append((tensor, name))
+    path = _calibration_path(folder, key)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.stem, suffix=".partial", delete=False) as out:
+        np.savez(out, __index__=np.array(index, dtype=str).reshape(-1, 2), __facts__=np.array(json.dumps(facts)),
+                 **arrays)
+    os.replace(out.name, path)
 
 
 def validate(float32, quantized, x, threads=1):

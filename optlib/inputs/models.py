@@ -37,18 +37,19 @@ class ZooEntry:
     input_shape: tuple
     scale: str  # input range the model expects: "0..1" or "-1..1"
     weights_file: str = ""  # file name in the Keras cache holding ImageNet weights
+    params: int = 0  # parameters of the architecture (Keras Applications' table); 0 for the small demos
 
 
 ZOO = {
     "digits_cnn": ZooEntry("digits_cnn", "Compact CNN trained on the built-in digits", (28, 28, 1), "0..1"),
     "mobilenet_v1": ZooEntry("mobilenet_v1", "MobileNet v1 1.0 224", (224, 224, 3), "-1..1",
-                             "mobilenet_1_0_224_tf.h5"),
+                             "mobilenet_1_0_224_tf.h5", 4_253_864),
     "mobilenet_v2": ZooEntry("mobilenet_v2", "MobileNet v2 1.0 224", (224, 224, 3), "-1..1",
-                             "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5"),
+                             "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5", 3_538_984),
     "inception_v3": ZooEntry("inception_v3", "Inception v3", (299, 299, 3), "-1..1",
-                             "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"),
+                             "inception_v3_weights_tf_dim_ordering_tf_kernels.h5", 23_851_784),
     "resnet_v2_101": ZooEntry("resnet_v2_101", "ResNet v2 101", (224, 224, 3), "-1..1",
-                              "resnet101v2_weights_tf_dim_ordering_tf_kernels.h5"),
+                              "resnet101v2_weights_tf_dim_ordering_tf_kernels.h5", 44_675_560),
 }
 DIGITS_CNN_RECIPE = "digits_cnn-v1"  # bump when the architecture or training recipe changes
 

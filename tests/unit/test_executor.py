@@ -148,3 +148,49 @@ def test_a_paused_worker_is_not_read_from_until_it_runs_again():
     reader.join(10)
     assert not reader.is_alive(), "reading the paused worker's half message blocked"
     assert got == [(running, hello)]
+
+
+def test_a_model_gets_two_workers_when_one_workers_expected_memory_fits_its_budget(tmp_path, monkeypatch):
+    import os
+
+    from optlib.engine import executors
+    from optlib.inputs import models
+    from optlib.units import MB
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no ImageNet weights: zoo models by parameters
+    gb = 1000 * MB
+    zoo = {name: models.resolve(name) for name in ("digits_cnn", "mobilenet_v2", "inception_v3", "resnet_v2_101")}
+    # MobileNetV2: 3.5 million parameters, 14 MB of weights, expected at 1 GB + 100 x 14 MB = 2.4 GB (it peaked
+    # at 2.1 GB); one worker each used to be the rule for any model built in code but digits_cnn
+    assert executors.worker_bytes(zoo["mobilenet_v2"]) == 1_000_000_000 + 100 * 4 * 3_538_984
+    assert executors.default_workers(zoo["mobilenet_v2"], 8 * gb) == 2
+    assert executors.default_workers(zoo["mobilenet_v2"], 2 * gb) == 1  # the smallest budget: one
+    assert executors.default_workers(zoo["digits_cnn"], 2 * gb) == 2
+    assert executors.default_workers(zoo["inception_v3"], 8 * gb) == 1  # 95 MB of weights: 10.5 GB
+    assert executors.default_workers(zoo["resnet_v2_101"], 16 * gb) == 1  # 179 MB: 18.9 GB
+    assert executors.default_workers(zoo["resnet_v2_101"], 20 * gb) == 2
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert executors.default_workers(zoo["mobilenet_v2"], 8 * gb) == 1  # never more than the cores
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert executors.default_workers(zoo["mobilenet_v2"], 8 * gb) == 2  # the budget assumes two per sweep
+
+
+def test_a_model_files_declared_weights_decide_its_workers(tmp_path, monkeypatch, tiny_model_path):
+    import os
+
+    from optlib.engine import executors
+    from optlib.inputs import limits, models
+    from optlib.units import MB
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    tiny = models.resolve(str(tiny_model_path))
+    assert 0 < executors.model_weight_bytes(tiny) == limits.weight_bytes(tiny_model_path, "keras")
+    assert executors.default_workers(tiny, 2000 * MB) == 2
+    big = tmp_path / "big.tflite"  # a .tflite holds its weights: its bytes count
+    big.write_bytes(b"\0\0\0\0TFL3" + bytes(30_000_000))
+    source = models.ModelSource(str(big), "tflite", big, "fp", form="tflite")
+    assert executors.model_weight_bytes(source) == big.stat().st_size
+    assert executors.default_workers(source, 2000 * MB) == 1  # 1 GB + 100 x 30 MB
+    assert executors.default_workers(source, 8000 * MB) == 2
+    assert executors.default_workers(source) == (2 if executors.worker_bytes(source) <= limits.worker_memory() else 1)

@@ -111,3 +111,22 @@ def test_layers_on_the_cli_with_a_bad_model_path_says_what_is_wrong(tmp_path, ca
                  "--store", str(tmp_path / "r.sqlite")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "missing.keras" in err and "Traceback" not in err
+
+
+def test_a_quantized_model_the_reference_kernels_refuse_fails_before_the_float_models_pass(monkeypatch):
+    from optlib.engine import layers
+
+    ran = []
+
+    def outputs(model, x):
+        ran.append(model)
+        if model == "refused":
+            raise RuntimeError("tflite/kernels/kernel_util.cc:349 no_integer_overflow_from_quantization was not true")
+        return {"conv": ("CONV_2D", np.ones((2, 3)))}
+
+    monkeypatch.setattr(layers, "layer_outputs", outputs)
+    with pytest.raises(RuntimeError, match="no_integer_overflow"):
+        compare_layers("float32", {"int8": "refused"}, np.zeros((2, 4)))
+    assert ran == ["refused"]  # the float model's slow pass never ran
+    rows = compare_layers("float32", {"int8": "fine"}, np.zeros((2, 4)))
+    assert rows[0]["int8_error"] == 0.0 and ran[1:] == ["fine", "float32"]

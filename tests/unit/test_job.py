@@ -137,3 +137,78 @@ def test_a_budget_with_a_given_executor_is_refused_before_anything_is_written(tm
         sweep.run(str(tiny_model_path), str(digits_npz), "float32", store=str(store), budget_s=5,
                   executor=InProcess())
     assert not store.parent.exists()
+
+
+class _Recording:
+    """Stands in for a Keras model: each output is the sum of its inputs' features; records each batch's size."""
+
+    def __init__(self, outputs=1):
+        self.outputs, self.batches = outputs, []
+
+    def predict_on_batch(self, x):
+        xs = x if isinstance(x, list) else [x]
+        self.batches.append(len(xs[0]))
+        total = sum(a.reshape(len(a), -1).sum(axis=1, keepdims=True) for a in xs)
+        return [total * (k + 1) for k in range(self.outputs)] if self.outputs > 1 else total
+
+
+def test_a_model_of_unknown_inputs_gives_its_outputs_through_predict_on_batch(monkeypatch):
+    context = _context(monkeypatch, [0] * 150)
+    context.data.xs_test = [np.arange(150 * 4, dtype=np.float32).reshape(150, 4)]
+    model = _Recording()
+    found = context.keras_outputs(model)[0]
+    assert model.batches == [64, 64, 22]
+    assert found.shape == (150, 1) and np.array_equal(found[:, 0], context.data.xs_test[0].sum(axis=1))
+    two = _Recording(outputs=2)  # several inputs and outputs
+    outputs = job.keras_predict(two, [np.ones((5, 3), np.float32), np.ones((5, 2), np.int32)], 5, 2)
+    assert two.batches == [5] and [o.shape for o in outputs] == [(5, 1), (5, 1)]
+    assert np.array_equal(outputs[1], 2 * outputs[0])
+
+
+def test_the_float_models_outputs_are_traced_once_and_equal_predict_on_batchs():
+    """The last batch of another size (22 of 150) traces nothing again, and every output is predict_on_batch's,
+    bit for bit (padding that batch to 64 changed the last sample's softmax here)."""
+    from optlib._keras import keras, set_seed
+
+    k, traces = keras(), []
+
+    def build():
+        set_seed(0)
+        image, tokens = k.Input((8, 8, 1)), k.Input((5,))
+        x = k.layers.BatchNormalization()(k.layers.Conv2D(4, 3, activation="relu")(image))
+        x = k.layers.Lambda(lambda t: traces.append(1) or t)(x)  # Python runs once per trace
+        x = k.layers.Concatenate()([k.layers.Flatten()(x), k.layers.Dense(3)(tokens)])
+        return k.Model([image, tokens], [k.layers.Dense(10, activation="softmax")(x), k.layers.Dense(1)(x)])
+
+    rng = np.random.default_rng(0)
+    xs = [rng.uniform(0, 1, (150, 8, 8, 1)).astype(np.float32), rng.uniform(-1, 1, (150, 5)).astype(np.float32)]
+    model = build()
+    built = len(traces)
+    found = job.keras_predict(model, xs, 150, 2)
+    assert len(traces) - built == 1  # one trace for batches of 64 and of 22
+    expected = build()
+    unpadded = [expected.predict_on_batch([x[i:i + 64] for x in xs]) for i in range(0, 150, 64)]  # 64, 64, 22
+    for number, outputs in enumerate(found):
+        assert outputs.dtype == np.float32
+        assert np.array_equal(outputs, np.concatenate([np.asarray(c[number]) for c in unpadded])), number
+
+
+def test_the_float_models_outputs_are_made_once_and_read_back_by_the_other_workers(monkeypatch, tmp_path):
+    monkeypatch.setenv("OPTLIB_HOME", str(tmp_path))
+    first = _context(monkeypatch, [1, 2, 3] * 50)
+    calls = []
+    first.model.predict_on_batch = lambda x: calls.append(len(x)) or _Scores(0).predict(x) + len(calls)
+    made = first.keras_outputs(first.model)
+    assert first.float_outputs_reused is False and calls == [64, 64, 22]
+    second = _context(monkeypatch, [1, 2, 3] * 50)  # another worker: the same model and test split
+    second.model.predict_on_batch = lambda x: calls.append(len(x)) or _Scores(0).predict(x)
+    read = second.keras_outputs(second.model)
+    assert second.float_outputs_reused is True and calls == [64, 64, 22]  # nothing run again
+    assert len(read) == len(made) == 1 and read[0].dtype == made[0].dtype and np.array_equal(read[0], made[0])
+    assert list(tmp_path.glob("cache/float32/*/outputs-*.npz"))
+    other = _context(monkeypatch, [1, 2] * 50)  # another test split: made again
+    other.model.predict_on_batch = lambda x: calls.append(len(x)) or _Scores(0).predict(x)
+    other.keras_outputs(other.model)
+    assert other.float_outputs_reused is False and calls[3:] == [64, 36]
+    fine_tuned = _Scores(3)  # any other model's outputs are its own, never shared
+    assert first.keras_outputs(fine_tuned)[0][:, 3].all() and first.float_outputs_reused is False

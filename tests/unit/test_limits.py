@@ -218,3 +218,18 @@ def test_the_float32_cache_keeps_the_most_recently_used_conversions_within_its_l
     left = sorted(p.read_bytes()[:1] for p in (tmp_path / "cache" / "float32").glob("*/*.tflite"))
     assert left == [b"a", b"c"]  # "b", the least recently used, went to keep the folder under 250 kB
     assert len(list((tmp_path / "cache" / "float32").glob("*/*.json"))) == 2
+
+
+def test_a_models_calibrations_go_with_its_last_conversion(tmp_path, monkeypatch):
+    from optlib.engine import float32_cache
+
+    monkeypatch.setenv("OPTLIB_HOME", str(tmp_path))
+    monkeypatch.setattr(float32_cache, "_tf_version", lambda: "test")
+    for name in ("a", "b"):
+        float32_cache.float32_bytes(name, lambda n=name: n.encode() * 100_000)
+        (float32_cache.folder_for(name) / "calibration-0123.npz").write_bytes(b"qsvs")
+        time.sleep(0.05)
+    float32_cache.prune(float32_cache.root(), 150_000)  # room for one: "a", the older, goes
+    assert not list(float32_cache.folder_for("a").glob("*.tflite"))
+    assert not (float32_cache.folder_for("a") / "calibration-0123.npz").exists()
+    assert (float32_cache.folder_for("b") / "calibration-0123.npz").exists()  # its conversion stays, and so do they

@@ -57,6 +57,13 @@ def test_one_float32_conversion_serves_the_baseline_and_every_lq_scheme(swept):
     sharing = [swept[n] for n in ("float32", "lq_int8", "lq_weight_int4", "lq_int8_selective")]
     assert [row["float32_reused"] for row in sharing].count(False) == 1  # whichever worker came first
     assert len({row["float32_convert_s"] for row in sharing}) == 1
+    # the float model's outputs, every job's reference: made by one worker, read back by the other
+    by_worker = {}
+    for row in swept.values():
+        by_worker.setdefault(row["pid"], set()).add(row["float_outputs_reused"])
+    assert sorted(by_worker.values(), key=str) == sorted([{False}] + [{True}] * (len(by_worker) - 1), key=str)
+    # every row says whether its calibration was another job's (shared: see the tests of calibrations below)
+    assert isinstance(swept["lq_int8"]["calibration_reused"], bool) and not swept["lq_weight_int4"]["calibration_reused"]
 
 
 def test_static_recipes_calibrate_on_the_converters_sample_and_the_recipe_is_recorded(swept):
@@ -106,6 +113,101 @@ def test_the_same_quantization_again_in_a_process_is_served_from_memory(swept):
     assert again == first and reused["quantization_reused"] and reused["quantize_s"] == made["quantize_s"]
     other = lq_backend.quantize(float32, lq_backend.quantizer_recipe({"base": "weight_only_wi4_afp32"}))
     assert not other[1]["quantization_reused"] and other[0] != first  # another recipe is another quantization
+
+
+def _plain_litert_quantizer(float32, base, rep):
+    """(quantized bytes, QSVs) as LiteRT Quantizer itself makes them: calibrate, then quantize, nothing shared.
+    The QSVs are a copy taken before quantize, which changes some in place (a softmax output's range)."""
+    import copy
+
+    from litert_quantizer import quantizer
+
+    with lq_backend.silenced():
+        qt = quantizer.Quantizer(float32)
+        qt.load_quantization_recipe(lq_backend.quantizer_recipe({"base": base}))
+        qsvs = qt.calibrate(lq_backend.samples_for(float32, rep), num_threads=1)
+        calibrated = copy.deepcopy(qsvs)
+        return bytes(qt.quantize(qsvs, enable_progress_report=False).quantized_model), calibrated
+
+
+def _rep(digits_arrays, count=16):
+    import numpy as np
+
+    return (digits_arrays[0][:count, ..., None] / 16.0).astype(np.float32)
+
+
+def test_static_int8_and_int16x8_calibrate_alike_and_the_key_is_the_per_op_algorithm(swept, digits_arrays):
+    import numpy as np
+
+    float32, rep = Path(swept["float32"]["tflite_path"]).read_bytes(), _rep(digits_arrays)
+    _, int8 = _plain_litert_quantizer(float32, "static_wi8_ai8", rep)
+    _, int16 = _plain_litert_quantizer(float32, "static_wi8_ai16", rep)
+    assert set(int8) == set(int16) and int8
+    for tensor, qsv in int8.items():  # the same QSVs, bit for bit: calibration never reads the op's bits
+        assert set(qsv) == set(int16[tensor])
+        for name, value in qsv.items():
+            assert value.dtype == int16[tensor][name].dtype and np.array_equal(value, int16[tensor][name])
+    key = lq_backend.calibration_key
+    static = [lq_backend.quantizer_recipe({"base": base}) for base in ("static_wi8_ai8", "static_wi8_ai16")]
+    assert key(float32, static[0], rep) == key(float32, static[1], rep)
+    names = swept["lq_int8_selective"]["recipe"]["selective"]["kept"]
+    as_int16 = lq_backend.quantizer_recipe({"base": "static_wi8_ai8", "keep": {"names": names, "as": "int16"}})
+    as_float = lq_backend.quantizer_recipe({"base": "static_wi8_ai8", "keep": {"names": names, "as": "float"}})
+    assert key(float32, as_int16, rep) == key(float32, static[0], rep)  # the same algorithm for every op
+    assert key(float32, as_float, rep) != key(float32, static[0], rep)  # a layer left out: another calibration
+    assert "no_quantize" in lq_backend.algorithm_map(float32, as_float)
+    assert key(float32, static[0], rep[:8]) != key(float32, static[0], rep)  # other calibration inputs
+
+
+SHARED_IN_A_CHILD = """
+import json, sys
+from pathlib import Path
+import numpy as np
+from optlib.engine import lq_backend
+float32, folder, base = Path(sys.argv[1]).read_bytes(), sys.argv[2], sys.argv[3]
+made, facts = lq_backend.quantize(float32, lq_backend.quantizer_recipe({"base": base}), np.load(sys.argv[4]), folder)
+Path(sys.argv[5]).write_bytes(made)
+print(json.dumps(facts))
+"""
+
+
+def test_a_calibration_shared_by_two_processes_quantizes_to_the_same_bytes(swept, digits_arrays, tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from optlib import paths
+
+    float32, rep = Path(swept["float32"]["tflite_path"]).read_bytes(), _rep(digits_arrays)
+    np.save(tmp_path / "rep.npy", rep)
+    folder = tmp_path / "calibrations"
+    folder.mkdir()
+
+    def child(base):  # a worker of its own: nothing shared in memory, only the folder
+        out = tmp_path / f"{base}.tflite"
+        done = subprocess.run([sys.executable, "-c", SHARED_IN_A_CHILD, swept["float32"]["tflite_path"], str(folder),
+                               base, str(tmp_path / "rep.npy"), str(out)], cwd=paths.REPO_ROOT, capture_output=True,
+                              text=True, check=True)
+        return out.read_bytes(), json.loads(done.stdout.strip().splitlines()[-1])
+
+    int8, first = child("static_wi8_ai8")
+    int16, second = child("static_wi8_ai16")
+    assert not first["calibration_reused"] and second["calibration_reused"]  # the second one calibrated nothing
+    assert second["calibrate_s"] == first["calibrate_s"] and second["calibration_samples"] == len(rep)
+    assert len(list(folder.glob("calibration-*.npz"))) == 1
+    assert int8 == _plain_litert_quantizer(float32, "static_wi8_ai8", rep)[0]
+    assert int16 == _plain_litert_quantizer(float32, "static_wi8_ai16", rep)[0]  # byte for byte, as if unshared
+    assert int16 != int8
+
+
+def test_a_calibration_is_shared_within_a_process_too(swept, digits_arrays):
+    float32, rep = Path(swept["float32"]["tflite_path"]).read_bytes(), _rep(digits_arrays, 24)
+    int8, first = lq_backend.quantize(float32, lq_backend.quantizer_recipe({"base": "static_wi8_ai8"}), rep)
+    int16, second = lq_backend.quantize(float32, lq_backend.quantizer_recipe({"base": "static_wi8_ai16"}), rep)
+    assert not first["calibration_reused"] and second["calibration_reused"] and not second["quantization_reused"]
+    assert int16 == _plain_litert_quantizer(float32, "static_wi8_ai16", rep)[0]
+    assert int8 == _plain_litert_quantizer(float32, "static_wi8_ai8", rep)[0]
 
 
 def test_validation_compares_tensors_of_a_model_from_either_backend(swept, digits_arrays):

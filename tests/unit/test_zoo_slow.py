@@ -26,3 +26,13 @@ def test_mobilenet_v2_int8_is_at_least_3_5x_smaller_and_int16x8_fails_cleanly(tm
     assert int16["error"].startswith("RuntimeError: ") and "no_integer_overflow_from_quantization" in int16["error"]
     assert "DEPTHWISE_CONV_2D" in int16["error"] and int16["tflite_path"] is None
     assert not list(store.artifacts.glob("int16x8-*"))
+
+
+@pytest.mark.slow
+def test_the_zoos_parameter_counts_are_the_architectures(tmp_path, monkeypatch):
+    """The counts that decide a sweep's workers without loading the model (executors.default_workers)."""
+    from optlib.inputs import models
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    for name in ("mobilenet_v1", "mobilenet_v2"):
+        assert models.load(models.resolve(name)).count_params() == models.ZOO[name].params, name

@@ -9,6 +9,8 @@ class Job:
 
     ``progress(fraction, message)`` reports progress within this job (0..1).
     ``float32`` returns the sweep's shared float32 conversion (see :meth:`float32_model`).
+    ``calibrations`` is the folder where LiteRT Quantizer's calibrations are shared with the sweep's other
+    workers (:func:`optlib.engine.lq_backend.calibrate`), or None.
     """
 
     scheme: str
@@ -17,6 +19,7 @@ class Job:
     settings: dict
     progress: object = lambda fraction, message: None
     float32: object = None
+    calibrations: object = None
 
     def representative(self):
         return self.data.representative(int(self.settings["rep_samples"]))

@@ -54,7 +54,7 @@ def build(job):
                                   "ranked_by": "median over channels of RMSE / RMS against float32"}}
     job.progress(0.3, "quantizing with LiteRT Quantizer")
     entries = lq_backend.quantizer_recipe(spec)
-    tflite, timings = lq_backend.quantize(float32, entries, rep)
+    tflite, timings = lq_backend.quantize(float32, entries, rep, job.calibrations)
     signature, input_name = lq_backend.signature_of(float32)
     extra.update(timings)
     return Built(tflite, {"converter": {}, "litert_quantizer": {
@@ -68,7 +68,8 @@ def _worst_layers(job, float32, rep):
     from optlib.errors import first_line
 
     job.progress(0.1, "ranking layers by quantization error")
-    int8, _ = lq_backend.quantize(float32, lq_backend.quantizer_recipe({"base": "static_wi8_ai8"}), rep)
+    int8, _ = lq_backend.quantize(float32, lq_backend.quantizer_recipe({"base": "static_wi8_ai8"}), rep,
+                                  job.calibrations)
     try:
         return layers.rank_worst(float32, int8, "lq_int8", rep, int(job.settings["worst_n"]))
     except RuntimeError as problem:  # the layer-by-layer run uses LiteRT's reference kernels, which check more
