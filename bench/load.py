@@ -17,7 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class MemorySampler:
-    """Samples, every ``interval_s``, the resident memory of this process tree and the machine's used memory."""
+    """Samples, every ``interval_s``, the memory of this process tree and the machine's used memory.
+
+    A process's share is its proportional set size (PSS: each page it shares with others counted in part):
+    the engine's children are forks of one starter (optlib/engine/starter.py) and share most of its pages,
+    which summing resident memory (RSS) would count once per process. RSS where PSS cannot be read.
+    """
 
     def __init__(self, interval_s=0.2):
         import psutil
@@ -35,7 +40,7 @@ class MemorySampler:
             total = 0
             for process in [me, *me.children(recursive=True)]:
                 try:
-                    total += process.memory_info().rss
+                    total += _proportional(process)
                 except psutil.Error:
                     pass
             self.peak_tree = max(self.peak_tree, total)
@@ -50,6 +55,16 @@ class MemorySampler:
     def __exit__(self, *exc):
         self.stop_event.set()
         self.thread.join()
+
+
+def _proportional(process):
+    """Bytes of memory that are ``process``'s own share (PSS), or its resident memory where PSS is unknown."""
+    import psutil
+
+    try:
+        return process.memory_full_info().pss
+    except (AttributeError, psutil.AccessDenied):
+        return process.memory_info().rss
 
 
 def run_load(model, data, store, sessions=20, cli=3, variants=4, runs=20, timeout_s=900):

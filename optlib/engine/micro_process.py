@@ -43,7 +43,8 @@ def run(work, *args, timeout_s=TIMEOUT_S):
     with _lock:
         if _helper is None or not _helper.alive():
             # It imports what this process can (its sys.path), wherever this one runs (a sweep's worker, a Ray task).
-            _helper = processes.Child("optlib.engine.micro_process", os.getpid(), pythonpath=sys.path)
+            # A fresh interpreter: it needs no TensorFlow, so no starter (optlib.engine.starter) is worth one.
+            _helper = processes.Child("optlib.engine.micro_process", os.getpid(), pythonpath=sys.path, preload=False)
         try:
             answer = _ask(_helper, (work, args), timeout_s)
         except processes.Ended as ended:

@@ -14,9 +14,12 @@ from bench.load import run_load
 from optlib.engine.store import Store, result_row
 
 SESSIONS, CLI, VARIANTS = 20, 3, 2
-# One sweep's two workers (TensorFlow, a tiny model) are under 1 GB each; the CLI parents and this test add
-# a few hundred MB. Twenty-three sweeps' workers side by side would need over 20 GB.
-PEAK_BOUND_MB = 5_000  # measured 4.2 GB on a fresh clone (CI), 1.1 GB on a warm one
+# One sweep's two workers (TensorFlow, a tiny model) are under 1 GB each; the CLI parents, the starters their
+# workers are forked from (about 650 MB each, shared with those workers) and this test add a few hundred MB.
+# Twenty-three sweeps' workers side by side would need over 20 GB. Summed as proportional set sizes (shared
+# pages counted in part; bench/load.py): 1.4 GB on a warm clone (1.2 GB with OPTLIB_PRELOAD=0). Summed as
+# resident sizes, it was 4.2 GB on a fresh clone (CI) before children were forked from a starter.
+PEAK_BOUND_MB = 5_000
 
 
 def test_twenty_page_sweeps_and_three_cli_sweeps_at_once_all_finish_one_at_a_time(
