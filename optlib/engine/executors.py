@@ -139,9 +139,14 @@ def serve(conn):
 
 
 def _since_started():
-    """Seconds since this process was started (its Python, its imports, its sandbox), or None if unknown."""
+    """Seconds since the sweep asked for this process (a starter's import of TensorFlow or a fresh Python's
+    start, its imports, its sandbox; :data:`processes.ASKED_AT_ENV`), else since it started; None if unknown."""
     import psutil
 
+    try:
+        return max(0.0, time.time() - float(os.environ[processes.ASKED_AT_ENV]))
+    except (KeyError, ValueError):
+        pass
     try:
         return max(0.0, time.time() - psutil.Process().create_time())
     except psutil.Error:

@@ -126,7 +126,8 @@ class Context:
         self.rebuild = models.rebuild_difference(self.model, xs[0] if len(xs) == 1 else xs)
         # Once per worker (every job of the worker records it; summing over jobs counts it once per worker).
         self.load_s = {"load_model": round(loaded - started, 3), "load_data": round(time.perf_counter() - loaded, 3)}
-        if worker_start_s is not None:  # from launching the worker process to its loading (Python, imports)
+        if worker_start_s is not None:  # from the sweep asking for the worker to its loading (a starter's import
+            # of TensorFlow, or a fresh Python's start and imports; its sandbox)
             self.load_s = {"worker_start": round(worker_start_s, 3), **self.load_s}
         # Keyed by the model object, not id(): a freed fine-tuned model's id can be reused by the next one.
         self._keras_outputs = weakref.WeakKeyDictionary()

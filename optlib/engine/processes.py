@@ -63,7 +63,8 @@ def start(module, *args, pythonpath, read=(), write=(), packages=(), network=Fal
     policy = sandbox.Policy(tuple(str(p) for p in (*read, *packages, *code_paths)),
                             (scratch, *(str(p) for p in write)), network)
     env = {**sandbox.environment(), "PYTHONPATH": os.pathsep.join([code, *(p for p in pythonpath if p)]),
-           sandbox.ENV: policy.to_env(), "TMPDIR": scratch}
+           sandbox.ENV: policy.to_env(), "TMPDIR": scratch,
+           ASKED_AT_ENV: repr(time.time())}  # its start, the starter's import of TensorFlow included, is timed from here
     # A message that stops half-way for this long is a child that will not finish it (a running child writes on).
     ours.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", STALLED_S, 0))
     with theirs:
@@ -84,6 +85,7 @@ def prestart():
     starter.prestart(sandbox.environment())
 
 
+ASKED_AT_ENV = "OPTLIB_CHILD_ASKED_AT"  # when the parent asked for the child (seconds since the epoch)
 STALLED_S = 60
 SCRATCH = "optlib-child-"  # scratch folders are optlib-child-<parent's pid>-<random>
 _LOOKED = set()

@@ -83,6 +83,9 @@ class _Starter:
     """The parent's end of one starter process."""
 
     def __init__(self, env):
+        import time
+
+        self.created_at, self.ready_at = time.time(), None  # ready: TensorFlow imported, children can be forked
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
             # This file run by path, not ``-m optlib.engine.starter``: importing the optlib package would import the
@@ -129,6 +132,9 @@ class _Starter:
                 message = json.loads(data)
                 with self.lock:
                     if "ready" in message:
+                        import time
+
+                        self.ready_at = time.time()
                         self.ready.set()
                     elif "started" in message:
                         answer = self.waiting.pop(message["started"], None)

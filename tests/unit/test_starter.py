@@ -13,7 +13,8 @@ import sys
 import psutil
 import pytest
 
-from optlib.engine import messages, processes, starter
+from optlib.engine import messages, processes, starter, sweep
+from optlib.engine.store import Store
 
 
 def _child(pythonpath=tuple(sys.path), **where):
@@ -95,6 +96,16 @@ def test_prestart_starts_the_starter_the_next_child_is_forked_from():
         assert _facts(child)["parent"] == started.process.pid
     finally:
         child.end(0)
+
+
+def test_a_workers_start_is_timed_from_the_sweeps_request_the_starters_import_of_tensorflow_included(
+        tiny_model_path, digits_npz, tmp_path):
+    starter.close_all()
+    result = sweep.run(str(tiny_model_path), str(digits_npz), "float32", {"runs": "3", "warmup": "1"},
+                       Store(tmp_path / "r.sqlite"))
+    (started,) = starter._STARTERS.values()  # made for this sweep's first worker, which waited for it
+    (row,) = result["results"]
+    assert row["phases_s"]["worker_start"] >= started.ready_at - started.created_at > 0
 
 
 def _report(conn, parent):
