@@ -62,7 +62,8 @@ def start(module, *args, pythonpath, read=(), write=(), packages=(), network=Fal
     code_paths = sandbox.importable(pythonpath)  # where it imports from, the data folder's ancestors left out
     policy = sandbox.Policy(tuple(str(p) for p in (*read, *packages, *code_paths)),
                             (scratch, *(str(p) for p in write)), network)
-    env = {**sandbox.environment(), "PYTHONPATH": os.pathsep.join([code, *(p for p in pythonpath if p)]),
+    inherited = {k: v for k, v in sandbox.environment().items() if k != starter.PARENT_ENV}  # not our starter's pid
+    env = {**inherited, "PYTHONPATH": os.pathsep.join([code, *(p for p in pythonpath if p)]),
            sandbox.ENV: policy.to_env(), "TMPDIR": scratch,
            ASKED_AT_ENV: repr(time.time())}  # its start, the starter's import of TensorFlow included, is timed from here
     # A message that stops half-way for this long is a child that will not finish it (a running child writes on).
@@ -70,7 +71,8 @@ def start(module, *args, pythonpath, read=(), write=(), packages=(), network=Fal
     with theirs:
         # A copy of the starter, which has imported TensorFlow already; else a fresh interpreter. Either way a
         # session of its own: no controlling terminal, so it cannot type into the operator's (TIOCSTI).
-        process = starter.spawn(module, [str(a) for a in args], env, scratch, theirs.fileno()) if preload else None
+        process = (starter.spawn(module, [str(a) for a in args], env, scratch, theirs.fileno(), ours.sendall)
+                   if preload else None)
         if process is None:
             process = subprocess.Popen([sys.executable, "-m", "optlib.engine.child", module, str(theirs.fileno()),
                                         *map(str, args)], pass_fds=[theirs.fileno()], env=env,

@@ -30,7 +30,8 @@ import threading
 ENV_SWITCH = "OPTLIB_PRELOAD"  # "0": every child is a fresh interpreter
 PARENT_ENV = "OPTLIB_STARTER_PID"  # in a forked child: its parent, the starter (see processes.die_with_parent)
 # What `import tensorflow` reads from the environment: a starter serves only children whose values are its own.
-IMPORT_SETTINGS = ("TF_", "OMP_", "MKL_", "OPENBLAS_", "XLA_", "KERAS_BACKEND", "CUDA_", "PYTHON")
+IMPORT_SETTINGS = ("TF_", "OMP_", "MKL_", "OPENBLAS_", "XLA_", "KERAS_BACKEND", "CUDA_", "PYTHON", "HOME", "LANG",
+                   "LC_")
 DEFAULTS = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}  # as _keras
 _MAX_MESSAGE = 1 << 20
 
@@ -60,8 +61,13 @@ class Forked:
         return self.returncode
 
     def wait(self, timeout=None):
-        if not self._ended.wait(timeout):
-            if self.poll() is None:
+        import time
+
+        until = None if timeout is None else time.monotonic() + timeout
+        while not self._ended.wait(1.0 if until is None else max(0.0, min(1.0, until - time.monotonic()))):
+            if self.poll() is not None:
+                break
+            if until is not None and time.monotonic() >= until:
                 raise subprocess.TimeoutExpired(self.args, timeout)
         return self.returncode
 
@@ -89,7 +95,7 @@ class _Starter:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
             # This file run by path, not ``-m optlib.engine.starter``: importing the optlib package would import the
-            # registry and its plugins, which each child must import itself, after entering its sandbox.
+            # registry and its plugins, which each child must import itself, from its own PYTHONPATH.
             self.process = subprocess.Popen(
                 [sys.executable, "-c", _RUN, __file__, str(theirs.fileno())], pass_fds=[theirs.fileno()],
                 env=env, stdin=subprocess.DEVNULL, cwd="/", start_new_session=True)
@@ -99,28 +105,40 @@ class _Starter:
         self.ready = threading.Event()
         threading.Thread(target=self._read, name="optlib-starter", daemon=True).start()
 
-    def spawn(self, module, args, env, cwd, fd):
-        """Fork a child that runs ``python -m optlib.engine.child module FD *args``; return its :class:`Forked`
-        (None if this starter cannot, and then it serves no more)."""
+    def spawn(self, module, args, env, cwd, fd, send):
+        """Fork a child that runs ``python -m optlib.engine.child module FD *args``; return its :class:`Forked`,
+        or None if this starter cannot (the caller then starts a fresh interpreter).
+
+        The starter gets only a request number and the descriptors: what the child is to become (its module,
+        arguments, environment and folder) goes to the child itself, through ``send`` (bytes to its socket),
+        so no request ever sits in the starter's memory for later forks to find.
+        """
         if not self.ready.wait(120) or not self.alive:
             return None
         with self.lock:
             self.next_id += 1
             asked, answer = self.next_id, [threading.Event(), None]
             self.waiting[asked] = answer
-        request = json.dumps({"id": asked, "module": module, "args": list(args), "env": env, "cwd": cwd}).encode()
         try:
-            socket.send_fds(self.sock, [request], [fd, 1, 2])
+            socket.send_fds(self.sock, [json.dumps({"id": asked}).encode()], [fd, 1, 2])
         except OSError:
-            self._gone()
-            return None
-        if not answer[0].wait(60) or not isinstance(answer[1], int):
+            return None  # this request failed; a starter that is gone says so by closing its socket
+        if not answer[0].wait(60):
             self._gone()  # a starter that does not answer is not trusted with the next child either
             return None
+        if not isinstance(answer[1], int):
+            return None  # the fork failed (memory, the process limit): this child only
         with self.lock:
             forked = self.children[answer[1]] = Forked(self, answer[1])
             if answer[1] in self.early:  # it ended before we knew its pid
                 forked._end(self.early.pop(answer[1]))
+            elif not self.alive:  # the starter went meanwhile: no one will say how it ends
+                forked._orphaned()
+        request = json.dumps({"module": module, "args": list(args), "env": env, "cwd": cwd}).encode()
+        try:
+            send(len(request).to_bytes(8, "big") + request)
+        except OSError:
+            forked.kill()  # it waits for what it is to become: it would never start
         return forked
 
     def _read(self):
@@ -181,12 +199,13 @@ _STARTERS = {}  # import settings -> _Starter of this process
 _STARTERS_LOCK = threading.Lock()
 
 
-def spawn(module, args, env, cwd, fd):
+def spawn(module, args, env, cwd, fd, send):
     """Start the engine child ``module`` from this process's starter; None where no starter serves (the caller
-    then starts a fresh interpreter). ``env`` is the child's whole environment, ``cwd`` its working folder and
-    ``fd`` its end of its socket (it gets it, and this process's standard output and error, as they are)."""
+    then starts a fresh interpreter). ``env`` is the child's whole environment, ``cwd`` its working folder,
+    ``fd`` its end of its socket (it gets it, and this process's standard output and error, as they are) and
+    ``send`` writes bytes to our end (what it is to become goes that way, never through the starter)."""
     starter = _starter_for(env)
-    return None if starter is None else starter.spawn(module, args, env, cwd, fd)
+    return None if starter is None else starter.spawn(module, args, env, cwd, fd, send)
 
 
 def prestart(env):
@@ -252,7 +271,7 @@ def _serve(fd):
             data, fds, _, _ = socket.recv_fds(control, _MAX_MESSAGE, 3)
             if not data:
                 break
-            request = json.loads(data)
+            request = json.loads(data)  # its number only: what the child becomes, it reads from its own socket
             try:
                 pid = os.fork()
             except OSError:
@@ -260,7 +279,7 @@ def _serve(fd):
             if pid == 0:
                 os.close(wake_read)
                 os.close(wake_write)
-                _become_child(request, fds, control.fileno(), site)  # never returns
+                _become_child(fds, control.fileno(), site)  # never returns
             for received in fds:
                 os.close(received)
             if pid is not None:
@@ -296,6 +315,16 @@ def _quiet_import():
         os.close(devnull)
 
 
+def _die_with_the_starter():
+    """Killed if the starter dies, from the first instant (the child's module asks again for its own parent)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _reap(children):
     """(pid, status) of every child that has ended, status as ``Popen.returncode`` gives it."""
     ended = []
@@ -321,12 +350,24 @@ def _without_repeats(paths):
     return kept
 
 
-def _become_child(request, fds, control, site):
-    """In the fork: become ``python -m optlib.engine.child MODULE FD ARGS`` as the parent asked, and run it."""
+def _read_exactly(fd, count):
+    data = b""
+    while len(data) < count:
+        part = os.read(fd, count - len(data))
+        if not part:
+            raise EOFError("the parent closed the socket before it said what this child is to be")
+        data += part
+    return data
+
+
+def _become_child(fds, control, site):
+    """In the fork: read from its own socket what the parent asked for, become
+    ``python -m optlib.engine.child MODULE FD ARGS`` accordingly, and run it."""
     code = 1
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _die_with_the_starter()
         os.setsid()  # a session of its own, as Popen(start_new_session=True) gives
         child_socket, out, err = fds
         os.dup2(out, 1)
@@ -334,9 +375,10 @@ def _become_child(request, fds, control, site):
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         keep = sorted({0, 1, 2, child_socket})
-        for low, high in zip(keep, keep[1:] + [os.sysconf("SC_OPEN_MAX")]):
+        for low, high in zip(keep, keep[1:] + [max(65536, os.sysconf("SC_OPEN_MAX"))]):
             os.closerange(low + 1, high)  # the starter's socket above all: a child must not ask it for more
         del control
+        request = json.loads(_read_exactly(child_socket, int.from_bytes(_read_exactly(child_socket, 8), "big")))
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
@@ -359,15 +401,19 @@ def _become_child(request, fds, control, site):
         code = 0
     except SystemExit as leaving:
         code = leaving.code if isinstance(leaving.code, int) else (0 if leaving.code is None else 1)
+        if leaving.code is not None and not isinstance(leaving.code, int):
+            print(leaving.code, file=sys.stderr)  # sys.exit("message"), as an interpreter prints it
     except BaseException:  # as an interpreter would: the traceback on stderr, status 1
         import traceback
 
         traceback.print_exc()
     finally:
         try:
+            import atexit
             import threading as _threading
 
-            _threading._shutdown()  # non-daemon threads finish, as at an interpreter's end
+            _threading._shutdown()  # non-daemon threads finish, and exit functions run, as at an interpreter's end
+            atexit._run_exitfuncs()
         except BaseException:
             pass
         for stream in (sys.stdout, sys.stderr):

@@ -39,8 +39,8 @@ def test_children_are_forks_of_one_starter_with_tensorflow_imported_and_their_ow
             assert facts["pid"] == child.process.pid
             assert facts["session"] == facts["pid"]  # a session of its own, as Popen(start_new_session=True)
             assert facts["cwd"] == os.path.realpath(child.scratch) == facts["tmpdir"]  # its scratch folder
-            assert facts["sandboxed"]  # the policy its parent gave it, applied by itself
-            assert facts["sockets"] == 1  # its own: never the starter's, which could start unsandboxed children
+            assert facts["sandboxed"] == [True, "PermissionError"]  # no new privileges, no write beside its folder
+            assert facts["descriptors"] == ["pipe or file", "pipe or file", "pipe or file", "socket"]  # 0-2, its own
             assert facts["cmdline"].split()[1:4] == ["-m", "optlib.engine.child", __name__]  # ps says what it is
             assert facts["optlib_from"].startswith(os.path.realpath(child.scratch))  # optlib through its own link
             assert facts["sqlite3_imports"]  # the standard library, though the starter never imported this module
@@ -50,13 +50,49 @@ def test_children_are_forks_of_one_starter_with_tensorflow_imported_and_their_ow
         second.end(0)
 
 
+def test_a_forked_child_has_the_import_path_and_environment_a_fresh_interpreter_gets(monkeypatch):
+    forked = _child([os.path.dirname(__file__)])
+    fresh = _child([os.path.dirname(__file__)], preload=False)
+    try:
+        one, two = _facts(forked), _facts(fresh)
+        assert one["tensorflow_before_import"] and not two["tensorflow_before_import"]
+        assert one["path"] == two["path"]  # its folder, its PYTHONPATH, then the interpreter's own, each once
+        assert set(one["environment"]) == {*two["environment"], starter.PARENT_ENV}  # and the starter's pid
+    finally:
+        forked.end(0)
+        fresh.end(0)
+
+
+def test_children_asked_for_at_once_from_several_threads_each_get_their_own():
+    import threading
+
+    children = [None] * 6
+
+    def ask(index):
+        children[index] = _child([os.path.dirname(__file__)])
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(children))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    try:
+        facts = [_facts(child) for child in children]
+        assert [f["pid"] for f in facts] == [child.process.pid for child in children]
+        assert len({f["cwd"] for f in facts}) == len(children) and all(f["tensorflow_before_import"] for f in facts)
+    finally:
+        for child in children:
+            child.end(0)
+
+
 def test_with_preload_off_a_child_is_a_fresh_interpreter(monkeypatch):
     monkeypatch.setenv(starter.ENV_SWITCH, "0")
     child = _child()
     try:
         facts = _facts(child)
         assert facts["parent"] == os.getpid() and not facts["tensorflow_before_import"]
-        assert facts["sandboxed"] and facts["sockets"] == 1
+        assert facts["sandboxed"] == [True, "PermissionError"]
+        assert facts["descriptors"] == ["pipe or file", "pipe or file", "pipe or file", "socket"]
     finally:
         child.end(0)
 
@@ -112,18 +148,29 @@ def _report(conn, parent):
     if not processes.die_with_parent(parent):
         return
     tensorflow_before = "tensorflow" in sys.modules
-    from optlib.engine import sandbox, wire
+    from optlib.engine import wire
 
-    sockets = sum(1 for fd in os.listdir("/proc/self/fd") if _link(fd).startswith("socket:"))
+    descriptors = sorted(int(fd) for fd in os.listdir("/proc/self/fd") if _link(fd))
+    kinds = ["socket" if _link(fd).startswith("socket:") else "pipe or file" for fd in descriptors]
     while conn.recv() == "facts":
         import sqlite3
 
         import optlib
 
+        scratch = os.path.realpath(os.environ["TMPDIR"])
+        try:  # beside its scratch folder: the sandbox refuses
+            open(os.path.join(os.path.dirname(scratch), f"written-by-{os.getpid()}"), "w").close()
+            written = "written"
+        except OSError as refused:
+            written = type(refused).__name__
+        no_new_privileges = "NoNewPrivs:\t1" in open("/proc/self/status").read()
+
         wire.send(conn, messages.Answer({
             "pid": os.getpid(), "parent": os.getppid(), "session": os.getsid(0), "cwd": os.getcwd(),
-            "tmpdir": os.path.realpath(os.environ["TMPDIR"]), "sandboxed": bool(os.environ.get(sandbox.ENV)),
-            "tensorflow_before_import": tensorflow_before, "sockets": sockets,
+            "tmpdir": scratch, "sandboxed": [no_new_privileges, written], "descriptors": kinds,
+            "tensorflow_before_import": tensorflow_before,
+            "path": [p.replace(scratch, "<scratch>") for p in map(os.path.realpath, sys.path)],
+            "environment": sorted(os.environ),
             "cmdline": open("/proc/self/cmdline").read().replace("\0", " ").strip(),
             "optlib_from": os.path.dirname(os.path.dirname(optlib.__file__)), "sqlite3_imports": bool(sqlite3.connect)}))
 
