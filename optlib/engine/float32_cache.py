@@ -60,9 +60,9 @@ def float32_bytes(fingerprint, make):
 SHARED = ("calibration-*.npz", "outputs-*.npz")  # what a model's folder keeps beside its conversions
 
 
-def shared_arrays(fingerprint, kind, key, make):
-    """Return (arrays, reused): ``make()``'s list of arrays, made once for the model of ``fingerprint`` and
-    kept in its folder (``KIND-KEY.npz``) for the sweep's other workers and later sweeps.
+def shared_arrays(folder, kind, key, make):
+    """Return (arrays, reused): ``make()``'s list of arrays, made once and kept in ``folder`` (a model's folder,
+    :func:`folder_for`) as ``KIND-KEY.npz`` for the sweep's other workers and later sweeps.
 
     A file lock makes a second process wait for the first one's arrays instead of making them too; the file
     is written to a temporary name and renamed, so a reader finds all of it or nothing. ``np.load`` gives
@@ -71,7 +71,7 @@ def shared_arrays(fingerprint, kind, key, make):
     import numpy as np
     from filelock import FileLock
 
-    path = folder_for(fingerprint) / f"{kind}-{key}.npz"
+    path = folder / f"{kind}-{key}.npz"
     with FileLock(str(path.with_suffix(".lock"))):
         try:
             with np.load(path, allow_pickle=False) as kept:

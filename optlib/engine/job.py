@@ -168,10 +168,11 @@ class Context:
         arrays read back by the others; ``float_outputs_reused`` says which this worker did.
         """
         if model not in self._keras_outputs and model is self.model:
-            from optlib.engine.float32_cache import shared_arrays
+            from optlib.engine.float32_cache import folder_for, shared_arrays
 
             self._keras_outputs[model], self.float_outputs_reused = shared_arrays(
-                self.inputs.model.fingerprint, "outputs", self._outputs_key(), lambda: self._outputs_of(model))
+                folder_for(self.inputs.model.fingerprint), "outputs", self._outputs_key(),
+                lambda: self._outputs_of(model))
         elif model not in self._keras_outputs:
             self._keras_outputs[model] = self._outputs_of(model)
         return self._keras_outputs[model]

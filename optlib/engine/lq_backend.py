@@ -19,10 +19,10 @@ LiteRT Quantizer is imported only when one of these runs.
 import contextlib
 import io
 import math
-import os
 import re
 import time
 import warnings
+from pathlib import Path
 
 # Named recipes of litert_quantizer.recipe this project offers, and what they are.
 BASES = {
@@ -250,7 +250,6 @@ def _quantize(float32, recipe_entries, representative=None, calibrations=None):
 
 _CALIBRATED = {}  # calibration key -> (QSVs, facts) of this process's calibrations
 _CALIBRATED_MAX = 4
-CALIBRATION_PREFIX = "calibration-"  # calibration-KEY.npz in the folder given (the model's float32 cache folder)
 
 
 def algorithm_map(float32, recipe_entries, model=None):
@@ -302,10 +301,11 @@ def calibration_key(float32, recipe_entries, representative, model=None):
 def calibrate(float32, recipe_entries, representative, calibrations=None, qt=None):
     """LiteRT Quantizer's calibration of the float32 model for this recipe, made once and shared.
 
-    Served from this process's memory, else from ``calibrations`` (a folder other processes write too: a
-    file lock makes a second process wait for the first one's calibration instead of repeating it), else
-    made (and kept in both). A shared calibration is the one :meth:`Quantizer.calibrate` would make, so
-    ``qt.quantize(calibration)`` writes the same bytes (a test compares them).
+    Served from this process's memory, else from ``calibrations`` (a model's float32 cache folder, which
+    other processes write too: :func:`optlib.engine.float32_cache.shared_arrays` makes a second process
+    wait for the first one's calibration instead of repeating it), else made (and kept in both). A shared
+    calibration is the one :meth:`Quantizer.calibrate` would make, so ``qt.quantize(calibration)`` writes the
+    same bytes (a test compares them).
 
     Returns:
         (QSVs, {"calibrate_s": the seconds of the calibration that made them, "calibration_samples",
@@ -315,26 +315,29 @@ def calibrate(float32, recipe_entries, representative, calibrations=None, qt=Non
 
     from litert_quantizer import quantizer
 
+    from optlib.engine.float32_cache import shared_arrays
+
     if qt is None:
         qt = quantizer.Quantizer(bytes(float32))
         qt.load_quantization_recipe(recipe_entries)
     key = calibration_key(float32, recipe_entries, representative, getattr(qt, "_float_model", None))
-    if key not in _CALIBRATED:
-        with _locked(calibrations, key):
-            kept = _read_calibration(calibrations, key)
-            if kept is None:
-                kept = _make_calibration(qt, float32, representative)
-                _write_calibration(calibrations, key, *kept)
-                kept = kept + (False,)
-            else:
-                kept = kept + (True,)
-        while len(_CALIBRATED) >= _CALIBRATED_MAX:
-            _CALIBRATED.pop(next(iter(_CALIBRATED)))
-        _CALIBRATED[key] = kept
-        qsvs, facts, reused = kept
-    else:
-        qsvs, facts, _ = _CALIBRATED[key]
+    if key in _CALIBRATED:
+        qsvs, facts = _CALIBRATED[key]
         reused = True
+    elif calibrations is None:
+        (qsvs, facts), reused = _make_calibration(qt, float32, representative), False
+    else:
+        made = []  # what this process made, as it made it (kept as arrays only when they all are)
+
+        def make():
+            made.append(_make_calibration(qt, float32, representative))
+            return _as_arrays(*made[0])
+
+        arrays, reused = shared_arrays(Path(calibrations), "calibration", key, make)
+        qsvs, facts = made[0] if made else _from_arrays(arrays)
+    while key not in _CALIBRATED and len(_CALIBRATED) >= _CALIBRATED_MAX:
+        _CALIBRATED.pop(next(iter(_CALIBRATED)))
+    _CALIBRATED[key] = qsvs, facts
     return copy.deepcopy(qsvs), {**facts, "calibration_reused": reused}  # quantize may not change ours
 
 
@@ -349,69 +352,35 @@ def _make_calibration(qt, float32, representative):
     return qsvs, {"calibrate_s": round(time.perf_counter() - started, 3), "calibration_samples": samples}
 
 
-@contextlib.contextmanager
-def _locked(folder, key):
-    if folder is None:
-        yield
-        return
-    from filelock import FileLock
-
-    with FileLock(str(_calibration_path(folder, key).with_suffix(".lock"))):
-        yield
-
-
-def _calibration_path(folder, key):
-    from pathlib import Path
-
-    return Path(folder) / f"{CALIBRATION_PREFIX}{key}.npz"
-
-
-def _read_calibration(folder, key):
-    """(QSVs, facts) kept in ``folder``, or None (none kept, or unreadable: made again)."""
+def _as_arrays(qsvs, facts):
+    """A calibration as a list of arrays for :func:`~optlib.engine.float32_cache.shared_arrays`: its index
+    ((tensor, QSV name) pairs), its facts (JSON), then every value; an array of objects (never kept) when a
+    QSV is not a set of arrays, which ``np.load`` could not give back as it was."""
     import json
-    import zipfile
 
     import numpy as np
 
-    if folder is None:
-        return None
-    path = _calibration_path(folder, key)
-    try:
-        with np.load(path, allow_pickle=False) as kept:
-            index, facts = kept["__index__"], json.loads(str(kept["__facts__"]))
-            qsvs = {}
-            for number, (tensor, name) in enumerate(index):
-                qsvs.setdefault(str(tensor), {})[str(name)] = kept[str(number)]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        return None
-    os.utime(path)  # recently used
-    return qsvs, {"calibrate_s": float(facts["calibrate_s"]), "calibration_samples": int(facts["calibration_samples"])}
-
-
-def _write_calibration(folder, key, qsvs, facts):
-    """Keep a calibration in ``folder`` (written to a temporary file, then renamed: a reader sees all or
-    nothing). Kept only when every QSV is a set of arrays, which ``np.load`` gives back as they were."""
-    import json
-    import tempfile
-
-    import numpy as np
-
-    if folder is None:
-        return
-    index, arrays = [], {}
+    index, values = [], []
     for tensor, qsv in qsvs.items():
         if not isinstance(qsv, dict):
-            return
+            return [np.array(None, dtype=object)]
         for name, value in qsv.items():
             if not isinstance(value, np.ndarray) or value.dtype == object:
-                return
-            arrays[str(len(index))] = value
+                return [np.array(None, dtype=object)]
             index.append((tensor, name))
-    path = _calibration_path(folder, key)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.stem, suffix=".partial", delete=False) as out:
-        np.savez(out, __index__=np.array(index, dtype=str).reshape(-1, 2), __facts__=np.array(json.dumps(facts)),
-                 **arrays)
-    os.replace(out.name, path)
+            values.append(value)
+    return [np.array(index, dtype=str).reshape(-1, 2), np.array(json.dumps(facts)), *values]
+
+
+def _from_arrays(arrays):
+    """The (QSVs, facts) of :func:`_as_arrays`' list."""
+    import json
+
+    index, facts, values = arrays[0], json.loads(str(arrays[1])), arrays[2:]
+    qsvs = {}
+    for (tensor, name), value in zip(index, values):
+        qsvs.setdefault(str(tensor), {})[str(name)] = value
+    return qsvs, {"calibrate_s": float(facts["calibrate_s"]), "calibration_samples": int(facts["calibration_samples"])}
 
 
 def validate(float32, quantized, x, threads=1):
