@@ -339,17 +339,6 @@ def _reap(children):
     return ended
 
 
-def _without_repeats(paths):
-    """``paths`` made absolute, each once, first place kept: what Python's ``site`` does to a fresh sys.path."""
-    seen, kept = set(), []
-    for path in paths:
-        path = os.path.abspath(path)
-        if os.path.normcase(path) not in seen:
-            seen.add(os.path.normcase(path))
-            kept.append(path)
-    return kept
-
-
 def _read_exactly(fd, count):
     data = b""
     while len(data) < count:
@@ -387,7 +376,10 @@ def _become_child(fds, control, site):
 
         tempfile.tempdir = None  # read TMPDIR again: the child's own scratch folder
         entries = [p for p in request["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
-        sys.path[:] = _without_repeats([request["cwd"], *entries, *site])
+        import site as python_site
+
+        sys.path[:] = [request["cwd"], *entries, *site]
+        python_site.removeduppaths()  # absolute, each once, first place kept: as Python's start makes sys.path
         sys.modules.pop("_optlib_starter", None)  # the child imports optlib itself, after entering its sandbox
         import importlib
         import runpy
