@@ -216,8 +216,8 @@ def model_weight_bytes(model_src):
     if path is None or not path.exists():
         return 0
     try:
-        declared = limits.weight_bytes(path, model_src.kind)  # read from headers; 0 for an archive (zip)
-    except Exception:  # a file the loader will say is unreadable: counted by its bytes
+        declared = limits.declared_weight_bytes(path, model_src.kind)  # from headers; 0 for an archive (zip)
+    except limits.UNREADABLE:  # a damaged file, which the loader will refuse: counted by its bytes
         declared = 0
     if declared:
         return declared

@@ -336,6 +336,18 @@ def weight_bytes(path, kind):
     return 0
 
 
+def declared_weight_bytes(path, kind):
+    """:func:`weight_bytes`, or 0 for a file that cannot be read this way (the loader says what is wrong with it).
+
+    Raises:
+        the errors of :data:`UNREADABLE`: a damaged file.
+    """
+    try:
+        return weight_bytes(path, kind)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        return 0
+
+
 def check_model(path, kind, name=None):
     """Refuse a model file whose weights declare more than :func:`max_weights`; return the declared bytes.
 
@@ -343,9 +355,7 @@ def check_model(path, kind, name=None):
     """
     name = name or Path(path).name
     try:
-        size = weight_bytes(path, kind)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
-        return 0
+        size = declared_weight_bytes(path, kind)
     except UNREADABLE as problem:
         raise _damaged(name, problem) from None
     limit = max_weights()
