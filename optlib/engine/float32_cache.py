@@ -60,6 +60,18 @@ def float32_bytes(fingerprint, make):
 SHARED = ("calibration-*.npz", "outputs-*.npz")  # what a model's folder keeps beside its conversions
 
 
+def digest_arrays(digest, arrays):
+    """Feed each array's type, shape and bytes to ``digest`` (a ``hashlib`` object): part of a shared
+    file's key (the inputs a calibration or a model's outputs were made from)."""
+    import numpy as np
+
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest
+
+
 def shared_arrays(folder, kind, key, make):
     """Return (arrays, reused): ``make()``'s list of arrays, made once and kept in ``folder`` (a model's folder,
     :func:`folder_for`) as ``KIND-KEY.npz`` for the sweep's other workers and later sweeps.

@@ -182,17 +182,12 @@ class Context:
         model sees them, how many outputs it has, its form, and TensorFlow's version."""
         import hashlib
 
-        import numpy as np
-
         from optlib._keras import tf
+        from optlib.engine.float32_cache import digest_arrays
 
         digest = hashlib.sha256(f"{self.form}|{len(self.data.outputs)}|{self.data.test_count}|"
                                 f"tensorflow {tf().__version__}".encode())
-        for x in self.data.xs_test:
-            x = np.ascontiguousarray(x)
-            digest.update(f"{x.dtype}{x.shape}".encode())
-            digest.update(memoryview(x).cast("B"))
-        return digest.hexdigest()[:32]
+        return digest_arrays(digest, self.data.xs_test).hexdigest()[:32]
 
     def _outputs_of(self, model):
         """Batch by batch: model.predict would copy all of the inputs into TensorFlow twice over."""

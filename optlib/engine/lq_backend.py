@@ -174,17 +174,13 @@ def _digest(float32, recipe_entries, representative):
     import hashlib
     import json
 
-    import numpy as np
+    from optlib.engine.float32_cache import digest_arrays
 
     h = hashlib.sha256(bytes(float32))
     h.update(json.dumps(recipe_entries, sort_keys=True, default=str).encode())
     arrays = [] if representative is None else (
         [representative[k] for k in sorted(representative)] if isinstance(representative, dict) else [representative])
-    for array in arrays:
-        array = np.ascontiguousarray(array)
-        h.update(f"{array.dtype}{array.shape}".encode())
-        h.update(array.tobytes())
-    return h.hexdigest()
+    return digest_arrays(h, arrays).hexdigest()
 
 
 def quantize(float32, recipe_entries, representative=None, calibrations=None):
