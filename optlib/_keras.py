@@ -12,15 +12,20 @@ import os
 import warnings
 
 
-@functools.cache
-def tf():
-    """Return the ``tensorflow`` module, imported with legacy Keras and quiet logs."""
+def import_environment(env):
+    """``env`` as TensorFlow is imported with it: legacy Keras always; Keras's folder in the data folder, quiet
+    native logs and no oneDNN unless ``env`` says otherwise. The starter (:mod:`optlib.engine.starter`)
+    imports TensorFlow in the same environment as the children it forks."""
     from optlib import paths
 
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
-    os.environ.setdefault("KERAS_HOME", str(paths.keras_home()))  # not ~/.keras: Keras writes its config there
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    return {"KERAS_HOME": str(paths.keras_home()),  # not ~/.keras: Keras writes its config there
+            "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", **env, "TF_USE_LEGACY_KERAS": "1"}
+
+
+@functools.cache
+def tf():
+    """Return the ``tensorflow`` module, imported with legacy Keras and quiet logs (:func:`import_environment`)."""
+    os.environ.update(import_environment(os.environ))
     warnings.filterwarnings("ignore", module=r"tensorflow.*")
     warnings.filterwarnings("ignore", module=r"tf_keras.*")
     from optlib._quiet import native_stderr

@@ -32,13 +32,15 @@ PARENT_ENV = "OPTLIB_STARTER_PID"  # in a forked child: its parent, the starter 
 # What `import tensorflow` reads from the environment: a starter serves only children whose values are its own.
 IMPORT_SETTINGS = ("TF_", "OMP_", "MKL_", "OPENBLAS_", "XLA_", "KERAS_BACKEND", "CUDA_", "PYTHON", "HOME", "LANG",
                    "LC_")
-DEFAULTS = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}  # as _keras
 _MAX_MESSAGE = 1 << 20
 
 
 def _import_key(env):
-    """The part of a child's environment that importing TensorFlow depends on (PYTHONPATH aside)."""
-    full = {**DEFAULTS, **env}
+    """The part of a child's environment that importing TensorFlow depends on (PYTHONPATH aside), as the child
+    imports it (:func:`optlib._keras.import_environment`)."""
+    from optlib._keras import import_environment
+
+    full = import_environment(env)
     return tuple(sorted((k, v) for k, v in full.items() if k.startswith(IMPORT_SETTINGS) and k != "PYTHONPATH"))
 
 
@@ -215,7 +217,7 @@ def prestart(env):
 
 
 def _starter_for(env):
-    from optlib import paths
+    from optlib._keras import import_environment
     from optlib.engine import sandbox
 
     if os.environ.get(ENV_SWITCH, "1") == "0" or os.environ.get(sandbox.ENV):
@@ -224,9 +226,8 @@ def _starter_for(env):
     with _STARTERS_LOCK:
         starter = _STARTERS.get(key)
         if starter is None or not starter.alive:
-            starter_env = {k: v for k, v in env.items() if k not in ("TMPDIR", "PYTHONPATH", sandbox.ENV)}
-            starter_env.update({k: v for k, v in DEFAULTS.items() if k not in env})
-            starter_env.setdefault("KERAS_HOME", str(paths.keras_home()))  # as a child's optlib._keras sets it
+            starter_env = import_environment({k: v for k, v in env.items()
+                                              if k not in ("TMPDIR", "PYTHONPATH", sandbox.ENV)})
             try:  # its sys.path is the interpreter's own (no PYTHONPATH); each child adds its own PYTHONPATH
                 starter = _STARTERS[key] = _Starter(starter_env)
             except OSError:
@@ -296,11 +297,11 @@ def _serve(fd):
 
 
 def _quiet_import():
-    """Import TensorFlow as :func:`optlib._keras.tf` would, its native start-up lines kept off the terminal."""
+    """Import TensorFlow (in the environment :func:`optlib._keras.import_environment` gave this process), its
+    native start-up lines kept off the terminal (as :func:`optlib._quiet.native_stderr` does: this process
+    imports nothing of optlib's)."""
     import importlib
 
-    for key, value in DEFAULTS.items():
-        os.environ.setdefault(key, value)
     devnull = os.open(os.devnull, os.O_WRONLY)
     saved = os.dup(2)
     os.dup2(devnull, 2)
