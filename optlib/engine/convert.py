@@ -10,6 +10,7 @@ code that reproduces it::
 
 import contextlib
 import time
+import weakref
 
 from optlib.errors import InputError
 
@@ -18,7 +19,20 @@ _timers = []  # the open timed() blocks of this process (a job's build): each ad
 
 def _traced_converter(model, batch, holder, **call):
     """A converter for the model's call traced with inputs of ``batch`` (None: any), signature
-    ``serving_default``, inputs and outputs named as the model's; ``holder`` keeps the variables it reads."""
+    ``serving_default``, inputs and outputs named as the model's; ``holder`` keeps the variables it reads.
+
+    The traced function is kept (:class:`_Traced`) and the next conversion of the same model and weights
+    starts from it: the converter then skips its own SavedModel round trip, which was most of its time.
+    """
+    from optlib._keras import tf
+
+    traced = _traced(model, batch, holder, call)
+    if traced is not None:
+        return traced.converter()
+    return tf().lite.TFLiteConverter.from_concrete_functions([_trace(model, batch, call)], holder)
+
+
+def _trace(model, batch, call):
     from optlib._keras import tf
 
     specs = [tf().TensorSpec([batch, *tensor.shape[1:]], tensor.dtype, name=name)
@@ -29,13 +43,87 @@ def _traced_converter(model, batch, holder, **call):
         found = found if isinstance(found, (list, tuple)) else [found]
         return dict(zip(model.output_names, found))  # the signature keeps the Keras output names
 
-    concrete = tf().function(run).get_concrete_function(*specs)
-    return tf().lite.TFLiteConverter.from_concrete_functions([concrete], holder)
+    return tf().function(run).get_concrete_function(*specs)
+
+
+_TRACED = weakref.WeakKeyDictionary()  # model -> {batch: _Traced}, for the model converted last only
+
+
+def _traced(model, batch, holder, call):
+    """The model's :class:`_Traced` for ``batch``, made now or kept from an earlier conversion of the same
+    weights; None where it cannot be written (the converter then does as it always does)."""
+    digest = _weights_digest(model)
+    try:
+        kept = _TRACED.get(model, {}).get(batch)
+    except TypeError:  # not weak-referenceable
+        return None
+    if kept is not None and kept.digest == digest:
+        return kept
+    try:
+        made = _Traced(_trace(model, batch, call), holder, digest)
+    except Exception:  # noqa: BLE001 — the converter's own round trip tries, and falls back, as it always did
+        return None
+    if model not in _TRACED:
+        _TRACED.clear()  # one model's at a time: a worker converts one model's schemes in a row
+    _TRACED.setdefault(model, {})[batch] = made
+    return made
+
+
+def _weights_digest(model):
+    import hashlib
+
+    from optlib.engine.float32_cache import digest_arrays
+
+    return digest_arrays(hashlib.sha256(), [variable.numpy() for variable in model.variables]).hexdigest()
+
+
+class _Traced:
+    """A model's inference function, traced once, written once as the SavedModel that
+    ``TFLiteConverter.from_concrete_functions`` writes (and reads back) at every conversion, and read back once.
+
+    Each :meth:`converter` is TensorFlow's own, from the function read back; only its first step, writing and
+    reading that SavedModel, is replaced by this one. The ``.tflite`` bytes are the same (``test_convert``
+    compares them with the converter's own, recipe by recipe). The function is written without gradient
+    functions, which a conversion never reads. What is kept holds a copy of the weights, not the model.
+    """
+
+    def __init__(self, concrete, holder, digest):
+        import tempfile
+
+        from optlib._keras import tf
+
+        self.digest = digest
+        self.folder = tempfile.TemporaryDirectory(prefix="optlib-traced-")
+        tf().saved_model.save(holder, self.folder.name, signatures={SERVING: concrete},
+                              options=tf().saved_model.SaveOptions(save_debug_info=True,
+                                                                   experimental_custom_gradients=False))
+        self.loaded = tf().saved_model.load(self.folder.name)
+
+    def converter(self):
+        from optlib._keras import tf
+
+        converter = tf().lite.TFLiteConverter.from_concrete_functions([self.loaded.signatures[SERVING]],
+                                                                      self.loaded)
+
+        def saved_model(output_dir):  # what TFLiteConverterV2._convert_concrete_functions_to_saved_model does
+            converter.saved_model_dir = self.folder.name
+            converter._saved_model_tags = {"serve"}
+            converter._saved_model_exported_names = [SERVING]
+            converter._parse_saved_model_args(always_enable_saved_model_import=True)
+            found = converter._load_saved_model(converter.saved_model_dir, converter._saved_model_tags)
+            converter._trackable_obj = self.loaded  # read for its debug information only
+            return found
+
+        converter._convert_concrete_functions_to_saved_model = saved_model
+        return converter
+
+
+SERVING = "serving_default"
 
 
 def _fixed_batch_converter(model):
     """A converter for the model traced with a batch of one (recurrent layers need static shapes)."""
-    return _traced_converter(model, 1, model)
+    return _traced_converter(model, 1, _variables_of(model))
 
 
 def _keras_function_converter(model):
@@ -47,13 +135,19 @@ def _keras_function_converter(model):
     reads it back: for a model wrapped by the Model Optimization Toolkit, most of its conversion time. Here
     only this one function and the variables it reads are written.
     """
-    from optlib._keras import tf
-
     if not getattr(model, "inputs", None) or not getattr(model, "output_names", None):
         raise ValueError("not a functional model: its inputs are not known before it is called")
+    return _traced_converter(model, None, _variables_of(model), training=False)
+
+
+def _variables_of(model):
+    """What a traced function of the model reads, and nothing of Keras (whose own SavedModel would trace
+    every layer again)."""
+    from optlib._keras import tf
+
     holder = tf().Module()
-    holder.variables_of_the_model = list(model.variables)  # what the function reads, and nothing of Keras
-    return _traced_converter(model, None, holder, training=False)
+    holder.variables_of_the_model = list(model.variables)
+    return holder
 
 
 def _recurrent(model):

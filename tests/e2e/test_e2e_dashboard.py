@@ -17,6 +17,7 @@ pytestmark = pytest.mark.e2e
 # How long the first sweep takes is the benchmark's to report (bench/run.py: the default sweep, cold and
 # warm, and the app's start); here a generous wait only keeps a hung sweep from hanging the run.
 SWEEP_WAIT_S = 600
+FIRST_VISIT_WAIT_S = 300
 PTQ = ("float32", "float16", "dynamic", "int8", "int16x8")
 
 
@@ -52,7 +53,9 @@ def test_first_visit_runs_five_schemes_and_compares_them(server, page, screensho
     started = time.monotonic()
     page.goto(url)
     title(page, "Shrink")
-    page.get_by_text("No results yet").wait_for()
+    # A new data folder: the sidebar trains the built-in model first, which a busy machine can stretch past
+    # the default minute.
+    page.get_by_text("No results yet").wait_for(timeout=FIRST_VISIT_WAIT_S * 1000)
     assert "digits_cnn" in sidebar_text(page) and str(home) in sidebar_text(page)
 
     open_page(page, "Optimize")
