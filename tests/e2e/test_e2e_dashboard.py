@@ -53,8 +53,7 @@ def test_first_visit_runs_five_schemes_and_compares_them(server, page, screensho
     started = time.monotonic()
     page.goto(url)
     title(page, "Shrink")
-    # A new data folder: the sidebar trains the built-in model first, which a busy machine can stretch past
-    # the default minute.
+    # A new server's first page: on a machine busy with other work it once took more than the default minute.
     page.get_by_text("No results yet").wait_for(timeout=FIRST_VISIT_WAIT_S * 1000)
     assert "digits_cnn" in sidebar_text(page) and str(home) in sidebar_text(page)
 
