@@ -4,7 +4,7 @@ older copy."""
 
 import numpy as np
 import pytest
-from conftest import build_tiny_model
+from tests.conftest import build_tiny_model
 
 from optlib.engine import convert
 
