@@ -2,8 +2,8 @@
 
 Every child (a sweep's worker, page work) used to be a fresh interpreter that spent its first seconds
 importing TensorFlow: 3-4 s of a core each time, on every sweep and every model a page describes. The
-starter pays that once per parent process: it imports TensorFlow and nothing of anyone's, then waits; each
-child is a fork of it, which then becomes exactly what ``python -m optlib.engine.child MODULE FD ...`` would
+starter pays that once per parent process: it imports TensorFlow (and scikit-learn's dataset readers,
+:data:`PRELOADED`) and nothing of anyone's, then waits; each child is a fork of it, which then becomes exactly what ``python -m optlib.engine.child MODULE FD ...`` would
 be (its own session, working folder, environment, standard streams, import path) and enters its sandbox
 before it reads anything (:mod:`optlib.engine.child`). The fork happens in the starter, a process of one
 thread that has run no TensorFlow op, never in the parent (whose threads may hold locks).
@@ -31,7 +31,10 @@ ENV_SWITCH = "OPTLIB_PRELOAD"  # "0": every child is a fresh interpreter
 PARENT_ENV = "OPTLIB_STARTER_PID"  # in a forked child: its parent, the starter (see processes.die_with_parent)
 # What `import tensorflow` reads from the environment: a starter serves only children whose values are its own.
 IMPORT_SETTINGS = ("TF_", "OMP_", "MKL_", "OPENBLAS_", "XLA_", "KERAS_BACKEND", "CUDA_", "PYTHON", "HOME", "LANG",
-                   "LC_")
+                   "LC_", "SKLEARN_", "SCIPY_", "JOBLIB_")
+# Imported before any child is forked: TensorFlow, which every child needs first, and scikit-learn's readers of
+# the built-in datasets (digits, diabetes) and their train/test split, which cost each child another second.
+PRELOADED = ("tensorflow", "sklearn.datasets", "sklearn.model_selection")
 _MAX_MESSAGE = 1 << 20
 
 
@@ -297,16 +300,17 @@ def _serve(fd):
 
 
 def _quiet_import():
-    """Import TensorFlow (in the environment :func:`optlib._keras.import_environment` gave this process), its
-    native start-up lines kept off the terminal (as :func:`optlib._quiet.native_stderr` does: this process
-    imports nothing of optlib's)."""
+    """Import :data:`PRELOADED` (in the environment :func:`optlib._keras.import_environment` gave this process),
+    TensorFlow's native start-up lines kept off the terminal (as :func:`optlib._quiet.native_stderr` does: this
+    process imports nothing of optlib's)."""
     import importlib
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     saved = os.dup(2)
     os.dup2(devnull, 2)
     try:
-        importlib.import_module("tensorflow")  # what every child needs first
+        for name in PRELOADED:
+            importlib.import_module(name)
         # How each child names itself; set up here, while the process's environment is the one it started with.
         title = importlib.import_module("setproctitle")
         title.setproctitle(f"{sys.executable} {__file__} (the starter: forks optlib's children)")
