@@ -3,10 +3,11 @@
 Every child (a sweep's worker, page work) used to be a fresh interpreter that spent its first seconds
 importing TensorFlow: 3-4 s of a core each time, on every sweep and every model a page describes. The
 starter pays that once per parent process: it imports TensorFlow (and scikit-learn's dataset readers,
-:data:`PRELOADED`) and nothing of anyone's, then waits; each child is a fork of it, which then becomes exactly what ``python -m optlib.engine.child MODULE FD ...`` would
-be (its own session, working folder, environment, standard streams, import path) and enters its sandbox
-before it reads anything (:mod:`optlib.engine.child`). The fork happens in the starter, a process of one
-thread that has run no TensorFlow op, never in the parent (whose threads may hold locks).
+:data:`PRELOADED`) and nothing of anyone's, then waits; each child is a fork of it, which then becomes
+exactly what ``python -m optlib.engine.child MODULE FD ...`` would be (its own session, working folder,
+environment, standard streams, import path) and enters its sandbox before it reads anything
+(:mod:`optlib.engine.child`). The fork happens in the starter, a process of one thread that has run no
+TensorFlow op, never in the parent (whose threads may hold locks).
 
 :func:`spawn` is what :func:`optlib.engine.processes.start` calls; it gives back a :class:`Forked`, which a
 :class:`~optlib.engine.processes.Child` holds like a ``Popen``. Where no starter can serve (a sandboxed
