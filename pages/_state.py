@@ -50,7 +50,7 @@ def _defaults():
         "data_model_source": "zoo", "data_zoo_model": DEFAULT_MODEL,
         "data_data_source": "digits", "data_tfds_name": "", "data_tfds_split": "",
         "data_trusted": False,
-        "optimize_recompute": False, "optimize_job": None,
+        "optimize_recompute": False, "optimize_budget": 0, "optimize_job": None,
         "compare_size_axis": "size_mb", "compare_quality_axis": "metric", "export_chart": "scatter_size",
     }
     for scheme in schemes.list_schemes(variants=True):  # variants: LiteRT Quantizer's are ticked on Optimize

@@ -249,8 +249,8 @@ grid, grid_problem = _sweep_options.grid_ui(selected)
 overrides.update(grid)
 where = _sweep_options.where_ui()
 recompute = st.checkbox("Run again even when the store already has a result", key="optimize_recompute")
-budget = st.number_input("Time budget per scheme (seconds, 0 for none)", min_value=0, max_value=86_400, value=0,
-                         step=30, key="optimize_budget",
+budget = st.number_input("Time budget per scheme (seconds, 0 for none)", min_value=0, max_value=86_400,
+                         step=30, key="optimize_budget",  # its default is in _state
                          help="A scheme that runs longer is stopped and marked 'timeout'; the rest go on.")
 
 with run_area:

@@ -17,8 +17,17 @@ pytestmark = pytest.mark.e2e
 # How long the first sweep takes is the benchmark's to report (bench/run.py: the default sweep, cold and
 # warm, and the app's start); here a generous wait only keeps a hung sweep from hanging the run.
 SWEEP_WAIT_S = 600
-FIRST_VISIT_WAIT_S = 300
 PTQ = ("float32", "float16", "dynamic", "int8", "int16x8")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, app_server):
+    """This file's own app server, on an empty data folder: its first test is a new user's first visit. (The
+    session's server is shared by the files a test process runs: Layer insight's runs, say, were in its store
+    when this file came after it, and Home had results to show.)"""
+    home = tmp_path_factory.mktemp("first-visit-home")
+    with app_server(home) as url:
+        yield url, home
 
 
 def title(page, text):
@@ -53,8 +62,7 @@ def test_first_visit_runs_five_schemes_and_compares_them(server, page, screensho
     started = time.monotonic()
     page.goto(url)
     title(page, "Shrink")
-    # A new server's first page: on a machine busy with other work it once took more than the default minute.
-    page.get_by_text("No results yet").wait_for(timeout=FIRST_VISIT_WAIT_S * 1000)
+    page.get_by_text("No results yet").wait_for()
     assert "digits_cnn" in sidebar_text(page) and str(home) in sidebar_text(page)
 
     open_page(page, "Optimize")
@@ -146,6 +154,20 @@ def test_a_hostile_upload_shows_the_reason_and_run_stays_disabled(server, page, 
     run = page.get_by_role("button", name=re.compile(r"^Run \d+ scheme"))
     expect(run).to_be_disabled()
     assert not marker.exists()
+
+
+def test_coming_back_to_optimize_writes_no_widget_warning_to_the_servers_log(server, page):
+    """Kept widgets take their defaults from the session state alone: Optimize's time budget had a default of
+    its own as well, and the server's log warned ("... its value set via the Session State API") each time a
+    person came back to the page."""
+    url, home = server
+    page.goto(f"{url}/optimize")
+    title(page, "Optimize")
+    for name in ("Compare", "Optimize"):
+        open_page(page, name)
+    page.get_by_text("Time budget per scheme").wait_for()
+    page.wait_for_timeout(1_000)
+    assert "Session State API" not in (home / "streamlit.log").read_text()
 
 
 def test_the_server_itself_never_loaded_tensorflow(server):

@@ -17,8 +17,9 @@ JOB_TIMEOUT_MS = 240_000  # a fresh data folder first trains the built-in model 
 
 
 def plot(page, text):
-    """The Plotly chart whose drawing contains ``text`` (titles, ticks and legends are SVG text)."""
-    return page.locator(".js-plotly-plot", has_text=text)
+    """The Plotly chart whose drawing contains ``text`` (titles, ticks and legends are SVG text); the first, as
+    while the page reruns Streamlit briefly shows the chart it drew before beside the new one."""
+    return page.locator(".js-plotly-plot", has_text=text).first
 
 
 def shoot_whole_page(page, path):
