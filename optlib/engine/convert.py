@@ -26,10 +26,16 @@ def _traced_converter(model, batch, holder, **call):
     """
     from optlib._keras import tf
 
-    traced = _traced(model, batch, holder, call)
-    if traced is not None:
-        return traced.converter()
-    return tf().lite.TFLiteConverter.from_concrete_functions([_trace(model, batch, call)], holder)
+    digest = _weights_digest(model)
+    traced = _kept(model, batch, digest)
+    if traced is None:
+        concrete = _trace(model, batch, call)
+        try:
+            traced = _Traced(concrete, holder, digest)
+        except Exception:  # noqa: BLE001 — the converter's own round trip tries, and falls back, as it always did
+            return tf().lite.TFLiteConverter.from_concrete_functions([concrete], holder)
+        _keep(model, batch, traced)
+    return traced.converter()
 
 
 def _trace(model, batch, call):
@@ -49,24 +55,22 @@ def _trace(model, batch, call):
 _TRACED = weakref.WeakKeyDictionary()  # model -> {batch: _Traced}, for the model converted last only
 
 
-def _traced(model, batch, holder, call):
-    """The model's :class:`_Traced` for ``batch``, made now or kept from an earlier conversion of the same
-    weights; None where it cannot be written (the converter then does as it always does)."""
-    digest = _weights_digest(model)
+def _kept(model, batch, digest):
+    """The model's :class:`_Traced` for ``batch`` kept from an earlier conversion of the same weights, or None."""
     try:
         kept = _TRACED.get(model, {}).get(batch)
-    except TypeError:  # not weak-referenceable
+    except TypeError:  # not weak-referenceable: nothing is kept for it
         return None
-    if kept is not None and kept.digest == digest:
-        return kept
+    return kept if kept is not None and kept.digest == digest else None
+
+
+def _keep(model, batch, traced):
     try:
-        made = _Traced(_trace(model, batch, call), holder, digest)
-    except Exception:  # noqa: BLE001 — the converter's own round trip tries, and falls back, as it always did
-        return None
-    if model not in _TRACED:
-        _TRACED.clear()  # one model's at a time: a worker converts one model's schemes in a row
-    _TRACED.setdefault(model, {})[batch] = made
-    return made
+        if model not in _TRACED:
+            _TRACED.clear()  # one model's at a time: a worker converts one model's schemes in a row
+        _TRACED.setdefault(model, {})[batch] = traced
+    except TypeError:  # not weak-referenceable
+        pass
 
 
 def _weights_digest(model):

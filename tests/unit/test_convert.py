@@ -25,8 +25,12 @@ def _samples(model):
 
 def _stock(model, recipe, samples, monkeypatch):
     """What TensorFlow's converter makes from the same traced function, writing its own SavedModel."""
+    def unwritable(*args):
+        raise OSError("not written here")
+
     with monkeypatch.context() as patched:
-        patched.setattr(convert, "_traced", lambda *args: None)
+        patched.setattr(convert, "_kept", lambda *args: None)
+        patched.setattr(convert, "_Traced", unwritable)  # the converter writes its own SavedModel, as it did
         return convert.convert(model, recipe, samples)
 
 
