@@ -94,8 +94,8 @@ def estimate(typical, names, runs_of=None):
 
 # A run's phases, in the order they happen (optlib.engine.job; "store" is the sweep's driver writing it).
 PHASES = {"worker_start": "starting the worker", "load_model": "loading the model", "load_data": "loading the data",
-          "build": "building", "size": "size", "float_reference": "the float model's outputs",
-          "evaluate": "evaluation", "fidelity": "fidelity", "latency_wait": "waiting to time",
+          "build": "building", "size": "size", "evaluate": "evaluation",
+          "float_reference": "the float model's outputs", "fidelity": "fidelity", "latency_wait": "waiting to time",
           "latency": "timing the latency", "weights": "reading the weights", "targets": "target checks",
           "micro": "TensorFlow Lite Micro", "store": "storing"}
 ONCE_PER_WORKER = ("worker_start", "load_model", "load_data")  # every job of a worker repeats its figure

@@ -12,10 +12,11 @@ writes nothing: the sweep's driver persists every Result.
   stopped (the worker is killed) and returned as ``timeout``; a worker that
   dies (a native crash in a converter, say) costs one ``failed`` Result.
   Either way a fresh worker takes the remaining jobs. Several workers share
-  the jobs from both ends of the list: the first takes them in registry order
-  (the float32 baseline first), the others take the long fine-tuning schemes
-  from the end. While one worker times a latency, the others are paused
-  (SIGSTOP, then SIGCONT), so no figure is taken beside a busy converter; a
+  the jobs from both ends of the list: the first takes them in the order given
+  (a sweep's is the quickest first, :func:`optlib.engine.sweep.dispatch_order`),
+  the others take the longest (the fine-tuning schemes) from the end. While
+  one worker times a latency, the others are paused (SIGSTOP, then SIGCONT),
+  so no figure is taken beside a busy converter; a
   paused worker's clock stops too. Workers are kept from one ``map`` to the
   next while the inputs stay the same (the search runs many small sweeps).
 """

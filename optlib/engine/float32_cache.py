@@ -26,20 +26,30 @@ from optlib.inputs import limits
 SANDBOXED = "OPTLIB_SANDBOX"  # set in every sandboxed child (optlib.engine.sandbox.ENV; not imported: it imports us)
 
 
-def float32_bytes(fingerprint, make):
+def float32_bytes(fingerprint, make, meanwhile=None):
     """Return (bytes, {"convert_s", "reused"}): the cached conversion, or ``make()``'s, timed and kept.
 
     Args:
         fingerprint: the model's content fingerprint (equal fingerprints: the same model).
         make: converts the model to float32 TFLite bytes.
+        meanwhile: called (once) before waiting when another process is converting this model right now:
+            work this process needs anyway, done while it would otherwise wait.
     """
-    from filelock import FileLock
+    from filelock import FileLock, Timeout
 
     limit = limits.float32_cache()  # a bad setting fails here, before the conversion
     key = hashlib.sha256(f"{fingerprint}|tensorflow {_tf_version()}".encode()).hexdigest()[:24]
     folder = folder_for(fingerprint)
     model, facts = folder / f"{key}.tflite", folder / f"{key}.json"
-    with FileLock(str(folder / f"{key}.lock")):
+    lock = FileLock(str(folder / f"{key}.lock"))
+    if meanwhile is not None:
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:  # another worker converts: do the other work first
+            meanwhile()
+        else:
+            lock.release()
+    with lock:
         try:
             os.utime(model)  # recently used: the last to go when the folder is over its limit
             return model.read_bytes(), {"convert_s": json.loads(facts.read_text())["convert_s"], "reused": True}

@@ -133,6 +133,7 @@ class Context:
         self._keras_outputs = weakref.WeakKeyDictionary()
         self._float32 = None  # (bytes, facts), made on first use
         self.float_outputs_reused = None  # the float model's outputs: another worker's (True), made here (False)
+        self.reference_s = 0.0  # seconds spent making (or waiting for) them
 
     @property
     def form(self):
@@ -148,8 +149,9 @@ class Context:
 
         if self.form == "tflite":
             return self.model.tflite, {"convert_s": 0.0, "reused": True, "given": True}
-        if self._float32 is None:
-            self._float32 = float32_bytes(self.inputs.model.fingerprint, lambda: convert(self.model, {}))
+        if self._float32 is None:  # while another worker converts, this one makes the float model's outputs
+            self._float32 = float32_bytes(self.inputs.model.fingerprint, lambda: convert(self.model, {}),
+                                          lambda: self.keras_outputs(self.model))
             return self._float32
         return self._float32[0], {**self._float32[1], "reused": True}
 
@@ -170,9 +172,11 @@ class Context:
         if model not in self._keras_outputs and model is self.model:
             from optlib.engine.float32_cache import folder_for, shared_arrays
 
+            started = time.perf_counter()
             self._keras_outputs[model], self.float_outputs_reused = shared_arrays(
                 folder_for(self.inputs.model.fingerprint), "outputs", self._outputs_key(),
                 lambda: self._outputs_of(model))
+            self.reference_s += time.perf_counter() - started
         elif model not in self._keras_outputs:
             self._keras_outputs[model] = self._outputs_of(model)
         return self._keras_outputs[model]
@@ -211,21 +215,36 @@ class Context:
         return task_metrics.headline(self.data, self.keras_outputs(model))
 
 
-KERAS_BATCH = 64
+KERAS_BATCH = 64  # samples per call, at most
+KERAS_BATCH_ELEMENTS = 2_500_000  # input values per call: 64 small inputs, 16 of 224x224x3
 
 
-def keras_predict(model, xs, count, outputs, batch=KERAS_BATCH):
+def keras_batch(xs):
+    """How many samples :func:`keras_predict` passes at once: :data:`KERAS_BATCH`, or fewer large ones.
+
+    TensorFlow's CPU kernels (without oneDNN) run large images faster in small batches, whose activations
+    stay in the processor's caches: MobileNetV2's 360 test inputs at 224x224 took 10.1 s in batches of 64
+    and 7.4 s in batches of 16 on one thread (5.6-6.9 s and 4.2 s on two), with the same outputs, bit for bit.
+    """
+    import math
+
+    values = sum(math.prod(x.shape[1:]) for x in xs)
+    return max(1, min(KERAS_BATCH, KERAS_BATCH_ELEMENTS // max(1, values)))
+
+
+def keras_predict(model, xs, count, outputs, batch=None):
     """A Keras model's outputs on ``count`` samples of ``xs`` (one array per input), one array per output.
 
-    Batch by batch: ``model.predict`` would copy all of the inputs into TensorFlow twice over. The model is
-    called through one function traced for any batch size (:func:`_traced_once`), so a last batch of another
-    size (360 test samples: five of 64, then 40) traces nothing again, where ``predict_on_batch`` traced
-    its predict function a second time (seconds on MobileNetV2). The outputs are those of
-    ``predict_on_batch``, bit for bit (a test compares them); padding the last batch to 64 instead changed
-    the last sample's softmax by one float step on a small model.
+    Batch by batch (:func:`keras_batch` samples at a time): ``model.predict`` would copy all of the inputs
+    into TensorFlow twice over. The model is called through one function traced for any batch size
+    (:func:`_traced_once`), so a last batch of another size (360 test samples: five of 64, then 40) traces
+    nothing again, where ``predict_on_batch`` traced its predict function a second time (seconds on
+    MobileNetV2). The outputs are those of ``predict_on_batch``, bit for bit (a test compares them); padding
+    the last batch to 64 instead changed the last sample's softmax by one float step on a small model.
     """
     import numpy as np
 
+    batch = batch or keras_batch(xs)
     call = _traced_once(model, xs)
     chunks = []
     for start in range(0, count, batch):
@@ -268,14 +287,18 @@ def run(context, spec):
     try:
         job = Job(spec.scheme, context.model, context.data, spec.settings, progress, context.float32,
                   context.calibrations())
+        reference_s = context.reference_s
         with convert.timed() as converting:  # the converter's share of the build, whoever calls it
             built = schemes.get(spec.scheme).build_function()(job)
-        build_s = time.perf_counter() - started
+        reference_s = context.reference_s - reference_s  # the float model's outputs, made while waiting to build
+        build_s = time.perf_counter() - started - reference_s
         progress(0.92, "measuring")
         metrics = _measure(context, built, spec.settings)
         metrics.update(build_s=round(build_s, 2), total_s=round(time.perf_counter() - started, 2),
                        convert_s=round(converting["seconds"], 3))
-        metrics["phases_s"] = {**context.load_s, "build": round(build_s, 3), **metrics["phases_s"]}
+        phases = metrics["phases_s"]
+        phases["float_reference"] = round(phases.get("float_reference", 0.0) + reference_s, 3)
+        metrics["phases_s"] = {**context.load_s, "build": round(build_s, 3), **phases}
         return Result(spec, "ok", None, metrics, built.tflite, started_at, time.time(), host, pid)
     except Exception as problem:  # one failing scheme never takes down the sweep
         error = str(problem) if isinstance(problem, InputError) else f"{type(problem).__name__}: {first_line(problem)}"
@@ -302,11 +325,10 @@ def _measure(context, built, settings):
                    "model_form": context.form, "model_signature": getattr(context.model, "signature", None),
                    "keras3_rebuild": context.rebuild,
                    "recipe": built.recipe, "data_recipe": d.recipe, "trained": context.inputs.model.trained}
-        context.keras_outputs(context.model)  # once per worker: the float model's outputs, every job's reference
-        phase("float_reference")  # made here, or another worker's read back (or waited for)
-        metrics["float_outputs_reused"] = context.float_outputs_reused
         scores = {}
-        metrics.update(task_metrics.measure(context, path, built.model, phase, scores))  # evaluate, fidelity
+        # evaluate; float_reference (the float model's outputs, made once per sweep); fidelity
+        metrics.update(task_metrics.measure(context, path, built.model, phase, scores))
+        metrics["float_outputs_reused"] = context.float_outputs_reused
         # The sweep's other workers are paused, and no other sweep on the machine times, while this one does.
         with context.quiet():
             phase("latency_wait")  # for the other workers to pause and the machine's latency turn

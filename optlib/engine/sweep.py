@@ -158,6 +158,14 @@ def _from_store(specs, store, report, rows, recompute):
     return todo
 
 
+def dispatch_order(specs):
+    """``specs`` (anything with a ``scheme`` name) from the quickest to the longest
+    (:attr:`~optlib.engine.schemes.Scheme.cost`), in the given order among equals. A sweep's first worker
+    takes them from the front, the others from the back (the longest first), so that the last job to
+    finish is a short one."""
+    return sorted(specs, key=lambda spec: schemes.get(spec.scheme).cost)
+
+
 def _dispatch(executor, inputs, todo, store, report, rows, cancel=None):
     """Run ``todo`` on the executor, persisting each job as it starts and finishes, into ``rows`` {index: row}.
 
@@ -167,6 +175,7 @@ def _dispatch(executor, inputs, todo, store, report, rows, cancel=None):
     """
     running = {}
     todo_by_index = {spec.index: spec for spec in todo}
+    todo = dispatch_order(todo)  # the rows keep the sweep's order
 
     def on_event(event):
         if event.stage == "starting":

@@ -33,7 +33,8 @@ def measure(context, path, built_model, phase=None, scores=None):
 
     Args:
         phase: called with "evaluate" once the model ran on the test inputs and its task metrics are computed,
-            then with "fidelity" once it is compared with the float model (where the time went).
+            with "float_reference" once the float model's outputs are there, then with "fidelity" once it is
+            compared with them (where the time went).
         scores: a dict that receives the LiteRT outputs under "primary" (a one-input, one-output model's scores,
             one row per test input), for the checks that need them again (the microcontroller's agreement).
     """
@@ -57,7 +58,8 @@ def measure(context, path, built_model, phase=None, scores=None):
             entry["metrics"], entry["value"] = figures.score(entry["task"], values, labels[name])
         per_output.append(entry)
     phase("evaluate")  # LiteRT on the test inputs, and the task's metrics
-    reference = context.keras_outputs(context.model)
+    reference = context.keras_outputs(context.model)  # once per sweep (another worker's, or made here)
+    phase("float_reference")
     for entry, values, ref in zip(per_output, got, reference):
         entry["fidelity"] = figures.fidelity(entry["task"], values, ref)
     primary = per_output[names.index(d.primary)]

@@ -165,6 +165,17 @@ def test_a_model_of_unknown_inputs_gives_its_outputs_through_predict_on_batch(mo
     assert np.array_equal(outputs[1], 2 * outputs[0])
 
 
+def test_large_inputs_go_through_keras_in_smaller_batches():
+    """64 small inputs at a time, 16 images of 224x224x3 (faster, with the same outputs), at least one."""
+    assert job.keras_batch([np.zeros((2, 28, 28, 1))]) == 64
+    assert job.keras_batch([np.zeros((2, 224, 224, 3))]) == 16
+    assert job.keras_batch([np.zeros((2, 224, 224, 3)), np.zeros((2, 224, 224, 3))]) == 8  # values of every input
+    assert job.keras_batch([np.zeros((1, 4000, 4000, 3))]) == 1
+    model = _Recording()
+    job.keras_predict(model, [np.zeros((40, 224, 224, 3), np.float32)], 40, 1)
+    assert model.batches == [16, 16, 8]
+
+
 def test_the_float_models_outputs_are_traced_once_and_equal_predict_on_batchs():
     """The last batch of another size (22 of 150) traces nothing again, and every output is predict_on_batch's,
     bit for bit (padding that batch to 64 changed the last sample's softmax here)."""

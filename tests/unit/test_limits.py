@@ -233,3 +233,39 @@ def test_a_models_calibrations_go_with_its_last_conversion(tmp_path, monkeypatch
     assert not list(float32_cache.folder_for("a").glob("*.tflite"))
     assert not (float32_cache.folder_for("a") / "calibration-0123.npz").exists()
     assert (float32_cache.folder_for("b") / "calibration-0123.npz").exists()  # its conversion stays, and so do they
+
+
+def test_a_worker_waiting_for_anothers_conversion_does_its_other_work_meanwhile(tmp_path, monkeypatch):
+    """Another process converting the model (its lock held) does not leave this one idle: ``meanwhile`` runs
+    first, then the conversion is read back, not made again. With the lock free, nothing runs meanwhile."""
+    import hashlib
+    import threading
+
+    from filelock import FileLock
+
+    from optlib.engine import float32_cache
+
+    monkeypatch.setenv("OPTLIB_HOME", str(tmp_path))
+    monkeypatch.setattr(float32_cache, "_tf_version", lambda: "test")
+    content, facts = float32_cache.float32_bytes("free", lambda: b"made", meanwhile=lambda: pytest.fail("no wait"))
+    assert content == b"made" and not facts["reused"]
+
+    key = hashlib.sha256(b"busy|tensorflow test").hexdigest()[:24] + ".lock"  # the conversion's lock
+    folder = float32_cache.folder_for("busy")
+    held, order = threading.Event(), []
+
+    def other_worker():  # holds the lock until this one's meanwhile has run, then leaves the conversion
+        with FileLock(str(folder / key)):
+            held.set()
+            while "meanwhile" not in order:
+                time.sleep(0.01)
+            (folder / key.replace(".lock", ".tflite")).write_bytes(b"theirs")
+            (folder / key.replace(".lock", ".json")).write_text('{"convert_s": 1.5}')
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    held.wait(5)
+    content, facts = float32_cache.float32_bytes("busy", lambda: order.append("made") or b"ours",
+                                                 meanwhile=lambda: order.append("meanwhile"))
+    thread.join(5)
+    assert order == ["meanwhile"] and content == b"theirs" and facts == {"convert_s": 1.5, "reused": True}

@@ -103,3 +103,20 @@ def test_register_refuses_a_taken_name_and_bad_search_candidates():
         schemes.register(schemes.Scheme("extra", "post-training", "Extra", "A test entry.", "nothing", "m:f",
                                         advice={"int8_cpu": schemes.Advice("best", "Why.", "tflite_guide")}))
     assert not schemes.known("extra")
+
+
+def test_a_sweep_starts_the_quickest_first_from_the_front_and_the_longest_from_the_back():
+    """The first worker takes jobs from the front, the others from the back: fine-tunes (most techniques last)
+    come after post-training schemes, and the calibrated LiteRT Quantizer schemes sit together, so that the one
+    calibration they share is made and waited for on one worker, not while another worker idles."""
+    from types import SimpleNamespace
+
+    from optlib.engine.sweep import dispatch_order
+
+    given = ["prune_cluster_qat", "lq_weight_int4", "float32", "lq_dynamic_int8", "qat", "lq_int8", "int8",
+             "lq_int8_selective", "lq_weight_int8", "prune_qat", "float16"]
+    order = [s.scheme for s in dispatch_order([SimpleNamespace(scheme=name) for name in given])]
+    assert order == ["float32", "lq_weight_int8", "float16", "lq_int8", "int8", "lq_int8_selective",
+                     "lq_dynamic_int8", "lq_weight_int4", "qat", "prune_qat", "prune_cluster_qat"]
+    default = schemes.select("all")  # the default sweep's order is its own: the same jobs on the same workers
+    assert [s.scheme for s in dispatch_order([SimpleNamespace(scheme=n) for n in default])] == list(default)

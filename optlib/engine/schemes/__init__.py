@@ -177,6 +177,9 @@ class Scheme:
         takes: the model forms it can start from (:data:`optlib.inputs.graph_models.FORMS`): a Keras model
             for fine-tuning, a Keras model or SavedModel for the converter, a float ``.tflite`` too for
             LiteRT Quantizer (:func:`refusal` says why not for the others).
+        effort: how long a run takes next to the others (building and measuring), roughly; it sets only the
+            order a sweep starts its jobs in (:func:`optlib.engine.sweep.dispatch_order`). 0: from its kind
+            (:attr:`cost`).
         advice: where the wizard recommends it: {leaf id of the wizard's tree (``optlib.guide.wizard.leaves()``):
             :class:`Advice`}. A leaf lists every scheme advised for it, primary first, then follow-ups, then
             alternatives (ADVICE_ROLES), in registry order within a role; ``list_schemes(advised_for=leaf)``
@@ -204,7 +207,17 @@ class Scheme:
     tables: tuple = ()
     activations: str = ""
     layer_insight: bool = False
+    effort: int = 0
     advice: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def cost(self):
+        """``effort``, or from its kind: 10 per fine-tune technique, 2 with a calibration, else 1."""
+        if self.effort:
+            return self.effort
+        if self.techniques:
+            return 10 * len(self.techniques)
+        return 2 if self.needs == "representative" else 1
 
     @property
     def prunes(self):
@@ -545,6 +558,9 @@ def _lq(name, title, summary, recipe, variant_of, extra=(), **facts):
                   recipe=recipe, backend="litert-quantizer", takes=FLOAT_GRAPHS, **facts)
 
 
+# effort (the order a sweep starts them in): on MobileNetV2 in the benchmark, dynamic-range and int4 models
+# run LiteRT's hybrid kernels outside XNNPACK, and their evaluation took 2-4x float32's. The calibrated ones
+# share one calibration (the first makes it, the others wait for it): their equal cost keeps them on one worker.
 LQ_SCHEMES = (
     _lq(name="lq_int8", title="LiteRT Quantizer int8",
         summary=("int8 weights and activations by LiteRT Quantizer on the float32 file, calibrated on the same "
@@ -562,7 +578,7 @@ LQ_SCHEMES = (
         summary="int8 weights, activations quantized on the fly, by LiteRT Quantizer.",
         recipe={"base": "dynamic_wi8_afp32"}, variant_of="dynamic", counterpart_of="dynamic",
         tradeoff="The converter's dynamic range without a second conversion.",
-        color="#9edae5"),
+        color="#9edae5", effort=3),
     _lq(name="lq_weight_int8", title="LiteRT Quantizer weight-only int8",
         summary="int8 weights turned back into float before each op: float accuracy and speed, 4x smaller.",
         recipe={"base": "weight_only_wi8_afp32"}, variant_of="dynamic",
@@ -572,19 +588,19 @@ LQ_SCHEMES = (
         summary="int4 weights turned back into float before each op: up to 8x smaller than float32.",
         recipe={"base": "weight_only_wi4_afp32"}, variant_of="dynamic",
         tradeoff="The smallest download here (past int8's 4x); a larger accuracy loss than int8 weights.",
-        color="#08519c"),
+        color="#08519c", effort=4),
     _lq(name="lq_dynamic_int4", title="LiteRT Quantizer dynamic int4",
         summary="int4 weights with activations quantized on the fly.",
         recipe={"base": "dynamic_wi4_afp32"}, variant_of="dynamic",
         tradeoff="About weight-only int4's size; integer compute where the kernels support int4.",
-        color="#3182bd"),
+        color="#3182bd", effort=3),
     _lq(name="lq_blockwise_int4", title="LiteRT Quantizer blockwise int4",
         summary=("int4 weights with one scale per block of weights in fully connected layers (block size is a "
                  "setting), one per channel in convolutions."),
         recipe={"base": "dynamic_wi4_afp32"}, variant_of="dynamic",
         extra=(BLOCK_SIZE,),
         tradeoff="A little larger than channelwise int4, with less accuracy loss; kernels for it are fewer.",
-        color="#756bb1"),
+        color="#756bb1", effort=3),
     _lq(name="lq_int8_selective", title="LiteRT Quantizer mixed precision",
         summary=("LiteRT Quantizer int8 with the worst layers (or named ones) kept at int16 activations or in "
                  "float, by recipe."),
