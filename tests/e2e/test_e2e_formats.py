@@ -6,6 +6,7 @@ import re
 import pytest
 
 from test_e2e_dashboard import errors, open_page, title, upload_model
+from waits import settle
 
 pytestmark = pytest.mark.e2e
 SWEEP_WAIT_S = 600
@@ -53,7 +54,7 @@ def test_a_float_tflite_upload_runs_lq_and_compares_and_exports(fresh_server, pa
 
     open_page(page, "Compare")
     page.locator(".js-plotly-plot").first.wait_for()
-    page.wait_for_timeout(1_500)
+    settle(page)
     page.screenshot(path=screenshots / "tflite-compare.png", full_page=True)
     assert page.locator(".js-plotly-plot", has_text="lq_dynamic_int8").count() >= 1  # in a chart's legend
 
@@ -95,7 +96,7 @@ def test_a_keras3_upload_runs_a_training_scheme_on_its_rebuild_and_exports(fresh
     page.get_by_role("button", name="Nothing").click()
     page.locator('[data-testid="stCheckbox"]', has_text="(float32)").click()
     page.locator('[data-testid="stCheckbox"]', has_text="(qat)").click()
-    page.wait_for_timeout(1500)
+    settle(page)
     page.screenshot(path=screenshots / "keras3-optimize.png", full_page=True)
     page.get_by_role("button", name=re.compile(r"^Run 2 schemes")).click()
     page.get_by_text("2 of 2 schemes finished").wait_for(timeout=SWEEP_WAIT_S * 1000)

@@ -10,6 +10,7 @@ import pytest
 
 from grids import GRID, grid
 from servers import tensorflow_loaded
+from waits import settle
 
 pytestmark = pytest.mark.e2e
 
@@ -24,10 +25,10 @@ def plot(page, text):
 
 def shoot_whole_page(page, path):
     """Screenshot the whole page: the window is made as tall as the page (Streamlit scrolls inside it)."""
-    page.wait_for_timeout(1_000)
+    settle(page)
     height = page.locator('[data-testid="stMainBlockContainer"]').evaluate("e => e.scrollHeight")
     page.set_viewport_size({"width": 1440, "height": int(height) + 40})
-    page.wait_for_timeout(2_000)  # layout and Plotly redraw at the new size
+    settle(page)  # layout and Plotly redraw at the new size
     page.locator("h1").first.evaluate("e => e.scrollIntoView({block: 'start'})")
     page.screenshot(path=path)
     page.set_viewport_size({"width": 1440, "height": 1000})

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from servers import tensorflow_loaded
+from waits import settle
 
 pytestmark = pytest.mark.e2e
 
@@ -103,13 +104,6 @@ def three_models(tmp_path_factory, app_server):
             os.environ["OPTLIB_HOME"] = previous
     with app_server(home) as url:
         yield url
-
-
-def settle(page):
-    """Wait until the app has finished its rerun and Plotly has drawn."""
-    page.wait_for_timeout(800)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=120_000)
-    page.wait_for_timeout(1_500)
 
 
 def open_compare_with_every_model(page, url):

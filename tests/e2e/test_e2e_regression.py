@@ -6,6 +6,7 @@ Run with ``.venv/bin/python -m pytest tests/e2e/test_e2e_regression.py -m e2e``.
 import numpy as np
 import pytest
 from grids import grid
+from waits import settle
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +47,7 @@ def test_a_regression_upload_runs_and_compare_charts_mae(server, page, screensho
     page.locator('[data-testid="stMarkdownContainer"]', has_text="Dataset progression.npz").first.wait_for()
     page.get_by_text("fit together").wait_for()
     page.get_by_text("task regression").first.wait_for()  # the summary names the task
-    page.wait_for_timeout(1_000)
+    settle(page)
     page.screenshot(path=screenshots / "model_data_regression.png", full_page=True)
 
     page.locator('[data-testid="stSidebarNavLink"]', has_text="Optimize").click()
@@ -55,7 +56,7 @@ def test_a_regression_upload_runs_and_compare_charts_mae(server, page, screensho
 
     page.locator('[data-testid="stSidebarNavLink"]', has_text="Compare").click()
     page.locator(".js-plotly-plot").nth(4).wait_for()
-    page.wait_for_timeout(1_500)
+    settle(page)
     axis_titles = page.locator(".js-plotly-plot .ytitle").all_text_contents()
     assert "MAE (lower is better)" in axis_titles, axis_titles
     # Table 1 names the metric and gives its value and change, not an empty top-1 column.

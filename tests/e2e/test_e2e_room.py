@@ -7,7 +7,8 @@ untrained MobileNetV2), written as the sweep's driver writes them.
 
 import pytest
 import test_e2e_many_models as many
-from test_e2e_many_models import open_compare_with_every_model, overlaps, settle
+from test_e2e_many_models import open_compare_with_every_model, overlaps
+from waits import settle
 
 three_models = many.three_models  # the store with three models, served by one app server for this module
 

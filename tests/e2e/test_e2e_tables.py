@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from grids import grid, sort_by
 from optlib.analysis import report, tables
+from waits import settle
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +44,7 @@ def open_page(page, name, heading=None):
 
 def shoot(page, path, height):
     page.set_viewport_size({"width": 1440, "height": height})
-    page.wait_for_timeout(2_000)  # layout and Plotly redraw at the new size
+    settle(page)  # layout and Plotly redraw at the new size
     page.locator("h1").first.evaluate("e => e.scrollIntoView({block: 'end'})")
     page.screenshot(path=path)
     page.set_viewport_size({"width": 1440, "height": 1000})

@@ -9,6 +9,7 @@ import re
 
 import pytest
 from playwright.sync_api import expect
+from waits import settle
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +26,7 @@ def open_page(page, name, heading):
 def shoot(page, path, height):
     """Screenshot the top of the page at a given window height (Streamlit scrolls inside the page)."""
     page.set_viewport_size({"width": 1440, "height": height})
-    page.wait_for_timeout(1_500)  # layout and the graph redraw at the new size
+    settle(page)  # layout and the graph redraw at the new size
     page.locator("h1").first.evaluate("e => e.scrollIntoView({block: 'end'})")
     page.screenshot(path=path)
     page.set_viewport_size({"width": 1440, "height": 1000})
