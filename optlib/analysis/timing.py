@@ -92,7 +92,8 @@ def estimate(typical, names, runs_of=None):
             f"no earlier runs of {', '.join(unknown)} to estimate from")
 
 
-# A run's phases, in the order they happen (optlib.engine.job; "store" is the sweep's driver writing it).
+# A run's phases, in the order they happen (optlib.engine.job; "store" is the sweep's driver writing it). The float
+# model's outputs may be made during the build too, while another worker converts: they count here all the same.
 PHASES = {"worker_start": "starting the worker", "load_model": "loading the model", "load_data": "loading the data",
           "build": "building", "size": "size", "evaluate": "evaluation",
           "float_reference": "the float model's outputs", "fidelity": "fidelity", "latency_wait": "waiting to time",

@@ -41,14 +41,22 @@ def float32_bytes(fingerprint, make, meanwhile=None):
     key = hashlib.sha256(f"{fingerprint}|tensorflow {_tf_version()}".encode()).hexdigest()[:24]
     folder = folder_for(fingerprint)
     model, facts = folder / f"{key}.tflite", folder / f"{key}.json"
-    lock = FileLock(str(folder / f"{key}.lock"))
+    lock, held = FileLock(str(folder / f"{key}.lock")), False
     if meanwhile is not None:
         try:
-            lock.acquire(timeout=0)
+            lock.acquire(timeout=0)  # kept until the end (the lock counts its holds), so no one comes between
+            held = True
         except Timeout:  # another worker converts: do the other work first
             meanwhile()
-        else:
+    try:
+        return _cached_or_made(lock, model, facts, make, limit)
+    finally:
+        if held:
             lock.release()
+
+
+def _cached_or_made(lock, model, facts, make, limit):
+    """Under ``lock``: the conversion kept at ``model`` (its facts at ``facts``), or ``make()``'s, kept there."""
     with lock:
         try:
             os.utime(model)  # recently used: the last to go when the folder is over its limit

@@ -224,7 +224,8 @@ def keras_batch(xs):
 
     TensorFlow's CPU kernels (without oneDNN) run large images faster in small batches, whose activations
     stay in the processor's caches: MobileNetV2's 360 test inputs at 224x224 took 10.1 s in batches of 64
-    and 7.4 s in batches of 16 on one thread (5.6-6.9 s and 4.2 s on two), with the same outputs, bit for bit.
+    and 7.4 s in batches of 16 on one thread (5.6-6.9 s and 4.2 s on two), with the same outputs, bit for bit,
+    on this machine (batch sizes can change a float's last bit elsewhere: the outputs stay the float model's).
     """
     import math
 
@@ -237,8 +238,8 @@ def keras_predict(model, xs, count, outputs, batch=None):
 
     Batch by batch (:func:`keras_batch` samples at a time): ``model.predict`` would copy all of the inputs
     into TensorFlow twice over. The model is called through one function traced for any batch size
-    (:func:`_traced_once`), so a last batch of another size (360 test samples: five of 64, then 40) traces
-    nothing again, where ``predict_on_batch`` traced its predict function a second time (seconds on
+    (:func:`_traced_once`), so a last batch of another size (360 small test samples: five of 64, then 40)
+    traces nothing again, where ``predict_on_batch`` traced its predict function a second time (seconds on
     MobileNetV2). The outputs are those of ``predict_on_batch``, bit for bit (a test compares them); padding
     the last batch to 64 instead changed the last sample's softmax by one float step on a small model.
     """

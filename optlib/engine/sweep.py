@@ -163,7 +163,7 @@ def dispatch_order(specs):
     (:attr:`~optlib.engine.schemes.Scheme.cost`), in the given order among equals. A sweep's first worker
     takes them from the front, the others from the back (the longest first), so that the last job to
     finish is a short one."""
-    return sorted(specs, key=lambda spec: schemes.get(spec.scheme).cost)
+    return sorted(specs, key=lambda spec: getattr(schemes.find(spec.scheme), "cost", 1))
 
 
 def _dispatch(executor, inputs, todo, store, report, rows, cancel=None):

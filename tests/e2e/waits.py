@@ -21,5 +21,6 @@ SETTLED = """quiet => {
 def settle(page, timeout_ms=120_000):
     """Wait until the app has finished its rerun and Plotly has drawn (:data:`SETTLED`). The first moment is
     for a click's rerun to reach the server and the app to say it runs."""
+    page.evaluate("() => { window.__settled = null; }")  # the quiet is counted from this call, not an earlier one
     page.wait_for_timeout(300)
     page.wait_for_function(SETTLED, arg=QUIET_MS, polling=100, timeout=timeout_ms)

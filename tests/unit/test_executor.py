@@ -113,7 +113,7 @@ def test_jobs_are_taken_from_both_ends_so_the_baseline_comes_first(tmp_path, tin
         sweep.run(str(tiny_model_path), str(digits_npz), "float32,float16,cluster,prune", {**FAST, "epochs": "1"},
                   store, executor=two, progress=lambda e: order.append(e.scheme) if e.stage == "ok" else None)
         first_pid = two.pool[0].process.pid
-    assert given[0] == "float32" and given[-1] == "prune"  # registry order: the baseline first, the long one last
+    assert given[0] == "float32" and given[-1] == "prune"  # quickest first: the baseline first, the long one last
     _assert_taken_from_both_ends(given, store.rows(), first_pid)
     assert order[0] == "float32"
 

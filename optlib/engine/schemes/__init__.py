@@ -560,7 +560,8 @@ def _lq(name, title, summary, recipe, variant_of, extra=(), **facts):
 
 # effort (the order a sweep starts them in): on MobileNetV2 in the benchmark, dynamic-range and int4 models
 # run LiteRT's hybrid kernels outside XNNPACK, and their evaluation took 2-4x float32's. The calibrated ones
-# share one calibration (the first makes it, the others wait for it): their equal cost keeps them on one worker.
+# share one calibration (the first makes it, the others wait for it): their equal cost keeps them side by side
+# in the order, so that one worker takes them in a row (unless the other worker's end of the list reaches them).
 LQ_SCHEMES = (
     _lq(name="lq_int8", title="LiteRT Quantizer int8",
         summary=("int8 weights and activations by LiteRT Quantizer on the float32 file, calibrated on the same "
