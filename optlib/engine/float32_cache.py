@@ -41,23 +41,13 @@ def float32_bytes(fingerprint, make, meanwhile=None):
     key = hashlib.sha256(f"{fingerprint}|tensorflow {_tf_version()}".encode()).hexdigest()[:24]
     folder = folder_for(fingerprint)
     model, facts = folder / f"{key}.tflite", folder / f"{key}.json"
-    lock, held = FileLock(str(folder / f"{key}.lock")), False
-    if meanwhile is not None:
-        try:
-            lock.acquire(timeout=0)  # kept until the end (the lock counts its holds), so no one comes between
-            held = True
-        except Timeout:  # another worker converts: do the other work first
-            meanwhile()
+    lock = FileLock(str(folder / f"{key}.lock"))
     try:
-        return _cached_or_made(lock, model, facts, make, limit)
-    finally:
-        if held:
-            lock.release()
-
-
-def _cached_or_made(lock, model, facts, make, limit):
-    """Under ``lock``: the conversion kept at ``model`` (its facts at ``facts``), or ``make()``'s, kept there."""
-    with lock:
+        lock.acquire(timeout=0 if meanwhile else None)  # None: the lock's own timeout, which is to wait
+    except Timeout:  # another worker converts: do the other work first, then wait for its conversion
+        meanwhile()
+        lock.acquire()
+    try:
         try:
             os.utime(model)  # recently used: the last to go when the folder is over its limit
             return model.read_bytes(), {"convert_s": json.loads(facts.read_text())["convert_s"], "reused": True}
@@ -72,6 +62,8 @@ def _cached_or_made(lock, model, facts, make, limit):
             os.replace(partial, path)
         if not os.environ.get(SANDBOXED):  # a sandboxed worker can remove only its own: its sweep prunes
             prune(root(), limit, keep=model)
+    finally:
+        lock.release()
     return made, {"convert_s": convert_s, "reused": False}
 
 

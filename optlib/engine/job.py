@@ -288,10 +288,10 @@ def run(context, spec):
     try:
         job = Job(spec.scheme, context.model, context.data, spec.settings, progress, context.float32,
                   context.calibrations())
-        reference_s = context.reference_s
+        reference_before = context.reference_s
         with convert.timed() as converting:  # the converter's share of the build, whoever calls it
             built = schemes.get(spec.scheme).build_function()(job)
-        reference_s = context.reference_s - reference_s  # the float model's outputs, made while waiting to build
+        reference_s = context.reference_s - reference_before  # the float model's outputs, made while waiting
         build_s = time.perf_counter() - started - reference_s
         progress(0.92, "measuring")
         metrics = _measure(context, built, spec.settings)
