@@ -7,21 +7,18 @@ from optlib.engine.store import Store
 
 
 @pytest.mark.slow
-def test_mobilenet_v2_int8_is_at_least_3_5x_smaller_and_int16x8_fails_cleanly(tmp_path, monkeypatch):
+def test_mobilenet_v2_int16x8_fails_cleanly(tmp_path, monkeypatch):
+    """MobileNetV2's float32 and int8 (at least 3.5x smaller, "size and latency only" without ImageNet weights)
+    are run and checked through the app by ``tests/e2e/test_e2e_tables.py``: here only what it does not run."""
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no ImageNet weights: size and latency only
     store = Store(tmp_path / "r.sqlite")
-    result = sweep.run("mobilenet_v2", "digits", "float32,int8,int16x8",
-                       {"runs": "3", "warmup": "1", "rep_samples": "100"}, store)
-    rows = {r["scheme"]: r for r in result["results"]}
-    assert rows["float32"]["status"] == rows["int8"]["status"] == "ok"
-    assert rows["float32"]["size_bytes"] / rows["int8"]["size_bytes"] >= 3.5
-    assert rows["int8"]["accuracy"] is None and "size and latency only" in rows["int8"]["accuracy_note"]
+    result = sweep.run("mobilenet_v2", "digits", "int16x8", {"runs": "3", "warmup": "1", "rep_samples": "100"}, store)
     # int16x8 of this MobileNetV2 (seeded weights, seeded calibration sample: the same model every run)
     # converts, but LiteRT refuses to allocate it: a DEPTHWISE_CONV_2D output's int16 scale is so small
     # that quantizing its ReLU6 bound overflows int32. The sweep must turn that into a failed row and
     # keep no artifact. Should a LiteRT release start allocating it, this fails on purpose: then assert
     # the ok row instead.
-    int16 = rows["int16x8"]
+    [int16] = result["results"]
     assert int16["status"] == "failed", int16
     assert int16["error"].startswith("RuntimeError: ") and "no_integer_overflow_from_quantization" in int16["error"]
     assert "DEPTHWISE_CONV_2D" in int16["error"] and int16["tflite_path"] is None
