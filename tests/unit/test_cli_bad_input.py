@@ -17,6 +17,20 @@ def run_cli(*args, env=None):
                           env=env, timeout=300)
 
 
+def run_cli_here(capfd, *args):
+    """``optlib.cli.main`` in this process, its output read from the file descriptors (a sandboxed child's
+    lines included): the same checks as :func:`run_cli` without starting Python and TensorFlow again."""
+    from optlib import cli
+
+    capfd.readouterr()
+    try:
+        code = cli.main(list(args))
+    except SystemExit as stop:
+        code = stop.code
+    out, err = capfd.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
+
+
 def assert_one_clear_line(done, *fragments):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
@@ -107,22 +121,42 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_bad_input_gives_exit_2_and_one_clear_line(case, files, tiny_model_path, digits_npz, tmp_path):
+def _sweep_args(case, files, tiny_model_path, digits_npz, store):
     args, fragments = CASES[case]
     names = {**{k: str(v) for k, v in files.items()}, "tiny.keras": str(tiny_model_path),
              "digits.npz": str(digits_npz)}
     args = [names[a[1:-1]] if a.startswith("{") else a for a in args]
     if "--schemes" not in args:
         args += ["--schemes", "float32"]
-    store = tmp_path / "results.sqlite"
-    env = {**os.environ, "TFDS_DATA_DIR": str(tmp_path / "tfds")}
-    done = run_cli("sweep", *args, "--store", str(store), env=env)
-    assert_one_clear_line(done, *fragments)
+    return ["sweep", *args, "--store", str(store)], fragments
+
+
+def _nothing_recorded(store):
     if store.exists():  # nothing was recorded for input that could not be used
         from optlib.engine.store import Store
 
         assert Store(store).rows() == []
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_gives_exit_2_and_one_clear_line(case, files, tiny_model_path, digits_npz, tmp_path, capfd,
+                                                   monkeypatch):
+    store = tmp_path / "results.sqlite"
+    args, fragments = _sweep_args(case, files, tiny_model_path, digits_npz, store)
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    assert_one_clear_line(run_cli_here(capfd, *args), *fragments)
+    _nothing_recorded(store)
+
+
+@pytest.mark.parametrize("case", ["not a model file type", "labels outside the classes"])
+def test_the_cli_process_itself_exits_2_with_one_clear_line(case, files, tiny_model_path, digits_npz, tmp_path):
+    """As a person runs it: a Python of its own (TensorFlow's start-up lines included), here for a file refused
+    before anything loads and for data refused by the sandboxed child that read the model."""
+    store = tmp_path / "results.sqlite"
+    args, fragments = _sweep_args(case, files, tiny_model_path, digits_npz, store)
+    done = run_cli(*args, env={**os.environ, "TFDS_DATA_DIR": str(tmp_path / "tfds")})
+    assert_one_clear_line(done, *fragments)
+    _nothing_recorded(store)
 
 
 def test_trusted_lambda_model_loads_and_runs(files, digits_npz, tmp_path):
