@@ -24,6 +24,18 @@ os.environ.setdefault("OPTLIB_SHARED_GALLERY", "1")
 from apphelpers import APP, PTQ, store_canned  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def no_keras3_cleanup_between_runs(monkeypatch):
+    """Run the pages as the real server does. After each script run Streamlit clears Keras's session when
+    ``keras`` (Keras 3) is imported, which is a full garbage collection: about 0.25 s in a process that
+    holds TensorFlow, after every AppTest run. The server never imports Keras 3, which imports TensorFlow:
+    ``test_the_server_itself_never_loaded_tensorflow`` (tests/e2e) checks it has not. A test process has, for
+    other tests."""
+    from streamlit.runtime.scriptrunner import script_runner
+
+    monkeypatch.setattr(script_runner, "_clean_problem_modules", lambda: None)
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """An empty, private data folder (OPTLIB_HOME) for one test."""

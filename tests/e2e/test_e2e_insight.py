@@ -90,6 +90,7 @@ def test_layers_one_click_selective_and_a_small_search(server, page, screenshots
     assert "None" not in errors and "" in errors       # the canvas draws the table's placeholder "—" there
 
     # A small search: two candidates, then the trail on the Pareto chart with the target line.
+    settle(page)  # a value typed while the page still reruns after the validation can be drawn over
     trials = page.get_by_label("Trials", exact=True)
     trials.fill("2")
     trials.press("Enter")
