@@ -13,7 +13,7 @@ from optlib.engine.store import Store
 
 FAST = {"runs": "3", "warmup": "1", "rep_samples": "16", "epochs": "1", "train_samples": "256"}
 GRID = {**FAST, "prune.sparsity": "0.3,0.9"}
-SCHEMES = "float32,int8,prune"  # two post-training schemes and a grid of 2 prune jobs (clustering: the tests below)
+SCHEMES = "float32,int8,prune,cluster"  # two post-training schemes, a grid of 2 prune jobs and a cluster job
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +40,12 @@ def test_a_grid_sweep_on_the_cluster_gives_the_local_executors_rows(cluster, tmp
     with RayCluster(cluster.address) as ray_executor:
         on_ray = sweep.run("digits_cnn", "digits", SCHEMES, GRID, ray_store, executor=ray_executor)["results"]
 
-    assert len(on_ray) == 4 and all(row["status"] == "ok" for row in local + on_ray), on_ray
+    assert len(on_ray) == 5 and all(row["status"] == "ok" for row in local + on_ray), on_ray
     assert [_same(row) for row in on_ray] == [_same(row) for row in local]
     assert sorted(row["settings"]["sparsity"] for row in on_ray if row["scheme"] == "prune") == [0.3, 0.9]
+    assert [row["scheme"] for row in on_ray].count("cluster") == 1
     stored = {row["key"]: row for row in ray_store.rows()}
-    assert len(stored) == 4 and all(row["status"] == "ok" for row in stored.values())
+    assert len(stored) == 5 and all(row["status"] == "ok" for row in stored.values())
     assert {row["id"] for row in on_ray} == {row["id"] for row in stored.values()}
     assert len({row["ray_node"] for row in on_ray}) == 2  # both nodes ran jobs
     assert {row["ray_cpus"] for row in on_ray} == {1}
