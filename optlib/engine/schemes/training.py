@@ -47,8 +47,8 @@ class Technique:
     Attributes:
         label: its name in messages and progress ("pruning").
         run: function(model, training) -> the fine-tuned model with plain layers again; it works on
-            ``training.copy(model)`` (never the model given), fits with ``training.fit`` and records its step
-            with ``training.record`` (a :class:`Training`).
+            ``training.copy(model)`` (a copy of the job's model, never that model itself), fits with
+            ``training.fit`` and records its step with ``training.record`` (a :class:`Training`).
         supports: function() -> a predicate that says whether the technique can wrap a layer (the toolkit's
             registry); None: every layer.
         steps: the step names it records, each a :class:`Step` (codegen repeats a run from them).
@@ -257,8 +257,10 @@ class Training:
         self.stages = _Stages(job, len(entry.techniques))
 
     def copy(self, model):
-        """A fresh copy of ``model`` with its weights: the toolkit's wrappers reuse layers, so never wrap the original."""
-        return _fresh_copy(model)
+        """What a technique may wrap: a fresh copy of the job's model with its weights (the toolkit's wrappers reuse
+        the layers they wrap, and every job of a worker shares that model), or ``model`` itself when an earlier
+        step of this scheme made it (nothing else holds it: copying it again cost half a second a step)."""
+        return _fresh_copy(model) if model is self.job.model else model
 
     def fit(self, model, name, callbacks=()):
         """Fine-tune ``model`` on the training split with the job's settings (one stage of the progress bar);
