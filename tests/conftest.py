@@ -17,9 +17,12 @@ os.environ.setdefault("OPTLIB_HOME", tempfile.mkdtemp(prefix="optlib-tests-"))
 SESSION_HOME = os.environ["OPTLIB_HOME"]
 
 # With several test processes (pytest -n 2) each test file runs whole in one of them, so its module fixtures
-# are made once, and these files share one: those that start a local Ray (one at a time on a machine), and the
-# two that read the session's real sweep (swept_home, made once).
-TOGETHER = {"ray": ("tests/unit/test_ray_",), "swept_home": ("tests/app/test_pages.py", "tests/app/test_insight_page.py")}
+# are made once, and these files share one: those that start a local Ray (one at a time on a machine), the
+# two that read the session's real sweep (swept_home, made once), and the two browser tests that read the store
+# of three models (one app server serves them).
+TOGETHER = {"ray": ("tests/unit/test_ray_",),
+            "swept_home": ("tests/app/test_pages.py", "tests/app/test_insight_page.py"),
+            "three_models": ("tests/e2e/test_e2e_many_models.py", "tests/e2e/test_e2e_room.py")}
 
 
 def pytest_configure(config):
@@ -31,7 +34,8 @@ def pytest_configure(config):
 
 # The longest files (minutes each, measured with --durations) start first, so neither test process is left
 # running one of them alone at the end; the rest follow in collection order.
-LONGEST_FIRST = ("tests/unit/test_keras_applications.py", "tests/e2e/test_e2e_tables.py", "tests/unit/test_ray_",
+LONGEST_FIRST = ("tests/unit/test_keras_applications.py", "tests/e2e/test_e2e_tables.py", "tests/e2e/test_e2e_room.py",
+                 "tests/e2e/test_e2e_many_models.py", "tests/unit/test_ray_",
                  "tests/unit/test_zoo_slow.py", "tests/unit/test_reliability.py", "tests/e2e/test_e2e_insight.py",
                  "tests/unit/test_any_model.py", "tests/e2e/test_e2e_dashboard.py", "tests/unit/test_digits_cnn.py",
                  "tests/unit/test_sweep_all_schemes.py", "tests/unit/test_keras3_sweeps.py")

@@ -85,6 +85,17 @@ def server(tmp_path_factory):
         yield url, home
 
 
+@pytest.fixture(scope="session")
+def three_models(tmp_path_factory):
+    """An app server whose store holds the built-in model, an uploaded one and MobileNetV2
+    (:mod:`three_model_store`), for every test of this test process that looks at several models: they only read
+    it, so one server serves them all (conftest's TOGETHER sends their files to one test process)."""
+    from three_model_store import write_three_models
+
+    with running_app(write_three_models(tmp_path_factory.mktemp("three-models"))) as url:
+        yield url
+
+
 @pytest.fixture
 def fresh_server(tmp_path, seed_zoo):
     """Another app server, just started, whose first request is the test's own; its data folder has no
