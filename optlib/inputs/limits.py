@@ -32,6 +32,7 @@ pixels) with defaults derived from this machine's memory:
 
 import os
 import re
+import threading
 import warnings
 import zipfile
 import zlib
@@ -139,6 +140,13 @@ def _refuse(name, what, size, limit, setting, verb="declares"):
 
 # --- Datasets -------------------------------------------------------------------
 
+# numpy reads a .npy header with ast.literal_eval, and CPython 3.11's AST construction keeps its recursion depth in
+# state shared by threads: two threads parsing at once (the app checks each session's sweep in a thread of its own)
+# can fail one of them with "SystemError: AST constructor recursion depth mismatch" (CPython gh-106905). Twenty
+# sweeps started at once did, once in a whole test run. One header at a time here.
+_HEADER_LOCK = threading.Lock()
+
+
 def npz_arrays(path):
     """Return {array name: (shape, dtype)} of an ``.npz`` from its ``.npy`` headers, reading no data.
 
@@ -162,7 +170,8 @@ def npz_arrays(path):
                     reader = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
                     if reader is None:
                         continue
-                    shape, _, dtype = reader(stream, max_header_size=10_000)
+                    with _HEADER_LOCK:
+                        shape, _, dtype = reader(stream, max_header_size=10_000)
                 except (ValueError, OSError, EOFError, SyntaxError):
                     continue  # not a readable .npy header: counted by its bytes
             arrays[key] = (tuple(shape), np.dtype(dtype))

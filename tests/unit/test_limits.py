@@ -271,3 +271,34 @@ def test_a_worker_waiting_for_anothers_conversion_does_its_other_work_meanwhile(
                                                  meanwhile=lambda: order.append("meanwhile"))
     thread.join(5)
     assert order == ["meanwhile"] and content == b"theirs" and facts == {"convert_s": 1.5, "reused": True}
+
+
+def test_npy_headers_are_parsed_one_at_a_time_across_threads(digits_npz, monkeypatch):
+    """numpy parses a header with ast, which CPython 3.11 cannot do in two threads at once (gh-106905: "AST
+    constructor recursion depth mismatch", seen once with twenty sweeps checked at the same moment). A parser that
+    waits inside shows whether two threads were ever in it together."""
+    import threading
+
+    from numpy.lib import format as npy
+
+    inside, most, guard = [0], [0], threading.Lock()
+    real = npy.read_array_header_1_0
+
+    def slow_header(*args, **kwargs):
+        with guard:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        time.sleep(0.01)  # the GIL released: another thread would come in now
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with guard:
+                inside[0] -= 1
+
+    monkeypatch.setattr(npy, "read_array_header_1_0", slow_header)
+    threads = [threading.Thread(target=limits.npz_arrays, args=(digits_npz,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert most[0] == 1
