@@ -2,8 +2,9 @@
 
 :func:`run_load` starts ``sessions`` sweeps as the Optimize page does (``pages._jobs.SweepJob``, one per
 browser session) and ``cli`` sweeps as separate ``python -m optlib sweep`` processes, all at once, on a
-small model with a cheap scheme, and samples memory while they run: the resident memory of this process
-and every process it started (the CLI sweeps and all the workers), and the machine's used memory.
+small model with a cheap scheme, and samples memory while they run: the memory of this process and every
+process it started (the CLI sweeps), the engine children all of them asked for (the workers) and the starters
+those were forked from, and the machine's used memory.
 The test (tests/unit/test_load.py) asserts on what it returns; the benchmark reports it.
 """
 
@@ -17,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class MemorySampler:
-    """Samples, every ``interval_s``, the memory of this process tree and the machine's used memory.
+    """Samples, every ``interval_s``, the memory of this process tree (with the engine children its processes asked
+    for and the starters serving them) and the machine's used memory.
 
     A process's share is its proportional set size (PSS: each page it shares with others counted in part):
     the engine's children are forks of one starter (optlib/engine/starter.py) and share most of its pages,
@@ -35,10 +37,16 @@ class MemorySampler:
     def _sample(self):
         import psutil
 
+        from optlib.engine import processes, starter
+
         me = psutil.Process()
         while not self.stop_event.is_set():
+            tree = {me, *me.children(recursive=True)}
+            for asker in list(tree):  # children forked by the user's shared starter, and that starter itself
+                tree.update(processes.asked_by(asker.pid))
+            tree.update(psutil.Process(pid) for pid in starter.serving() if psutil.pid_exists(pid))
             total = 0
-            for process in [me, *me.children(recursive=True)]:
+            for process in tree:
                 try:
                     total += _proportional(process)
                 except psutil.Error:

@@ -2,8 +2,8 @@
 
 Every child (a sweep's worker, page work) used to be a fresh interpreter that spent its first seconds
 importing TensorFlow: 3-4 s of a core each time, on every sweep and every model a page describes. The
-starter pays that once per parent process: it imports TensorFlow (and scikit-learn's dataset readers,
-:data:`PRELOADED`) and nothing of anyone's, then waits; each child is a fork of it, which then becomes
+starter pays that once: it imports TensorFlow (and scikit-learn's dataset readers, :data:`PRELOADED`) and
+nothing of anyone's, then waits; each child is a fork of it, which then becomes
 exactly what ``python -m optlib.engine.child MODULE FD ...`` would be (its own session, working folder,
 environment, standard streams, import path) and enters its sandbox before it reads anything
 (:mod:`optlib.engine.child`). The fork happens in the starter, a process of one thread that has run no
@@ -14,10 +14,21 @@ TensorFlow op, never in the parent (whose threads may hold locks).
 process starting a helper, ``OPTLIB_PRELOAD=0``, a starter that failed), it returns None and the caller
 starts a fresh interpreter as before.
 
-The parent and the starter talk over a socket pair of their own: the parent sends a request (JSON) with the
-child's socket and standard streams attached (SCM_RIGHTS); the starter answers with the child's pid, and
-later with its exit status (the starter is its parent, so only it can reap it). A starter whose parent goes
-away sees its socket close, kills its children and ends.
+One starter serves all of the user's processes that import TensorFlow alike (the same interpreter, this file,
+the same import settings: the CLI, app servers, test processes, Ray's workers): the first of them starts it, in a
+session of its own, and each process connects to it by an abstract Unix socket name (:func:`_address`); every
+later process is served at once instead of importing TensorFlow again (3-5 s of a core). The starter welcomes
+only processes of its own user (the kernel says which, ``SO_PEERCRED``), and of those none under
+``no_new_privs``, which every sandboxed child is; the process checks in turn that the name is held by its user.
+It is shared only where Landlock keeps sandboxed children from reaching abstract sockets outside their sandbox
+(ABI 6 on, :func:`_may_share`); elsewhere, or with ``OPTLIB_SHARED_STARTER=0``, each process starts a starter of
+its own, joined to it by a socket pair, which ends with it. A shared starter ends :data:`IDLE_S` after its last
+process has gone (``OPTLIB_STARTER_IDLE_S``).
+
+A process and its starter talk over their socket: the process sends a request (JSON) with the child's socket and
+standard streams attached (SCM_RIGHTS); the starter answers with the child's pid, and later with its exit
+status (the starter is its parent, so only it can reap it). When a process goes away, its socket closes: the
+starter kills that process's children (and a starter of its own ends).
 """
 
 import json
@@ -92,20 +103,24 @@ class Forked:
 
 
 class _Starter:
-    """The parent's end of one starter process."""
+    """This process's end of its socket to a starter: the user's shared one, or one of its own (``process``)."""
 
-    def __init__(self, env):
+    def __init__(self, env, key, shared):
         import time
 
         self.created_at, self.ready_at = time.time(), None  # ready: TensorFlow imported, children can be forked
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        with theirs:
-            # This file run by path, not ``-m optlib.engine.starter``: importing the optlib package would import the
-            # registry and its plugins, which each child must import itself, from its own PYTHONPATH.
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", _RUN, __file__, str(theirs.fileno())], pass_fds=[theirs.fileno()],
-                env=env, stdin=subprocess.DEVNULL, cwd="/", start_new_session=True)
-        self.sock, self.alive, self.next_id = ours, True, 0
+        self.process = None  # the starter process, where it is this process's own
+        ours = _join_shared(env, key) if shared else None
+        if ours is not None:
+            self.pid = _peer(ours)[0]
+        else:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            with theirs:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-c", _RUN, __file__, str(theirs.fileno())], pass_fds=[theirs.fileno()],
+                    env=env, stdin=subprocess.DEVNULL, cwd="/", start_new_session=True)
+            self.pid = self.process.pid
+        self.sock, self.alive, self.next_id, self.closed = ours, True, 0, False
         self.lock = threading.Lock()
         self.waiting, self.children, self.early = {}, {}, {}  # request id -> [Event, answer]; pid -> Forked
         self.ready = threading.Event()
@@ -176,7 +191,11 @@ class _Starter:
         self._gone()
 
     def _gone(self):
+        global _SHARING_REFUSED
+
         with self.lock:
+            if self.process is None and self.ready_at is None and not self.closed:
+                _SHARING_REFUSED = True  # refused (or it failed to start): this process keeps a starter of its own
             self.alive = False
             self.ready.set()
             for answer in self.waiting.values():
@@ -184,10 +203,13 @@ class _Starter:
             children, self.children = list(self.children.values()), {}
         for forked in children:
             forked._orphaned()
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        for end in (lambda: self.sock.shutdown(socket.SHUT_RDWR), self.sock.close):
+            try:  # shut down first: our reading thread, blocked in recv, would keep a closed socket open
+                end()  # a shared starter ends our children when it sees this, and goes on serving others
+            except OSError:
+                pass
+        if self.process is None:
+            return
         if self.process.poll() is None:
             self.process.kill()
         try:
@@ -196,12 +218,15 @@ class _Starter:
             pass
 
     def close(self):
+        self.closed = True
         self._gone()
 
 
+# This file run by path, not ``-m optlib.engine.starter``: importing the optlib package would import the registry and
+# its plugins, which each child must import itself, from its own PYTHONPATH.
 _RUN = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('_optlib_starter', sys.argv[1]); "
-        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); module._serve(int(sys.argv[2]))")
-_STARTERS = {}  # import settings -> _Starter of this process
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module); module._serve(sys.argv[2])")
+_STARTERS = {}  # (import settings, shared) -> _Starter of this process
 _STARTERS_LOCK = threading.Lock()
 
 
@@ -226,17 +251,105 @@ def _starter_for(env):
 
     if os.environ.get(ENV_SWITCH, "1") == "0" or os.environ.get(sandbox.ENV):
         return None  # switched off, or we are a sandboxed child ourselves: it starts fresh interpreters
-    key = _import_key(env)
+    key, shared = _import_key(env), _may_share()
     with _STARTERS_LOCK:
-        starter = _STARTERS.get(key)
+        starter = _STARTERS.get((key, shared))
         if starter is None or not starter.alive:
             starter_env = import_environment({k: v for k, v in env.items()
                                               if k not in ("TMPDIR", "PYTHONPATH", sandbox.ENV)})
             try:  # its sys.path is the interpreter's own (no PYTHONPATH); each child adds its own PYTHONPATH
-                starter = _STARTERS[key] = _Starter(starter_env)
+                starter = _STARTERS[(key, shared)] = _Starter(starter_env, key, shared)
             except OSError:
                 return None
     return starter
+
+
+# ------------------------------------------------------------------------------------ one starter for many processes
+
+SHARED_ENV = "OPTLIB_SHARED_STARTER"  # "0": this process starts a starter of its own, which ends with it
+IDLE_ENV = "OPTLIB_STARTER_IDLE_S"  # how long a shared starter with no process to serve waits before it ends
+IDLE_S = 120.0
+
+
+def _may_share():
+    """Whether this process may use a starter shared with the user's other processes: not where switched off, and
+    only where no sandboxed child can reach it. A shared starter answers on an abstract Unix socket; Landlock keeps
+    a sandboxed child from reaching any outside its sandbox from ABI 6 on (Linux 6.12). On an older kernel each
+    process keeps a starter of its own, reached only through a socket pair that no child holds."""
+    from optlib.engine import sandbox
+
+    if os.environ.get(SHARED_ENV, "1") == "0" or _SHARING_REFUSED or sandbox.status().abi < 6:
+        return False
+    try:  # a process under no_new_privs (a sandbox, some containers) would be refused: it keeps its own
+        with open("/proc/self/status") as status:
+            return "NoNewPrivs:\t0" in status.read()
+    except OSError:
+        return False
+
+
+_SHARING_REFUSED = False  # a shared starter closed on this process before it was ready: it keeps its own from then
+
+
+def _address(key):
+    """The name of the shared starter's abstract socket (without its leading NUL) for the import settings ``key``:
+    one per user, interpreter and version of this file (a starter speaks the protocol of the file it came from)."""
+    import hashlib
+
+    with open(__file__, "rb") as code:
+        version = hashlib.sha256(code.read()).hexdigest()
+    digest = hashlib.sha256(json.dumps([sys.executable, os.path.realpath(__file__), version, key]).encode())
+    return f"optlib-starter-{os.getuid()}-{digest.hexdigest()[:32]}"  # abstract: bound as "\0" + this
+
+
+def _peer(sock):
+    """(pid, uid, gid) of the process at the other end of a Unix socket, from the kernel."""
+    import struct
+
+    return struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+
+
+def _connect(address):
+    """Our socket to the shared starter at ``address``; None where none answers, or where the process that holds the
+    name is another user's (it could read what our children are to become: we start our own)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        sock.connect("\0" + address)
+        if _peer(sock)[1] == os.getuid():
+            return sock
+    except OSError:
+        pass
+    sock.close()
+    return None
+
+
+def _join_shared(env, key):
+    """Our socket to the user's shared starter for ``key``, started now (in a session of its own, not our child)
+    where none runs; None where that fails (the caller then starts one of its own)."""
+    import time
+
+    address = _address(key)
+    sock = _connect(address)
+    if sock is not None:
+        return sock
+    try:  # it binds the name, then leaves a process of its own to import TensorFlow and serve: we wait for that step
+        launcher = subprocess.Popen([sys.executable, "-c", _RUN, __file__, address], env=env,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                    cwd="/", start_new_session=True)
+        launcher.wait(30)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+    until = time.monotonic() + 10
+    while sock is None and time.monotonic() < until:  # it listens a moment after its launcher has ended (or
+        sock = _connect(address)  # another process's starter, which won the name meanwhile, does)
+        if sock is None:
+            time.sleep(0.05)
+    return sock
+
+
+def serving():
+    """The pids of the starters this process's children are forked from (its own, or the user's shared one)."""
+    with _STARTERS_LOCK:
+        return [started.pid for started in _STARTERS.values() if started.alive]
 
 
 def close_all():
@@ -251,31 +364,68 @@ def close_all():
 # ----------------------------------------------------------------------------------------- the starter itself
 
 
-def _serve(fd):
-    """Import TensorFlow, then fork a child for each request until the parent's socket closes."""
-    import select
+def _serve(where):
+    """Import TensorFlow, then fork a child for each request of the processes this starter serves.
 
-    control = socket.socket(fileno=fd)
+    ``where`` is the number of a socket whose other end our parent holds (a starter of its own, which ends when
+    that socket closes), or an abstract socket name (a shared starter: it binds the name, leaves a process of its
+    own to serve, welcomes every process of this user that is not sandboxed, and ends after :data:`IDLE_S` with
+    no process to serve). A process that goes away takes its children with it.
+    """
+    import select
+    import time
+
     site = sys.path[1:]  # ['', the interpreter's own...] (no PYTHONPATH): a child's is [its folder, its PYTHONPATH..., these]
+    listener, clients = None, {}  # a process's socket -> the pids of its children
+    if where.isdigit():
+        clients[socket.socket(fileno=int(where))] = set()
+    else:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            listener.bind("\0" + where)
+        except OSError:
+            os._exit(0)  # another starter holds the name already: it serves
+        if os.fork() != 0:
+            os._exit(0)  # the launcher ends here, the name taken; this fork imports and serves
+        listener.listen(64)  # here, so that the kernel gives each process that connects this one's pid and user
+    idle = float(os.environ.get(IDLE_ENV) or IDLE_S)
     _quiet_import()
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     signal.set_wakeup_fd(wake_write)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    children = set()
-    control.send(json.dumps({"ready": True}).encode())
-    try:
-        while True:
-            readable, _, _ = select.select([control, wake_read], [], [], 1.0)
-            if wake_read in readable:
-                os.read(wake_read, 4096)
-            for pid, code in _reap(children):
-                control.send(json.dumps({"ended": pid, "code": code}).encode())
-            if control not in readable:
-                continue
-            data, fds, _, _ = socket.recv_fds(control, _MAX_MESSAGE, 3)
+    owners = {}  # child pid -> the socket of the process that asked for it
+    for client in list(clients):
+        _tell(client, {"ready": True}, clients)
+    busy_at = time.monotonic()
+    while clients or listener is not None:
+        waiting = [*clients, wake_read, *([listener] if listener is not None else [])]
+        readable, _, _ = select.select(waiting, [], [], 1.0)
+        if wake_read in readable:
+            os.read(wake_read, 4096)
+        for pid, code in _reap(set(owners)):
+            client = owners.pop(pid)
+            if client in clients:
+                clients[client].discard(pid)
+                _tell(client, {"ended": pid, "code": code}, clients)
+        if listener is not None and listener in readable:
+            try:
+                joined, _ = listener.accept()
+            except OSError:
+                joined = None
+            if joined is not None and _welcome(joined):
+                clients[joined] = set()
+                _tell(joined, {"ready": True}, clients)
+            elif joined is not None:
+                joined.close()
+        for client in [c for c in readable if c in clients]:
+            try:
+                data, fds, _, _ = socket.recv_fds(client, _MAX_MESSAGE, 3)
+            except OSError:
+                data, fds = b"", []
             if not data:
-                break
+                _leave(client, clients)
+                continue
             request = json.loads(data)  # its number only: what the child becomes, it reads from its own socket
             try:
                 pid = os.fork()
@@ -284,20 +434,60 @@ def _serve(fd):
             if pid == 0:
                 os.close(wake_read)
                 os.close(wake_write)
-                _become_child(fds, control.fileno(), site)  # never returns
+                for held in [*clients, *([listener] if listener is not None else [])]:
+                    held.detach()  # closed in the child below, by number: no object of ours closes a number again
+                _become_child(fds, site)  # never returns
             for received in fds:
                 os.close(received)
             if pid is not None:
-                children.add(pid)
-            control.send(json.dumps({"started": request["id"], "pid": pid}).encode())
-    except OSError:
-        pass
-    for pid in children:  # the parent is gone: so are its children
+                clients[client].add(pid)
+                owners[pid] = client
+            _tell(client, {"started": request["id"], "pid": pid}, clients)
+        if clients or owners:
+            busy_at = time.monotonic()
+        elif listener is not None and time.monotonic() - busy_at > idle:
+            break  # nobody to serve for a while: the name is freed as this process ends
+    for pid in owners:  # the processes that asked are gone: so are their children
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     os._exit(0)
+
+
+def _welcome(joined):
+    """Whether a process that connected to a shared starter may use it: this user's, and not sandboxed (a sandboxed
+    child, whose sandbox sets no_new_privs, must never get a child that is not; Landlock keeps it from reaching the
+    name in the first place)."""
+    try:
+        pid, uid, _ = _peer(joined)
+        if uid != os.getuid():
+            return False
+        with open(f"/proc/{pid}/status") as status:
+            return "NoNewPrivs:\t0" in status.read()
+    except (OSError, ValueError):
+        return False
+
+
+def _tell(client, message, clients):
+    """Send a process one message; one that cannot take it any more has left (its children go)."""
+    try:
+        client.send(json.dumps(message).encode())
+    except OSError:
+        _leave(client, clients)
+
+
+def _leave(client, clients):
+    """A process has gone (its socket closed): kill its children, which it can no longer hear from."""
+    for pid in clients.pop(client, ()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        client.close()
+    except OSError:
+        pass
 
 
 def _quiet_import():
@@ -364,7 +554,7 @@ def _read_exactly(fd, count):
     return data
 
 
-def _become_child(fds, control, site):
+def _become_child(fds, site):
     """In the fork: read from its own socket what the parent asked for, become
     ``python -m optlib.engine.child MODULE FD ARGS`` accordingly, and run it."""
     code = 1
@@ -380,8 +570,7 @@ def _become_child(fds, control, site):
         os.dup2(devnull, 0)
         keep = sorted({0, 1, 2, child_socket})
         for low, high in zip(keep, keep[1:] + [max(65536, os.sysconf("SC_OPEN_MAX"))]):
-            os.closerange(low + 1, high)  # the starter's socket above all: a child must not ask it for more
-        del control
+            os.closerange(low + 1, high)  # the starter's sockets above all: a child must not ask it for more
         request = json.loads(_read_exactly(child_socket, int.from_bytes(_read_exactly(child_socket, 8), "big")))
         os.chdir(request["cwd"])
         os.environ.clear()

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import psutil
 
+from optlib.engine.processes import asked_by
+
 
 def _is_loopback(ip):
     """127.x or ::1, also as an IPv4-mapped IPv6 address (gRPC's ``[::ffff:127.0.0.1]``)."""
@@ -36,7 +38,8 @@ def _name(process):
 
 def _listening(root, home):
     """{(ip, port, pid, name)} of the TCP sockets listening in the sweep's process tree (the CLI, the Ray it
-    started and that Ray's workers) and in any process naming the sweep's folder."""
+    started and that Ray's workers), in any process naming the sweep's folder, and in the engine children all of
+    those asked for."""
     tree = {}
     try:
         parent = psutil.Process(root)
@@ -51,6 +54,8 @@ def _listening(root, home):
                 tree.update({child.pid: child for child in process.children(recursive=True)})
         except psutil.Error:
             pass
+    for asker in list(tree):  # the engine children they asked for, forked by the user's shared starter
+        tree.update({child.pid: child for child in asked_by(asker)})
     found = set()
     for pid, process in tree.items():
         try:

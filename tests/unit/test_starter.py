@@ -1,6 +1,10 @@
 """The starter (optlib/engine/starter.py): children are forks of one process that imported TensorFlow once, and
 each is what a fresh ``python -m optlib.engine.child`` would be — its own session, folder, environment, command
-line and sandbox, holding no socket but its own.
+line and sandbox, holding no socket but its own. One starter serves the user's processes (this one, a CLI, an app
+server) that import TensorFlow alike; a process that goes takes its children along; a sandboxed one is never served.
+
+Tests that kill a starter or wait for one to end give theirs import settings of their own (``own_starter``), so
+that the starter the other tests of this machine share is never touched.
 
 The child here is this module run as one (``_report`` below): it answers with what it sees of itself.
 """
@@ -21,6 +25,27 @@ def _child(pythonpath=tuple(sys.path), **where):
     return processes.Child(__name__, os.getpid(), pythonpath=pythonpath, **where)
 
 
+def _serving():
+    """The starter this process's children are forked from now."""
+    from optlib.engine import sandbox
+
+    return starter._starter_for(sandbox.environment())
+
+
+@pytest.fixture
+def own_starter(monkeypatch):
+    """Import settings no other test has (a TF_ variable: children carry it, starters are keyed by it), so this
+    test's children come from a starter of its own, which no other test shares; closed after the test."""
+    import uuid
+
+    setting = ("TF_OPTLIB_TEST_STARTER", uuid.uuid4().hex)
+    monkeypatch.setenv(*setting)
+    yield
+    for (key, _), started in list(starter._STARTERS.items()):
+        if setting in key:
+            started.close()  # a shared starter left with nobody ends after its idle time
+
+
 def _facts(child):
     child.send("facts")
     return child.receive(messages.Answer).value
@@ -33,8 +58,7 @@ def test_children_are_forks_of_one_starter_with_tensorflow_imported_and_their_ow
     try:
         one, two = _facts(first), _facts(second)
         assert one["tensorflow_before_import"] and two["tensorflow_before_import"]  # imported once, in the starter
-        assert one["parent"] == two["parent"] != os.getpid()  # both forked by the same starter
-        assert psutil.Process(one["parent"]).ppid() == os.getpid()  # which is ours
+        assert one["parent"] == two["parent"] == _serving().pid != os.getpid()  # both forked by our starter
         for facts, child in ((one, first), (two, second)):
             assert facts["pid"] == child.process.pid
             assert facts["session"] == facts["pid"]  # a session of its own, as Popen(start_new_session=True)
@@ -97,7 +121,7 @@ def test_with_preload_off_a_child_is_a_fresh_interpreter(monkeypatch):
         child.end(0)
 
 
-def test_a_child_killed_from_outside_says_so_and_a_killed_starter_takes_its_children_and_is_replaced():
+def test_a_child_killed_from_outside_says_so_and_a_killed_starter_takes_its_children_and_is_replaced(own_starter):
     child = _child()
     _facts(child)
     os.kill(child.process.pid, signal.SIGKILL)
@@ -129,7 +153,7 @@ def test_prestart_starts_the_starter_the_next_child_is_forked_from():
     assert started.ready.wait(120) and started.alive  # TensorFlow imported before any child was asked for
     child = _child()
     try:
-        assert _facts(child)["parent"] == started.process.pid
+        assert _facts(child)["parent"] == started.pid
     finally:
         child.end(0)
 
@@ -144,6 +168,94 @@ def test_a_workers_start_is_timed_from_the_sweeps_request_the_starters_import_of
     assert row["phases_s"]["worker_start"] >= started.ready_at - started.created_at > 0
 
 
+# Another process of the user's: it asks for a child, says which starter forked it, and waits to be killed.
+OTHER_PROCESS = """import sys, time
+import test_starter
+child = test_starter._child()
+facts = test_starter._facts(child)
+print(facts["parent"], facts["pid"], flush=True)
+time.sleep(600)
+"""
+
+
+def _gone(pid, seconds=30):
+    """Wait until ``pid`` has ended (or is a zombie no one has reaped yet); True if it did."""
+    import time
+
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_the_users_processes_share_one_starter_and_one_that_dies_takes_its_children_along():
+    import subprocess
+
+    mine = _child()
+    other = subprocess.Popen([sys.executable, "-c", OTHER_PROCESS], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        their_parent, theirs = map(int, other.stdout.readline().split())
+        ours = _facts(mine)
+        assert their_parent == ours["parent"] == _serving().pid  # one import of TensorFlow for both processes
+        other.kill()
+        other.wait(10)
+        assert _gone(theirs)  # the starter saw its process go and ended its child
+        assert _facts(mine)["pid"] == ours["pid"] and psutil.pid_exists(ours["parent"])  # ours goes on
+    finally:
+        mine.end(0)
+        other.kill()
+
+
+# A process that is not sandboxed by Landlock but runs under no_new_privs, as the sandbox sets it: it connects and
+# says whether the starter answered ("served": its first message) or closed on it ("refused").
+NO_NEW_PRIVS = """import ctypes, socket, sys
+if sys.argv[2] == "1":
+    assert ctypes.CDLL("libc.so.6").prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+sock.settimeout(60)
+sock.connect("\\0" + sys.argv[1])
+print("refused" if sock.recv(1 << 16) == b"" else "served")
+"""
+
+
+def test_no_sandboxed_process_gets_a_child_from_the_shared_starter():
+    import subprocess
+
+    from optlib.engine import sandbox
+
+    serving = _serving()
+    assert serving.ready.wait(120) and serving.process is None  # shared (Landlock ABI 6 or newer here)
+    address = starter._address(starter._import_key(sandbox.environment()))
+    child = _child()
+    try:
+        child.send("reach")
+        child.send(address)
+        assert child.receive(messages.Answer).value != "connected"  # the sandbox keeps the name out of its reach
+    finally:
+        child.end(0)
+    answers = [subprocess.run([sys.executable, "-c", NO_NEW_PRIVS, address, flag], capture_output=True, text=True,
+                              timeout=120).stdout.strip() for flag in ("0", "1")]
+    assert answers == ["served", "refused"]
+
+
+def test_a_shared_starter_with_no_process_to_serve_ends(own_starter, monkeypatch):
+    monkeypatch.setenv(starter.IDLE_ENV, "1")  # read by the starter when it starts
+    child = _child()
+    parent = _facts(child)["parent"]
+    child.end(0)
+    own = _serving()
+    assert own.pid == parent and own.process is None  # shared: not this process's child
+    assert not _gone(parent, seconds=3)  # still serving us
+    own.close()
+    assert _gone(parent)  # a second after its last process left
+
+
 def _report(conn, parent):
     if not processes.die_with_parent(parent):
         return
@@ -152,7 +264,10 @@ def _report(conn, parent):
 
     descriptors = sorted(int(fd) for fd in os.listdir("/proc/self/fd") if _link(fd))
     kinds = ["socket" if _link(fd).startswith("socket:") else "pipe or file" for fd in descriptors]
-    while conn.recv() == "facts":
+    while (asked := conn.recv()) in ("facts", "reach"):
+        if asked == "reach":  # the shared starter's name, from inside the sandbox
+            wire.send(conn, messages.Answer(_reach(conn.recv())))
+            continue
         import sqlite3
 
         import optlib
@@ -173,6 +288,20 @@ def _report(conn, parent):
             "environment": sorted(os.environ),
             "cmdline": open("/proc/self/cmdline").read().replace("\0", " ").strip(),
             "optlib_from": os.path.dirname(os.path.dirname(optlib.__file__)), "sqlite3_imports": bool(sqlite3.connect)}))
+
+
+def _reach(address):
+    """What connecting to the abstract socket ``address`` gives: "connected", or the error's name."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        sock.connect("\0" + address)
+        return "connected"
+    except OSError as refused:
+        return type(refused).__name__
+    finally:
+        sock.close()
 
 
 def _link(fd):
