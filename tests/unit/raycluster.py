@@ -62,6 +62,10 @@ class LocalCluster:
         return self
 
     def _processes(self, *tags):
+        """The processes whose command line names one of ``tags``, every process under them, and the engine
+        children they asked for (forked by the user's shared starter: no descendants of theirs)."""
+        from optlib.engine.processes import asked_by
+
         found = set()
         for process in psutil.process_iter(["cmdline"]):
             try:
@@ -71,10 +75,12 @@ class LocalCluster:
                     found.update(process.children(recursive=True))
             except psutil.Error:
                 pass
+        for asker in list(found):
+            found.update(asked_by(asker.pid))
         return found
 
     def second_node(self):
-        """The second node's raylet and every process under it (its Ray workers)."""
+        """The second node's raylet, every process under it (its Ray workers) and the jobs they run."""
         return self._processes(f"{SECOND},1")
 
     def kill_second_node(self):
