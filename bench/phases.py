@@ -91,7 +91,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
-    from bench.run import summary
+    from bench.run import cold_processes, summary
+
+    cold_processes()
 
     with tempfile.TemporaryDirectory(prefix="optlib-bench-") as scratch:
         tempfile.tempdir = scratch

@@ -62,8 +62,15 @@ def machine():
             "load_average_at_start": [round(v, 2) for v in os.getloadavg()]}
 
 
-def cli_sweep(home, *args):
-    env = {**os.environ, "OPTLIB_HOME": str(home)}
+def cold_processes():
+    """Every process the benchmark starts imports TensorFlow in a starter of its own, as the first process on a
+    machine does, rather than joining the shared starter an earlier measurement left (optlib/engine/starter.py):
+    "cold" stays cold. Figures taken with the shared starter running say so (``shared=True``)."""
+    os.environ.setdefault("OPTLIB_SHARED_STARTER", "0")
+
+
+def cli_sweep(home, *args, shared=False):
+    env = {**os.environ, "OPTLIB_HOME": str(home), **({"OPTLIB_SHARED_STARTER": "1"} if shared else {})}
     start = time.perf_counter()
     done = subprocess.run([PY, "-m", "optlib", "sweep", *args, "--json"], cwd=ROOT, env=env,
                           capture_output=True, text=True)
@@ -96,10 +103,20 @@ def bench_default_sweep(repeats):
                        if r["status"] == "ok" and (r.get("latency_ms") or {}).get("background_cpu") is not None]
         for _ in range(repeats):
             warm.append(cli_sweep(home, "--model", "digits_cnn", "--data", "digits", "--schemes", "all")[0])
+    # An empty store, but the user's shared starter running already (an app, or a CLI run in the last two
+    # minutes): the workers are forked at once, with no import of TensorFlow first.
+    joined = []
+    for _ in range(repeats):
+        home = Path(tempfile.mkdtemp(prefix="bench-home-"))
+        shutil.copytree(trained_zoo(), home / "zoo")
+        cli_sweep(home, "--model", "digits_cnn", "--data", "digits", "--schemes", "float32", shared=True)
+        joined.append(cli_sweep(home, "--model", "digits_cnn", "--data", "digits", "--schemes", "all",
+                                "--recompute", shared=True)[0])
     ok = sum(r["status"] == "ok" for r in rows)
     from optlib.analysis.timing import where_the_time_went
 
-    return {"cold_s": summary(cold), "warm_s": summary(warm), "schemes_ok": ok, "schemes": len(rows),
+    return {"cold_s": summary(cold), "warm_s": summary(warm), "starter_running_s": summary(joined),
+            "schemes_ok": ok, "schemes": len(rows),
             "where_the_time_went_s": where_the_time_went(rows),
             "per_scheme_s": {r["scheme"]: r.get("total_s") for r in rows}, **phases.went(rows),
             "background_cpu": {**summary(background), "max": max(background)} if background else None}
@@ -301,6 +318,8 @@ def markdown(result):
         d = r["default_sweep"]
         row("default sweep, cold", d["cold_s"], "s")
         row("default sweep, warm", d["warm_s"], "s")
+        if "starter_running_s" in d:
+            row("default sweep, empty store, the shared starter running", d["starter_running_s"], "s")
         lines.append(f"| schemes ok in the default sweep | {d['schemes_ok']}/{d['schemes']} | | 11/11 | "
                      f"{'yes' if d['schemes_ok'] == 11 else 'no'} |")
         went = d.get("where_the_time_went_s")
@@ -370,6 +389,7 @@ def main():
     parser.add_argument("--skip", default="", help="comma-separated: sweep, lq, search, mobilenet, sandbox, app, "
                         "backends, limits (or its sections: hostile, memory, load), ray")
     args = parser.parse_args()
+    cold_processes()
     with tempfile.TemporaryDirectory(prefix="optlib-bench-") as scratch:
         tempfile.tempdir = scratch  # every folder a section makes (stores, models) goes here and is removed
         run_sections(args)
