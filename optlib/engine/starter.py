@@ -120,7 +120,7 @@ class _Starter:
                     [sys.executable, "-c", _RUN, __file__, str(theirs.fileno())], pass_fds=[theirs.fileno()],
                     env=env, stdin=subprocess.DEVNULL, cwd="/", start_new_session=True)
             self.pid = self.process.pid
-        self.sock, self.alive, self.next_id, self.closed = ours, True, 0, False
+        self.sock, self.alive, self.next_id, self.refused = ours, True, 0, False
         self.lock = threading.Lock()
         self.waiting, self.children, self.early = {}, {}, {}  # request id -> [Event, answer]; pid -> Forked
         self.ready = threading.Event()
@@ -170,7 +170,9 @@ class _Starter:
                     break
                 message = json.loads(data)
                 with self.lock:
-                    if "ready" in message:
+                    if "refused" in message:  # a shared starter that will not serve this process
+                        self.refused = True
+                    elif "ready" in message:
                         import time
 
                         self.ready_at = time.time()
@@ -194,8 +196,8 @@ class _Starter:
         global _SHARING_REFUSED
 
         with self.lock:
-            if self.process is None and self.ready_at is None and not self.closed:
-                _SHARING_REFUSED = True  # refused (or it failed to start): this process keeps a starter of its own
+            if self.refused:
+                _SHARING_REFUSED = True  # this process keeps a starter of its own from now on
             self.alive = False
             self.ready.set()
             for answer in self.waiting.values():
@@ -218,7 +220,6 @@ class _Starter:
             pass
 
     def close(self):
-        self.closed = True
         self._gone()
 
 
@@ -287,7 +288,7 @@ def _may_share():
         return False
 
 
-_SHARING_REFUSED = False  # a shared starter closed on this process before it was ready: it keeps its own from then
+_SHARING_REFUSED = False  # a shared starter refused this process: it keeps a starter of its own from then on
 
 
 def _address(key):
@@ -308,18 +309,48 @@ def _peer(sock):
     return struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
 
 
+def _unsandboxed_peer(sock):
+    """Whether the process at the other end of ``sock`` is this user's and not under no_new_privs (every sandboxed
+    child is). Read through a pidfd of that process (``SO_PEERPIDFD``, Linux 6.5) where there is one, which must
+    still be alive after its status was read: its pid was not reused meanwhile."""
+    pidfd = None
+    try:
+        pid, uid, _ = _peer(sock)
+        if uid != os.getuid():
+            return False
+        try:
+            pidfd = sock.getsockopt(socket.SOL_SOCKET, _SO_PEERPIDFD)
+        except OSError:
+            pidfd = None
+        with open(f"/proc/{pid}/status") as status:
+            unsandboxed = "NoNewPrivs:\t0" in status.read()
+        if unsandboxed and pidfd is not None:
+            signal.pidfd_send_signal(pidfd, 0)  # raises if that process is gone (its pid could be another's)
+        return unsandboxed
+    except (OSError, ValueError, AttributeError):
+        return False
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+_SO_PEERPIDFD = 77  # Linux's number (include/uapi/asm-generic/socket.h); not in Python 3.11's socket module
+
+
 def _connect(address):
-    """Our socket to the shared starter at ``address``; None where none answers, or where the process that holds the
-    name is another user's (it could read what our children are to become: we start our own)."""
+    """(our socket to the shared starter at ``address`` or None, whether to start one). None where none answers, and
+    where the process holding the name is another user's or sandboxed (a sandboxed child can bind a name it cannot
+    connect to: it would read what our children are to become): then we start one of our own, not a shared one."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         sock.connect("\0" + address)
-        if _peer(sock)[1] == os.getuid():
-            return sock
     except OSError:
-        pass
+        sock.close()
+        return None, True
+    if _unsandboxed_peer(sock):
+        return sock, False
     sock.close()
-    return None
+    return None, False
 
 
 def _join_shared(env, key):
@@ -328,8 +359,8 @@ def _join_shared(env, key):
     import time
 
     address = _address(key)
-    sock = _connect(address)
-    if sock is not None:
+    sock, launch = _connect(address)
+    if not launch:
         return sock
     try:  # it binds the name, then leaves a process of its own to import TensorFlow and serve: we wait for that step
         launcher = subprocess.Popen([sys.executable, "-c", _RUN, __file__, address], env=env,
@@ -339,11 +370,12 @@ def _join_shared(env, key):
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return None
     until = time.monotonic() + 10
-    while sock is None and time.monotonic() < until:  # it listens a moment after its launcher has ended (or
-        sock = _connect(address)  # another process's starter, which won the name meanwhile, does)
-        if sock is None:
-            time.sleep(0.05)
-    return sock
+    while time.monotonic() < until:  # it listens a moment after its launcher has ended (or another process's
+        sock, launch = _connect(address)  # starter, which won the name meanwhile, does)
+        if not launch:
+            return sock
+        time.sleep(0.05)
+    return None
 
 
 def serving():
@@ -414,19 +446,29 @@ def _serve(where):
             except OSError:
                 joined = None
             if joined is not None and _welcome(joined):
+                joined.setblocking(False)  # a process that stops reading leaves: it never stalls the others
                 clients[joined] = set()
                 _tell(joined, {"ready": True}, clients)
             elif joined is not None:
+                try:
+                    joined.send(json.dumps({"refused": True}).encode())
+                except OSError:
+                    pass
                 joined.close()
         for client in [c for c in readable if c in clients]:
             try:
                 data, fds, _, _ = socket.recv_fds(client, _MAX_MESSAGE, 3)
             except OSError:
                 data, fds = b"", []
-            if not data:
+            try:  # its number only (what the child becomes, it reads from its own socket), with three descriptors
+                request = json.loads(data) if data else None
+                if not isinstance(request, dict) or not isinstance(request.get("id"), int) or len(fds) != 3:
+                    raise ValueError("not a request")
+            except ValueError:  # gone, or a message no optlib process sends: that process alone is left
+                for received in fds:
+                    os.close(received)
                 _leave(client, clients)
                 continue
-            request = json.loads(data)  # its number only: what the child becomes, it reads from its own socket
             try:
                 pid = os.fork()
             except OSError:
@@ -459,14 +501,7 @@ def _welcome(joined):
     """Whether a process that connected to a shared starter may use it: this user's, and not sandboxed (a sandboxed
     child, whose sandbox sets no_new_privs, must never get a child that is not; Landlock keeps it from reaching the
     name in the first place)."""
-    try:
-        pid, uid, _ = _peer(joined)
-        if uid != os.getuid():
-            return False
-        with open(f"/proc/{pid}/status") as status:
-            return "NoNewPrivs:\t0" in status.read()
-    except (OSError, ValueError):
-        return False
+    return _unsandboxed_peer(joined)
 
 
 def _tell(client, message, clients):

@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 
 import psutil
 import pytest
@@ -38,6 +39,7 @@ def own_starter(monkeypatch):
 
     setting = ("TF_OPTLIB_TEST_STARTER", uuid.uuid4().hex)
     monkeypatch.setenv(*setting)
+    monkeypatch.setenv(starter.IDLE_ENV, "1")  # read by the starter as it starts: gone a second after the test
     yield
     for (key, _), started in list(starter._STARTERS.items()):
         if setting in key:
@@ -46,8 +48,8 @@ def own_starter(monkeypatch):
 
 # A starter is shared only where Landlock keeps sandboxed children from reaching abstract sockets (its scoping,
 # Linux 6.12); elsewhere each process has its own, which test_with_sharing_off_... checks on every kernel.
-SHARED_HERE = pytest.mark.skipif(sandbox.status().abi < 6, reason="a starter is shared only where Landlock scopes "
-                                 "abstract sockets (ABI 6, Linux 6.12)")
+SHARED_HERE = pytest.mark.skipif(not starter._may_share(), reason="a starter is shared only where Landlock scopes "
+                                 "abstract sockets (ABI 6, Linux 6.12), and not under no_new_privs")
 
 
 def _facts(child):
@@ -163,7 +165,7 @@ def test_prestart_starts_the_starter_the_next_child_is_forked_from():
 
 
 def test_a_workers_start_is_timed_from_the_sweeps_request_the_starters_import_of_tensorflow_included(
-        tiny_model_path, digits_npz, tmp_path):
+        tiny_model_path, digits_npz, tmp_path, own_starter):
     starter.close_all()
     result = sweep.run(str(tiny_model_path), str(digits_npz), "float32", {"runs": "3", "warmup": "1"},
                        Store(tmp_path / "r.sqlite"))
@@ -178,6 +180,7 @@ import test_starter
 child = test_starter._child()
 facts = test_starter._facts(child)
 print(facts["parent"], facts["pid"], flush=True)
+child.send("hang")  # it no longer reads its socket: only the starter's kill can end it once we are gone
 time.sleep(600)
 """
 
@@ -225,7 +228,8 @@ if sys.argv[2] == "1":
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 sock.settimeout(60)
 sock.connect("\\0" + sys.argv[1])
-print("refused" if sock.recv(1 << 16) == b"" else "served")
+answer = sock.recv(1 << 16)
+print("refused" if answer == b"" or b"refused" in answer else "served")
 """
 
 
@@ -236,13 +240,16 @@ def test_no_sandboxed_process_gets_a_child_from_the_shared_starter():
     serving = _serving()
     assert serving.ready.wait(120) and serving.process is None  # shared (Landlock ABI 6 or newer here)
     address = starter._address(starter._import_key(sandbox.environment()))
-    child = _child()
-    try:
-        child.send("reach")
-        child.send(address)
-        assert child.receive(messages.Answer).value != "connected"  # the sandbox keeps the name out of its reach
-    finally:
-        child.end(0)
+    for network in (False, True):  # in a network namespace of its own, and in the host's (Landlock alone)
+        child = _child(network=network)
+        try:
+            child.send("reach")
+            child.send(address)
+            reached = child.receive(messages.Answer).value
+            # Landlock's scope (PermissionError); without a network of its own, the name is not even there
+            assert reached == "PermissionError" or (not network and reached == "ConnectionRefusedError"), reached
+        finally:
+            child.end(0)
     answers = [subprocess.run([sys.executable, "-c", NO_NEW_PRIVS, address, flag], capture_output=True, text=True,
                               timeout=120).stdout.strip() for flag in ("0", "1")]
     assert answers == ["served", "refused"]
@@ -258,8 +265,32 @@ def test_with_sharing_off_a_process_has_a_starter_of_its_own_that_ends_with_it(o
         assert psutil.Process(own.pid).ppid() == os.getpid() and facts["tensorflow_before_import"]
     finally:
         child.end(0)
-    own.close()
-    assert _gone(own.pid, seconds=10)  # closed: it ends with us, not after an idle time
+
+
+@SHARED_HERE
+def test_a_name_taken_by_a_sandboxed_child_is_never_trusted(own_starter, monkeypatch):
+    """A sandboxed child in the host's network namespace cannot connect to a starter's name, but it can bind one
+    that no starter holds yet: a process finding it there must not send it what its children are to become."""
+    import uuid
+
+    squatter = _child(network=True)  # forked by this test's starter; it takes the name of settings to come
+    later = ("TF_OPTLIB_TEST_SQUATTED", uuid.uuid4().hex)
+    address = starter._address(starter._import_key({**sandbox.environment(), later[0]: later[1]}))
+    try:
+        squatter.send("squat")
+        squatter.send(address)
+        assert squatter.receive(messages.Answer).value == "bound"
+        assert starter._connect(address) == (None, False)  # refused, and no shared starter started for it
+        monkeypatch.setenv(*later)
+        child = _child()  # served all the same, by a starter of this process's own
+        try:
+            facts = _facts(child)
+            assert facts["parent"] == _serving().pid == _serving().process.pid and facts["tensorflow_before_import"]
+        finally:
+            child.end(0)
+            _serving().close()
+    finally:
+        squatter.end(0)
 
 
 @SHARED_HERE
@@ -283,10 +314,17 @@ def _report(conn, parent):
 
     descriptors = sorted(int(fd) for fd in os.listdir("/proc/self/fd") if _link(fd))
     kinds = ["socket" if _link(fd).startswith("socket:") else "pipe or file" for fd in descriptors]
-    while (asked := conn.recv()) in ("facts", "reach"):
+    held = []
+    while (asked := conn.recv()) in ("facts", "reach", "squat", "hang"):
         if asked == "reach":  # the shared starter's name, from inside the sandbox
             wire.send(conn, messages.Answer(_reach(conn.recv())))
             continue
+        if asked == "squat":  # take a starter's name before any starter does
+            held.append(_squat(conn.recv()))
+            wire.send(conn, messages.Answer("bound"))
+            continue
+        if asked == "hang":  # go on whatever happens to the process that asked for us: only a kill ends this
+            time.sleep(600)
         import sqlite3
 
         import optlib
@@ -321,6 +359,15 @@ def _reach(address):
         return type(refused).__name__
     finally:
         sock.close()
+
+
+def _squat(address):
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.bind("\0" + address)
+    sock.listen(4)
+    return sock
 
 
 def _link(fd):
