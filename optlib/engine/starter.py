@@ -282,10 +282,19 @@ def _may_share():
     if os.environ.get(SHARED_ENV, "1") == "0" or _SHARING_REFUSED or sandbox.status().abi < 6:
         return False
     try:  # a process under no_new_privs (a sandbox, some containers) would be refused: it keeps its own
-        with open("/proc/self/status") as status:
-            return "NoNewPrivs:\t0" in status.read()
+        return _free_of_no_new_privs("self")
     except OSError:
         return False
+
+
+def _free_of_no_new_privs(pid):
+    """Whether process ``pid`` ("self": this one) runs without no_new_privs, which every sandboxed child has set.
+
+    Raises:
+        OSError: its status cannot be read (it is gone).
+    """
+    with open(f"/proc/{pid}/status") as status:
+        return "NoNewPrivs:\t0" in status.read()
 
 
 _SHARING_REFUSED = False  # a shared starter refused this process: it keeps a starter of its own from then on
@@ -322,8 +331,7 @@ def _unsandboxed_peer(sock):
             pidfd = sock.getsockopt(socket.SOL_SOCKET, _SO_PEERPIDFD)
         except OSError:
             pidfd = None
-        with open(f"/proc/{pid}/status") as status:
-            unsandboxed = "NoNewPrivs:\t0" in status.read()
+        unsandboxed = _free_of_no_new_privs(pid)
         if unsandboxed and pidfd is not None:
             signal.pidfd_send_signal(pidfd, 0)  # raises if that process is gone (its pid could be another's)
         return unsandboxed
@@ -445,7 +453,9 @@ def _serve(where):
                 joined, _ = listener.accept()
             except OSError:
                 joined = None
-            if joined is not None and _welcome(joined):
+            # Only this user's processes that are not sandboxed: a sandboxed child must never get a child that is
+            # not (Landlock keeps it from reaching the name in the first place).
+            if joined is not None and _unsandboxed_peer(joined):
                 joined.setblocking(False)  # a process that stops reading leaves: it never stalls the others
                 clients[joined] = set()
                 _tell(joined, {"ready": True}, clients)
@@ -495,13 +505,6 @@ def _serve(where):
         except ProcessLookupError:
             pass
     os._exit(0)
-
-
-def _welcome(joined):
-    """Whether a process that connected to a shared starter may use it: this user's, and not sandboxed (a sandboxed
-    child, whose sandbox sets no_new_privs, must never get a child that is not; Landlock keeps it from reaching the
-    name in the first place)."""
-    return _unsandboxed_peer(joined)
 
 
 def _tell(client, message, clients):
