@@ -42,8 +42,8 @@ class MemorySampler:
         me = psutil.Process()
         while not self.stop_event.is_set():
             tree = {me, *me.children(recursive=True)}
-            for asker in list(tree):  # children forked by the user's shared starter, and that starter itself
-                tree.update(processes.asked_by(asker.pid))
+            # the engine children they asked for (forked by the user's shared starter), and that starter itself
+            tree.update(processes.asked_by(*(process.pid for process in tree)))
             tree.update(psutil.Process(pid) for pid in starter.serving() if psutil.pid_exists(pid))
             total = 0
             for process in tree:

@@ -106,17 +106,19 @@ def remove_orphans(prefix=SCRATCH):
             shutil.rmtree(os.path.join(root, name), ignore_errors=True)
 
 
-def asked_by(pid, module=""):
-    """The live engine children (running ``module``, any if "") that process ``pid`` asked for, wherever they were
-    forked: by a starter of its own, or by the one the user's processes share (:mod:`optlib.engine.starter`), whose
-    children are no descendants of theirs. A child works in its scratch folder, which carries its asker's pid."""
+def asked_by(*pids, module=""):
+    """The live engine children (running ``module``, any if "") that the processes ``pids`` asked for, wherever they
+    were forked: by a starter of their own, or by the one the user's processes share (:mod:`optlib.engine.starter`),
+    whose children are no descendants of theirs. A child works in its scratch folder, which carries its asker's
+    pid. One pass over the machine's processes, however many askers."""
     import psutil
 
-    prefix = os.path.join(os.path.realpath(tempfile.gettempdir()), f"{SCRATCH}{pid}-")
+    root = os.path.realpath(tempfile.gettempdir())
+    prefixes = tuple(os.path.join(root, f"{SCRATCH}{pid}-") for pid in pids)
     found = []
     for process in psutil.process_iter(["cmdline", "cwd", "status"]):
         try:
-            if (process.info["status"] != psutil.STATUS_ZOMBIE and (process.info["cwd"] or "").startswith(prefix)
+            if (process.info["status"] != psutil.STATUS_ZOMBIE and (process.info["cwd"] or "").startswith(prefixes)
                     and module in " ".join(process.info["cmdline"] or ())):
                 found.append(process)
         except psutil.Error:

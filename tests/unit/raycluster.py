@@ -75,8 +75,7 @@ class LocalCluster:
                     found.update(process.children(recursive=True))
             except psutil.Error:
                 pass
-        for asker in list(found):
-            found.update(asked_by(asker.pid))
+        found.update(asked_by(*(process.pid for process in found)))
         return found
 
     def second_node(self):

@@ -54,8 +54,8 @@ def _listening(root, home):
                 tree.update({child.pid: child for child in process.children(recursive=True)})
         except psutil.Error:
             pass
-    for asker in list(tree):  # the engine children they asked for, forked by the user's shared starter
-        tree.update({child.pid: child for child in asked_by(asker)})
+    # the engine children they asked for, forked by the user's shared starter
+    tree.update({child.pid: child for child in asked_by(*tree)})
     found = set()
     for pid, process in tree.items():
         try:

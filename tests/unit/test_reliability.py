@@ -20,7 +20,7 @@ def test_a_worker_that_dies_costs_one_failed_row_and_the_sweep_goes_on(tmp_path,
 
     def crash_during_qat(event):
         if event.scheme == "qat" and event.stage == "running" and "epoch" in event.message:
-            for child in asked_by(os.getpid(), "optlib.engine.executors"):  # forked by a starter: not our child
+            for child in asked_by(os.getpid(), module="optlib.engine.executors"):  # forked by a starter: not our child
                 try:
                     os.kill(child.pid, signal.SIGKILL)
                 except ProcessLookupError:  # already gone: killed by an earlier event
@@ -152,4 +152,4 @@ def test_a_cancelled_sweep_stops_at_once_keeps_what_finished_and_leaves_no_worke
     assert rows["int8"]["status"] in ("cancelled", "interrupted", "ok")
     kept = Counter(r["status"] for r in result["results"] if r["status"] != "cancelled")
     assert Counter(r["status"] for r in store.rows()) == kept and kept["interrupted"] >= 1
-    assert not asked_by(os.getpid(), "optlib.engine.executors")
+    assert not asked_by(os.getpid(), module="optlib.engine.executors")
