@@ -19,7 +19,8 @@ the same import settings: the CLI, app servers, test processes, Ray's workers): 
 session of its own, and each process connects to it by an abstract Unix socket name (:func:`_address`); every
 later process is served at once instead of importing TensorFlow again (3-5 s of a core). The starter welcomes
 only processes of its own user (the kernel says which, ``SO_PEERCRED``), and of those none under
-``no_new_privs``, which every sandboxed child is; the process checks in turn that the name is held by its user.
+``no_new_privs``, which every sandboxed child is; a process uses the name only if its holder passes the same
+check (a sandboxed child can bind a name it cannot connect to), read through a pidfd (:func:`_unsandboxed_peer`).
 It is shared only where Landlock keeps sandboxed children from reaching abstract sockets outside their sandbox
 (ABI 6 on, :func:`_may_share`); elsewhere, or with ``OPTLIB_SHARED_STARTER=0``, each process starts a starter of
 its own, joined to it by a socket pair, which ends with it. A shared starter ends :data:`IDLE_S` after its last
