@@ -18,9 +18,11 @@ SESSION_HOME = os.environ["OPTLIB_HOME"]
 
 # With several test processes (pytest -n 2) each test file runs whole in one of them, so its module fixtures
 # are made once, and these files share one: those that start a local Ray (one at a time on a machine), the
-# two that read the session's real sweep (swept_home, made once), and the two browser tests that read the store
-# of three models (one app server serves them).
+# two that read the session's real sweep (swept_home, made once), the two that read every scheme's sweep of the
+# built-in model (every_scheme, made once), and the two browser tests that read the store of three models (one
+# app server serves them).
 TOGETHER = {"ray": ("tests/unit/test_ray_",),
+            "every_scheme": ("tests/unit/test_digits_cnn.py", "tests/unit/test_sweep_all_schemes.py"),
             "swept_home": ("tests/app/test_pages.py", "tests/app/test_insight_page.py"),
             "three_models": ("tests/e2e/test_e2e_many_models.py", "tests/e2e/test_e2e_room.py")}
 
@@ -104,6 +106,32 @@ def seed_zoo():
         return home
 
     return seed
+
+
+@pytest.fixture(scope="session")
+def every_scheme(tmp_path_factory):
+    """Every scheme and variant of the registry that a Keras model takes, swept once on the built-in model
+    (digits_cnn, trained, on the built-in digits) with the default settings but 10 timed invokes: its acceptance
+    figures (test_digits_cnn.py) and every entry end to end (test_sweep_all_schemes.py).
+
+    Returns a namespace: ``selection`` (the scheme names, in registry order), ``overrides``, ``result``, ``rows``
+    (by scheme), ``events`` (the progress events), ``store``, and ``workers``, the sweep's worker processes,
+    kept for later sweeps of the same tests.
+    """
+    from types import SimpleNamespace
+
+    from optlib.engine import schemes, sweep
+    from optlib.engine.executors import LocalWorkers
+    from optlib.engine.store import Store
+
+    selection = [name for name in schemes.names(variants=True) if not schemes.refusal(name, "keras")]
+    overrides = {"runs": "10"}
+    store, events = Store(tmp_path_factory.mktemp("every-scheme") / "results.sqlite"), []
+    with LocalWorkers() as workers:
+        result = sweep.run("digits_cnn", "digits", ",".join(selection), overrides, store, progress=events.append,
+                           executor=workers)
+        yield SimpleNamespace(selection=selection, overrides=overrides, result=result, events=events, store=store,
+                              rows={row["scheme"]: row for row in result["results"]}, workers=workers)
 
 
 @pytest.fixture(scope="module")

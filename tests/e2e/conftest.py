@@ -78,9 +78,13 @@ def app_server():
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """The app as a new user starts it, with an empty data folder; yields (url, data folder)."""
-    home = tmp_path_factory.mktemp("e2e-home")
+def server(tmp_path_factory, seed_zoo):
+    """The app as a new user starts it, with a data folder that has no results; yields (url, data folder).
+
+    Its zoo folder holds the built-in model already trained, as the first sweep leaves it (the dashboard's first
+    visit, on a data folder with nothing at all, is test_e2e_dashboard.py's own server): the files a test process
+    runs share this server, and the first of them no longer waits for the training."""
+    home = seed_zoo(tmp_path_factory.mktemp("e2e-home"))
     with running_app(home) as url:
         yield url, home
 

@@ -14,7 +14,7 @@ from waits import settle
 
 pytestmark = pytest.mark.e2e
 
-JOB_TIMEOUT_MS = 240_000  # a fresh data folder first trains the built-in model and runs three schemes
+JOB_TIMEOUT_MS = 240_000  # three schemes on a busy machine; only a hung job takes this long
 
 
 def plot(page, text):

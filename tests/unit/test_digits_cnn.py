@@ -1,16 +1,23 @@
-"""The acceptance figures of the built-in model: every scheme on digits_cnn, with default settings."""
+"""The acceptance figures of the built-in model: every scheme on digits_cnn, with default settings (the session's
+``every_scheme`` sweep, which test_sweep_all_schemes.py reads too)."""
 
+import numpy as np
 import pytest
 
 from optlib.engine import schemes, sweep
+from optlib.engine.measure import interpreter
 from optlib.engine.store import Store
 
 
 @pytest.fixture(scope="module")
-def rows(tmp_path_factory, workers):
-    store = Store(tmp_path_factory.mktemp("digits") / "r.sqlite")
-    result = sweep.run("digits_cnn", "digits", "all,lq_int8,lq_weight_int4", {"runs": "10"}, store, executor=workers)
-    return {r["scheme"]: r for r in result["results"]}
+def rows(every_scheme):
+    return every_scheme.rows
+
+
+@pytest.fixture(scope="module")
+def workers(every_scheme):
+    """The sweep's own worker processes: they have trained and converted every scheme since."""
+    return every_scheme.workers
 
 
 def test_all_eleven_schemes_are_ok(rows):
@@ -61,6 +68,9 @@ def test_where_each_scheme_runs(rows, tmp_path, workers):
         assert entry["runs"] is False and "compute in float" in entry["reason"], name
     int8_io = sweep.run("digits_cnn", "digits", "int8", {"runs": "10", "int8.int8_io": "true"},
                         Store(tmp_path / "r.sqlite"), executor=workers)["results"][0]
+    it = interpreter(int8_io["tflite_path"])  # integer input and output, quantized correctly before invoking
+    assert it.get_input_details()[0]["dtype"] == np.int8 and it.get_output_details()[0]["dtype"] == np.int8
+    assert int8_io["accuracy"] > 0.9
     micro = int8_io["targets"]["micro"]
     assert micro["runs"] is True and micro["arena_bytes"] > 0 and micro["flash_bytes"] == int8_io["size_bytes"]
     assert abs(micro["accuracy"] - micro["litert_accuracy"]) <= 0.01 and micro["samples"] == 200
