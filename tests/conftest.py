@@ -82,20 +82,32 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 @pytest.fixture(scope="session")
-def seed_zoo():
+def seed_zoo(tmp_path_factory):
     """A function that gives a data folder the built-in digits CNN already trained, as an earlier sweep there
     would have left it in its zoo folder.
 
-    The model is trained once per run, in this run's own data folder, the way a first sweep trains it; each
-    data folder made by a test then copies it instead of training the same model again.
+    The model is trained once per run, the way a first sweep trains it, by the first test process that needs it
+    (the others wait for it and copy it: with the same seed they would train the same model); each data folder
+    made by a test then copies it instead of training the same model again.
     """
+    import shutil
+
+    from filelock import FileLock
+
     from optlib import paths
     from optlib.inputs import models
 
+    shared = tmp_path_factory.getbasetemp().parent / "trained-zoo"  # the run's, beside each test process's own
     previous, os.environ["OPTLIB_HOME"] = os.environ["OPTLIB_HOME"], SESSION_HOME
     try:
-        models.load(models.resolve("digits_cnn"))
         zoo = paths.zoo_dir()
+        with FileLock(f"{shared}.lock"):
+            if shared.is_dir():
+                shutil.copytree(shared, zoo, dirs_exist_ok=True)
+            models.load(models.resolve("digits_cnn"))  # trains it only where no test process has yet
+            if not shared.is_dir():
+                shutil.copytree(zoo, f"{shared}.partial")
+                os.rename(f"{shared}.partial", shared)
     finally:
         os.environ["OPTLIB_HOME"] = previous
 

@@ -90,13 +90,14 @@ def server(tmp_path_factory, seed_zoo):
 
 
 @pytest.fixture(scope="session")
-def three_models(tmp_path_factory):
+def three_models(tmp_path_factory, seed_zoo):
     """An app server whose store holds the built-in model, an uploaded one and MobileNetV2
-    (:mod:`three_model_store`), for every test of this test process that looks at several models: they only read
-    it, so one server serves them all (conftest's TOGETHER sends their files to one test process)."""
+    (:mod:`three_model_store`), and whose zoo folder holds the built-in model trained, as the session that made
+    those runs left it: for every test of this test process that looks at several models. They only read it, so
+    one server serves them all (conftest's TOGETHER sends their files to one test process)."""
     from three_model_store import write_three_models
 
-    with running_app(write_three_models(tmp_path_factory.mktemp("three-models"))) as url:
+    with running_app(write_three_models(seed_zoo(tmp_path_factory.mktemp("three-models")))) as url:
         yield url
 
 

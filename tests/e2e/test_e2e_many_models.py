@@ -150,7 +150,7 @@ def test_export_bundles_the_run_with_its_source_model(three_models, browser):
         page.goto(f"{three_models}/export")
         page.locator("h1", has_text="Export").wait_for()
         settle(page)
-        # The first bundle of the built-in model trains it (its zoo cache is empty here): give it minutes.
+        # The bundle's source model is read from the zoo in a process of its own: give it minutes on a busy machine.
         with page.expect_download(timeout=300_000) as download:
             page.get_by_role("button", name="Download the bundle (.zip)").click()
         content = open(download.value.path(), "rb").read()
