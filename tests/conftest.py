@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 # Before anything imports optlib: keep stores, artifacts and cached zoo models out of data/. With several
-# test processes (pytest -n 2), each has a data folder of its own: its stores and queues are its own.
+# test processes (pytest -n 3), each has a data folder of its own: its stores and queues are its own.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OPTLIB_HOME"] = tempfile.mkdtemp(prefix=f"optlib-tests-{os.environ['PYTEST_XDIST_WORKER']}-")
 os.environ.setdefault("OPTLIB_HOME", tempfile.mkdtemp(prefix="optlib-tests-"))
 SESSION_HOME = os.environ["OPTLIB_HOME"]
 
-# With several test processes (pytest -n 2) each test file runs whole in one of them, so its module fixtures
+# With several test processes (pytest -n 3) each test file runs whole in one of them, so its module fixtures
 # are made once, and these files share one: those that start a local Ray (one at a time on a machine), the
 # two that read the session's real sweep (swept_home, made once), the two that read every scheme's sweep of the
 # built-in model (every_scheme, made once), and the two browser tests that read the store of three models (one
