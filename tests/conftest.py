@@ -97,7 +97,8 @@ def seed_zoo(tmp_path_factory):
     from optlib import paths
     from optlib.inputs import models
 
-    shared = tmp_path_factory.getbasetemp().parent / "trained-zoo"  # the run's, beside each test process's own
+    run_temp = tmp_path_factory.getbasetemp()  # a test process's own; with several, their parent is the run's
+    shared = (run_temp.parent if os.environ.get("PYTEST_XDIST_WORKER") else run_temp) / "trained-zoo"
     previous, os.environ["OPTLIB_HOME"] = os.environ["OPTLIB_HOME"], SESSION_HOME
     try:
         zoo = paths.zoo_dir()
