@@ -98,24 +98,29 @@ def seed_zoo(tmp_path_factory):
     from optlib.inputs import models
 
     run_temp = tmp_path_factory.getbasetemp()  # a test process's own; with several, their parent is the run's
-    shared = (run_temp.parent if os.environ.get("PYTEST_XDIST_WORKER") else run_temp) / "trained-zoo"
+    shared = (run_temp.parent if os.environ.get("PYTEST_XDIST_WORKER") else run_temp) / "trained-digits-cnn.keras"
+    name = f"{models.DIGITS_CNN_RECIPE}.keras"  # the file the zoo keeps it in
+
+    def copy(source, target):  # whole or not at all: a process that dies mid-copy leaves no half file
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)
+
     previous, os.environ["OPTLIB_HOME"] = os.environ["OPTLIB_HOME"], SESSION_HOME
     try:
         zoo = paths.zoo_dir()
         with FileLock(f"{shared}.lock"):
-            if shared.is_dir():
-                shutil.copytree(shared, zoo, dirs_exist_ok=True)
+            if shared.is_file() and not (zoo / name).is_file():
+                copy(shared, zoo / name)
             models.load(models.resolve("digits_cnn"))  # trains it only where no test process has yet
-            if not shared.is_dir():
-                shutil.copytree(zoo, f"{shared}.partial")
-                os.rename(f"{shared}.partial", shared)
+            if not shared.is_file():
+                copy(zoo / name, shared)
     finally:
         os.environ["OPTLIB_HOME"] = previous
 
     def seed(home):
         (home / "zoo").mkdir(parents=True, exist_ok=True)
-        for file in zoo.glob("*.keras"):
-            (home / "zoo" / file.name).write_bytes(file.read_bytes())
+        (home / "zoo" / name).write_bytes((zoo / name).read_bytes())
         return home
 
     return seed

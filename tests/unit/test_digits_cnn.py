@@ -16,8 +16,10 @@ def rows(every_scheme):
 
 @pytest.fixture(scope="module")
 def workers(every_scheme):
-    """The sweep's own worker processes: they have trained and converted every scheme since."""
-    return every_scheme.workers
+    """The sweep's own worker processes: they have trained and converted every scheme since. Closed with this file,
+    as a file's own workers are (a later file of this test process may count its workers)."""
+    yield every_scheme.workers
+    every_scheme.workers.close()
 
 
 def test_all_eleven_schemes_are_ok(rows):

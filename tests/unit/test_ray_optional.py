@@ -119,17 +119,22 @@ def test_the_cli_starts_ray_here_for_the_sweep_when_no_cluster_is_named_on_loopb
     env.update(OPTLIB_HOME=str(home), HOME=str(home / "user"))
     seen = set()
     try:
-        with subprocess.Popen([sys.executable, "-m", "optlib", "sweep", "--model", str(tiny_model_path), "--data",
-                               str(digits_npz), "--schemes", "float32,dynamic", "--param", "runs=3",
-                               "--executor", "ray", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=env) as sweep:
-            deadline = time.monotonic() + 600
-            while sweep.poll() is None and time.monotonic() < deadline:  # look again and again while it runs
-                seen |= _listening(sweep.pid, str(home))
-                time.sleep(0.2)
-            if sweep.poll() is None:
-                sweep.kill()
-            out, err = sweep.communicate()
+        # Its output goes to files, not pipes: unread pipes would stall it once full.
+        with tempfile.TemporaryFile("w+") as out_file, tempfile.TemporaryFile("w+") as err_file:
+            with subprocess.Popen([sys.executable, "-m", "optlib", "sweep", "--model", str(tiny_model_path),
+                                   "--data", str(digits_npz), "--schemes", "float32,dynamic", "--param", "runs=3",
+                                   "--executor", "ray", "--json"], stdout=out_file, stderr=err_file, text=True,
+                                  env=env) as sweep:
+                deadline = time.monotonic() + 600
+                while sweep.poll() is None and time.monotonic() < deadline:  # look again and again while it runs
+                    seen |= _listening(sweep.pid, str(home))
+                    time.sleep(0.2)
+                if sweep.poll() is None:
+                    sweep.kill()
+                sweep.wait()
+            out_file.seek(0)
+            err_file.seek(0)
+            out, err = out_file.read(), err_file.read()
         assert sweep.returncode == 0, err[-3000:]
         rows = json.loads(out)["results"]
         assert [(row["scheme"], row["status"]) for row in rows] == [("float32", "ok"), ("dynamic", "ok")]

@@ -7,10 +7,12 @@ built-in model's acceptance figures too."""
 import gzip
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from optlib.engine import schemes, sweep
 from optlib.engine.measure import interpreter
+from optlib.engine.store import Store
 
 # Every scheme a Keras model can take (as_given, for a quantized .tflite, is tested in test_model_formats.py).
 KERAS = [name for name in schemes.names(variants=True) if not schemes.refusal(name, "keras")]
@@ -19,12 +21,12 @@ DEFAULTS = schemes.settings_for("prune_cluster_qat", {})  # what the sweep fine-
 
 @pytest.fixture(scope="module")
 def swept(every_scheme):
-    return every_scheme.result, every_scheme.rows, every_scheme.events, every_scheme.store
+    yield every_scheme.result, every_scheme.rows, every_scheme.events, every_scheme.store
+    every_scheme.workers.close()  # with this file, as a file's own workers are (closing twice is nothing)
 
 
-def test_sweep_returns_a_row_per_scheme_in_registry_order(swept, every_scheme):
+def test_sweep_returns_a_row_per_scheme_in_registry_order(swept):
     result, _, _, _ = swept
-    assert every_scheme.selection == KERAS
     assert [r["scheme"] for r in result["results"]] == KERAS
 
 
@@ -72,6 +74,24 @@ def test_size_and_types_follow_the_scheme(swept):
         assert "int8" in _weight_types(rows[name]["tflite_path"]), name
     assert "int16" in _weight_types(rows["int16x8"]["tflite_path"])
     assert "float16" in _weight_types(rows["float16"]["tflite_path"])
+
+
+def test_settings_other_than_the_defaults_reach_the_worker_and_its_row(tmp_path):
+    """Unscoped settings apply to every scheme that has them, in the worker, and the row records them: 8 clusters,
+    one epoch and integer input and output, none of them the default."""
+    events, overrides = [], {"clusters": "8", "epochs": "1", "int8_io": "true", "runs": "5"}
+    result = sweep.run("digits_cnn", "digits", "cluster,int8", overrides, Store(tmp_path / "r.sqlite"),
+                       progress=events.append)
+    rows = {row["scheme"]: row for row in result["results"]}
+    for name, row in rows.items():
+        assert row["status"] == "ok", row["error"]
+        assert row["settings"] == schemes.settings_for(name, overrides)
+    assert 1 < rows["cluster"]["max_unique_weights"] <= 8
+    assert any("epoch 1/1" in e.message for e in events if e.scheme == "cluster")
+    assert not any("epoch 2/" in e.message for e in events)
+    it = interpreter(rows["int8"]["tflite_path"])
+    assert it.get_input_details()[0]["dtype"] == np.int8 and it.get_output_details()[0]["dtype"] == np.int8
+    assert rows["int8"]["accuracy"] > 0.9  # inputs quantized correctly before invoking
 
 
 def test_pruning_reaches_its_target_and_only_compression_gains(swept):
