@@ -329,7 +329,14 @@ class Child:
             for helper in self._helpers:
                 with contextlib.suppress(Exception):
                     helper.suspend()
-            os.kill(self.process.pid, signal.SIGSTOP)
+            try:
+                os.kill(self.process.pid, signal.SIGSTOP)
+            except ProcessLookupError:  # it died since alive() said so: nothing to pause, its end comes as Ended
+                for helper in self._helpers:
+                    with contextlib.suppress(Exception):
+                        helper.resume()
+                self._helpers = []
+                return
             self.paused_at = time.monotonic()
 
     def resume(self):

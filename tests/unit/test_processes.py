@@ -84,6 +84,29 @@ def test_a_paused_childs_clock_stops():
         child.end(0)
 
 
+def test_pausing_a_child_that_has_just_died_is_nothing_and_its_end_is_reported(monkeypatch):
+    """A worker can die (killed from outside, out of memory) between the check that it lives and the pause that a
+    latency turn asks for: the pause is then nothing, and its end comes as Ended, a failed row, not an error that
+    takes the sweep down (seen once in a whole run: ProcessLookupError from the pause)."""
+    import signal
+
+    child = _tiny_child()
+    try:
+        os.kill(child.process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while psutil.pid_exists(child.process.pid) and time.monotonic() < deadline:  # gone, and reaped
+            time.sleep(0.05)
+        monkeypatch.setattr(child, "alive", lambda: True)  # as it still looks in that moment
+        child.pause()
+        assert child.paused_at is None
+        child.resume()
+        monkeypatch.undo()
+        with pytest.raises(processes.Ended):  # what the executor reads next: the worker's job fails, nothing else
+            child.receive(messages.Answer)
+    finally:
+        child.end(0)
+
+
 def test_a_child_that_says_what_no_such_child_says_is_stopped():
     child = _tiny_child()
     try:
