@@ -132,9 +132,8 @@ def every_scheme(tmp_path_factory):
     (digits_cnn, trained, on the built-in digits) with the default settings but 10 timed invokes: its acceptance
     figures (test_digits_cnn.py) and every entry end to end (test_sweep_all_schemes.py).
 
-    Returns a namespace: ``selection`` (the scheme names, in registry order), ``overrides``, ``result``, ``rows``
-    (by scheme), ``events`` (the progress events), ``store``, and ``workers``, the sweep's worker processes,
-    kept for later sweeps of the same tests.
+    Returns a namespace: ``overrides``, ``result``, ``rows`` (by scheme), ``events`` (the progress events),
+    ``store``, and ``workers``, the sweep's worker processes, kept for later sweeps of the same tests.
     """
     from types import SimpleNamespace
 
@@ -148,7 +147,7 @@ def every_scheme(tmp_path_factory):
     with LocalWorkers() as workers:
         result = sweep.run("digits_cnn", "digits", ",".join(selection), overrides, store, progress=events.append,
                            executor=workers)
-        yield SimpleNamespace(selection=selection, overrides=overrides, result=result, events=events, store=store,
+        yield SimpleNamespace(overrides=overrides, result=result, events=events, store=store,
                               rows={row["scheme"]: row for row in result["results"]}, workers=workers)
 
 

@@ -332,10 +332,7 @@ class Child:
             try:
                 os.kill(self.process.pid, signal.SIGSTOP)
             except ProcessLookupError:  # it died since alive() said so: nothing to pause, its end comes as Ended
-                for helper in self._helpers:
-                    with contextlib.suppress(Exception):
-                        helper.resume()
-                self._helpers = []
+                self._resume_helpers()
                 return
             self.paused_at = time.monotonic()
 
@@ -346,13 +343,17 @@ class Child:
                 return
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.process.pid, signal.SIGCONT)
-            for helper in self._helpers:
-                with contextlib.suppress(Exception):
-                    helper.resume()
-            self._helpers = []
+            self._resume_helpers()
             if self._ends is not None:
                 self._ends += time.monotonic() - self.paused_at  # a paused child's clock stops
             self.paused_at = None
+
+    def _resume_helpers(self):
+        """Let the helpers that :meth:`pause` suspended run on (under the lock)."""
+        for helper in self._helpers:
+            with contextlib.suppress(Exception):
+                helper.resume()
+        self._helpers = []
 
     def refuse(self):
         """Stop a child that sent what no such child sends; return why it ended (a garbled :class:`Died`)."""
