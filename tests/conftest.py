@@ -5,6 +5,7 @@ No test touches the network or the developer's own data/ folder.
 
 import os
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,6 +82,22 @@ def pytest_xdist_make_scheduler(config, log):
     return Together(config, log)
 
 
+def _shared_trained_model(tmp_path_factory):
+    """Where the run keeps the built-in digits CNN once a test process has trained it: the run's temporary
+    folder with several test processes, a single one's own otherwise."""
+    run_temp = tmp_path_factory.getbasetemp()  # a test process's own; with several, their parent is the run's
+    return (run_temp.parent if os.environ.get("PYTEST_XDIST_WORKER") else run_temp) / "trained-digits-cnn.keras"
+
+
+def _copy_whole(source, target):
+    """Copy a file whole or not at all: a process that dies mid-copy leaves no half file."""
+    import shutil
+
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    shutil.copyfile(source, partial)
+    os.replace(partial, target)
+
+
 @pytest.fixture(scope="session")
 def seed_zoo(tmp_path_factory):
     """A function that gives a data folder the built-in digits CNN already trained, as an earlier sweep there
@@ -90,31 +107,23 @@ def seed_zoo(tmp_path_factory):
     (the others wait for it and copy it: with the same seed they would train the same model); each data folder
     made by a test then copies it instead of training the same model again.
     """
-    import shutil
-
     from filelock import FileLock
 
     from optlib import paths
     from optlib.inputs import models
 
-    run_temp = tmp_path_factory.getbasetemp()  # a test process's own; with several, their parent is the run's
-    shared = (run_temp.parent if os.environ.get("PYTEST_XDIST_WORKER") else run_temp) / "trained-digits-cnn.keras"
+    shared = _shared_trained_model(tmp_path_factory)
     name = f"{models.DIGITS_CNN_RECIPE}.keras"  # the file the zoo keeps it in
-
-    def copy(source, target):  # whole or not at all: a process that dies mid-copy leaves no half file
-        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-        shutil.copyfile(source, partial)
-        os.replace(partial, target)
 
     previous, os.environ["OPTLIB_HOME"] = os.environ["OPTLIB_HOME"], SESSION_HOME
     try:
         zoo = paths.zoo_dir()
         with FileLock(f"{shared}.lock"):
             if shared.is_file() and not (zoo / name).is_file():
-                copy(shared, zoo / name)
+                _copy_whole(shared, zoo / name)
             models.load(models.resolve("digits_cnn"))  # trains it only where no test process has yet
             if not shared.is_file():
-                copy(zoo / name, shared)
+                _copy_whole(zoo / name, shared)
     finally:
         os.environ["OPTLIB_HOME"] = previous
 
@@ -124,6 +133,20 @@ def seed_zoo(tmp_path_factory):
         return home
 
     return seed
+
+
+@pytest.fixture(autouse=True)
+def trained_digits_cnn_once_trained(tmp_path_factory):
+    """The test process's own data folder gets the built-in digits CNN as soon as any test process of the run
+    has trained it (:func:`seed_zoo`), so a later sweep of it here does not train the same model again.
+    Before then, and in a run where no test asks for it, a sweep trains it as it always would."""
+    from optlib.inputs import models
+
+    shared = _shared_trained_model(tmp_path_factory)
+    cached = Path(SESSION_HOME) / "zoo" / f"{models.DIGITS_CNN_RECIPE}.keras"
+    if shared.is_file() and not cached.is_file():
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        _copy_whole(shared, cached)
 
 
 @pytest.fixture(scope="session")

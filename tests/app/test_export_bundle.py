@@ -12,7 +12,8 @@ from optlib.inputs import data_refs, models
 from pages import _uploads
 
 
-def test_the_bundle_includes_an_upload_the_visitor_no_longer_has_selected(app, home, tiny_model_path):
+def test_the_bundle_includes_an_upload_the_visitor_no_longer_has_selected(app, home, tiny_model_path, seed_zoo):
+    seed_zoo(home)  # the built-in model it goes back to, trained once by this run
     at = app("model_data.py")
     upload_model(at, "tiny.keras", Path(tiny_model_path).read_bytes())
     assert not at.exception
