@@ -35,13 +35,21 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "e2e: real server and real browser (Chromium + Playwright)")
 
 
-# The longest files (minutes each, measured with --durations) start first, so neither test process is left
-# running one of them alone at the end; the rest follow in collection order.
-LONGEST_FIRST = ("tests/unit/test_keras_applications.py", "tests/e2e/test_e2e_tables.py", "tests/e2e/test_e2e_room.py",
-                 "tests/e2e/test_e2e_many_models.py", "tests/unit/test_ray_",
-                 "tests/unit/test_zoo_slow.py", "tests/unit/test_reliability.py", "tests/e2e/test_e2e_insight.py",
-                 "tests/unit/test_any_model.py", "tests/e2e/test_e2e_dashboard.py", "tests/unit/test_digits_cnn.py",
-                 "tests/unit/test_sweep_all_schemes.py", "tests/unit/test_keras3_sweeps.py")
+# The files (and groups of files that share a test process, :data:`TOGETHER`) from the longest to the shortest,
+# as measured with --durations: each test process takes the next when it is almost done, so the long ones start
+# first and the short ones, left for the end, even out when the processes finish. The rest follow in collection
+# order. Each process is given two at the start (the 1st and 4th, 2nd and 5th, 3rd and 6th), so Ray's files (three
+# minutes) come sixth, after Keras Applications: by then the built-in model is trained and shared (seed_zoo).
+LONGEST_FIRST = ("tests/e2e/test_e2e_room.py", "tests/e2e/test_e2e_many_models.py", "tests/e2e/test_e2e_tables.py",
+                 "tests/unit/test_keras_applications.py", "tests/unit/test_keras3_sweeps.py",
+                 "tests/unit/test_reliability.py", "tests/unit/test_ray_", "tests/unit/test_any_model.py",
+                 "tests/unit/test_digits_cnn.py", "tests/unit/test_sweep_all_schemes.py",
+                 "tests/e2e/test_e2e_dashboard.py", "tests/app/test_pages.py", "tests/app/test_insight_page.py",
+                 "tests/e2e/test_e2e_formats.py", "tests/unit/test_codegen.py", "tests/e2e/test_e2e_insight.py",
+                 "tests/unit/test_starter.py", "tests/e2e/test_e2e_wizard.py", "tests/unit/test_model_formats.py",
+                 "tests/unit/test_hostile_models.py", "tests/unit/test_codegen_lq.py", "tests/e2e/test_e2e_regression.py",
+                 "tests/unit/test_executor.py", "tests/app/test_model_data.py", "tests/unit/test_models_data.py",
+                 "tests/unit/test_bundle.py", "tests/app/test_tables_page.py", "tests/unit/test_zoo_slow.py")
 
 
 # Files whose tests take a minute or more together (measured with --durations): marked slow as a whole, so the
