@@ -90,20 +90,27 @@ def pytest_xdist_make_scheduler(config, log):
     return Together(config, log)
 
 
-def _shared_trained_model(tmp_path_factory):
-    """Where the run keeps the built-in digits CNN once a test process has trained it: the run's temporary
-    folder with several test processes, a single one's own otherwise."""
+def _trained_digits_cnn(tmp_path_factory):
+    """The built-in digits CNN's two files: ``(shared, own)``. ``shared`` is where the run keeps it once a test
+    process has trained it (the run's temporary folder with several test processes, a single one's own otherwise);
+    ``own`` is the file this test process's data folder keeps it in, as a sweep there would."""
+    from optlib.inputs import models
+
     run_temp = tmp_path_factory.getbasetemp()  # a test process's own; with several, their parent is the run's
-    return (run_temp.parent if os.environ.get("PYTEST_XDIST_WORKER") else run_temp) / "trained-digits-cnn.keras"
+    shared = (run_temp.parent if os.environ.get("PYTEST_XDIST_WORKER") else run_temp) / "trained-digits-cnn.keras"
+    return shared, Path(SESSION_HOME) / "zoo" / f"{models.DIGITS_CNN_RECIPE}.keras"
 
 
-def _copy_whole(source, target):
-    """Copy a file whole or not at all: a process that dies mid-copy leaves no half file."""
+def _copy_once(source, target):
+    """Copy ``source`` to ``target`` where the first is there and the second is not, whole or not at all: a
+    process that dies mid-copy leaves no half file."""
     import shutil
 
-    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
-    shutil.copyfile(source, partial)
-    os.replace(partial, target)
+    if source.is_file() and not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)
 
 
 @pytest.fixture(scope="session")
@@ -117,27 +124,21 @@ def seed_zoo(tmp_path_factory):
     """
     from filelock import FileLock
 
-    from optlib import paths
     from optlib.inputs import models
 
-    shared = _shared_trained_model(tmp_path_factory)
-    name = f"{models.DIGITS_CNN_RECIPE}.keras"  # the file the zoo keeps it in
-
+    shared, own = _trained_digits_cnn(tmp_path_factory)
     previous, os.environ["OPTLIB_HOME"] = os.environ["OPTLIB_HOME"], SESSION_HOME
     try:
-        zoo = paths.zoo_dir()
         with FileLock(f"{shared}.lock"):
-            if shared.is_file() and not (zoo / name).is_file():
-                _copy_whole(shared, zoo / name)
-            models.load(models.resolve("digits_cnn"))  # trains it only where no test process has yet
-            if not shared.is_file():
-                _copy_whole(zoo / name, shared)
+            _copy_once(shared, own)
+            models.load(models.resolve("digits_cnn"))  # trains it (into ``own``) only where no process has yet
+            _copy_once(own, shared)
     finally:
         os.environ["OPTLIB_HOME"] = previous
 
     def seed(home):
         (home / "zoo").mkdir(parents=True, exist_ok=True)
-        (home / "zoo" / name).write_bytes((zoo / name).read_bytes())
+        (home / "zoo" / own.name).write_bytes(own.read_bytes())
         return home
 
     return seed
@@ -148,13 +149,7 @@ def trained_digits_cnn_once_trained(tmp_path_factory):
     """The test process's own data folder gets the built-in digits CNN as soon as any test process of the run
     has trained it (:func:`seed_zoo`), so a later sweep of it here does not train the same model again.
     Before then, and in a run where no test asks for it, a sweep trains it as it always would."""
-    from optlib.inputs import models
-
-    shared = _shared_trained_model(tmp_path_factory)
-    cached = Path(SESSION_HOME) / "zoo" / f"{models.DIGITS_CNN_RECIPE}.keras"
-    if shared.is_file() and not cached.is_file():
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        _copy_whole(shared, cached)
+    _copy_once(*_trained_digits_cnn(tmp_path_factory))
 
 
 @pytest.fixture(scope="session")
