@@ -20,7 +20,9 @@
 8. the two backends on mobilenet_v2: build time per scheme through TFLiteConverter and LiteRT
    Quantizer, their ratio, and each PTQ sweep's wall time (bench/backends.py);
 9. a grid sweep (12 jobs) through the local executor and through Ray on this machine, and how
-   its jobs would divide over N nodes (bench/ray_grid.py).
+   its jobs would divide over N nodes (bench/ray_grid.py);
+10. a large model file's opening (ResNet50's 103 MB ``.keras``): its declared weights read, tf_keras's
+    loading, and the whole loader (bench/model_load.py).
 
 Each figure: median of repeated runs, spread (max - min), and the machine it ran on.
 Targets are printed beside the figures; this script asserts nothing.
@@ -361,6 +363,10 @@ def markdown(result):
         from bench.ray_grid import markdown_lines
 
         lines += markdown_lines(r["ray_grid"])
+    if "model_load" in r:
+        from bench.model_load import markdown_lines as model_load_lines
+
+        lines += model_load_lines(r["model_load"])
     if "sandbox" in r:
         from bench.sandbox import markdown_lines
 
@@ -386,7 +392,7 @@ def markdown(result):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip", default="", help="comma-separated: sweep, lq, search, mobilenet, sandbox, app, "
+    parser.add_argument("--skip", default="", help="comma-separated: sweep, lq, search, mobilenet, model_load, sandbox, app, "
                         "backends, limits (or its sections: hostile, memory, load), ray")
     args = parser.parse_args()
     cold_processes()
@@ -414,6 +420,11 @@ def run_sections(args):
         print("evaluation overhead and latency ...", file=sys.stderr)
         result["eval_overhead"] = bench_eval_overhead(artifacts["float32"], args.repeats)
         result["latency"] = bench_latency(artifacts, args.repeats)
+    if "model_load" not in skip:
+        print("a large model file's loading ...", file=sys.stderr)
+        from bench.model_load import bench_model_load
+
+        result["model_load"] = bench_model_load(summary, args.repeats)
     if "sandbox" not in skip:
         print("the sandbox's cost ...", file=sys.stderr)
         from bench.sandbox import bench_sandbox

@@ -312,12 +312,32 @@ def _keras_weight_bytes(path):
     with zipfile.ZipFile(path) as bundle:
         for member in bundle.infolist():
             if member.filename.endswith(".h5"):
-                with bundle.open(member) as stream, h5py.File(stream, "r") as handle:
+                with _seekable(bundle, member) as stream, h5py.File(stream, "r") as handle:
                     total += h5_weight_bytes(handle)
             elif member.filename.endswith(".npz"):  # Keras can store weights as npz too
                 with bundle.open(member) as stream:
                     total += sum(declared_bytes(s, d) for s, d in _npz_stream_arrays(stream).values())
     return total
+
+
+def _seekable(bundle, member):
+    """A zip member as h5py reads it: copied to a temporary file first when it is no larger than the weights may
+    be, since each seek back inside a compressed member inflates it again from its start (ResNet50's headers
+    took 2.2-2.7 s, read in place); a larger member is read in place, never inflated whole."""
+    import shutil
+    import tempfile
+
+    if member.file_size > max_weights():
+        return bundle.open(member)
+    copy = tempfile.TemporaryFile(prefix="optlib-weights-")
+    try:
+        with bundle.open(member) as stream:
+            shutil.copyfileobj(stream, copy, 1 << 20)
+    except BaseException:
+        copy.close()
+        raise
+    copy.seek(0)
+    return copy
 
 
 def _npz_stream_arrays(stream):
