@@ -128,4 +128,10 @@ def test_edge_tpu_with_samples_and_accuracy_ends_in_int8_then_qat_and_runs_them(
     # The selection (the wizard's, plus float32) is still there after more page switches.
     open_page(page, "Compare", "Compare")
     open_page(page, "Optimize", "Optimize")
-    assert checked_schemes(page) == ["float32", "int8", "qat"], page.url
+    ticked = checked_schemes(page)
+    if ticked != ["float32", "int8", "qat"]:  # twice in about twenty whole runs: say whether the session was new
+        open_page(page, "Wizard", "Scheme wizard")
+        page.get_by_text("Answer the three questions").wait_for()
+        kept = [label for label in ("Unlabelled representative samples", "Edge TPU", "Accuracy") if chosen(page, label)]
+        raise AssertionError(f"Optimize ticked {ticked} at {page.url}; the wizard's answers still chosen: {kept} "
+                             "(none: a new session)")
