@@ -8,7 +8,6 @@ read from the HDF5 headers (:func:`optlib.inputs.limits.check_model`), and tf_ke
 
 import argparse
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -45,14 +44,11 @@ def markdown_lines(r):
                               ("the loader, both steps and the allowlist", "models_load_s"))]
 
 
-def _summary(values):
-    return {"median": statistics.median(values), "spread": max(values) - min(values), "runs": len(values),
-            "values": [round(v, 4) for v in values]}
-
-
 if __name__ == "__main__":
+    from bench.run import summary
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    result = bench_model_load(_summary, parser.parse_args().repeats)
+    result = bench_model_load(summary, parser.parse_args().repeats)
     print(json.dumps(result, indent=1))
     print("\n".join(markdown_lines(result)))
