@@ -59,18 +59,14 @@ def _read_keras_weights_whole():
     from its start: h5py's thousands of seeks made loading quadratic in the weights' size (ResNet50's 103 MB
     took 12-14 s to load, EfficientNetB0's 16 MB 3 s of 5). Reading the member into memory once, then opening
     that, gives the same weights in 2.2 s for ResNet50. The loader has already checked the weights' declared
-    size (:func:`optlib.inputs.limits.check_model`), so the copy is bounded like the model itself.
+    size (:func:`optlib.inputs.limits.check_model`), so the copy is bounded like the model itself. Called once, by
+    :func:`keras` (cached), when tf_keras is first imported.
     """
     import io
 
     from tf_keras.src.saving import saving_lib
 
-    if getattr(saving_lib.H5IOStore, "reads_whole", False):
-        return
-
     class WholeMemberH5IOStore(saving_lib.H5IOStore):
-        reads_whole = True
-
         def __init__(self, root_path, archive=None, mode="r"):
             if archive is None or mode != "r":
                 super().__init__(root_path, archive, mode)
