@@ -1,8 +1,8 @@
 """Fine-tuning in a job: the toolkit's wrappers run as they are written, not rewritten by AutoGraph, and make the
 same model as when AutoGraph rewrote them (optlib._keras._call_the_toolkit_unconverted)."""
 
-from optlib.engine import sweep
-from optlib.engine.executors import InProcess
+from optlib.engine import job, schemes, sweep
+from optlib.engine.schemes.base import Job
 
 TOOLKIT = "tensorflow_model_optimization"
 
@@ -16,9 +16,11 @@ def test_the_toolkit_runs_unconverted_and_makes_the_same_model_as_when_autograph
     from optlib._keras import tfmot
 
     tfmot()
-    # Every technique in one scheme (pruning, then clustering that keeps the zeros, then QAT that keeps both).
-    inputs, specs = sweep.plan(str(tiny_model_path), str(digits_npz), "prune_cluster_qat",
-                               {"runs": "3", "warmup": "1", "rep_samples": "16", "epochs": "1", "train_samples": "96"})
+    # Every technique in one scheme (pruning, then clustering that keeps the zeros, then QAT that keeps both),
+    # built as a sweep's job builds it, on the model and data a job loads.
+    inputs, [spec] = sweep.plan(str(tiny_model_path), str(digits_npz), "prune_cluster_qat",
+                                {"rep_samples": "16", "epochs": "1", "train_samples": "96"})
+    loaded = job.Context(inputs)
     rewritten = []  # the module of every function AutoGraph was asked to rewrite (cached or not)
     rewrite = transpiler.PyToPy.transform_function
 
@@ -30,10 +32,8 @@ def test_the_toolkit_runs_unconverted_and_makes_the_same_model_as_when_autograph
 
     def fine_tuned():
         rewritten.clear()
-        with InProcess() as executor:
-            [result] = executor.map(inputs, specs, lambda event: None)
-        assert result.status == "ok", result.error
-        return result.artifact, sorted({name for name in rewritten if name.startswith(TOOLKIT)})
+        built = schemes.get(spec.scheme).build_function()(Job(spec.scheme, loaded.model, loaded.data, spec.settings))
+        return built.tflite, sorted({name for name in rewritten if name.startswith(TOOLKIT)})
 
     model, toolkit_rewritten = fine_tuned()
     assert rewritten and toolkit_rewritten == []  # tf_keras's training step is still rewritten; no toolkit code is
