@@ -15,9 +15,27 @@ loaded, converted or measured (see ``optlib._keras``).
 
 __version__ = "0.2.0"
 
-from optlib.api import SweepResult, recommend, search, sweep  # noqa: F401
-from optlib.engine import schemes  # noqa: F401
-from optlib.engine.store import Store  # noqa: F401
-from optlib.errors import InputError  # noqa: F401
+# Each name is imported when first read (PEP 562): a process that needs one module of optlib (a sweep's worker,
+# a microcontroller check's helper) does not import the API, the registry and the store with it.
+_EXPORTS = {"sweep": ("optlib.api", "sweep"), "search": ("optlib.api", "search"),
+            "recommend": ("optlib.api", "recommend"), "SweepResult": ("optlib.api", "SweepResult"),
+            "schemes": ("optlib.engine.schemes", None), "Store": ("optlib.engine.store", "Store"),
+            "InputError": ("optlib.errors", "InputError")}
 
 __all__ = ["sweep", "search", "recommend", "schemes", "Store", "SweepResult", "InputError"]
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'optlib' has no attribute {name!r}")
+    import importlib
+
+    module, attribute = _EXPORTS[name]
+    value = importlib.import_module(module)
+    value = value if attribute is None else getattr(value, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORTS})
