@@ -1,10 +1,9 @@
 """Fine-tuning in a job: the toolkit's wrappers run as they are written, not rewritten by AutoGraph, and make the
 same model as when AutoGraph rewrote them (optlib._keras._call_the_toolkit_unconverted)."""
 
+from optlib._keras import TOOLKIT
 from optlib.engine import job, schemes, sweep
 from optlib.engine.schemes.base import Job
-
-TOOLKIT = "tensorflow_model_optimization"
 
 
 def test_the_toolkit_runs_unconverted_and_makes_the_same_model_as_when_autograph_rewrote_it(
