@@ -22,7 +22,7 @@ _EXPORTS = {"sweep": ("optlib.api", "sweep"), "search": ("optlib.api", "search")
             "schemes": ("optlib.engine.schemes", None), "Store": ("optlib.engine.store", "Store"),
             "InputError": ("optlib.errors", "InputError")}
 
-__all__ = ["sweep", "search", "recommend", "schemes", "Store", "SweepResult", "InputError"]
+__all__ = list(_EXPORTS)
 
 
 def __getattr__(name):
